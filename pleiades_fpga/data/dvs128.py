@@ -1,0 +1,214 @@
+"""DVS128 Gesture loaders for a user's local copy (no download).
+
+Two on-disk layouts are read:
+
+* the original IBM release: ``userXX_<lighting>.aedat`` (AEDAT 3.1) with ``userXX_<lighting>_labels.csv``
+  (``class,startTime_usec,endTime_usec``, classes 1..11) and ``trials_to_train.txt`` /
+  ``trials_to_test.txt`` listing the .aedat files of each split (directly in ``root`` or in ``root/DvsGesture``);
+* tonic's pre-cut layout: ``[DVSGesture/]ibmGestureTrain|ibmGestureTest/userXX_<lighting>/<class>.npy``, each an
+  (N, 4) array with columns x, y, p, t (t in milliseconds, classes 0..10).
+
+AEDAT 3.1: ASCII header lines starting with ``#`` (the first ``#!AER-DAT3.1``, the last ``#!END-HEADER``), then
+packets of a 28-byte little-endian header (int16 eventType, int16 eventSource, int32 eventSize, int32 eventTSOffset,
+int32 eventTSOverflow, int32 eventCapacity, int32 eventNumber, int32 eventValid) followed by eventCapacity events
+of eventSize bytes. Polarity events (type 1, 8 bytes): uint32 data (bit 0 valid, bit 1 polarity, bits 2-16 y,
+bits 17-31 x) and int32 timestamp (microseconds; the full time is ``eventTSOverflow << 31 | timestamp``).
+"""
+from __future__ import annotations
+
+import csv
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from pleiades_fpga.data.events import EVENT_DTYPE, make_events
+from pleiades_fpga.errors import DataFormatError, PleiadesError
+
+DVS128_CLASS_NAMES: tuple[str, ...] = (
+    "hand_clapping",
+    "right_hand_wave",
+    "left_hand_wave",
+    "right_arm_clockwise",
+    "right_arm_counter_clockwise",
+    "left_arm_clockwise",
+    "left_arm_counter_clockwise",
+    "arm_roll",
+    "air_drums",
+    "air_guitar",
+    "other_gestures",
+)
+DVS128_SIZE = 128
+OTHER_CLASS = 10
+POLARITY_EVENT = 1
+_PACKET_HEADER = struct.Struct("<hhiiiiii")
+
+
+def read_aedat31(path: str | Path) -> np.ndarray:
+    """All valid polarity events of an AEDAT 3.1 file (other packet types are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"AEDAT file not found: {path}")
+    data = path.read_bytes()
+    if not data.startswith(b"#!AER-DAT3"):
+        raise DataFormatError(f"{path} is not an AEDAT 3.x file (first line must start with '#!AER-DAT3')")
+    pos = 0
+    while True:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise DataFormatError(f"{path}: header has no '#!END-HEADER' line")
+        line = data[pos:end].strip()
+        pos = end + 1
+        if line == b"#!END-HEADER":
+            break
+        if not line.startswith(b"#"):
+            raise DataFormatError(f"{path}: header line without '#' before '#!END-HEADER': {line[:40]!r}")
+    chunks = []
+    while pos < len(data):
+        if pos + _PACKET_HEADER.size > len(data):
+            raise DataFormatError(f"{path}: truncated packet header at byte {pos}")
+        etype, _src, esize, _tsoff, overflow, capacity, _number, _valid = _PACKET_HEADER.unpack_from(data, pos)
+        pos += _PACKET_HEADER.size
+        nbytes = capacity * esize
+        if esize <= 0 or capacity < 0 or pos + nbytes > len(data):
+            raise DataFormatError(f"{path}: malformed or truncated packet (type {etype}, size {esize}, "
+                                  f"capacity {capacity}) at byte {pos - _PACKET_HEADER.size}")
+        if etype == POLARITY_EVENT:
+            if esize != 8:
+                raise DataFormatError(f"{path}: polarity events must be 8 bytes, got {esize}")
+            raw = np.frombuffer(data, dtype="<u4", count=2 * capacity, offset=pos).reshape(capacity, 2)
+            word, ts = raw[:, 0], raw[:, 1].astype(np.int64)
+            valid = (word & 1).astype(bool)
+            t = ts | (np.int64(overflow) << 31)
+            chunks.append(
+                make_events(
+                    t[valid],
+                    (word[valid] >> 17) & 0x7FFF,
+                    (word[valid] >> 2) & 0x7FFF,
+                    (word[valid] >> 1) & 1,
+                    sort=False,
+                )
+            )
+        pos += nbytes
+    if not chunks:
+        return np.empty(0, dtype=EVENT_DTYPE)
+    ev = np.concatenate(chunks)
+    return ev[np.argsort(ev["t"], kind="stable")]
+
+
+def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
+    """Rows (class 1..11, start_us, end_us) of a DVS128 Gesture ``*_labels.csv`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"label file not found: {path} (expected next to its .aedat file)")
+    rows = []
+    with open(path, newline="") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if not row or not "".join(row).strip():
+                continue
+            if i == 0 and not row[0].strip().lstrip("-").isdigit():
+                continue  # header line: class,startTime_usec,endTime_usec
+            try:
+                cls, start, end = (int(v) for v in row[:3])
+            except ValueError as exc:
+                raise DataFormatError(f"{path}, line {i + 1}: expected 'class,startTime_usec,endTime_usec', "
+                                      f"got {row!r}") from exc
+            if not 1 <= cls <= 11 or end <= start:
+                raise DataFormatError(f"{path}, line {i + 1}: class must be 1..11 and end > start, got {row!r}")
+            rows.append((cls, start, end))
+    return rows
+
+
+def _aedat_root(root: Path) -> Path | None:
+    for cand in (root, root / "DvsGesture"):
+        if (cand / "trials_to_train.txt").is_file() or (cand / "trials_to_test.txt").is_file():
+            return cand
+    return None
+
+
+def _tonic_root(root: Path, split: str) -> Path | None:
+    name = "ibmGestureTrain" if split == "train" else "ibmGestureTest"
+    for cand in (root / name, root / "DVSGesture" / name):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
+    """Clips (events with t relative to the label start, label 0..10) of the original AEDAT layout."""
+    base = _aedat_root(Path(root))
+    if base is None:
+        raise DataFormatError(f"no trials_to_train.txt / trials_to_test.txt in {root} or {root}/DvsGesture")
+    listing = base / f"trials_to_{split}.txt"
+    if not listing.is_file():
+        raise DataFormatError(f"missing {listing} (lists the .aedat files of the {split} split)")
+    clips, labels = [], []
+    names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+    if not names:
+        raise DataFormatError(f"{listing} lists no .aedat files")
+    for name in names:
+        aedat = base / name
+        events = read_aedat31(aedat)
+        for cls, start, end in read_labels_csv(aedat.with_name(aedat.stem + "_labels.csv")):
+            label = cls - 1
+            if label == OTHER_CLASS and not include_other:
+                continue
+            lo, hi = np.searchsorted(events["t"], [start, end])
+            clip = events[lo:hi].copy()
+            clip["t"] -= start
+            clips.append(clip)
+            labels.append(label)
+    return clips, labels
+
+
+def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
+    """Clips (events with t relative to the first event, label 0..10) of tonic's npy layout."""
+    base = _tonic_root(Path(root), split)
+    if base is None:
+        raise DataFormatError(f"no ibmGesture{'Train' if split == 'train' else 'Test'} folder in {root} "
+                              f"or {root}/DVSGesture")
+    clips, labels = [], []
+    files = sorted(base.glob("*/*.npy"))
+    if not files:
+        raise DataFormatError(f"{base} holds no <user>/<class>.npy files")
+    for f in files:
+        try:
+            label = int(f.stem)
+        except ValueError as exc:
+            raise DataFormatError(f"{f}: file name must be the class number 0..10") from exc
+        if not 0 <= label <= OTHER_CLASS:
+            raise DataFormatError(f"{f}: class {label} outside 0..10")
+        if label == OTHER_CLASS and not include_other:
+            continue
+        try:
+            arr = np.load(f)
+        except (ValueError, OSError) as exc:
+            raise DataFormatError(f"{f}: not a readable .npy file ({exc})") from exc
+        if arr.ndim != 2 or arr.shape[1] != 4:
+            raise DataFormatError(f"{f}: expected an (N, 4) array of x, y, p, t[ms], got shape {arr.shape}")
+        t = np.round(arr[:, 3] * 1000.0).astype(np.int64)
+        ev = make_events(t - (t.min() if t.size else 0), arr[:, 0], arr[:, 1], arr[:, 2])
+        if ev.size and (ev["x"].max() >= DVS128_SIZE or ev["y"].max() >= DVS128_SIZE or ev["x"].min() < 0
+                        or ev["y"].min() < 0 or not np.isin(arr[:, 2], (0, 1)).all()):
+            raise DataFormatError(f"{f}: coordinates must be 0..127 and polarity 0/1")
+        clips.append(ev)
+        labels.append(label)
+    return clips, labels
+
+
+def load_dvs128(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
+    """Clips and labels of a local DVS128 Gesture copy in either layout (detected from the files present)."""
+    if split not in ("train", "test"):
+        raise PleiadesError(f"DVS128 split must be 'train' or 'test', got {split!r}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(f"DVS128 Gesture directory not found: {root}")
+    if _aedat_root(root) is not None:
+        return load_dvs128_aedat(root, split, include_other)
+    if _tonic_root(root, split) is not None:
+        return load_dvs128_tonic(root, split, include_other)
+    raise DataFormatError(
+        f"{root} is not a DVS128 Gesture copy: expected trials_to_{split}.txt with userXX_*.aedat files "
+        f"(original layout, also under DvsGesture/) or ibmGesture{'Train' if split == 'train' else 'Test'}/"
+        f"<user>/<class>.npy (tonic layout, also under DVSGesture/)"
+    )

@@ -1,0 +1,72 @@
+"""Analytic cycle counts of the spatial templates (conv3x3_stream, global_avg_pool, axis_fork, axis_add).
+
+All counts are steady-state cycles per frame with frames streamed back to back, an input that
+offers a beat every cycle and an output that is always ready (no back-pressure).
+"""
+from __future__ import annotations
+
+from pleiades_fpga.errors import PleiadesError
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def conv3x3_out_shape(height: int, width: int, stride: int) -> tuple[int, int]:
+    """Output (HO, WO) of a 3x3 conv with zero padding 1 and ``stride``."""
+    if stride not in (1, 2):
+        raise PleiadesError(f"conv3x3 stride must be 1 or 2, got {stride}")
+    if height < 1 or width < 1:
+        raise PleiadesError(f"frame size must be positive, got {height}x{width}")
+    return (height - 1) // stride + 1, (width - 1) // stride + 1
+
+
+def conv3x3_cycles_per_pixel(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:
+    """Engine cycles per output pixel: ceil(C_out/PE) * 9 * ceil(C_in/SIMD) (depthwise: ceil(C/PE) * 9)."""
+    if pe < 1 or simd < 1:
+        raise PleiadesError(f"PE and SIMD must be >= 1, got PE={pe}, SIMD={simd}")
+    if depthwise:
+        if c_in != c_out:
+            raise PleiadesError(f"depthwise conv3x3 needs C_out == C_in, got {c_out} != {c_in}")
+        return _ceil_div(c_out, pe) * 9
+    return _ceil_div(c_out, pe) * 9 * _ceil_div(c_in, simd)
+
+
+def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int = 1, pe: int = 1,
+                   simd: int = 1, depthwise: bool = False) -> int:
+    """Cycles per frame of conv3x3_stream: max(input beats H*W, HO*WO*cycles per output pixel).
+
+    The engine issues one fold per cycle without bubbles between pixels or frames, and the line
+    buffer lets the input run ahead (into the next frame), so the slower of the two sides sets the rate.
+    """
+    ho, wo = conv3x3_out_shape(height, width, stride)
+    return max(height * width, ho * wo * conv3x3_cycles_per_pixel(c_in, c_out, pe, simd, depthwise))
+
+
+def conv3x3_multipliers(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:
+    """Multipliers instantiated by conv3x3_stream: PE (depthwise) or PE*SIMD."""
+    return pe if depthwise else pe * simd
+
+
+def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1, depthwise: bool = False) -> int:
+    """Multiply-accumulates per frame (padding taps included, as the hardware computes them)."""
+    ho, wo = conv3x3_out_shape(height, width, stride)
+    return ho * wo * 9 * (c_out if depthwise else c_out * c_in)
+
+
+def avgpool_cycles(height: int, width: int, channels: int, pe: int = 1) -> int:
+    """Cycles per frame of global_avg_pool: max(H*W input beats, ceil(C/PE) + 3 for the requant pass)."""
+    if pe < 1:
+        raise PleiadesError(f"PE must be >= 1, got {pe}")
+    return max(height * width, _ceil_div(channels, pe) + 3)
+
+
+def stream_cycles(height: int, width: int) -> int:
+    """Cycles per frame of axis_fork and axis_add: one pixel per cycle."""
+    return height * width
+
+
+__all__ = [
+    "avgpool_cycles", "conv3x3_cycles", "conv3x3_cycles_per_pixel", "conv3x3_macs", "conv3x3_multipliers",
+    "conv3x3_out_shape", "stream_cycles",
+]

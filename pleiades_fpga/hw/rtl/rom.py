@@ -1,0 +1,217 @@
+"""Emit constant ROM modules (weights, biases, requant parameters) as Verilog.
+
+A ROM module has the port list ``(clk, en, addr, data)``: a 1-cycle synchronous read,
+``data <= rom[addr]`` on a rising edge with ``en`` high (hold otherwise). Tie ``en`` to 1 if the
+user never stalls. Two styles, both read by Verilator, Icarus and Yosys (no file paths involved):
+
+- ``"case"``: a case statement (Yosys turns it into a ROM; good for LUT ROMs);
+- ``"array"``: a memory array filled by an ``initial`` block (Yosys infers block RAM init).
+
+Words are unsigned bit patterns of ``width`` bits; use :func:`pack_lanes` to build words from
+several signed/unsigned lanes (lane 0 at the least significant bits), the same packing as AXI-Stream
+pixels. The layout helpers at the end of the module define the ROM contents the ``mvu_pointwise`` and
+``temporal_conv_buffer`` templates expect.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from pleiades_fpga.errors import PleiadesError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def addr_width(depth: int) -> int:
+    """Address width for ``depth`` words (at least 1 bit)."""
+    if depth < 1:
+        raise PleiadesError(f"ROM depth must be >= 1, got {depth}")
+    return max(1, (depth - 1).bit_length())
+
+
+def int_range(width: int, signed: bool) -> tuple[int, int]:
+    """Inclusive range of a ``width``-bit integer."""
+    if signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def bits_needed(values: np.ndarray | Sequence[int], signed: bool) -> int:
+    """Smallest width that holds every value (signed: two's complement); at least 1."""
+    arr = np.asarray(values, dtype=object).ravel()
+    if arr.size == 0:
+        return 1
+    lo, hi = int(min(arr)), int(max(arr))
+    if not signed:
+        if lo < 0:
+            raise PleiadesError(f"negative value {lo} cannot be stored unsigned; use signed=True")
+        return max(1, hi.bit_length())
+    return max(1, max((-lo - 1).bit_length(), hi.bit_length()) + 1) if lo < 0 else max(1, hi.bit_length() + 1)
+
+
+def pack_lanes(lanes: np.ndarray | Sequence[Sequence[int]], lane_width: int, signed: bool = True) -> list[int]:
+    """Pack rows of lane values into words: lane ``j`` of row ``r`` at bits ``[j*lane_width +: lane_width]``.
+
+    ``lanes`` has shape (depth, n_lanes); values are checked to fit ``lane_width`` (signed or unsigned).
+    """
+    arr = np.asarray(lanes, dtype=object)
+    if arr.ndim != 2:
+        raise PleiadesError(f"pack_lanes expects a 2-D array (depth, lanes), got shape {arr.shape}")
+    lo, hi = int_range(lane_width, signed)
+    mask = (1 << lane_width) - 1
+    words = []
+    for row in arr:
+        word = 0
+        for j, v in enumerate(row):
+            v = int(v)
+            if not lo <= v <= hi:
+                kind = "signed" if signed else "unsigned"
+                raise PleiadesError(f"value {v} does not fit a {lane_width}-bit {kind} lane (range {lo}..{hi})")
+            word |= (v & mask) << (j * lane_width)
+        words.append(word)
+    return words
+
+
+def unpack_lanes(word: int, n_lanes: int, lane_width: int, signed: bool = True) -> list[int]:
+    """Inverse of :func:`pack_lanes` for one word."""
+    mask = (1 << lane_width) - 1
+    out = []
+    for j in range(n_lanes):
+        v = (int(word) >> (j * lane_width)) & mask
+        if signed and v >> (lane_width - 1):
+            v -= 1 << lane_width
+        out.append(v)
+    return out
+
+
+def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, style: str = "case",
+                signed: bool = False) -> str:
+    """Verilog text of a ROM module ``name`` holding ``words`` (``width`` bits each).
+
+    Values may be negative only with ``signed=True`` (stored as two's complement). Ports:
+    ``clk``, ``en``, ``addr[AW-1:0]`` with ``AW = addr_width(len(words))``, ``data[width-1:0]``.
+    Addresses past the end read as 0.
+    """
+    if not _IDENT.match(name):
+        raise PleiadesError(f"ROM module name {name!r} is not a Verilog identifier")
+    if width < 1:
+        raise PleiadesError(f"ROM width must be >= 1, got {width}")
+    values = [int(v) for v in np.asarray(words, dtype=object).ravel()]
+    depth = len(values)
+    aw = addr_width(depth)
+    lo, hi = int_range(width, signed)
+    mask = (1 << width) - 1
+    for i, v in enumerate(values):
+        if not lo <= v <= hi:
+            raise PleiadesError(f"ROM {name}: word {i} = {v} does not fit {width} bits "
+                                f"({'signed' if signed else 'unsigned'} range {lo}..{hi}); widen the ROM")
+    hexd = max(1, (width + 3) // 4)
+    lit = [f"{width}'h{v & mask:0{hexd}x}" for v in values]
+    head = [
+        "`timescale 1ns/1ps",
+        "`default_nettype none",
+        f"// {name}: constant ROM, {depth} x {width} bits, 1-cycle synchronous read (generated).",
+        f"module {name} (",
+        "    input  wire clk,",
+        "    input  wire en,",
+        f"    input  wire [{aw - 1}:0] addr,",
+        f"    output reg  [{width - 1}:0] data",
+        ");",
+    ]
+    body: list[str]
+    if style == "case":
+        body = ["    always @(posedge clk) begin", "        if (en) begin", "            case (addr)"]
+        body += [f"                {aw}'d{i}: data <= {w};" for i, w in enumerate(lit)]
+        if depth < (1 << aw):
+            body.append(f"                default: data <= {width}'d0;")
+        body += ["            endcase", "        end", "    end"]
+    elif style == "array":
+        body = [f"    reg [{width - 1}:0] mem [0:{depth - 1}];", "    initial begin"]
+        body += [f"        mem[{i}] = {w};" for i, w in enumerate(lit)]
+        body += ["    end"]
+        if depth < (1 << aw):
+            body += [
+                "    always @(posedge clk) begin",
+                f"        if (en) data <= (addr < {aw}'d{depth}) ? mem[addr] : {width}'d0;",
+                "    end",
+            ]
+        else:
+            body += ["    always @(posedge clk) begin", "        if (en) data <= mem[addr];", "    end"]
+    else:
+        raise PleiadesError(f"unknown ROM style {style!r}; use 'case' or 'array'")
+    tail = ["    initial data = {" + f"{width}" + "{1'b0}};", "endmodule", "`default_nettype wire", ""]
+    return "\n".join(head + body + tail)
+
+
+# --------------------------------------------------------------------------------------------------
+# ROM layouts of the MAC templates (mvu_pointwise, temporal_conv_buffer)
+# --------------------------------------------------------------------------------------------------
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def mac_weight_words(weights: np.ndarray, pe: int, simd: int, depthwise: bool = False) -> np.ndarray:
+    """Weight ROM contents (lane values, shape (depth, lanes)) for mvu_pointwise / temporal_conv_buffer.
+
+    ``weights``: (C_out, C_in, K) for a full layer (K = 1 for pointwise), (C, K) for depthwise.
+    Full: word ``(o*K + k)*NI + i`` (NO = ceil(C_out/PE), NI = ceil(C_in/SIMD)) holds lane
+    ``j*SIMD + s`` = w[o*PE + j, i*SIMD + s, k] (0 past the ends). Depthwise (SIMD must be 1):
+    word ``o*K + k`` holds lane ``j`` = w[o*PE + j, k]. Tap 0 is the oldest frame.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    if depthwise:
+        if w.ndim != 2:
+            raise PleiadesError(f"depthwise weights must have shape (C, K), got {w.shape}")
+        if simd != 1:
+            raise PleiadesError(f"depthwise layers need SIMD = 1, got {simd}")
+        c, k = w.shape
+        no = _ceil_div(c, pe)
+        pad = np.zeros((no * pe, k), dtype=np.int64)
+        pad[:c] = w
+        return pad.reshape(no, pe, k).transpose(0, 2, 1).reshape(no * k, pe)
+    if w.ndim != 3:
+        raise PleiadesError(f"weights must have shape (C_out, C_in, K), got {w.shape}")
+    co, ci, k = w.shape
+    no, ni = _ceil_div(co, pe), _ceil_div(ci, simd)
+    pad = np.zeros((no * pe, ni * simd, k), dtype=np.int64)
+    pad[:co, :ci] = w
+    # (no, pe, ni, simd, k) -> (no, k, ni, pe, simd)
+    arr = pad.reshape(no, pe, ni, simd, k).transpose(0, 4, 2, 1, 3)
+    return arr.reshape(no * k * ni, pe * simd)
+
+
+def channel_param_words(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, pe: int,
+                        bias_w: int, m_w: int, s_w: int) -> list[int]:
+    """Per-output-channel parameter ROM contents for the MAC templates.
+
+    Word ``o`` holds, for lane ``j`` (channel o*PE + j), the field ``{s, m, bias}`` of
+    ``bias_w + m_w + s_w`` bits at lane offset ``j*(bias_w + m_w + s_w)``: bias (signed) in the low
+    bits, then m (unsigned), then s (unsigned). Channels past the end are 0.
+    """
+    b, m, s = (np.asarray(a, dtype=np.int64).ravel() for a in (bias, mult, shift))
+    if not (len(b) == len(m) == len(s)):
+        raise PleiadesError(f"bias/mult/shift lengths differ: {len(b)}, {len(m)}, {len(s)}")
+    no = _ceil_div(len(b), pe)
+    fw = bias_w + m_w + s_w
+    words = []
+    for o in range(no):
+        word = 0
+        for j in range(pe):
+            c = o * pe + j
+            if c >= len(b):
+                continue
+            field = pack_lanes([[int(b[c])]], bias_w, signed=True)[0]
+            field |= pack_lanes([[int(m[c])]], m_w, signed=False)[0] << bias_w
+            field |= pack_lanes([[int(s[c])]], s_w, signed=False)[0] << (bias_w + m_w)
+            word |= field << (j * fw)
+        words.append(word)
+    return words
+
+
+__all__ = [
+    "addr_width", "bits_needed", "channel_param_words", "int_range", "mac_weight_words", "pack_lanes",
+    "rom_verilog", "unpack_lanes",
+]

@@ -1,0 +1,90 @@
+"""Project checkpoints: ``torch.save({"format": "pleiades-fpga/1", "kind", "config", "quant_config",
+"state_dict", "meta"})`` (see docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.model.presets import NetConfig
+
+FORMAT = "pleiades-fpga/1"
+KINDS = ("float", "quant")
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (has ``.config``: NetConfig; quant models also ``.quant_config``) to ``path``.
+
+    kind is "quant" when the model has a non-None ``quant_config`` attribute, else "float".
+    """
+    config = getattr(model, "config", None)
+    if not isinstance(config, NetConfig):
+        raise PleiadesError(
+            f"save_checkpoint needs a model with a NetConfig in .config, got {type(model).__name__}"
+        )
+    quant_config = getattr(model, "quant_config", None)
+    payload = {
+        "format": FORMAT,
+        "kind": "quant" if quant_config is not None else "float",
+        "config": config.to_dict(),
+        "quant_config": quant_config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a checkpoint dict (no model built)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PleiadesError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # corrupted / not a torch file
+        raise PleiadesError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        hint = ""
+        if isinstance(payload, dict) and any(str(k).startswith("conv_blocks.") for k in payload):
+            hint = "; it looks like a published PLEIADES state_dict: convert it with `pleiades-fpga import-checkpoint`"
+        raise PleiadesError(f"{path} is not a {FORMAT} checkpoint{hint}")
+    if payload.get("kind") not in KINDS:
+        raise PleiadesError(f"{path}: unknown checkpoint kind {payload.get('kind')!r} (expected one of {KINDS})")
+    return payload
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """The model stored in a checkpoint written by ``save_checkpoint`` (float or quant), in eval mode."""
+    from pleiades_fpga.model.network import PleiadesNet
+
+    payload = read_checkpoint(path)
+    config = NetConfig.from_dict(payload["config"])
+    if payload["kind"] == "quant":
+        try:
+            quant = importlib.import_module("pleiades_fpga.quant")
+            build_quant_model = quant.build_quant_model
+        except (ImportError, AttributeError) as exc:
+            raise PleiadesError(
+                f"{path} is a quantized checkpoint but pleiades_fpga.quant.build_quant_model is unavailable: {exc}"
+            ) from exc
+        model = build_quant_model(config, payload["quant_config"])
+    else:
+        model = PleiadesNet(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise PleiadesError(f"{path}: state_dict does not match its config: {exc}") from exc
+    model.eval()
+    return model
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """The ``meta`` dict of a checkpoint."""
+    return dict(read_checkpoint(path).get("meta") or {})

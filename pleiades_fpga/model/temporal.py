@@ -1,0 +1,335 @@
+"""Causal temporal convolutions over (batch, channels, time, height, width) tensors.
+
+* ``PleiadesTemporalConv``: kernel = ``coeffs @ basis`` with trainable ``coeffs`` (out, in/groups, degree+1)
+  and the fixed buffer ``basis`` (degree+1, kernel_size) = bin-averaged Jacobi polynomials times the
+  published scale ``1 / sqrt(scale_kernel_size * in/groups)``.
+* ``FreeTemporalConv``: an unstructured kernel ``weight`` (out, in/groups, kernel_size) (baseline).
+
+Both are cross-correlations along time with tap 0 = oldest frame, tap K-1 = current frame, and share
+``forward(x, pad)``, ``init_state`` / ``step`` (streaming with a FIFO of the last K-1 input frames),
+``kernel()`` (the effective taps) and ``resampled(kernel_size)`` (re-discretization for a new bin size).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.model.polynomials import check_domain, check_jacobi_params, discrete_basis
+
+PAD_MODES = ("valid", "causal")
+CONTRACTIONS = ("auto", "kernel", "project")
+
+# Cost model constants (CPU, float32), calibrated with bench/contraction.py: seconds per multiply-accumulate
+# of a dense grouped convolution / of a depthwise one, and per byte of memory traffic.
+_SEC_PER_MAC_DENSE = 1.0e-10
+_SEC_PER_MAC_DEPTHWISE = 1.0e-10
+_SEC_PER_BYTE = 1.0e-10
+
+
+def check_pad(pad: str) -> str:
+    """Validate a temporal padding mode ("valid" or "causal")."""
+    if pad not in PAD_MODES:
+        raise PleiadesError(f"pad must be one of {PAD_MODES}, got {pad!r}")
+    return pad
+
+
+@dataclass(frozen=True)
+class ContractionCost:
+    """Estimated cost of one forward pass of a temporal layer with a given contraction order."""
+
+    order: str
+    macs: int
+    intermediate_bytes: int
+    seconds: float
+
+
+def contraction_costs(
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    kernel_size: int,
+    num_basis: int,
+    positions: int,
+) -> dict[str, ContractionCost]:
+    """Cost model of both contraction orders for ``positions`` = batch * T_out * H * W output positions.
+
+    kernel-first: build kernels (out, in/g, K), then one grouped convolution: out*(in/g)*K MACs per position.
+    project-first: project every input channel onto the basis (in*(N+1)*K MACs, depthwise), then contract
+    with the coefficients (out*(in/g)*(N+1) MACs); it also writes and reads an intermediate of in*(N+1)
+    floats per position.
+    """
+    cin_g = in_channels // groups
+    depthwise = cin_g == 1
+    k_macs = out_channels * cin_g * kernel_size * positions
+    k_rate = _SEC_PER_MAC_DEPTHWISE if depthwise else _SEC_PER_MAC_DENSE
+    io_bytes = 4 * (in_channels + out_channels) * positions
+    kernel = ContractionCost("kernel", k_macs, 0, k_macs * k_rate + io_bytes * _SEC_PER_BYTE)
+    proj_macs = in_channels * num_basis * kernel_size * positions
+    mix_macs = out_channels * cin_g * num_basis * positions
+    inter = 4 * in_channels * num_basis * positions
+    project = ContractionCost(
+        "project",
+        proj_macs + mix_macs,
+        inter,
+        proj_macs * _SEC_PER_MAC_DEPTHWISE + mix_macs * _SEC_PER_MAC_DENSE + (io_bytes + 2 * inter) * _SEC_PER_BYTE,
+    )
+    return {"kernel": kernel, "project": project}
+
+
+def choose_contraction(
+    in_channels: int, out_channels: int, groups: int, kernel_size: int, num_basis: int, positions: int
+) -> str:
+    """The cheaper contraction order ("kernel" or "project") by the cost model ``contraction_costs``."""
+    costs = contraction_costs(in_channels, out_channels, groups, kernel_size, num_basis, positions)
+    return min(costs.values(), key=lambda c: c.seconds).order
+
+
+def _depthwise_taps(x: Tensor, taps: Tensor) -> Tensor:
+    """Depthwise causal correlation: y[:, c, t] = sum_k taps[c, k] * x[:, c, t + k] (valid)."""
+    c, k = taps.shape
+    t_out = x.shape[2] - k + 1
+    y = x[:, :, :t_out] * taps[:, 0].view(1, c, 1, 1, 1)
+    for i in range(1, k):
+        y.addcmul_(x[:, :, i: i + t_out], taps[:, i].view(1, c, 1, 1, 1))
+    return y
+
+
+class TemporalConv(nn.Module):
+    """Base class: causal grouped temporal convolution along dim 2 of (B, C, T, H, W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("groups", groups)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PleiadesError(f"temporal layer {name} must be an integer >= 1, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise PleiadesError(
+                f"temporal layer: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                f"divisible by groups ({groups})"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.groups = groups
+
+    def kernel(self) -> Tensor:
+        """Effective taps (out, in/groups, kernel_size), tap 0 = oldest."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"groups={self.groups}")
+
+    def _pad(self, x: Tensor, pad: str) -> Tensor:
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise PleiadesError(
+                f"temporal layer expects (batch, {self.in_channels}, time, height, width), got {tuple(x.shape)}"
+            )
+        if check_pad(pad) == "causal":
+            return F.pad(x, (0, 0, 0, 0, self.kernel_size - 1, 0))
+        if x.shape[2] < self.kernel_size:
+            raise PleiadesError(
+                f"valid temporal convolution needs at least kernel_size={self.kernel_size} frames, "
+                f"got {x.shape[2]}; use pad='causal' or a longer clip"
+            )
+        return x
+
+    def _conv_kernel_first(self, x: Tensor) -> Tensor:
+        """Convolve with the effective kernel: depthwise as a sum of K shifted scalings, else conv3d."""
+        k = self.kernel()
+        if self.groups == self.in_channels == self.out_channels:
+            return _depthwise_taps(x, k[:, 0, :])
+        return F.conv3d(x, k.reshape(self.out_channels, -1, self.kernel_size, 1, 1), groups=self.groups)
+
+    def forward(self, x: Tensor, pad: str = "valid") -> Tensor:
+        """(B, in, T, H, W) -> (B, out, T', H, W); T' = T - K + 1 ("valid") or T ("causal")."""
+        return self._conv_kernel_first(self._pad(x, pad))
+
+    def init_state(self, batch: int, height: int, width: int, device=None, dtype=None) -> Tensor:
+        """Zero FIFO of the last K-1 input frames: (batch, in, K-1, height, width)."""
+        ref = next(self.parameters())
+        return torch.zeros(batch, self.in_channels, self.kernel_size - 1, height, width,
+                           device=device or ref.device, dtype=dtype or ref.dtype)
+
+    def step(self, frame: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One frame (B, in, H, W) -> (output frame (B, out, H, W), new state)."""
+        window = torch.cat([state, frame.unsqueeze(2)], dim=2)
+        out = self.forward(window, pad="valid")[:, :, 0]
+        return out, window[:, :, 1:]
+
+    def resampled(self, kernel_size: int) -> "TemporalConv":
+        """A copy re-discretized for ``kernel_size`` taps over the same time window (no retraining)."""
+        raise NotImplementedError
+
+
+class PleiadesTemporalConv(TemporalConv):
+    """PLEIADES temporal convolution: kernel = coeffs (out, in/g, N+1) @ basis (N+1, K).
+
+    ``basis`` = discrete_basis(degree, K, alpha, beta, domain) / sqrt(scale_kernel_size * in/groups)
+    (published scaling; ``scale_kernel_size`` defaults to K and is kept when re-sampling).
+    ``contraction``: "kernel" (build kernels, then convolve), "project" (project the input onto the basis,
+    then contract with the coefficients) or "auto" (cheaper by ``contraction_costs``, decided per call).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        degree: int = 4,
+        alpha: float = -0.25,
+        beta: float = -0.25,
+        domain: tuple[float, float] = (0.0, 1.0),
+        groups: int = 1,
+        scale_kernel_size: int | None = None,
+        contraction: str = "auto",
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, groups)
+        check_jacobi_params(degree, alpha, beta)
+        self.degree = int(degree)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.domain = check_domain(domain)
+        self.scale_kernel_size = int(scale_kernel_size or kernel_size)
+        self.contraction = contraction
+        self.coeffs = nn.Parameter(torch.empty(out_channels, in_channels // groups, degree + 1))
+        self.register_buffer("basis", self.make_basis(kernel_size))
+        self.reset_parameters()
+
+    @property
+    def contraction(self) -> str:
+        return self._contraction
+
+    @contraction.setter
+    def contraction(self, value: str) -> None:
+        if value not in CONTRACTIONS:
+            raise PleiadesError(f"contraction must be one of {CONTRACTIONS}, got {value!r}")
+        self._contraction = value
+
+    @property
+    def scale(self) -> float:
+        """The published scale 1 / sqrt(scale_kernel_size * in/groups) folded into ``basis``."""
+        return 1.0 / math.sqrt(self.scale_kernel_size * (self.in_channels // self.groups))
+
+    def make_basis(self, kernel_size: int) -> Tensor:
+        """Scaled basis (N+1, kernel_size) in float32 for this layer's polynomial family and scale."""
+        b = discrete_basis(self.degree, kernel_size, self.alpha, self.beta, self.domain) * self.scale
+        return torch.from_numpy(b).to(torch.float32)
+
+    def reset_parameters(self) -> None:
+        """Coefficients ~ N(0, 1/(N+1)): with the published scale, outputs have roughly unit variance."""
+        nn.init.normal_(self.coeffs, 0.0, 1.0 / math.sqrt(self.degree + 1))
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f", degree={self.degree}, alpha={self.alpha}, beta={self.beta}, "
+                f"domain={self.domain}, scale_kernel_size={self.scale_kernel_size}, "
+                f"contraction={self.contraction!r}")
+
+    def kernel(self) -> Tensor:
+        return self.coeffs @ self.basis
+
+    def costs(self, x_shape: tuple[int, ...], pad: str = "valid") -> dict[str, ContractionCost]:
+        """Cost model of both orders for an input of shape (B, C, T, H, W)."""
+        b, _, t, h, w = x_shape
+        t_out = t if pad == "causal" else t - self.kernel_size + 1
+        return contraction_costs(self.in_channels, self.out_channels, self.groups, self.kernel_size,
+                                 self.degree + 1, b * max(t_out, 0) * h * w)
+
+    def order_for(self, x_shape: tuple[int, ...], pad: str = "valid") -> str:
+        """The contraction order used for an input of this shape ("kernel" or "project")."""
+        if self.contraction != "auto":
+            return self.contraction
+        costs = self.costs(x_shape, pad)
+        return min(costs.values(), key=lambda c: c.seconds).order
+
+    def _conv_project_first(self, x: Tensor) -> Tensor:
+        """Project every input channel onto the basis (N+1 outputs), then contract with the coefficients."""
+        b, c, t, h, w = x.shape
+        nb, k, g = self.degree + 1, self.kernel_size, self.groups
+        t_out, p = t - k + 1, h * w
+        xf = x.reshape(b, c, 1, t * p)
+        # z[b, c, n, (t, p)] = sum_k basis[n, k] * x[b, c, t + k, p]
+        z = xf[..., : t_out * p] * self.basis[:, 0].view(1, 1, nb, 1)
+        for i in range(1, k):
+            z.addcmul_(xf[..., i * p: (i + t_out) * p], self.basis[:, i].view(1, 1, nb, 1))
+        # y[b, o, (t, p)] = sum_{c in group(o), n} coeffs[o, c, n] * z[b, c, n, (t, p)]
+        z = z.reshape(b, g, (c // g) * nb, t_out * p)
+        coeffs = self.coeffs.reshape(g, self.out_channels // g, (c // g) * nb)
+        y = torch.matmul(coeffs, z)  # (B, g, out/g, T'*H*W)
+        return y.reshape(b, self.out_channels, t_out, h, w)
+
+    def forward(self, x: Tensor, pad: str = "valid", contraction: str | None = None) -> Tensor:
+        """(B, in, T, H, W) -> (B, out, T', H, W); ``contraction`` overrides the layer's setting."""
+        xp = self._pad(x, pad)
+        order = contraction or self.contraction
+        if order == "auto":
+            order = min(self.costs(tuple(x.shape), pad).values(), key=lambda c: c.seconds).order
+        if order == "kernel":
+            return self._conv_kernel_first(xp)
+        if order == "project":
+            return self._conv_project_first(xp)
+        raise PleiadesError(f"contraction must be one of {CONTRACTIONS}, got {order!r}")
+
+    def resampled(self, kernel_size: int) -> "PleiadesTemporalConv":
+        """Same coefficients, basis rebuilt for ``kernel_size`` bins over the same window, old scale kept.
+
+        With per-bin event counts as input (they scale with the bin width), the response to a signal is
+        unchanged: each new tap is again the bin average of the same continuous kernel.
+        """
+        new = PleiadesTemporalConv(
+            self.in_channels, self.out_channels, kernel_size, self.degree, self.alpha, self.beta,
+            self.domain, self.groups, scale_kernel_size=self.scale_kernel_size, contraction=self.contraction,
+        ).to(device=self.coeffs.device, dtype=self.coeffs.dtype)
+        with torch.no_grad():
+            new.coeffs.copy_(self.coeffs)
+        return new
+
+
+class FreeTemporalConv(TemporalConv):
+    """Unstructured causal temporal convolution: trainable taps ``weight`` (out, in/groups, kernel_size).
+
+    Baseline for re-sampling experiments: ``resampled`` treats the taps as samples of a continuous kernel at
+    the bin centres of the window and linearly interpolates them at the new bin centres (constant
+    extrapolation at the two ends). No rescaling: like PLEIADES taps (bin averages of a fixed continuous
+    kernel), tap values do not depend on the bin width, so per-bin-count inputs keep their response.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, groups)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Taps ~ N(0, 1/(K * in/groups)) (unit-variance outputs for unit-variance inputs)."""
+        nn.init.normal_(self.weight, 0.0, 1.0 / math.sqrt(self.kernel_size * (self.in_channels // self.groups)))
+
+    def kernel(self) -> Tensor:
+        return self.weight
+
+    def resampled(self, kernel_size: int) -> "FreeTemporalConv":
+        """Linear interpolation of the taps from the old to the new bin centres of the same window."""
+        new = FreeTemporalConv(self.in_channels, self.out_channels, kernel_size, self.groups).to(
+            device=self.weight.device, dtype=self.weight.dtype)
+        old_c = (np.arange(self.kernel_size) + 0.5) / self.kernel_size
+        new_c = (np.arange(kernel_size) + 0.5) / kernel_size
+        # interpolation matrix M (old K, new K): new = old @ M
+        m = np.zeros((self.kernel_size, kernel_size))
+        for j, c in enumerate(new_c):
+            if c <= old_c[0]:
+                m[0, j] = 1.0
+            elif c >= old_c[-1]:
+                m[-1, j] = 1.0
+            else:
+                i = int(np.searchsorted(old_c, c)) - 1
+                f = (c - old_c[i]) / (old_c[i + 1] - old_c[i])
+                m[i, j], m[i + 1, j] = 1.0 - f, f
+        with torch.no_grad():
+            new.weight.copy_(self.weight @ torch.as_tensor(m, dtype=self.weight.dtype, device=self.weight.device))
+        return new

@@ -1,0 +1,144 @@
+"""Quantization configs: bit widths per layer from a TOML/YAML file, a dict or a shortcut ("w4a4").
+
+A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkpoints)::
+
+    weight_bits = 4          # default for every conv / temporal / head weight (2..8)
+    act_bits = 4             # default for every activation quantizer (2..8)
+    input_bits = 8           # unsigned event counts, clipped to [0, 2**input_bits - 1] (2..8)
+    [layers."blocks.0.*"]    # glob over module names; later entries win
+    weight_bits = 8
+    act_bits = 8
+
+Weight quantizers are named by their layer (``blocks.0.temporal``, ``blocks.1.spatial_pointwise``,
+``head.fc2`` ...), activation quantizers by ``<block>.<name>_act`` / ``<block>.add_quant`` /
+``head.pool_quant`` / ``head.fc1_act`` (see pleiades_fpga.quant.network). Scales are powers of two.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pleiades_fpga.errors import PleiadesError
+
+MIN_BITS, MAX_BITS = 2, 8
+KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling")
+LAYER_KEYS = ("weight_bits", "act_bits")
+SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
+
+
+def check_bits(value: Any, what: str) -> int:
+    """A bit width in [2, 8] or a PleiadesError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_BITS <= value <= MAX_BITS:
+        raise PleiadesError(
+            f"{what} must be an integer bit width from {MIN_BITS} to {MAX_BITS}, got {value!r}"
+        )
+    return value
+
+
+def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate a config dict and fill defaults (8-bit input, power-of-two scaling)."""
+    if not isinstance(spec, dict):
+        raise PleiadesError(f"a quant config must be a mapping, got {type(spec).__name__}")
+    unknown = set(spec) - set(KEYS)
+    if unknown:
+        raise PleiadesError(f"unknown quant config keys {sorted(unknown)}; known keys: {list(KEYS)}")
+    for key in ("weight_bits", "act_bits"):
+        if key not in spec:
+            raise PleiadesError(f"quant config needs '{key}' (e.g. weight_bits = 4, act_bits = 4)")
+    out = {
+        "weight_bits": check_bits(spec["weight_bits"], "weight_bits"),
+        "act_bits": check_bits(spec["act_bits"], "act_bits"),
+        "input_bits": check_bits(spec.get("input_bits", 8), "input_bits"),
+        "scaling": spec.get("scaling", "pot"),
+        "layers": {},
+    }
+    if out["scaling"] != "pot":
+        raise PleiadesError(
+            f"quant config scaling={out['scaling']!r} is not supported; only 'pot' (power-of-two scales, "
+            "requantization by shift) is implemented"
+        )
+    layers = spec.get("layers") or {}
+    if not isinstance(layers, dict):
+        raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")
+    for pattern, override in layers.items():
+        if not isinstance(override, dict) or set(override) - set(LAYER_KEYS):
+            raise PleiadesError(
+                f"quant config layers[{pattern!r}] must be a mapping with keys among {LAYER_KEYS}, got {override!r}"
+            )
+        out["layers"][str(pattern)] = {k: check_bits(v, f"layers[{pattern!r}].{k}") for k, v in override.items()}
+    return out
+
+
+def parse_shortcut(text: str, input_bits: int = 8) -> dict[str, Any]:
+    """``"w4a4"`` -> {"weight_bits": 4, "act_bits": 4, ...}."""
+    m = SHORTCUT.match(text.strip().lower())
+    if not m:
+        raise PleiadesError(f"quant shortcut must look like 'w4a4' (weights 4 bits, activations 4 bits), got {text!r}")
+    return normalize_spec({"weight_bits": int(m.group(1)), "act_bits": int(m.group(2)), "input_bits": input_bits})
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read a quant config from a .toml, .yaml/.yml or .json file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PleiadesError(f"quant config file {path} does not exist")
+    text = path.read_text()
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise PleiadesError(f"quant config {path}: use a .toml, .yaml/.yml or .json file")
+    except PleiadesError:
+        raise
+    except Exception as exc:
+        raise PleiadesError(f"cannot parse quant config {path}: {exc}") from exc
+    if isinstance(data, dict) and "quant" in data and isinstance(data["quant"], dict):
+        data = data["quant"]
+    return normalize_spec(data)
+
+
+def resolve_spec(
+    spec: str | Path | dict[str, Any] | None = None,
+    weight_bits: int | None = None,
+    act_bits: int | None = None,
+) -> dict[str, Any]:
+    """One config from a shortcut ("w4a4"), a file path, a dict, and/or CLI overrides (--wbits/--abits).
+
+    The overrides replace the defaults (not the per-layer entries) of the config.
+    """
+    if spec is None:
+        if weight_bits is None or act_bits is None:
+            raise PleiadesError("give a quant config (e.g. --quant w4a4 or a .toml file) or both --wbits and --abits")
+        base: dict[str, Any] = {"weight_bits": weight_bits, "act_bits": act_bits}
+    elif isinstance(spec, dict):
+        base = dict(spec)
+    elif isinstance(spec, Path) or (isinstance(spec, str) and not SHORTCUT.match(spec.strip().lower())):
+        base = load_spec_file(spec)
+    else:
+        base = parse_shortcut(spec)
+    if weight_bits is not None:
+        base["weight_bits"] = weight_bits
+    if act_bits is not None:
+        base["act_bits"] = act_bits
+    return normalize_spec(base)
+
+
+def bits_for(spec: dict[str, Any], name: str, key: str) -> int:
+    """Bit width ``key`` ("weight_bits" or "act_bits") for module ``name``: last matching glob, else default."""
+    bits = spec[key]
+    for pattern, override in spec.get("layers", {}).items():
+        if key in override and fnmatch.fnmatchcase(name, pattern):
+            bits = override[key]
+    return bits
