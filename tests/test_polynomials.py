@@ -34,10 +34,13 @@ def test_basis_matches_quadrature(degree, kernel_size, alpha, beta, domain):
 
 
 def _antiderivative(n: int, alpha: float, beta: float, x: np.ndarray) -> np.ndarray:
-    """Q_n with dQ_n/dx = P_n^(a,b): Q_0 = x, Q_n = 2/(n+a+b+1) P_{n+1}^(a-1,b-1) (derivative identity)."""
+    """Q_n with dQ_n/dx = P_n^(a,b): Q_0 = x, Q_n = 2/(n+a+b) P_{n+1}^(a-1,b-1).
+
+    From d/dx P_m^(a,b) = (m+a+b+1)/2 P_{m-1}^(a+1,b+1) with m = n+1 and (a, b) -> (a-1, b-1).
+    """
     if n == 0:
         return x
-    return 2.0 / (n + alpha + beta + 1.0) * special.eval_jacobi(n + 1, alpha - 1.0, beta - 1.0, x)
+    return 2.0 / (n + alpha + beta) * special.eval_jacobi(n + 1, alpha - 1.0, beta - 1.0, x)
 
 
 @pytest.mark.parametrize("kernel_size", [1, 5, 10, 40])

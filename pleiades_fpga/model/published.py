@@ -3,7 +3,7 @@
 Published layout is (B, C, H, W, T); kernels there are (..., kh, kw, kt). Key mapping (block b):
 
     conv_blocks.b.conv_t.0.weight (O, C/g, 1, 1, N+1) -> blocks.b.temporal.coeffs (O, C/g, N+1)
-    conv_blocks.b.conv_t.0.transform (N+1, K)         -> blocks.b.temporal.basis (checked against ours)
+    conv_blocks.b.conv_t.0.transform (N+1, K)         checked against blocks.b.temporal.basis, dropped
     conv_blocks.b.conv_t.1.0.*   GroupNorm            -> blocks.b.temporal_norm.*
     conv_blocks.b.conv_t.2.weight (dws)               -> blocks.b.pointwise.weight
     conv_blocks.b.conv_t.3.0.* (dws)                  -> blocks.b.pointwise_norm.*
@@ -79,7 +79,7 @@ def convert_published_state_dict(sd: Mapping[str, Tensor], config: NetConfig) ->
     for b, spec in enumerate(config.blocks):
         p, q = f"conv_blocks.{b}.", f"blocks.{b}."
         take(p + "conv_t.0.weight", q + "temporal.coeffs", lambda t: t.reshape(t.shape[0], t.shape[1], -1))
-        take(p + "conv_t.0.transform", q + "temporal.basis")
+        take(p + "conv_t.0.transform", q + "temporal.basis")  # checked by import_published, then dropped
         for k in _NORM_KEYS:
             take(p + f"conv_t.1.0.{k}", q + f"temporal_norm.{k}")
         take(p + "conv_s.0.weight", q + "spatial.weight", lambda t: t[..., 0])
@@ -108,7 +108,7 @@ def import_published(source: str | Path | Mapping[str, Tensor], check_basis: boo
     """A PleiadesNet (eval mode) with the weights of a published state_dict (a path or the dict itself).
 
     With ``check_basis`` the stored ``transform`` of every block must equal our basis (published domain
-    (0, 1), scale 1/sqrt(K * in/groups)) to 1e-5 relative error; the stored one is then used as is.
+    (0, 1), scale 1/sqrt(K * in/groups)) to 1e-5 relative error; our (exact) basis is used.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -122,15 +122,15 @@ def import_published(source: str | Path | Mapping[str, Tensor], check_basis: boo
     config = published_config(sd, **config_kwargs)
     model = PleiadesNet(config)
     new_sd = convert_published_state_dict(sd, config)
-    if check_basis:
-        for b, block in enumerate(model.blocks):
-            ours, theirs = block.temporal.basis, new_sd[f"blocks.{b}.temporal.basis"].to(torch.float32)
-            err = ((ours - theirs).abs().max() / ours.abs().max()).item()
-            if err > 1e-5:
-                raise PleiadesError(
-                    f"block {b}: the published transform differs from our Jacobi basis (alpha={config.alpha}, "
-                    f"beta={config.beta}) by {err:.2e} relative; pass the right alpha/beta"
-                )
+    for b, block in enumerate(model.blocks):
+        ours = block.temporal.basis
+        theirs = new_sd.pop(f"blocks.{b}.temporal.basis").to(ours.dtype)
+        err = ((ours - theirs).abs().max() / ours.abs().max()).item()
+        if check_basis and err > 1e-5:
+            raise PleiadesError(
+                f"block {b}: the published transform differs from our Jacobi basis (alpha={config.alpha}, "
+                f"beta={config.beta}) by {err:.2e} relative; pass the right alpha/beta"
+            )
     try:
         model.load_state_dict(new_sd)
     except RuntimeError as exc:

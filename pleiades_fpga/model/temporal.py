@@ -2,7 +2,8 @@
 
 * ``PleiadesTemporalConv``: kernel = ``coeffs @ basis`` with trainable ``coeffs`` (out, in/groups, degree+1)
   and the fixed buffer ``basis`` (degree+1, kernel_size) = bin-averaged Jacobi polynomials times the
-  published scale ``1 / sqrt(scale_kernel_size * in/groups)``.
+  published scale ``1 / sqrt(scale_kernel_size * in/groups)``. ``basis`` is not part of the state_dict
+  (it follows from the layer's hyper-parameters); it is exact to the parameters' dtype (float64 too).
 * ``FreeTemporalConv``: an unstructured kernel ``weight`` (out, in/groups, kernel_size) (baseline).
 
 Both are cross-correlations along time with tap 0 = oldest frame, tap K-1 = current frame, and share
@@ -200,8 +201,17 @@ class PleiadesTemporalConv(TemporalConv):
         self.scale_kernel_size = int(scale_kernel_size or kernel_size)
         self.contraction = contraction
         self.coeffs = nn.Parameter(torch.empty(out_channels, in_channels // groups, degree + 1))
-        self.register_buffer("basis", self.make_basis(kernel_size))
+        # fixed basis: derived from the hyper-parameters (not saved in state_dicts), kept in float64 here and
+        # cast to the parameters' dtype/device whenever the module moves
+        self._basis64 = discrete_basis(self.degree, kernel_size, self.alpha, self.beta, self.domain) * self.scale
+        self.register_buffer("basis", torch.from_numpy(self._basis64).to(torch.float32), persistent=False)
         self.reset_parameters()
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        dtype = self.coeffs.dtype if self.coeffs.dtype.is_floating_point else torch.float32
+        self.basis = torch.from_numpy(self._basis64).to(device=self.coeffs.device, dtype=dtype)
+        return self
 
     @property
     def contraction(self) -> str:
@@ -217,11 +227,6 @@ class PleiadesTemporalConv(TemporalConv):
     def scale(self) -> float:
         """The published scale 1 / sqrt(scale_kernel_size * in/groups) folded into ``basis``."""
         return 1.0 / math.sqrt(self.scale_kernel_size * (self.in_channels // self.groups))
-
-    def make_basis(self, kernel_size: int) -> Tensor:
-        """Scaled basis (N+1, kernel_size) in float32 for this layer's polynomial family and scale."""
-        b = discrete_basis(self.degree, kernel_size, self.alpha, self.beta, self.domain) * self.scale
-        return torch.from_numpy(b).to(torch.float32)
 
     def reset_parameters(self) -> None:
         """Coefficients ~ N(0, 1/(N+1)): with the published scale, outputs have roughly unit variance."""

@@ -37,6 +37,13 @@ def value(x: Any) -> Tensor:
     return x.value if isinstance(x, QuantTensor) else x
 
 
+def drop_frames(x: Any, n: int) -> Any:
+    """``x[:, :, n:]`` for tensors and QuantTensors (keeps the quantization metadata)."""
+    if isinstance(x, QuantTensor):
+        return x.set(value=x.value[:, :, n:])
+    return x[:, :, n:]
+
+
 class PerFrameGroupNorm(nn.GroupNorm):
     """Causal GroupNorm on (B, C, T, H, W): statistics of each frame separately (no hardware export)."""
 
@@ -144,7 +151,7 @@ class QuantDWSBlock(nn.Module):
 
     def forward(self, x, pad: str = "valid"):
         t = self.temporal_act(self.temporal_norm(self.temporal(x, pad=pad)))
-        x_aligned = x if pad == "causal" else x[:, :, self.temporal.kernel_size_t - 1:]
+        x_aligned = x if pad == "causal" else drop_frames(x, self.temporal.kernel_size_t - 1)
         main = self.add_quant(self.pointwise_norm(self.pointwise(t)))
         skip = self.add_quant(self.skip(x_aligned))
         y = self.add_act(value(main) + value(skip))
@@ -256,3 +263,22 @@ def build_quant_model(config: NetConfig, quant_spec: Any, init_from: nn.Module |
 def clone(model: QuantPleiadesNet) -> QuantPleiadesNet:
     """Deep copy (Brevitas proxies included)."""
     return copy.deepcopy(model)
+
+
+@torch.no_grad()
+def calibrate(model: QuantPleiadesNet, clips: Tensor, batch_size: int = 8, passes: int | None = None,
+              pad: str = "causal") -> QuantPleiadesNet:
+    """Set activation scales (and BatchNorm statistics) from data: forward passes in train mode, no gradients.
+
+    ``passes`` defaults to the number of statistics steps of the activation quantizers, after which their
+    scales become fixed parameters. The model is returned in eval mode.
+    """
+    from pleiades_fpga.quant.quantizers import UintActPoT
+
+    passes = passes or UintActPoT.collect_stats_steps + 1
+    model.train()
+    n = len(clips)
+    for i in range(passes):
+        start = (i * batch_size) % max(1, n)
+        model(clips[start:start + batch_size].float(), pad=pad)
+    return model.eval()

@@ -180,8 +180,8 @@ async def single_stream_test(dut) -> None:
 
     vec = load_vectors()
     await reset(dut)
-    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
+    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
+    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
     seed = int(vec.get("pause_seed", 1))
     source.set_pause_generator(pauses(seed, float(vec.get("p_in", 0.3))))
     sink.set_pause_generator(pauses(seed + 1, float(vec.get("p_out", 0.3))))

@@ -1,0 +1,80 @@
+"""``pleiades-fpga train``: train a PLEIADES network on event data; writes checkpoint, metrics, latency plot."""
+from __future__ import annotations
+
+import argparse
+
+from pleiades_fpga.data.datasets import DATASETS
+from pleiades_fpga.data.synthetic import RESOLUTIONS
+
+
+def _ms_to_us(value: str) -> int:
+    try:
+        us = float(value) * 1000.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bin size must be a number of milliseconds, got {value!r}") from None
+    if us <= 0 or us != int(us):
+        raise argparse.ArgumentTypeError(f"bin size must be a positive whole number of microseconds, got {value} ms")
+    return int(us)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
+    return n
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from pleiades_fpga.train.config import TrainConfig
+
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train",
+        help="train a network (float, or quantization-aware with --quant) and evaluate it",
+        description="Train on the synthetic gestures (default) or a local DVS128 Gesture copy. Writes OUT/"
+                    "checkpoint.pt, OUT/metrics.json (per-epoch loss/accuracy, per-step accuracy vs latency, "
+                    "majority-filtered clip accuracy, wall time) and OUT/latency.png.",
+    )
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="event data set (default: synthetic)")
+    p.add_argument("--data-root", default=None, help="local DVS128 Gesture directory (for --dataset dvs128)")
+    p.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=d.resolution,
+                   help="frame size in pixels (default 32)")
+    p.add_argument("--bin-ms", type=_ms_to_us, default=d.bin_us, dest="bin_us", metavar="MS",
+                   help="frame bin size in milliseconds (default 10)")
+    p.add_argument("--preset", default=d.preset, help="network preset: default, tiny, dvs128 (default: default)")
+    p.add_argument("--temporal-kind", choices=("pleiades", "free"), default=None,
+                   help="override the preset's temporal kernels (free = unstructured baseline)")
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the data and the training (default 0)")
+    p.add_argument("--n-train", type=_positive_int, default=None, help="number of training clips")
+    p.add_argument("--n-test", type=_positive_int, default=None, help="number of test clips")
+    p.add_argument("--quant", default=None, metavar="SPEC",
+                   help="quantization-aware training: w8a8, w4a4, ... or a TOML/YAML quant config")
+    p.add_argument("--init", default=None, metavar="CKPT", help="start from this float checkpoint (fine-tune)")
+    p.add_argument("--threads", type=_positive_int, default=d.threads, help="torch CPU threads (default 2)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.train import TrainConfig, train_model
+
+    cfg = TrainConfig(
+        dataset=args.dataset, data_root=args.data_root, resolution=args.resolution, bin_us=args.bin_us,
+        preset=args.preset, temporal_kind=args.temporal_kind, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test, quant=args.quant, init=args.init,
+        threads=args.threads, out=args.out, progress=not args.no_progress,
+    )
+    _, metrics = train_model(cfg)
+    test = metrics["test"]
+    print(f"test: filtered accuracy {100 * test['filtered_accuracy']:.2f} %, mean per-step accuracy "
+          f"{100 * test['mean_step_accuracy']:.2f} % ({test['n_clips']} clips); "
+          f"wall time {metrics['seconds']['total']:.0f} s")
+    print(f"wrote {args.out}/checkpoint.pt, metrics.json, latency.png")
+    return 0

@@ -1,0 +1,220 @@
+"""Integer golden model: runs the IR (``pleiades_fpga.hw.ir``) read from a QONNX file with exact integer arithmetic.
+
+Requantization is multiplier + shift with round half to even and saturation (docs/ARCHITECTURE.md,
+"Integer arithmetic"); no thresholds. Two modes that agree exactly:
+
+- ``run(clip)``: the whole clip (B, C, T, H, W) at once, temporal convs causally zero-padded;
+- ``init_state(batch)`` + ``step(frame, state)``: frame by frame, one circular buffer of the last K-1
+  input frames per temporal layer (zeroed at reset, like the hardware).
+
+Speed: arrays are kept channel-last (B, T, H, W, C) and contractions are BLAS matmuls in float64 on
+integer values; every partial sum is an integer below 2**53 (``acc_bits`` <= 53 is checked), so float64
+arithmetic is exact. Rounding, shifts and clamps are done in int64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
+from pleiades_fpga.hw.ir import IRGraph, Layer, int_range
+from pleiades_fpga.hw.qonnx_reader import read_qonnx
+
+EXACT_BITS = 53
+
+
+def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """round_half_even(v / 2**shift) for int64 ``v`` and non-negative int64 ``shift`` (broadcast)."""
+    v = np.asarray(v, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if not np.any(shift):
+        return v.copy()
+    s = np.broadcast_to(shift, v.shape)
+    q = np.right_shift(v, s)  # floor division (arithmetic shift)
+    rem = v - np.left_shift(q, s)
+    half = np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
+    up = (s > 0) & ((rem > half) | ((rem == half) & (q & 1 == 1)))
+    return q + up
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """clamp(round_half_even(acc * M / 2**S), lo, hi) per channel (last axis), int64."""
+    return np.clip(round_shift(np.asarray(acc, dtype=np.int64) * multiplier, shift), lo, hi)
+
+
+def _grouped_matmul(cols: np.ndarray, w2: np.ndarray, groups: int, cin_g: int, taps: int) -> np.ndarray:
+    """cols (..., C*taps) ordered (c, tap); w2 (O, cin_g*taps). Grouped contraction -> (..., O)."""
+    out_ch = w2.shape[0]
+    if groups == 1:
+        return cols @ w2.T
+    og = out_ch // groups
+    if cin_g == 1 and og == 1:  # depthwise
+        c = cols.reshape(*cols.shape[:-1], groups, taps)
+        return np.einsum("...ck,ck->...c", c, w2, optimize=True)
+    parts = []
+    for g in range(groups):
+        parts.append(cols[..., g * cin_g * taps:(g + 1) * cin_g * taps] @ w2[g * og:(g + 1) * og].T)
+    return np.concatenate(parts, axis=-1)
+
+
+@dataclass
+class GoldenState:
+    """Streaming state: per temporal layer a circular buffer (B, K-1, H, W, C) and its write pointer."""
+
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    pointers: dict[str, int] = field(default_factory=dict)
+
+
+class GoldenModel:
+    """Exact integer execution of an ``IRGraph`` (see module docstring)."""
+
+    def __init__(self, ir: IRGraph) -> None:
+        self.ir = ir
+        for layer in ir.layers:
+            if layer.acc_bits > EXACT_BITS:
+                raise UnsupportedModelError(
+                    f"layer {layer.name}: {layer.acc_bits}-bit accumulators exceed the exact float64 range"
+                )
+        self._w2 = {}
+        for layer in ir.layers:
+            if layer.kind == "conv":
+                w = layer.weight.astype(np.float64)
+                kt, kh, kw = layer.kernel
+                if layer.role == "temporal":  # (O, cin_g, K) ordered (c, k)
+                    self._w2[layer.name] = w[:, :, :, 0, 0].reshape(layer.out_channels, -1)
+                else:  # (O, cin_g*kh*kw) ordered (c, i, j)
+                    self._w2[layer.name] = w[:, :, 0].reshape(layer.out_channels, -1)
+
+    @classmethod
+    def from_qonnx(cls, path: str | Path) -> "GoldenModel":
+        """Golden model of a QONNX file (see ``pleiades_fpga.hw.qonnx_reader``)."""
+        return cls(read_qonnx(path))
+
+    # ---- layers on channel-last float64 integer arrays (B, T, H, W, C)
+    def _finish(self, layer: Layer, acc: np.ndarray) -> np.ndarray:
+        if layer.kind == "conv":
+            acc = acc + layer.bias
+        if not layer.requant:
+            return acc
+        lo, hi = int_range(layer.out_bits, layer.out_signed)
+        if layer.relu:
+            lo = max(lo, 0)
+        return requantize(acc.astype(np.int64), layer.multiplier, layer.shift, lo, hi).astype(np.float64)
+
+    def _temporal(self, layer: Layer, window: np.ndarray) -> np.ndarray:
+        """Valid temporal conv over a window (B, T+K-1, H, W, C) -> (B, T, H, W, O)."""
+        k = layer.kernel[0]
+        win = sliding_window_view(window, k, axis=1)  # (B, T, H, W, C, K)
+        cols = win.reshape(*win.shape[:4], -1)
+        cin_g = layer.in_channels // layer.groups
+        return _grouped_matmul(cols, self._w2[layer.name], layer.groups, cin_g, k)
+
+    def _spatial(self, layer: Layer, x: np.ndarray) -> np.ndarray:
+        _, kh, kw = layer.kernel
+        sh, sw = layer.stride
+        ph, pw = layer.padding
+        if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+            cols = x
+        else:
+            xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw), (0, 0)))
+            win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (B,T,Ho,Wo,C,kh,kw)
+            cols = win.reshape(*win.shape[:4], -1)
+        cin_g = layer.in_channels // layer.groups
+        return _grouped_matmul(cols, self._w2[layer.name], layer.groups, cin_g, kh * kw)
+
+    def _layer(self, layer: Layer, env: dict[str, np.ndarray], state: GoldenState | None) -> np.ndarray:
+        if layer.kind == "input":
+            x = env[layer.inputs[0]]
+            lo, hi = int_range(layer.out_bits, layer.out_signed)
+            return np.clip(np.round(x / float(layer.in_scale)), lo, hi)
+        x = env[layer.inputs[0]]
+        if layer.kind == "add":
+            return self._finish(layer, x + env[layer.inputs[1]])
+        if layer.kind == "mean":
+            return self._finish(layer, x.sum(axis=(2, 3), keepdims=True))
+        if layer.role != "temporal":
+            return self._finish(layer, self._spatial(layer, x))
+        k = layer.kernel[0]
+        if state is None:  # whole clip, causal zero padding
+            window = np.pad(x, ((0, 0), (k - 1, 0), (0, 0), (0, 0), (0, 0)))
+            return self._finish(layer, self._temporal(layer, window))
+        buf = state.buffers[layer.name]
+        ptr = state.pointers[layer.name]
+        order = [(ptr + i) % (k - 1) for i in range(k - 1)]
+        window = np.concatenate([buf[:, order], x], axis=1)
+        buf[:, ptr] = x[:, 0]
+        state.pointers[layer.name] = (ptr + 1) % (k - 1)
+        return self._finish(layer, self._temporal(layer, window))
+
+    def _forward(self, x: np.ndarray, state: GoldenState | None, trace: bool) -> tuple[np.ndarray, dict]:
+        env = {self.ir.input: x}
+        for layer in self.ir.layers:
+            env[layer.output] = self._layer(layer, env, state)
+        traced = {}
+        if trace:
+            traced = {layer.name: env[layer.output].transpose(0, 4, 1, 2, 3).astype(np.int64)
+                      for layer in self.ir.layers}
+        return env[self.ir.output], traced
+
+    def _check_clip(self, clip: np.ndarray) -> np.ndarray:
+        clip = np.asarray(clip, dtype=np.float64)
+        first = self.ir.tensors[self.ir.layers[0].output]
+        if clip.ndim != 5 or clip.shape[1] != first.channels:
+            raise PleiadesError(f"golden model input must be (batch, {first.channels}, time, height, width), "
+                                f"got {clip.shape}")
+        return clip
+
+    def _public(self, y: np.ndarray) -> np.ndarray:
+        y = y.transpose(0, 4, 1, 2, 3).astype(np.int64)  # (B, C, T, H, W)
+        return y[:, :, :, 0, 0] if self.ir.output_squeeze else y
+
+    # ---- public API
+    def run(self, clip: np.ndarray, trace: bool = False):
+        """Integer outputs for a clip (B, C, T, H, W) of event counts: (B, classes, T) int64.
+
+        ``trace=True`` also returns every layer's integer output (B, C, T, H, W), keyed by layer name.
+        """
+        x = self._check_clip(clip).transpose(0, 2, 3, 4, 1)
+        y, traced = self._forward(x, None, trace)
+        return (self._public(y), traced) if trace else self._public(y)
+
+    def init_state(self, batch: int) -> GoldenState:
+        """Reset state: zeroed circular buffers of K-1 frames for every temporal layer."""
+        state = GoldenState()
+        for layer in self.ir.temporal_layers():
+            t = self.ir.tensors[layer.inputs[0]]
+            state.buffers[layer.name] = np.zeros((batch, layer.kernel[0] - 1, t.height, t.width, t.channels))
+            state.pointers[layer.name] = 0
+        return state
+
+    def step(self, frame: np.ndarray, state: GoldenState) -> tuple[np.ndarray, GoldenState]:
+        """One frame (B, C, H, W) -> (integer outputs (B, classes), updated state)."""
+        frame = np.asarray(frame, dtype=np.float64)
+        x = frame.transpose(0, 2, 3, 1)[:, None]
+        y, _ = self._forward(x, state, False)
+        return self._public(y)[:, :, 0], state
+
+    def stream(self, clip: np.ndarray) -> np.ndarray:
+        """``step`` over every frame of a clip from a reset state: (B, classes, T) int64."""
+        clip = self._check_clip(clip)
+        state = self.init_state(clip.shape[0])
+        outs = [self.step(clip[:, :, t], state)[0] for t in range(clip.shape[2])]
+        return np.stack(outs, axis=2)
+
+    @property
+    def output_scale(self) -> np.ndarray:
+        """Per-class scale of the integer outputs."""
+        return np.broadcast_to(np.asarray(self.ir.tensors[self.ir.output].scale, dtype=np.float64),
+                               (self.ir.tensors[self.ir.output].channels,))
+
+    def dequantize(self, y: np.ndarray) -> np.ndarray:
+        """Float logits from integer outputs (B, classes, T...) (exact: scales are powers of two)."""
+        s = self.output_scale.reshape(-1, *([1] * (y.ndim - 2)))
+        return y.astype(np.float64) * s
+
+    def forward(self, clip: np.ndarray) -> np.ndarray:
+        """Dequantized logits of ``run`` (B, classes, T) float64."""
+        return self.dequantize(self.run(clip))

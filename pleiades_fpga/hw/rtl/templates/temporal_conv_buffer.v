@@ -1,0 +1,378 @@
+`timescale 1ns/1ps
+`default_nettype none
+// temporal_conv_buffer: PLEIADES temporal convolution (full or depthwise) over a stream of frames.
+//
+// Keeps the last K-1 frames of every pixel in an on-chip circular buffer (block RAM, one word =
+// one pixel with all C_IN channels, address = slot*PIXELS + pixel). The write pointer (slot of
+// the oldest frame) advances when the pixel carrying tlast has been consumed. For each input pixel
+//   y[o] = requant(bias[o] + sum_k sum_i w[o, i, k] * x[t-K+1+k][i])      (tap 0 = oldest frame)
+// (depthwise: only i = o). Reset clears the history to zeros (causal zero padding): it takes
+// PIXELS*(K-1) cycles with s_axis_tready low. K = 1 gives a pointwise matrix-vector unit.
+//
+// Folding: each cycle computes PE output channels x SIMD input channels (depthwise: PE channels),
+// so a pixel takes ceil(C_OUT/PE) * K * ceil(C_IN/SIMD) cycles (depthwise ceil(C/PE) * K);
+// loop order: output group (outer), tap, input group (inner). Input pixels are accepted back to back.
+//
+// ROM ports (1-cycle synchronous read with enable; see pleiades_fpga/hw/rtl/rom.py):
+//   weight ROM word (o*K + k)*NI + i, lane j*SIMD + s = w[o*PE + j, i*SIMD + s, k]   (depthwise:
+//   word o*K + k, lane j = w[o*PE + j, k]), W_W-bit signed lanes;
+//   parameter ROM word o, lane j = {s (S_W), m (M_W), bias (BIAS_W, signed)} of channel o*PE + j.
+// Requantization: requant.v (round half to even, clamp; OUT_SIGNED = 0 fuses ReLU).
+// Stalls: the whole pipeline holds while the output register is full and m_axis_tready is low.
+module temporal_conv_buffer #(
+    parameter integer C_IN = 4,
+    parameter integer C_OUT = 4,
+    parameter integer K = 3,
+    parameter integer PIXELS = 16,
+    parameter integer DEPTHWISE = 0,
+    parameter integer PE = 2,
+    parameter integer SIMD = 2,
+    parameter integer IN_W = 4,
+    parameter integer IN_SIGNED = 0,
+    parameter integer W_W = 4,
+    parameter integer ACC_W = 16,
+    parameter integer BIAS_W = 8,
+    parameter integer M_W = 8,
+    parameter integer S_W = 5,
+    parameter integer OUT_W = 4,
+    parameter integer OUT_SIGNED = 0,
+    // derived (do not override)
+    parameter integer NO = (C_OUT + PE - 1) / PE,
+    parameter integer NI = (DEPTHWISE != 0) ? 1 : (C_IN + SIMD - 1) / SIMD,
+    parameter integer WLANES = (DEPTHWISE != 0) ? PE : PE * SIMD,
+    parameter integer STEPS = NO * K * NI,
+    parameter integer WROM_AW = (STEPS > 1) ? $clog2(STEPS) : 1,
+    parameter integer PROM_AW = (NO > 1) ? $clog2(NO) : 1,
+    parameter integer FW = BIAS_W + M_W + S_W
+) (
+    input  wire                      clk,
+    input  wire                      rst,
+    input  wire [C_IN*IN_W-1:0]      s_axis_tdata,
+    input  wire                      s_axis_tvalid,
+    output wire                      s_axis_tready,
+    input  wire                      s_axis_tlast,
+    output wire [C_OUT*OUT_W-1:0]    m_axis_tdata,
+    output wire                      m_axis_tvalid,
+    input  wire                      m_axis_tready,
+    output wire                      m_axis_tlast,
+    output wire                      wrom_en,
+    output wire [WROM_AW-1:0]        wrom_addr,
+    input  wire [WLANES*W_W-1:0]     wrom_data,
+    output wire                      prom_en,
+    output wire [PROM_AW-1:0]        prom_addr,
+    input  wire [PE*FW-1:0]          prom_data
+);
+    // ---------------------------------------------------------------- derived sizes
+    localparam integer XS = (DEPTHWISE != 0) ? PE : SIMD;           // input lanes per step
+    localparam integer MS = (DEPTHWISE != 0) ? 1 : SIMD;            // products per PE lane
+    localparam integer XN = (DEPTHWISE != 0) ? NO : NI;             // input slices per pixel
+    localparam integer XPAD = XN * XS * IN_W - C_IN * IN_W;         // zero bits padding the last slice
+    localparam integer PW = IN_W + 1 + W_W;                         // exact product width
+    localparam integer AW1 = (ACC_W > PW) ? ACC_W : PW;
+    localparam integer AW = (AW1 > BIAS_W) ? AW1 : BIAS_W;          // internal accumulator width
+    localparam integer NO_W = (NO > 1) ? $clog2(NO) : 1;
+    localparam integer NI_W = (NI > 1) ? $clog2(NI) : 1;
+    localparam integer K_W = (K > 1) ? $clog2(K) : 1;
+    localparam integer XN_W = (XN > 1) ? $clog2(XN) : 1;
+    localparam integer PIX_W = (PIXELS > 1) ? $clog2(PIXELS) : 1;
+    localparam [31:0] NO_LAST32 = NO - 1;
+    localparam [31:0] NI_LAST32 = NI - 1;
+    localparam [31:0] K_LAST32 = K - 1;
+    localparam [31:0] PIX_LAST32 = PIXELS - 1;
+    localparam [NO_W-1:0] NO_LAST = NO_LAST32[NO_W-1:0];
+    localparam [NI_W-1:0] NI_LAST = NI_LAST32[NI_W-1:0];
+    localparam [K_W-1:0] K_LAST = K_LAST32[K_W-1:0];
+    localparam [PIX_W-1:0] PIX_LAST = PIX_LAST32[PIX_W-1:0];
+    localparam [WROM_AW-1:0] STEP_ONE = 1;
+    localparam [NO_W-1:0] NO_ONE = 1;
+    localparam [NI_W-1:0] NI_ONE = 1;
+    localparam [K_W-1:0] K_ONE = 1;
+    localparam [PIX_W-1:0] PIX_ONE = 1;
+
+    // ---------------------------------------------------------------- stall control
+    reg  out_valid;
+    wire en = !out_valid || m_axis_tready;      // pipeline advances
+
+    // ---------------------------------------------------------------- stage 0: input pixel, step counters
+    reg                   busy;                 // x_reg holds a pixel being processed
+    reg  [C_IN*IN_W-1:0]  x_reg;
+    reg                   x_last;
+    reg  [NO_W-1:0]       of_c;
+    reg  [K_W-1:0]        k_c;
+    reg  [NI_W-1:0]       if_c;
+    reg  [WROM_AW-1:0]    step_c;
+    reg  [PIX_W-1:0]      pix;
+    wire                  clearing;             // history clear after reset (from g_hist)
+
+    wire last_if = (if_c == NI_LAST);
+    wire last_k = (k_c == K_LAST);
+    wire last_of = (of_c == NO_LAST);
+    wire last_step = last_if && last_k && last_of;
+    wire issue = en && busy;
+    wire frame_end = issue && last_step && x_last;
+
+    assign s_axis_tready = !clearing && en && (!busy || last_step);
+    wire accept = s_axis_tvalid && s_axis_tready;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            busy <= 1'b0;
+            x_last <= 1'b0;
+            of_c <= {NO_W{1'b0}};
+            k_c <= {K_W{1'b0}};
+            if_c <= {NI_W{1'b0}};
+            step_c <= {WROM_AW{1'b0}};
+            pix <= {PIX_W{1'b0}};
+        end else begin
+            if (accept) begin
+                busy <= 1'b1;
+                x_reg <= s_axis_tdata;
+                x_last <= s_axis_tlast;
+            end else if (issue && last_step) begin
+                busy <= 1'b0;
+            end
+            if (issue) begin
+                step_c <= last_step ? {WROM_AW{1'b0}} : step_c + STEP_ONE;
+                if (last_if) begin
+                    if_c <= {NI_W{1'b0}};
+                    if (last_k) begin
+                        k_c <= {K_W{1'b0}};
+                        of_c <= last_of ? {NO_W{1'b0}} : of_c + NO_ONE;
+                    end else begin
+                        k_c <= k_c + K_ONE;
+                    end
+                end else begin
+                    if_c <= if_c + NI_ONE;
+                end
+                if (last_step) begin
+                    pix <= (x_last || pix == PIX_LAST) ? {PIX_W{1'b0}} : pix + PIX_ONE;
+                end
+            end
+        end
+    end
+
+    // zero-padded input pixel, split in XN slices of XS lanes
+    wire [XN*XS*IN_W-1:0] x_pad;
+    generate
+        if (XPAD > 0) begin : g_pad
+            assign x_pad = {{XPAD{1'b0}}, x_reg};
+        end else begin : g_nopad
+            assign x_pad = x_reg;
+        end
+    endgenerate
+    wire [XN_W-1:0] sel0;
+    generate
+        if (DEPTHWISE != 0) begin : g_sel_dw
+            assign sel0 = of_c;
+        end else begin : g_sel_full
+            assign sel0 = if_c;
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- circular history buffer
+    wire [C_IN*IN_W-1:0] hist_rdata;
+    generate
+        if (K > 1) begin : g_hist
+            localparam integer SLOTS = K - 1;
+            localparam integer DEPTH = SLOTS * PIXELS;
+            localparam integer MAW = (DEPTH > 1) ? $clog2(DEPTH) : 1;
+            localparam integer SL_W = (SLOTS > 1) ? $clog2(SLOTS) : 1;
+            localparam [31:0] SL_LAST32 = SLOTS - 1;
+            localparam [31:0] PIX_STEP32 = PIXELS;
+            localparam [31:0] MEM_LAST32 = DEPTH - 1;
+            localparam [SL_W-1:0] SL_LAST = SL_LAST32[SL_W-1:0];
+            localparam [SL_W-1:0] SL_ONE = 1;
+            localparam [MAW-1:0] PIX_STEP = PIX_STEP32[MAW-1:0];
+            localparam [MAW-1:0] MEM_LAST = MEM_LAST32[MAW-1:0];
+            localparam [MAW-1:0] MEM_ONE = 1;
+
+            reg [C_IN*IN_W-1:0] mem [0:DEPTH-1];
+            reg [C_IN*IN_W-1:0] rdata;
+            reg [SL_W-1:0] wp, rd_slot;         // slot of the oldest frame; slot read by this step
+            reg [MAW-1:0]  wp_base, rd_base;    // slot * PIXELS
+            reg            clr;
+            reg [MAW-1:0]  clr_addr;
+
+            wire           wp_wrap = (wp == SL_LAST);
+            wire [SL_W-1:0] wp_adv = wp_wrap ? {SL_W{1'b0}} : wp + SL_ONE;
+            wire [MAW-1:0] wp_base_adv = wp_wrap ? {MAW{1'b0}} : wp_base + PIX_STEP;
+            wire           rd_wrap = (rd_slot == SL_LAST);
+            wire [MAW-1:0] pix_x = {{(MAW-PIX_W){1'b0}}, pix};
+
+            always @(posedge clk) begin
+                if (rst) begin
+                    wp <= {SL_W{1'b0}};
+                    rd_slot <= {SL_W{1'b0}};
+                    wp_base <= {MAW{1'b0}};
+                    rd_base <= {MAW{1'b0}};
+                    clr <= 1'b1;
+                    clr_addr <= {MAW{1'b0}};
+                end else begin
+                    if (clr) begin
+                        clr_addr <= clr_addr + MEM_ONE;
+                        if (clr_addr == MEM_LAST) clr <= 1'b0;
+                    end
+                    if (issue) begin
+                        if (frame_end) begin
+                            wp <= wp_adv;
+                            wp_base <= wp_base_adv;
+                        end
+                        if (last_if && last_k) begin       // next output group restarts at the oldest slot
+                            rd_slot <= frame_end ? wp_adv : wp;
+                            rd_base <= frame_end ? wp_base_adv : wp_base;
+                        end else if (last_if) begin        // next tap
+                            rd_slot <= rd_wrap ? {SL_W{1'b0}} : rd_slot + SL_ONE;
+                            rd_base <= rd_wrap ? {MAW{1'b0}} : rd_base + PIX_STEP;
+                        end
+                    end
+                end
+            end
+
+            // memory: one write port (clear, or current pixel after its last step), one read port
+            wire           mem_we = clr || (issue && last_step);
+            wire [MAW-1:0] mem_wa = clr ? clr_addr : wp_base + pix_x;
+            wire [C_IN*IN_W-1:0] mem_wd = clr ? {(C_IN*IN_W){1'b0}} : x_reg;
+            wire           mem_re = issue && !last_k;
+            always @(posedge clk) begin
+                if (mem_we) mem[mem_wa] <= mem_wd;
+                if (mem_re) rdata <= mem[rd_base + pix_x];
+            end
+            assign hist_rdata = rdata;
+            assign clearing = clr;
+        end else begin : g_nohist
+            assign hist_rdata = {(C_IN*IN_W){1'b0}};
+            assign clearing = 1'b0;
+            wire unused_nohist = &{1'b0, frame_end};   // no history to advance
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stage 1: multiply-accumulate
+    assign wrom_en = en;
+    assign wrom_addr = step_c;
+    assign prom_en = en;
+    assign prom_addr = of_c;
+
+    reg                 v1, first1, last1, cur1, eof1;
+    reg  [NO_W-1:0]     of1;
+    reg  [XN_W-1:0]     sel1;
+    reg  [XS*IN_W-1:0]  xcur1;                  // slice of the current pixel (tap K-1)
+
+    always @(posedge clk) begin
+        if (rst) begin
+            v1 <= 1'b0;
+        end else if (en) begin
+            v1 <= busy;
+            first1 <= (k_c == {K_W{1'b0}}) && (if_c == {NI_W{1'b0}});
+            last1 <= last_if && last_k;
+            cur1 <= last_k;
+            eof1 <= last_step && x_last;
+            of1 <= of_c;
+            sel1 <= sel0;
+            xcur1 <= x_pad[sel0*XS*IN_W +: XS*IN_W];
+        end
+    end
+
+    wire [XN*XS*IN_W-1:0] hist_pad;
+    generate
+        if (XPAD > 0) begin : g_hpad
+            assign hist_pad = {{XPAD{1'b0}}, hist_rdata};
+        end else begin : g_nohpad
+            assign hist_pad = hist_rdata;
+        end
+    endgenerate
+    wire [XS*IN_W-1:0] xsrc1 = cur1 ? xcur1 : hist_pad[sel1*XS*IN_W +: XS*IN_W];
+
+    reg  signed [AW-1:0] acc [0:PE-1];
+    wire signed [AW-1:0] acc_next [0:PE-1];
+    reg         [M_W-1:0] m2 [0:PE-1];
+    reg         [S_W-1:0] s2 [0:PE-1];
+    reg                   v2, eof2;
+    reg         [NO_W-1:0] of2;
+
+    genvar j, s;
+    generate
+        for (j = 0; j < PE; j = j + 1) begin : g_pe
+            wire signed [PW-1:0] prod [0:MS-1];
+            for (s = 0; s < MS; s = s + 1) begin : g_simd
+                localparam integer XL = (DEPTHWISE != 0) ? j : s;     // input lane of this product
+                wire [IN_W-1:0] xv = xsrc1[XL*IN_W +: IN_W];
+                wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
+                wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
+                wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
+                wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
+                assign prod[s] = xe_x * wv_x;
+            end
+            wire signed [BIAS_W-1:0] bias = prom_data[j*FW +: BIAS_W];
+            wire signed [AW-1:0] base = first1 ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc[j];
+            reg  signed [AW-1:0] sum;
+            integer t;
+            always @(*) begin
+                sum = base;
+                for (t = 0; t < MS; t = t + 1) begin
+                    sum = sum + {{(AW-PW){prod[t][PW-1]}}, prod[t]};
+                end
+            end
+            assign acc_next[j] = sum;
+
+            always @(posedge clk) begin
+                if (en && v1) acc[j] <= acc_next[j];
+                if (en && v1 && last1) begin
+                    m2[j] <= prom_data[j*FW + BIAS_W +: M_W];
+                    s2[j] <= prom_data[j*FW + BIAS_W + M_W +: S_W];
+                end
+            end
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (rst) begin
+            v2 <= 1'b0;
+        end else if (en) begin
+            v2 <= v1 && last1;
+            if (v1 && last1) begin
+                of2 <= of1;
+                eof2 <= eof1;
+            end
+        end
+    end
+
+    // ---------------------------------------------------------------- stage 2: requantize, output register
+    wire [OUT_W-1:0] rq [0:PE-1];
+    generate
+        for (j = 0; j < PE; j = j + 1) begin : g_rq
+            requant #(.ACC_W(AW), .M_W(M_W), .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)) u_rq (
+                .acc(acc[j]), .m(m2[j]), .s(s2[j]), .y(rq[j])
+            );
+        end
+    endgenerate
+
+    reg [C_OUT*OUT_W-1:0] out_data;
+    reg                   out_last;
+    genvar c;
+    generate
+        for (c = 0; c < C_OUT; c = c + 1) begin : g_out
+            localparam [31:0] GRP32 = c / PE;
+            localparam [NO_W-1:0] GRP = GRP32[NO_W-1:0];
+            always @(posedge clk) begin
+                if (en && v2 && of2 == GRP) out_data[c*OUT_W +: OUT_W] <= rq[c % PE];
+            end
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (rst) begin
+            out_valid <= 1'b0;
+            out_last <= 1'b0;
+        end else if (en && v2 && of2 == NO_LAST) begin
+            out_valid <= 1'b1;
+            out_last <= eof2;
+        end else if (m_axis_tready) begin
+            out_valid <= 1'b0;
+        end
+    end
+
+    assign m_axis_tdata = out_data;
+    assign m_axis_tvalid = out_valid;
+    assign m_axis_tlast = out_last;
+endmodule
+`default_nettype wire

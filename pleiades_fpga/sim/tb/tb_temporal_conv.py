@@ -1,0 +1,12 @@
+"""cocotb testbench for temporal_conv_buffer (wrapped with its ROMs): streams the scenarios of the
+vectors (see :func:`pleiades_fpga.sim.tb.run_stream_vectors`); the pytest side checks the outputs."""
+from __future__ import annotations
+
+import cocotb
+
+from pleiades_fpga.sim.tb import run_stream_vectors
+
+
+@cocotb.test()
+async def temporal_conv_stream(dut) -> None:
+    await run_stream_vectors(dut)

@@ -1,0 +1,67 @@
+"""Training configuration (`TrainConfig`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from pleiades_fpga.data.datasets import DATASETS
+from pleiades_fpga.data.synthetic import RESOLUTIONS
+from pleiades_fpga.errors import PleiadesError
+
+
+@dataclass
+class TrainConfig:
+    """Everything `train_model` needs.
+
+    Training runs on random crops of ``crop_frames`` frames (default: receptive field + 12) fed with causal
+    padding, i.e. as if each crop started a stream from a reset state; the loss is the per-step cross entropy
+    of the causal outputs from step ``loss_start`` (default kernel_size - 1) of the crop on. Evaluation feeds
+    whole clips causally (zero left context), as the hardware sees them after reset.
+    """
+
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    resolution: int = 32
+    bin_us: int = 10_000
+    preset: str = "default"
+    temporal_kind: str | None = None  # override the preset: "pleiades" or "free" (unstructured baseline)
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 4e-3
+    weight_decay: float = 1e-3
+    warmup: float = 0.03
+    grad_clip: float = 1.0
+    seed: int = 0
+    n_train: int | None = None
+    n_test: int | None = None
+    crop_frames: int | None = None
+    loss_start: int | None = None
+    quant: str | None = None
+    init: str | None = None
+    threads: int = 2
+    out: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise PleiadesError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        if self.resolution not in RESOLUTIONS:
+            raise PleiadesError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        for name in ("bin_us", "epochs", "batch_size", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PleiadesError(f"{name} must be an integer >= 1, got {value!r}")
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1 or not self.grad_clip > 0:
+            raise PleiadesError("need lr > 0, weight_decay >= 0, 0 <= warmup < 1 and grad_clip > 0")
+        if self.temporal_kind not in (None, "pleiades", "free"):
+            raise PleiadesError(f"temporal_kind must be 'pleiades' or 'free', got {self.temporal_kind!r}")
+        for name in ("n_train", "n_test", "crop_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PleiadesError(f"{name} must be >= 1, got {value}")
+        if self.loss_start is not None and self.loss_start < 0:
+            raise PleiadesError(f"loss_start must be >= 0, got {self.loss_start}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
