@@ -26,11 +26,13 @@ from pleiades_fpga.model.polynomials import check_domain, check_jacobi_params, d
 PAD_MODES = ("valid", "causal")
 CONTRACTIONS = ("auto", "kernel", "project")
 
-# Cost model constants (CPU, float32), calibrated with bench/contraction.py: seconds per multiply-accumulate
-# of a dense grouped convolution / of a depthwise one, and per byte of memory traffic.
-_SEC_PER_MAC_DENSE = 1.0e-10
-_SEC_PER_MAC_DEPTHWISE = 1.0e-10
-_SEC_PER_BYTE = 1.0e-10
+# Cost model constants (CPU, float32, 2 threads), fitted to bench/contraction.py measurements: seconds per
+# multiply-accumulate of conv3d / of a matmul, per element of a shifted multiply-add (the tap sums of the
+# depthwise kernel-first path and of the basis projection), and per element of conv3d input re-layout.
+_SEC_PER_CONV_MAC = 3.0e-11
+_SEC_PER_CONV_ELEM = 3.0e-10
+_SEC_PER_MATMUL_MAC = 3.0e-11
+_SEC_PER_TAP_ELEM = 1.5e-10
 
 
 def check_pad(pad: str) -> str:
@@ -42,7 +44,11 @@ def check_pad(pad: str) -> str:
 
 @dataclass(frozen=True)
 class ContractionCost:
-    """Estimated cost of one forward pass of a temporal layer with a given contraction order."""
+    """Estimated cost of one pass of a temporal layer with a given contraction order.
+
+    ``macs``: multiply-accumulates of the forward pass; ``intermediate_bytes``: extra float32 memory of the
+    forward pass (kept for backward); ``seconds``: model time (forward, plus backward if requested).
+    """
 
     order: str
     macs: int
@@ -57,37 +63,44 @@ def contraction_costs(
     kernel_size: int,
     num_basis: int,
     positions: int,
+    backward: bool = False,
+    input_grad: bool = True,
 ) -> dict[str, ContractionCost]:
     """Cost model of both contraction orders for ``positions`` = batch * T_out * H * W output positions.
 
-    kernel-first: build kernels (out, in/g, K), then one grouped convolution: out*(in/g)*K MACs per position.
-    project-first: project every input channel onto the basis (in*(N+1)*K MACs, depthwise), then contract
-    with the coefficients (out*(in/g)*(N+1) MACs); it also writes and reads an intermediate of in*(N+1)
-    floats per position.
+    kernel-first: build kernels (out, in/g, K), then one grouped convolution: out*(in/g)*K MACs per position
+    (depthwise layers as K shifted multiply-adds, others as conv3d).
+    project-first: project every input channel onto the basis (in*(N+1)*K multiply-adds, shifted), then
+    contract with the coefficients (a matmul, out*(in/g)*(N+1) MACs); it keeps an intermediate of
+    in*(N+1) floats per position.
+    ``backward``: add the backward pass (coefficient gradients always, input gradients if ``input_grad``).
     """
     cin_g = in_channels // groups
-    depthwise = cin_g == 1
-    k_macs = out_channels * cin_g * kernel_size * positions
-    k_rate = _SEC_PER_MAC_DEPTHWISE if depthwise else _SEC_PER_MAC_DENSE
-    io_bytes = 4 * (in_channels + out_channels) * positions
-    kernel = ContractionCost("kernel", k_macs, 0, k_macs * k_rate + io_bytes * _SEC_PER_BYTE)
-    proj_macs = in_channels * num_basis * kernel_size * positions
-    mix_macs = out_channels * cin_g * num_basis * positions
-    inter = 4 * in_channels * num_basis * positions
-    project = ContractionCost(
-        "project",
-        proj_macs + mix_macs,
-        inter,
-        proj_macs * _SEC_PER_MAC_DEPTHWISE + mix_macs * _SEC_PER_MAC_DENSE + (io_bytes + 2 * inter) * _SEC_PER_BYTE,
-    )
+    k, nb, p = kernel_size, num_basis, positions
+    bwd = 1 if backward else 0
+    bwd_x = 1 if backward and input_grad else 0
+    k_macs = out_channels * cin_g * k * p
+    if cin_g == 1 and out_channels == in_channels:  # depthwise: tap sums
+        k_sec = in_channels * k * p * _SEC_PER_TAP_ELEM * (1 + bwd + bwd_x)
+    else:
+        relayout = in_channels * k * p * _SEC_PER_CONV_ELEM
+        k_sec = (k_macs * _SEC_PER_CONV_MAC + relayout) * (1 + bwd + bwd_x)
+    kernel = ContractionCost("kernel", k_macs, 0, k_sec)
+    proj = in_channels * nb * k * p
+    mix = out_channels * cin_g * nb * p
+    inter = 4 * in_channels * nb * p
+    p_sec = proj * _SEC_PER_TAP_ELEM * (1 + bwd_x) + mix * _SEC_PER_MATMUL_MAC * (1 + bwd + bwd_x)
+    project = ContractionCost("project", proj + mix, inter, p_sec)
     return {"kernel": kernel, "project": project}
 
 
 def choose_contraction(
-    in_channels: int, out_channels: int, groups: int, kernel_size: int, num_basis: int, positions: int
+    in_channels: int, out_channels: int, groups: int, kernel_size: int, num_basis: int, positions: int,
+    backward: bool = False, input_grad: bool = True,
 ) -> str:
     """The cheaper contraction order ("kernel" or "project") by the cost model ``contraction_costs``."""
-    costs = contraction_costs(in_channels, out_channels, groups, kernel_size, num_basis, positions)
+    costs = contraction_costs(in_channels, out_channels, groups, kernel_size, num_basis, positions, backward,
+                              input_grad)
     return min(costs.values(), key=lambda c: c.seconds).order
 
 
@@ -240,18 +253,24 @@ class PleiadesTemporalConv(TemporalConv):
     def kernel(self) -> Tensor:
         return self.coeffs @ self.basis
 
-    def costs(self, x_shape: tuple[int, ...], pad: str = "valid") -> dict[str, ContractionCost]:
-        """Cost model of both orders for an input of shape (B, C, T, H, W)."""
+    def costs(self, x_shape: tuple[int, ...], pad: str = "valid", backward: bool = False,
+              input_grad: bool = True) -> dict[str, ContractionCost]:
+        """Cost model of both orders for an input of shape (B, C, T, H, W) (see ``contraction_costs``)."""
         b, _, t, h, w = x_shape
         t_out = t if pad == "causal" else t - self.kernel_size + 1
         return contraction_costs(self.in_channels, self.out_channels, self.groups, self.kernel_size,
-                                 self.degree + 1, b * max(t_out, 0) * h * w)
+                                 self.degree + 1, b * max(t_out, 0) * h * w, backward, input_grad)
 
-    def order_for(self, x_shape: tuple[int, ...], pad: str = "valid") -> str:
-        """The contraction order used for an input of this shape ("kernel" or "project")."""
+    def order_for(self, x_shape: tuple[int, ...], pad: str = "valid", backward: bool = False,
+                  input_grad: bool = True, weight_grad: bool = True) -> str:
+        """The contraction order used for an input of this shape ("kernel" or "project").
+
+        With "auto": the cheaper one by the cost model, counting the backward pass when ``backward``
+        (autograd on and gradients wanted for the coefficients or, with ``input_grad``, for the input).
+        """
         if self.contraction != "auto":
             return self.contraction
-        costs = self.costs(x_shape, pad)
+        costs = self.costs(x_shape, pad, backward and (weight_grad or input_grad), input_grad)
         return min(costs.values(), key=lambda c: c.seconds).order
 
     def _conv_project_first(self, x: Tensor) -> Tensor:
@@ -275,7 +294,9 @@ class PleiadesTemporalConv(TemporalConv):
         xp = self._pad(x, pad)
         order = contraction or self.contraction
         if order == "auto":
-            order = min(self.costs(tuple(x.shape), pad).values(), key=lambda c: c.seconds).order
+            grad = torch.is_grad_enabled()
+            order = min(self.costs(tuple(x.shape), pad, grad and (self.coeffs.requires_grad or x.requires_grad),
+                                   grad and x.requires_grad).values(), key=lambda c: c.seconds).order
         if order == "kernel":
             return self._conv_kernel_first(xp)
         if order == "project":

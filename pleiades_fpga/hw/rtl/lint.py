@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -85,21 +86,28 @@ def yosys_synth(top: str, sources: Sequence[Path], parameters: Mapping[str, obje
     """Synthesise ``top`` with Yosys (``synth`` or ``synth_ecp5``) and count latches and cells."""
     if target not in ("generic", "ecp5"):
         raise PleiadesError(f"unknown synthesis target {target!r}; use 'generic' or 'ecp5'")
-    chparams = " ".join(f"-chparam {k} {int(v) if isinstance(v, bool) else v}" for k, v in (parameters or {}).items())
+    sets = " ".join(f"-set {k} {int(v)}" for k, v in (parameters or {}).items())
     synth = f"synth -top {top} -flatten" if target == "generic" else f"synth_ecp5 -top {top}"
     with tempfile.TemporaryDirectory(prefix="pleiades_yosys_") as tmp:
         stat = Path(tmp) / "stat.txt"
         latch = Path(tmp) / "latch.txt"
+        # YoWASP Yosys may not see every host directory (e.g. /tmp): copy the sources next to the script
+        names = []
+        for i, src in enumerate(sources):
+            name = f"src{i}_{Path(src).name}"
+            shutil.copyfile(src, Path(tmp) / name)
+            names.append(name)
         script = "\n".join([
-            *(f"read_verilog -sv -defer {Path(s).resolve()}" for s in sources),
-            f"hierarchy -check -top {top} {chparams}",
+            *(f"read_verilog -sv {n}" for n in names),
+            *([f"chparam {sets} {top}"] if sets else []),
+            f"hierarchy -check -top {top}",
             synth,
-            f"tee -q -o {latch} select -count " + " ".join(f"t:{c}" for c in LATCH_CELLS),
-            f"tee -q -o {stat} stat",
+            f"tee -q -o {latch.name} select -count " + " ".join(f"t:{c}" for c in LATCH_CELLS),
+            f"tee -q -o {stat.name} stat",
         ]) + "\n"
         ys = Path(tmp) / "run.ys"
         ys.write_text(script)
-        out = subprocess.run(yosys_cmd() + ["-q", "-s", str(ys)], capture_output=True, text=True, timeout=timeout,
+        out = subprocess.run(yosys_cmd() + ["-q", "-s", ys.name], capture_output=True, text=True, timeout=timeout,
                              cwd=tmp)
         log = out.stdout + out.stderr
         if out.returncode != 0:

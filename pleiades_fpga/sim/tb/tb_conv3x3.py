@@ -22,7 +22,7 @@ from typing import Any
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
 from pleiades_fpga.hw.rtl import rom
 
@@ -157,8 +157,12 @@ class CycleCounter:
                 self.last_times.append(self.cycle)
 
 
-async def stream_frames(source, sink, frames: Sequence[Sequence[int]], n_out_frames: int) -> list[list[int]]:
-    """Send ``frames`` (one AXI-Stream frame each, tlast on the last beat) and receive ``n_out_frames``."""
+async def stream_frames(source, sink, frames: Sequence[Sequence[int]], n_out_frames: int,
+                        timeout_ns: int = 10_000_000) -> list[list[int]]:
+    """Send ``frames`` (one AXI-Stream frame each, tlast on the last beat) and receive ``n_out_frames``.
+
+    Each output frame must arrive within ``timeout_ns`` (a deadlock fails the test instead of hanging).
+    """
     from cocotbext.axi import AxiStreamFrame
 
     async def send_all() -> None:
@@ -168,7 +172,7 @@ async def stream_frames(source, sink, frames: Sequence[Sequence[int]], n_out_fra
     sender = cocotb.start_soon(send_all())
     out = []
     for _ in range(n_out_frames):
-        rx = await sink.recv()
+        rx = await with_timeout(sink.recv(), timeout_ns, "ns")
         out.append([int(v) for v in rx.tdata])
     await sender
     return out
@@ -185,14 +189,16 @@ async def single_stream_test(dut) -> None:
     seed = int(vec.get("pause_seed", 1))
     source.set_pause_generator(pauses(seed, float(vec.get("p_in", 0.3))))
     sink.set_pause_generator(pauses(seed + 1, float(vec.get("p_out", 0.3))))
-    outputs = await stream_frames(source, sink, vec["frames"], len(vec["frames"]))
+    tmo = int(vec.get("frame_timeout_ns", 10_000_000))
+    outputs = await stream_frames(source, sink, vec["frames"], len(vec["frames"]), tmo)
 
     await ClockCycles(dut.clk, 20)
-    source.clear_pause_generator()
-    sink.clear_pause_generator()
+    for port in (source, sink):
+        port.clear_pause_generator()
+        port.pause = False   # clearing the generator keeps the last pause state
     timing = vec.get("timing_frames", [])
     counter = CycleCounter(dut)
-    timing_outputs = await stream_frames(source, sink, timing, len(timing))
+    timing_outputs = await stream_frames(source, sink, timing, len(timing), tmo)
     write_results({"outputs": outputs, "timing_outputs": timing_outputs, "timing_done": counter.last_times})
 
 

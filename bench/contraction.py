@@ -1,0 +1,165 @@
+"""Contraction order of PLEIADES temporal layers: kernel-first vs project-first vs the automatic choice.
+
+For the "default" (32x32) and "dvs128" (128x128) presets: wall time (best of several interleaved repeats,
+2 threads) and peak tensor memory of every temporal layer alone and of the whole network, forward and
+forward+backward, with each order forced and with "auto". Writes bench/results/contraction.json; the
+record ``auto_within_10pct`` says whether auto was at most 10 % slower than the better forced order.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from bench.common import write_result
+from pleiades_fpga.model import build_model
+
+ORDERS = ("kernel", "project", "auto")
+SETUPS = {
+    # preset: (batch, frames) of a realistic training step on this machine
+    "default": (16, 48),
+    "dvs128": (2, 60),
+}
+
+
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of tensor storages allocated (and still alive) inside the ``with`` block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._seen.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type == "cpu":
+                key = t.untyped_storage().data_ptr()
+                if key in self._seen or key == 0:
+                    continue
+                nbytes = t.untyped_storage().nbytes()
+                self._seen.add(key)
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, key, nbytes)
+        return out
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    with PeakTensorMemory() as mem:
+        fn()
+    return mem.peak
+
+
+def interleaved_best(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of each function over ``repeats`` rounds, the functions interleaved within a round."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _runner(module, x, order: str, backward: bool, layer: bool):
+    def run():
+        if layer:
+            module.contraction = order
+            y = module(x, pad="causal")
+        else:
+            module.set_contraction(order)
+            y = module(x, pad="causal")
+        if backward:
+            y.square().mean().backward()
+        return y
+
+    def run_mode():
+        if backward:
+            return run()
+        with torch.no_grad():
+            return run()
+
+    return run_mode
+
+
+def measure(module, x, layer: bool, repeats: int) -> dict:
+    out = {}
+    for mode, backward in (("forward", False), ("forward_backward", True)):
+        fns = {o: _runner(module, x, o, backward, layer) for o in ORDERS}
+        times = interleaved_best(fns, repeats)
+        mems = {o: peak_memory(fns[o]) for o in ORDERS}
+        best_forced = min(times["kernel"], times["project"])
+        out[mode] = {
+            "seconds": {o: round(times[o], 6) for o in ORDERS},
+            "peak_bytes": mems,
+            "better_order": "kernel" if times["kernel"] <= times["project"] else "project",
+            "auto_over_best": round(times["auto"] / best_forced, 3),
+            "auto_within_10pct": times["auto"] <= 1.10 * best_forced,
+        }
+    return out
+
+
+def bench_preset(name: str, batch: int, frames: int) -> dict:
+    torch.manual_seed(0)
+    model = build_model(name).train()
+    cfg = model.config
+    sizes = cfg.spatial_sizes()
+    layers = []
+    for i, (block, (h, w)) in enumerate(zip(model.blocks, sizes)):
+        layer = block.temporal
+        x = torch.rand(batch, layer.in_channels, frames, h, w, requires_grad=i > 0)
+        shape = (batch, layer.in_channels, frames, h, w)
+        costs = layer.costs(shape, "causal")
+        layer.contraction = "auto"
+        entry = {
+            "layer": f"blocks.{i}.temporal",
+            "in": layer.in_channels, "out": layer.out_channels, "groups": layer.groups, "hw": [h, w],
+            "auto_choice_forward": layer.order_for(shape, "causal", backward=False),
+            "auto_choice_backward": layer.order_for(shape, "causal", backward=True, input_grad=i > 0),
+            "model_seconds_forward": {k: c.seconds for k, c in costs.items()},
+            "macs": {k: c.macs for k, c in costs.items()},
+            **measure(layer, x, layer=True, repeats=5),
+        }
+        layer.contraction = "auto"
+        layers.append(entry)
+        print(f"  {name} {entry['layer']}: fwd {entry['forward']['seconds']} "
+              f"fwd+bwd {entry['forward_backward']['seconds']}", flush=True)
+    x = torch.poisson(torch.rand(batch, cfg.in_channels, frames, *cfg.input_size) * 0.3)
+    net = measure(model, x, layer=False, repeats=3)
+    model.set_contraction("auto")
+    print(f"  {name} network: fwd {net['forward']['seconds']} fwd+bwd {net['forward_backward']['seconds']}",
+          flush=True)
+    return {"batch": batch, "frames": frames, "input_size": list(cfg.input_size), "layers": layers, "network": net}
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    start = time.time()
+    results = {name: bench_preset(name, *setup) for name, setup in SETUPS.items()}
+    checks = [e[mode]["auto_within_10pct"] for r in results.values()
+              for e in r["layers"] + [r["network"]] for mode in ("forward", "forward_backward")]
+    write_result("contraction", {
+        "threads": 2,
+        "timing": "best of interleaved repeats (5 per layer, 3 per network), pad='causal', float32",
+        "memory": "peak bytes of tensors allocated inside the call (TorchDispatchMode accounting)",
+        "presets": results,
+        "auto_within_10pct_all": all(checks),
+        "auto_within_10pct_count": f"{sum(checks)}/{len(checks)}",
+        "elapsed_seconds": round(time.time() - start, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Bar: re-sampling a PLEIADES model trained at 10 ms to 5 ms and 20 ms bins without fine-tuning loses <= 2
+points; compared with a free-kernel (unstructured Conv(1+2)D) baseline of the same architecture, whose taps are
+linearly interpolated. Writes bench/results/resample.json and resample.png (checkpoints under build/bench)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import RESULTS, write_result
+
+ROOT = Path(__file__).resolve().parent.parent
+BINS_US = (5_000, 10_000, 20_000)
+
+
+def _train_or_load(kind: str, threads: int):
+    from pleiades_fpga.model import load_model, read_checkpoint
+    from pleiades_fpga.train import TrainConfig, train_model
+
+    cfg = TrainConfig(temporal_kind=kind, threads=threads, out=str(ROOT / "build" / "bench" / f"resample_{kind}"))
+    reuse = ROOT / "build" / "bench" / "train_default" / "checkpoint.pt"
+    if kind == "pleiades" and reuse.is_file():
+        tc = dict(read_checkpoint(reuse)["meta"].get("train_config", {}))
+        same = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads", "progress", "temporal_kind")}
+        if all(tc.get(k) == v for k, v in same.items()):
+            return load_model(reuse), {"checkpoint": str(reuse), "reused": True}
+    start = time.time()
+    model, metrics = train_model(cfg)
+    return model, {"checkpoint": str(Path(cfg.out) / "checkpoint.pt"), "reused": False,
+                   "train_seconds": time.time() - start}
+
+
+def main() -> dict:
+    import torch
+
+    from pleiades_fpga.data import load_clips
+    from pleiades_fpga.model import count_parameters
+    from pleiades_fpga.train import TrainConfig, evaluate_model, plot_latency
+
+    threads = 1 if os.getloadavg()[0] > 1.5 else 2
+    torch.set_num_threads(threads)
+    d = TrainConfig()
+    test = load_clips(d.dataset, "test", d.resolution, d.n_test, d.seed, progress=True)
+    result: dict = {"bins_us": list(BINS_US), "n_test": len(test), "threads": threads, "models": {}}
+    curves = {}
+    for kind in ("pleiades", "free"):
+        model, info = _train_or_load(kind, threads)
+        torch.set_num_threads(threads)
+        rows = {}
+        for bin_us in BINS_US:
+            m = evaluate_model(model, test, bin_us, progress=True)
+            rows[str(bin_us)] = {k: m[k] for k in ("kernel_size", "filtered_accuracy", "mean_step_accuracy",
+                                                   "steady_step_accuracy", "latency_table")}
+            curves[f"{kind} {bin_us / 1000:g} ms"] = (np.asarray(m["per_step_accuracy"]), bin_us)
+        base = rows[str(10_000)]
+        for bin_us in (5_000, 20_000):
+            r = rows[str(bin_us)]
+            r["filtered_drop_points"] = 100 * (base["filtered_accuracy"] - r["filtered_accuracy"])
+            r["mean_step_drop_points"] = 100 * (base["mean_step_accuracy"] - r["mean_step_accuracy"])
+        result["models"][kind] = {"parameters": count_parameters(model), **info, "by_bin": rows}
+    p = result["models"]["pleiades"]["by_bin"]
+    result["bar"] = {
+        "max_drop_points": 2.0,
+        "pleiades_filtered_ok": all(p[str(b)]["filtered_drop_points"] <= 2.0 for b in (5_000, 20_000)),
+        "pleiades_mean_step_ok": all(p[str(b)]["mean_step_drop_points"] <= 2.0 for b in (5_000, 20_000)),
+    }
+    plot_latency(curves, RESULTS / "resample.png", title="re-sampled kernels, no fine-tuning")
+    write_result("resample", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Folding (PE x SIMD per layer) and the per-layer cost model of the streaming RTL backend.
+
+A layer's cost is what its template needs per frame (cycles, multipliers, MACs, memories), from the
+analytic cycle models next to the templates (``cycles.py``, ``cycles_spatial.py``). The default
+folding balances the dataflow pipeline like FINN's SetFolding: every layer gets the cheapest folding
+(fewest multipliers) that meets a target number of cycles per frame; the default target is the
+slowest layer's best achievable rate (the temporal layers need at least K cycles per pixel), or the
+rate a ``target_fps`` at ``clock_mhz`` asks for, whichever is larger.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
+from pleiades_fpga.hw.ir import IRGraph, Layer
+from pleiades_fpga.hw.rtl import cycles, cycles_spatial
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Parallelism of one layer: PE output channels x SIMD input channels per cycle."""
+
+    pe: int = 1
+    simd: int = 1
+
+
+def module_kind(layer: Layer) -> str:
+    """Template family of an IR layer: temporal_conv | conv3x3 | pointwise | add | avgpool | input."""
+    if layer.kind == "input":
+        return "input"
+    if layer.kind == "add":
+        return "add"
+    if layer.kind == "mean":
+        return "avgpool"
+    if layer.kind != "conv":
+        raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no RTL template")
+    kt, kh, kw = layer.kernel
+    if layer.groups not in (1, layer.in_channels) or (layer.groups > 1 and layer.in_channels != layer.out_channels):
+        raise UnsupportedModelError(
+            f"layer {layer.name}: grouped conv with groups={layer.groups} (in={layer.in_channels}, "
+            f"out={layer.out_channels}) has no RTL template; only full (groups=1) and depthwise convs are supported")
+    if layer.role == "temporal":
+        return "temporal_conv"
+    if layer.role == "pointwise":
+        return "pointwise"
+    if (kh, kw) == (3, 3) and layer.padding == (1, 1) and layer.stride[0] == layer.stride[1] and layer.stride[0] in (1, 2):
+        return "conv3x3"
+    raise UnsupportedModelError(
+        f"layer {layer.name}: spatial conv {kh}x{kw}, stride {layer.stride}, padding {layer.padding} has no RTL "
+        "template (supported: 3x3, padding 1, stride 1 or 2)")
+
+
+def is_depthwise(layer: Layer) -> bool:
+    return layer.kind == "conv" and layer.groups > 1
+
+
+def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
+    """Cycles per frame, multipliers and MACs per frame of ``layer`` at ``fold``."""
+    kind = module_kind(layer)
+    x = graph.tensors[layer.inputs[0]] if layer.kind != "input" else graph.tensors[layer.output]
+    y = graph.tensors[layer.output]
+    pix_in, pix_out = x.height * x.width, y.height * y.width
+    dw = is_depthwise(layer)
+    if kind == "temporal_conv":
+        k = layer.kernel[0]
+        cyc = cycles.temporal_conv_cycles_per_frame(layer.in_channels, layer.out_channels, k, pix_in, fold.pe,
+                                                    fold.simd, dw)
+        mults = fold.pe if dw else fold.pe * fold.simd
+        macs = pix_out * layer.out_channels * (1 if dw else layer.in_channels) * k
+    elif kind == "pointwise":
+        cyc = cycles.mvu_cycles_per_frame(layer.in_channels, layer.out_channels, pix_in, fold.pe, fold.simd)
+        mults = fold.pe * fold.simd
+        macs = pix_out * layer.out_channels * layer.in_channels
+    elif kind == "conv3x3":
+        cyc = cycles_spatial.conv3x3_cycles(x.height, x.width, layer.in_channels, layer.out_channels,
+                                            layer.stride[0], fold.pe, fold.simd, dw)
+        mults = cycles_spatial.conv3x3_multipliers(layer.in_channels, layer.out_channels, fold.pe, fold.simd, dw)
+        macs = cycles_spatial.conv3x3_macs(x.height, x.width, layer.in_channels, layer.out_channels,
+                                           layer.stride[0], dw)
+    elif kind == "avgpool":
+        cyc = cycles_spatial.avgpool_cycles(x.height, x.width, x.channels, fold.pe)
+        mults, macs = 0, 0
+    else:  # add / input: one pixel per cycle
+        cyc = cycles_spatial.stream_cycles(y.height, y.width)
+        mults, macs = 0, 0
+    return {"cycles_per_frame": int(cyc), "multipliers": int(mults), "macs_per_frame": int(macs)}
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def candidate_folds(layer: Layer) -> list[Fold]:
+    """Legal foldings of a layer (divisors of the channel counts, so no lane idles)."""
+    kind = module_kind(layer)
+    if kind in ("input", "add"):
+        return [Fold(1, 1)]
+    if kind == "avgpool":
+        return [Fold(pe, 1) for pe in _divisors(layer.in_channels)]
+    pes = _divisors(layer.out_channels)
+    if is_depthwise(layer):
+        return [Fold(pe, 1) for pe in pes]
+    return [Fold(pe, simd) for pe in pes for simd in _divisors(layer.in_channels)]
+
+
+def _cheapest(graph: IRGraph, layer: Layer, target: int) -> Fold:
+    best = None
+    for f in candidate_folds(layer):
+        c = layer_cost(graph, layer, f)
+        key = (c["cycles_per_frame"] > target, c["multipliers"] if c["cycles_per_frame"] <= target else 0,
+               c["cycles_per_frame"], f.pe)
+        if best is None or key < best[0]:
+            best = (key, f)
+    return best[1]
+
+
+def min_cycles(graph: IRGraph, layer: Layer) -> int:
+    """Best achievable cycles per frame of a layer over all legal foldings."""
+    return min(layer_cost(graph, layer, f)["cycles_per_frame"] for f in candidate_folds(layer))
+
+
+def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: float = 100.0) -> dict[str, Fold]:
+    """Balanced folding: the cheapest fold per layer meeting the pipeline's target cycles per frame."""
+    hw_layers = [l for l in graph.layers if l.kind != "input"]
+    target = max(min_cycles(graph, l) for l in hw_layers)
+    if target_fps is not None:
+        if target_fps <= 0:
+            raise PleiadesError(f"target_fps must be > 0, got {target_fps}")
+        target = max(target, int(math.floor(clock_mhz * 1e6 / target_fps)))
+    return {l.name: _cheapest(graph, l, target) for l in hw_layers}
+
+
+def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
+    """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}``; missing layers get the default."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PleiadesError(f"cannot read folding config {path}: {exc}") from exc
+    layers = data.get("layers", data)
+    if not isinstance(layers, dict):
+        raise PleiadesError(f"{path}: expected {{'layers': {{name: {{'pe': P, 'simd': S}}}}}}")
+    folding = default_folding(graph)
+    names = {l.name: l for l in graph.layers}
+    for name, f in layers.items():
+        if name not in names:
+            raise PleiadesError(f"{path}: unknown layer {name!r}; layers: {', '.join(sorted(folding))}")
+        fold = Fold(int(f.get("pe", 1)), int(f.get("simd", 1)))
+        if fold not in candidate_folds(names[name]):
+            legal = sorted({(c.pe, c.simd) for c in candidate_folds(names[name])})
+            raise PleiadesError(f"{path}: layer {name}: PE={fold.pe}, SIMD={fold.simd} is not legal; "
+                                f"choose (PE, SIMD) from {legal}")
+        folding[name] = fold
+    return folding
+
+
+def folding_to_json(folding: dict[str, Fold]) -> dict[str, Any]:
+    return {"layers": {k: {"pe": f.pe, "simd": f.simd} for k, f in folding.items()}}

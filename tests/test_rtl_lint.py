@@ -1,0 +1,102 @@
+"""Static checks over ALL RTL templates: conventions, Verilator -Wall lint, Yosys synthesis without latches.
+
+Also checks that the checks themselves can fail (a latch and a lint error are reported) and that the
+circular buffer of temporal_conv_buffer becomes ECP5 block RAM.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from pleiades_fpga.hw.rtl import TEMPLATES_DIR
+from pleiades_fpga.hw.rtl.lint import template_files, template_sources, verilator_lint, yosys_synth
+from pleiades_fpga.hw.rtl.rom import rom_verilog
+
+TEMPLATES = [p.stem for p in template_files()]
+
+# extra parameter sets for templates whose structure changes with parameters (generate branches)
+EXTRA_LINT = [
+    ("requant", {"OUT_SIGNED": 1, "ACC_W": 5, "M_W": 1, "S_W": 1, "OUT_W": 5}),
+    ("temporal_conv_buffer", {"DEPTHWISE": 1, "C_IN": 5, "C_OUT": 5, "PE": 3, "SIMD": 1}),
+    ("temporal_conv_buffer", {"K": 1}),
+    ("temporal_conv_buffer", {"K": 2, "PIXELS": 1}),
+    ("temporal_conv_buffer", {"K": 10, "C_IN": 3, "C_OUT": 7, "PE": 3, "SIMD": 3, "IN_SIGNED": 1, "OUT_SIGNED": 1}),
+    ("temporal_conv_buffer", {"C_IN": 1, "C_OUT": 1, "PE": 1, "SIMD": 1, "W_W": 2, "IN_W": 1, "OUT_W": 1}),
+    ("mvu_pointwise", {"C_IN": 5, "C_OUT": 3, "PE": 3, "SIMD": 5, "IN_SIGNED": 1}),
+    ("mvu_pointwise", {"C_IN": 256, "C_OUT": 10, "PE": 2, "SIMD": 16, "ACC_W": 24}),
+]
+
+
+def test_templates_present():
+    for name in ("requant", "mvu_pointwise", "temporal_conv_buffer"):
+        assert name in TEMPLATES
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_conventions(name):
+    text = (TEMPLATES_DIR / f"{name}.v").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    assert any(ln.startswith("`timescale 1ns/1ps") for ln in lines[:3]), f"{name}.v: `timescale 1ns/1ps missing at the top"
+    assert "`default_nettype none" in lines[:3], f"{name}.v: `default_nettype none missing at the top"
+    assert lines[-1] == "`default_nettype wire", f"{name}.v: must end with `default_nettype wire"
+    assert re.search(rf"^\s*module\s+{re.escape(name)}\b", text, re.M), f"{name}.v must define module {name}"
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_verilator_lint(name):
+    rep = verilator_lint(name, template_sources(name))
+    assert rep.ok, f"{name}: verilator -Wall reported:\n" + "\n".join(rep.messages)
+
+
+@pytest.mark.parametrize("name,params", EXTRA_LINT, ids=[f"{n}-{i}" for i, (n, _) in enumerate(EXTRA_LINT)])
+def test_template_lint_parameter_sets(name, params):
+    rep = verilator_lint(name, template_sources(name), params)
+    assert rep.ok, f"{name} {params}: verilator -Wall reported:\n" + "\n".join(rep.messages)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_yosys_no_latches(name):
+    rep = yosys_synth(name, template_sources(name))
+    assert rep.latches == 0, f"{name}: yosys synth inferred {rep.latches} latches"
+    assert rep.cells.get("cells", 1) > 0
+
+
+def test_temporal_buffer_infers_ecp5_block_ram():
+    params = dict(C_IN=16, C_OUT=16, IN_W=8, PIXELS=256, K=10, PE=4, SIMD=4)
+    rep = yosys_synth("temporal_conv_buffer", template_sources("temporal_conv_buffer"), params, target="ecp5")
+    assert rep.latches == 0
+    # history = 9 frames x 256 pixels x 128 bits = 294,912 bits: must be block RAM, not flip-flops
+    assert rep.cells.get("DP16KD", 0) >= 16, f"no block RAM inferred: {rep.cells}"
+    assert rep.cells.get("TRELLIS_FF", 0) < 5000
+
+
+@pytest.mark.parametrize("style", ["case", "array"])
+def test_rom_modules_lint_clean(tmp_path, style):
+    rng = np.random.default_rng(0)
+    for depth, width in [(1, 3), (5, 7), (8, 12), (37, 1)]:
+        words = rng.integers(0, 2**width, size=depth)
+        path = tmp_path / f"rom_{style}_{depth}_{width}.v"
+        path.write_text(rom_verilog(f"rom_{style}_{depth}_{width}", words, width, style=style))
+        rep = verilator_lint(path.stem, [path])
+        assert rep.ok, f"{path.name}:\n" + "\n".join(rep.messages)
+
+
+def test_checks_can_fail(tmp_path):
+    latchy = tmp_path / "latchy.v"
+    latchy.write_text("module latchy (input wire en, input wire d, output reg q);\n"
+                      "    always @(*) if (en) q = d;\nendmodule\n")
+    assert yosys_synth("latchy", [latchy]).latches == 1
+    narrow = tmp_path / "narrow.v"
+    narrow.write_text("`default_nettype none\nmodule narrow (input wire [7:0] a, output wire [3:0] y);\n"
+                      "    assign y = a;\nendmodule\n`default_nettype wire\n")
+    rep = verilator_lint("narrow", [narrow])
+    assert not rep.ok and any("WIDTH" in m for m in rep.messages)
+
+
+def test_template_sources_resolves_dependencies():
+    names = [p.stem for p in template_sources("mvu_pointwise")]
+    assert names[-1] == "mvu_pointwise"
+    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise"}
+    assert names.index("requant") < names.index("temporal_conv_buffer")
