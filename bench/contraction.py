@@ -21,8 +21,8 @@ from pleiades_fpga.model import build_model
 ORDERS = ("kernel", "project", "auto")
 SETUPS = {
     # preset: (batch, frames) of a realistic training step on this machine
-    "default": (16, 48),
-    "dvs128": (2, 60),
+    "default": (8, 40),
+    "dvs128": (1, 40),
 }
 
 

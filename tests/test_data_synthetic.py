@@ -136,6 +136,10 @@ def test_rotation_sense_and_time_reversal():
     assert _slope(_axis_angles(cw)) > 0.05  # clockwise on screen (y down): angle grows
     assert _slope(_axis_angles(ccw)) < -0.05
     assert _slope(_axis_angles(_reverse_time(cw))) < -0.05  # time-reversed clockwise = counter-clockwise
+    # the shape also circles the pivot (image centre): the polar angle of the event centroid turns the same way
+    for ev, sign in ((cw, 1), (ccw, -1), (_reverse_time(cw), -1)):
+        c = _centroids(ev) - (W - 1) / 2
+        assert sign * _slope(np.unwrap(np.arctan2(c[:, 1], c[:, 0]))) > 0.2
 
 
 def test_expand_contract_and_time_reversal():

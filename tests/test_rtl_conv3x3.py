@@ -98,8 +98,11 @@ def axis_range(bits: int, signed: bool) -> tuple[int, int]:
 
 
 def run_case(tmp_path, sim: str, case: dict, n_pressure: int, seed: int, p_in: float = 0.4,
-             p_out: float = 0.4) -> None:
-    """Simulate ``case`` on ``sim`` and compare every output integer and the cycles per frame."""
+             p_out: float = 0.4) -> tuple[float, int]:
+    """Simulate ``case`` on ``sim``, compare every output integer and the cycles per frame.
+
+    Returns (measured, modelled) cycles per frame.
+    """
     p = case["params"]
     src = tmp_path / f"{TOPLEVEL}.v"
     src.write_text(conv3x3_top_verilog(p, case["weights"], case["bias"], case["mult"], case["shift"]))
@@ -123,18 +126,30 @@ def run_case(tmp_path, sim: str, case: dict, n_pressure: int, seed: int, p_in: f
     assert len(done) == len(case["x"]) - n_pressure
     measured = (done[-1] - done[0]) / (len(done) - 1)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
+    return measured, model
 
 
-# (seed, H, W, C, K, stride, depthwise, PE, SIMD): odd and even H/W, both strides, both kinds,
-# folding that divides and that does not divide the channel counts.
+def draw_shape(seed: int, stride: int, depthwise: bool, h_odd: bool, w_odd: bool) -> tuple:
+    """Random (seed, H, W, C, K, stride, depthwise, PE, SIMD) with H, W >= 3 of the given parities."""
+    rng = np.random.default_rng(seed)
+    h = 2 * int(rng.integers(2, 4)) + int(h_odd)          # 4, 6 or 5, 7
+    w = 2 * int(rng.integers(1, 4)) + int(w_odd)          # 2..7 -> even 4, 6; odd 3, 5, 7
+    w = max(w, 3)
+    c = int(rng.integers(1, 6))
+    k = c if depthwise else int(rng.integers(1, 6))
+    pe, simd = int(rng.integers(1, 5)), 1 if depthwise else int(rng.integers(1, 4))
+    return (seed, h, w, c, k, stride, depthwise, pe, simd)
+
+
+# both strides, both kinds, odd and even H and W; folding drawn at random (often not dividing C, K)
 ICARUS_CASES = [
-    (11, 5, 4, 3, 5, 1, False, 2, 2),
-    (12, 6, 7, 5, 5, 2, True, 2, 1),
-    (13, 4, 5, 2, 3, 2, False, 3, 1),
+    draw_shape(11, 1, False, True, False),
+    draw_shape(12, 2, True, False, True),
+    draw_shape(13, 2, False, False, True),
 ]
 VERILATOR_CASES = [
-    (21, 7, 6, 3, 4, 2, False, 2, 3),
-    (22, 4, 3, 4, 4, 1, True, 4, 1),
+    draw_shape(21, 2, False, True, False),
+    draw_shape(22, 1, True, False, True),
 ]
 
 
@@ -165,3 +180,32 @@ def test_conv3x3_icarus(tmp_path, cfg):
 def test_conv3x3_verilator(tmp_path, cfg):
     seed, *shape = cfg
     run_case(tmp_path, "verilator", make_case(seed, *shape, n_frames=6), n_pressure=3, seed=seed)
+
+
+# generate branches: full/depthwise, stride 1/2, folds dividing or not, accumulator narrower than a
+# product, 1-pixel-wide frames, signed input/output
+LINT_SETS = [
+    {},
+    {"DEPTHWISE": 1, "C": 5, "K": 5, "PE": 2, "STRIDE": 2},
+    {"C": 5, "K": 7, "PE": 3, "SIMD": 2, "STRIDE": 2, "IN_SIGNED": 1, "OUT_SIGNED": 1},
+    {"H": 3, "W": 3, "C": 1, "K": 1, "ACC_BITS": 6, "BIAS_BITS": 9, "IN_BITS": 8, "W_BITS": 8},
+    {"H": 2, "W": 1, "STRIDE": 2, "DEPTHWISE": 1, "PE": 4, "C": 4, "K": 4},
+    {"H": 32, "W": 32, "C": 16, "K": 32, "PE": 4, "SIMD": 8, "ACC_BITS": 20, "M_BITS": 16, "S_BITS": 6},
+]
+
+
+@pytest.mark.parametrize("params", LINT_SETS, ids=[str(i) for i in range(len(LINT_SETS))])
+def test_conv3x3_verilator_lint(params):
+    from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
+
+    rep = verilator_lint("conv3x3_stream", template_sources("conv3x3_stream"), params)
+    assert rep.ok, "\n".join(rep.messages)
+
+
+def test_conv3x3_yosys_no_latches():
+    from pleiades_fpga.hw.rtl.lint import template_sources, yosys_synth
+
+    rep = yosys_synth("conv3x3_stream", template_sources("conv3x3_stream"),
+                      {"DEPTHWISE": 1, "C": 3, "K": 3, "PE": 2, "STRIDE": 2, "H": 5, "W": 5})
+    assert rep.latches == 0
+    assert rep.cells.get("cells", 1) > 0

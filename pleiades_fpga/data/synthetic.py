@@ -33,9 +33,10 @@ RESOLUTIONS: tuple[int, ...] = (32, 64, 128)
 SPLITS: dict[str, int] = {"train": 0, "test": 1, "val": 2}
 
 # motion laws, per clip at speed 1 (positions in units of the half image width, centre = 0)
-TRANSLATION_PER_CLIP = 0.9   # distance travelled by move_* (the shape passes `center` at mid-clip)
-ROTATION_PER_CLIP = np.pi     # angle turned by rotate_*
-LOG_SCALE_PER_CLIP = 1.0      # ln(final size / initial size) of expand (negated for contract)
+TRANSLATION_PER_CLIP = 1.2   # distance travelled by move_* (the shape passes `center` at mid-clip)
+ROTATION_PER_CLIP = 1.5 * np.pi  # angle turned by rotate_* (rigid rotation about a pivot, like an arm)
+ROTATION_ARM = 0.3            # distance of the shape centre from the pivot of rotate_*
+LOG_SCALE_PER_CLIP = 1.6      # ln(final size / initial size) of expand (negated for contract)
 WAVE_AMPLITUDE = 0.35         # wave_*: center + A * sin(2 pi f t + phase)
 WAVE_CYCLES_PER_CLIP = 1.5
 
@@ -44,7 +45,9 @@ WAVE_CYCLES_PER_CLIP = 1.5
 class ClipParams:
     """Everything that defines one synthetic clip (besides the camera and its noise).
 
-    ``center``/``angle``/``scale`` are the shape pose at mid-clip (scale in half-image widths); ``speed``
+    ``center``/``angle``/``scale`` are the shape pose at mid-clip (scale in half-image widths), except that
+    rotate_* turn the shape rigidly about the pivot ``center`` with the shape centre on an arm of length
+    `ROTATION_ARM` pointing along ``angle`` (the shape's own axis); ``speed``
     multiplies the class motion; ``drift`` is an extra slow translation over the clip; ``contrast`` is +1
     (bright shape) or -1 (dark shape) with ``log_gain`` the log-intensity step of its edge.
     """
@@ -106,10 +109,11 @@ def pose(params: ClipParams, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         cy = cy - step
     elif name == "move_down":
         cy = cy + step
-    elif name == "rotate_cw":
-        ang = ang + ROTATION_PER_CLIP * v * w
-    elif name == "rotate_ccw":
-        ang = ang - ROTATION_PER_CLIP * v * w
+    elif name in ("rotate_cw", "rotate_ccw"):
+        sense = 1.0 if name == "rotate_cw" else -1.0
+        ang = ang + sense * ROTATION_PER_CLIP * v * w
+        cx = cx + ROTATION_ARM * np.cos(ang)
+        cy = cy + ROTATION_ARM * np.sin(ang)
     elif name == "expand":
         scale = scale * np.exp(LOG_SCALE_PER_CLIP * v * w)
     elif name == "contract":

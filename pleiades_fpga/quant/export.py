@@ -97,7 +97,7 @@ def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: in
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "raw.onnx"
-        export_qonnx(_Causal(folded).eval(), x, export_path=str(raw))
+        export_qonnx(_Causal(folded).eval(), x, export_path=str(raw), dynamo=False)
         wrapper = cleanup_model(ModelWrapper(str(raw)))
     m = wrapper.model
     del m.metadata_props[:]

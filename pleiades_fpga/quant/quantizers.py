@@ -30,14 +30,14 @@ class UintActPoT(UintQuant, ParamFromRuntimePercentileScaling, PerTensorPoTScali
     """Unsigned per-tensor activations with a learned power-of-two scale (after ReLU)."""
 
     collect_stats_steps = 30
-    high_percentile_q = 99.99
+    high_percentile_q = 99.9
 
 
 class IntActPoT(IntQuant, ParamFromRuntimePercentileScaling, PerTensorPoTScaling8bit, ActQuantSolver):
     """Signed per-tensor activations with a learned power-of-two scale (e.g. both inputs of a skip add)."""
 
     collect_stats_steps = 30
-    high_percentile_q = 99.99
+    high_percentile_q = 99.9
 
 
 class InputCountQuant(UintQuant, PerTensorPoTScaling8bit, ActQuantSolver):

@@ -79,8 +79,8 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
            "--json", str(Path(netlist).resolve()), "--lpf", str(Path(lpf).resolve()),
            "--textcfg", str(config), "--report", str(report), "--freq", f"{freq_mhz:g}",
            "--seed", str(seed), "--timing-allow-fail", "--log", str(log)]
-    seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}",
-                       progress=progress, timeout=timeout)
+    seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}", progress=progress,
+                       timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent])
     return load_pnr(out_dir, part, freq_mhz, seconds)
 
 
@@ -111,7 +111,8 @@ def run_ecppack(config: Path | str, bitstream: Path | str, progress: bool = True
     cmd = [find_tool("yowasp-ecppack"), str(Path(config).resolve()), str(bitstream)]
     if compress:
         cmd.append("--compress")
-    run_tool(cmd, bitstream.with_suffix(".ecppack.log"), "ecppack", progress=progress)
+    run_tool(cmd, bitstream.with_suffix(".ecppack.log"), "ecppack", progress=progress,
+             mounts=[bitstream.parent, Path(config).resolve().parent])
     if not bitstream.exists() or bitstream.stat().st_size == 0:
         raise PleiadesError(f"ecppack wrote no bitstream at {bitstream}")
     return bitstream

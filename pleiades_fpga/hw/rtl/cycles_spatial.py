@@ -34,13 +34,20 @@ def conv3x3_cycles_per_pixel(c_in: int, c_out: int, pe: int, simd: int, depthwis
 
 def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int = 1, pe: int = 1,
                    simd: int = 1, depthwise: bool = False) -> int:
-    """Cycles per frame of conv3x3_stream: max(input beats H*W, HO*WO*cycles per output pixel).
+    """Cycles per frame of conv3x3_stream: max(input beats H*W, HO*WO*cycles per output pixel + stalls).
 
-    The engine issues one fold per cycle without bubbles between pixels or frames, and the line
-    buffer lets the input run ahead (into the next frame), so the slower of the two sides sets the rate.
+    The engine issues one fold per cycle without bubbles between pixels, and the line buffer lets the
+    input run ahead (also into the next frame). Only very narrow frames stall: at the start of an
+    output row the engine needs input columns 0..1 of the newest window row, of which the input may
+    only have written columns 0..cx_last-2 (cx_last = (WO-1)*stride) while the previous row ran;
+    each missing beat costs one cycle (none at the frame start for stride 2 and odd H).
     """
     ho, wo = conv3x3_out_shape(height, width, stride)
-    return max(height * width, ho * wo * conv3x3_cycles_per_pixel(c_in, c_out, pe, simd, depthwise))
+    cx_last = (wo - 1) * stride
+    row_stall = max(0, min(width, 2) - max(0, cx_last - 1))
+    frame_stall = 0 if (stride == 2 and height % 2 == 1) else row_stall
+    compute = ho * wo * conv3x3_cycles_per_pixel(c_in, c_out, pe, simd, depthwise)
+    return max(height * width, compute + (ho - 1) * row_stall + frame_stall)
 
 
 def conv3x3_multipliers(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:

@@ -83,11 +83,17 @@ def verilator_lint(top: str, sources: Sequence[Path], parameters: Mapping[str, o
 
 def yosys_synth(top: str, sources: Sequence[Path], parameters: Mapping[str, object] | None = None,
                 target: str = "generic", timeout: float = 900.0) -> SynthReport:
-    """Synthesise ``top`` with Yosys (``synth`` or ``synth_ecp5``) and count latches and cells."""
-    if target not in ("generic", "ecp5"):
-        raise PleiadesError(f"unknown synthesis target {target!r}; use 'generic' or 'ecp5'")
+    """Run Yosys on ``top`` and count latches and cells.
+
+    ``target``: ``"prep"`` (elaboration + ``proc``, where latches are inferred; fast, coarse cells),
+    ``"generic"`` (``synth -flatten``) or ``"ecp5"`` (``synth_ecp5``).
+    """
+    flows = {"prep": f"prep -top {top} -flatten", "generic": f"synth -top {top} -flatten",
+             "ecp5": f"synth_ecp5 -top {top}"}
+    if target not in flows:
+        raise PleiadesError(f"unknown synthesis target {target!r}; use one of {', '.join(flows)}")
     sets = " ".join(f"-set {k} {int(v)}" for k, v in (parameters or {}).items())
-    synth = f"synth -top {top} -flatten" if target == "generic" else f"synth_ecp5 -top {top}"
+    synth = flows[target]
     with tempfile.TemporaryDirectory(prefix="pleiades_yosys_") as tmp:
         stat = Path(tmp) / "stat.txt"
         latch = Path(tmp) / "latch.txt"
@@ -100,7 +106,6 @@ def yosys_synth(top: str, sources: Sequence[Path], parameters: Mapping[str, obje
         script = "\n".join([
             *(f"read_verilog -sv {n}" for n in names),
             *([f"chparam {sets} {top}"] if sets else []),
-            f"hierarchy -check -top {top}",
             synth,
             f"tee -q -o {latch.name} select -count " + " ".join(f"t:{c}" for c in LATCH_CELLS),
             f"tee -q -o {stat.name} stat",

@@ -9,9 +9,11 @@
 //   output HO x WO x K, OUT_BITS per channel, HO = (H-1)/STRIDE+1, WO = (W-1)/STRIDE+1,
 //   y[oy][ox][k] = requant_k(bias[k] + sum_{ky,kx,c} w[k][c][ky][kx] * x[oy*S+ky-1][ox*S+kx-1][c])
 //   (x outside the frame = 0; depthwise: only c = k).
-// Line buffer: 3 rows of W pixels x C channels (row slots used circularly across frames). The
-// input overwrites a row only once the engine no longer needs it (column-exact), so the input can
-// run up to one row ahead of the window, also into the next frame.
+// Line buffer: NS = 3 (stride 1) or 4 (stride 2) rows of W pixels x C channels, row slots used
+// circularly across frames. The input overwrites a row only once the engine no longer needs it
+// (column-exact), so the input runs ahead of the window (also into the next frame) and the engine
+// never waits for input in steady state (one row more than the 3x3 window for stride 2, where the
+// next output row needs two new input rows).
 // Engine: per output pixel, for kg in 0..KF-1 (PE output channels each), for tap in 0..8
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
@@ -28,22 +30,23 @@
 // DEPTHWISE requires K == C (SIMD is ignored). The ROM layouts equal rom.mac_weight_words(w.reshape(K, C, 9)
 // or (C, 9), PE, SIMD) and rom.channel_param_words (tap = ky*3 + kx).
 module conv3x3_stream #(
-    parameter integer H = 8,
-    parameter integer W = 8,
-    parameter integer C = 4,
-    parameter integer K = 4,
+    // (small defaults keep template-level lint/synthesis quick; the generator sets every parameter)
+    parameter integer H = 4,
+    parameter integer W = 4,
+    parameter integer C = 2,
+    parameter integer K = 2,
     parameter integer STRIDE = 1,
     parameter integer DEPTHWISE = 0,
     parameter integer PE = 1,
     parameter integer SIMD = 1,
-    parameter integer IN_BITS = 8,
+    parameter integer IN_BITS = 4,
     parameter integer IN_SIGNED = 0,
-    parameter integer W_BITS = 8,
-    parameter integer ACC_BITS = 24,
-    parameter integer BIAS_BITS = 16,
-    parameter integer M_BITS = 16,
-    parameter integer S_BITS = 6,
-    parameter integer OUT_BITS = 8,
+    parameter integer W_BITS = 4,
+    parameter integer ACC_BITS = 12,
+    parameter integer BIAS_BITS = 8,
+    parameter integer M_BITS = 8,
+    parameter integer S_BITS = 4,
+    parameter integer OUT_BITS = 4,
     parameter integer OUT_SIGNED = 0,
     // derived: do not override
     parameter integer KF = (K + PE - 1) / PE,
@@ -73,7 +76,8 @@ module conv3x3_stream #(
     localparam integer WO = (W - 1) / STRIDE + 1;
     localparam integer NEXT_OFF = H - (HO - 1) * STRIDE;   // row H-1 = top row of last window + NEXT_OFF
     localparam integer CB = $clog2(2 * H + 2 * W + 8);     // width of all position counters
-    localparam integer LB_DEPTH = 3 * W;
+    localparam integer NS = (STRIDE > 1) ? 4 : 3;          // line-buffer row slots
+    localparam integer LB_DEPTH = NS * W;
     localparam integer LB_AW = $clog2(LB_DEPTH);
     localparam integer KGB = (KF > 1) ? $clog2(KF) : 1;
     localparam integer CGB = (CF > 1) ? $clog2(CF) : 1;
@@ -90,8 +94,8 @@ module conv3x3_stream #(
     localparam integer I_W1 = W - 1;
     localparam integer I_CYL = (HO - 1) * STRIDE;
     localparam integer I_CXL = (WO - 1) * STRIDE;
-    localparam integer I_SS = STRIDE % 3;
-    localparam integer I_SN = NEXT_OFF % 3;
+    localparam integer I_SS = STRIDE % NS;
+    localparam integer I_SN = NEXT_OFF % NS;
     localparam integer I_KGL = KF - 1;
     localparam integer I_CGL = CF - 1;
     localparam integer I_WAL = WROM_DEPTH - 1;
@@ -103,30 +107,39 @@ module conv3x3_stream #(
     localparam [CB-1:0] C_CXL = I_CXL[CB-1:0];
     localparam [CB-1:0] C_S = STRIDE[CB-1:0];
     localparam [CB-1:0] C_1 = 1;
-    localparam [CB-1:0] C_2 = 2;
-    localparam [CB-1:0] C_3 = 3;
+    localparam [CB-1:0] C_NS = NS[CB-1:0];
+    localparam [CB-1:0] C_NS1 = C_NS - C_1;
+    localparam integer I_W3 = 3 * W;
     localparam [1:0] SLOT_S = I_SS[1:0];
     localparam [1:0] SLOT_N = I_SN[1:0];
+    localparam [2:0] NS3 = NS[2:0];
+    localparam [1:0] SLOT_TOP0 = NS3[1:0] - 2'd1;           // slot of row -1 after reset
     localparam [KGB-1:0] KG_LAST = I_KGL[KGB-1:0];
     localparam [CGB-1:0] CG_LAST = I_CGL[CGB-1:0];
     localparam [WROM_AW-1:0] WA_LAST = I_WAL[WROM_AW-1:0];
     localparam [LB_AW-1:0] LB_W = W[LB_AW-1:0];
     localparam [LB_AW-1:0] LB_2W = I_W2[LB_AW-1:0];
+    localparam [LB_AW-1:0] LB_3W = I_W3[LB_AW-1:0];
 
-    function [1:0] slot_add;   // (a + b) mod 3 for a, b in 0..2
+    function [1:0] slot_add;   // (a + b) mod NS for a, b in 0..NS-1
         input [1:0] a;
         input [1:0] b;
         reg [2:0] t;
         begin
             t = {1'b0, a} + {1'b0, b};
-            slot_add = (t >= 3'd3) ? t[1:0] - 2'd3 : t[1:0];
+            slot_add = (t >= NS3) ? t[1:0] - NS3[1:0] : t[1:0];
         end
     endfunction
 
     function [LB_AW-1:0] slot_base;  // slot * W
         input [1:0] s;
         begin
-            slot_base = (s == 2'd0) ? {LB_AW{1'b0}} : ((s == 2'd1) ? LB_W : LB_2W);
+            case (s)
+                2'd0: slot_base = {LB_AW{1'b0}};
+                2'd1: slot_base = LB_W;
+                2'd2: slot_base = LB_2W;
+                default: slot_base = LB_3W;
+            endcase
         end
     endfunction
 
@@ -140,8 +153,8 @@ module conv3x3_stream #(
     wire [CB-1:0] rel_row = in_ahead ? iy + C_HH : iy;
     wire in_last_px = (iy == C_H1) && (ix == C_W1);
     wire in_allow = !(in_ahead && in_last_px) &&
-                    ((!in_ahead && iy < C_3) || (rel_row < cy + C_2) ||
-                     ((rel_row == cy + C_2) && (ix + C_1 < cx)));
+                    ((!in_ahead && iy < C_NS) || (rel_row < cy + C_NS1) ||
+                     ((rel_row == cy + C_NS1) && (ix + C_1 < cx)));
     assign s_axis_tready = in_allow && !rst;
     wire in_fire = s_axis_tvalid && s_axis_tready;
     wire in_frame_end = in_fire && (in_last_px || s_axis_tlast);
@@ -220,7 +233,7 @@ module conv3x3_stream #(
         if (rst) begin
             cy <= {CB{1'b0}};
             cx <= {CB{1'b0}};
-            top_slot <= 2'd2;
+            top_slot <= SLOT_TOP0;
             ky <= 2'd0;
             kx <= 2'd0;
             kg <= {KGB{1'b0}};

@@ -10,21 +10,22 @@
 // requant lanes turn into the output beat in C/PE cycles while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
 // [pe*PR_BITS +: PR_BITS], PR_BITS = M_BITS + S_BITS, holding {S (unsigned), M (unsigned)} MSB to LSB,
-// for channel g*PE + pe. Requires C % PE == 0.
+// for channel g*PE + pe (CF = ceil(C/PE) groups; lanes past the last channel are dropped).
 module global_avg_pool #(
+    // (small defaults keep template-level lint/synthesis quick; the generator sets every parameter)
     parameter integer H = 4,
     parameter integer W = 4,
-    parameter integer C = 4,
-    parameter integer IN_BITS = 8,
+    parameter integer C = 2,
+    parameter integer IN_BITS = 4,
     parameter integer IN_SIGNED = 0,
     parameter integer SUM_BITS = IN_BITS + $clog2(H * W + 1) + 1,
     parameter integer PE = 1,
-    parameter integer M_BITS = 16,
-    parameter integer S_BITS = 6,
-    parameter integer OUT_BITS = 8,
+    parameter integer M_BITS = 8,
+    parameter integer S_BITS = 4,
+    parameter integer OUT_BITS = 4,
     parameter integer OUT_SIGNED = 0,
     // derived: do not override
-    parameter integer CF = C / PE,
+    parameter integer CF = (C + PE - 1) / PE,
     parameter integer PROM_AW = (CF > 1) ? $clog2(CF) : 1,
     parameter integer PR_BITS = M_BITS + S_BITS
 ) (
@@ -42,6 +43,7 @@ module global_avg_pool #(
     input  wire [PE*PR_BITS-1:0]  prom_data
 );
     localparam integer NPIX = H * W;
+    localparam integer CP = CF * PE;     // channels incl. padding lanes of the last group
     localparam integer PB = $clog2(NPIX + 1);
     localparam integer GB = (CF > 1) ? $clog2(CF) : 1;
     localparam integer I_NL = NPIX - 1;
@@ -50,7 +52,9 @@ module global_avg_pool #(
     localparam [GB-1:0] G_LAST = I_GL[GB-1:0];
 
     reg  [PB-1:0]         pix;          // pixel index within the frame
-    reg  [C*SUM_BITS-1:0] sums, hold;
+    reg  [C*SUM_BITS-1:0] sums;
+    reg  [CP*SUM_BITS-1:0] hold;
+    wire [CP*SUM_BITS-1:0] hold_next;
     reg                   hold_full;
     wire in_end = (pix == PIX_LAST) || s_axis_tlast;
     assign s_axis_tready = !rst && !(in_end && hold_full);
@@ -67,6 +71,11 @@ module global_avg_pool #(
             wire [SUM_BITS-1:0] base = (pix == {PB{1'b0}}) ? {SUM_BITS{1'b0}} : sums[c*SUM_BITS +: SUM_BITS];
             assign sums_next[c*SUM_BITS +: SUM_BITS] = base + xe;
         end
+        if (CP > C) begin : g_hpad
+            assign hold_next = {{((CP-C)*SUM_BITS){1'b0}}, sums_next};
+        end else begin : g_hnopad
+            assign hold_next = sums_next;
+        end
     endgenerate
 
     // requant engine: groups g = 0..CF-1 of PE channels, one per cycle, into the output register
@@ -74,7 +83,7 @@ module global_avg_pool #(
     reg           rq_busy;      // issuing groups
     reg           s2_v, s2_last;
     reg  [GB-1:0] s2_g;
-    reg  [C*OUT_BITS-1:0] out_data;
+    reg  [CP*OUT_BITS-1:0] out_data;
     reg           out_valid;
     wire out_fire = out_valid && m_axis_tready;
     wire rq_start = hold_full && !rq_busy && !s2_v && !out_valid;
@@ -82,7 +91,7 @@ module global_avg_pool #(
 
     always @(posedge clk) begin
         if (in_fire) sums <= sums_next;
-        if (in_fire && in_end) hold <= sums_next;
+        if (in_fire && in_end) hold <= hold_next;
         s2_g <= g;
         s2_last <= (g == G_LAST);
         if (rst) begin
@@ -131,7 +140,12 @@ module global_avg_pool #(
         if (s2_v) out_data[s2_g * (PE * OUT_BITS) +: PE * OUT_BITS] <= yq;
     end
 
-    assign m_axis_tdata = out_data;
+    assign m_axis_tdata = out_data[C*OUT_BITS-1:0];
+    generate
+        if (CP > C) begin : g_drop
+            wire unused_lanes = &{1'b0, out_data[CP*OUT_BITS-1:C*OUT_BITS]};
+        end
+    endgenerate
     assign m_axis_tvalid = out_valid;
     assign m_axis_tlast = 1'b1;
 endmodule

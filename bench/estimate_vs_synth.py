@@ -1,0 +1,91 @@
+"""Analytic estimator vs Yosys, per resource, on the layer templates, the test design and any build/*/.
+
+Writes bench/results/estimate_vs_synth.json: for every case and family (ECP5 LFE5U-85F, 7-series xc7z020)
+the estimate, the synthesized numbers and estimate / synthesis per resource, plus the worst relative error
+per resource against the bars (LUT within 25 %, DSP and block-RAM bits within 10 %).
+Run: .venv/bin/python -m bench.run_all estimate_vs_synth   (about 10 minutes on 2 cores)
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from bench.common import write_result
+from pleiades_fpga.report.estimate import estimate_layer, estimate_manifest
+from pleiades_fpga.report.parts import get_part
+from pleiades_fpga.report.synth import run_synth
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "pleiades_fpga" / "hw" / "rtl" / "templates"
+BARS = {"lut": 0.25, "dsp": 0.10, "bram_bits": 0.10}
+
+
+def _tcb(name, c_in, c_out, k, pixels, dw, pe, simd, in_w, acc, m=16, s=6):
+    params = dict(C_IN=c_in, C_OUT=c_out, K=k, PIXELS=pixels, DEPTHWISE=dw, PE=pe, SIMD=simd, IN_W=in_w, W_W=8,
+                  ACC_W=acc, BIAS_W=16, M_W=m, S_W=s, OUT_W=8)
+    layer = dict(name=name, kind="temporal_conv", pe=pe, simd=simd, multipliers=pe if dw else pe * simd,
+                 in_bits=in_w, out_bits=8, weight_bits=8, acc_bits=acc, m_bits=m, s_bits=s,
+                 in_shape=[c_in, pixels, 1], out_shape=[c_out, pixels, 1],
+                 memories=[dict(name="history", kind="circular_buffer", depth=(k - 1) * pixels, width=c_in * in_w)])
+    return name, "temporal_conv_buffer", params, layer
+
+
+def _conv(name, h, w, c, k, stride, dw, pe, simd, acc, m=8, s=4):
+    params = dict(H=h, W=w, C=c, K=k, STRIDE=stride, DEPTHWISE=dw, PE=pe, SIMD=simd, IN_BITS=8, W_BITS=8,
+                  ACC_BITS=acc, M_BITS=m, S_BITS=s)
+    layer = dict(name=name, kind="conv3x3", pe=pe, simd=1 if dw else simd, multipliers=pe if dw else pe * simd,
+                 in_bits=8, out_bits=8, weight_bits=8, acc_bits=acc, m_bits=m, s_bits=s,
+                 in_shape=[c, h, w], out_shape=[k, (h - 1) // stride + 1, (w - 1) // stride + 1],
+                 memories=[dict(name="lines", kind="line_buffer", depth=(4 if stride > 1 else 3) * w, width=c * 8)])
+    return name, "conv3x3_stream", params, layer
+
+
+CASES = [
+    _tcb("tconv_dw_8ch", 8, 8, 10, 1024, 1, 8, 1, 8, 24),
+    _tcb("tconv_full_2to8", 2, 8, 10, 4096, 0, 4, 2, 4, 20),
+    _conv("conv3x3_full_8to16", 32, 32, 8, 16, 2, 0, 4, 4, 24),
+    _conv("conv3x3_dw_32", 16, 16, 32, 32, 2, 1, 4, 1, 20),
+]
+
+
+def _ratio(est: dict, syn: dict) -> dict:
+    return {k: (est[k] / syn[k] if syn[k] else (1.0 if est[k] == 0 else None)) for k in ("lut", "ff", "dsp", "bram_bits")}
+
+
+def main() -> None:
+    files = sorted(TEMPLATES.glob("*.v"))
+    rows = []
+    with tempfile.TemporaryDirectory(dir=ROOT / "build" if (ROOT / "build").exists() else None) as tmp:
+        for target in ("LFE5U-85F", "xc7z020"):
+            part = get_part(target)
+            for name, module, params, layer in CASES:
+                syn = run_synth(files, module, part, Path(tmp) / f"{target}_{name}", params=params, progress=False)
+                est = estimate_layer(layer, part)
+                rows.append({"case": name, "target": target, "estimate": {k: est[k] for k in BARS | {"ff": 0}},
+                             "synth": {k: syn.utilization[k] for k in BARS | {"ff": 0}},
+                             "ratio": _ratio(est, syn.utilization), "synth_seconds": syn.seconds})
+                print(rows[-1], flush=True)
+            manifests = [ROOT / "tests" / "data" / "mac_stream" / "manifest.json"]
+            manifests += sorted((ROOT / "build").glob("*/manifest.json")) if (ROOT / "build").exists() else []
+            for path in manifests:
+                m = json.loads(path.read_text())
+                rtl = [path.parent / f for f in m["rtl_files"]]
+                syn = run_synth(rtl, m["top"], part, Path(tmp) / f"{target}_{m['name']}", progress=False)
+                est = estimate_manifest(m, part)["total"]
+                rows.append({"case": f"design:{m['name']}", "target": target,
+                             "estimate": {k: est[k] for k in ("lut", "ff", "dsp", "bram_bits")},
+                             "synth": {k: syn.utilization[k] for k in ("lut", "ff", "dsp", "bram_bits")},
+                             "ratio": _ratio(est, syn.utilization), "synth_seconds": syn.seconds})
+                print(rows[-1], flush=True)
+    worst = {}
+    for key, bar in BARS.items():
+        errs = [abs(r["ratio"][key] - 1.0) for r in rows if r["ratio"][key] is not None]
+        worst[key] = {"max_relative_error": max(errs) if errs else None, "bar": bar,
+                      "within_bar": bool(errs) and max(errs) <= bar}
+    write_result("estimate_vs_synth", {"cases": rows, "worst": worst,
+                                       "note": "ratio = estimate / Yosys synthesis; templates synthesized alone"})
+
+
+if __name__ == "__main__":
+    main()

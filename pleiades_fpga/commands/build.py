@@ -1,0 +1,37 @@
+"""``pleiades-fpga build model.onnx --backend rtl --out build/NAME``: QONNX -> streaming hardware design."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "build", help="generate a hardware design from a QONNX model",
+        description="Turn a QONNX model (from `pleiades-fpga export`) into a streaming dataflow design: one module "
+                    "per layer connected by AXI-Stream, a top module and manifest.json (layers, widths, folding, "
+                    "memories, cycles).")
+    p.add_argument("model", type=Path, help="QONNX file")
+    p.add_argument("--backend", default="rtl", help="rtl (own streaming Verilog)")
+    p.add_argument("--out", type=Path, required=True, help="build directory")
+    p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
+    p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock the folding targets (default 100)")
+    p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.hw.build import build
+
+    m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
+              clock_mhz=args.clock_mhz, float_checkpoint=args.float_ckpt)
+    print(f"{'layer':<16} {'kind':<14} {'PE':>3} {'SIMD':>4} {'cycles/frame':>12} {'mults':>5} {'MACs/frame':>11}")
+    for l in m["layers"]:
+        print(f"{l['name']:<16} {l['kind']:<14} {l.get('pe', '-'):>3} {l.get('simd', '-'):>4} "
+              f"{l['cycles_per_frame']:>12,} {l['multipliers']:>5} {l['macs_per_frame']:>11,}")
+    eff = m["ideal_cycles_per_frame"] / m["cycles_per_frame"]
+    print(f"cycles/frame {m['cycles_per_frame']:,} (ideal {m['ideal_cycles_per_frame']:,.0f}, efficiency {eff:.2f}), "
+          f"{m['multipliers']} multipliers, {m['macs_per_frame']:,} MACs/frame")
+    print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
+    return 0

@@ -1,0 +1,74 @@
+"""``pleiades-fpga export CKPT --out model.onnx``: QONNX export of a quantized checkpoint (BatchNorm folded).
+
+A float checkpoint is refused unless ``--quant SPEC`` asks for post-training quantization (activation scales
+calibrated on synthetic training clips); QAT (``pleiades-fpga train --quant ...``) is the accurate route.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a quantized checkpoint to QONNX (with PLEIADES metadata) and check it with the golden model",
+        description="Write a QONNX model of the whole causal network over a clip (batch, 2, T, H, W): temporal "
+                    "layers as causal Conv over time, Quant nodes, BatchNorm folded, metadata_props with the "
+                    "PLEIADES kernel parameters. Then runs the integer golden model on it and prints the IR.",
+    )
+    p.add_argument("checkpoint", help="checkpoint from `pleiades-fpga train --quant ...`")
+    p.add_argument("--out", required=True, help="output .onnx path")
+    p.add_argument("--frames", type=int, default=16, help="clip length T of the exported graph (default 16)")
+    p.add_argument("--quant", default=None, metavar="SPEC",
+                   help="post-training quantization of a FLOAT checkpoint (w8a8, w4a4, or a TOML/YAML config)")
+    p.add_argument("--wbits", type=int, default=None, help="with --quant: override the default weight bits")
+    p.add_argument("--abits", type=int, default=None, help="with --quant: override the default activation bits")
+    p.add_argument("--calib-clips", type=int, default=16, help="with --quant: synthetic clips for calibration")
+    p.add_argument("--quiet", action="store_true", help="do not print the IR summary")
+    p.set_defaults(func=run)
+
+
+def _post_training_quant(model, args: argparse.Namespace):
+    from pleiades_fpga.data.datasets import load_clips
+    from pleiades_fpga.errors import PleiadesError
+    from pleiades_fpga.quant import build_quant_model, calibrate
+    from pleiades_fpga.quant.config import resolve_spec
+
+    spec = resolve_spec(args.quant, args.wbits, args.abits)
+    qmodel = build_quant_model(model.config, spec, init_from=model)
+    h, w = model.config.input_size
+    if h != w:
+        raise PleiadesError(f"post-training calibration needs square frames, the model has {h}x{w}")
+    clips = load_clips("synthetic", "train", h, args.calib_clips, 0, None)
+    frames = clips.frames(model.config.bin_us).float()
+    t = min(frames.shape[2], model.config.receptive_field + 12)
+    return calibrate(qmodel, frames[:, :, :t], batch_size=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.errors import PleiadesError
+    from pleiades_fpga.model import load_model
+
+    if args.frames < 1:
+        raise PleiadesError(f"--frames must be >= 1, got {args.frames}")
+    model = load_model(args.checkpoint)
+    if getattr(model, "quant_config", None) is None:
+        if args.quant is None:
+            raise PleiadesError(
+                f"{args.checkpoint} is a float checkpoint: run quantization-aware training first "
+                f"(`pleiades-fpga train --quant w4a4 --init {args.checkpoint} ...`), or quantize it after "
+                "training with `--quant w8a8` (less accurate)"
+            )
+        model = _post_training_quant(model, args)
+    elif args.quant is not None:
+        raise PleiadesError(f"{args.checkpoint} is already quantized; drop --quant")
+    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.quant import export_model
+
+    path = export_model(model, Path(args.out), frames=args.frames)
+    golden = GoldenModel.from_qonnx(path)
+    if not args.quiet:
+        print(golden.ir.summary())
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,41 @@
+"""``pleiades-fpga report build/NAME --target PART [--synth] [--pnr] [--bitstream]``: resources, latency, real time."""
+from __future__ import annotations
+
+import argparse
+
+from pleiades_fpga.report.parts import PARTS
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` subcommand."""
+    names = ", ".join(p.name for p in PARTS.values())
+    p = subparsers.add_parser(
+        "report", help="resource / latency / memory report with a real-time verdict (report.json, report.html)",
+        description=f"Write build/NAME/report.json and report.html. Parts: {names} (aliases ulx3s-85f, pynq-z2). "
+                    "Without --synth the resources come from the analytic estimator.")
+    p.add_argument("build_dir", help="build directory with manifest.json (from pleiades-fpga build)")
+    p.add_argument("--target", default="LFE5U-85F", help="FPGA part or board (default LFE5U-85F)")
+    p.add_argument("--synth", action="store_true", help="run Yosys synthesis for LUT/FF/DSP/BRAM")
+    p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (fmax); ECP5 only")
+    p.add_argument("--bitstream", action="store_true", help="also pack a bitstream with ecppack (implies --pnr)")
+    p.add_argument("--clock-mhz", type=float, default=None, help="board clock (ECP5: PLL when not 25 MHz)")
+    p.add_argument("--no-html", action="store_true", help="skip report.html")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the report flow and print the verdict."""
+    from pleiades_fpga.report.flow import run_report
+
+    report = run_report(args.build_dir, args.target, synth=args.synth, pnr=args.pnr, bitstream=args.bitstream,
+                        clock_mhz=args.clock_mhz, html=not args.no_html)
+    r = report["resources"]
+    print(f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
+          f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits")
+    print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame, "
+          f"latency {report['latency_us']:,.1f} us")
+    print(report["verdict"])
+    for line in report["advice"]:
+        print(f"  - {line}")
+    print(f"wrote {args.build_dir}/report.json" + ("" if args.no_html else " and report.html"))
+    return 0 if report["realtime"] else 1

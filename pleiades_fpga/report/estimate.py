@@ -1,0 +1,134 @@
+"""Analytic resource estimator (no synthesis) from manifest.json, for fast design-space exploration.
+
+Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
+- multipliers (``multipliers`` = PE x SIMD lanes) of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP
+  blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
+- one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
+  and for pooling; M and S widths from the optional layer fields ``m_bits``/``s_bits`` (default 16/6);
+- adder tree + accumulator: one ``acc_bits`` adder per multiplier;
+- memories: block RAM with the part's aspect ratios when larger than the LUT-RAM limit, else LUT RAM;
+- control and input selection: a constant plus a term in the input beat width (channels x bits).
+The LUT/FF constants were calibrated against Yosys on the layer templates (bench/estimate_vs_synth.py).
+"""
+from __future__ import annotations
+
+import math
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.report.parts import (RESOURCES, Part, bram_blocks, dsp_blocks, lutram_luts,
+                                        uses_bram)
+
+_WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
+_REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
+
+# Calibration constants per family, fitted to Yosys 0.70 on temporal_conv_buffer and conv3x3_stream
+# (bench/estimate_vs_synth.py): a requant lane costs pw * max(floor, shift * s_bits + round) LUTs
+# (pw = acc + m + 1 bits: multiplier tail, rounding shifter, compare, clamp); the rest of a layer
+# is ctrl_lut + add * multipliers * acc_bits (adder tree, accumulators, window/stream control).
+_K = {
+    "ecp5": {"add": 1.0, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 700, "ctrl_ff": 40,
+             "mul_lut": 1.1},
+    "xc7": {"add": 0.5, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 250, "ctrl_ff": 40,
+            "mul_lut": 0.6},
+}
+
+
+def _int(layer: dict, key: str, default: int = 0) -> int:
+    value = layer.get(key, default)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise PleiadesError(f"layer {layer.get('name', '?')!r}: field {key!r} must be an integer, got {value!r}") from exc
+
+
+def _prod(shape) -> int:
+    return int(math.prod(int(v) for v in shape)) if shape else 0
+
+
+def map_memory(mem: dict, part: Part) -> dict:
+    """One manifest memory mapped to ``part``: block RAM blocks/bits or LUT-RAM LUTs."""
+    depth, width = _int(mem, "depth"), _int(mem, "width")
+    if depth <= 0 or width <= 0:
+        raise PleiadesError(f"memory {mem.get('name', '?')!r} needs positive depth and width, got {depth} x {width}")
+    bram = uses_bram(depth, width, part)
+    blocks = bram_blocks(depth, width, part) if bram else 0
+    return {"name": mem.get("name", ""), "kind": mem.get("kind", ""), "depth": depth, "width": width,
+            "bits": depth * width, "resource": "bram" if bram else "lutram", "bram_blocks": blocks,
+            "bram_bits": blocks * part.bram_block_bits,
+            "lutram_luts": 0 if bram else lutram_luts(depth, width, part)}
+
+
+def estimate_layer(layer: dict, part: Part) -> dict:
+    """Estimated lut, ff, dsp, bram_bits (+ bram_blocks, memories) of one manifest layer on ``part``."""
+    k = _K[part.family]
+    kind = str(layer.get("kind", ""))
+    pe = max(1, _int(layer, "pe", 1))
+    mults = _int(layer, "multipliers")
+    in_bits, out_bits = _int(layer, "in_bits", 8), _int(layer, "out_bits", 8)
+    w_bits, acc_bits = _int(layer, "weight_bits"), _int(layer, "acc_bits", 16)
+    m_bits, s_bits = _int(layer, "m_bits", 16), _int(layer, "s_bits", 6)
+    in_c = _int(layer, "in_shape", 0) if not isinstance(layer.get("in_shape"), list) else int(layer["in_shape"][0])
+    out_c = int(layer["out_shape"][0]) if isinstance(layer.get("out_shape"), list) else 1
+    lut = ff = dsp = 0.0
+
+    in_width = in_c * in_bits
+    # multipliers and their adder tree / accumulators
+    if mults and w_bits:
+        per = dsp_blocks(w_bits, in_bits + 1, part)
+        dsp += mults * per
+        if per == 0:
+            lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
+        prod_bits = w_bits + in_bits + 1
+        lut += mults * acc_bits * k["add"]
+        ff += mults * prod_bits + pe * acc_bits
+    # requantization: one lane per PE (m_bits = 0: a fixed shift, no multiplier)
+    if kind in _REQUANT:
+        pw = acc_bits + m_bits + 1
+        if m_bits:
+            dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
+            lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
+        else:
+            lut += pe * acc_bits * 2 * k["add"]
+        ff += pe * out_bits
+    elif kind == "add":
+        lut += out_c * (out_bits + 2) * k["add"] * 2
+        ff += out_c * out_bits
+    if kind in {"avgpool", "global_avg_pool"}:
+        lut += in_c * acc_bits * k["add"]            # per-channel frame sums
+        ff += 2 * in_c * acc_bits                    # running sums + hold bank
+    # stream registers (input/output beats), input selection and control
+    ff += in_width + out_c * out_bits + k["ctrl_ff"]
+    lut += k["ctrl_lut"]
+    # memories
+    memories = [map_memory(m, part) for m in layer.get("memories", [])]
+    lut += sum(m["lutram_luts"] for m in memories)
+    blocks = sum(m["bram_blocks"] for m in memories)
+    ff += sum(m["width"] for m in memories)
+    return {"name": layer.get("name", ""), "kind": kind, "lut": int(round(lut)), "ff": int(round(ff)),
+            "dsp": int(dsp), "bram_blocks": blocks, "bram_bits": blocks * part.bram_block_bits,
+            "memories": memories}
+
+
+def estimate_manifest(manifest: dict, part: Part) -> dict:
+    """Per-layer and total estimates for a manifest on ``part``: {"layers": [...], "total": {...}}."""
+    layers = manifest.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise PleiadesError("manifest.json has no 'layers' list; regenerate the build (pleiades-fpga build ...)")
+    per_layer = [estimate_layer(layer, part) for layer in layers]
+    total = {key: sum(l[key] for l in per_layer) for key in (*RESOURCES, "bram_blocks")}
+    return {"part": part.name, "layers": per_layer, "total": total}
+
+
+def memory_breakdown(manifest: dict, part: Part) -> dict[str, dict[str, int]]:
+    """Raw bits and mapped block-RAM bits per memory kind (circular_buffer, line_buffer, weights, ...)."""
+    out: dict[str, dict[str, int]] = {}
+    for layer in manifest.get("layers", []):
+        for mem in layer.get("memories", []):
+            m = map_memory(mem, part)
+            slot = out.setdefault(m["kind"] or "other", {"bits": 0, "bram_bits": 0, "lutram_bits": 0})
+            slot["bits"] += m["bits"]
+            slot["bram_bits"] += m["bram_bits"]
+            slot["lutram_bits"] += 0 if m["resource"] == "bram" else m["bits"]
+    return out

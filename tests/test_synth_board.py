@@ -1,0 +1,87 @@
+"""Board flows: ULX3S 85F bitstream (Yosys + nextpnr-ecp5 + ecppack) and the PYNQ-Z2 Vivado script."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pleiades_fpga.hw.boards.vivado import write_vivado_project
+from pleiades_fpga.hw.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
+from pleiades_fpga.report.flow import run_report
+
+DATA = Path(__file__).parent / "data" / "mac_stream"
+
+
+def test_ulx3s_bitstream_from_build_dir(tmp_path):
+    build = tmp_path / "mac_stream"
+    shutil.copytree(DATA, build)
+    rep = run_report(build, "ulx3s-85f", bitstream=True, progress=False, html=False)
+    bit = Path(rep["pnr"]["bitstream"])
+    assert bit.exists() and bit.suffix == ".bit"
+    data = bit.read_bytes()
+    assert len(data) > 10_000 and b"\xbd\xb3" in data[:4096]        # ECP5 preamble
+    assert rep["fmax_source"] == "place-and-route" and rep["fmax_mhz"] > 25.0
+    assert rep["frames_per_second"] == pytest.approx(rep["fmax_mhz"] * 1e6 / 256)
+    assert rep["realtime"] is True
+    placed = rep["pnr"]["utilization"]
+    assert placed["MULT18X18D"]["used"] == 16 and placed["MULT18X18D"]["available"] == 156
+    assert placed["TRELLIS_COMB"]["available"] == 83640 and placed["DP16KD"]["available"] == 208
+    assert rep["synth"]["utilization"]["dsp"] == 16                 # the network's own module
+
+
+def test_wrapper_ports_follow_manifest():
+    m = json.loads((DATA / "manifest.json").read_text())
+    ports = StreamPorts.from_manifest(m)
+    assert (ports.top, ports.in_width, ports.out_width, ports.frame_pixels) == ("mac_stream_top", 16, 64, 256)
+    text = ulx3s_top_verilog(ports)
+    assert "mac_stream_top u_net" in text and ".FRAME_PIXELS(256)" in text and ".CLK_HZ(25000000)" in text
+    assert "MMCME2_BASE" in pynq_z2_top_verilog(ports, 100.0)
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
+def test_vivado_script_runs_with_stub_commands(tmp_path):
+    build = tmp_path / "mac_stream"
+    shutil.copytree(DATA, build)
+    manifest = json.loads((build / "manifest.json").read_text())
+    tcl = write_vivado_project(manifest, build, clock_mhz=100.0)
+    stubs = tmp_path / "stubs.tcl"
+    stubs.write_text(r"""
+set ::calls {}
+proc rec {args} { lappend ::calls $args }
+proc create_project {args} { rec create_project {*}$args }
+proc add_files {args} { rec add_files {*}$args }
+proc set_property {args} { rec set_property {*}$args }
+proc get_filesets {n} { return $n }
+proc current_project {} { return p }
+proc update_compile_order {args} {}
+proc get_runs {n} { return $n }
+proc launch_runs {args} {
+    rec launch_runs {*}$args
+    if {[lindex $args 0] eq "impl_1"} {
+        set d [file join $pl_out project pleiades.runs impl_1]
+        file mkdir $d
+        set f [open [file join $d top.bit] w]; puts $f bit; close $f
+    }
+}
+proc wait_on_run {n} {}
+proc get_property {p obj} { return "100%" }
+proc open_run {n} {}
+proc report_utilization {args} { rec report_utilization {*}$args }
+proc report_timing_summary {args} { rec report_timing_summary {*}$args }
+proc report_power {args} {}
+source [lindex $argv 0]
+foreach c $::calls { puts $c }
+""".replace("$pl_out", "$::pl_out"))
+    out = subprocess.run(["tclsh", str(stubs), str(tcl)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(l.startswith("create_project -force pleiades") and "xc7z020clg400-1" in l for l in lines)
+    added = " ".join(l for l in lines if l.startswith("add_files"))
+    for name in ("mac_stream.v", "pynq_z2_top.v", "uart_stream_bridge.v", "pynq_z2.xdc"):
+        assert name in added
+    assert any("set_property top pynq_z2_top" in l for l in lines)
+    assert (build / "board" / "pynq-z2" / "vivado" / "pynq_z2_top.bit").exists()
+    # every source the script names exists
+    text = tcl.read_text()
+    assert "set pl_part {xc7z020clg400-1}" in text
