@@ -68,3 +68,14 @@ def test_clip_frames_tensor():
         assert int(f10[i].sum()) == len(clips.events[i])  # every event of a 1 s clip lands in a frame
     with pytest.raises(PleiadesError):
         clips.frames(2_000_000)
+
+
+def test_clip_frames_widen_when_counts_exceed_a_byte():
+    from pleiades_fpga.data import EventClips
+
+    quiet = make_events([5] * 3, [0, 0, 0], [0, 0, 0], [1, 1, 1])
+    busy = make_events(np.arange(300), np.ones(300, int), np.zeros(300, int), np.zeros(300, int))
+    clips = EventClips("toy", "test", [quiet, busy], np.array([0, 1]), ("a", "b"), 2, 2, 1_000)
+    f = clips.frames(1_000)
+    assert f.dtype == torch.int16 and f.shape == (2, 2, 1, 2, 2)
+    assert int(f[0, 1, 0, 0, 0]) == 3 and int(f[1, 0, 0, 0, 1]) == 300

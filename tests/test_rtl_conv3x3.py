@@ -146,6 +146,7 @@ ICARUS_CASES = [
     draw_shape(11, 1, False, True, False),
     draw_shape(12, 2, True, False, True),
     draw_shape(13, 2, False, False, True),
+    (14, 7, 2, 2, 2, 2, True, 1, 1),   # narrow frame: the cycle model's row-start stalls matter here
 ]
 VERILATOR_CASES = [
     draw_shape(21, 2, False, True, False),

@@ -94,6 +94,8 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_in: int, c_out: int, pe: i
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = mvu_cycles_per_frame(c_in, c_out, h * w, pe, simd)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
+    extra = ends[0] - model          # first frame: one frame of compute plus a few cycles of pipeline
+    assert 2 <= extra <= 5, f"first output frame ends at cycle {ends[0]}: {extra} cycles beyond compute"
     return {"measured": measured, "model": model}
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.hw.rtl import template_path
-from pleiades_fpga.hw.rtl.cycles import temporal_conv_cycles_per_frame
+from pleiades_fpga.hw.rtl.cycles import temporal_conv_cycles_per_frame, temporal_conv_reset_cycles
 from pleiades_fpga.hw.rtl.rom import channel_param_words, mac_layer_verilog, mac_weight_words
 from pleiades_fpga.sim.axis import pack_frame, unpack_frame
 from pleiades_fpga.sim.runner import run_testbench
@@ -145,6 +145,9 @@ def run_config(sim: str, tmp_path: Path, seed: int, k: int, depthwise: bool, c_i
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = temporal_conv_cycles_per_frame(c_in, c_out, k, h * w, pe, simd, depthwise)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
+    # first frame: history clear after reset, then one frame of compute, plus a few cycles of pipeline
+    extra = ends[0] - temporal_conv_reset_cycles(k, h * w) - model
+    assert 2 <= extra <= 5, f"first output frame ends at cycle {ends[0]}: {extra} cycles beyond clear + compute"
     return {"measured": measured, "model": model, "params": p}
 
 

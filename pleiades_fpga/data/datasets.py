@@ -42,12 +42,13 @@ class EventClips:
         t = n_bins(self.duration_us, bin_us)
         if t < 1:
             raise PleiadesError(f"bin size {bin_us} us is longer than the clips ({self.duration_us} us)")
-        out = np.zeros((len(self), 2, t, self.height, self.width), dtype=np.int16)
+        out = np.zeros((len(self), 2, t, self.height, self.width), dtype=np.uint8)
         for i, ev in enumerate(tqdm(self.events, desc=f"binning {self.name}/{self.split}", disable=not progress,
                                     leave=False)):
-            out[i] = np.minimum(bin_events(ev, bin_us, self.height, self.width, t, dtype=np.int64), 32767)
-        if out.max(initial=0) <= 255:
-            return torch.from_numpy(out.astype(np.uint8))
+            f = bin_events(ev, bin_us, self.height, self.width, t, dtype=np.int64)
+            if out.dtype == np.uint8 and f.max(initial=0) > 255:
+                out = out.astype(np.int16)
+            out[i] = np.minimum(f, np.iinfo(out.dtype).max)
         return torch.from_numpy(out)
 
 

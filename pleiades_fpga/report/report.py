@@ -1,6 +1,7 @@
 """Assemble the build report (report.json): resources, memory, cycles, latency, real-time verdict.
 
-Sources, best first: place-and-route (fmax, placed resources), synthesis (LUT/FF/DSP/BRAM per module),
+Sources: place-and-route (fmax; placed resources of the whole board design in "board_resources"),
+synthesis (LUT/FF/DSP/BRAM of the network's own module and per layer module),
 the analytic estimator (always, per layer), manifest.json (cycles, MACs, memories),
 verification.json (from ``verify``) and metrics.json / latency tables (accuracy vs latency).
 """
@@ -67,10 +68,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
                  verification: dict | None = None, accuracy: list[dict] | None = None) -> dict:
     """The report dictionary (see module docstring); does not raise when the design does not fit."""
     est = estimate_manifest(manifest, part)
-    if pnr is not None and pnr.resources:
-        resources = dict(pnr.resources)
-        source = "place-and-route"
-    elif synth is not None:
+    if synth is not None:
         resources = {k: synth.utilization[k] for k in RESOURCES}
         source = "synthesis"
     else:
@@ -123,6 +121,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "family": part.family,
         "resources": resources,
         "resources_source": source,
+        "board_resources": dict(pnr.resources) if pnr is not None else None,   # placed, with the board wrapper
         "available": part.totals(),
         "utilization_percent": utilization_percent(resources, part),
         "fits": fits,
@@ -133,6 +132,8 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "latency_cycles": latency,
         "latency_us": latency / fmax,
         "frames_per_second": rt["frames_per_second"],
+        "board_clock_mhz": pnr.target_mhz if pnr is not None else None,
+        "frames_per_second_at_board_clock": (pnr.target_mhz * 1e6 / cycles) if pnr is not None else None,
         "required_fps": rt["required_fps"],
         "bin_us": bin_us,
         "realtime": bool(rt["realtime"] and fits),

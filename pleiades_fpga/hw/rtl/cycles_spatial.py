@@ -36,18 +36,25 @@ def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int =
                    simd: int = 1, depthwise: bool = False) -> int:
     """Cycles per frame of conv3x3_stream: max(input beats H*W, HO*WO*cycles per output pixel + stalls).
 
-    The engine issues one fold per cycle without bubbles between pixels, and the line buffer lets the
-    input run ahead (also into the next frame). Only very narrow frames stall: at the start of an
-    output row the engine needs input columns 0..1 of the newest window row, of which the input may
-    only have written columns 0..cx_last-2 (cx_last = (WO-1)*stride) while the previous row ran;
-    each missing beat costs one cycle (none at the frame start for stride 2 and odd H).
+    The engine issues one fold per cycle without bubbles between pixels, and the line buffer (NS = 3
+    row slots for stride 1, 4 for stride 2) lets the input run ahead (also into the next frame). Only
+    very narrow frames stall: when the first window of an output row needs a row that overwrites the
+    slot of a row the previous output row still reads, the input may only have written its columns
+    0..cx_last-2 (cx_last = (WO-1)*stride), and each missing one of columns 0..1 costs a cycle.
     """
     ho, wo = conv3x3_out_shape(height, width, stride)
+    ns = 3 if stride == 1 else 4
     cx_last = (wo - 1) * stride
-    row_stall = max(0, min(width, 2) - max(0, cx_last - 1))
-    frame_stall = 0 if (stride == 2 and height % 2 == 1) else row_stall
+    missing = max(0, min(width, 2) - max(0, cx_last - 1))
+    stalls = 0
+    for r in range(ho - 1):                      # output row r -> r+1 within a frame
+        t = min(height - 1, (r + 1) * stride + 1)  # newest input row of the first window of row r+1
+        if t == r * stride + ns - 1 and t >= ns:   # row still being freed (rows < NS are free at frame start)
+            stalls += missing
+    if height + 1 == (ho - 1) * stride + ns - 1:  # next frame's row 1 overwrites a row of the last windows
+        stalls += missing
     compute = ho * wo * conv3x3_cycles_per_pixel(c_in, c_out, pe, simd, depthwise)
-    return max(height * width, compute + (ho - 1) * row_stall + frame_stall)
+    return max(height * width, compute + stalls)
 
 
 def conv3x3_multipliers(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:

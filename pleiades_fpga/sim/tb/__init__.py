@@ -78,9 +78,8 @@ class StreamHarness:
                   out_pause: float = 0.0, seed: int = 0, timeout_cycles: int = 1_000_000) -> dict[str, Any]:
         """Reset, stream ``frames`` (lists of beat words) in and collect ``n_out_frames`` output frames.
 
-        Returns ``{"out": [[word, ...], ...], "out_end_cycle": [...], "in_start_cycle": [...], "cycles": n}``
-        with cycle stamps counted from the end of reset (last output beat of each frame, first input beat
-        of each frame).
+        Returns ``{"out": [[word, ...], ...], "out_end_cycle": [...], "cycles": n}``: the output words of
+        each frame and the cycle (counted from the end of reset) of the last output beat of each frame.
         """
         from cocotbext.axi import AxiStreamFrame
 
@@ -91,11 +90,8 @@ class StreamHarness:
         await self.reset()
         t0 = get_sim_time()
         n_out = len(frames) if n_out_frames is None else n_out_frames
-        sent = []
         for words in frames:
-            fr = AxiStreamFrame([int(w) for w in words])
-            sent.append(fr)
-            await self.source.send(fr)
+            await self.source.send(AxiStreamFrame([int(w) for w in words]))
         outs: list[list[int]] = []
         ends: list[float] = []
 
@@ -111,7 +107,6 @@ class StreamHarness:
         return {
             "out": outs,
             "out_end_cycle": [(e - t0) / spc for e in ends],
-            "in_start_cycle": [((f.sim_time_start or t0) - t0) / spc for f in sent],
             "cycles": (get_sim_time() - t0) / spc,
         }
 

@@ -12,11 +12,14 @@
 // Line buffer: NS = 3 (stride 1) or 4 (stride 2) rows of W pixels x C channels, row slots used
 // circularly across frames. The input overwrites a row only once the engine no longer needs it
 // (column-exact), so the input runs ahead of the window (also into the next frame) and the engine
-// never waits for input in steady state (one row more than the 3x3 window for stride 2, where the
-// next output row needs two new input rows).
+// does not wait for input in steady state (one row more than the 3x3 window for stride 2, where the
+// next output row needs two new input rows), except for a cycle or two at some row starts of frames
+// only 1..4 pixels wide (cycles_spatial.conv3x3_cycles models it).
 // Engine: per output pixel, for kg in 0..KF-1 (PE output channels each), for tap in 0..8
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
+// Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
+// leaves KF*9*CF + 2 cycles later.
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
 //     full: lane (pe, s) at [(pe*SIMD + s)*W_BITS +: W_BITS] = w[kg*PE+pe][cg*SIMD+s][ky][kx]

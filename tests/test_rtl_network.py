@@ -1,0 +1,117 @@
+"""Whole-network RTL: generate from a QONNX export, simulate with cocotb, compare with the golden model."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from pleiades_fpga.errors import UnsupportedModelError
+from pleiades_fpga.hw.build import build_rtl
+from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.hw.rtl.generate import generate, rtl_sources
+from pleiades_fpga.hw.rtl.lint import verilator_lint, yosys_synth
+from pleiades_fpga.model import get_preset
+from pleiades_fpga.quant.export import export_model
+from pleiades_fpga.quant.network import build_quant_model, calibrate
+from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.sim.verify import verify_build
+
+# K = 10 as published; 8x8 frames keep the simulation short
+CFG = get_preset("tiny").replace(kernel_size=10, input_size=[8, 8])
+
+
+def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+            m.running_mean.uniform_(-0.2, 0.2, generator=g)
+            m.running_var.uniform_(0.5, 1.5, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.uniform_(-0.1, 0.3, generator=g)
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    torch.manual_seed(0)
+    tmp = tmp_path_factory.mktemp("rtl_net")
+    model = build_quant_model(CFG, "w4a4")
+    _randomize_bn(model, 0)
+    calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
+    model.eval()
+    onnx_path = export_model(model, tmp / "model.onnx", frames=8)
+    manifest = build_rtl(onnx_path, tmp / "build")
+    return tmp / "build", manifest
+
+
+def test_generated_rtl_lints_clean_and_has_no_latches(design):
+    build_dir, manifest = design
+    srcs = rtl_sources(build_dir)
+    lint = verilator_lint(manifest["top"], srcs)
+    assert lint.ok, "\n".join(lint.messages)
+    synth = yosys_synth(manifest["top"], srcs)
+    assert synth.latches == 0
+
+
+def test_manifest_matches_the_ir(design):
+    build_dir, manifest = design
+    graph = read_qonnx(build_dir / "model.onnx")
+    hw = [l for l in graph.layers if l.kind != "input"]
+    names = [l["name"] for l in manifest["layers"] if l["kind"] != "fork"]
+    assert names == [l.name for l in hw]
+    temporal = [l for l in manifest["layers"] if l["kind"] == "temporal_conv"]
+    assert len(temporal) == len(CFG.blocks)
+    for l in temporal:
+        c, h, w = l["in_shape"]
+        buf = [m for m in l["memories"] if m["kind"] == "circular_buffer"][0]
+        assert buf["depth"] == (CFG.kernel_size - 1) * h * w and buf["width"] == c * l["in_bits"]
+    assert manifest["cycles_per_frame"] == max(l["cycles_per_frame"] for l in manifest["layers"])
+    assert json.loads((build_dir / "folding.json").read_text())["layers"].keys() == set(names)
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_network_bit_exact_under_backpressure(design, sim):
+    if sim == "icarus" and not have_simulator("icarus"):
+        pytest.skip("Icarus Verilog (iverilog) is not installed: apt-get install iverilog")
+    build_dir, manifest = design
+    frames = 30 if sim == "verilator" else 20
+    s = verify_build(build_dir, frames=frames, sim=sim, pause=0.35, seed=3)
+    # independent check of the golden model itself: streaming (circular buffers) == whole clip
+    data = np.load(build_dir / "verification.npz")
+    golden = GoldenModel.from_qonnx(build_dir / "model.onnx")
+    np.testing.assert_array_equal(golden.stream(data["input_counts"]), data["golden_outputs"])
+    assert s["values_compared"] == 2 * frames * manifest["output"]["channels"]
+    assert s["mismatches"] == 0, s
+    np.testing.assert_array_equal(data["rtl_outputs"], data["golden_outputs"])
+    np.testing.assert_array_equal(data["rtl_outputs_backpressure"], data["golden_outputs"])
+    # the comparison is not trivial: logits vary over time and across classes
+    assert len(np.unique(data["golden_outputs"])) > 10
+    if sim == "verilator":
+        assert min(s["temporal_wraps"].values()) >= 3  # K=10 history wrapped >= 3 times
+        assert abs(s["cycles_per_frame_measured"] / s["cycles_per_frame_analytic"] - 1) <= 0.05
+
+
+def test_unsupported_op_names_op_and_layer(design, tmp_path):
+    build_dir, _ = design
+    model = onnx.load(str(build_dir / "model.onnx"))
+    node = next(n for n in model.graph.node if n.op_type == "Relu")
+    node.op_type = "Sigmoid"
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, str(bad))
+    with pytest.raises(UnsupportedModelError, match=rf"Sigmoid.*|{node.name}") as exc:
+        build_rtl(bad, tmp_path / "b")
+    assert "Sigmoid" in str(exc.value) and node.name in str(exc.value)
+
+
+def test_unsupported_spatial_kernel_is_named(design, tmp_path):
+    build_dir, _ = design
+    graph = read_qonnx(build_dir / "model.onnx")
+    layer = next(l for l in graph.layers if l.role == "spatial")
+    layer.kernel = (1, 5, 5)
+    layer.weight = np.zeros((layer.out_channels, layer.in_channels // layer.groups, 1, 5, 5), dtype=np.int64)
+    with pytest.raises(UnsupportedModelError, match=layer.name):
+        generate(graph, tmp_path / "b")
