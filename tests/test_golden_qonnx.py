@@ -94,12 +94,16 @@ def test_ir_structure_and_acc_bits(exported):
     kinds = [(l.kind, l.role) for l in ir.layers]
     assert kinds.count(("conv", "temporal")) == len(CFG.blocks)
     assert kinds.count(("add", None)) == 1 and kinds.count(("mean", None)) == 1
-    t0, t1 = ir.temporal_layers()
+    t0, t1 = ir.layer("blocks.0.temporal"), ir.layer("blocks.1.temporal")
+    assert ir.temporal_layers() == [t0, t1]
     assert t0.kernel == (CFG.kernel_size, 1, 1) and t0.groups == 1 and t0.in_channels == 2
     assert t1.groups == t1.in_channels == t1.out_channels == CFG.blocks[1].in_channels  # depthwise
     assert ir.layers[0].kind == "input" and ir.tensors[ir.layers[0].output].bits == 8
-    add = next(l for l in ir.layers if l.kind == "add")
+    add = ir.layer("blocks.1.add")
     assert len(add.inputs) == 2 and all(ir.tensors[i].signed for i in add.inputs)
+    assert {ir.layer("blocks.1.pointwise").output, ir.layer("blocks.1.skip").output} == set(add.inputs)
+    assert ir.layer("blocks.1.skip").inputs == t1.inputs == [ir.layer("blocks.0.spatial").output]
+    assert ir.layer("head.fc2").out_channels == CFG.num_classes
     mean = next(l for l in ir.layers if l.kind == "mean")
     assert mean.pool_size == 64
     assert ir.layers[-1].requant is False

@@ -110,3 +110,20 @@ def test_report_without_synthesis_uses_estimate():
     rep = build_report(m, get_part("xc7z020"))
     assert rep["resources_source"] == "estimate" and rep["estimate_over_synth"] is None
     assert rep["fmax_source"].startswith("target clock")
+
+
+def test_cli_report_and_does_not_fit_message(tmp_path, capsys):
+    from pleiades_fpga.cli import main
+
+    build = tmp_path / "m"
+    shutil.copytree(DATA, build)
+    assert main(["report", str(build), "--target", "xc7z020", "--no-html"]) == 0
+    out = capsys.readouterr().out
+    assert "REAL-TIME" in out and "(estimate)" in out
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["layers"][0]["memories"][0].update(depth=1_000_000, width=64)       # 64 Mbit circular buffer
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(build), "--target", "LFE5U-25F", "--no-html"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit LFE5U-25F" in err and "bram_bits" in err
+    assert "recurrent temporal mode" in err and "fold more" not in err      # memory, not logic, overflows

@@ -1,6 +1,4 @@
 """Parts database, block-RAM mapping, DSP mapping and the does-not-fit check (no tools needed)."""
-import itertools
-import math
 import random
 
 import pytest
@@ -52,6 +50,9 @@ def test_small_memories_stay_in_lut_ram():
     assert memory_bram_bits(128, 8, ecp5) == 0                 # Yosys: TRELLIS_DPR16X4
     assert memory_bram_bits(256, 8, ecp5) == 18432              # Yosys: DP16KD
     assert memory_bram_bits(64, 32, get_part("xc7z020")) == 0   # Yosys: RAM64M
+    assert memory_bram_bits(64, 256, get_part("xc7z020")) == 0  # one RAM64M deep: LUT RAM despite 16 kbit
+    assert memory_bram_bits(128, 32, get_part("xc7z020")) == 18432   # Yosys: RAMB18E1
+    assert memory_bram_bits(64, 256, ecp5) == 8 * 18432         # Yosys: 8 DP16KD (512 x 36)
 
 
 @pytest.mark.parametrize("fam,a,b,n", [
@@ -73,3 +74,4 @@ def test_does_not_fit_names_resource_and_numbers():
     assert "dsp: 32 used > 28 available" in msg
     assert "bram_bits: 2,000,000 used > 1,032,192 available" in msg
     assert "lut" not in msg.split("LFE5U-25F:")[1].split(".")[0]
+    assert "fold more" in msg and "recurrent temporal mode" in msg

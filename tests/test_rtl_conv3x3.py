@@ -147,6 +147,7 @@ ICARUS_CASES = [
     draw_shape(12, 2, True, False, True),
     draw_shape(13, 2, False, False, True),
     (14, 7, 2, 2, 2, 2, True, 1, 1),   # narrow frame: the cycle model's row-start stalls matter here
+    (15, 2, 2, 3, 2, 2, False, 1, 2),  # 2x2 -> 1x1, as in the last stride-2 layer of a small network
 ]
 VERILATOR_CASES = [
     draw_shape(21, 2, False, True, False),

@@ -43,7 +43,7 @@ def design(tmp_path_factory):
     _randomize_bn(model, 0)
     calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
     model.eval()
-    onnx_path = export_model(model, tmp / "model.onnx", frames=8)
+    onnx_path = export_model(model, tmp / "model.onnx", frames=16)
     manifest = build_rtl(onnx_path, tmp / "build")
     return tmp / "build", manifest
 

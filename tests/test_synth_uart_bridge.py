@@ -1,7 +1,6 @@
 """The board wrappers' UART <-> AXI-Stream bridge, simulated with Icarus: byte protocol of docs/BOARDS.md."""
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from pleiades_fpga.errors import DoesNotFitError
+from pleiades_fpga.hw.boards.wrapper import write_board
 from pleiades_fpga.report.parts import check_fit, get_part
 from pleiades_fpga.report.synth import cells_to_utilization, layer_utilization, parse_stat, run_synth
 
@@ -29,16 +30,21 @@ def test_synth_ecp5_and_xc7(tmp_path):
     assert ecp5.utilization["dsp"] == 16
     assert ecp5.utilization["bram_blocks"] == 1
     assert ecp5.utilization["ff"] >= 4 * 16                  # at least the frame-sum output register
-    tconv = layer_utilization(ecp5, "mac_tconv")
-    fsum = layer_utilization(ecp5, "mac_frame_sum")
+    assert {k: v.split("\\")[-1] for k, v in ecp5.instances.items()} == {"u_tconv": "mac_tconv", "u_sum": "mac_frame_sum"}
+    tconv = layer_utilization(ecp5, "mac_tconv", "tconv")          # layer name -> instance u_tconv
+    fsum = layer_utilization(ecp5, "no_such_module", "sum")        # found by instance alone
+    assert layer_utilization(ecp5, "no_such_module", "nope") is None
     assert tconv["dsp"] == 16 and tconv["bram_blocks"] == 1 and fsum["dsp"] == 0
     assert tconv["lut"] + fsum["lut"] <= ecp5.utilization["lut"]
     assert json.loads(Path(ecp5.stat_json).read_text())["modules"]
     assert Path(ecp5.netlist).stat().st_size > 1000
-    xc7 = run_synth([RTL], "mac_stream_top", get_part("xc7z020"), tmp_path / "xc7", progress=False)
-    assert xc7.utilization["dsp"] == 16
-    # 8 x 16 products -> DSP48E1; a 4096-bit single-port buffer is LUT RAM on 7-series (RAM256X1S)
-    assert xc7.cells.get("DSP48E1") == 16
+    # 7-series: the PYNQ-Z2 board wrapper (MMCM, BUFG, UART bridge) around the network, as Vivado would get it
+    board = write_board("pynq-z2", json.loads((RTL.parent.parent / "manifest.json").read_text()), tmp_path / "pynq")
+    xc7 = run_synth([RTL] + [Path(f) for f in board["files"]], "pynq_z2_top", get_part("xc7z020"), tmp_path / "xc7",
+                    progress=False, instances_of="pynq_z2_top")
+    assert xc7.cells.get("DSP48E1") == 16 and xc7.cells.get("MMCME2_BASE") == 1
+    assert xc7.modules["mac_stream_top"]["dsp"] == 16
+    assert set(xc7.instances) >= {"u_net", "u_bridge"}
 
 
 def test_too_many_multipliers_do_not_fit_small_part(tmp_path):

@@ -21,7 +21,7 @@ class CameraModel:
     """Event-camera parameters: contrast threshold (log units), its per-pixel mismatch (relative std) and the
     background-noise rate in events per pixel per second."""
 
-    threshold: float = 0.2
+    threshold: float = 0.12
     threshold_mismatch: float = 0.03
     noise_hz: float = 0.5
 

@@ -17,7 +17,7 @@ from pleiades_fpga.errors import PleiadesError
 DATASETS: tuple[str, ...] = ("synthetic", "dvs128")
 SYNTHETIC_DURATION_US = 1_000_000
 DVS128_DURATION_US = 1_500_000  # clips cropped to 1.5 s, as in the paper's evaluation
-DEFAULT_CLIPS = {"train": 1200, "test": 400, "val": 200}
+DEFAULT_CLIPS = {"train": 800, "test": 300, "val": 200}
 
 
 @dataclass

@@ -33,7 +33,7 @@ RESOLUTIONS: tuple[int, ...] = (32, 64, 128)
 SPLITS: dict[str, int] = {"train": 0, "test": 1, "val": 2}
 
 # motion laws, per clip at speed 1 (positions in units of the half image width, centre = 0)
-TRANSLATION_PER_CLIP = 1.2   # distance travelled by move_* (the shape passes `center` at mid-clip)
+TRANSLATION_PER_CLIP = 1.5   # distance travelled by move_* (the shape passes `center` at mid-clip)
 ROTATION_PER_CLIP = 1.5 * np.pi  # angle turned by rotate_* (rigid rotation about a pivot, like an arm)
 ROTATION_ARM = 0.3            # distance of the shape centre from the pivot of rotate_*
 LOG_SCALE_PER_CLIP = 1.6      # ln(final size / initial size) of expand (negated for contract)

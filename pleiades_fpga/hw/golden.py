@@ -27,17 +27,18 @@ EXACT_BITS = 53
 
 
 def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """round_half_even(v / 2**shift) for int64 ``v`` and non-negative int64 ``shift`` (broadcast)."""
+    """round_half_even(v / 2**shift) for int64 ``v`` and non-negative int64 ``shift`` (broadcast).
+
+    For S > 0: ``(v + 2**(S-1) - 1 + ((v >> S) & 1)) >> S`` (arithmetic shifts, i.e. floor division): adds
+    just under one half, plus one more unit when the truncated quotient is odd, so exact ties go to even.
+    """
     v = np.asarray(v, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     if not np.any(shift):
         return v.copy()
-    s = np.broadcast_to(shift, v.shape)
-    q = np.right_shift(v, s)  # floor division (arithmetic shift)
-    rem = v - np.left_shift(q, s)
-    half = np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
-    up = (s > 0) & ((rem > half) | ((rem == half) & (q & 1 == 1)))
-    return q + up
+    pos = shift > 0
+    bias = np.where(pos, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)) - 1, 0)
+    return np.right_shift(v + bias + (np.right_shift(v, shift) & pos.astype(np.int64)), shift)
 
 
 def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def _grouped_matmul(cols: np.ndarray, w2: np.ndarray, groups: int, cin_g: int, t
     og = out_ch // groups
     if cin_g == 1 and og == 1:  # depthwise
         c = cols.reshape(*cols.shape[:-1], groups, taps)
-        return np.einsum("...ck,ck->...c", c, w2, optimize=True)
+        return (c * w2).sum(axis=-1)
     parts = []
     for g in range(groups):
         parts.append(cols[..., g * cin_g * taps:(g + 1) * cin_g * taps] @ w2[g * og:(g + 1) * og].T)
@@ -119,7 +120,9 @@ class GoldenModel:
         if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
             cols = x
         else:
-            xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw), (0, 0)))
+            b, t, h, w, c = x.shape
+            xp = np.zeros((b, t, h + 2 * ph, w + 2 * pw, c))
+            xp[:, :, ph:ph + h, pw:pw + w] = x
             win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (B,T,Ho,Wo,C,kh,kw)
             cols = win.reshape(*win.shape[:4], -1)
         cin_g = layer.in_channels // layer.groups

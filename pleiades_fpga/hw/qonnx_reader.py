@@ -77,6 +77,11 @@ class _Reader:
         self.layers: list[Layer] = []
         self.counts: dict[str, int] = {}
         self.output_alias: dict[str, str] = {}
+        props = {p.key: p.value for p in model.metadata_props}
+        try:
+            self.conv_names = dict(json.loads(props.get("pleiades.conv_names", "{}")))
+        except ValueError:
+            self.conv_names = {}
 
     def fail(self, node: onnx.NodeProto, msg: str) -> UnsupportedModelError:
         return UnsupportedModelError(f"{self.source}: node {node.name or node.op_type!r} ({node.op_type}): {msg}")
@@ -192,7 +197,8 @@ class _Reader:
         lo_terms = np.minimum(wf * x.hi, wf * x.lo).sum(axis=1) + bias
         acc_bits = signed_bits_for(int(lo_terms.min()), int(hi_terms.max()))
         layer = Layer(
-            name=self.name(role), kind="conv", inputs=[node.input[0]], output=node.output[0], role=role,
+            name=self.conv_names.get(node.name) or self.name(role), kind="conv", inputs=[node.input[0]],
+            output=node.output[0], role=role,
             in_channels=x.channels, out_channels=out_ch, groups=groups, kernel=(kt, kh, kw),
             stride=(strides[1], strides[2]), padding=(pads[1], pads[2]), weight=w, weight_bits=wbits,
             weight_scale=wscale, bias=bias, in_bits=x.bits, in_signed=x.signed, in_scale=float(x.scale),
@@ -290,6 +296,7 @@ class _Reader:
             raise UnsupportedModelError(f"{self.source}: accumulators {sorted(self.pending)} are never requantized")
         if root not in self.acts:
             raise UnsupportedModelError(f"{self.source}: the graph output {out_name!r} is not produced by a layer")
+        self.name_from_neighbours()
         meta = {}
         for p in self.model.metadata_props:
             try:
@@ -299,6 +306,20 @@ class _Reader:
         out_shape = self.shapes.get(out_name, ())
         return IRGraph(input=self.graph.input[0].name, output=root, tensors=self.acts, layers=self.layers,
                        metadata=meta, output_squeeze=len(out_shape) == 3)
+
+    def name_from_neighbours(self) -> None:
+        """With module names from the metadata: the skip add of block i -> ``blocks.i.add``, the pooling -> ``head.mean``."""
+        if not self.conv_names:
+            return
+        producer = {layer.output: layer.name for layer in self.layers}
+        for layer in self.layers:
+            if layer.kind == "add":
+                for src in layer.inputs:
+                    name = producer.get(src, "")
+                    if name.endswith(".skip"):
+                        layer.name = name[: -len("skip")] + "add"
+            elif layer.kind == "mean":
+                layer.name = "head.mean"
 
 
 def read_qonnx(path: str | Path | onnx.ModelProto) -> IRGraph:

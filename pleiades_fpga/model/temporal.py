@@ -26,13 +26,15 @@ from pleiades_fpga.model.polynomials import check_domain, check_jacobi_params, d
 PAD_MODES = ("valid", "causal")
 CONTRACTIONS = ("auto", "kernel", "project")
 
-# Cost model constants (CPU, float32, 2 threads), fitted to bench/contraction.py measurements: seconds per
-# multiply-accumulate of conv3d / of a matmul, per element of a shifted multiply-add (the tap sums of the
-# depthwise kernel-first path and of the basis projection), and per element of conv3d input re-layout.
-_SEC_PER_CONV_MAC = 3.0e-11
-_SEC_PER_CONV_ELEM = 3.0e-10
-_SEC_PER_MATMUL_MAC = 3.0e-11
-_SEC_PER_TAP_ELEM = 1.5e-10
+# Cost model constants: seconds per unit on this machine's CPU (float32, 1 thread), fitted by non-negative
+# least squares to per-layer measurements of both orders (forward and forward+backward) of the presets.
+# Only their ratios matter for the choice.
+_SEC_PER_CONV_MAC = 1.5e-10  # conv3d (K, 1, 1) multiply-accumulate (dense kernel-first)
+_SEC_PER_CONV_ELEM = 3.6e-10  # conv3d input element x tap (its re-layout / im2col traffic)
+_SEC_PER_TAP_ELEM = 3.6e-10  # shifted multiply-add of the depthwise kernel-first path
+_SEC_PER_PROJ_MAC = 2.0e-10  # basis projection conv2d multiply-accumulate
+_SEC_PER_MATMUL_MAC = 2.0e-10  # coefficient contraction (matmul) multiply-accumulate
+_SEC_PER_INTER_ELEM = 8.3e-10  # element of the projected intermediate (memory written and read back)
 
 
 def check_pad(pad: str) -> str:
@@ -70,27 +72,28 @@ def contraction_costs(
 
     kernel-first: build kernels (out, in/g, K), then one grouped convolution: out*(in/g)*K MACs per position
     (depthwise layers as K shifted multiply-adds, others as conv3d).
-    project-first: project every input channel onto the basis (in*(N+1)*K multiply-adds, shifted), then
+    project-first: project every input channel onto the basis (in*(N+1)*K MACs, one conv2d), then
     contract with the coefficients (a matmul, out*(in/g)*(N+1) MACs); it keeps an intermediate of
     in*(N+1) floats per position.
     ``backward``: add the backward pass (coefficient gradients always, input gradients if ``input_grad``).
     """
     cin_g = in_channels // groups
     k, nb, p = kernel_size, num_basis, positions
-    bwd = 1 if backward else 0
-    bwd_x = 1 if backward and input_grad else 0
+    # passes over the data: forward 1; backward adds the coefficient gradient and maybe the input gradient
+    both = 1 + (1 if backward else 0) + (1 if backward and input_grad else 0)
+    input_only = 1 + (1 if backward and input_grad else 0)
     k_macs = out_channels * cin_g * k * p
     if cin_g == 1 and out_channels == in_channels:  # depthwise: tap sums
-        k_sec = in_channels * k * p * _SEC_PER_TAP_ELEM * (1 + bwd + bwd_x)
+        k_sec = in_channels * k * p * _SEC_PER_TAP_ELEM * both
     else:
-        relayout = in_channels * k * p * _SEC_PER_CONV_ELEM
-        k_sec = (k_macs * _SEC_PER_CONV_MAC + relayout) * (1 + bwd + bwd_x)
+        k_sec = (k_macs * _SEC_PER_CONV_MAC + in_channels * k * p * _SEC_PER_CONV_ELEM) * both
     kernel = ContractionCost("kernel", k_macs, 0, k_sec)
     proj = in_channels * nb * k * p
     mix = out_channels * cin_g * nb * p
-    inter = 4 * in_channels * nb * p
-    p_sec = proj * _SEC_PER_TAP_ELEM * (1 + bwd_x) + mix * _SEC_PER_MATMUL_MAC * (1 + bwd + bwd_x)
-    project = ContractionCost("project", proj + mix, inter, p_sec)
+    inter = in_channels * nb * p
+    p_sec = (proj * _SEC_PER_PROJ_MAC * input_only
+             + (mix * _SEC_PER_MATMUL_MAC + inter * _SEC_PER_INTER_ELEM) * both)
+    project = ContractionCost("project", proj + mix, 4 * inter, p_sec)
     return {"kernel": kernel, "project": project}
 
 
@@ -278,11 +281,8 @@ class PleiadesTemporalConv(TemporalConv):
         b, c, t, h, w = x.shape
         nb, k, g = self.degree + 1, self.kernel_size, self.groups
         t_out, p = t - k + 1, h * w
-        xf = x.reshape(b, c, 1, t * p)
-        # z[b, c, n, (t, p)] = sum_k basis[n, k] * x[b, c, t + k, p]
-        z = xf[..., : t_out * p] * self.basis[:, 0].view(1, 1, nb, 1)
-        for i in range(1, k):
-            z.addcmul_(xf[..., i * p: (i + t_out) * p], self.basis[:, i].view(1, 1, nb, 1))
+        # z[b, c, n, (t, p)] = sum_k basis[n, k] * x[b, c, t + k, p]: one conv2d with N+1 output channels
+        z = F.conv2d(x.reshape(b * c, 1, t, p), self.basis.reshape(nb, 1, k, 1))
         # y[b, o, (t, p)] = sum_{c in group(o), n} coeffs[o, c, n] * z[b, c, n, (t, p)]
         z = z.reshape(b, g, (c // g) * nb, t_out * p)
         coeffs = self.coeffs.reshape(g, self.out_channels // g, (c // g) * nb)

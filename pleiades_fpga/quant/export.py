@@ -7,7 +7,8 @@ Metadata keys (all JSON strings):
 - ``pleiades.temporal_layers``: one entry per temporal layer (block order) with ``name``, ``kind``
   ("pleiades"/"free"), ``kernel_size``, ``bin_us`` (step size), ``alpha``, ``beta``, ``degree``,
   ``domain``, ``scale_kernel_size``, ``groups``, ``coefficients`` (BN-folded coeffs, nested lists
-  (out, in/groups, degree+1)) and ``bias`` (folded float bias).
+  (out, in/groups, degree+1)) and ``bias`` (folded float bias);
+- ``pleiades.conv_names``: Conv node name -> PyTorch module name (``blocks.1.skip``, ``head.fc2`` ...).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -73,6 +75,27 @@ def temporal_metadata(model: QuantPleiadesNet) -> list[dict]:
     return out
 
 
+def conv_names(model: QuantPleiadesNet, onnx_model: onnx.ModelProto) -> dict[str, str]:
+    """Map each Conv node of the exported graph to the module it came from (matched by its float weight)."""
+    from brevitas.nn import QuantConv3d
+    from onnx import numpy_helper
+
+    init = {i.name: numpy_helper.to_array(i) for i in onnx_model.graph.initializer}
+    quant_in = {n.output[0]: n.input[0] for n in onnx_model.graph.node if n.op_type == "Quant"}
+    modules = [(name, m.weight.detach().numpy()) for name, m in model.named_modules() if isinstance(m, QuantConv3d)]
+    names = {}
+    for node in onnx_model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        w = init.get(quant_in.get(node.input[1], ""))
+        for name, weight in modules:
+            if w is not None and w.shape == weight.shape and np.allclose(w, weight, rtol=1e-6, atol=1e-7) \
+                    and name not in names.values():
+                names[node.name] = name
+                break
+    return names
+
+
 def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: int = 1,
                  height: int | None = None, width: int | None = None) -> Path:
     """Write the QONNX file of ``model`` (BatchNorm folded first) for clips (batch, C, frames, H, W); return the path.
@@ -97,7 +120,7 @@ def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: in
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "raw.onnx"
-        export_qonnx(_Causal(folded).eval(), x, export_path=str(raw), dynamo=False)
+        export_qonnx(_Causal(folded).eval(), x, export_path=str(raw), verbose=False)
         wrapper = cleanup_model(ModelWrapper(str(raw)))
     m = wrapper.model
     del m.metadata_props[:]
@@ -107,6 +130,7 @@ def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: in
         "pleiades.net_config": json.dumps(cfg.to_dict()),
         "pleiades.quant_config": json.dumps(folded.quant_config),
         "pleiades.temporal_layers": json.dumps(temporal_metadata(folded)),
+        "pleiades.conv_names": json.dumps(conv_names(folded, m)),
     }
     onnx.helper.set_model_props(m, props)
     onnx.save(m, str(path))

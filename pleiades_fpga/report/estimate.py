@@ -24,12 +24,14 @@ _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 # Calibration constants per family, fitted to Yosys 0.70 on temporal_conv_buffer and conv3x3_stream
 # (bench/estimate_vs_synth.py): a requant lane costs pw * max(floor, shift * s_bits + round) LUTs
 # (pw = acc + m + 1 bits: multiplier tail, rounding shifter, compare, clamp); the rest of a layer
-# is ctrl_lut + add * multipliers * acc_bits (adder tree, accumulators, window/stream control).
+# is ctrl_lut + add * multipliers * acc_bits (adder tree, accumulators, window/stream control; on 7-series
+# most of the adder tree goes into the DSP48 cascade)
+# + mux * lane bits * log2(input groups) (selecting the SIMD/PE input lanes of a wide pixel).
 _K = {
     "ecp5": {"add": 1.0, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 700, "ctrl_ff": 40,
-             "mul_lut": 1.1},
-    "xc7": {"add": 0.5, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 250, "ctrl_ff": 40,
-            "mul_lut": 0.6},
+             "mul_lut": 1.1, "mux": 1.0, "sum": 1.0, "add2": 1.0},
+    "xc7": {"add": 0.1, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 220, "ctrl_ff": 40,
+            "mul_lut": 0.6, "mux": 0.2, "sum": 0.57, "add2": 0.85},
 }
 
 
@@ -82,6 +84,9 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
         prod_bits = w_bits + in_bits + 1
         lut += mults * acc_bits * k["add"]
+        lanes = pe if _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c else max(1, _int(layer, "simd", 1))
+        groups = math.ceil(in_c / lanes) if in_c else 1
+        lut += k["mux"] * lanes * in_bits * math.ceil(math.log2(groups)) if groups > 1 else 0
         ff += mults * prod_bits + pe * acc_bits
     # requantization: one lane per PE (m_bits = 0: a fixed shift, no multiplier)
     if kind in _REQUANT:
@@ -93,14 +98,19 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             lut += pe * acc_bits * 2 * k["add"]
         ff += pe * out_bits
     elif kind == "add":
-        lut += out_c * (out_bits + 2) * k["add"] * 2
+        lut += out_c * (out_bits + 2) * 2 * k["add2"]
         ff += out_c * out_bits
     if kind in {"avgpool", "global_avg_pool"}:
-        lut += in_c * acc_bits * k["add"]            # per-channel frame sums
+        lut += 3 * in_c * acc_bits * k["sum"]        # per-channel frame sums, first-pixel clear, hold-bank select
         ff += 2 * in_c * acc_bits                    # running sums + hold bank
-    # stream registers (input/output beats), input selection and control
+    # stream registers (input/output beats) and control (folded engines need the most)
     ff += in_width + out_c * out_bits + k["ctrl_ff"]
-    lut += k["ctrl_lut"]
+    if kind in _WEIGHTED:
+        lut += k["ctrl_lut"]
+    elif kind in {"avgpool", "global_avg_pool"}:
+        lut += k["ctrl_lut"] * 0.35
+    else:
+        lut += 20
     # memories
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
     lut += sum(m["lutram_luts"] for m in memories)

@@ -32,8 +32,8 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     (``bitstream``), then write report.json/report.html; return the report dictionary.
 
     ECP5 place and route runs on the board wrapper (UART bridge around the network), synthesized once
-    with the hierarchy kept, so the network's own numbers come from its module. For Xilinx parts the
-    Vivado project script is written to board/pynq-z2/. Raises DoesNotFitError (after writing the
+    with the hierarchy kept, so the network's own numbers come from its module. For Xilinx parts with
+    ``synth`` the Vivado project script is also written to board/pynq-z2/. Raises DoesNotFitError (after writing the
     report) when the design does not fit and ``strict_fit``.
     """
     build_dir = Path(build_dir)
@@ -60,7 +60,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
         board_dir = build_dir / "board" / board.name
         info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz)
         full = run_synth(rtl + [Path(f) for f in info["files"]], board.top, part,
-                         build_dir / "synth" / part.name.lower(), progress=progress)
+                         build_dir / "synth" / part.name.lower(), progress=progress, instances_of=top)
         core = full.modules.get(top, full.utilization)
         synth_result = dataclasses.replace(full, top=top, utilization=core)
         check_fit(full.utilization, part)
@@ -72,7 +72,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
             print(f"bitstream: {bit}", file=sys.stderr)
     elif synth:
         synth_result = run_synth(rtl, top, part, build_dir / "synth" / part.name.lower(), progress=progress)
-    if part.family == "xc7" and board is not None:
+    if part.family == "xc7" and board is not None and synth:
         tcl = write_vivado_project(manifest, build_dir, clock_mhz=clock_mhz)
         print(f"Vivado script: {tcl}", file=sys.stderr)
 

@@ -40,7 +40,8 @@ class Part:
     bram_blocks: int               # in 18 kbit blocks
     bram_block_bits: int = 18432
     bram_aspects: tuple[tuple[int, int], ...] = BRAM18_ASPECTS
-    lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does)
+    lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does) ...
+    lutram_max_depth: int = 16     # ... and so do memories no deeper than one LUT-RAM primitive
     package: str = ""
     board: str = ""
     vivado_part: str = ""          # full Vivado part name (Xilinx only)
@@ -60,7 +61,7 @@ class Part:
 PARTS: dict[str, Part] = {
     p.name.lower(): p
     for p in (
-        Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, lutram_max_bits=2048,
+        Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, lutram_max_bits=2048, lutram_max_depth=64,
              package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
              aliases=("pynq-z2", "pynq", "xc7z020clg400-1", "zynq7020")),
         Part("LFE5U-25F", "ecp5", 24288, 4, 24288, 28, 18, 18, 56, package="CABGA381",
@@ -93,8 +94,9 @@ def bram_blocks(depth: int, width: int, part: Part) -> int:
 
 
 def uses_bram(depth: int, width: int, part: Part) -> bool:
-    """True if a memory of this shape goes to block RAM (larger than the part's LUT-RAM limit)."""
-    return depth * width > part.lutram_max_bits
+    """True if Yosys maps a memory of this shape to block RAM: more bits than the part's LUT-RAM limit
+    and deeper than one LUT-RAM primitive (16 on ECP5, 64 on 7-series; measured with Yosys 0.70)."""
+    return depth * width > part.lutram_max_bits and depth > part.lutram_max_depth
 
 
 def memory_bram_bits(depth: int, width: int, part: Part) -> int:
@@ -140,10 +142,15 @@ def check_fit(used: dict[str, float], part: Part) -> None:
         if key in used and used[key] > totals[key]
     ]
     if over:
-        raise DoesNotFitError(
-            f"design does not fit {part.name}: " + "; ".join(over)
-            + ". Fold more (smaller PE/SIMD), lower the input resolution, or pick a larger part."
-        )
+        hints = []
+        if any(o.startswith(("lut", "ff", "dsp")) for o in over):
+            hints.append("fold more (smaller PE/SIMD) to save multipliers and logic")
+        if any(o.startswith("bram_bits") for o in over):
+            hints.append("use the recurrent temporal mode (N+1 polynomial states per channel and pixel instead of "
+                         "a K-1 frame circular buffer) or a lower input resolution to save block RAM")
+        hints.append("or pick a larger part")
+        raise DoesNotFitError(f"design does not fit {part.name}: " + "; ".join(over) + ". To fix: "
+                              + "; ".join(hints) + ".")
 
 
 def utilization_percent(used: dict[str, float], part: Part) -> dict[str, float]:

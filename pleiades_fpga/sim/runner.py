@@ -147,6 +147,10 @@ def build(toplevel: str, sources: Sequence[str | Path], *, sim: str = "verilator
                                  always=True)
                 except (RuntimeError, SystemExit) as exc:
                     raise SimulationError(f"{sim} build of {toplevel} failed ({exc}); log {log}:\n{_tail(log)}") from None
+            if sim == "verilator":  # the linked binary is all a run needs: drop objects and precompiled headers
+                for pattern in ("*.o", "*.gch", "*.a"):
+                    for f in bdir.glob(pattern):
+                        f.unlink(missing_ok=True)
             stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             return bdir, time.monotonic() - t0, False
         finally:

@@ -27,7 +27,7 @@ class TrainConfig:
     preset: str = "default"
     temporal_kind: str | None = None  # override the preset: "pleiades" or "free" (unstructured baseline)
     epochs: int = 3
-    batch_size: int = 16
+    batch_size: int = 8
     lr: float = 4e-3
     weight_decay: float = 1e-3
     warmup: float = 0.03

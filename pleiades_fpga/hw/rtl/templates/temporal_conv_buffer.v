@@ -18,7 +18,8 @@
 //   word o*K + k, lane j = w[o*PE + j, k]), W_W-bit signed lanes;
 //   parameter ROM word o, lane j = {s (S_W), m (M_W), bias (BIAS_W, signed)} of channel o*PE + j.
 // Requantization: requant.v (round half to even, clamp; OUT_SIGNED = 0 fuses ReLU).
-// Stalls: the whole pipeline holds while the output register is full and m_axis_tready is low.
+// Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
+// pipeline enable come from registers only (no combinational path from m_axis_tready).
 module temporal_conv_buffer #(
     parameter integer C_IN = 4,
     parameter integer C_OUT = 4,
@@ -90,8 +91,10 @@ module temporal_conv_buffer #(
     localparam [PIX_W-1:0] PIX_ONE = 1;
 
     // ---------------------------------------------------------------- stall control
-    reg  out_valid;
-    wire en = !out_valid || m_axis_tready;      // pipeline advances
+    // Output beats go through a 2-entry queue (head q0 drives m_axis, skid q1). The pipeline advances
+    // while the skid is empty, so s_axis_tready does not depend combinationally on m_axis_tready.
+    reg  q1_valid;
+    wire en = !q1_valid;                        // pipeline advances
 
     // ---------------------------------------------------------------- stage 0: input pixel, step counters
     reg                   busy;                 // x_reg holds a pixel being processed
@@ -346,33 +349,49 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    reg [C_OUT*OUT_W-1:0] out_data;
-    reg                   out_last;
+    // partial output vector: groups 0..NO-2 wait here; the last group joins them when the beat is queued
+    reg  [C_OUT*OUT_W-1:0] part;
+    wire [C_OUT*OUT_W-1:0] beat;
     genvar c;
     generate
         for (c = 0; c < C_OUT; c = c + 1) begin : g_out
             localparam [31:0] GRP32 = c / PE;
             localparam [NO_W-1:0] GRP = GRP32[NO_W-1:0];
             always @(posedge clk) begin
-                if (en && v2 && of2 == GRP) out_data[c*OUT_W +: OUT_W] <= rq[c % PE];
+                if (en && v2 && of2 == GRP) part[c*OUT_W +: OUT_W] <= rq[c % PE];
             end
+            assign beat[c*OUT_W +: OUT_W] = (of2 == GRP) ? rq[c % PE] : part[c*OUT_W +: OUT_W];
         end
     endgenerate
 
+    reg  [C_OUT*OUT_W-1:0] q0_data, q1_data;
+    reg                    q0_valid, q0_last, q1_last;
+    wire push = en && v2 && (of2 == NO_LAST);
+    wire pop = q0_valid && m_axis_tready;
     always @(posedge clk) begin
         if (rst) begin
-            out_valid <= 1'b0;
-            out_last <= 1'b0;
-        end else if (en && v2 && of2 == NO_LAST) begin
-            out_valid <= 1'b1;
-            out_last <= eof2;
-        end else if (m_axis_tready) begin
-            out_valid <= 1'b0;
+            q0_valid <= 1'b0;
+            q1_valid <= 1'b0;
+        end else if (push) begin                // q1 is empty here (en)
+            if (!q0_valid || pop) begin
+                q0_valid <= 1'b1;
+                q0_data <= beat;
+                q0_last <= eof2;
+            end else begin
+                q1_valid <= 1'b1;
+                q1_data <= beat;
+                q1_last <= eof2;
+            end
+        end else if (pop) begin
+            q0_valid <= q1_valid;
+            q0_data <= q1_data;
+            q0_last <= q1_last;
+            q1_valid <= 1'b0;
         end
     end
 
-    assign m_axis_tdata = out_data;
-    assign m_axis_tvalid = out_valid;
-    assign m_axis_tlast = out_last;
+    assign m_axis_tdata = q0_data;
+    assign m_axis_tvalid = q0_valid;
+    assign m_axis_tlast = q0_last;
 endmodule
 `default_nettype wire
