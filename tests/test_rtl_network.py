@@ -115,3 +115,20 @@ def test_unsupported_spatial_kernel_is_named(design, tmp_path):
     layer.weight = np.zeros((layer.out_channels, layer.in_channels // layer.groups, 1, 5, 5), dtype=np.int64)
     with pytest.raises(UnsupportedModelError, match=layer.name):
         generate(graph, tmp_path / "b")
+
+
+def test_folding_meets_multiplier_budget_and_target(design):
+    from pleiades_fpga.hw.rtl.folding import default_folding, layer_cost, total_multipliers
+
+    build_dir, manifest = design
+    graph = read_qonnx(build_dir / "model.onnx")
+    fast = default_folding(graph)
+    budget = total_multipliers(graph, fast) // 2
+    slow = default_folding(graph, max_multipliers=budget)
+    assert total_multipliers(graph, slow) <= budget
+    cyc = lambda f: max(layer_cost(graph, graph.layer(n), x)["cycles_per_frame"] for n, x in f.items())
+    assert cyc(slow) >= cyc(fast)
+    # a frame-rate target at a clock: cycles per frame within clock / fps
+    relaxed = default_folding(graph, target_fps=1000, clock_mhz=50)
+    assert cyc(relaxed) <= 50e6 / 1000
+    assert total_multipliers(graph, relaxed) <= total_multipliers(graph, fast)

@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
     p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock the folding targets (default 100)")
+    p.add_argument("--max-multipliers", type=int, help="fold so that the design uses at most this many multipliers")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
     p.set_defaults(func=run)
 
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.hw.build import build
 
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
-              clock_mhz=args.clock_mhz, float_checkpoint=args.float_ckpt)
+              clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt)
     print(f"{'layer':<16} {'kind':<14} {'PE':>3} {'SIMD':>4} {'cycles/frame':>12} {'mults':>5} {'MACs/frame':>11}")
     for l in m["layers"]:
         print(f"{l['name']:<16} {l['kind']:<14} {l.get('pe', '-'):>3} {l.get('simd', '-'):>4} "

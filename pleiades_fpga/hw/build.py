@@ -13,7 +13,7 @@ BACKENDS = ("rtl",)
 
 
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
-              target_fps: float | None = None, clock_mhz: float = 100.0,
+              target_fps: float | None = None, clock_mhz: float = 100.0, max_multipliers: int | None = None,
               float_checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Generate the streaming RTL design of a QONNX model into ``out_dir``; return the manifest.
 
@@ -27,7 +27,7 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     graph = read_qonnx(onnx_path)
-    fold = load_folding(folding, graph) if folding else default_folding(graph, target_fps, clock_mhz)
+    fold = load_folding(folding, graph) if folding else default_folding(graph, target_fps, clock_mhz, max_multipliers)
     out_dir.mkdir(parents=True, exist_ok=True)
     if onnx_path.resolve() != (out_dir / "model.onnx").resolve():
         shutil.copyfile(onnx_path, out_dir / "model.onnx")

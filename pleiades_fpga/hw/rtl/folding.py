@@ -123,15 +123,43 @@ def min_cycles(graph: IRGraph, layer: Layer) -> int:
     return min(layer_cost(graph, layer, f)["cycles_per_frame"] for f in candidate_folds(layer))
 
 
-def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: float = 100.0) -> dict[str, Fold]:
-    """Balanced folding: the cheapest fold per layer meeting the pipeline's target cycles per frame."""
+def _fold_for(graph: IRGraph, layers: list[Layer], target: int) -> dict[str, Fold]:
+    return {l.name: _cheapest(graph, l, target) for l in layers}
+
+
+def total_multipliers(graph: IRGraph, folding: dict[str, Fold]) -> int:
+    return sum(layer_cost(graph, graph.layer(n), f)["multipliers"] for n, f in folding.items())
+
+
+def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: float = 100.0,
+                    max_multipliers: int | None = None) -> dict[str, Fold]:
+    """Balanced folding: the cheapest fold per layer meeting the pipeline's target cycles per frame.
+
+    The target is the slowest layer's best rate, relaxed to ``clock_mhz * 1e6 / target_fps`` if that is
+    larger, and further (binary search) until the design needs at most ``max_multipliers``.
+    """
     hw_layers = [l for l in graph.layers if l.kind != "input"]
     target = max(min_cycles(graph, l) for l in hw_layers)
     if target_fps is not None:
         if target_fps <= 0:
             raise PleiadesError(f"target_fps must be > 0, got {target_fps}")
         target = max(target, int(math.floor(clock_mhz * 1e6 / target_fps)))
-    return {l.name: _cheapest(graph, l, target) for l in hw_layers}
+    folding = _fold_for(graph, hw_layers, target)
+    if max_multipliers is not None and total_multipliers(graph, folding) > max_multipliers:
+        slowest = max(layer_cost(graph, l, Fold())["cycles_per_frame"] for l in hw_layers)
+        floor = _fold_for(graph, hw_layers, slowest)
+        if total_multipliers(graph, floor) > max_multipliers:
+            raise PleiadesError(f"the design needs at least {total_multipliers(graph, floor)} multipliers (one per "
+                                f"MAC layer); --max-multipliers {max_multipliers} is too small")
+        lo, hi = target, slowest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if total_multipliers(graph, _fold_for(graph, hw_layers, mid)) <= max_multipliers:
+                hi = mid
+            else:
+                lo = mid + 1
+        folding = _fold_for(graph, hw_layers, lo)
+    return folding
 
 
 def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
