@@ -264,7 +264,10 @@ def resample_model(model: PleiadesNet, kernel_size: int) -> PleiadesNet:
     """A copy whose temporal layers are re-discretized for ``kernel_size`` taps over the same window.
 
     The bin size changes by old/new kernel size (``config.bin_us`` is updated; it must stay an integer);
-    PLEIADES layers rebuild their basis and keep the old scale, free layers interpolate their taps.
+    PLEIADES layers rebuild their basis and keep the old scale (published rule), free layers interpolate
+    their taps. Exact for the first layer, whose inputs are per-bin event counts; deeper layers see
+    activations, which do not shrink with the bin, so their pre-norm outputs grow by old/new bin size
+    (GroupNorm removes that, eval-mode BatchNorm does not).
     """
     import copy
 

@@ -147,7 +147,8 @@ def _conv3x3_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tupl
     fw = bw + mw + sw
     text = _wrapper(name, "conv3x3_stream", params, layer.in_channels * x.bits, layer.out_channels * out_bits,
                     [("wrom", wwords, lanes.shape[1] * w_w, False), ("prom", pwords, fold.pe * fw, False)])
-    mems = [{"name": f"{name}_lines", "kind": "line_buffer", "depth": 3 * x.width, "width": layer.in_channels * x.bits},
+    rows = 3 if layer.stride[0] == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
+    mems = [{"name": f"{name}_lines", "kind": "line_buffer", "depth": rows * x.width, "width": layer.in_channels * x.bits},
             {"name": f"{name}_weights", "kind": "weights", "depth": len(wwords), "width": lanes.shape[1] * w_w},
             {"name": f"{name}_params", "kind": "weights", "depth": len(pwords), "width": fold.pe * fw}]
     return text, {"module": "conv3x3_stream", "weight_bits": w_w, "kernel": 3, "memories": mems, "params": params}
