@@ -4,7 +4,8 @@ Two nets, both w4a4 with power-of-two scales, activation scales calibrated on Po
 - "default": the default preset (32x32 input);
 - "dvs128_size": the published DVS128 network size (128x128 input, channels up to 256) with BatchNorm
   instead of GroupNorm (GroupNorm has no integer export yet), randomly initialised.
-Measured: streaming (``step`` one frame at a time, batch 1) and whole-clip mode (``run``, batch 1 and 8).
+Measured: streaming (``step`` one frame at a time, batch 1), whole-clip mode (``run``, batch 1 and 8) and
+chunked clip mode (``run(chunk=8)``, batch 8).
 Writes bench/results/golden_fps.json.
 """
 from __future__ import annotations
@@ -44,12 +45,16 @@ def _measure(golden, cfg, stream_frames: int, clip_frames: int) -> dict:
     start = time.perf_counter()
     golden.run(batch8)
     clip8_fps = 8 * clip_frames / (time.perf_counter() - start)
+    start = time.perf_counter()
+    golden.run(batch8, chunk=8)
+    clip8_chunk_fps = 8 * clip_frames / (time.perf_counter() - start)
     state = golden.init_state(1)
     start = time.perf_counter()
     for t in range(stream_frames):
         golden.step(clip[:, :, t % clip_frames], state)
     stream_fps = stream_frames / (time.perf_counter() - start)
     return {"stream_fps_batch1": stream_fps, "clip_fps_batch1": clip_fps, "clip_fps_batch8": clip8_fps,
+            "clip_fps_batch8_chunk8": clip8_chunk_fps, "dtype": np.dtype(golden.dtype).name,
             "stream_frames": stream_frames, "clip_frames": clip_frames}
 
 

@@ -16,20 +16,27 @@ BINS_US = (5_000, 10_000, 20_000)
 
 
 def _train_or_load(kind: str, threads: int):
+    """The model of ``kind`` trained with the default recipe: reuses build/bench/train_default (pleiades) or
+    build/bench/resample_<kind> when its checkpoint was trained with the same settings, else trains it."""
     from pleiades_fpga.model import load_model, read_checkpoint
     from pleiades_fpga.train import TrainConfig, train_model
 
-    cfg = TrainConfig(temporal_kind=kind, threads=threads, out=str(ROOT / "build" / "bench" / f"resample_{kind}"))
-    reuse = ROOT / "build" / "bench" / "train_default" / "checkpoint.pt"
-    if kind == "pleiades" and reuse.is_file():
-        tc = dict(read_checkpoint(reuse)["meta"].get("train_config", {}))
-        same = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "threads", "progress", "temporal_kind")}
-        if all(tc.get(k) == v for k, v in same.items()):
-            return load_model(reuse), {"checkpoint": str(reuse), "reused": True}
+    out = ROOT / "build" / "bench" / f"resample_{kind}"
+    cfg = TrainConfig(temporal_kind=kind, threads=threads, out=str(out))
+    ignore = ("out", "threads", "progress", "temporal_kind")
+    same = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
+    candidates = [out / "checkpoint.pt"]
+    if kind == "pleiades":
+        candidates.insert(0, ROOT / "build" / "bench" / "train_default" / "checkpoint.pt")
+    for ckpt in candidates:
+        if ckpt.is_file():
+            payload = read_checkpoint(ckpt)
+            tc = dict(payload["meta"].get("train_config", {}))
+            if payload["config"]["temporal_kind"] == kind and all(tc.get(k) == v for k, v in same.items()):
+                return load_model(ckpt), {"checkpoint": str(ckpt), "reused": True}
     start = time.time()
-    model, metrics = train_model(cfg)
-    return model, {"checkpoint": str(Path(cfg.out) / "checkpoint.pt"), "reused": False,
-                   "train_seconds": time.time() - start}
+    model, _ = train_model(cfg)
+    return model, {"checkpoint": str(out / "checkpoint.pt"), "reused": False, "train_seconds": time.time() - start}
 
 
 def main() -> dict:

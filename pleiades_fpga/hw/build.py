@@ -9,7 +9,7 @@ from typing import Any
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 
-BACKENDS = ("rtl",)
+BACKENDS = ("rtl", "hls4ml")
 
 
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
@@ -46,4 +46,8 @@ def build(onnx_path: str | Path, out_dir: str | Path, backend: str = "rtl", **kw
     """Build ``onnx_path`` with ``backend`` into ``out_dir``."""
     if backend == "rtl":
         return build_rtl(onnx_path, out_dir, **kwargs)
+    if backend == "hls4ml":
+        from pleiades_fpga.hw.hls4ml_backend.project import build_hls4ml
+
+        return build_hls4ml(onnx_path, out_dir, **kwargs)
     raise PleiadesError(f"backend {backend!r} is not available; choose one of {BACKENDS}")

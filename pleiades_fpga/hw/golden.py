@@ -7,9 +7,11 @@ Requantization is multiplier + shift with round half to even and saturation (doc
 - ``init_state(batch)`` + ``step(frame, state)``: frame by frame, one circular buffer of the last K-1
   input frames per temporal layer (zeroed at reset, like the hardware).
 
-Speed: arrays are kept channel-last (B, T, H, W, C) and contractions are BLAS matmuls in float64 on
-integer values; every partial sum is an integer below 2**53 (``acc_bits`` <= 53 is checked), so float64
-arithmetic is exact. Rounding, shifts and clamps are done in int64.
+Speed: arrays are kept channel-last (B, T, H, W, C) and contractions are BLAS matmuls on integer values
+in float32 when every possible partial sum is below 2**24 in magnitude (from the weights and the input
+ranges), else in float64 (below 2**53, checked): either way the arithmetic is exact. Rounding, shifts and
+clamps are done in int64. ``run(clip, chunk=n)`` streams chunks of n frames through the same state as
+``step`` (bounded memory for long clips / large frames).
 """
 from __future__ import annotations
 
@@ -74,27 +76,41 @@ class GoldenModel:
 
     def __init__(self, ir: IRGraph) -> None:
         self.ir = ir
-        for layer in ir.layers:
-            if layer.acc_bits > EXACT_BITS:
-                raise UnsupportedModelError(
-                    f"layer {layer.name}: {layer.acc_bits}-bit accumulators exceed the exact float64 range"
-                )
+        bound = max(self._abs_bound(layer) for layer in ir.layers)
+        if bound >= 2**EXACT_BITS:
+            raise UnsupportedModelError(
+                f"partial sums up to {bound} exceed the exact float64 range (2**{EXACT_BITS}); weights/activations too wide"
+            )
+        self.dtype = np.float32 if bound < 2**24 else np.float64
         self._w2 = {}
         for layer in ir.layers:
             if layer.kind == "conv":
-                w = layer.weight.astype(np.float64)
+                w = layer.weight.astype(self.dtype)
                 kt, kh, kw = layer.kernel
                 if layer.role == "temporal":  # (O, cin_g, K) ordered (c, k)
                     self._w2[layer.name] = w[:, :, :, 0, 0].reshape(layer.out_channels, -1)
                 else:  # (O, cin_g*kh*kw) ordered (c, i, j)
                     self._w2[layer.name] = w[:, :, 0].reshape(layer.out_channels, -1)
 
+    def _abs_bound(self, layer: Layer) -> int:
+        """Largest |partial sum| a layer can produce (any subset of its accumulator terms)."""
+        if layer.kind == "input":
+            return 2**layer.out_bits
+        x = self.ir.tensors[layer.inputs[0]]
+        amax = max(abs(x.lo), abs(x.hi))
+        if layer.kind == "conv":
+            w = np.abs(layer.weight.reshape(layer.out_channels, -1)).sum(axis=1)
+            return int((w * amax + np.abs(layer.bias)).max())
+        if layer.kind == "add":
+            return 2 * amax
+        return layer.pool_size * amax
+
     @classmethod
     def from_qonnx(cls, path: str | Path) -> "GoldenModel":
         """Golden model of a QONNX file (see ``pleiades_fpga.hw.qonnx_reader``)."""
         return cls(read_qonnx(path))
 
-    # ---- layers on channel-last float64 integer arrays (B, T, H, W, C)
+    # ---- layers on channel-last integer-valued float arrays (B, T, H, W, C) of dtype self.dtype
     def _finish(self, layer: Layer, acc: np.ndarray) -> np.ndarray:
         if layer.kind == "conv":
             acc = acc + layer.bias
@@ -103,7 +119,7 @@ class GoldenModel:
         lo, hi = int_range(layer.out_bits, layer.out_signed)
         if layer.relu:
             lo = max(lo, 0)
-        return requantize(acc.astype(np.int64), layer.multiplier, layer.shift, lo, hi).astype(np.float64)
+        return requantize(acc.astype(np.int64), layer.multiplier, layer.shift, lo, hi).astype(self.dtype)
 
     def _temporal(self, layer: Layer, window: np.ndarray) -> np.ndarray:
         """Valid temporal conv over a window (B, T+K-1, H, W, C) -> (B, T, H, W, O)."""
@@ -121,7 +137,7 @@ class GoldenModel:
             cols = x
         else:
             b, t, h, w, c = x.shape
-            xp = np.zeros((b, t, h + 2 * ph, w + 2 * pw, c))
+            xp = np.zeros((b, t, h + 2 * ph, w + 2 * pw, c), dtype=self.dtype)
             xp[:, :, ph:ph + h, pw:pw + w] = x
             win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (B,T,Ho,Wo,C,kh,kw)
             cols = win.reshape(*win.shape[:4], -1)
@@ -132,7 +148,7 @@ class GoldenModel:
         if layer.kind == "input":
             x = env[layer.inputs[0]]
             lo, hi = int_range(layer.out_bits, layer.out_signed)
-            return np.clip(np.round(x / float(layer.in_scale)), lo, hi)
+            return np.clip(np.round(x / float(layer.in_scale)), lo, hi).astype(self.dtype)
         x = env[layer.inputs[0]]
         if layer.kind == "add":
             return self._finish(layer, x + env[layer.inputs[1]])
@@ -147,9 +163,13 @@ class GoldenModel:
         buf = state.buffers[layer.name]
         ptr = state.pointers[layer.name]
         order = [(ptr + i) % (k - 1) for i in range(k - 1)]
-        window = np.concatenate([buf[:, order], x], axis=1)
-        buf[:, ptr] = x[:, 0]
-        state.pointers[layer.name] = (ptr + 1) % (k - 1)
+        window = np.concatenate([buf[:, order], x], axis=1)  # oldest -> newest
+        if x.shape[1] == 1:  # one frame: overwrite the oldest slot, advance the pointer
+            buf[:, ptr] = x[:, 0]
+            state.pointers[layer.name] = (ptr + 1) % (k - 1)
+        else:  # a chunk: keep its last K-1 frames, in order
+            buf[:] = window[:, -(k - 1):]
+            state.pointers[layer.name] = 0
         return self._finish(layer, self._temporal(layer, window))
 
     def _forward(self, x: np.ndarray, state: GoldenState | None, trace: bool) -> tuple[np.ndarray, dict]:
@@ -175,28 +195,43 @@ class GoldenModel:
         return y[:, :, :, 0, 0] if self.ir.output_squeeze else y
 
     # ---- public API
-    def run(self, clip: np.ndarray, trace: bool = False):
+    def run(self, clip: np.ndarray, trace: bool = False, chunk: int | None = None):
         """Integer outputs for a clip (B, C, T, H, W) of event counts: (B, classes, T) int64.
 
         ``trace=True`` also returns every layer's integer output (B, C, T, H, W), keyed by layer name.
+        ``chunk=None``: the whole clip at once (causal zero padding); ``chunk=n``: n frames at a time through
+        the streaming state (same result, bounded memory).
         """
-        x = self._check_clip(clip).transpose(0, 2, 3, 4, 1)
-        y, traced = self._forward(x, None, trace)
-        return (self._public(y), traced) if trace else self._public(y)
+        x = self._check_clip(clip).transpose(0, 2, 3, 4, 1).astype(self.dtype)
+        if chunk is None:
+            y, traced = self._forward(x, None, trace)
+            return (self._public(y), traced) if trace else self._public(y)
+        if chunk < 1:
+            raise PleiadesError(f"chunk must be >= 1 frame, got {chunk}")
+        state = self.init_state(x.shape[0])
+        outs, traces = [], []
+        for t0 in range(0, x.shape[1], chunk):
+            y, traced = self._forward(x[:, t0:t0 + chunk], state, trace)
+            outs.append(self._public(y))
+            traces.append(traced)
+        y = np.concatenate(outs, axis=2)
+        if not trace:
+            return y
+        return y, {k: np.concatenate([t[k] for t in traces], axis=2) for k in traces[0]}
 
     def init_state(self, batch: int) -> GoldenState:
         """Reset state: zeroed circular buffers of K-1 frames for every temporal layer."""
         state = GoldenState()
         for layer in self.ir.temporal_layers():
             t = self.ir.tensors[layer.inputs[0]]
-            state.buffers[layer.name] = np.zeros((batch, layer.kernel[0] - 1, t.height, t.width, t.channels))
+            state.buffers[layer.name] = np.zeros((batch, layer.kernel[0] - 1, t.height, t.width, t.channels),
+                                                 dtype=self.dtype)
             state.pointers[layer.name] = 0
         return state
 
     def step(self, frame: np.ndarray, state: GoldenState) -> tuple[np.ndarray, GoldenState]:
         """One frame (B, C, H, W) -> (integer outputs (B, classes), updated state)."""
-        frame = np.asarray(frame, dtype=np.float64)
-        x = frame.transpose(0, 2, 3, 1)[:, None]
+        x = np.asarray(frame, dtype=self.dtype).transpose(0, 2, 3, 1)[:, None]
         y, _ = self._forward(x, state, False)
         return self._public(y)[:, :, 0], state
 

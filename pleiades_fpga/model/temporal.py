@@ -26,15 +26,15 @@ from pleiades_fpga.model.polynomials import check_domain, check_jacobi_params, d
 PAD_MODES = ("valid", "causal")
 CONTRACTIONS = ("auto", "kernel", "project")
 
-# Cost model constants: seconds per unit on this machine's CPU (float32, 1 thread), fitted by non-negative
-# least squares to per-layer measurements of both orders (forward and forward+backward) of the presets.
-# Only their ratios matter for the choice.
-_SEC_PER_CONV_MAC = 1.5e-10  # conv3d (K, 1, 1) multiply-accumulate (dense kernel-first)
-_SEC_PER_CONV_ELEM = 3.6e-10  # conv3d input element x tap (its re-layout / im2col traffic)
-_SEC_PER_TAP_ELEM = 3.6e-10  # shifted multiply-add of the depthwise kernel-first path
-_SEC_PER_PROJ_MAC = 2.0e-10  # basis projection conv2d multiply-accumulate
-_SEC_PER_MATMUL_MAC = 2.0e-10  # coefficient contraction (matmul) multiply-accumulate
-_SEC_PER_INTER_ELEM = 8.3e-10  # element of the projected intermediate (memory written and read back)
+# Cost model constants: seconds per unit on this machine's CPU (float32, 2 threads), fitted by non-negative
+# least squares to per-layer wall times of both orders (forward and forward+backward) of the presets
+# (bench/contraction.py shapes; a shared, loaded machine, so they are rough). Only their ratios matter.
+_SEC_PER_CONV_MAC = 5.6e-11  # conv3d (K, 1, 1) multiply-accumulate (dense kernel-first)
+_SEC_PER_CONV_POSITION = 2.2e-8  # conv3d overhead per output position (layout conversions), any channels
+_SEC_PER_TAP_ELEM = 2.7e-10  # shifted multiply-add of the depthwise kernel-first path
+_SEC_PER_PROJ_MAC = 7.0e-11  # basis projection conv2d multiply-accumulate
+_SEC_PER_MATMUL_MAC = 4.6e-10  # coefficient contraction (matmul) multiply-accumulate
+_SEC_PER_INTER_ELEM = 9.1e-10  # element of the projected intermediate (memory written and read back)
 
 
 def check_pad(pad: str) -> str:
@@ -86,7 +86,7 @@ def contraction_costs(
     if cin_g == 1 and out_channels == in_channels:  # depthwise: tap sums
         k_sec = in_channels * k * p * _SEC_PER_TAP_ELEM * both
     else:
-        k_sec = (k_macs * _SEC_PER_CONV_MAC + in_channels * k * p * _SEC_PER_CONV_ELEM) * both
+        k_sec = (k_macs * _SEC_PER_CONV_MAC + p * _SEC_PER_CONV_POSITION) * both
     kernel = ContractionCost("kernel", k_macs, 0, k_sec)
     proj = in_channels * nb * k * p
     mix = out_channels * cin_g * nb * p

@@ -102,11 +102,11 @@ class _Builder:
         return QuantReLU(act_quant=UintActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
                          return_quant_tensor=True)
 
-    def uint(self, name: str) -> QuantIdentity:
+    def unsigned_act(self, name: str) -> QuantIdentity:
         return QuantIdentity(act_quant=UintActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
                              return_quant_tensor=True)
 
-    def int(self, name: str) -> QuantIdentity:
+    def signed_act(self, name: str) -> QuantIdentity:
         return QuantIdentity(act_quant=IntActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
                              return_quant_tensor=True)
 
@@ -140,7 +140,7 @@ class QuantDWSBlock(nn.Module):
         self.pointwise = b.conv(f"{prefix}.pointwise", cin, med)
         self.pointwise_norm = b.norm(med, folded)
         self.skip = b.conv(f"{prefix}.skip", cin, med)
-        self.add_quant = b.int(f"{prefix}.add_quant")
+        self.add_quant = b.signed_act(f"{prefix}.add_quant")
         self.add_act = b.relu(f"{prefix}.add_act")
         self.spatial = b.spatial(f"{prefix}.spatial", med, med, med)
         self.spatial_norm = b.bn(med, folded)
@@ -164,7 +164,7 @@ class QuantHead(nn.Module):
 
     def __init__(self, b: _Builder, channels: int, hidden: int, num_classes: int) -> None:
         super().__init__()
-        self.pool_quant = b.uint("head.pool_quant")
+        self.pool_quant = b.unsigned_act("head.pool_quant")
         self.fc1 = b.conv("head.fc1", channels, hidden)
         self.fc1_act = b.relu("head.fc1_act")
         self.fc2 = b.conv("head.fc2", hidden, num_classes)

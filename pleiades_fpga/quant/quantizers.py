@@ -19,7 +19,6 @@ from brevitas.quant.scaled_int import Int32Bias
 from brevitas.quant.solver.act import ActQuantSolver
 from brevitas.quant.solver.weight import WeightQuantSolver
 
-MIN_BITS, MAX_BITS = 2, 8
 
 
 class WeightPerChannelPoT(NarrowIntQuant, MaxStatsScaling, PerChannelPoTScaling8bit, WeightQuantSolver):

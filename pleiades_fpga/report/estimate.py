@@ -4,11 +4,13 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
 - multipliers (``multipliers`` = PE x SIMD lanes) of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP
   blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
 - one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
-  and for pooling; M and S widths from the optional layer fields ``m_bits``/``s_bits`` (default 16/6);
-- adder tree + accumulator: one ``acc_bits`` adder per multiplier;
-- memories: block RAM with the part's aspect ratios when larger than the LUT-RAM limit, else LUT RAM;
-- control and input selection: a constant plus a term in the input beat width (channels x bits).
-The LUT/FF constants were calibrated against Yosys on the layer templates (bench/estimate_vs_synth.py).
+  and for pooling; M and S widths from the optional layer fields ``m_bits``/``s_bits`` (default 16/6,
+  ``m_bits`` = 0 for a fixed shift);
+- adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
+- memories: block RAM with the part's aspect ratios when Yosys would use it (:func:`parts.uses_bram`),
+  else LUT RAM.
+The LUT constants were fitted to Yosys on the layer templates (bench/estimate_vs_synth.py); FF numbers
+are rough (within about 2x).
 """
 from __future__ import annotations
 
@@ -21,17 +23,17 @@ from pleiades_fpga.report.parts import (RESOURCES, Part, bram_blocks, dsp_blocks
 _WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
 _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 
-# Calibration constants per family, fitted to Yosys 0.70 on temporal_conv_buffer and conv3x3_stream
-# (bench/estimate_vs_synth.py): a requant lane costs pw * max(floor, shift * s_bits + round) LUTs
-# (pw = acc + m + 1 bits: multiplier tail, rounding shifter, compare, clamp); the rest of a layer
-# is ctrl_lut + add * multipliers * acc_bits (adder tree, accumulators, window/stream control; on 7-series
-# most of the adder tree goes into the DSP48 cascade)
-# + mux * lane bits * log2(input groups) (selecting the SIMD/PE input lanes of a wide pixel).
+# Calibration constants per family, fitted to Yosys 0.70 on the layer templates (temporal_conv_buffer,
+# conv3x3_stream, mvu_pointwise, global_avg_pool, axis_add; bench/estimate_vs_synth.py):
+# - a requant lane costs pw * max(floor, shift * s_bits + round) LUTs (pw = acc + m + 1 bits:
+#   multiplier tail, rounding shifter, compare, clamp);
+# - adder tree: tree * multipliers * (product bits + log2 SIMD); accumulators: acc * PE * acc_bits;
+# - input lane selection: mux * (lane bits) * log2(input groups); control: ctrl_lut.
 _K = {
-    "ecp5": {"add": 1.0, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 700, "ctrl_ff": 40,
-             "mul_lut": 1.1, "mux": 1.0, "sum": 1.0, "add2": 1.0},
-    "xc7": {"add": 0.1, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 220, "ctrl_ff": 40,
-            "mul_lut": 0.6, "mux": 0.2, "sum": 0.57, "add2": 0.85},
+    "ecp5": {"tree": 2.37, "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0,
+             "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0},
+    "xc7": {"tree": 0.0, "acc": 3.41, "mux": 3.0, "shift": 1.8, "round": -2.6, "floor": 1.0,
+            "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85},
 }
 
 
@@ -71,8 +73,10 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     in_bits, out_bits = _int(layer, "in_bits", 8), _int(layer, "out_bits", 8)
     w_bits, acc_bits = _int(layer, "weight_bits"), _int(layer, "acc_bits", 16)
     m_bits, s_bits = _int(layer, "m_bits", 16), _int(layer, "s_bits", 6)
-    in_c = _int(layer, "in_shape", 0) if not isinstance(layer.get("in_shape"), list) else int(layer["in_shape"][0])
+    in_c = int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) else 0
     out_c = int(layer["out_shape"][0]) if isinstance(layer.get("out_shape"), list) else 1
+    simd = max(1, _int(layer, "simd", 1))
+    depthwise = _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c
     lut = ff = dsp = 0.0
 
     in_width = in_c * in_bits
@@ -83,10 +87,12 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         if per == 0:
             lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
         prod_bits = w_bits + in_bits + 1
-        lut += mults * acc_bits * k["add"]
-        lanes = pe if _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c else max(1, _int(layer, "simd", 1))
+        lut += k["tree"] * mults * (prod_bits + math.ceil(math.log2(simd)))
+        lut += k["acc"] * pe * acc_bits
+        lanes = pe if depthwise else simd          # input channels consumed per cycle
         groups = math.ceil(in_c / lanes) if in_c else 1
-        lut += k["mux"] * lanes * in_bits * math.ceil(math.log2(groups)) if groups > 1 else 0
+        if groups > 1:
+            lut += k["mux"] * lanes * in_bits * math.ceil(math.log2(groups))
         ff += mults * prod_bits + pe * acc_bits
     # requantization: one lane per PE (m_bits = 0: a fixed shift, no multiplier)
     if kind in _REQUANT:
@@ -95,7 +101,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
             lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
         else:
-            lut += pe * acc_bits * 2 * k["add"]
+            lut += pe * acc_bits * 2.0                 # round + clamp of a fixed shift
         ff += pe * out_bits
     elif kind == "add":
         lut += out_c * (out_bits + 2) * 2 * k["add2"]

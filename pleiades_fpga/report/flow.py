@@ -63,7 +63,12 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
                          build_dir / "synth" / part.name.lower(), progress=progress, instances_of=top)
         core = full.modules.get(top, full.utilization)
         synth_result = dataclasses.replace(full, top=top, utilization=core)
-        check_fit(full.utilization, part)
+        try:
+            check_fit(full.utilization, part)
+        except DoesNotFitError:
+            write_report(build_dir, build_report(manifest, part, synth_result, None, read_verification(build_dir),
+                                                 accuracy_vs_latency(build_dir)), html=html)
+            raise
         pnr_result = run_nextpnr(full.netlist, info["constraints"], part, build_dir / "synth" / part.name.lower(),
                                  freq_mhz=info["clock_mhz"], progress=progress)
         if bitstream:

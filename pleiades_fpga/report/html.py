@@ -38,7 +38,7 @@ def plot_layer_resources(report: dict) -> str:
         ax.invert_yaxis()
         ax.set_title(key.upper())
     axes[0].legend(fontsize=7)
-    fig.suptitle("Resources per layer")
+    fig.suptitle("Resources per layer", y=1.04)
     return _png(fig)
 
 
@@ -58,7 +58,9 @@ def plot_layer_cycles(report: dict) -> str:
     ax.barh(names, cycles, color=colors)
     ax.axvline(budget, color="k", ls="--", label=f"budget {budget:,.0f} cycles/frame at {report['fmax_mhz']:.1f} MHz")
     ax.invert_yaxis()
-    ax.set_xlabel("cycles per frame")
+    ax.set_xscale("log")
+    ax.set_xlim(left=1)
+    ax.set_xlabel("cycles per frame (log scale)")
     ax.legend(fontsize=8)
     return _png(fig)
 

@@ -26,7 +26,7 @@ class TrainConfig:
     bin_us: int = 10_000
     preset: str = "default"
     temporal_kind: str | None = None  # override the preset: "pleiades" or "free" (unstructured baseline)
-    epochs: int = 3
+    epochs: int = 6
     batch_size: int = 8
     lr: float = 4e-3
     weight_decay: float = 1e-3

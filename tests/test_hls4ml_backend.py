@@ -1,0 +1,147 @@
+"""hls4ml backend: the C simulation (g++) of the generated project equals the integer golden model bit for bit."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pleiades_fpga.errors import UnsupportedModelError
+from pleiades_fpga.hw.build import build
+from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
+from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
+from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.model import get_preset
+from pleiades_fpga.quant.export import export_model
+from pleiades_fpga.quant.network import build_quant_model, calibrate
+
+# same recipe as tests/test_rtl_network.py: tiny preset, K = 10, 8x8 frames, w4a4, randomized BN statistics
+CFG = get_preset("tiny").replace(kernel_size=10, input_size=[8, 8])
+
+
+def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+            m.running_mean.uniform_(-0.2, 0.2, generator=g)
+            m.running_var.uniform_(0.5, 1.5, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.uniform_(-0.1, 0.3, generator=g)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    torch.manual_seed(0)
+    tmp = tmp_path_factory.mktemp("hls4ml_net")
+    model = build_quant_model(CFG, "w4a4")
+    _randomize_bn(model, 0)
+    calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
+    model.eval()
+    onnx_path = export_model(model, tmp / "model.onnx", frames=16)
+    hls = convert(onnx_path, tmp / "prj")
+    hls.compile()  # g++, one build shared by the module
+    return onnx_path, hls
+
+
+def test_precision_helpers_hand_computed():
+    assert fixed_for_values(np.array([0.5, -1.25, 3.0])) == "ap_fixed<5,3>"  # -5/4 .. 12/4, 2 frac bits
+    assert fixed_for_values(np.array([-8.0, 7.0])) == "ap_fixed<4,4>"
+    assert fixed_for_values(np.array([0.0, 0.0])) == "ap_fixed<1,1>"
+    assert fixed_for_bound(100.0, 1, guard=1) == "ap_fixed<10,9>"  # +-200 needs 9 bits, +1 guard
+    assert activation_type(4, False, 0, relu=True) == "ap_ufixed<4,4,AP_RND_CONV,AP_SAT>"
+    assert activation_type(4, True, 1) == "ap_fixed<4,5,AP_RND_CONV,AP_SAT>"
+    assert activation_type(4, True, 0, relu=True) == "ap_ufixed<3,3,AP_RND_CONV,AP_SAT>"
+
+
+def test_layers_and_precisions_follow_the_ir(compiled):
+    onnx_path, hls = compiled
+    ir = read_qonnx(onnx_path)
+    classes = {d["name"]: d["class_name"] for d in hls.design.layers}
+    for layer in ir.layers[1:]:
+        name = layer.name.replace(".", "_")
+        expected = {"temporal": "PleiadesTemporalConv", "spatial": ("Conv2D", "DepthwiseConv2D"),
+                    "pointwise": ("Conv2D", "Dense")}.get(layer.role, None)
+        if layer.kind == "add":
+            expected = "Merge"
+        if layer.kind == "mean":
+            expected = "GlobalAveragePooling2D"
+        assert classes[name] in (expected if isinstance(expected, tuple) else (expected,)), name
+        result = hls.design.precisions[name]["result"]
+        if layer.requant:  # IR width, round half to even, saturation; no blanket default
+            assert result.endswith(",AP_RND_CONV,AP_SAT>"), (name, result)
+            width = int(result.split("<")[1].split(",")[0])
+            assert width == (layer.out_bits - 1 if layer.out_signed and layer.relu else layer.out_bits)
+    # the compiled hls4ml graph kept those types (no optimizer pass replaced them)
+    for layer in hls.hls_model.get_layers():
+        p = hls.design.precisions.get(layer.name)
+        if p and "result" in p:
+            got = layer.get_output_variable().type.precision
+            assert got.width == int(p["result"].split("<")[1].split(",")[0]), layer.name
+
+
+def test_csim_frame_by_frame_equals_golden_over_24_frames(compiled):
+    onnx_path, hls = compiled
+    golden = GoldenModel.from_qonnx(onnx_path)
+    rng = np.random.default_rng(5)
+    clip = rng.poisson(0.6, size=(1, 2, 24, 8, 8)).astype(np.float64)
+    clip[0, :, 3] += 40  # saturates the 8-bit input quantizer on some pixels
+    state = golden.init_state(1)
+    hls.reset()
+    ours, ref = [], []
+    for t in range(clip.shape[2]):
+        ours.append(hls.step(clip[0, :, t]))
+        ref.append(golden.step(clip[:, :, t], state)[0][0])
+    ours, ref = np.stack(ours), np.stack(ref)
+    np.testing.assert_array_equal(ours, ref)
+    assert len(np.unique(ref)) > 10 and np.ptp(ref, axis=0).max() > 0  # logits vary over time and classes
+
+
+def test_reset_clears_the_temporal_buffers(compiled):
+    onnx_path, hls = compiled
+    golden = GoldenModel.from_qonnx(onnx_path)
+    rng = np.random.default_rng(7)
+    clips = rng.poisson(0.7, size=(2, 2, 12, 8, 8)).astype(np.float64)
+    hls.reset()
+    hls.frames(rng.poisson(2.0, size=(15, 2, 8, 8)).astype(np.float64))  # fill the history with other data
+    got = hls.stream(clips)  # resets before each clip
+    np.testing.assert_array_equal(got, golden.stream(clips))
+    # without a reset the history of the previous clip leaks in: outputs differ
+    no_reset = hls.frames(clips[0].transpose(1, 0, 2, 3)).T
+    assert not np.array_equal(no_reset, got[0])
+
+
+def test_build_directory_has_project_script_and_testbench_data(compiled, tmp_path):
+    onnx_path, hls = compiled
+    manifest = build(onnx_path, tmp_path / "b", backend="hls4ml", folding=None, target_fps=None, clock_mhz=125.0,
+                     max_multipliers=None, float_checkpoint=None)
+    out = tmp_path / "b"
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert manifest["clock_mhz_target"] == 125.0
+    prj = out / "hls4ml"
+    for rel in ("build_prj.tcl", "pleiades_test.cpp", "firmware/pleiades.cpp",
+                "firmware/nnet_utils/pleiades_temporal_conv.h"):
+        assert (prj / rel).is_file(), rel
+    assert "set clock_period 8.0" in (prj / "project.tcl").read_text()
+    script = (out / "synth_hls4ml.sh").read_text()
+    assert "build_prj.tcl" in script and (out / "synth_hls4ml.sh").stat().st_mode & 0o111
+    # testbench data: frames + reset flag per line; expected outputs = golden model of those frames
+    rows = np.loadtxt(prj / "tb_data" / "tb_input_features.dat", ndmin=2)
+    expected = np.loadtxt(prj / "tb_data" / "tb_output_predictions.dat", ndmin=2)
+    assert rows.shape == (manifest["tb_frames"], 8 * 8 * 2 + 1) and rows[0, -1] == 1 and not rows[1:, -1].any()
+    frames = rows[:, :-1].reshape(-1, 8, 8, 2).transpose(0, 3, 1, 2)
+    golden = GoldenModel.from_qonnx(onnx_path).stream(frames.transpose(1, 0, 2, 3)[None])[0].T
+    np.testing.assert_array_equal(expected, golden)
+    hls.reset()
+    np.testing.assert_array_equal(hls.frames(frames), expected)  # what vitis_hls csim will compare
+
+
+def test_unsupported_grouped_conv_names_the_layer(compiled):
+    onnx_path, _ = compiled
+    ir = read_qonnx(onnx_path)
+    layer = next(l for l in ir.layers if l.role == "spatial" and l.groups > 1)
+    layer.groups = 2
+    layer.weight = np.zeros((layer.out_channels, layer.in_channels // 2, 1, 3, 3), dtype=np.int64)
+    with pytest.raises(UnsupportedModelError, match=layer.name):
+        design_from_ir(ir)
