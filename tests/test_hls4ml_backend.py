@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.build import build
 from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
+from pleiades_fpga.hw.hls4ml_backend.project import run_testbench
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.model import get_preset
@@ -40,8 +42,8 @@ def compiled(tmp_path_factory):
     calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
     model.eval()
     onnx_path = export_model(model, tmp / "model.onnx", frames=16)
-    hls = convert(onnx_path, tmp / "prj")
-    hls.compile()  # g++, one build shared by the module
+    hls = convert(onnx_path, tmp / "prj", trace=True)
+    hls.compile(optimize="-O1")  # g++, one build shared by the module
     return onnx_path, hls
 
 
@@ -78,7 +80,7 @@ def test_layers_and_precisions_follow_the_ir(compiled):
         p = hls.design.precisions.get(layer.name)
         if p and "result" in p:
             got = layer.get_output_variable().type.precision
-            assert got.width == int(p["result"].split("<")[1].split(",")[0]), layer.name
+            assert got.width == int(re.match(r"ap_u?(?:fixed|int)<(\d+)", p["result"]).group(1)), layer.name
 
 
 def test_csim_frame_by_frame_equals_golden_over_24_frames(compiled):
@@ -112,11 +114,31 @@ def test_reset_clears_the_temporal_buffers(compiled):
     assert not np.array_equal(no_reset, got[0])
 
 
-def test_build_directory_has_project_script_and_testbench_data(compiled, tmp_path):
-    onnx_path, hls = compiled
-    manifest = build(onnx_path, tmp_path / "b", backend="hls4ml", folding=None, target_fps=None, clock_mhz=125.0,
+@pytest.fixture(scope="module")
+def build_dir(compiled, tmp_path_factory):
+    onnx_path, _ = compiled
+    out = tmp_path_factory.mktemp("hls4ml_build") / "b"
+    manifest = build(onnx_path, out, backend="hls4ml", folding=None, target_fps=None, clock_mhz=125.0,
                      max_multipliers=None, float_checkpoint=None)
-    out = tmp_path / "b"
+    return out, manifest
+
+
+def test_every_layer_traced_equals_golden_layer_outputs(compiled):
+    onnx_path, hls = compiled
+    golden = GoldenModel.from_qonnx(onnx_path)
+    clip = np.random.default_rng(11).poisson(0.8, size=(1, 2, 20, 8, 8)).astype(np.float64)
+    _, ref = golden.run(clip, trace=True)
+    traced = hls.trace(clip[0].transpose(1, 0, 2, 3))
+    hw_layers = [l.name for l in read_qonnx(onnx_path).layers if l.kind != "input"]
+    assert sorted(traced) == sorted(hw_layers)
+    for name in hw_layers:
+        want = ref[name][0].transpose(1, 2, 3, 0)  # (T, H, W, C) like hls4ml's channel-last streams
+        np.testing.assert_array_equal(traced[name].reshape(want.shape), want, err_msg=name)
+
+
+def test_build_directory_has_project_script_and_testbench_data(compiled, build_dir):
+    onnx_path, hls = compiled
+    out, manifest = build_dir
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert manifest["clock_mhz_target"] == 125.0
     prj = out / "hls4ml"
@@ -134,7 +156,15 @@ def test_build_directory_has_project_script_and_testbench_data(compiled, tmp_pat
     golden = GoldenModel.from_qonnx(onnx_path).stream(frames.transpose(1, 0, 2, 3)[None])[0].T
     np.testing.assert_array_equal(expected, golden)
     hls.reset()
-    np.testing.assert_array_equal(hls.frames(frames), expected)  # what vitis_hls csim will compare
+    np.testing.assert_array_equal(hls.frames(frames), expected)
+
+
+def test_generated_cpp_testbench_builds_with_gpp_and_matches_golden(build_dir):
+    out, manifest = build_dir
+    got = run_testbench(out / "hls4ml", optimize="-O0")  # the testbench vitis_hls runs in csim
+    expected = np.loadtxt(out / "hls4ml" / "tb_data" / "tb_output_predictions.dat", ndmin=2)
+    assert got.shape == (manifest["tb_frames"], manifest["output"]["channels"])
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_unsupported_grouped_conv_names_the_layer(compiled):

@@ -127,3 +127,12 @@ def test_cli_report_and_does_not_fit_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not fit LFE5U-25F" in err and "bram_bits" in err
     assert "recurrent temporal mode" in err and "fold more" not in err      # memory, not logic, overflows
+
+
+def test_manifest_without_latency_or_bin_size():
+    m = json.loads((DATA / "manifest.json").read_text())
+    del m["latency_cycles"]
+    m["input"]["bin_us"] = None
+    rep = build_report(m, get_part("LFE5U-85F"))
+    assert rep["required_fps"] == pytest.approx(100.0)          # 10 ms bins by default
+    assert rep["latency_cycles"] == 256 and rep["latency_source"].startswith("estimate")

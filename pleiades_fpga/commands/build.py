@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "per layer connected by AXI-Stream, a top module and manifest.json (layers, widths, folding, "
                     "memories, cycles).")
     p.add_argument("model", type=Path, help="QONNX file")
-    p.add_argument("--backend", default="rtl", help="rtl (own streaming Verilog)")
+    p.add_argument("--backend", default="rtl", choices=["rtl", "hls4ml"],
+                   help="rtl (own streaming Verilog, default) or hls4ml (Vitis HLS project, bit-exact C simulation)")
     p.add_argument("--out", type=Path, required=True, help="build directory")
     p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
     p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
 
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
               clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt)
+    if args.backend != "rtl":
+        print(f"wrote {args.out}/manifest.json and the {args.backend} project under {args.out}/{args.backend} "
+              f"(see docs/HLS4ML.md for synthesis with Vitis HLS)")
+        return 0
     print(f"{'layer':<16} {'kind':<14} {'PE':>3} {'SIMD':>4} {'cycles/frame':>12} {'mults':>5} {'MACs/frame':>11}")
     for l in m["layers"]:
         print(f"{l['name']:<16} {l['kind']:<14} {l.get('pe', '-'):>3} {l.get('simd', '-'):>4} "

@@ -4,8 +4,8 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
 - multipliers (``multipliers`` = PE x SIMD lanes) of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP
   blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
 - one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
-  and for pooling; M and S widths from the optional layer fields ``m_bits``/``s_bits`` (default 16/6,
-  ``m_bits`` = 0 for a fixed shift);
+  and for pooling; M and S widths from the layer fields ``m_bits``/``s_bits``, else the recorded template
+  ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (``m_bits`` = 0: a fixed shift);
 - adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
 - memories: block RAM with the part's aspect ratios when Yosys would use it (:func:`parts.uses_bram`),
   else LUT RAM.
@@ -72,11 +72,13 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     mults = _int(layer, "multipliers")
     in_bits, out_bits = _int(layer, "in_bits", 8), _int(layer, "out_bits", 8)
     w_bits, acc_bits = _int(layer, "weight_bits"), _int(layer, "acc_bits", 16)
-    m_bits, s_bits = _int(layer, "m_bits", 16), _int(layer, "s_bits", 6)
+    params = layer.get("params") or {}          # the template parameters the generator used, if recorded
+    m_bits = _int(layer, "m_bits", int(params.get("M_W", params.get("M_BITS", 16))))
+    s_bits = _int(layer, "s_bits", int(params.get("S_W", params.get("S_BITS", 6))))
     in_c = int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) else 0
     out_c = int(layer["out_shape"][0]) if isinstance(layer.get("out_shape"), list) else 1
     simd = max(1, _int(layer, "simd", 1))
-    depthwise = _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c
+    depthwise = bool(layer.get("depthwise", _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c))
     lut = ff = dsp = 0.0
 
     in_width = in_c * in_bits

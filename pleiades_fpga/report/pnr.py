@@ -80,7 +80,8 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
            "--textcfg", str(config), "--report", str(report), "--freq", f"{freq_mhz:g}",
            "--seed", str(seed), "--timing-allow-fail", "--log", str(log)]
     seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}", progress=progress,
-                       timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent])
+                       timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent],
+                       watch=log)
     return load_pnr(out_dir, part, freq_mhz, seconds)
 
 

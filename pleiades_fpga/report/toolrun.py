@@ -66,10 +66,11 @@ def yowasp_mounts(dirs: list[Path | str]) -> str:
 
 def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
              progress: bool = True, timeout: float | None = None,
-             mounts: list[Path | str] | None = None) -> float:
+             mounts: list[Path | str] | None = None, watch: Path | None = None) -> float:
     """Run ``cmd`` with stdout+stderr to ``log``; return the wall time in seconds.
 
-    ``mounts``: directories a YoWASP tool must read or write (see :func:`yowasp_mounts`).
+    ``mounts``: directories a YoWASP tool must read or write (see :func:`yowasp_mounts`); ``watch``: the
+    file whose last line the spinner shows (default ``log``; e.g. the tool's own log file).
     Shows a tqdm spinner with the last log line when ``progress``; raises :class:`ToolError` on a
     non-zero exit (with the log's last lines) and kills the child on Ctrl-C or after ``timeout`` s.
     """
@@ -98,7 +99,7 @@ def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
                         raise ToolError(f"{desc}: {cmd[0]} exceeded {timeout:.0f} s; log in {log}")
                     if now - shown >= every:
                         shown = now
-                        last = _tail(log)
+                        last = _tail(watch or log)
                         if last:
                             bar.set_postfix_str(last[0][:70], refresh=False)
                         bar.refresh()

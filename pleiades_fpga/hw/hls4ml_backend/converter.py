@@ -17,7 +17,8 @@ equals the golden model bit for bit. The model has two inputs: the frame (H, W, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ class HlsDesign:
     output_exponent: int
     input_scale: float
     input_shape: tuple[int, int, int]  # (H, W, C)
-    notes: dict[str, str] = field(default_factory=dict)
+    trace: bool = False
 
 
 def _conv_params(layer: Layer, e_in: int, e_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +232,7 @@ def convert(source: str | Path | IRGraph, output_dir: str | Path, project_name: 
 
     ir = source if isinstance(source, IRGraph) else read_qonnx(source)
     design = design_from_ir(ir)
+    design.trace = trace
     register_extension("Vitis")
     cfg = hls_config(design, output_dir, project_name, part, clock_mhz, trace)
     model = hls4ml.model.ModelGraph.from_layer_list(cfg, design.layers, inputs=[FRAME_INPUT, RESET_INPUT],
@@ -255,9 +257,18 @@ class Hls4mlStream:
         """Write the HLS project (firmware, testbench, build_prj.tcl) to the output directory."""
         self.hls_model.write()
 
-    def compile(self) -> None:
-        """Write the project and build the C simulation library with g++ (resets the state)."""
-        self.hls_model.compile()
+    def compile(self, optimize: str = "-O3") -> None:
+        """Write the project and build the C simulation library with g++ (resets the state).
+
+        ``optimize``: g++ optimization flag (hls4ml uses -O3; -O1 builds faster, runs slower, same results).
+        """
+        if not re.fullmatch(r"-O[0-3s]", optimize):
+            raise PleiadesError(f"optimize must be a g++ flag -O0..-O3 or -Os, got {optimize!r}")
+        self.hls_model.config.trace_output = self.design.trace
+        self.hls_model.write()
+        script = Path(self.hls_model.config.get_output_dir()) / "build_lib.sh"
+        script.write_text(re.sub(r'CFLAGS="-O\w', f'CFLAGS="{optimize}', script.read_text()))
+        self.hls_model._compile()
         self._compiled = True
         self._reset_pending = True
 
@@ -265,7 +276,8 @@ class Hls4mlStream:
         """Zero the temporal buffers before the next frame."""
         self._reset_pending = True
 
-    def _inputs(self, frames: np.ndarray, first_reset: bool) -> list[np.ndarray]:
+    def encode_inputs(self, frames: np.ndarray, first_reset: bool) -> list[np.ndarray]:
+        """hls4ml inputs of frames (T, C, H, W): [counts / input scale, channel-last (T, H*W*C); reset flags (T, 1)]."""
         h, w, c = self.design.input_shape
         frames = np.asarray(frames, dtype=np.float64)
         if frames.ndim != 4 or frames.shape[1:] != (c, h, w):
@@ -287,7 +299,7 @@ class Hls4mlStream:
         """Consecutive frames (T, C, H, W) through the compiled model -> integer outputs (T, classes)."""
         if not self._compiled:
             raise PleiadesError("compile() the hls4ml model before running it")
-        inputs = self._inputs(frames, self._reset_pending)
+        inputs = self.encode_inputs(frames, self._reset_pending)
         self._reset_pending = False
         return self._integers(self.hls_model.predict(inputs))
 
@@ -309,11 +321,19 @@ class Hls4mlStream:
     def trace(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """Per-layer outputs in IR integers for frames (T, C, H, W) from a reset state: {IR layer name: (T, ...)}.
 
-        Recompiles with tracing (needs ``trace=True`` at conversion); the state is reset.
+        Needs ``convert(..., trace=True)`` (the library is then compiled with tracing; ``predict`` is unaffected).
+        Uses hls4ml's ``ModelGraph.trace`` without its recompilation, so the state is only reset by the flag.
         """
-        _, traced = self.hls_model.trace(self._inputs(frames, True))
-        self._compiled = True
-        self._reset_pending = True
+        if not self.design.trace:
+            raise PleiadesError("convert the model with trace=True to trace its layers")
+        if not self._compiled:
+            raise PleiadesError("compile() the hls4ml model before tracing it")
+        self.hls_model.compile = lambda: None  # hls4ml's trace() recompiles; the library is already traced
+        try:
+            _, traced = self.hls_model.trace(self.encode_inputs(frames, True))
+        finally:
+            del self.hls_model.compile
+        self._reset_pending = False
         out = {}
         for layer in self.design.ir.layers[1:]:
             name = hls_name(layer.name)

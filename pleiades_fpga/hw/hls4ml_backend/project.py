@@ -65,7 +65,7 @@ def write_testbench_data(stream: Hls4mlStream, out_dir: Path, golden_outputs: np
     tb_output_predictions.dat (the golden model's integer outputs) for the generated C++ testbench."""
     tb = out_dir / "tb_data"
     tb.mkdir(parents=True, exist_ok=True)
-    x = stream._inputs(frames, True)
+    x = stream.encode_inputs(frames, True)
     with open(tb / "tb_input_features.dat", "w") as fin:
         for frame, reset in zip(x[0], x[1]):
             fin.write(" ".join(f"{v:g}" for v in frame) + f" {int(reset[0])}\n")
@@ -117,13 +117,14 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
     return manifest
 
 
-def run_testbench(project_dir: str | Path, timeout: float = 900.0) -> np.ndarray:
+def run_testbench(project_dir: str | Path, optimize: str = "-O1", timeout: float = 900.0) -> np.ndarray:
     """Compile the generated C++ testbench with g++ (no Vitis) and run it; return its outputs (frames, classes).
 
     This is the testbench ``vitis_hls`` runs in ``csim``: it reads ``tb_data/`` and writes ``csim_results.log``.
     """
     project_dir = Path(project_dir)
-    cmd = ["g++", "-O1", "-std=c++14", "-Ifirmware", "-Ifirmware/ap_types", f"-DWEIGHTS_DIR=\"{project_dir.resolve() / 'firmware' / 'weights'}\"",
+    weights = project_dir.resolve() / "firmware" / "weights"
+    cmd = ["g++", optimize, "-std=c++14", "-Ifirmware", "-Ifirmware/ap_types", f'-DWEIGHTS_DIR="{weights}"',
            f"{PROJECT}_test.cpp", f"firmware/{PROJECT}.cpp", "-o", "tb_csim"]
     res = subprocess.run(cmd, cwd=project_dir, capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
