@@ -13,6 +13,7 @@ Writes bench/results/quant_accuracy.json; checkpoints under build/bench/quant_ac
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -42,11 +43,13 @@ def main() -> dict:
     start = time.time()
     base = TrainConfig(threads=threads, progress=True)
     test = load_clips(base.dataset, "test", base.resolution, base.n_test, base.seed, base.data_root)
-    if FLOAT_CKPT.is_file():
-        float_ckpt = FLOAT_CKPT
-    else:
-        float_ckpt = OUT / "float" / "checkpoint.pt"
-        if not float_ckpt.is_file():
+    # the bench keeps its own copy of the float model, so that every comparison starts from the same weights
+    float_ckpt = OUT / "float" / "checkpoint.pt"
+    if not float_ckpt.is_file():
+        if FLOAT_CKPT.is_file():
+            float_ckpt.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(FLOAT_CKPT, float_ckpt)
+        else:
             train_model(TrainConfig(threads=threads, out=str(OUT / "float")))
     float_model = load_model(float_ckpt)
     results: dict = {"float_checkpoint": str(float_ckpt), "qat_epochs": QAT_EPOCHS, "qat_lr": QAT_LR,

@@ -169,7 +169,7 @@ def test_generation_is_fast():
     start = time.process_time()
     for i in range(100):
         synthetic_clip(i, "train", seed=1)
-    assert time.process_time() - start < 10.0  # 100 one-second clips at 32x32 (CPU time, not wall time)
+    assert time.process_time() - start < 20.0  # 100 one-second clips at 32x32 (CPU time; ~3 s on a quiet core)
 
 
 def test_bad_arguments():

@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock the folding targets (default 100)")
     p.add_argument("--max-multipliers", type=int, help="fold so that the design uses at most this many multipliers")
+    p.add_argument("--target", help="part or board (e.g. ulx3s-85f, lfe5u-85f, pynq-z2): fold within its multipliers, "
+                                    "then synthesize; ECP5 boards go on to place-and-route and a bitstream")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
     p.set_defaults(func=run)
 
@@ -26,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.hw.build import build
 
+    if args.target and args.backend == "rtl" and args.max_multipliers is None and args.folding is None:
+        from pleiades_fpga.report.parts import get_part
+
+        # leave a tenth of the part's multiplier blocks for the board wrapper and wide products
+        args.max_multipliers = int(get_part(args.target).dsp * 0.9)
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
               clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt)
     if args.backend != "rtl":
@@ -40,4 +47,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"cycles/frame {m['cycles_per_frame']:,} (ideal {m['ideal_cycles_per_frame']:,.0f}, efficiency {eff:.2f}), "
           f"{m['multipliers']} multipliers, {m['macs_per_frame']:,} MACs/frame")
     print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
+    if args.target:
+        from pleiades_fpga.report.flow import run_report
+        from pleiades_fpga.report.parts import get_part
+
+        ecp5 = get_part(args.target).family == "ecp5"
+        print(f"synthesizing for {args.target}{' (place and route, bitstream)' if ecp5 else ''} ...", flush=True)
+        report = run_report(args.out, args.target, synth=True, bitstream=ecp5)
+        print(f"report: {args.out}/report.json, {args.out}/report.html; real-time: {report.get('realtime')}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=30, help="frames to verify in RTL simulation (default 30)")
     p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--target", default="lfe5u-85f", help="part for the report (default lfe5u-85f)")
+    p.add_argument("--synth", action="store_true", help="also synthesize with Yosys for the report (minutes)")
+    p.add_argument("--bitstream", action="store_true", help="ECP5 target: place and route and a bitstream")
+    p.add_argument("--max-multipliers", type=int, default=128,
+                   help="fold the RTL within this many multipliers (default 128: fits the LFE5U-85F's 156)")
     p.add_argument("--n-train", type=int, default=None, help="training clips (default: the dataset's)")
     p.add_argument("--n-test", type=int, default=None, help="test clips (default: the dataset's)")
     p.set_defaults(func=run)
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     times["export_s"] = time.time() - t
 
     t = _stage(4, total, "streaming RTL generation")
-    manifest = build_rtl(onnx_path, out, float_checkpoint=out / "float" / "checkpoint.pt")
+    manifest = build_rtl(onnx_path, out, max_multipliers=args.max_multipliers,
+                         float_checkpoint=out / "float" / "checkpoint.pt")
     print(f"{len(manifest['layers'])} layers, {manifest['multipliers']} multipliers, "
           f"{manifest['cycles_per_frame']:,} cycles/frame")
     times["build_s"] = time.time() - t
@@ -78,13 +84,11 @@ def run(args: argparse.Namespace) -> int:
           f"{ver['values_compared']:,} values; {ver['cycles_per_frame_measured']:,.0f} cycles/frame measured")
 
     t = _stage(6, total, f"report for {args.target}")
-    report_files = []
-    try:
-        from pleiades_fpga.report import make_report  # provided by the report package
-    except ImportError:
-        print("report package not available in this version; skipping")
-    else:
-        report_files = [str(p) for p in make_report(out, target=args.target, metrics=out / "quant" / "metrics.json")]
+    from pleiades_fpga.report.flow import run_report
+
+    shutil.copyfile(out / "quant" / "metrics.json", out / "metrics.json")  # accuracy-vs-latency for the report
+    report = run_report(out, args.target, synth=args.synth, bitstream=args.bitstream, strict_fit=False)
+    report_files = [str(out / "report.json"), str(out / "report.html")]
     times["report_s"] = time.time() - t
 
     summary = {
@@ -92,13 +96,14 @@ def run(args: argparse.Namespace) -> int:
         "quant": args.quant, "quant_filtered_accuracy": quant_metrics.get("filtered_accuracy"),
         "bit_exact": ver["bit_exact"], "mismatches": ver["mismatches"], "frames_verified": ver["frames"],
         "cycles_per_frame": ver["cycles_per_frame_measured"], "latency_cycles": ver["latency_cycles"],
-        "multipliers": manifest["multipliers"], "seconds": times,
+        "multipliers": manifest["multipliers"], "report_target": args.target, "fits": report.get("fits"),
+        "realtime": report.get("realtime"), "seconds": times,
     }
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\nfiles:")
     for rel in ["float/checkpoint.pt", "float/metrics.json", "float/latency.png", "quant/checkpoint.pt",
                 "quant/metrics.json", "model.onnx", "rtl/", "manifest.json", "verification.json",
-                "verification.npz", "demo.json"]:
+                "verification.npz", "metrics.json", "demo.json"]:
         print(f"  {out / rel}")
     for f in report_files:
         print(f"  {f}")

@@ -41,7 +41,7 @@ class Part:
     bram_block_bits: int = 18432
     bram_aspects: tuple[tuple[int, int], ...] = BRAM18_ASPECTS
     lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does) ...
-    lutram_max_depth: int = 16     # ... and so do memories no deeper than one LUT-RAM primitive
+    lutram_max_depth: int = 32     # ... and so do shallow memories (measured: ECP5 32 x 128 -> DPR16X4)
     package: str = ""
     board: str = ""
     vivado_part: str = ""          # full Vivado part name (Xilinx only)
@@ -95,7 +95,7 @@ def bram_blocks(depth: int, width: int, part: Part) -> int:
 
 def uses_bram(depth: int, width: int, part: Part) -> bool:
     """True if Yosys maps a memory of this shape to block RAM: more bits than the part's LUT-RAM limit
-    and deeper than one LUT-RAM primitive (16 on ECP5, 64 on 7-series; measured with Yosys 0.70)."""
+    and deeper than ``lutram_max_depth`` (32 on ECP5, 64 on 7-series; measured with Yosys 0.70)."""
     return depth * width > part.lutram_max_bits and depth > part.lutram_max_depth
 
 
@@ -104,6 +104,25 @@ def memory_bram_bits(depth: int, width: int, part: Part) -> int:
     if not uses_bram(depth, width, part):
         return 0
     return bram_blocks(depth, width, part) * part.bram_block_bits
+
+
+#: Constant ROMs (weights, requant parameters) become LUT logic in Yosys when they hold at most this many
+#: bits or are at most this deep; otherwise block RAM (measured on the generated case-statement ROMs:
+#: 36 x 128, 40 x 256, 480 x 4 -> logic; 128 x 24, 640 x 4, 144 x 96 -> DP16KD).
+ROM_LOGIC_MAX_BITS = 2048
+ROM_LOGIC_MAX_DEPTH = 64
+
+
+def rom_uses_bram(depth: int, width: int) -> bool:
+    """True if Yosys puts a constant ROM of this shape into block RAM (see ROM_LOGIC_MAX_*)."""
+    return depth * width > ROM_LOGIC_MAX_BITS and depth > ROM_LOGIC_MAX_DEPTH
+
+
+def rom_luts(depth: int, width: int, part: Part) -> int:
+    """LUTs of a constant ROM built from logic: one LUT per output bit per LUT-sized slice of the depth."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return width * math.ceil(depth / (1 << part.lut_inputs))
 
 
 def lutram_luts(depth: int, width: int, part: Part) -> int:

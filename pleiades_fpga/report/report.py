@@ -59,7 +59,8 @@ def accuracy_vs_latency(build_dir: Path | str) -> list[dict] | None:
         if isinstance(data, dict):
             data = data.get("accuracy_vs_latency") or data.get("latency_table")
         if isinstance(data, list) and data and all(isinstance(p, dict) and "accuracy" in p for p in data):
-            return data
+            # the trainer's latency_table rows are {"t_ms", "accuracy"}
+            return [{**p, "latency_ms": p["t_ms"]} if "t_ms" in p and "latency_ms" not in p else p for p in data]
     return None
 
 

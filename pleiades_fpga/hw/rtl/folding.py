@@ -83,7 +83,7 @@ def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
                                            layer.stride[0], dw)
     elif kind == "avgpool":
         cyc = cycles_spatial.avgpool_cycles(x.height, x.width, x.channels, fold.pe)
-        mults, macs = 0, 0
+        mults, macs = fold.pe, 0  # one requant lane (a multiplier unless M is 1) per PE
     else:  # add / input: one pixel per cycle
         cyc = cycles_spatial.stream_cycles(y.height, y.width)
         mults, macs = 0, 0

@@ -224,6 +224,14 @@ endmodule
     return [(name, text)], {"module": "axis_add", "memories": [], "params": params}
 
 
+def _bin_us(graph: IRGraph) -> int | None:
+    """Bin size the model was trained for, from the QONNX metadata (None if absent)."""
+    cfg = graph.metadata.get("pleiades.net_config")
+    if isinstance(cfg, dict) and cfg.get("bin_us"):
+        return int(cfg["bin_us"])
+    return graph.metadata.get("bin_us")
+
+
 def _stream_decl(prefix: str, width: int) -> str:
     return (f"    wire [{width - 1}:0] {prefix}_tdata;\n    wire {prefix}_tvalid;\n"
             f"    wire {prefix}_tready;\n    wire {prefix}_tlast;")
@@ -394,7 +402,7 @@ endmodule
         "format": MANIFEST_FORMAT, "name": out_dir.name, "top": top, "rtl_files": [f"rtl/{f}" for f in files],
         "clock_mhz_target": clock_mhz_target,
         "input": {"channels": tin.channels, "height": tin.height, "width": tin.width, "bits": tin.bits,
-                  "signed": tin.signed, "bin_us": graph.metadata.get("bin_us"),
+                  "signed": tin.signed, "bin_us": _bin_us(graph),
                   "scale": float(np.asarray(tin.scale).reshape(-1)[0])},
         "output": {"channels": tout.channels, "bits": tout.bits, "signed": True,
                    "scale": np.broadcast_to(np.asarray(tout.scale, dtype=float), (tout.channels,)).tolist()},
@@ -407,6 +415,10 @@ endmodule
                                  for e in layers_json if e.get("kind") == "temporal_conv"] or [0])),
     }
     manifest["ideal_cycles_per_frame"] = manifest["macs_per_frame"] / max(1, manifest["multipliers"])
+    # analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline
+    # rate, then each layer after the input adds about one output pixel of its own work
+    manifest["latency_cycles"] = int(cycles_per_frame + sum(
+        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) for e in compute))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

@@ -28,7 +28,16 @@ module requant #(
 
     wire signed [PW-1:0] acc_x = {{(PW-ACC_W){acc[ACC_W-1]}}, acc};
     wire signed [PW-1:0] m_x   = {{(PW-M_W){1'b0}}, m};
-    wire signed [PW-1:0] prod  = acc_x * m_x;
+    // M_W == 1 means m is 0 or 1 (power-of-two scales): no multiplier is needed
+    wire signed [PW-1:0] prod;
+    generate
+        if (M_W == 1) begin : g_no_mult
+            assign prod = m[0] ? acc_x : {PW{1'b0}};
+            wire unused_m = &{1'b0, m_x};
+        end else begin : g_mult
+            assign prod = acc_x * m_x;
+        end
+    endgenerate
     wire signed [PW-1:0] q     = prod >>> s;                 // floor(prod / 2**s)
     wire        [PW-1:0] low_mask = ~({PW{1'b1}} << s);      // bits below the shift
     wire        [PW-1:0] rem   = prod & low_mask;
