@@ -106,19 +106,20 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         if depthwise:   # depthwise engines hold and rotate the whole input pixel (fitted on the default net)
             lut += k["dw_in"] * in_width
         ff += mults * prod_bits + pe * acc_bits
-    # requantization: one lane per PE (m_bits = 0: a fixed shift, no multiplier)
+    # requantization: one lane per PE (m_bits <= 1: a fixed shift, no multiplier)
     if kind in _REQUANT:
         pw = acc_bits + m_bits + 1
-        if m_bits:
+        if m_bits > 1:  # requant.v has no multiplier when M is 1 bit wide (power-of-two scales)
             dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
             lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
         else:
             lut += pe * acc_bits * 2.0                 # round + clamp of a fixed shift
         ff += pe * out_bits
     elif kind == "add":
-        # one requant per channel with constant M/S (Yosys still maps each product to a DSP block)
+        # one requant per channel with constant M/S (a DSP block per channel unless M is 1 bit wide)
         lut += out_c * (out_bits + 2) * 2 * k["add2"]
-        dsp += out_c * dsp_blocks(acc_bits + 1, _int(layer, "m_bits", 1) + 1, part)
+        if _int(layer, "m_bits", 1) > 1:
+            dsp += out_c * dsp_blocks(acc_bits + 1, _int(layer, "m_bits", 1) + 1, part)
         lut += out_c * k["add_rq"]
         ff += out_c * out_bits
     if kind in {"avgpool", "global_avg_pool"}:

@@ -41,7 +41,14 @@ def _requant_fields(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
     if layer.requant:
         m = np.asarray(layer.multiplier, dtype=np.int64).reshape(-1)
         s = np.asarray(layer.shift, dtype=np.int64).reshape(-1)
-        m, s = np.broadcast_to(m, (n,)), np.broadcast_to(s, (n,))
+        m, s = np.broadcast_to(m, (n,)).copy(), np.broadcast_to(s, (n,)).copy()
+        # the same ratio M / 2**S with the fewest multiplier bits (exact): halve even M while S > 0
+        while True:
+            even = (m % 2 == 0) & (s > 0) & (m > 0)
+            if not even.any():
+                break
+            m[even] //= 2
+            s[even] -= 1
         return bias, m, s, layer.out_bits, layer.out_signed
     return bias, np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64), layer.acc_bits, True
 
@@ -184,10 +191,22 @@ def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str
     params = {"C": c, "A_BITS": a.bits, "A_SIGNED": int(a.signed), "SHIFT_A": 0, "B_BITS": b.bits,
               "B_SIGNED": int(b.signed), "SHIFT_B": 0, "OUT_BITS": acc, "OUT_SIGNED": 1}
     plist = ", ".join(f".{k}({v})" for k, v in params.items())
-    rq = "\n".join(
-        f"    requant #(.ACC_W({acc}), .M_W({mw}), .S_W({sw}), .OUT_W({out_bits}), .OUT_SIGNED({int(out_signed)})) "
-        f"u_rq{i} (.acc(sum_data[{i * acc} +: {acc}]), .m({mw}'d{int(m[i])}), .s({sw}'d{int(s[i])}), "
-        f".y(m_axis_tdata[{i * out_bits} +: {out_bits}]));" for i in range(c))
+    lines = []
+    for i in range(c):
+        mi, si = int(m[i]), int(s[i])
+        k = mi.bit_length() - 1
+        if mi == 1 << k:  # M = 2**k: a constant left shift of the sum, no multiplier
+            acc_in = f"{{sum_data[{i * acc} +: {acc}], {k}'d0}}" if k else f"sum_data[{i * acc} +: {acc}]"
+            lines.append(f"    requant #(.ACC_W({acc + k}), .M_W(1), .S_W({sw}), .OUT_W({out_bits}), "
+                         f".OUT_SIGNED({int(out_signed)})) u_rq{i} (.acc({acc_in}), .m(1'b1), .s({sw}'d{si}), "
+                         f".y(m_axis_tdata[{i * out_bits} +: {out_bits}]));")
+        else:
+            lines.append(f"    requant #(.ACC_W({acc}), .M_W({mw}), .S_W({sw}), .OUT_W({out_bits}), "
+                         f".OUT_SIGNED({int(out_signed)})) u_rq{i} (.acc(sum_data[{i * acc} +: {acc}]), "
+                         f".m({mw}'d{mi}), .s({sw}'d{si}), .y(m_axis_tdata[{i * out_bits} +: {out_bits}]));")
+    rq = "\n".join(lines)
+    pow2 = all(int(v) == 1 << (int(v).bit_length() - 1) for v in m)
+    mw = 1 if pow2 else mw  # what the estimator should assume: no multipliers when every M is a power of two
     text = f"""`timescale 1ns/1ps
 `default_nettype none
 // {name}: DWS skip add = axis_add (exact sum) + per-channel requant (generated).
@@ -221,7 +240,7 @@ module {name} (
 endmodule
 `default_nettype wire
 """
-    return [(name, text)], {"module": "axis_add", "memories": [], "params": params}
+    return [(name, text)], {"module": "axis_add", "memories": [], "params": params, "m_bits": mw}
 
 
 def _bin_us(graph: IRGraph) -> int | None:
@@ -343,6 +362,8 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
                  "acc_bits": l.acc_bits, "kernel": info.get("kernel", 1), "stride": int(l.stride[0]),
                  "groups": l.groups, "depthwise": is_depthwise(l), "pe": fold.pe, "simd": fold.simd,
                  **cost, "memories": info["memories"], "params": info["params"]}
+        if "m_bits" in info:
+            entry["m_bits"] = info["m_bits"]
         for mem in entry["memories"]:
             mem["bits"] = int(mem["depth"]) * int(mem["width"])
         layers_json.append(entry)
