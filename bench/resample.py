@@ -1,7 +1,7 @@
 """Bar: re-sampling a PLEIADES model trained at 10 ms to 5 ms and 20 ms bins without fine-tuning loses <= 2
 points; compared with a free-kernel (unstructured Conv(1+2)D) baseline of the same architecture, whose taps are
-linearly interpolated. Two variants: the model's re-sampling as is, and with the taps of the deeper temporal layers
-scaled by the bin ratio (see `rate_scaled`). Writes bench/results/resample.json and resample.png (checkpoints under build/bench)."""
+linearly interpolated (``pleiades_fpga.model.resample_model``: bin averages for the first layer, whose input is
+per-bin counts; bin integrals for deeper layers, whose inputs are rate-like). Writes bench/results/resample.json and resample.png (checkpoints under build/bench)."""
 from __future__ import annotations
 
 import os
@@ -14,27 +14,7 @@ from bench.common import RESULTS, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 BINS_US = (5_000, 10_000, 20_000)
-VARIANTS = ("as_is", "rate_scaled")
-
-
-def rate_scaled(model, bin_us: int):
-    """Proposed fix, measured here beside ``model.resample_model`` as is: re-sample, then scale the taps of every
-    temporal layer after the first by new_bin / old_bin. The first layer sees per-bin event counts (which scale
-    with the bin, so bin-average taps are right); deeper layers see rate-like features (the same magnitude at any
-    bin size), for which the taps must be bin integrals of the continuous kernel."""
-    import torch
-
-    from pleiades_fpga.train import resample_for_bin
-
-    ratio = bin_us / model.config.bin_us
-    new = resample_for_bin(model, bin_us)
-    if new is model:
-        return model
-    with torch.no_grad():
-        for layer in new.temporal_layers()[1:]:
-            for param in layer.parameters():
-                param.mul_(ratio)
-    return new
+VARIANTS = ("resampled",)
 
 
 def _train_or_load(kind: str, threads: int):
@@ -81,8 +61,7 @@ def main() -> dict:
         for variant in VARIANTS:
             rows[variant] = {}
             for bin_us in BINS_US:
-                net = rate_scaled(model, bin_us) if variant == "rate_scaled" else model
-                m = evaluate_model(net, test, bin_us, progress=True)
+                m = evaluate_model(model, test, bin_us, progress=True)  # re-samples the kernels
                 rows[variant][str(bin_us)] = {k: m[k] for k in ("kernel_size", "filtered_accuracy",
                                                                 "mean_step_accuracy", "steady_step_accuracy",
                                                                 "latency_table")}

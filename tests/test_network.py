@@ -353,11 +353,20 @@ def test_resample_model(tmp_path, kind):
     cfg = fine.config
     assert cfg.kernel_size == 10 and cfg.bin_us == 5_000 and cfg.scale_kernel_size == 5
     assert model.config.kernel_size == 5  # the original is untouched
-    for old, new in zip(model.temporal_layers(), fine.temporal_layers()):
+    for i, (old, new) in enumerate(zip(model.temporal_layers(), fine.temporal_layers())):
         assert new.kernel_size == 10
-        if kind == "pleiades":  # bin-average property: each pair of new taps averages to the old tap
-            torch.testing.assert_close(new.kernel().reshape(*old.kernel().shape, 2).mean(-1), old.kernel(),
+        if kind == "pleiades":
+            pairs = new.kernel().reshape(*old.kernel().shape, 2)
+            # first layer (per-bin counts in): each pair of new taps averages to the old tap; deeper layers
+            # (rate-like activations in): each pair sums to it (bin integrals of the same kernel)
+            torch.testing.assert_close(pairs.mean(-1) if i == 0 else pairs.sum(-1), old.kernel(),
                                        rtol=1e-12, atol=1e-13)
+    # deeper temporal layer: a rate-like input (each 10 ms frame held for two 5 ms frames) keeps its response
+    layer_old, layer_new = model.blocks[1].temporal, fine.blocks[1].temporal
+    xr = torch.randn(2, layer_old.in_channels, 8, 3, 3, dtype=torch.float64)
+    if kind == "pleiades":
+        torch.testing.assert_close(layer_new(xr.repeat_interleave(2, dim=2), pad="valid")[:, :, ::2],
+                                   layer_old(xr, pad="valid"), rtol=1e-10, atol=1e-12)
     # first temporal layer: 5 ms clip with each 10 ms frame split into two halves of the counts
     x = clip(model.config, 8)
     first_old = model.blocks[0].temporal(x, pad="valid")

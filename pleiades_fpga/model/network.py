@@ -265,9 +265,11 @@ def resample_model(model: PleiadesNet, kernel_size: int) -> PleiadesNet:
 
     The bin size changes by old/new kernel size (``config.bin_us`` is updated; it must stay an integer);
     PLEIADES layers rebuild their basis and keep the old scale (published rule), free layers interpolate
-    their taps. Exact for the first layer, whose inputs are per-bin event counts; deeper layers see
-    activations, which do not shrink with the bin, so their pre-norm outputs grow by old/new bin size
-    (GroupNorm removes that, eval-mode BatchNorm does not).
+    their taps. That is right for the first layer, whose inputs are per-bin event counts (they scale with
+    the bin). Deeper layers see activations whose size does not depend on the bin, so their taps are
+    also multiplied by new/old bin size (bin integrals rather than bin averages of the same continuous
+    kernel); without it their pre-norm outputs would grow by old/new bin size, which GroupNorm hides and
+    eval-mode BatchNorm does not.
     """
     import copy
 
@@ -281,6 +283,11 @@ def resample_model(model: PleiadesNet, kernel_size: int) -> PleiadesNet:
                           scale_kernel_size=cfg.scale_kernel_size or cfg.kernel_size)
     new = copy.deepcopy(model)
     new.config = new_cfg
-    for block in new.blocks:
+    ratio = cfg.kernel_size / kernel_size  # new bin / old bin
+    for i, block in enumerate(new.blocks):
         block.temporal = block.temporal.resampled(kernel_size)
+        if i > 0:
+            with torch.no_grad():
+                for param in block.temporal.parameters():
+                    param.mul_(ratio)
     return new
