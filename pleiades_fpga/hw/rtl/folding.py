@@ -94,17 +94,29 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _useful(n: int) -> list[int]:
+    """Lane counts 1..n that are not dominated: each gives fewer passes ceil(n/p) than any smaller one."""
+    out, passes = [], None
+    for p in range(1, n + 1):
+        if -(-n // p) != passes:
+            out.append(p)
+            passes = -(-n // p)
+    return out
+
+
 def candidate_folds(layer: Layer) -> list[Fold]:
-    """Legal foldings of a layer (divisors of the channel counts, so no lane idles)."""
+    """Legal foldings of a layer. MAC templates accept any PE <= C_out, SIMD <= C_in (lanes past the last
+    channel compute zeros); only counts that reduce the passes ceil(C/P) are useful. The average pool's
+    PE must divide its channels."""
     kind = module_kind(layer)
     if kind in ("input", "add"):
         return [Fold(1, 1)]
     if kind == "avgpool":
         return [Fold(pe, 1) for pe in _divisors(layer.in_channels)]
-    pes = _divisors(layer.out_channels)
+    pes = _useful(layer.out_channels)
     if is_depthwise(layer):
         return [Fold(pe, 1) for pe in pes]
-    return [Fold(pe, simd) for pe in pes for simd in _divisors(layer.in_channels)]
+    return [Fold(pe, simd) for pe in pes for simd in _useful(layer.in_channels)]
 
 
 def _cheapest(graph: IRGraph, layer: Layer, target: int) -> Fold:
