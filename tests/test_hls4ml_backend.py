@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.build import build
@@ -15,33 +14,14 @@ from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
 from pleiades_fpga.hw.hls4ml_backend.project import run_testbench
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
-from pleiades_fpga.model import get_preset
-from pleiades_fpga.quant.export import export_model
-from pleiades_fpga.quant.network import build_quant_model, calibrate
 
-# same recipe as tests/test_rtl_network.py: tiny preset, K = 10, 8x8 frames, w4a4, randomized BN statistics
-CFG = get_preset("tiny").replace(kernel_size=10, input_size=[8, 8])
-
-
-def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            m.running_mean.uniform_(-0.2, 0.2, generator=g)
-            m.running_var.uniform_(0.5, 1.5, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.1, 0.3, generator=g)
+from small_qonnx import CFG, small_qonnx
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    torch.manual_seed(0)
     tmp = tmp_path_factory.mktemp("hls4ml_net")
-    model = build_quant_model(CFG, "w4a4")
-    _randomize_bn(model, 0)
-    calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
-    model.eval()
-    onnx_path = export_model(model, tmp / "model.onnx", frames=16)
+    onnx_path = small_qonnx(tmp / "model.onnx")
     hls = convert(onnx_path, tmp / "prj", trace=True)
     hls.compile(optimize="-O1")  # g++, one build shared by the module
     return onnx_path, hls

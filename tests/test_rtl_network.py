@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.build import build_rtl
@@ -15,35 +14,16 @@ from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.hw.rtl.generate import generate, rtl_sources
 from pleiades_fpga.hw.rtl.lint import verilator_lint, yosys_synth
-from pleiades_fpga.model import get_preset
-from pleiades_fpga.quant.export import export_model
-from pleiades_fpga.quant.network import build_quant_model, calibrate
 from pleiades_fpga.sim.tools import have_simulator
 from pleiades_fpga.sim.verify import verify_build
 
-# K = 10 as published; 8x8 frames keep the simulation short
-CFG = get_preset("tiny").replace(kernel_size=10, input_size=[8, 8])
-
-
-def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            m.running_mean.uniform_(-0.2, 0.2, generator=g)
-            m.running_var.uniform_(0.5, 1.5, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.1, 0.3, generator=g)
+from small_qonnx import CFG, small_qonnx
 
 
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
-    torch.manual_seed(0)
     tmp = tmp_path_factory.mktemp("rtl_net")
-    model = build_quant_model(CFG, "w4a4")
-    _randomize_bn(model, 0)
-    calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
-    model.eval()
-    onnx_path = export_model(model, tmp / "model.onnx", frames=16)
+    onnx_path = small_qonnx(tmp / "model.onnx")
     manifest = build_rtl(onnx_path, tmp / "build")
     return tmp / "build", manifest
 
