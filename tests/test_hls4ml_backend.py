@@ -15,7 +15,7 @@ from pleiades_fpga.hw.hls4ml_backend.project import run_testbench
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 
-from small_qonnx import CFG, small_qonnx
+from small_qonnx import small_qonnx
 
 
 @pytest.fixture(scope="module")
