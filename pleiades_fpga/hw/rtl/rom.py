@@ -213,27 +213,26 @@ def channel_param_words(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, p
 
 
 
-def mac_layer_verilog(name: str, template: str, params: dict[str, int], weight_lanes: np.ndarray, w_w: int,
-                      param_words: Sequence[int], param_width: int, *, style: str = "case") -> str:
-    """Verilog of module ``name``: a MAC template (``mvu_pointwise`` / ``temporal_conv_buffer``) with its ROMs.
-
-    ``weight_lanes`` from :func:`mac_weight_words`, ``param_words`` from :func:`channel_param_words`;
-    ``params`` are the template parameters (must include C_IN, C_OUT, IN_W, OUT_W). The module has
-    only the clock, reset and the two AXI-Stream ports; it also emits ROM modules ``<name>_wrom`` and
-    ``<name>_prom``.
-    """
-    for key in ("C_IN", "C_OUT", "IN_W", "OUT_W"):
-        if key not in params:
-            raise PleiadesError(f"mac_layer_verilog: parameter {key} is required")
-    lanes = np.asarray(weight_lanes)
-    wwords = pack_lanes(lanes, w_w, signed=True)
-    ww = lanes.shape[1] * w_w
-    waw, paw = addr_width(len(wwords)), addr_width(len(param_words))
-    din, dout = params["C_IN"] * params["IN_W"], params["C_OUT"] * params["OUT_W"]
+def layer_with_roms(name: str, template: str, params: dict[str, int], din: int, dout: int,
+                    roms: list[tuple[str, list[int], int, bool]]) -> list[tuple[str, str]]:
+    """Generated files (module name, text): template instance + its ROMs (prefix, words, width, has enable port)."""
     plist = ", ".join(f".{k}({int(v)})" for k, v in params.items())
-    top = f"""`timescale 1ns/1ps
+    decls, insts, ports = [], [], []
+    for prefix, words, width, has_en in roms:
+        aw = addr_width(len(words))
+        decls.append(f"    wire [{aw - 1}:0] {prefix}_addr;\n    wire [{width - 1}:0] {prefix}_data;")
+        en = f"{prefix}_en"
+        if has_en:
+            decls.append(f"    wire {en};")
+            ports.append(f".{prefix}_en({en})")
+        en_sig = en if has_en else "1'b1"
+        insts.append(f"    {name}_{prefix} u_{prefix} (.clk(clk), .en({en_sig}), .addr({prefix}_addr), "
+                     f".data({prefix}_data));")
+        ports += [f".{prefix}_addr({prefix}_addr)", f".{prefix}_data({prefix}_data)"]
+    rom_files = [(f"{name}_{prefix}", rom_verilog(f"{name}_{prefix}", words, width)) for prefix, words, width, _ in roms]
+    body = f"""`timescale 1ns/1ps
 `default_nettype none
-// {name}: {template} with its weight and parameter ROMs (generated).
+// {name}: {template} with its constant ROMs (generated).
 module {name} (
     input  wire clk,
     input  wire rst,
@@ -246,33 +245,41 @@ module {name} (
     input  wire m_axis_tready,
     output wire m_axis_tlast
 );
-    wire wrom_en, prom_en;
-    wire [{waw - 1}:0] wrom_addr;
-    wire [{paw - 1}:0] prom_addr;
-    wire [{ww - 1}:0] wrom_data;
-    wire [{param_width - 1}:0] prom_data;
-    {name}_wrom u_wrom (.clk(clk), .en(wrom_en), .addr(wrom_addr), .data(wrom_data));
-    {name}_prom u_prom (.clk(clk), .en(prom_en), .addr(prom_addr), .data(prom_data));
+{chr(10).join(decls)}
+{chr(10).join(insts)}
     {template} #({plist}) u_layer (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
-        .m_axis_tlast(m_axis_tlast),
-        .wrom_en(wrom_en), .wrom_addr(wrom_addr), .wrom_data(wrom_data),
-        .prom_en(prom_en), .prom_addr(prom_addr), .prom_data(prom_data)
+        .m_axis_tlast(m_axis_tlast){''.join(', ' + p for p in ports)}
     );
 endmodule
 `default_nettype wire
 """
-    return "\n".join([
-        rom_verilog(f"{name}_wrom", wwords, ww, style=style),
-        rom_verilog(f"{name}_prom", list(param_words), param_width, style=style),
-        top,
-    ])
+    return rom_files + [(name, body)]
+
+
+def mac_layer_verilog(name: str, template: str, params: dict[str, int], weight_lanes: np.ndarray, w_w: int,
+                      param_words: Sequence[int], param_width: int) -> str:
+    """Verilog of module ``name``: a MAC template (``mvu_pointwise`` / ``temporal_conv_buffer``) with its ROMs.
+
+    ``weight_lanes`` from :func:`mac_weight_words`, ``param_words`` from :func:`channel_param_words`;
+    ``params`` are the template parameters (must include C_IN, C_OUT, IN_W, OUT_W). The module has
+    only the clock, reset and the two AXI-Stream ports; the text also holds the ROM modules
+    ``<name>_wrom`` and ``<name>_prom`` (see :func:`layer_with_roms`).
+    """
+    for key in ("C_IN", "C_OUT", "IN_W", "OUT_W"):
+        if key not in params:
+            raise PleiadesError(f"mac_layer_verilog: parameter {key} is required")
+    lanes = np.asarray(weight_lanes)
+    files = layer_with_roms(name, template, params, params["C_IN"] * params["IN_W"], params["C_OUT"] * params["OUT_W"],
+                            [("wrom", pack_lanes(lanes, w_w, signed=True), lanes.shape[1] * w_w, True),
+                             ("prom", list(param_words), param_width, True)])
+    return "\n".join(text for _, text in files)
 
 
 __all__ = [
-    "addr_width", "bits_needed", "channel_param_words", "int_range", "mac_layer_verilog", "mac_weight_words", "pack_lanes",
+    "addr_width", "bits_needed", "channel_param_words", "int_range", "layer_with_roms", "mac_layer_verilog", "mac_weight_words", "pack_lanes",
     "rom_verilog", "unpack_lanes",
 ]
