@@ -7,6 +7,10 @@ Requantization is multiplier + shift with round half to even and saturation (doc
 - ``init_state(batch)`` + ``step(frame, state)``: frame by frame, one circular buffer of the last K-1
   input frames per temporal layer (zeroed at reset, like the hardware).
 
+Recurrent temporal layers (IR kind "projection") keep D states per channel and pixel (zero at reset)
+and are computed by ``pleiades_fpga.hw.projection.project_update`` in int64 in both modes; saturated
+state values are counted per layer in ``GoldenModel.saturation`` (they never should be, by analysis).
+
 Speed: arrays are kept channel-last (B, T, H, W, C) and contractions are BLAS matmuls on integer values
 in float32 when every possible partial sum is below 2**24 in magnitude (from the weights and the input
 ranges), else in float64 (below 2**53, checked): either way the arithmetic is exact. Rounding, shifts and
@@ -23,6 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer, int_range
+from pleiades_fpga.hw.projection import project_update
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 
 EXACT_BITS = 53
@@ -69,6 +74,7 @@ class GoldenState:
 
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     pointers: dict[str, int] = field(default_factory=dict)
+    projections: dict[str, np.ndarray] = field(default_factory=dict)  # (B, H, W, C, D) int64 states
 
 
 class GoldenModel:
@@ -82,6 +88,11 @@ class GoldenModel:
                 f"partial sums up to {bound} exceed the exact float64 range (2**{EXACT_BITS}); weights/activations too wide"
             )
         self.dtype = np.float32 if bound < 2**24 else np.float64
+        for layer in ir.layers:
+            if layer.kind == "projection" and layer.acc_bits > 63:
+                raise UnsupportedModelError(f"projection layer {layer.name}: accumulator of {layer.acc_bits} bits "
+                                            "exceeds int64; reduce frac_bits or the state width")
+        self.saturation: dict[str, int] = {l.name: 0 for l in ir.layers if l.kind == "projection"}
         self._w2 = {}
         for layer in ir.layers:
             if layer.kind == "conv":
@@ -94,7 +105,7 @@ class GoldenModel:
 
     def _abs_bound(self, layer: Layer) -> int:
         """Largest |partial sum| a layer can produce (any subset of its accumulator terms)."""
-        if layer.kind == "input":
+        if layer.kind in ("input", "projection"):  # projection: int64 update, only its states pass as floats
             return 2**layer.out_bits
         x = self.ir.tensors[layer.inputs[0]]
         amax = max(abs(x.lo), abs(x.hi))
@@ -144,6 +155,21 @@ class GoldenModel:
         cin_g = layer.in_channels // layer.groups
         return _grouped_matmul(cols, self._w2[layer.name], layer.groups, cin_g, kh * kw)
 
+    def _projection(self, layer: Layer, x: np.ndarray, state: GoldenState | None) -> np.ndarray:
+        """States of every frame of x (B, T, H, W, C) -> (B, T, H, W, C*D), channel c*D+n (see ``hw.ir``)."""
+        b, t_len, h, w, c = x.shape
+        d = layer.state_dim
+        s = np.zeros((b, h, w, c, d), np.int64) if state is None else state.projections[layer.name]
+        xi = x.astype(np.int64)
+        out = np.empty((b, t_len, h, w, c * d), dtype=self.dtype)
+        for t in range(t_len):
+            s, n_sat = project_update(xi[:, t], s, layer.proj_A, layer.proj_B, layer.frac_bits, layer.out_bits)
+            self.saturation[layer.name] += n_sat
+            out[:, t] = s.reshape(b, h, w, c * d)
+        if state is not None:
+            state.projections[layer.name] = s
+        return out
+
     def _layer(self, layer: Layer, env: dict[str, np.ndarray], state: GoldenState | None) -> np.ndarray:
         if layer.kind == "input":
             x = env[layer.inputs[0]]
@@ -154,6 +180,8 @@ class GoldenModel:
             return self._finish(layer, x + env[layer.inputs[1]])
         if layer.kind == "mean":
             return self._finish(layer, x.sum(axis=(2, 3), keepdims=True))
+        if layer.kind == "projection":
+            return self._projection(layer, x, state)
         if layer.role != "temporal":
             return self._finish(layer, self._spatial(layer, x))
         k = layer.kernel[0]
@@ -220,13 +248,18 @@ class GoldenModel:
         return y, {k: np.concatenate([t[k] for t in traces], axis=2) for k in traces[0]}
 
     def init_state(self, batch: int) -> GoldenState:
-        """Reset state: zeroed circular buffers of K-1 frames for every temporal layer."""
+        """Reset state: zeroed circular buffers of K-1 frames for every temporal layer, zero projection states."""
         state = GoldenState()
         for layer in self.ir.temporal_layers():
             t = self.ir.tensors[layer.inputs[0]]
             state.buffers[layer.name] = np.zeros((batch, layer.kernel[0] - 1, t.height, t.width, t.channels),
                                                  dtype=self.dtype)
             state.pointers[layer.name] = 0
+        for layer in self.ir.layers:
+            if layer.kind == "projection":
+                t = self.ir.tensors[layer.inputs[0]]
+                state.projections[layer.name] = np.zeros((batch, t.height, t.width, t.channels, layer.state_dim),
+                                                         np.int64)
         return state
 
     def step(self, frame: np.ndarray, state: GoldenState) -> tuple[np.ndarray, GoldenState]:

@@ -21,6 +21,13 @@ Layer kinds (``Layer.kind``) and their exact integer semantics (docs/ARCHITECTUR
 - ``"add"``: ``acc = a + b`` of two inputs with the same scale (both quantized by one shared quantizer).
 - ``"mean"``: ``acc[c] = sum_{h, w} x[c, h, w]``; the division by H*W (a power of two) is folded into the
   requantization shift.
+- ``"projection"`` (recurrent temporal layer, issue #6; ``pleiades_fpga.hw.projection``): per input channel c
+  and pixel, states s in Z^D (D = ``state_dim``, signed ``out_bits``, zero after reset):
+  ``acc[n] = sum_m proj_A[n, m] * s_prev[c, m] + proj_B[n] * x[c]``,
+  ``s[c, n] = clamp(round_half_even(acc[n] / 2**frac_bits), lo, hi)``; the output tensor (C*D, H, W) is s,
+  channel ``c*D + n``. ``requant`` is False (the state update has its own rounding), ``out_scale`` = state
+  scale. ``in_channels`` = C, ``out_channels`` = C*D. The readout is a following "pointwise" conv (groups 1
+  or C).
 
 After the accumulator every layer except the last requantizes per output channel c:
 ``y = clamp(round_half_even(acc * M[c] / 2**S[c]), lo, hi)`` with ``M`` >= 1, ``S`` >= 0 int64
@@ -38,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-LAYER_KINDS = ("input", "conv", "add", "mean")
+LAYER_KINDS = ("input", "conv", "add", "mean", "projection")
 CONV_ROLES = ("temporal", "spatial", "pointwise")
 
 
@@ -112,6 +119,11 @@ class Layer:
     out_signed: bool = False
     out_scale: np.ndarray | None = None  # float64 () after requant, (out,) for requant=False
     pool_size: int = 1  # mean only: H*W averaged
+    # projection only (see module docstring)
+    proj_A: np.ndarray | None = None  # int64 (D, D)
+    proj_B: np.ndarray | None = None  # int64 (D,)
+    frac_bits: int = 0  # F
+    state_dim: int = 0  # D
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (arrays as nested lists)."""
@@ -156,8 +168,11 @@ class IRGraph:
             desc = f"{layer.name:<24} {layer.kind:<5} {layer.role or '':<9} -> ({t.channels},{t.height},{t.width})"
             if layer.kind == "conv":
                 desc += f" k={layer.kernel} g={layer.groups} w{layer.weight_bits}"
+            if layer.kind == "projection":
+                desc += f" D={layer.state_dim} F={layer.frac_bits}"
             desc += f" in{layer.in_bits}{'s' if layer.in_signed else 'u'} acc{layer.acc_bits}"
-            desc += f" out{layer.out_bits}{'s' if layer.out_signed else 'u'}" if layer.requant else " out=acc"
+            desc += f" out{layer.out_bits}{'s' if layer.out_signed else 'u'}" \
+                if layer.requant or layer.kind == "projection" else " out=acc"
             lines.append(desc)
         return "\n".join(lines)
 
