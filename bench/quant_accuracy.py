@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench" / "quant_accuracy"
 FLOAT_CKPT = ROOT / "build" / "bench" / "train_default" / "checkpoint.pt"
 QUANT_SPECS = {"w8a8": "w8a8", "w4a4": "w4a4", "mixed": str(ROOT / "configs" / "quant_mixed.toml")}
-QAT_EPOCHS = 1
+QAT_EPOCHS = 2
 QAT_LR = 1e-3
 
 

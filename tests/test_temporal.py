@@ -187,14 +187,44 @@ def test_cost_model_counts():
     assert choose_contraction(256, 256, 1, 40, 3, positions=10_000) == "project"
 
 
-def test_auto_follows_cost_model_and_override():
-    layer = PleiadesTemporalConv(64, 64, 10, groups=64)
-    shape = (1, 64, 20, 4, 4)
-    assert layer.order_for(shape) == "kernel"
+def test_auto_measures_once_and_picks_the_faster(monkeypatch):
+    import pleiades_fpga.model.temporal as temporal
+
+    layer = PleiadesTemporalConv(8, 8, 6, groups=1)
+    shape = (2, 8, 12, 3, 3)
+    # a fake clock: each order takes a fixed time; "project" is faster here, then "kernel"
+    for fast in ("project", "kernel"):
+        temporal._AUTOTUNE_CACHE.clear()
+        calls = []
+
+        def fake_time(run, order, fast=fast):
+            calls.append(order)
+            return 1.0 if order == fast else 2.0
+
+        monkeypatch.setattr(temporal, "_time_once", fake_time)
+        assert layer.order_for(shape) == fast
+        n = len(calls)
+        assert n == 2 * (temporal._AUTOTUNE_REPEATS + 1)
+        assert layer.order_for(shape) == fast and len(calls) == n  # cached: no new measurement
+        assert layer.order_for(shape, backward=True) == fast and len(calls) == 2 * n  # training is another key
     layer.contraction = "project"
     assert layer.order_for(shape) == "project"
     with pytest.raises(PleiadesError, match="contraction"):
         layer.contraction = "fastest"
+
+
+def test_autotune_leaves_rng_and_grads_alone():
+    import pleiades_fpga.model.temporal as temporal
+
+    temporal._AUTOTUNE_CACHE.clear()
+    layer = PleiadesTemporalConv(4, 6, 5)
+    x = torch.randn(2, 4, 9, 3, 3, requires_grad=True)
+    state = torch.get_rng_state()
+    y = layer(x, pad="causal")  # auto: measures both orders (forward + backward) first
+    assert torch.equal(torch.get_rng_state(), state)
+    assert layer.coeffs.grad is None and x.grad is None
+    ref = layer(x, pad="causal", contraction="kernel")
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_inputs():

@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-test", type=_positive_int, default=None, help="number of test clips")
     p.add_argument("--quant", default=None, metavar="SPEC",
                    help="quantization-aware training: w8a8, w4a4, ... or a TOML/YAML quant config")
+    p.add_argument("--wbits", type=int, default=None, metavar="B",
+                   help="weight bits (2..8): with --abits a shortcut for --quant wBaA, or overrides the config's default")
+    p.add_argument("--abits", type=int, default=None, metavar="B", help="activation bits (2..8), see --wbits")
     p.add_argument("--init", default=None, metavar="CKPT", help="start from this float checkpoint (fine-tune)")
     p.add_argument("--threads", type=_positive_int, default=d.threads, help="torch CPU threads (default 2)")
     p.add_argument("--out", required=True, help="output directory")
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, resolution=args.resolution, bin_us=args.bin_us,
         preset=args.preset, temporal_kind=args.temporal_kind, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test, quant=args.quant, init=args.init,
+        lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
+        quant=args.quant, wbits=args.wbits, abits=args.abits, init=args.init,
         threads=args.threads, out=args.out, progress=not args.no_progress,
     )
     _, metrics = train_model(cfg)

@@ -13,6 +13,7 @@ Both are cross-correlations along time with tap 0 = oldest frame, tap K-1 = curr
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,54 @@ def choose_contraction(
     return min(costs.values(), key=lambda c: c.seconds).order
 
 
+_AUTOTUNE_CACHE: dict[tuple, str] = {}
+_AUTOTUNE_REPEATS = 3
+
+
+def _time_once(run, order: str) -> float:
+    """Seconds of one ``run(order)``."""
+    start = time.perf_counter()
+    run(order)
+    return time.perf_counter() - start
+
+
+def autotune_contraction(layer: "PleiadesTemporalConv", x_shape: tuple[int, ...], pad: str, weight_grad: bool,
+                         input_grad: bool) -> str:
+    """The faster contraction order for this layer and input shape, measured once and cached.
+
+    Both orders run on a random input of ``x_shape`` (a private generator: the global RNG is untouched),
+    interleaved, ``_AUTOTUNE_REPEATS`` times after one warm-up; forward only, or forward + the backward
+    pass that training needs (gradients through ``torch.autograd.grad``, so no ``.grad`` is touched).
+    The key holds everything that changes the timing (shapes, dtype, gradients wanted, torch threads).
+    """
+    key = (layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, layer.degree + 1,
+           tuple(x_shape), pad, weight_grad, input_grad, layer.coeffs.dtype, layer.coeffs.device.type,
+           torch.get_num_threads())
+    if key in _AUTOTUNE_CACHE:
+        return _AUTOTUNE_CACHE[key]
+    gen = torch.Generator(device=layer.coeffs.device).manual_seed(0)
+    x = torch.randn(x_shape, generator=gen, dtype=layer.coeffs.dtype, device=layer.coeffs.device)
+
+    def run(order: str):
+        with torch.enable_grad() if (weight_grad or input_grad) else torch.no_grad():
+            xi = x.detach().requires_grad_(input_grad)
+            coeffs = layer.coeffs.detach().requires_grad_(weight_grad)
+            y = layer._contract(layer._pad(xi, pad), order, coeffs)
+            wrt = [t for t, want in ((coeffs, weight_grad), (xi, input_grad)) if want]
+            if wrt:
+                torch.autograd.grad(y.sum(), wrt)
+
+    best = {"kernel": math.inf, "project": math.inf}
+    for i in range(_AUTOTUNE_REPEATS + 1):
+        for order in best:
+            seconds = _time_once(run, order)
+            if i:  # the first round warms up allocators and kernels
+                best[order] = min(best[order], seconds)
+    choice = min(best, key=best.get)
+    _AUTOTUNE_CACHE[key] = choice
+    return choice
+
+
 def _depthwise_taps(x: Tensor, taps: Tensor) -> Tensor:
     """Depthwise causal correlation: y[:, c, t] = sum_k taps[c, k] * x[:, c, t + k] (valid)."""
     c, k = taps.shape
@@ -158,9 +207,10 @@ class TemporalConv(nn.Module):
             )
         return x
 
-    def _conv_kernel_first(self, x: Tensor) -> Tensor:
-        """Convolve with the effective kernel: depthwise as a sum of K shifted scalings, else conv3d."""
-        k = self.kernel()
+    def _conv_kernel_first(self, x: Tensor, k: Tensor | None = None) -> Tensor:
+        """Convolve with the effective kernel ``k`` (default ``kernel()``): depthwise as a sum of K shifted
+        scalings, else conv3d."""
+        k = self.kernel() if k is None else k
         if self.groups == self.in_channels == self.out_channels:
             return _depthwise_taps(x, k[:, 0, :])
         return F.conv3d(x, k.reshape(self.out_channels, -1, self.kernel_size, 1, 1), groups=self.groups)
@@ -192,7 +242,8 @@ class PleiadesTemporalConv(TemporalConv):
     ``basis`` = discrete_basis(degree, K, alpha, beta, domain) / sqrt(scale_kernel_size * in/groups)
     (published scaling; ``scale_kernel_size`` defaults to K and is kept when re-sampling).
     ``contraction``: "kernel" (build kernels, then convolve), "project" (project the input onto the basis,
-    then contract with the coefficients) or "auto" (cheaper by ``contraction_costs``, decided per call).
+    then contract with the coefficients) or "auto" (the faster one measured on this machine for the input
+    shape, see ``autotune_contraction``; cached).
     """
 
     def __init__(
@@ -268,15 +319,15 @@ class PleiadesTemporalConv(TemporalConv):
                   input_grad: bool = True, weight_grad: bool = True) -> str:
         """The contraction order used for an input of this shape ("kernel" or "project").
 
-        With "auto": the cheaper one by the cost model, counting the backward pass when ``backward``
-        (autograd on and gradients wanted for the coefficients or, with ``input_grad``, for the input).
+        With "auto": the faster one measured on this machine (``autotune_contraction``, cached per shape),
+        counting the backward pass when ``backward`` (gradients for the coefficients if ``weight_grad``, for
+        the input if ``input_grad``). The cost model (``costs``) only describes MACs and memory.
         """
         if self.contraction != "auto":
             return self.contraction
-        costs = self.costs(x_shape, pad, backward and (weight_grad or input_grad), input_grad)
-        return min(costs.values(), key=lambda c: c.seconds).order
+        return autotune_contraction(self, tuple(x_shape), pad, backward and weight_grad, backward and input_grad)
 
-    def _conv_project_first(self, x: Tensor) -> Tensor:
+    def _conv_project_first(self, x: Tensor, coeffs: Tensor | None = None) -> Tensor:
         """Project every input channel onto the basis (N+1 outputs), then contract with the coefficients."""
         b, c, t, h, w = x.shape
         nb, k, g = self.degree + 1, self.kernel_size, self.groups
@@ -285,9 +336,18 @@ class PleiadesTemporalConv(TemporalConv):
         z = F.conv2d(x.reshape(b * c, 1, t, p), self.basis.reshape(nb, 1, k, 1))
         # y[b, o, (t, p)] = sum_{c in group(o), n} coeffs[o, c, n] * z[b, c, n, (t, p)]
         z = z.reshape(b, g, (c // g) * nb, t_out * p)
-        coeffs = self.coeffs.reshape(g, self.out_channels // g, (c // g) * nb)
+        coeffs = (self.coeffs if coeffs is None else coeffs).reshape(g, self.out_channels // g, (c // g) * nb)
         y = torch.matmul(coeffs, z)  # (B, g, out/g, T'*H*W)
         return y.reshape(b, self.out_channels, t_out, h, w)
+
+    def _contract(self, xp: Tensor, order: str, coeffs: Tensor | None = None) -> Tensor:
+        """The valid correlation of the padded input ``xp`` in contraction ``order`` (optionally with
+        stand-in coefficients, used by the autotuner)."""
+        if order == "kernel":
+            return self._conv_kernel_first(xp, None if coeffs is None else coeffs @ self.basis)
+        if order == "project":
+            return self._conv_project_first(xp, coeffs)
+        raise PleiadesError(f"contraction must be one of {CONTRACTIONS}, got {order!r}")
 
     def forward(self, x: Tensor, pad: str = "valid", contraction: str | None = None) -> Tensor:
         """(B, in, T, H, W) -> (B, out, T', H, W); ``contraction`` overrides the layer's setting."""
@@ -295,13 +355,9 @@ class PleiadesTemporalConv(TemporalConv):
         order = contraction or self.contraction
         if order == "auto":
             grad = torch.is_grad_enabled()
-            order = min(self.costs(tuple(x.shape), pad, grad and (self.coeffs.requires_grad or x.requires_grad),
-                                   grad and x.requires_grad).values(), key=lambda c: c.seconds).order
-        if order == "kernel":
-            return self._conv_kernel_first(xp)
-        if order == "project":
-            return self._conv_project_first(xp)
-        raise PleiadesError(f"contraction must be one of {CONTRACTIONS}, got {order!r}")
+            order = autotune_contraction(self, tuple(x.shape), pad, grad and self.coeffs.requires_grad,
+                                         grad and x.requires_grad)
+        return self._contract(xp, order)
 
     def resampled(self, kernel_size: int) -> "PleiadesTemporalConv":
         """Same coefficients, basis rebuilt for ``kernel_size`` bins over the same window, old scale kept.

@@ -37,7 +37,9 @@ class TrainConfig:
     n_test: int | None = None
     crop_frames: int | None = None
     loss_start: int | None = None
-    quant: str | None = None
+    quant: str | None = None  # "w4a4", a TOML/YAML quant config, or None (float unless wbits/abits are set)
+    wbits: int | None = None  # override the quant config's default weight / activation widths (--wbits/--abits)
+    abits: int | None = None
     init: str | None = None
     threads: int = 2
     out: str | None = None
@@ -60,6 +62,14 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PleiadesError(f"{name} must be >= 1, got {value}")
+        if (self.wbits is None) != (self.abits is None) and self.quant is None:
+            raise PleiadesError("give both --wbits and --abits (or --quant w4a4 / a quant config file)")
+        for name in ("wbits", "abits"):
+            value = getattr(self, name)
+            if value is not None:
+                from pleiades_fpga.quant.config import check_bits
+
+                check_bits(value, f"--{name}")
         if self.loss_start is not None and self.loss_start < 0:
             raise PleiadesError(f"loss_start must be >= 0, got {self.loss_start}")
 

@@ -39,15 +39,29 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         if cfg.temporal_kind is not None:
             overrides["temporal_kind"] = cfg.temporal_kind
         config = get_preset(cfg.preset, **overrides)
-    if cfg.quant is not None:
-        from pleiades_fpga.quant import build_quant_model  # lazy: brevitas is slow to import
+    if cfg.quant is not None or cfg.wbits is not None or cfg.abits is not None:
+        from pleiades_fpga.quant import build_quant_model, resolve_spec  # lazy: brevitas is slow to import
 
-        return build_quant_model(config, cfg.quant, init_from=init)
+        spec = resolve_spec(cfg.quant, weight_bits=cfg.wbits, act_bits=cfg.abits)
+        model = build_quant_model(config, spec, init_from=init)
+        if init is not None and foldable(model):
+            # fine-tune the deployed form: BN (float running statistics) folded into the convs before QAT
+            from pleiades_fpga.quant import fold_batchnorm
+
+            model = fold_batchnorm(model)
+        return model
     if init is not None:
         return init
     from pleiades_fpga.model import build_model
 
     return build_model(config)
+
+
+def foldable(model: nn.Module) -> bool:
+    """True for a quantized network that still has BatchNorm layers to fold (and no causal GroupNorm)."""
+    if getattr(model, "quant_config", None) is None or model.quant_config.get("folded"):
+        return False
+    return model.config.temporal_norm == "batch"
 
 
 def resample_for_bin(model: nn.Module, bin_us: int) -> nn.Module:
@@ -148,14 +162,24 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
     loss_start = min(crop - 1, config.kernel_size - 1 if cfg.loss_start is None else cfg.loss_start)
     steps_per_epoch = max(1, len(train) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, cfg.warmup))
+    def optimizer(model: nn.Module, done: int):
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s + done, total, cfg.warmup))
+
+    opt, sched = optimizer(model, 0)
+    # QAT from scratch trains with BatchNorm, then folds it and fine-tunes the deployed form in the last epoch
+    fold_epoch = cfg.epochs - 1 if foldable(model) and cfg.epochs >= 2 else None
     loss_fn = nn.CrossEntropyLoss()
     history = []
     bar = tqdm(total=total, desc="training", disable=not cfg.progress, unit="step")
     interrupted = False
     try:
         for epoch in range(cfg.epochs):
+            if epoch == fold_epoch:
+                from pleiades_fpga.quant import fold_batchnorm
+
+                model = fold_batchnorm(model.eval())
+                opt, sched = optimizer(model, epoch * steps_per_epoch)
             model.train()
             t_epoch = time.time()
             perm = rng.permutation(len(train))
