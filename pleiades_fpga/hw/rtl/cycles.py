@@ -52,12 +52,32 @@ def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bo
     return mac_cycles_per_pixel(c_in, c_out, k, pe, simd, depthwise) + 2
 
 
+def projection_cycles_per_pixel(c: int, d: int, pixels: int, pe: int, simd: int) -> int:
+    """Cycles per input pixel of projection_state: ceil(C/SIMD) * ceil(D/PE) steps (PE state rows x SIMD
+    channels per step); one more when the frame has a single pixel (its state word is read after the write)."""
+    if min(c, d, pixels, pe, simd) < 1 or pe > d or simd > c:
+        raise PleiadesError(f"projection folding needs 1 <= PE <= D and 1 <= SIMD <= C "
+                            f"(C={c}, D={d}, pixels={pixels}, PE={pe}, SIMD={simd})")
+    return _ceil_div(c, simd) * _ceil_div(d, pe) + (1 if pixels == 1 else 0)
+
+
+def projection_cycles_per_frame(c: int, d: int, pixels: int, pe: int, simd: int) -> int:
+    """Steady-state cycles per frame of projection_state (pixels accepted back to back)."""
+    return pixels * projection_cycles_per_pixel(c, d, pixels, pe, simd)
+
+
+def projection_reset_cycles(pixels: int) -> int:
+    """Cycles after reset during which the state memory is cleared (s_axis_tready low)."""
+    return pixels
+
+
 def requant_cycles() -> int:
     """requant.v is combinational (0 cycles); callers register its output."""
     return 0
 
 
 __all__ = [
-    "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "requant_cycles", "temporal_conv_cycles_per_frame",
+    "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "projection_cycles_per_frame",
+    "projection_cycles_per_pixel", "projection_reset_cycles", "requant_cycles", "temporal_conv_cycles_per_frame",
     "temporal_conv_reset_cycles",
 ]
