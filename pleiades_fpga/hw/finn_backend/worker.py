@@ -1,0 +1,277 @@
+"""FINN worker: runs inside the FINN environment (``.venv-finn``), never imports pleiades_fpga or torch.
+
+Usage: ``python worker.py job.json``. The job names the segment QONNX files (written by ``split.py``), the FPGA
+part, the clock, the folding target (cycles per frame) and an ``.npz`` of test inputs. For every segment it
+applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` that need no Vivado):
+
+1. qonnx cleanup, ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold), tidy-up;
+2. streamlining (``Streamline``, ``LowerConvsToMatMul``, NHWC transposes absorbed, ``InferDataLayouts``);
+3. conversion to HW layers (``InferThresholdingLayer``, ``InferConvInpGen``, ``InferQuantizedMatrixVectorActivation``,
+   ``InferVectorVectorActivation`` for depthwise, ``InferAddStreamsLayer``/elementwise add, ``InferPoolFromReduce``,
+   ``InferGlobalAccPoolLayer``, ``InferDuplicateStreamsLayer``), the dataflow partition, ``SpecializeLayers(part)``;
+4. folding: ``SetFolding(target_cycles_per_frame)``;
+5. FINN's analysis passes: ``res_estimation``, ``exp_cycles_per_layer``, ``dataflow_performance`` (after
+   ``AnnotateCycles``) -> ``estimate_layer_resources.json``, ``estimate_layer_cycles.json``,
+   ``estimate_network_performance.json`` in ``<out>/<segment>/``.
+
+FINN's Python execution (``execute_onnx``) of the graph after step 1 and after step 2 runs on the test inputs;
+the outputs go to ``<out>/<segment>/exec.npz`` (the caller compares them with the golden model). Progress
+lines ``@@ <segment> <step>`` go to stdout; ``<out>/worker_result.json`` summarizes every segment
+(``ok``/``error`` per step).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+# FINN's default (36) keeps HLS weight streams narrow; our RTL has no such limit, so let SIMD grow to the target
+MVAU_WWIDTH_MAX = 1024
+STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "specialize", "folding", "estimates")
+
+
+def progress(seg: str, step: str) -> None:
+    print(f"@@ {seg} {step}", flush=True)
+
+
+def _node_types(model) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def qonnx_to_finn(path: str):
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames, RemoveStaticGraphInputs
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.cleanup import cleanup_model
+
+    model = cleanup_model(ModelWrapper(path))
+    model = model.transform(ConvertQONNXtoFINN())
+    for t in (InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(), InferDataTypes(),
+              RemoveStaticGraphInputs()):
+        model = model.transform(t)
+    return model
+
+
+def streamline(model):
+    import finn.transformation.streamline.absorb as absorb
+    from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
+    from finn.transformation.streamline import Streamline
+    import finn.transformation.streamline.reorder as reorder
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+    from qonnx.transformation.general import RemoveUnusedTensors
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(Streamline())
+    model = model.transform(LowerConvsToMatMul())
+    model = model.transform(MakeMaxPoolNHWC())
+    model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
+    model = model.transform(absorb.AbsorbConsecutiveTransposes())
+    model = model.transform(reorder.MoveScalarLinearPastInvariants())
+    model = model.transform(InferDataLayouts())
+    model = model.transform(InferGlobalAccPoolLayer())  # GlobalAveragePool -> GlobalAccPool + Mul(1/N), NHWC
+    model = model.transform(Streamline())
+    # residual joins (DWS skip add): move the NCHW<->NHWC transposes and the shared scale past the Add
+    for _ in range(3):
+        for t in (reorder.MoveTransposePastJoinAdd(), reorder.MoveMulPastJoinAdd(), reorder.MoveTransposePastFork(),
+                  reorder.MoveLinearPastFork(), absorb.AbsorbConsecutiveTransposes(),
+                  absorb.AbsorbTransposeIntoMultiThreshold(), reorder.MoveScalarLinearPastInvariants(),
+                  reorder.MoveTransposePastEltwise()):
+            model = model.transform(t)
+        model = model.transform(Streamline())
+    model = model.transform(InferDataLayouts())
+    model = model.transform(RemoveUnusedTensors())
+    return model
+
+
+def convert_to_hw(model):
+    from finn.transformation.fpgadataflow.convert_to_hw import (
+        conv_inp_gen, duplicate_streams, elementwise_binary_operation, global_acc_pool, pool_from_reduce,
+        quantized_matrix_vector_activation as mvau, thresholding, vector_vector_activation as vvau)
+    import finn.transformation.streamline.absorb as absorb
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for t in (mvau.InferQuantizedMatrixVectorActivation(), vvau.InferVectorVectorActivation(),
+              thresholding.InferThresholdingLayer(), pool_from_reduce.InferPoolFromReduce(),
+              conv_inp_gen.InferConvInpGen(), global_acc_pool.InferGlobalAccPoolLayer(),
+              elementwise_binary_operation.InferElementwiseBinaryOperation(),
+              duplicate_streams.InferDuplicateStreamsLayer(), absorb.AbsorbConsecutiveTransposes(),
+              GiveUniqueNodeNames(), InferDataLayouts(), InferDataTypes(), InferShapes()):
+        model = model.transform(t)
+    return model
+
+
+def is_hw(node) -> bool:
+    return node.domain.startswith("finn.custom_op.fpgadataflow")
+
+
+def dataflow_partition(model, tmp: Path):
+    """FINN's CreateDataflowPartition: the HW nodes as one child model (the rest stays outside)."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    outside = [f"{n.name} ({n.op_type})" for n in model.graph.node if not is_hw(n)]
+    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(tmp)))
+    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(sdp) != 1:
+        raise RuntimeError(f"expected one dataflow partition, got {len(sdp)}; nodes outside HW: {outside}")
+    return ModelWrapper(getCustomOp(sdp[0]).get_nodeattr("model")), outside
+
+
+def specialize(model, part: str):
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    model = model.transform(SpecializeLayers(part))
+    for t in (GiveUniqueNodeNames(), InferShapes(), InferDataTypes()):
+        model = model.transform(t)
+    return model
+
+
+def fold(model, target_cycles: int):
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    model = model.transform(SetFolding(int(target_cycles), mvau_wwidth_max=MVAU_WWIDTH_MAX, two_pass_relaxation=True))
+    model = model.transform(GiveUniqueNodeNames())
+    config = {}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        attrs = {}
+        for key in ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode"):
+            try:
+                attrs[key] = inst.get_nodeattr(key)
+            except (AttributeError, Exception):
+                continue
+        config[node.name] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    return model, config
+
+
+def estimates(model, part: str, clock_mhz: float) -> tuple[dict, dict, dict]:
+    from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
+    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+    from finn.analysis.fpgadataflow.op_and_param_counts import aggregate_dict_keys
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
+
+    cycles = model.analysis(exp_cycles_per_layer)
+    res = model.analysis(lambda m: res_estimation(m, part))
+    res["total"] = aggregate_dict_keys(res)
+    model = model.transform(AnnotateCycles())
+    perf = dict(model.analysis(dataflow_performance))
+    period_ns = 1000.0 / clock_mhz
+    perf["estimated_throughput_fps"] = 1e9 / period_ns / perf["max_cycles"]
+    perf["estimated_latency_ns"] = perf["critical_path_cycles"] * period_ns
+    return res, cycles, perf
+
+
+def execute(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """FINN's Python execution of one frame per sample: {graph output: (N, ...) float}."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    names_in = [i.name for i in model.graph.input]
+    names_out = [o.name for o in model.graph.output]
+    n = next(iter(inputs.values())).shape[0]
+    outs: dict[str, list] = {o: [] for o in names_out}
+    for k in range(n):
+        ctx = {name: inputs[name][k:k + 1].astype(np.float32) for name in names_in}
+        res = execute_onnx(model, ctx)
+        for o in names_out:
+            outs[o].append(res[o])
+    return {o: np.concatenate(v, axis=0) for o, v in outs.items()}
+
+
+def run_segment(seg: dict, job: dict, out: Path, test: dict[str, np.ndarray]) -> dict:
+    name = seg["name"]
+    sdir = out / name
+    sdir.mkdir(parents=True, exist_ok=True)
+    result: dict = {"name": name, "steps": {}}
+
+    def step(label: str, fn):
+        progress(name, label)
+        try:
+            value = fn()
+            result["steps"][label] = "ok"
+            return value
+        except Exception as exc:  # noqa: BLE001 - reported per step, the caller decides
+            result["steps"][label] = f"error: {type(exc).__name__}: {exc}"
+            (sdir / f"{label}.traceback.txt").write_text(traceback.format_exc())
+            raise
+
+    try:
+        finn_model = step("qonnx_to_finn", lambda: qonnx_to_finn(str(Path(job["segment_dir"]) / seg["onnx"])))
+        finn_model.save(str(sdir / "finn_onnx.onnx"))
+        result["finn_onnx_nodes"] = _node_types(finn_model)
+        slim = step("streamline", lambda: streamline(finn_model))
+        slim.save(str(sdir / "streamlined.onnx"))
+        result["streamlined_nodes"] = _node_types(slim)
+        # test inputs by position (FINN renames the graph inputs/outputs: global_in, global_in_1, ...)
+        inputs = {i.name: test[f"{name}/in{k}"] for k, i in enumerate(finn_model.graph.input)
+                  if f"{name}/in{k}" in test}
+        if inputs and len(inputs) == len(finn_model.graph.input):
+            def run_both():
+                a, b = execute(finn_model, inputs), execute(slim, inputs)
+                np.savez(sdir / "exec.npz", **{f"finn_onnx/out{k}": v for k, v in enumerate(a.values())},
+                         **{f"streamlined/out{k}": v for k, v in enumerate(b.values())})
+            step("execute", run_both)
+        hw = step("convert_to_hw", lambda: convert_to_hw(slim))
+        hw.save(str(sdir / "hw_layers.onnx"))
+        result["hw_nodes"] = _node_types(hw)
+        dataflow, outside = step("dataflow_partition", lambda: dataflow_partition(hw, sdir / "partition"))
+        result["outside_dataflow"] = outside
+        spec = step("specialize", lambda: specialize(dataflow, job["part"]))
+        folded, config = step("folding", lambda: fold(spec, job["target_cycles"]))
+        (sdir / "folding_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        folded.save(str(sdir / "dataflow.onnx"))
+        result["dataflow_nodes"] = _node_types(folded)
+        res, cycles, perf = step("estimates", lambda: estimates(folded, job["part"], job["clock_mhz"]))
+        for fname, data in (("estimate_layer_resources.json", res), ("estimate_layer_cycles.json", cycles),
+                            ("estimate_network_performance.json", perf)):
+            (sdir / fname).write_text(json.dumps(data, indent=2) + "\n")
+        result["ok"] = True
+    except Exception:  # noqa: BLE001
+        result["ok"] = False
+    return result
+
+
+def main(argv: list[str]) -> int:
+    warnings.filterwarnings("ignore")
+    from finn.util.settings import initialize_dummy_settings
+
+    initialize_dummy_settings()  # FINN+ settings without its build runner (no Vivado paths needed)
+    job = json.loads(Path(argv[1]).read_text())
+    out = Path(job["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    test = dict(np.load(job["test_inputs"])) if job.get("test_inputs") else {}
+    import finn
+
+    results = {"finn_version": getattr(finn, "__version__", "unknown"), "part": job["part"],
+               "clock_mhz": job["clock_mhz"], "target_cycles": job["target_cycles"], "segments": []}
+    try:
+        from importlib.metadata import version
+        results["finn_version"] = version("finn-plus")
+    except Exception:  # noqa: BLE001
+        pass
+    for seg in job["segments"]:
+        results["segments"].append(run_segment(seg, job, out, test))
+        (out / "worker_result.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
