@@ -114,3 +114,16 @@ def test_projection_icarus(tmp_path, seed, c, d, pe, simd, h, w, in_bits, in_sig
 def test_projection_verilator(tmp_path, seed, c, d, pe, simd, h, w, in_bits, in_signed, unstable):
     r = run_config("verilator", tmp_path, seed, c, d, pe, simd, h, w, in_bits, in_signed, unstable)
     print(f"verilator: cycles/frame measured {r['measured']:.1f}, model {r['model']}")
+
+
+@pytest.mark.xdist_group("rtl_projection")
+def test_state_memory_infers_ecp5_block_ram():
+    from pleiades_fpga.hw.rtl.lint import yosys_synth
+
+    params = dict(C=4, D=5, S_W=12, PIXELS=256, PE=5, SIMD=1, ACC_W=28, COEF_W=12)
+    rep = yosys_synth("projection_state", template_sources("projection_state"), params, target="ecp5")
+    assert rep.latches == 0
+    # states = 256 pixels x 4 channels x 5 states x 12 bits = 61,440 bits: block RAM, not flip-flops
+    # (the flip-flops are the output queue and the partial state vector: 3 x 240 bits + control)
+    assert rep.cells.get("DP16KD", 0) >= 4, f"no block RAM inferred: {rep.cells}"
+    assert rep.cells.get("TRELLIS_FF", 0) < 1500, rep.cells

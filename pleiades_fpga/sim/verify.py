@@ -69,14 +69,18 @@ def float_logits(checkpoint: Path, clips: np.ndarray) -> np.ndarray:
 
 def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator", clip_frames: int | None = None,
                  seed: int = 0, pause: float = 0.3, float_checkpoint: str | Path | None = None,
-                 clips: np.ndarray | None = None) -> dict[str, Any]:
-    """Verify ``build_dir`` bit-exactly against its golden model; write verification.json/.npz; return the summary."""
+                 clips: np.ndarray | None = None, golden: GoldenModel | None = None) -> dict[str, Any]:
+    """Verify ``build_dir`` bit-exactly against its golden model; write verification.json/.npz; return the summary.
+
+    ``golden``: the golden model of the IR the build was generated from (default: the build's model.onnx).
+    """
     build_dir = Path(build_dir)
     manifest = _load_manifest(build_dir)
-    onnx_path = build_dir / "model.onnx"
-    if not onnx_path.is_file():
-        raise PleiadesError(f"{build_dir} has no model.onnx (the build copies it there); rebuild the design")
-    golden = GoldenModel.from_qonnx(onnx_path)
+    if golden is None:
+        onnx_path = build_dir / "model.onnx"
+        if not onnx_path.is_file():
+            raise PleiadesError(f"{build_dir} has no model.onnx (the build copies it there); rebuild the design")
+        golden = GoldenModel.from_qonnx(onnx_path)
     inp, out = manifest["input"], manifest["output"]
     h, w, cin = inp["height"], inp["width"], inp["channels"]
     bin_us = int(inp.get("bin_us") or golden.ir.metadata.get("bin_us") or 10_000)
@@ -146,6 +150,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         "sim_cycles": total_cycles, "sim_seconds": run.run_seconds, "build_seconds": run.build_seconds,
         "sim_cycles_per_second": total_cycles / run.run_seconds if run.run_seconds else None,
         "wall_seconds": wall, "temporal_wraps": {},
+        "projection_saturations": dict(golden.saturation),
     }
     for layer in manifest["layers"]:
         if layer.get("kind") == "temporal_conv":

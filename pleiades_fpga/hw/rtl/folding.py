@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer
 from pleiades_fpga.hw.rtl import cycles, cycles_spatial
+from pleiades_fpga.hw.rtl.projection_rtl import projection_multipliers
 
 
 @dataclass(frozen=True)
@@ -29,16 +32,20 @@ class Fold:
 
 
 def module_kind(layer: Layer) -> str:
-    """Template family of an IR layer: temporal_conv | conv3x3 | pointwise | add | avgpool | input."""
+    """Template family of an IR layer: temporal_conv | conv3x3 | pointwise | add | avgpool | projection | input."""
     if layer.kind == "input":
         return "input"
     if layer.kind == "add":
         return "add"
     if layer.kind == "mean":
         return "avgpool"
+    if layer.kind == "projection":
+        return "projection"
     if layer.kind != "conv":
         raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no RTL template")
     kt, kh, kw = layer.kernel
+    if is_grouped_pointwise(layer):
+        return "pointwise"
     if layer.groups not in (1, layer.in_channels) or (layer.groups > 1 and layer.in_channels != layer.out_channels):
         raise UnsupportedModelError(
             f"layer {layer.name}: grouped conv with groups={layer.groups} (in={layer.in_channels}, "
@@ -55,7 +62,27 @@ def module_kind(layer: Layer) -> str:
 
 
 def is_depthwise(layer: Layer) -> bool:
-    return layer.kind == "conv" and layer.groups > 1
+    return layer.kind == "conv" and layer.groups > 1 and not is_grouped_pointwise(layer)
+
+
+def is_grouped_pointwise(layer: Layer) -> bool:
+    """A grouped 1x1x1 conv that is not depthwise (the readout of a recurrent temporal layer: groups = C,
+    D state inputs per group). The RTL runs it on mvu_pointwise as a dense layer with a block-diagonal
+    weight (``dense_pointwise_weight``): exact, but it costs C times the useful MACs (cycles or PEs)."""
+    return (layer.kind == "conv" and layer.role == "pointwise" and layer.groups > 1
+            and not (layer.in_channels == layer.out_channels == layer.groups))
+
+
+def dense_pointwise_weight(layer: Layer) -> np.ndarray:
+    """(out, in, 1, 1, 1) weight of a grouped pointwise conv expanded to block-diagonal dense form (zeros outside groups)."""
+    w = np.asarray(layer.weight, dtype=np.int64)
+    if layer.groups == 1:
+        return w
+    og, ig = layer.out_channels // layer.groups, layer.in_channels // layer.groups
+    dense = np.zeros((layer.out_channels, layer.in_channels, *w.shape[2:]), dtype=np.int64)
+    for g in range(layer.groups):
+        dense[g * og:(g + 1) * og, g * ig:(g + 1) * ig] = w[g * og:(g + 1) * og]
+    return dense
 
 
 def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
@@ -81,6 +108,11 @@ def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
         mults = cycles_spatial.conv3x3_multipliers(layer.in_channels, layer.out_channels, fold.pe, fold.simd, dw)
         macs = cycles_spatial.conv3x3_macs(x.height, x.width, layer.in_channels, layer.out_channels,
                                            layer.stride[0], dw)
+    elif kind == "projection":
+        d = layer.state_dim
+        cyc = cycles.projection_cycles_per_frame(layer.in_channels, d, pix_in, fold.pe, fold.simd)
+        mults = projection_multipliers(d, fold.pe, fold.simd)
+        macs = pix_in * layer.in_channels * d * (d + 1)
     elif kind == "avgpool":
         cyc = cycles_spatial.avgpool_cycles(x.height, x.width, x.channels, fold.pe)
         mults, macs = fold.pe, 0  # one requant lane (a multiplier unless M is 1) per PE
@@ -113,6 +145,8 @@ def candidate_folds(layer: Layer) -> list[Fold]:
         return [Fold(1, 1)]
     if kind == "avgpool":
         return [Fold(pe, 1) for pe in _divisors(layer.in_channels)]
+    if kind == "projection":  # PE state rows (<= D) x SIMD channels
+        return [Fold(pe, simd) for pe in _useful(layer.state_dim) for simd in _useful(layer.in_channels)]
     pes = _useful(layer.out_channels)
     if is_depthwise(layer):
         return [Fold(pe, 1) for pe in pes]

@@ -21,7 +21,9 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
-from pleiades_fpga.hw.rtl.folding import Fold, default_folding, folding_to_json, is_depthwise, layer_cost, module_kind
+from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, is_depthwise,
+                                          layer_cost, module_kind)
+from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
 
 TOP = "pleiades_top"
@@ -63,7 +65,7 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     kind = module_kind(layer)
     x = graph.tensors[layer.inputs[0]]
     dw = is_depthwise(layer)
-    w = np.asarray(layer.weight, dtype=np.int64)[:, :, :, 0, 0]  # (out, in/g, K)
+    w = dense_pointwise_weight(layer)[:, :, :, 0, 0]  # (out, in/g, K); grouped pointwise -> block-diagonal
     k = w.shape[2]
     lanes = rom.mac_weight_words(w[:, 0, :] if dw else w, fold.pe, fold.simd, depthwise=dw)
     bias, m, s, out_bits, out_signed = _requant_fields(layer)
@@ -196,6 +198,17 @@ endmodule
     return [(name, text)], {"module": "axis_add", "memories": [], "params": params, "m_bits": mw}
 
 
+def _projection_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """projection_state wrapper (recurrent temporal layer: D states per channel and pixel in block RAM)."""
+    x = graph.tensors[layer.inputs[0]]
+    params = projection_params(layer.proj_A, layer.proj_B, layer.frac_bits, layer.in_channels, x.height * x.width,
+                               x.bits, x.signed, layer.out_bits, layer.acc_bits, fold.pe, fold.simd)
+    mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width,
+             "width": layer.in_channels * layer.state_dim * layer.out_bits}]
+    return [(name, projection_wrapper(name, params))], {"module": "projection_state", "memories": mems,
+                                                         "params": params, "kernel": 1}
+
+
 def _bin_us(graph: IRGraph) -> int | None:
     """Bin size the model was trained for, from the QONNX metadata (None if absent)."""
     cfg = graph.metadata.get("pleiades.net_config")
@@ -294,6 +307,8 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
             text, info = _conv3x3_module(graph, l, name, fold)
         elif kind == "avgpool":
             text, info = _avgpool_module(graph, l, name, fold)
+        elif kind == "projection":
+            text, info = _projection_module(graph, l, name, fold)
         else:
             text, info = _add_module(graph, l, name)
         templates_used.add(info["module"])
@@ -386,7 +401,9 @@ endmodule
         "multipliers": int(sum(e.get("multipliers", 0) for e in compute)),
         "folding": folding_to_json({l.name: folding[l.name] for l in hw_layers}),
         "reset_cycles": int(max([(e["kernel"] - 1) * e["in_shape"][1] * e["in_shape"][2]
-                                 for e in layers_json if e.get("kind") == "temporal_conv"] or [0])),
+                                 for e in layers_json if e.get("kind") == "temporal_conv"]
+                                + [e["in_shape"][1] * e["in_shape"][2]  # projection: state memory clear
+                                   for e in layers_json if e.get("kind") == "projection"] or [0])),
     }
     manifest["ideal_cycles_per_frame"] = manifest["macs_per_frame"] / max(1, manifest["multipliers"])
     # analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline
