@@ -15,3 +15,7 @@ class DataFormatError(PleiadesError):
 
 class DoesNotFitError(PleiadesError):
     """A design does not fit the target part (names the overflowing resource)."""
+
+
+class BackendNotInstalledError(PleiadesError):
+    """An optional backend's tools (e.g. FINN, hls4ml) are not installed; the message says how to install them."""

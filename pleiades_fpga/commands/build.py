@@ -12,8 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "per layer connected by AXI-Stream, a top module and manifest.json (layers, widths, folding, "
                     "memories, cycles).")
     p.add_argument("model", type=Path, help="QONNX file")
-    p.add_argument("--backend", default="rtl", choices=["rtl", "hls4ml"],
-                   help="rtl (own streaming Verilog, default) or hls4ml (Vitis HLS project, bit-exact C simulation)")
+    p.add_argument("--backend", default="rtl", choices=["rtl", "hls4ml", "finn"],
+                   help="rtl (own streaming Verilog, default), hls4ml (Vitis HLS project, bit-exact C simulation) or "
+                        "finn (FINN+ for the per-frame layers, our RTL for the temporal ones; estimates and a "
+                        "comparison, see docs/FINN.md; needs `make finn-env`)")
     p.add_argument("--out", type=Path, required=True, help="build directory")
     p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
     p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
         # leave a tenth of the part's multiplier blocks for the board wrapper and wide products
         args.max_multipliers = int(get_part(args.target).dsp * 0.9)
+    if args.backend == "finn":
+        return _run_finn(args)
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
               clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt)
     if args.backend != "rtl":
@@ -55,4 +59,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"synthesizing for {args.target}{' (place and route, bitstream)' if ecp5 else ''} ...", flush=True)
         report = run_report(args.out, args.target, synth=True, bitstream=ecp5)
         print(f"report: {args.out}/report.json, {args.out}/report.html; real-time: {report.get('realtime')}")
+    return 0
+
+
+def _run_finn(args: argparse.Namespace) -> int:
+    import json
+
+    from pleiades_fpga.hw.finn_backend.project import DEFAULT_PART, build_finn, comparison_table
+
+    m = build_finn(args.model, args.out, clock_mhz=args.clock_mhz, part=args.target or DEFAULT_PART,
+                   folding=args.folding, target_fps=args.target_fps, max_multipliers=args.max_multipliers,
+                   float_checkpoint=args.float_ckpt)
+    comparison = json.loads((args.out / "finn" / "comparison.json").read_text())
+    print(comparison_table(comparison))
+    print(f"wrote {args.out}/rtl, {args.out}/manifest.json (our design) and {args.out}/finn/ (segments, FINN "
+          "estimate reports, split.json, comparison.json)")
+    if not m["finn"]["all_segments_ok"]:
+        print("warning: FINN did not convert every segment; see the 'finn_steps' of finn/comparison.json")
     return 0

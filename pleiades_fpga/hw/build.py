@@ -9,7 +9,7 @@ from typing import Any
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 
-BACKENDS = ("rtl", "hls4ml")
+BACKENDS = ("rtl", "hls4ml", "finn")
 
 
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
@@ -50,4 +50,8 @@ def build(onnx_path: str | Path, out_dir: str | Path, backend: str = "rtl", **kw
         from pleiades_fpga.hw.hls4ml_backend.project import build_hls4ml
 
         return build_hls4ml(onnx_path, out_dir, **kwargs)
+    if backend == "finn":
+        from pleiades_fpga.hw.finn_backend.project import build_finn
+
+        return build_finn(onnx_path, out_dir, **kwargs)
     raise PleiadesError(f"backend {backend!r} is not available; choose one of {BACKENDS}")

@@ -119,6 +119,28 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
+def _finn_section(c: dict) -> str:
+    """FINN backend (finn/comparison.json): FINN's estimates vs ours per segment, the temporal layers (ours)."""
+    rows = []
+    for r in c["segments"]:
+        f, o, fn = r.get("finn") or {}, r["ours"], r["functional"]
+        rows.append([r["segment"], ", ".join(r["layers"]), f.get("lut", "failed"), o["lut"], f.get("dsp", "-"), o["dsp"],
+                     f.get("bram18", "-"), o["bram18"], f.get("cycles_per_frame", "-"), o["cycles_per_frame"],
+                     "yes" if fn.get("exact") else f"no ({fn.get('streamlined_mismatches', '-')} of {fn.get('values', '-')})"])
+    for t in c["temporal_layers"]:
+        rows.append([t["layer"], "pleiades RTL (no FINN op)", "-", t["lut"], "-", t["dsp"], "-", t["bram18"], "-",
+                     t["cycles_per_frame"], "-"])
+    tot = c["totals"]
+    return (f"<h2>FINN backend (FINN+ {html.escape(str(c.get('finn_version')))}, {html.escape(c['fpga_part'])})</h2>"
+            "<p>Per-frame segments converted by FINN (estimates folded for the same cycles/frame target, "
+            f"{c.get('target_cycles_per_frame')}); temporal layers stay in our RTL. Split design: "
+            f"{tot['split_design']['lut']:,.0f} LUT, {tot['split_design']['dsp']} DSP, {tot['split_design']['bram18']:g} "
+            f"BRAM18; all ours: {tot['all_ours']['lut']:,.0f} LUT, {tot['all_ours']['dsp']} DSP, "
+            f"{tot['all_ours']['bram18']:g} BRAM18.</p>"
+            + _table(rows, ["unit", "layers", "FINN LUT", "ours LUT", "FINN DSP", "ours DSP", "FINN BRAM18",
+                            "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]))
+
+
 def render_html(report: dict) -> str:
     """The whole report page (no external files)."""
     r = report
@@ -135,6 +157,7 @@ def render_html(report: dict) -> str:
     ver = r.get("verification")
     ver_html = (f"<pre>{html.escape(str({k: v for k, v in ver.items() if not isinstance(v, (list, dict))}))}</pre>"
                 if ver else "<p>no verification.json (run <code>pleiades-fpga verify</code>)</p>")
+    finn_html = _finn_section(r["finn"]) if r.get("finn") else ""
     advice = "".join(f"<li>{html.escape(a)}</li>" for a in r["advice"])
     imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{src}' alt='{html.escape(t)}'>" for t, src in plots)
     return f"""<!DOCTYPE html>
@@ -155,6 +178,7 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us; {r['frames_p
 {_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame', 'memory bits',
                      'LUT est', 'DSP est', 'BRAM bits est', 'LUT synth'])}
 <h2>Verification</h2>{ver_html}
+{finn_html}
 <h2>Plots</h2>{imgs}
 </body></html>
 """

@@ -161,6 +161,9 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
 def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list[Path]:
     """Write report.json (and report.html with embedded plots) into ``build_dir``; return the paths."""
     build_dir = Path(build_dir)
+    finn = _read_json(build_dir / "finn" / "comparison.json")  # `build --backend finn`: FINN vs our estimates
+    if isinstance(finn, dict):
+        report = {**report, "finn": finn}
     out = [build_dir / "report.json"]
     out[0].write_text(json.dumps(report, indent=2, default=float) + "\n")
     if html:

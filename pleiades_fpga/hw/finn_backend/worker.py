@@ -31,7 +31,8 @@ import numpy as np
 
 # FINN's default (36) keeps HLS weight streams narrow; our RTL has no such limit, so let SIMD grow to the target
 MVAU_WWIDTH_MAX = 1024
-STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "specialize", "folding", "estimates")
+STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "dataflow_partition", "specialize", "folding",
+         "estimates")
 
 
 def progress(seg: str, step: str) -> None:

@@ -1,0 +1,260 @@
+"""``pleiades-fpga build model.onnx --backend finn --out build/NAME``: FINN for the per-frame parts, our RTL for the rest.
+
+Writes, besides what the RTL backend writes (``rtl/``, ``manifest.json``, ``folding.json``: the complete
+pleiades design, whose temporal layer modules the split design uses):
+
+- ``finn/segments/segN.onnx``: the per-frame QONNX graphs cut out of the model (``split.py``);
+- ``finn/segN/``: FINN's intermediate models (``finn_onnx.onnx``, ``streamlined.onnx``, ``hw_layers.onnx``,
+  ``dataflow.onnx``), ``folding_config.json`` and its three estimate reports for that segment;
+- ``finn/estimate_layer_resources.json``, ``finn/estimate_layer_cycles.json``,
+  ``finn/estimate_network_performance.json``: FINN's reports of all segments (node keys ``segN/NODE``);
+- ``finn/split.json``: which layer is implemented by whom and how the streams connect;
+- ``finn/comparison.json``: per segment FINN's estimate vs our estimator (LUT, DSP, BRAM18, cycles/frame) and
+  FINN's Python execution of the segment vs the golden model (exact or not).
+
+FINN is folded for the same throughput as our design (``SetFolding`` with our slowest layer's cycles per frame).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.finn_backend.env import check_env
+from pleiades_fpga.hw.finn_backend.split import Segment, split_summary, write_segments
+from pleiades_fpga.hw.ir import IRGraph
+
+DEFAULT_PART = "xc7z020"
+FINN_REPORTS = ("estimate_layer_resources.json", "estimate_layer_cycles.json", "estimate_network_performance.json")
+WORKER = Path(__file__).with_name("worker.py")
+
+
+def segment_test_data(ir: IRGraph, segments: list[Segment], frames: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Golden-model integers at every segment input and output for ``frames`` frames of a random clip.
+
+    Keys ``segN/inK`` (the worker's inputs) and ``segN/outK`` (expected), arrays (frames, C, H, W). The clip is
+    Poisson event counts, long enough that every temporal layer's history is filled.
+    """
+    from pleiades_fpga.hw.golden import GoldenModel
+
+    first = ir.tensors[ir.layers[0].output]
+    warm = max((layer.kernel[0] for layer in ir.temporal_layers()), default=1)
+    rng = np.random.default_rng(seed)
+    clip = rng.poisson(0.6, size=(1, first.channels, warm + frames, first.height, first.width)).astype(np.float64)
+    _, trace = GoldenModel(ir).run(clip, trace=True)
+    producer = {layer.output: layer.name for layer in ir.layers}
+    out = {}
+    for seg in segments:
+        for key, names in (("in", seg.inputs), ("out", seg.outputs)):
+            for k, t in enumerate(names):
+                out[f"{seg.name}/{key}{k}"] = trace[producer[t]][0][:, warm:].transpose(1, 0, 2, 3).astype(np.float32)
+    return out
+
+
+def run_worker(python: Path, job_path: Path, segments: list[Segment], log_path: Path) -> None:
+    """Run the FINN worker with a progress bar; Ctrl-C stops it; a failure raises with the log's tail."""
+    from pleiades_fpga.hw.finn_backend.worker import STEPS
+
+    bar = tqdm(total=len(segments) * len(STEPS), desc="FINN", unit="step")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(python), str(WORKER), str(job_path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if line.startswith("@@ "):
+                    bar.set_postfix_str(line[3:].strip())
+                    bar.update(1)
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
+        finally:
+            bar.close()
+    if proc.returncode != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
+        raise PleiadesError(f"the FINN worker failed (exit {proc.returncode}); log {log_path}:\n{tail}")
+
+
+def _merge_reports(finn_dir: Path, segments: list[Segment]) -> None:
+    """finn/estimate_*.json over all segments (node keys ``segN/NODE``, per-segment and total sums)."""
+    res: dict[str, Any] = {}
+    cycles: dict[str, int] = {}
+    perf: dict[str, Any] = {"segments": {}}
+    for seg in segments:
+        sdir = finn_dir / seg.name
+        if not all((sdir / f).is_file() for f in FINN_REPORTS):
+            continue
+        r = json.loads((sdir / FINN_REPORTS[0]).read_text())
+        for node, v in r.items():
+            if node != "total":
+                res[f"{seg.name}/{node}"] = v
+        res[f"{seg.name}/total"] = r.get("total", {})
+        cycles.update({f"{seg.name}/{n}": c for n, c in json.loads((sdir / FINN_REPORTS[1]).read_text()).items()})
+        perf["segments"][seg.name] = json.loads((sdir / FINN_REPORTS[2]).read_text())
+    res["total"] = {k: sum(v.get(k, 0) for n, v in res.items() if n.endswith("/total")) for k in ("LUT", "DSP",
+                                                                                                 "BRAM_18K", "URAM")}
+    seg_perf = perf["segments"]
+    if seg_perf:
+        worst = max(seg_perf, key=lambda s: seg_perf[s]["max_cycles"])
+        perf.update({"max_cycles": seg_perf[worst]["max_cycles"],
+                     "max_cycles_node_name": f"{worst}/{seg_perf[worst]['max_cycles_node_name']}",
+                     "note": "FINN segments only (the temporal layers are ours); each segment's critical path is "
+                             "FINN's pessimistic sum of its node cycles"})
+    for name, data in zip(FINN_REPORTS, (res, cycles, perf)):
+        (finn_dir / name).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path, test: dict[str, np.ndarray],
+            worker: dict, part_name: str, clock_mhz: float) -> dict[str, Any]:
+    """comparison.json: FINN estimates vs ours per segment (+ the temporal layers, ours only) and exactness."""
+    from pleiades_fpga.report.estimate import estimate_layer
+    from pleiades_fpga.report.parts import get_part
+
+    part = get_part(part_name)
+    ours = {layer["name"]: (layer, estimate_layer(layer, part)) for layer in manifest["layers"]}
+    per_block = part.bram_block_bits / 18432.0  # our blocks in BRAM18 units
+
+    def our_sum(names: list[str]) -> dict[str, Any]:
+        rows = [ours[n] for n in names if n in ours]
+        return {"lut": sum(e["lut"] for _, e in rows), "dsp": sum(e["dsp"] for _, e in rows),
+                "bram18": round(sum(e["bram_blocks"] for _, e in rows) * per_block, 2),
+                "cycles_per_frame": max((int(m.get("cycles_per_frame", 0)) for m, _ in rows), default=0)}
+
+    by_name = {s["name"]: s for s in worker.get("segments", [])}
+    rows = []
+    for seg in segments:
+        w = by_name.get(seg.name, {})
+        sdir = finn_dir / seg.name
+        row: dict[str, Any] = {"segment": seg.name, "layers": seg.layers, "ours": our_sum(seg.layers),
+                               "finn_steps": w.get("steps", {}), "finn_nodes": w.get("dataflow_nodes", []),
+                               "outside_dataflow": w.get("outside_dataflow", [])}
+        if (sdir / FINN_REPORTS[0]).is_file():
+            r = json.loads((sdir / FINN_REPORTS[0]).read_text())["total"]
+            p = json.loads((sdir / FINN_REPORTS[2]).read_text())
+            row["finn"] = {"lut": round(float(r.get("LUT", 0))), "dsp": int(r.get("DSP", 0)),
+                           "bram18": float(r.get("BRAM_18K", 0)), "uram": int(r.get("URAM", 0)),
+                           "cycles_per_frame": int(p["max_cycles"]), "slowest_node": p["max_cycles_node_name"],
+                           "critical_path_cycles": int(p["critical_path_cycles"])}
+        row["functional"] = _exactness(seg, sdir, test)
+        rows.append(row)
+    temporal = [{"layer": n, "implemented_by": "pleiades RTL", **our_sum([n])}
+                for n in (layer.name for layer in ir.layers if layer.role == "temporal" or layer.kind == "projection")]
+    finn_total = {k: sum(r["finn"][k] for r in rows if "finn" in r) for k in ("lut", "dsp", "bram18")}
+    ours_seg = {k: sum(r["ours"][k] for r in rows) for k in ("lut", "dsp", "bram18")}
+    ours_tmp = {k: sum(t[k] for t in temporal) for k in ("lut", "dsp", "bram18")}
+    cycles = max([r["finn"]["cycles_per_frame"] for r in rows if "finn" in r]
+                 + [t["cycles_per_frame"] for t in temporal], default=0)
+    return {
+        "format": "pleiades-fpga-finn-comparison/1", "finn_version": worker.get("finn_version"),
+        "part": part.name, "fpga_part": part.vivado_part or part.name, "clock_mhz": clock_mhz,
+        "target_cycles_per_frame": worker.get("target_cycles"),
+        "units": {"lut": "LUT", "dsp": "DSP blocks", "bram18": "18 kbit block RAMs", "cycles_per_frame":
+                  "slowest unit's cycles per frame (throughput bound)"},
+        "segments": rows, "temporal_layers": temporal,
+        "totals": {"finn_segments": finn_total, "ours_segments": ours_seg, "ours_temporal": ours_tmp,
+                   "split_design": {k: finn_total[k] + ours_tmp[k] for k in finn_total},
+                   "all_ours": {k: ours_seg[k] + ours_tmp[k] for k in finn_total},
+                   "split_design_cycles_per_frame": cycles,
+                   "split_design_fps": clock_mhz * 1e6 / cycles if cycles else None,
+                   "all_ours_cycles_per_frame": int(manifest["cycles_per_frame"])},
+        "all_segments_ok": all("finn" in r for r in rows),
+        "all_exact": all(r["functional"].get("exact") for r in rows),
+    }
+
+
+def _exactness(seg: Segment, sdir: Path, test: dict[str, np.ndarray]) -> dict[str, Any]:
+    path = sdir / "exec.npz"
+    if not path.is_file():
+        return {"ran": False, "exact": False}
+    got = np.load(path)
+    out: dict[str, Any] = {"ran": True, "frames": 0}
+    exact = True
+    for stage in ("finn_onnx", "streamlined"):
+        mism, total = 0, 0
+        for k in range(len(seg.outputs)):
+            ref = test[f"{seg.name}/out{k}"]
+            val = got[f"{stage}/out{k}"]
+            mism += int(np.count_nonzero(val != ref))
+            total += ref.size
+            out["frames"] = int(ref.shape[0])
+        out[f"{stage}_mismatches"] = mism
+        out["values"] = total
+        exact = exact and mism == 0
+    out["exact"] = exact
+    return out
+
+
+def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 100.0, part: str = DEFAULT_PART,
+               folding: str | Path | None = None, target_fps: float | None = None,
+               max_multipliers: int | None = None, float_checkpoint: str | Path | None = None,
+               test_frames: int = 4, **ignored: Any) -> dict[str, Any]:
+    """Build ``out_dir`` (see the module docstring); return the manifest (the RTL manifest + a ``finn`` entry)."""
+    from pleiades_fpga.hw.build import build_rtl
+    from pleiades_fpga.hw.qonnx_reader import read_qonnx
+    from pleiades_fpga.report.parts import get_part
+
+    python = check_env()  # clear error before any work when FINN is missing
+    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    if not onnx_path.is_file():
+        raise PleiadesError(f"model {onnx_path} does not exist; export one with `pleiades-fpga export`")
+    fpga = get_part(part)
+    if fpga.family != "xc7":
+        raise PleiadesError(f"FINN targets AMD/Xilinx parts; {part!r} is {fpga.family}. Use e.g. --target xc7z020")
+    manifest = build_rtl(onnx_path, out_dir, folding=folding, target_fps=target_fps, clock_mhz=clock_mhz,
+                         max_multipliers=max_multipliers, float_checkpoint=float_checkpoint)
+    ir = read_qonnx(out_dir / "model.onnx")
+    finn_dir = out_dir / "finn"
+    finn_dir.mkdir(parents=True, exist_ok=True)
+    segments = write_segments(out_dir / "model.onnx", ir, finn_dir / "segments")
+    for seg in segments:
+        seg.onnx_file = f"segments/{seg.onnx_file}"
+    split = split_summary(ir, segments)
+    (finn_dir / "split.json").write_text(json.dumps(split, indent=2) + "\n")
+    test = segment_test_data(ir, segments, test_frames)
+    np.savez(finn_dir / "test_data.npz", **test)
+    job = {"segment_dir": str(finn_dir.resolve()), "out_dir": str(finn_dir.resolve()),
+           "part": fpga.vivado_part or fpga.name, "clock_mhz": clock_mhz,
+           "target_cycles": int(manifest["cycles_per_frame"]), "test_inputs": str((finn_dir / "test_data.npz").resolve()),
+           "segments": [{"name": s.name, "onnx": s.onnx_file} for s in segments]}
+    job_path = finn_dir / "job.json"
+    job_path.write_text(json.dumps(job, indent=2) + "\n")
+    run_worker(python, job_path, segments, finn_dir / "finn.log")
+    worker = json.loads((finn_dir / "worker_result.json").read_text())
+    _merge_reports(finn_dir, segments)
+    comparison = compare(ir, manifest, segments, finn_dir, test, worker, fpga.name, clock_mhz)
+    (finn_dir / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
+    manifest["finn"] = {"dir": "finn", "segments": [s.name for s in segments], "split": "finn/split.json",
+                        "comparison": "finn/comparison.json", "reports": [f"finn/{f}" for f in FINN_REPORTS],
+                        "all_segments_ok": comparison["all_segments_ok"], "all_exact": comparison["all_exact"]}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def comparison_table(comparison: dict[str, Any]) -> str:
+    """The comparison as a plain-text table (printed by the CLI)."""
+    lines = [f"{'unit':<10}{'FINN LUT':>10}{'ours LUT':>10}{'FINN DSP':>9}{'ours DSP':>9}{'FINN BRAM18':>12}"
+             f"{'ours BRAM18':>12}{'FINN cyc':>10}{'ours cyc':>10}  exact"]
+    for r in comparison["segments"]:
+        f, o = r.get("finn"), r["ours"]
+        fv = (f"{f['lut']:>10}{o['lut']:>10}{f['dsp']:>9}{o['dsp']:>9}{f['bram18']:>12g}{o['bram18']:>12g}"
+              f"{f['cycles_per_frame']:>10}" if f else f"{'failed':>10}{o['lut']:>10}{'-':>9}{o['dsp']:>9}{'-':>12}"
+              f"{o['bram18']:>12g}{'-':>10}")
+        lines.append(f"{r['segment']:<10}{fv}{o['cycles_per_frame']:>10}  {r['functional'].get('exact')}")
+    for t in comparison["temporal_layers"]:
+        lines.append(f"{t['layer']:<18}{'(RTL)':>2}{t['lut']:>10}{'':>9}{t['dsp']:>9}{'':>12}{t['bram18']:>12g}"
+                     f"{'':>10}{t['cycles_per_frame']:>10}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    m = build_finn(sys.argv[1], sys.argv[2])
+    print(comparison_table(json.loads((Path(sys.argv[2]) / "finn" / "comparison.json").read_text())))
