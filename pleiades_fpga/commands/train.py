@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default=d.preset, help="network preset: default, tiny, dvs128 (default: default)")
     p.add_argument("--temporal-kind", choices=("pleiades", "free"), default=None,
                    help="override the preset's temporal kernels (free = unstructured baseline)")
+    p.add_argument("--temporal", choices=("buffer", "recurrent"), default=None,
+                   help="temporal layer implementation: finite-window buffer or recurrent polynomial projection "
+                        "(with --init, the checkpoint's layers are converted; default: the preset's/checkpoint's)")
     p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, resolution=args.resolution, bin_us=args.bin_us,
-        preset=args.preset, temporal_kind=args.temporal_kind, epochs=args.epochs, batch_size=args.batch_size,
+        preset=args.preset, temporal_kind=args.temporal_kind, temporal=args.temporal, epochs=args.epochs,
+        batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
         quant=args.quant, wbits=args.wbits, abits=args.abits, init=args.init,
         threads=args.threads, out=args.out, progress=not args.no_progress,

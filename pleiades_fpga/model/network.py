@@ -161,6 +161,14 @@ class PleiadesNet(nn.Module):
             FullBlock(config, spec) if spec.kind == "full" else DWSBlock(config, spec) for spec in config.blocks
         )
         self.head = Head(config.blocks[-1].out_channels, config.head_hidden, config.num_classes)
+        for i, block in enumerate(self.blocks):
+            if config.temporal_mode(i) == "recurrent":
+                from pleiades_fpga.model.recurrent import RecurrentTemporalConv
+
+                t = block.temporal
+                block.temporal = RecurrentTemporalConv(
+                    t.in_channels, t.out_channels, config.kernel_size, config.degree, config.alpha, config.beta,
+                    config.domain, groups=t.groups, scale_kernel_size=config.scale_kernel_size)
 
     def temporal_layers(self) -> list[TemporalConv]:
         """The temporal layers, block order."""

@@ -11,6 +11,7 @@ from pleiades_fpga.model.polynomials import check_domain, check_jacobi_params
 BLOCK_KINDS = ("full", "dws")
 TEMPORAL_KINDS = ("pleiades", "free")
 TEMPORAL_NORMS = ("group", "batch")
+TEMPORAL_MODES = ("buffer", "recurrent")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class NetConfig:
     scale_kernel_size: int | None = None
     pad: str = "causal"
     contraction: str = "auto"
+    temporal: str | tuple[str, ...] = "buffer"
 
     def __post_init__(self) -> None:
         blocks = tuple(b if isinstance(b, BlockSpec) else BlockSpec(**b) if isinstance(b, dict) else BlockSpec(*b)
@@ -88,6 +90,10 @@ class NetConfig:
             raise PleiadesError(f"pad must be 'valid' or 'causal', got {self.pad!r}")
         if self.contraction not in ("auto", "kernel", "project"):
             raise PleiadesError(f"contraction must be 'auto', 'kernel' or 'project', got {self.contraction!r}")
+        object.__setattr__(self, "temporal", self._normalize_temporal(self.temporal, blocks))
+        if self.temporal != "buffer" and self.temporal_kind != "pleiades":
+            raise PleiadesError("recurrent temporal layers need temporal_kind='pleiades' (a polynomial basis to "
+                                f"project onto), got temporal_kind={self.temporal_kind!r}")
         if self.scale_kernel_size is not None and self.scale_kernel_size < 1:
             raise PleiadesError(f"scale_kernel_size must be >= 1 or None, got {self.scale_kernel_size!r}")
         if blocks[0].in_channels != self.in_channels:
@@ -108,6 +114,37 @@ class NetConfig:
                             f"block {i}: {c} channels are not divisible by norm_groups={self.norm_groups}; "
                             "change the channels, norm_groups, or use temporal_norm='batch'"
                         )
+
+    @staticmethod
+    def _normalize_temporal(value: Any, blocks: tuple[BlockSpec, ...]) -> str | tuple[str, ...]:
+        """"buffer"/"recurrent" for all blocks, or one mode per block (a list, or a mapping from block index
+        or layer name "blocks.{i}.temporal" to a mode; unnamed blocks are "buffer")."""
+        n = len(blocks)
+        if isinstance(value, dict):
+            modes = ["buffer"] * n
+            for key, mode in value.items():
+                k = str(key)
+                idx = int(k) if k.isdigit() else int(k.split(".")[1]) if k.startswith("blocks.") and \
+                    k.split(".")[1].isdigit() else -1
+                if not 0 <= idx < n:
+                    raise PleiadesError(f"NetConfig.temporal: unknown layer {key!r}; use a block index 0..{n - 1} "
+                                        "or 'blocks.<i>.temporal'")
+                modes[idx] = mode
+            value = modes
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise PleiadesError(f"NetConfig.temporal lists {len(value)} modes for {n} blocks")
+            value = tuple(value)
+            if len(set(value)) == 1:
+                value = value[0]
+        for mode in (value,) if isinstance(value, str) else value:
+            if mode not in TEMPORAL_MODES:
+                raise PleiadesError(f"NetConfig.temporal: mode must be one of {TEMPORAL_MODES}, got {mode!r}")
+        return value
+
+    def temporal_mode(self, index: int) -> str:
+        """"buffer" or "recurrent" for the temporal layer of block ``index``."""
+        return self.temporal if isinstance(self.temporal, str) else self.temporal[index]
 
     @property
     def receptive_field(self) -> int:
@@ -130,6 +167,8 @@ class NetConfig:
         d["blocks"] = [dataclasses.asdict(b) for b in self.blocks]
         d["input_size"] = list(self.input_size)
         d["domain"] = list(self.domain)
+        if not isinstance(self.temporal, str):
+            d["temporal"] = list(self.temporal)
         return d
 
     @classmethod

@@ -26,6 +26,7 @@ class TrainConfig:
     bin_us: int = 10_000
     preset: str = "default"
     temporal_kind: str | None = None  # override the preset: "pleiades" or "free" (unstructured baseline)
+    temporal: str | None = None  # "buffer" | "recurrent": temporal layer implementation (converts an --init model)
     epochs: int = 6
     batch_size: int = 8
     lr: float = 4e-3
@@ -58,6 +59,8 @@ class TrainConfig:
             raise PleiadesError("need lr > 0, weight_decay >= 0, 0 <= warmup < 1 and grad_clip > 0")
         if self.temporal_kind not in (None, "pleiades", "free"):
             raise PleiadesError(f"temporal_kind must be 'pleiades' or 'free', got {self.temporal_kind!r}")
+        if self.temporal not in (None, "buffer", "recurrent"):
+            raise PleiadesError(f"temporal must be 'buffer' or 'recurrent', got {self.temporal!r}")
         for name in ("n_train", "n_test", "crop_frames"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -33,11 +33,18 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         if config.bin_us != cfg.bin_us:
             init = resample_for_bin(init, cfg.bin_us)
             config = init.config
+        if cfg.temporal is not None and config.temporal != cfg.temporal:
+            from pleiades_fpga.model.recurrent import convert_model
+
+            init = convert_model(init, layers=(cfg.temporal,) * len(config.blocks))
+            config = init.config
     else:
         overrides: dict[str, Any] = {"num_classes": num_classes, "input_size": (cfg.resolution, cfg.resolution),
                                      "bin_us": cfg.bin_us}
         if cfg.temporal_kind is not None:
             overrides["temporal_kind"] = cfg.temporal_kind
+        if cfg.temporal is not None:
+            overrides["temporal"] = cfg.temporal
         config = get_preset(cfg.preset, **overrides)
     if cfg.quant is not None or cfg.wbits is not None or cfg.abits is not None:
         from pleiades_fpga.quant import build_quant_model, resolve_spec  # lazy: brevitas is slow to import
