@@ -14,14 +14,7 @@ import copy
 import numpy as np
 
 from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec, signed_bits_for
-from pleiades_fpga.hw.projection import choose_projection_format
-
-
-def legt(K: int, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tt = np.linspace(-1, 1, K)
-    E = np.stack([np.polynomial.legendre.Legendre.basis(n)(tt) for n in range(D)], 1)
-    Ep = np.linalg.pinv(E)
-    return Ep @ np.eye(K, k=1) @ E, Ep[:, -1], E
+from pleiades_fpga.hw.projection import choose_projection_format, legt_matrices
 
 
 def to_recurrent(graph: IRGraph, D: int = 5, readout_bits: int = 8) -> IRGraph:
@@ -34,7 +27,7 @@ def to_recurrent(graph: IRGraph, D: int = 5, readout_bits: int = 8) -> IRGraph:
             continue
         x = g.tensors[l.inputs[0]]
         k = l.kernel[0]
-        A, B, E = legt(k, D)
+        A, B, E = legt_matrices(k, D)
         w = l.weight[:, :, :, 0, 0].astype(np.float64)  # (O, C/g, K)
         cr = w @ E  # (O, C/g, D) readout per unit state (input-integer units)
         fmt = choose_projection_format(A, B, 1.0, x.lo, x.hi)
@@ -50,7 +43,7 @@ def to_recurrent(graph: IRGraph, D: int = 5, readout_bits: int = 8) -> IRGraph:
                                        np.float64(fmt.state_scale * float(np.asarray(x.scale).reshape(-1)[0])))
         layers.append(Layer(f"{l.name}.projection", "projection", [l.inputs[0]], s_name, in_channels=c,
                             out_channels=c * D, in_bits=x.bits, in_signed=x.signed, proj_A=fmt.A, proj_B=fmt.B,
-                            frac_bits=fmt.frac_bits, state_dim=D, acc_bits=fmt.acc_bits, requant=False,
+                            frac_bits=fmt.frac_bits, state_dim=D, window=k, acc_bits=fmt.acc_bits, requant=False,
                             out_bits=fmt.state_bits, out_signed=True, out_scale=np.float64(fmt.state_scale)))
         groups = 1 if l.groups == 1 else c
         weight = wr.reshape(l.out_channels, -1)[:, :, None, None, None]  # (O, (C/g)*D) ordered c*D+n

@@ -88,7 +88,7 @@ def test_report_fields_and_html(tmp_path):
     assert saved["resources"]["dsp"] == 16                                 # 2*C*K constant-weight products
     text = (build / "report.html").read_text()
     pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
-    assert len(pngs) == 4                                                  # resources, cycles, memory, accuracy
+    assert len(pngs) == 5                                   # resources, cycles, memory, accuracy, temporal memory
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert "REAL-TIME" in text
 

@@ -124,6 +124,7 @@ class Layer:
     proj_B: np.ndarray | None = None  # int64 (D,)
     frac_bits: int = 0  # F
     state_dim: int = 0  # D
+    window: int = 0  # the temporal kernel size K this projection replaces (0: unknown; memory report only)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (arrays as nested lists)."""

@@ -235,3 +235,17 @@ def choose_projection_format(A_real: np.ndarray, B_real: np.ndarray, in_scale: f
     return ProjectionFormat(A=Aq, B=Bq, frac_bits=f, state_bits=bits, state_scale=float(s_s), acc_bits=acc,
                             state_bound=bound, rounding_gain=g, impulse_rel_error=err, spectral_radius=rho,
                             notes=notes)
+
+
+def legt_matrices(kernel_size: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, B, E) of the LegT-style least-squares projection on a Legendre basis of a ``kernel_size`` window.
+
+    E (K, D): Legendre polynomials of degree < D sampled on the window (tap 0 oldest), s = E^+ w,
+    A = E^+ Sh E (shift the window by one frame and re-project), B = E^+ e_new. Every Jacobi basis of
+    degree D-1 spans the same polynomials, so this is the reference derivation for width analyses
+    (the model side may fit a better A, B; the build then records its real widths).
+    """
+    tt = np.linspace(-1.0, 1.0, kernel_size)
+    E = np.stack([np.polynomial.legendre.Legendre.basis(n)(tt) for n in range(d)], axis=1)
+    Ep = np.linalg.pinv(E)
+    return Ep @ np.eye(kernel_size, k=1) @ E, Ep[:, -1].copy(), E

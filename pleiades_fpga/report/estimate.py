@@ -122,6 +122,21 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             dsp += out_c * dsp_blocks(acc_bits + 1, _int(layer, "m_bits", 1) + 1, part)
         lut += out_c * k["add_rq"]
         ff += out_c * out_bits
+    if kind == "projection":
+        # projection_state: PE x SIMD lanes of D + 1 products (coefficient x state / input), an adder tree,
+        # a fixed-shift rounding + clamp per lane; the states of a pixel are held 3 times in flip-flops
+        # (partial vector + 2-entry output queue); the state memory itself is in `memories`
+        coef_w, s_w = int(params.get("COEF_W", 16)), int(params.get("S_W", out_bits))
+        lanes = pe * simd
+        per = dsp_blocks(coef_w, s_w, part)
+        dsp += mults * per
+        if per == 0:
+            lut += mults * k["mul_lut"] * coef_w * s_w
+        lut += k["tree"] * mults * (coef_w + s_w + 3) + lanes * acc_bits * 2.0
+        lut += k["mux"] * lanes * (in_bits + _int(layer, "state_dim", 1) * s_w) * math.ceil(
+            math.log2(max(1, math.ceil(in_c / simd)))) if in_c > simd else 0
+        ff += 3 * out_c * out_bits + in_width
+        lut += k["ctrl_lut"]
     if kind in {"avgpool", "global_avg_pool"}:
         lut += 3 * in_c * acc_bits * k["sum"]        # per-channel frame sums, first-pixel clear, hold-bank select
         ff += 2 * in_c * acc_bits                    # running sums + hold bank

@@ -88,6 +88,38 @@ def plot_memory(report: dict) -> str:
     return _png(fig)
 
 
+def plot_temporal_memory(rows: list[dict]) -> str:
+    """Per temporal layer: buffer-mode bits vs recurrent-mode state bits (real widths); PNG data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(x - 0.2, [(r["buffer_bits"] or 0) / 1024 for r in rows], width=0.4, label="buffer (K-1 frames)")
+    ax.bar(x + 0.2, [(r["state_memory_bits"] or 0) / 1024 for r in rows], width=0.4, label="recurrent (D states)")
+    ax.set_xticks(x, [f"{r['layer']}\nK={r['kernel_size']}" for r in rows], fontsize=7)
+    ax.set_ylabel("kbit")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _temporal_memory_html(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    table = _table([[r["layer"], r["mode"], r["kernel_size"], r["channels"], r["pixels"], r["in_bits"],
+                     r["buffer_bits"], r["state_dim"], r["state_bits"], r["state_bits_source"], r["state_memory_bits"],
+                     {True: "recurrent", False: "buffer", None: ""}[r["recurrent_wins"]], r["crossover_k"]]
+                    for r in rows],
+                   ["layer", "mode", "K", "C", "pixels", "b_x", "buffer bits", "D", "b_s", "b_s from",
+                    "state bits", "less memory", "crossover K*"])
+    return (f"<h2>Temporal memory (buffer vs recurrent)</h2>{table}<p>buffer = (K-1) C H W b_x, "
+            f"state = D C H W b_s; recurrent needs less memory from K* on.</p>"
+            f"<img src='{plot_temporal_memory(rows)}' alt='temporal memory'>")
+
+
 def plot_accuracy_latency(points: list[dict]) -> str:
     """Accuracy against latency (ms or frames) of the model; PNG data URI."""
     import matplotlib
@@ -177,6 +209,7 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us; {r['frames_p
 <h2>Layers</h2>
 {_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame', 'memory bits',
                      'LUT est', 'DSP est', 'BRAM bits est', 'LUT synth'])}
+{_temporal_memory_html(r.get("temporal_memory") or [])}
 <h2>Verification</h2>{ver_html}
 {finn_html}
 <h2>Plots</h2>{imgs}

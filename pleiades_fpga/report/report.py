@@ -16,6 +16,7 @@ from pleiades_fpga.report.parts import RESOURCES, Part, check_fit, utilization_p
 from pleiades_fpga.report.pnr import PnrResult
 from pleiades_fpga.report.realtime import realtime_check
 from pleiades_fpga.report.synth import SynthResult, layer_utilization
+from pleiades_fpga.report.temporal_memory import temporal_memory
 
 MANIFEST_FORMAT = "pleiades-fpga-manifest/1"
 REPORT_FORMAT = "pleiades-fpga-report/1"
@@ -148,6 +149,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "macs_per_frame": int(manifest.get("macs_per_frame", sum(l["macs_per_frame"] for l in layers))),
         "multipliers": int(manifest.get("multipliers", sum(l["multipliers"] for l in layers))),
         "memory": memory_breakdown(manifest, part),
+        "temporal_memory": temporal_memory(manifest),
         "layers": layers,
         "estimate": est["total"],
         "estimate_over_synth": ratio,

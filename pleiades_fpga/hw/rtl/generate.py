@@ -205,8 +205,10 @@ def _projection_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> t
                                x.bits, x.signed, layer.out_bits, layer.acc_bits, fold.pe, fold.simd)
     mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width,
              "width": layer.in_channels * layer.state_dim * layer.out_bits}]
-    return [(name, projection_wrapper(name, params))], {"module": "projection_state", "memories": mems,
-                                                         "params": params, "kernel": 1}
+    return [(name, projection_wrapper(name, params))], {
+        "module": "projection_state", "memories": mems, "params": params, "kernel": 1,
+        "extra": {"state_dim": layer.state_dim, "state_bits": layer.out_bits, "frac_bits": layer.frac_bits,
+                  "window": layer.window or None, "in_signed": bool(x.signed)}}
 
 
 def _bin_us(graph: IRGraph) -> int | None:
@@ -332,6 +334,9 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
                  **cost, "memories": info["memories"], "params": info["params"]}
         if "m_bits" in info:
             entry["m_bits"] = info["m_bits"]
+        entry.update(info.get("extra", {}))
+        if kind == "temporal_conv":
+            entry["in_signed"] = bool(x.signed)
         for mem in entry["memories"]:
             mem["bits"] = int(mem["depth"]) * int(mem["width"])
         layers_json.append(entry)
