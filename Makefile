@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 EXTRAS  ?= test,synth,hls4ml
 
-.PHONY: venv demo test bench clean
+.PHONY: venv finn-env demo test bench clean
 
 venv: $(STAMP)
 
@@ -20,10 +20,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# FINN+ in its own venv (.venv-finn: finn-plus --no-deps + the deps its transformations need; ~1-2 min, docs/FINN.md).
+# `make test` builds it too; if that fails (no PyPI), the FINN test is skipped with the reason.
+FINN_STAMP := .venv-finn/.pleiades-finn-env
+finn-env: $(FINN_STAMP)
+
+$(FINN_STAMP): $(STAMP) pleiades_fpga/hw/finn_backend/env.py
+	$(BIN)/python -m pleiades_fpga.hw.finn_backend.env -q
+
 demo: $(STAMP)
 	$(BIN)/pleiades-fpga demo --out build/demo
 
 test: $(STAMP)
+	-$(MAKE) finn-env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
