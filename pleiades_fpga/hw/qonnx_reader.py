@@ -230,6 +230,32 @@ class _Reader:
                       acc_scale=np.asarray(float(x.scale)), pool_size=n)
         self.pending[node.output[0]] = _Pending(layer)
 
+    def projection(self, node: onnx.NodeProto) -> None:
+        """``PleiadesProjection`` (recurrent temporal layer, ``pleiades_fpga.custom_op``) -> IR "projection"; its
+        output is a quantized activation (signed states, scale ``state_scale``) read by the readout Conv."""
+        from pleiades_fpga.custom_op import DOMAIN as PROJ_DOMAIN
+        from pleiades_fpga.hw.projection import projection_acc_bits
+
+        if node.domain != PROJ_DOMAIN:
+            raise self.fail(node, f"PleiadesProjection must be in domain {PROJ_DOMAIN!r}, got {node.domain!r}")
+        x = self.input_act(node, node.input[0])
+        a = _attrs(node)
+        d = int(a["D"])
+        A = np.asarray(a["A"], dtype=np.int64).reshape(d, d)
+        B = np.asarray(a["B"], dtype=np.int64).reshape(d)
+        bits, frac, s_s = int(a["state_bits"]), int(a["frac_bits"]), float(a["state_scale"])
+        if float(a["in_scale"]) != float(x.scale):
+            raise self.fail(node, f"in_scale {a['in_scale']} differs from the input's quantizer scale {float(x.scale)}")
+        out = node.output[0]
+        name = self.name("projection")
+        layer = Layer(name=name, kind="projection", inputs=[node.input[0]], output=out, in_channels=x.channels,
+                      out_channels=x.channels * d, in_bits=x.bits, in_signed=x.signed, in_scale=float(x.scale),
+                      acc_bits=projection_acc_bits(A, B, x.lo, x.hi, bits), acc_scale=np.asarray(s_s * 2.0**-frac),
+                      requant=False, out_bits=bits, out_signed=True, out_scale=np.asarray(s_s), proj_A=A, proj_B=B,
+                      frac_bits=frac, state_dim=d)
+        self.layers.append(layer)
+        self.acts[out] = self.spec(out, x.channels * d, x.height, x.width, bits, True, s_s)
+
     def relu(self, node: onnx.NodeProto) -> None:
         src = node.input[0]
         if src not in self.pending:
@@ -272,6 +298,8 @@ class _Reader:
                 self.add(node)
             elif op == "ReduceMean":
                 self.mean(node)
+            elif op == "PleiadesProjection":
+                self.projection(node)
             elif op in SHAPE_OPS:
                 self.shape_op(node)
             else:
@@ -320,6 +348,10 @@ class _Reader:
                         layer.name = name[: -len("skip")] + "add"
             elif layer.kind == "mean":
                 layer.name = "head.mean"
+            elif layer.kind == "projection":  # recurrent temporal layer: named after its readout conv
+                for other in self.layers:
+                    if layer.output in other.inputs and other.name.endswith(".readout"):
+                        layer.name = other.name[: -len("readout")] + "projection"
 
 
 def read_qonnx(path: str | Path | onnx.ModelProto) -> IRGraph:

@@ -24,7 +24,7 @@ from typing import Any
 from pleiades_fpga.errors import PleiadesError
 
 MIN_BITS, MAX_BITS = 2, 8
-KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling")
+KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "state_bits")
 LAYER_KEYS = ("weight_bits", "act_bits")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
 
@@ -60,6 +60,11 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
             f"quant config scaling={out['scaling']!r} is not supported; only 'pot' (power-of-two scales, "
             "requantization by shift) is implemented"
         )
+    if "state_bits" in spec:  # recurrent temporal layers: width of the projection states (default 16)
+        sb = spec["state_bits"]
+        if isinstance(sb, bool) or not isinstance(sb, int) or not 4 <= sb <= 32:
+            raise PleiadesError(f"quant config state_bits must be an integer from 4 to 32, got {sb!r}")
+        out["state_bits"] = sb
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")

@@ -8,6 +8,8 @@ Metadata keys (all JSON strings):
   ("pleiades"/"free"), ``kernel_size``, ``bin_us`` (step size), ``alpha``, ``beta``, ``degree``,
   ``domain``, ``scale_kernel_size``, ``groups``, ``coefficients`` (BN-folded coeffs, nested lists
   (out, in/groups, degree+1)) and ``bias`` (folded float bias);
+  Recurrent temporal layers (issue #6) have ``implementation`` "recurrent", the real ``A``/``B``, the
+  integer format and the float ``readout`` instead (see ``pleiades_fpga.quant.recurrent.recurrent_metadata``);
 - ``pleiades.conv_names``: Conv node name -> PyTorch module name (``blocks.1.skip``, ``head.fc2`` ...).
 """
 from __future__ import annotations
@@ -62,6 +64,12 @@ def temporal_metadata(model: QuantPleiadesNet) -> list[dict]:
     out = []
     cfg = model.config
     for i, layer in enumerate(model.temporal_layers()):
+        if hasattr(layer, "readout"):  # recurrent (issue #6): the projection and its float readout
+            from pleiades_fpga.quant.recurrent import recurrent_metadata
+
+            out.append({"name": f"blocks.{i}.temporal", "kind": cfg.temporal_kind, "kernel_size": cfg.kernel_size,
+                        "bin_us": cfg.bin_us, **recurrent_metadata(layer)})
+            continue
         entry = {"name": f"blocks.{i}.temporal", "kind": cfg.temporal_kind, "kernel_size": cfg.kernel_size,
                  "bin_us": cfg.bin_us, "groups": layer.groups, "in_channels": layer.in_channels,
                  "out_channels": layer.out_channels,

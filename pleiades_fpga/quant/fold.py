@@ -58,6 +58,8 @@ def fold_batchnorm(model: QuantPleiadesNet) -> QuantPleiadesNet:
                     raise UnsupportedModelError(f"layer 'blocks.{i}.{norm_name}' is {type(bn).__name__}, not BatchNorm")
                 f = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 conv_src, conv_dst = getattr(src, conv_name), getattr(dst, conv_name)
+                if hasattr(conv_src, "readout"):  # recurrent temporal layer: BN folds into its 1x1x1 readout
+                    conv_src, conv_dst = conv_src.readout, conv_dst.readout
                 if isinstance(conv_src, QuantPleiadesConv):
                     conv_dst.coeffs.copy_(conv_src.coeffs * f[:, None, None])
                 else:

@@ -191,6 +191,16 @@ class QuantPleiadesNet(nn.Module):
             for i, spec in enumerate(config.blocks)
         )
         self.head = QuantHead(b, config.blocks[-1].out_channels, config.head_hidden, config.num_classes)
+        for i, block in enumerate(self.blocks):  # recurrent temporal layers (issue #6)
+            if config.temporal_mode(i) == "recurrent":
+                from pleiades_fpga.quant.recurrent import DEFAULT_STATE_BITS, QuantRecurrentConv
+
+                t, name = block.temporal, f"blocks.{i}.temporal"
+                block.temporal = QuantRecurrentConv(
+                    t.in_channels, t.out_channels, config.kernel_size, config.degree, config.alpha, config.beta,
+                    config.domain, t.groups, config.scale_kernel_size, bits_for(self.quant_config, name, "weight_bits"),
+                    int(self.quant_config.get("state_bits", DEFAULT_STATE_BITS)), spec=self.quant_config,
+                    meta=getattr(t, "meta", None))
 
     def temporal_layers(self) -> list[nn.Module]:
         return [blk.temporal for blk in self.blocks]

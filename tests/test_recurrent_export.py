@@ -1,0 +1,98 @@
+"""Recurrent layers through QONNX: PleiadesProjection custom op, qonnx execution == Brevitas, reader -> IR
+"projection" + readout conv, golden model == qonnx execution (0 mismatches over 20 clips)."""
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from pleiades_fpga.custom_op import DOMAIN, make_projection_node
+from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.quant import build_quant_model, calibrate, fold_batchnorm
+from pleiades_fpga.quant.export import export_model
+from small_qonnx import CFG as SMALL, randomize_bn
+from test_recurrent_quant import _reference_states
+
+torch.set_num_threads(1)
+CFG = SMALL.replace(temporal="recurrent")
+FRAMES = 16
+N_CLIPS = 20
+
+
+def _execute(path_or_model, clips):
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    w = ModelWrapper(path_or_model)
+    name_in, name_out = w.graph.input[0].name, w.graph.output[0].name
+    return np.concatenate([execute_onnx(w, {name_in: c[None].astype(np.float32)})[name_out] for c in clips])
+
+
+def test_custom_op_executes_the_integer_recurrence():
+    rng = np.random.default_rng(0)
+    A = np.array([[900, -120, 40], [100, 700, -300], [-50, 200, 800]])
+    B = np.array([700, -400, 250])
+    f, bits, s_x, s_s = 10, 6, 0.5, 0.25
+    node = make_projection_node("x", "s", A, B, f, bits, s_x, s_s)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 30, 1, 1])],
+                              [helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 6, 30, 1, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(DOMAIN, 1)])
+    x_int = rng.integers(0, 16, (2, 30))
+    out = _execute(model, (x_int * s_x)[:, :, None, None][None])[0, :, :, 0, 0]
+    ref = _reference_states(x_int, A, B, f, bits)  # (C, D, T); saturates on purpose with these numbers
+    assert np.any(np.abs(ref) == 2 ** (bits - 1) - 1) or np.any(ref == -(2 ** (bits - 1)))
+    np.testing.assert_array_equal(out.reshape(2, 3, 30) / s_s, ref)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_quant_model(CFG, "w4a4")
+    randomize_bn(model, 0)
+    calibrate(model, torch.poisson(torch.full((6, 2, FRAMES, 8, 8), 0.4)))
+    model.eval()
+    path = export_model(model, tmp_path_factory.mktemp("rec") / "rec.onnx", frames=FRAMES)
+    clips = torch.poisson(torch.full((N_CLIPS, 2, FRAMES, 8, 8), 0.6), generator=torch.Generator().manual_seed(5))
+    return model, path, clips.numpy()
+
+
+def test_graph_has_projection_nodes_and_metadata(exported):
+    _, path, _ = exported
+    m = onnx.load(str(path))
+    proj = [n for n in m.graph.node if n.op_type == "PleiadesProjection"]
+    assert len(proj) == 2 and all(n.domain == DOMAIN for n in proj)
+    assert not any(n.op_type == "Conv" and any(a.name == "pads" and list(a.ints)[0] > 0 for a in n.attribute)
+                   for n in m.graph.node)  # no causal temporal Conv left
+    import json
+
+    layers = json.loads({p.key: p.value for p in m.metadata_props}["pleiades.temporal_layers"])
+    assert [entry["implementation"] for entry in layers] == ["recurrent", "recurrent"]
+    assert layers[0]["format"]["state_bits"] == 16
+
+
+def test_qonnx_execution_matches_brevitas(exported):
+    model, path, clips = exported
+    folded = fold_batchnorm(model)
+    with torch.no_grad():
+        ref = folded(torch.from_numpy(clips[:4]), pad="causal").numpy()
+    np.testing.assert_array_equal(_execute(str(path), clips[:4]), ref)
+
+
+def test_reader_maps_projection_and_golden_equals_qonnx(exported):
+    _, path, clips = exported
+    golden = GoldenModel.from_qonnx(path)
+    kinds = [(layer.name, layer.kind, layer.groups) for layer in golden.ir.layers]
+    assert ("blocks.0.temporal.projection", "projection", 1) in kinds
+    assert ("blocks.0.temporal.readout", "conv", 1) in kinds  # full block: groups 1
+    assert ("blocks.1.temporal.readout", "conv", CFG.blocks[1].in_channels) in kinds  # depthwise: groups C_in
+    proj = golden.ir.layer("blocks.1.temporal.projection")
+    assert proj.state_dim == CFG.degree + 1 and proj.out_bits == 16 and proj.out_signed
+    ints, trace = golden.run(clips, trace=True)
+    ref = _execute(str(path), clips)
+    assert ref.shape == ints.shape == (N_CLIPS, CFG.num_classes, FRAMES)
+    assert int((golden.dequantize(ints) != ref).sum()) == 0
+    assert len(np.unique(ints)) > 20
+    for name in ("blocks.0.temporal.projection", "blocks.1.temporal.projection"):
+        states = trace[name]
+        assert np.mean(states != 0) > 0.1 and np.abs(states).max() < 2**15 - 1
+    assert all(v == 0 for v in golden.saturation.values())
