@@ -158,7 +158,7 @@ def _finn_section(c: dict) -> str:
         f, o, fn = r.get("finn") or {}, r["ours"], r["functional"]
         rows.append([r["segment"], ", ".join(r["layers"]), f.get("lut", "failed"), o["lut"], f.get("dsp", "-"), o["dsp"],
                      f.get("bram18", "-"), o["bram18"], f.get("cycles_per_frame", "-"), o["cycles_per_frame"],
-                     "yes" if fn.get("exact") else f"no ({fn.get('streamlined_mismatches', '-')} of {fn.get('values', '-')})"])
+                     "yes" if fn.get("exact") else f"no ({fn.get('hw_layers_mismatches', '-')} of {fn.get('values', '-')})"])
     for t in c["temporal_layers"]:
         rows.append([t["layer"], "pleiades RTL (no FINN op)", "-", t["lut"], "-", t["dsp"], "-", t["bram18"], "-",
                      t["cycles_per_frame"], "-"])

@@ -5,7 +5,8 @@ part, the clock, the folding target (cycles per frame) and an ``.npz`` of test i
 applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` that need no Vivado):
 
 1. qonnx cleanup, ``ConvertQONNXtoFINN`` (Quant -> MultiThreshold), tidy-up;
-2. streamlining (``Streamline``, ``LowerConvsToMatMul``, NHWC transposes absorbed, ``InferDataLayouts``);
+2. streamlining (``Streamline``, ``LowerConvsToMatMul``, NHWC transposes absorbed, ``InferDataLayouts``), then
+   ``round_ties_to_even``: FINN's thresholds round ties up, QONNX's Quant (and our hardware) to even;
 3. conversion to HW layers (``InferThresholdingLayer``, ``InferConvInpGen``, ``InferQuantizedMatrixVectorActivation``,
    ``InferVectorVectorActivation`` for depthwise, ``InferAddStreamsLayer``/elementwise add, ``InferPoolFromReduce``,
    ``InferGlobalAccPoolLayer``, ``InferDuplicateStreamsLayer``), the dataflow partition, ``SpecializeLayers(part)``;
@@ -14,7 +15,7 @@ applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` 
    ``AnnotateCycles``) -> ``estimate_layer_resources.json``, ``estimate_layer_cycles.json``,
    ``estimate_network_performance.json`` in ``<out>/<segment>/``.
 
-FINN's Python execution (``execute_onnx``) of the graph after step 1 and after step 2 runs on the test inputs;
+FINN's Python execution (``execute_onnx``) of the graph after steps 1, 2 and 3 (HW layers) runs on the test inputs;
 the outputs go to ``<out>/<segment>/exec.npz`` (the caller compares them with the golden model). Progress
 lines ``@@ <segment> <step>`` go to stdout; ``<out>/worker_result.json`` summarizes every segment
 (``ok``/``error`` per step).
@@ -31,8 +32,8 @@ import numpy as np
 
 # FINN's default (36) keeps HLS weight streams narrow; our RTL has no such limit, so let SIMD grow to the target
 MVAU_WWIDTH_MAX = 1024
-STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "dataflow_partition", "specialize", "folding",
-         "estimates")
+STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "execute_hw", "dataflow_partition", "specialize",
+         "folding", "estimates")
 
 
 def progress(seg: str, step: str) -> None:
@@ -91,6 +92,30 @@ def streamline(model):
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
     return model
+
+
+def round_ties_to_even(model) -> tuple[object, int]:
+    """Make every MultiThreshold on integer inputs round ties half to even, like QONNX's Quant (ROUND).
+
+    FINN's thresholds count ``x >= t``: an input exactly on a threshold (a tie, possible when ``t`` is an integer)
+    always goes up. The i-th threshold (1-based) lifts the output from ``i-1+out_bias`` to ``i+out_bias``; when
+    that value is odd, half-to-even must stay below, so such an integer threshold becomes ``t + 0.5`` (for integer
+    inputs ``x >= t + 0.5`` is ``x > t``). Returns the model and the number of thresholds moved.
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    moved = 0
+    for node in model.get_nodes_by_op_type("MultiThreshold"):
+        if not model.get_tensor_datatype(node.input[0]).is_integer():
+            continue
+        t = model.get_initializer(node.input[1])
+        bias = int(round(float(getCustomOp(node).get_nodeattr("out_bias"))))
+        step = np.arange(1, t.shape[-1] + 1) + bias          # output value reached by passing threshold i
+        fix = (t == np.round(t)) & (np.broadcast_to(step % 2 == 1, t.shape))
+        if np.any(fix):
+            model.set_initializer(node.input[1], np.where(fix, t + 0.5, t).astype(np.float32))
+            moved += int(np.count_nonzero(fix))
+    return model, moved
 
 
 def convert_to_hw(model):
@@ -219,19 +244,25 @@ def run_segment(seg: dict, job: dict, out: Path, test: dict[str, np.ndarray]) ->
         finn_model.save(str(sdir / "finn_onnx.onnx"))
         result["finn_onnx_nodes"] = _node_types(finn_model)
         slim = step("streamline", lambda: streamline(finn_model))
+        slim, result["ties_to_even_thresholds"] = round_ties_to_even(slim)
         slim.save(str(sdir / "streamlined.onnx"))
         result["streamlined_nodes"] = _node_types(slim)
         # test inputs by position (FINN renames the graph inputs/outputs: global_in, global_in_1, ...)
         inputs = {i.name: test[f"{name}/in{k}"] for k, i in enumerate(finn_model.graph.input)
                   if f"{name}/in{k}" in test}
-        if inputs and len(inputs) == len(finn_model.graph.input):
-            def run_both():
-                a, b = execute(finn_model, inputs), execute(slim, inputs)
-                np.savez(sdir / "exec.npz", **{f"finn_onnx/out{k}": v for k, v in enumerate(a.values())},
-                         **{f"streamlined/out{k}": v for k, v in enumerate(b.values())})
-            step("execute", run_both)
+        stages: dict[str, np.ndarray] = {}
+        runnable = bool(inputs) and len(inputs) == len(finn_model.graph.input)
+
+        def run_stage(label: str, model) -> None:
+            stages.update({f"{label}/out{k}": v for k, v in enumerate(execute(model, inputs).values())})
+            np.savez(sdir / "exec.npz", **stages)
+
+        if runnable:
+            step("execute", lambda: (run_stage("finn_onnx", finn_model), run_stage("streamlined", slim)))
         hw = step("convert_to_hw", lambda: convert_to_hw(slim))
         hw.save(str(sdir / "hw_layers.onnx"))
+        if runnable:  # FINN's Python execution of the HW layers (MVAU/VVAU/Thresholding/...): what gets built
+            step("execute_hw", lambda: run_stage("hw_layers", hw))
         result["hw_nodes"] = _node_types(hw)
         dataflow, outside = step("dataflow_partition", lambda: dataflow_partition(hw, sdir / "partition"))
         result["outside_dataflow"] = outside
