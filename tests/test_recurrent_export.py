@@ -96,3 +96,16 @@ def test_reader_maps_projection_and_golden_equals_qonnx(exported):
         states = trace[name]
         assert np.mean(states != 0) > 0.1 and np.abs(states).max() < 2**15 - 1
     assert all(v == 0 for v in golden.saturation.values())
+
+
+def test_export_cli_converts_a_float_checkpoint(tmp_path, capsys):
+    from pleiades_fpga import cli
+    from pleiades_fpga.model import build_model, save_checkpoint
+
+    torch.manual_seed(4)
+    ckpt = save_checkpoint(build_model(SMALL.replace(input_size=[32, 32])), tmp_path / "f.pt")
+    out = tmp_path / "m.onnx"
+    assert cli.main(["export", str(ckpt), "--out", str(out), "--quant", "w8a8", "--temporal", "recurrent",
+                     "--calib-clips", "4", "--frames", "8"]) == 0
+    assert "projection" in capsys.readouterr().out
+    assert sum(n.op_type == "PleiadesProjection" for n in onnx.load(str(out)).graph.node) == 2

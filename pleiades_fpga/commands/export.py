@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wbits", type=int, default=None, help="with --quant: override the default weight bits")
     p.add_argument("--abits", type=int, default=None, help="with --quant: override the default activation bits")
     p.add_argument("--calib-clips", type=int, default=16, help="with --quant: synthetic clips for calibration")
+    p.add_argument("--temporal", choices=("buffer", "recurrent"), default=None,
+                   help="with --quant: convert a float checkpoint's temporal layers first (recurrent = polynomial "
+                        "projection states; fine-tuning with `train --temporal recurrent` is more accurate)")
     p.add_argument("--quiet", action="store_true", help="do not print the IR summary")
     p.set_defaults(func=run)
 
@@ -60,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
                 f"(`pleiades-fpga train --quant w4a4 --init {args.checkpoint} ...`), or quantize it after "
                 "training with `--quant w8a8` (less accurate)"
             )
+        if args.temporal is not None and args.temporal != model.config.temporal:
+            from pleiades_fpga.model.recurrent import convert_model
+
+            model = convert_model(model, layers=(args.temporal,) * len(model.config.blocks))
         model = _post_training_quant(model, args)
     elif args.quant is not None:
         raise PleiadesError(f"{args.checkpoint} is already quantized; drop --quant")
+    elif args.temporal is not None and args.temporal != model.config.temporal:
+        raise PleiadesError(f"{args.checkpoint} is a quantized network with temporal={model.config.temporal!r}; "
+                            f"--temporal {args.temporal} needs a float checkpoint (or `train --temporal ... --quant`)")
     from pleiades_fpga.hw.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
