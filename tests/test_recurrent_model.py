@@ -138,3 +138,19 @@ def test_train_cli_converts_init_and_evaluate_reads_it(tmp_path, capsys):
     assert all(isinstance(t, RecurrentTemporalConv) for t in model.temporal_layers())
     assert cli.main(["evaluate", str(out / "checkpoint.pt"), "--no-progress", "--threads", "1"]) == 0
     assert "filtered accuracy" in capsys.readouterr().out
+
+
+def test_resampled_recurrent_network_keeps_the_window():
+    from pleiades_fpga.model import resample_model
+
+    torch.manual_seed(5)
+    model = build_model(get_preset("tiny").replace(input_size=[8, 8], temporal="recurrent")).eval()
+    new = resample_model(model, 10)  # 5 -> 10 taps: half the bin size
+    assert new.config.kernel_size == 10 and new.config.temporal == "recurrent"
+    layer = new.blocks[0].temporal
+    assert isinstance(layer, RecurrentTemporalConv) and layer.kernel_size == 10
+    # same continuous kernel: the new taps are (about) the old ones, each repeated twice
+    old = model.blocks[0].temporal.to_pleiades().kernel().detach()
+    fine = layer.to_pleiades().kernel().detach()
+    torch.testing.assert_close(fine.reshape(*fine.shape[:2], 5, 2).mean(-1), old, atol=0.05 * float(old.abs().max()),
+                               rtol=0)

@@ -90,3 +90,15 @@ def test_bn_folds_into_the_readout():
         a, b = model(x, pad="causal"), folded(x, pad="causal")
     # folding re-quantizes the readout weights (per-channel power-of-two scales): close, not identical
     assert float((a - b).abs().max()) < 0.25 * float(a.abs().max())
+
+
+def test_qat_fine_tune_from_a_buffer_checkpoint_converts_and_folds(tmp_path):
+    from pleiades_fpga.model import save_checkpoint
+    from pleiades_fpga.train import TrainConfig
+    from pleiades_fpga.train.loop import make_model
+
+    torch.manual_seed(3)
+    ckpt = save_checkpoint(build_model(get_preset("tiny").replace(kernel_size=10)), tmp_path / "buf.pt")
+    model = make_model(TrainConfig(preset="tiny", init=str(ckpt), temporal="recurrent", quant="w8a8"), 10)
+    assert model.config.temporal == "recurrent" and model.quant_config["folded"]
+    assert all(isinstance(t, QuantRecurrentConv) for t in model.temporal_layers())
