@@ -15,7 +15,6 @@ Checkpoints under build/bench/recurrent_accuracy/ are reused (delete the directo
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path

@@ -369,7 +369,8 @@ def from_pleiades(layer: PleiadesTemporalConv, weighted: bool = True, horizon: i
 
 def check_temporal_mode(mode: str) -> str:
     if mode not in TEMPORAL_MODES:
-        raise PleiadesError(f"temporal mode must be one of {TEMPORAL_MODES} (--temporal buffer|recurrent), got {mode!r}")
+        raise PleiadesError(
+            f"temporal mode must be one of {TEMPORAL_MODES} (--temporal buffer|recurrent), got {mode!r}")
     return mode
 
 
