@@ -72,7 +72,9 @@ def temporal_memory_ir(graph, d: int = DEFAULT_D) -> list[dict]:
     """The same rows from an IR graph (temporal convs and projection layers)."""
     rows = []
     for l in graph.layers:
-        x = graph.tensors[l.inputs[0]] if l.inputs else None
+        if l.kind not in ("conv", "projection"):
+            continue
+        x = graph.tensors[l.inputs[0]]
         if l.kind == "conv" and l.role == "temporal":
             rows.append(memory_row(l.name, "buffer", l.kernel[0], x.channels, x.height * x.width, x.bits, x.signed, d))
         elif l.kind == "projection":
