@@ -159,8 +159,8 @@ def _finn_section(c: dict) -> str:
         rows.append([r["segment"], ", ".join(r["layers"]), f.get("lut", "failed"), o["lut"], f.get("dsp", "-"), o["dsp"],
                      f.get("bram18", "-"), o["bram18"], f.get("cycles_per_frame", "-"), o["cycles_per_frame"],
                      "yes" if fn.get("exact") else f"no ({fn.get('hw_layers_mismatches', '-')} of {fn.get('values', '-')})"])
-    for t in c["temporal_layers"]:
-        rows.append([t["layer"], "pleiades RTL (no FINN op)", "-", t["lut"], "-", t["dsp"], "-", t["bram18"], "-",
+    for t in c["temporal_layers"] + c.get("glue_layers", []):
+        rows.append([t["layer"], "pleiades RTL" + (" (no FINN op)" if t in c["temporal_layers"] else " (stream fork)"), "-", t["lut"], "-", t["dsp"], "-", t["bram18"], "-",
                      t["cycles_per_frame"], "-"])
     tot = c["totals"]
     return (f"<h2>FINN backend (FINN+ {html.escape(str(c.get('finn_version')))}, {html.escape(c['fpga_part'])})</h2>"

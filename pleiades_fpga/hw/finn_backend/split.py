@@ -126,6 +126,11 @@ def split_summary(ir: IRGraph, segments: list[Segment]) -> dict[str, Any]:
                       "onnx": s.onnx_file, "implemented_by": "FINN"} for s in segments],
         "rtl_layers": units,
         "streams": [stream(t) for t in tensors],
+        "joins": [{"segment": s.name, "inputs": s.inputs,
+                   "note": "frame-aligned join: the input that bypasses the temporal layer (DWS skip) waits in a FIFO "
+                           "(our axis_fifo) while the temporal layer computes the same frame; the fork that feeds both "
+                           "is our axis fork (FINN's DuplicateStreams inside a segment)"}
+                  for s in segments if len(s.inputs) > 1],
         "stream_format": "AXI-Stream, one pixel per beat with all channels packed (channel c at bits [c*W +: W]), "
                          "raster order, one frame per FINN call; FINN streams are NHWC (channels innermost), the "
                          "same order",
