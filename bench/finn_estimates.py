@@ -53,7 +53,7 @@ def main() -> dict:
                                           "totals", "all_segments_ok", "all_exact")},
             "segments": [{"segment": r["segment"], "layers": r["layers"], "finn": r.get("finn"), "ours": r["ours"],
                           "finn_nodes": r["finn_nodes"], "functional": r["functional"]} for r in comparison["segments"]],
-            "temporal_layers": comparison["temporal_layers"]}
+            "temporal_layers": comparison["temporal_layers"], "glue_layers": comparison.get("glue_layers", [])}
     write_result("finn_estimates", data)
     return data
 

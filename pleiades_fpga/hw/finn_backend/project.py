@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -259,8 +258,3 @@ def comparison_table(comparison: dict[str, Any]) -> str:
         lines.append(f"{t['layer']:<18}{'(RTL)':>2}{t['lut']:>10}{'':>9}{t['dsp']:>9}{'':>12}{t['bram18']:>12g}"
                      f"{'':>10}{t['cycles_per_frame']:>10}")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use
-    m = build_finn(sys.argv[1], sys.argv[2])
-    print(comparison_table(json.loads((Path(sys.argv[2]) / "finn" / "comparison.json").read_text())))

@@ -182,7 +182,7 @@ def fold(model, target_cycles: int):
         for key in ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode"):
             try:
                 attrs[key] = inst.get_nodeattr(key)
-            except (AttributeError, Exception):
+            except Exception:  # noqa: BLE001 - the node type has no such attribute
                 continue
         config[node.name] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     return model, config
