@@ -113,6 +113,9 @@ def test_full_finn_path_on_the_small_net(model, tmp_path):
         assert len(units) == len([l for l in row["layers"] if l in convs]), row["segment"]
         assert ("GlobalAccPool" in " ".join(row["finn_nodes"])) == ("head.mean" in row["layers"])
         assert row["finn"]["lut"] > 0 and row["finn"]["cycles_per_frame"] > 0
+        # the DSP variant of FINN's estimate moves multipliers from LUTs to DSP blocks
+        assert row["finn_dsp_multipliers"]["dsp"] > row["finn"]["dsp"]
+        assert row["finn_dsp_multipliers"]["lut"] < row["finn"]["lut"]
         fn = row["functional"]
         assert fn["ran"] and fn["values"] > 0
         # after streamlining + ties-to-even thresholds, and as HW layers: the golden model's integers exactly

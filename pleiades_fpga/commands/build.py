@@ -72,6 +72,9 @@ def _run_finn(args: argparse.Namespace) -> int:
                    float_checkpoint=args.float_ckpt)
     comparison = json.loads((args.out / "finn" / "comparison.json").read_text())
     print(comparison_table(comparison))
+    temporal = ", ".join(t["layer"] for t in comparison["temporal_layers"])
+    print(f"FINN has no op for the causal temporal layers ({temporal}): they come from our RTL; "
+          f"{args.out}/finn/split.json says which unit implements each layer and how the streams connect")
     print(f"wrote {args.out}/rtl, {args.out}/manifest.json (our design) and {args.out}/finn/ (segments, FINN "
           "estimate reports, split.json, comparison.json)")
     if not m["finn"]["all_segments_ok"]:

@@ -156,12 +156,14 @@ def _finn_section(c: dict) -> str:
     rows = []
     for r in c["segments"]:
         f, o, fn = r.get("finn") or {}, r["ours"], r["functional"]
+        d = r.get("finn_dsp_multipliers") or {}
         rows.append([r["segment"], ", ".join(r["layers"]), f.get("lut", "failed"), o["lut"], f.get("dsp", "-"), o["dsp"],
+                     f"{d.get('lut', '-')} / {d.get('dsp', '-')}",
                      f.get("bram18", "-"), o["bram18"], f.get("cycles_per_frame", "-"), o["cycles_per_frame"],
                      "yes" if fn.get("exact") else f"no ({fn.get('hw_layers_mismatches', '-')} of {fn.get('values', '-')})"])
     for t in c["temporal_layers"] + c.get("glue_layers", []):
-        rows.append([t["layer"], "pleiades RTL" + (" (no FINN op)" if t in c["temporal_layers"] else " (stream fork)"), "-", t["lut"], "-", t["dsp"], "-", t["bram18"], "-",
-                     t["cycles_per_frame"], "-"])
+        what = "pleiades RTL (no FINN op)" if t in c["temporal_layers"] else "pleiades RTL (stream fork)"
+        rows.append([t["layer"], what, "-", t["lut"], "-", t["dsp"], "-", "-", t["bram18"], "-", t["cycles_per_frame"], "-"])
     tot = c["totals"]
     return (f"<h2>FINN backend (FINN+ {html.escape(str(c.get('finn_version')))}, {html.escape(c['fpga_part'])})</h2>"
             "<p>Per-frame segments converted by FINN (estimates folded for the same cycles/frame target, "
@@ -169,7 +171,8 @@ def _finn_section(c: dict) -> str:
             f"{tot['split_design']['lut']:,.0f} LUT, {tot['split_design']['dsp']} DSP, {tot['split_design']['bram18']:g} "
             f"BRAM18; all ours: {tot['all_ours']['lut']:,.0f} LUT, {tot['all_ours']['dsp']} DSP, "
             f"{tot['all_ours']['bram18']:g} BRAM18.</p>"
-            + _table(rows, ["unit", "layers", "FINN LUT", "ours LUT", "FINN DSP", "ours DSP", "FINN BRAM18",
+            + _table(rows, ["unit", "layers", "FINN LUT", "ours LUT", "FINN DSP", "ours DSP",
+                            "FINN LUT / DSP with DSP multipliers", "FINN BRAM18",
                             "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]))
 
 

@@ -140,6 +140,10 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
         if (sdir / FINN_REPORTS[0]).is_file():
             r = json.loads((sdir / FINN_REPORTS[0]).read_text())["total"]
             p = json.loads((sdir / FINN_REPORTS[2]).read_text())
+            if (sdir / "estimate_layer_resources_dsp.json").is_file():
+                d = json.loads((sdir / "estimate_layer_resources_dsp.json").read_text())["total"]
+                row["finn_dsp_multipliers"] = {"lut": round(float(d.get("LUT", 0))), "dsp": int(d.get("DSP", 0)),
+                                               "bram18": float(d.get("BRAM_18K", 0))}
             row["finn"] = {"lut": round(float(r.get("LUT", 0))), "dsp": int(r.get("DSP", 0)),
                            "bram18": float(r.get("BRAM_18K", 0)), "uram": int(r.get("URAM", 0)),
                            "cycles_per_frame": int(p["max_cycles"]), "slowest_node": p["max_cycles_node_name"],
@@ -152,6 +156,8 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
     glue = [{"layer": n, "kind": ours[n][0].get("kind"), "implemented_by": "pleiades RTL", **our_sum([n])}
             for n in ours if n not in ir_names]  # stream forks (+ skip FIFOs) between the units
     finn_total = {k: sum(r["finn"][k] for r in rows if "finn" in r) for k in ("lut", "dsp", "bram18")}
+    finn_dsp = {k: sum(r["finn_dsp_multipliers"][k] for r in rows if "finn_dsp_multipliers" in r)
+                for k in ("lut", "dsp", "bram18")}
     ours_seg = {k: sum(r["ours"][k] for r in rows) for k in ("lut", "dsp", "bram18")}
     ours_tmp = {k: sum(t[k] for t in temporal + glue) for k in ("lut", "dsp", "bram18")}
     cycles = max([r["finn"]["cycles_per_frame"] for r in rows if "finn" in r]
@@ -160,10 +166,11 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
         "format": "pleiades-fpga-finn-comparison/1", "finn_version": worker.get("finn_version"),
         "part": part.name, "fpga_part": part.vivado_part or part.name, "clock_mhz": clock_mhz,
         "target_cycles_per_frame": worker.get("target_cycles"),
+        "finn_dsp_multipliers": "FINN's estimate of the same folded design with resType=dsp on MVAU/VVAU",
         "units": {"lut": "LUT", "dsp": "DSP blocks", "bram18": "18 kbit block RAMs", "cycles_per_frame":
                   "slowest unit's cycles per frame (throughput bound)"},
         "segments": rows, "temporal_layers": temporal, "glue_layers": glue,
-        "totals": {"finn_segments": finn_total, "ours_segments": ours_seg, "ours_temporal_and_glue": ours_tmp,
+        "totals": {"finn_segments": finn_total, "finn_segments_dsp_multipliers": finn_dsp, "ours_segments": ours_seg, "ours_temporal_and_glue": ours_tmp,
                    "split_design": {k: finn_total[k] + ours_tmp[k] for k in finn_total},
                    "all_ours": {k: ours_seg[k] + ours_tmp[k] for k in finn_total},
                    "split_design_cycles_per_frame": cycles,
@@ -247,13 +254,14 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
 def comparison_table(comparison: dict[str, Any]) -> str:
     """The comparison as a plain-text table (printed by the CLI)."""
     lines = [f"{'unit':<10}{'FINN LUT':>10}{'ours LUT':>10}{'FINN DSP':>9}{'ours DSP':>9}{'FINN BRAM18':>12}"
-             f"{'ours BRAM18':>12}{'FINN cyc':>10}{'ours cyc':>10}  exact"]
+             f"{'ours BRAM18':>12}{'FINN cyc':>10}{'ours cyc':>10}  exact  FINN with DSP mults (LUT/DSP)"]
     for r in comparison["segments"]:
-        f, o = r.get("finn"), r["ours"]
+        f, o, d = r.get("finn"), r["ours"], r.get("finn_dsp_multipliers")
         fv = (f"{f['lut']:>10}{o['lut']:>10}{f['dsp']:>9}{o['dsp']:>9}{f['bram18']:>12g}{o['bram18']:>12g}"
               f"{f['cycles_per_frame']:>10}" if f else f"{'failed':>10}{o['lut']:>10}{'-':>9}{o['dsp']:>9}{'-':>12}"
               f"{o['bram18']:>12g}{'-':>10}")
-        lines.append(f"{r['segment']:<10}{fv}{o['cycles_per_frame']:>10}  {r['functional'].get('exact')}")
+        dv = f"{d['lut']}/{d['dsp']}" if d else "-"
+        lines.append(f"{r['segment']:<10}{fv}{o['cycles_per_frame']:>10}  {str(r['functional'].get('exact')):<6} {dv}")
     for t in comparison["temporal_layers"] + comparison.get("glue_layers", []):
         lines.append(f"{t['layer']:<18}{'(RTL)':>2}{t['lut']:>10}{'':>9}{t['dsp']:>9}{'':>12}{t['bram18']:>12g}"
                      f"{'':>10}{t['cycles_per_frame']:>10}")

@@ -13,7 +13,8 @@ applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` 
 4. folding: ``SetFolding(target_cycles_per_frame)``;
 5. FINN's analysis passes: ``res_estimation``, ``exp_cycles_per_layer``, ``dataflow_performance`` (after
    ``AnnotateCycles``) -> ``estimate_layer_resources.json``, ``estimate_layer_cycles.json``,
-   ``estimate_network_performance.json`` in ``<out>/<segment>/``.
+   ``estimate_network_performance.json`` in ``<out>/<segment>/``, and ``estimate_layer_resources_dsp.json``: the same
+   design with ``resType=dsp`` on the MVAU/VVAU nodes (FINN's defaults build these multipliers in LUTs).
 
 FINN's Python execution (``execute_onnx``) of the graph after steps 1, 2 and 3 (HW layers) runs on the test inputs;
 the outputs go to ``<out>/<segment>/exec.npz`` (the caller compares them with the golden model). Progress
@@ -188,7 +189,8 @@ def fold(model, target_cycles: int):
     return model, config
 
 
-def estimates(model, part: str, clock_mhz: float) -> tuple[dict, dict, dict]:
+def estimates(model, part: str, clock_mhz: float) -> tuple[dict, dict, dict, dict]:
+    """FINN's resource (as folded, and with DSP multipliers), cycle and network performance estimates."""
     from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
     from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
     from finn.analysis.fpgadataflow.op_and_param_counts import aggregate_dict_keys
@@ -198,12 +200,28 @@ def estimates(model, part: str, clock_mhz: float) -> tuple[dict, dict, dict]:
     cycles = model.analysis(exp_cycles_per_layer)
     res = model.analysis(lambda m: res_estimation(m, part))
     res["total"] = aggregate_dict_keys(res)
+    res_dsp = model.analysis(lambda m: res_estimation(with_dsp_multipliers(m), part))
+    res_dsp["total"] = aggregate_dict_keys(res_dsp)
     model = model.transform(AnnotateCycles())
     perf = dict(model.analysis(dataflow_performance))
     period_ns = 1000.0 / clock_mhz
     perf["estimated_throughput_fps"] = 1e9 / period_ns / perf["max_cycles"]
     perf["estimated_latency_ns"] = perf["critical_path_cycles"] * period_ns
-    return res, cycles, perf
+    return res, res_dsp, cycles, perf
+
+
+def with_dsp_multipliers(model):
+    """A copy of ``model`` whose MVAU/VVAU nodes have ``resType=dsp`` (FINN's default here builds them in LUTs)."""
+    import copy
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        if "resType" in inst.get_nodeattr_types():
+            inst.set_nodeattr("resType", "dsp")
+    return model
 
 
 def execute(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -271,9 +289,10 @@ def run_segment(seg: dict, job: dict, out: Path, test: dict[str, np.ndarray]) ->
         (sdir / "folding_config.json").write_text(json.dumps(config, indent=2) + "\n")
         folded.save(str(sdir / "dataflow.onnx"))
         result["dataflow_nodes"] = _node_types(folded)
-        res, cycles, perf = step("estimates", lambda: estimates(folded, job["part"], job["clock_mhz"]))
+        res, res_dsp, cycles, perf = step("estimates", lambda: estimates(folded, job["part"], job["clock_mhz"]))
         for fname, data in (("estimate_layer_resources.json", res), ("estimate_layer_cycles.json", cycles),
-                            ("estimate_network_performance.json", perf)):
+                            ("estimate_network_performance.json", perf),
+                            ("estimate_layer_resources_dsp.json", res_dsp)):
             (sdir / fname).write_text(json.dumps(data, indent=2) + "\n")
         result["ok"] = True
     except Exception:  # noqa: BLE001
