@@ -109,3 +109,16 @@ def test_export_cli_converts_a_float_checkpoint(tmp_path, capsys):
                      "--calib-clips", "4", "--frames", "8"]) == 0
     assert "projection" in capsys.readouterr().out
     assert sum(n.op_type == "PleiadesProjection" for n in onnx.load(str(out)).graph.node) == 2
+
+
+def test_reader_rejects_a_projection_with_the_wrong_input_scale(exported):
+    from pleiades_fpga.errors import UnsupportedModelError
+    from pleiades_fpga.hw.qonnx_reader import read_qonnx
+
+    _, path, _ = exported
+    m = onnx.load(str(path))
+    node = next(n for n in m.graph.node if n.op_type == "PleiadesProjection")
+    attr = next(a for a in node.attribute if a.name == "in_scale")
+    attr.f *= 2
+    with pytest.raises(UnsupportedModelError, match="in_scale"):
+        read_qonnx(m)
