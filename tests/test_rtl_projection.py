@@ -85,7 +85,7 @@ def run_config(sim: str, tmp_path: Path, seed: int, c: int, d: int, pe: int, sim
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = projection_cycles_per_frame(c, d, h * w, pe, simd)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
-    extra = ends[0] - projection_reset_cycles(h * w) - model
+    extra = ends[0] - projection_reset_cycles(h * w, c, simd) - model
     assert 0 <= extra <= 5, f"first output frame ends at cycle {ends[0]}: {extra} cycles beyond clear + compute"
     return {"measured": measured, "model": model, "params": params, "saturated": sat}
 
@@ -97,6 +97,7 @@ CONFIGS = [
     (3, 2, 4, 4, 2, 1, 1, 4, False, False),    # one pixel per frame (state word read after its write)
     (4, 3, 3, 1, 1, 3, 3, 5, True, True),      # saturating
     (5, 5, 5, 3, 5, 2, 3, 2, False, False),
+    (6, 3, 5, 5, 1, 1, 1, 3, False, False),    # one pixel, three channel groups (no extra cycle)
 ]
 
 
@@ -123,7 +124,7 @@ def test_state_memory_infers_ecp5_block_ram():
     params = dict(C=4, D=5, S_W=12, PIXELS=256, PE=5, SIMD=1, ACC_W=28, COEF_W=12)
     rep = yosys_synth("projection_state", template_sources("projection_state"), params, target="ecp5")
     assert rep.latches == 0
-    # states = 256 pixels x 4 channels x 5 states x 12 bits = 61,440 bits: block RAM, not flip-flops
-    # (the flip-flops are the output queue and the partial state vector: 3 x 240 bits + control)
+    # states = 256 pixels x 4 channels x 5 states x 12 bits = 61,440 bits (1024 words of 60 bits): block RAM,
+    # not flip-flops (those are the output queue and the partial state vector: 3 x 240 bits + control)
     assert rep.cells.get("DP16KD", 0) >= 4, f"no block RAM inferred: {rep.cells}"
     assert rep.cells.get("TRELLIS_FF", 0) < 1500, rep.cells

@@ -44,7 +44,9 @@ def test_recurrent_manifest_has_state_memories(design):
         layer = graph.layer(entry["name"])
         c, h, w = entry["in_shape"]
         mem = [m for m in entry["memories"] if m["kind"] == "state"][0]
-        assert mem["depth"] == h * w and mem["width"] == c * layer.state_dim * layer.out_bits
+        groups = -(-c // entry["simd"])
+        assert mem["depth"] == h * w * groups and mem["width"] == entry["simd"] * layer.state_dim * layer.out_bits
+        assert mem["depth"] * mem["width"] >= c * h * w * layer.state_dim * layer.out_bits
         assert entry["out_shape"] == [c * layer.state_dim, h, w]
 
 

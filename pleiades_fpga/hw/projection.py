@@ -249,3 +249,15 @@ def legt_matrices(kernel_size: int, d: int) -> tuple[np.ndarray, np.ndarray, np.
     E = np.stack([np.polynomial.legendre.Legendre.basis(n)(tt) for n in range(d)], axis=1)
     Ep = np.linalg.pinv(E)
     return Ep @ np.eye(kernel_size, k=1) @ E, Ep[:, -1].copy(), E
+
+
+def projection_window(graph, layer) -> int | None:
+    """Kernel size K a projection layer replaces (memory reports): ``layer.window``, else the QONNX export
+    metadata ``pleiades.temporal_layers`` entry of its temporal layer (name without ".projection")."""
+    if layer.window:
+        return int(layer.window)
+    base = layer.name.removesuffix(".projection")
+    for entry in graph.metadata.get("pleiades.temporal_layers") or []:
+        if isinstance(entry, dict) and entry.get("name") == base and entry.get("kernel_size"):
+            return int(entry["kernel_size"])
+    return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pleiades_fpga.hw.ir import int_range
-from pleiades_fpga.hw.projection import choose_projection_format, legt_matrices
+from pleiades_fpga.hw.projection import choose_projection_format, legt_matrices, projection_window
 
 DEFAULT_D = 5  # N + 1 for the presets (degree N = 4)
 MAX_K = 256
@@ -78,7 +78,7 @@ def temporal_memory_ir(graph, d: int = DEFAULT_D) -> list[dict]:
         if l.kind == "conv" and l.role == "temporal":
             rows.append(memory_row(l.name, "buffer", l.kernel[0], x.channels, x.height * x.width, x.bits, x.signed, d))
         elif l.kind == "projection":
-            rows.append(memory_row(l.name, "recurrent", l.window or None, x.channels, x.height * x.width, x.bits,
+            rows.append(memory_row(l.name, "recurrent", projection_window(graph, l), x.channels, x.height * x.width, x.bits,
                                    x.signed, l.state_dim, l.out_bits))
     return rows
 

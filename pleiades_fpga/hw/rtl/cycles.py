@@ -54,11 +54,13 @@ def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bo
 
 def projection_cycles_per_pixel(c: int, d: int, pixels: int, pe: int, simd: int) -> int:
     """Cycles per input pixel of projection_state: ceil(C/SIMD) * ceil(D/PE) steps (PE state rows x SIMD
-    channels per step); one more when the frame has a single pixel (its state word is read after the write)."""
+    channels per step); one more when the frame has a single pixel and one channel group (its
+    state word is read after the write)."""
     if min(c, d, pixels, pe, simd) < 1 or pe > d or simd > c:
         raise PleiadesError(f"projection folding needs 1 <= PE <= D and 1 <= SIMD <= C "
                             f"(C={c}, D={d}, pixels={pixels}, PE={pe}, SIMD={simd})")
-    return _ceil_div(c, simd) * _ceil_div(d, pe) + (1 if pixels == 1 else 0)
+    steps = _ceil_div(c, simd) * _ceil_div(d, pe)
+    return steps + (1 if pixels == 1 and steps == _ceil_div(d, pe) else 0)
 
 
 def projection_cycles_per_frame(c: int, d: int, pixels: int, pe: int, simd: int) -> int:
@@ -66,9 +68,9 @@ def projection_cycles_per_frame(c: int, d: int, pixels: int, pe: int, simd: int)
     return pixels * projection_cycles_per_pixel(c, d, pixels, pe, simd)
 
 
-def projection_reset_cycles(pixels: int) -> int:
-    """Cycles after reset during which the state memory is cleared (s_axis_tready low)."""
-    return pixels
+def projection_reset_cycles(pixels: int, c: int = 1, simd: int = 1) -> int:
+    """Cycles after reset during which the state memory (pixels x ceil(C/SIMD) words) is cleared (tready low)."""
+    return pixels * _ceil_div(c, simd)
 
 
 def requant_cycles() -> int:

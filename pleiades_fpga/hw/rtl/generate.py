@@ -23,6 +23,7 @@ from pleiades_fpga.hw.ir import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
 from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, is_depthwise,
                                           layer_cost, module_kind)
+from pleiades_fpga.hw.projection import projection_window
 from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
 
@@ -203,12 +204,13 @@ def _projection_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> t
     x = graph.tensors[layer.inputs[0]]
     params = projection_params(layer.proj_A, layer.proj_B, layer.frac_bits, layer.in_channels, x.height * x.width,
                                x.bits, x.signed, layer.out_bits, layer.acc_bits, fold.pe, fold.simd)
-    mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width,
-             "width": layer.in_channels * layer.state_dim * layer.out_bits}]
+    groups = -(-layer.in_channels // fold.simd)  # one word per pixel and channel group
+    mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width * groups,
+             "width": fold.simd * layer.state_dim * layer.out_bits}]
     return [(name, projection_wrapper(name, params))], {
         "module": "projection_state", "memories": mems, "params": params, "kernel": 1,
         "extra": {"state_dim": layer.state_dim, "state_bits": layer.out_bits, "frac_bits": layer.frac_bits,
-                  "window": layer.window or None, "in_signed": bool(x.signed)}}
+                  "window": projection_window(graph, layer), "in_signed": bool(x.signed)}}
 
 
 def _bin_us(graph: IRGraph) -> int | None:
@@ -407,8 +409,9 @@ endmodule
         "folding": folding_to_json({l.name: folding[l.name] for l in hw_layers}),
         "reset_cycles": int(max([(e["kernel"] - 1) * e["in_shape"][1] * e["in_shape"][2]
                                  for e in layers_json if e.get("kind") == "temporal_conv"]
-                                + [e["in_shape"][1] * e["in_shape"][2]  # projection: state memory clear
-                                   for e in layers_json if e.get("kind") == "projection"] or [0])),
+                                + [m["depth"] for e in layers_json if e.get("kind") == "projection"
+                                   for m in e["memories"] if m["kind"] == "state"]  # state memory clear
+                                or [0])),
     }
     manifest["ideal_cycles_per_frame"] = manifest["macs_per_frame"] / max(1, manifest["multipliers"])
     # analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline

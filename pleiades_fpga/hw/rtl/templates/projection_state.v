@@ -8,16 +8,17 @@
 //   s[c, n]  = clamp(round_half_even(acc[n] / 2**F), -2**(S_W-1), 2**(S_W-1) - 1)   (requant.v, M = 1)
 // and the output beat carries the C*D new states, channel c*D + n at bits [(c*D+n)*S_W +: S_W].
 //
-// State memory: one word per pixel holding all C*D states (PIXELS words of C*D*S_W bits, one
-// synchronous read port (at the input handshake) and one write port (after the pixel's last step):
-// block RAM). Reset clears it to zeros (PIXELS cycles with s_axis_tready low): zero state = causal
-// zero padding. The pixel index advances per accepted beat and restarts after tlast.
+// State memory: one word per pixel and channel group (SIMD channels x D states x S_W bits, address
+// pixel*NCG + group; deep and narrow: block RAM), one synchronous read port (a group's states are read
+// one cycle before its first step: at the input handshake for group 0) and one write port (after the
+// group's last step). Reset clears it to zeros (PIXELS*NCG cycles with s_axis_tready low): zero state =
+// causal zero padding. The pixel index advances per accepted beat and restarts after tlast.
 //
 // Folding: a step updates SIMD channels x PE states (rows of A); each lane is a (D+1)-term dot product
 // (D+1 multipliers, constant coefficients when PE = D), so a pixel takes
 // STEPS = ceil(C/SIMD) * ceil(D/PE) cycles; steps run channel group (outer), row group (inner).
-// The next pixel is accepted in the cycle of the last step (its state word is read then; a pixel
-// whose state word is the one being written (PIXELS = 1) waits one cycle).
+// The next pixel is accepted in the cycle of the last step (its first state word is read then; when
+// that is the word being written (PIXELS = 1 and NCG = 1) it waits one cycle).
 // A, B: signed COEF_W-bit lanes packed in parameters, A_FLAT lane n*D + m = A[n, m], B_FLAT lane n = B[n].
 // Output: a 2-entry queue; the last step waits while it is full. s_axis_tready comes from registers only.
 module projection_state #(
@@ -51,6 +52,8 @@ module projection_state #(
 );
     // ---------------------------------------------------------------- derived sizes
     localparam integer SW = C * D * S_W;                         // one pixel's states
+    localparam integer GW = SIMD * D * S_W;                      // one channel group's states (memory word)
+    localparam integer DEPTH = PIXELS * NCG;
     localparam integer CP = NCG * SIMD;                          // channels padded to the channel groups
     localparam integer DP = NRG * PE;                            // rows padded to the row groups
     localparam integer PW_S = S_W + COEF_W;                      // exact product widths
@@ -62,9 +65,15 @@ module projection_state #(
     localparam integer CG_W = (NCG > 1) ? $clog2(NCG) : 1;
     localparam integer RG_W = (NRG > 1) ? $clog2(NRG) : 1;
     localparam integer PIX_W = (PIXELS > 1) ? $clog2(PIXELS) : 1;
+    localparam integer MAW = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam [31:0] NCG_LAST32 = NCG - 1;
     localparam [31:0] NRG_LAST32 = NRG - 1;
     localparam [31:0] PIX_LAST32 = PIXELS - 1;
+    localparam [31:0] MEM_LAST32 = DEPTH - 1;
+    localparam [31:0] NCG32 = NCG;
+    localparam [MAW-1:0] MEM_LAST = MEM_LAST32[MAW-1:0];
+    localparam [MAW-1:0] NCG_STEP = NCG32[MAW-1:0];
+    localparam [MAW-1:0] MEM_ONE = 1;
     localparam [CG_W-1:0] CG_LAST = NCG_LAST32[CG_W-1:0];
     localparam [RG_W-1:0] RG_LAST = NRG_LAST32[RG_W-1:0];
     localparam [PIX_W-1:0] PIX_LAST = PIX_LAST32[PIX_W-1:0];
@@ -79,17 +88,18 @@ module projection_state #(
     reg                x_last;
     reg  [CG_W-1:0]    cg;
     reg  [RG_W-1:0]    rg;
-    reg  [PIX_W-1:0]   pix;                     // state word of the next pixel to accept
-    reg  [PIX_W-1:0]   cur;                     // state word of the pixel being updated
+    reg  [PIX_W-1:0]   pix;                     // index of the next pixel to accept
+    reg  [MAW-1:0]     pix_base, cur_base;      // first state word of the next / the current pixel
     reg                clr;
-    reg  [PIX_W-1:0]   clr_addr;
+    reg  [MAW-1:0]     clr_addr;
 
     wire last_step = (cg == CG_LAST) && (rg == RG_LAST);
     wire finish = busy && last_step && !q1_valid;          // last step: write state, queue the beat
     wire advance = busy && (!last_step || !q1_valid);      // a step completes this cycle
-    assign s_axis_tready = !clr && (!busy || (finish && (pix != cur)));
+    wire group_end = advance && (rg == RG_LAST);           // write this group's states
+    assign s_axis_tready = !clr && (!busy || (finish && (pix_base != cur_base || NCG > 1)));
     wire accept = s_axis_tvalid && s_axis_tready;
-    wire [PIX_W-1:0] pix_next = (s_axis_tlast || pix == PIX_LAST) ? {PIX_W{1'b0}} : pix + PIX_ONE;
+    wire wrap = s_axis_tlast || pix == PIX_LAST;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -98,20 +108,22 @@ module projection_state #(
             cg <= {CG_W{1'b0}};
             rg <= {RG_W{1'b0}};
             pix <= {PIX_W{1'b0}};
-            cur <= {PIX_W{1'b0}};
+            pix_base <= {MAW{1'b0}};
+            cur_base <= {MAW{1'b0}};
             clr <= 1'b1;
-            clr_addr <= {PIX_W{1'b0}};
+            clr_addr <= {MAW{1'b0}};
         end else begin
             if (clr) begin
-                clr_addr <= clr_addr + PIX_ONE;
-                if (clr_addr == PIX_LAST) clr <= 1'b0;
+                clr_addr <= clr_addr + MEM_ONE;
+                if (clr_addr == MEM_LAST) clr <= 1'b0;
             end
             if (accept) begin
                 busy <= 1'b1;
                 x_reg <= s_axis_tdata;
                 x_last <= s_axis_tlast;
-                cur <= pix;
-                pix <= pix_next;
+                cur_base <= pix_base;
+                pix <= wrap ? {PIX_W{1'b0}} : pix + PIX_ONE;
+                pix_base <= wrap ? {MAW{1'b0}} : pix_base + NCG_STEP;
             end else if (finish) begin
                 busy <= 1'b0;
             end
@@ -127,30 +139,32 @@ module projection_state #(
     end
 
     // ---------------------------------------------------------------- state memory (1 read, 1 write port)
-    reg  [SW-1:0] mem [0:PIXELS-1];
-    reg  [SW-1:0] s_old;                        // states of the pixel being updated (read at accept)
+    // word cur_base + cg = the current group; read group 0 at accept, group cg+1 at the end of group cg
+    reg  [GW-1:0] mem [0:DEPTH-1];
+    reg  [GW-1:0] s_old;                        // states of the current channel group (before the update)
     wire [SW-1:0] s_new;                        // all states after this pixel (valid in its last step)
-    wire          mem_we = clr || finish;
-    wire [PIX_W-1:0] mem_wa = clr ? clr_addr : cur;
-    wire [SW-1:0] mem_wd = clr ? {SW{1'b0}} : s_new;
+    wire [GW-1:0] g_new;                        // the current group's new states (valid in its last step)
+    wire [MAW-1:0] cg_x = {{(MAW-CG_W){1'b0}}, cg};
+    wire          mem_we = clr || group_end;
+    wire [MAW-1:0] mem_wa = clr ? clr_addr : cur_base + cg_x;
+    wire [GW-1:0] mem_wd = clr ? {GW{1'b0}} : g_new;
+    wire          mem_re = accept || (group_end && !last_step);
+    wire [MAW-1:0] mem_ra = accept ? pix_base : cur_base + cg_x + MEM_ONE;
     always @(posedge clk) begin
         if (mem_we) mem[mem_wa] <= mem_wd;
-        if (accept) s_old <= mem[pix];
+        if (mem_re) s_old <= mem[mem_ra];
     end
 
     // ---------------------------------------------------------------- datapath: SIMD x PE lanes
     // padded views: channels past C and rows past D compute unused values
     wire [CP*IN_W-1:0] x_pad;
-    wire [CP*D*S_W-1:0] s_pad;
     wire [DP*D*COEF_W-1:0] a_pad;
     wire [DP*COEF_W-1:0] b_pad;
     generate
         if (CP > C) begin : g_cpad
             assign x_pad = {{((CP-C)*IN_W){1'b0}}, x_reg};
-            assign s_pad = {{((CP-C)*D*S_W){1'b0}}, s_old};
         end else begin : g_cnopad
             assign x_pad = x_reg;
-            assign s_pad = s_old;
         end
         if (DP > D) begin : g_dpad
             assign a_pad = {{((DP-D)*D*COEF_W){1'b0}}, A_FLAT};
@@ -166,7 +180,7 @@ module projection_state #(
     generate
         for (sc = 0; sc < SIMD; sc = sc + 1) begin : g_ch
             wire [IN_W-1:0]  xv = x_pad[(cg*SIMD + sc)*IN_W +: IN_W];
-            wire [D*S_W-1:0] sv = s_pad[(cg*SIMD + sc)*D*S_W +: D*S_W];
+            wire [D*S_W-1:0] sv = s_old[sc*D*S_W +: D*S_W];
             wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
             for (pr = 0; pr < PE; pr = pr + 1) begin : g_row
                 wire [D*COEF_W-1:0] arow = a_pad[(rg*PE + pr)*D*COEF_W +: D*COEF_W];
@@ -195,10 +209,24 @@ module projection_state #(
         end
     endgenerate
 
-    // new states: groups finished in earlier steps wait in `part`; the current step's lanes join directly
+    // new states: rows finished in earlier steps wait in `part` (per channel, for the output beat) and
+    // `gpart` (per lane, for the group's memory word); the current step's lanes join directly
     reg [SW-1:0] part;
+    reg [GW-1:0] gpart;
     genvar c, n;
     generate
+        for (sc = 0; sc < SIMD; sc = sc + 1) begin : g_gc
+            for (n = 0; n < D; n = n + 1) begin : g_gn
+                localparam [31:0] GRG32 = n / PE;
+                localparam [RG_W-1:0] G_RG = GRG32[RG_W-1:0];
+                localparam integer GLANE = sc * PE + (n % PE);
+                wire ghere = (rg == G_RG);
+                always @(posedge clk) begin
+                    if (advance && ghere) gpart[(sc*D + n)*S_W +: S_W] <= rq[GLANE];
+                end
+                assign g_new[(sc*D + n)*S_W +: S_W] = ghere ? rq[GLANE] : gpart[(sc*D + n)*S_W +: S_W];
+            end
+        end
         for (c = 0; c < C; c = c + 1) begin : g_oc
             for (n = 0; n < D; n = n + 1) begin : g_on
                 localparam [31:0] CG32 = c / SIMD;
