@@ -6,7 +6,8 @@ Models (all from the float checkpoint of bench/train_default, or one trained her
 - ``recurrent_float_converted``: every temporal layer converted to the recurrent form, no training;
 - ``recurrent_float_finetuned``: ``train --temporal recurrent --init float`` (fine-tuned in recurrent form);
 - ``buffer_w8a8`` / ``recurrent_w8a8``: QAT (w8a8, state_bits 16) from ``buffer_float`` / from
-  ``recurrent_float_finetuned``, evaluated deployed (BatchNorm folded, what is exported).
+  ``recurrent_float_finetuned``, evaluated deployed (BatchNorm folded, what is exported);
+  ``recurrent_w8a8_state12``: the same with 12-bit states (configs/quant_w8a8_state12.toml).
 Also: per-layer impulse-response error of the recurrent form vs the finite kernels of the trained net, the
 integer format of each deployed recurrent layer, and golden model == qonnx execution of the exported
 recurrent w8a8 network (mismatching integers over 20 test clips).
@@ -37,7 +38,7 @@ def _summary(evaluation: dict) -> dict:
     return {k: evaluation[k] for k in keep}
 
 
-def _golden_vs_qonnx(model, test, frames: int) -> dict:
+def _golden_vs_qonnx(model, test, name: str, frames: int) -> dict:
     """Export ``model`` and count golden-model vs qonnx-execution mismatches over GOLDEN_CLIPS clips."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
@@ -45,7 +46,7 @@ def _golden_vs_qonnx(model, test, frames: int) -> dict:
     from pleiades_fpga.hw.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
-    path = export_model(model, OUT / "recurrent_w8a8" / "model.onnx", frames=frames)
+    path = export_model(model, OUT / name / "model.onnx", frames=frames)
     clips = test.frames(model.config.bin_us)[:GOLDEN_CLIPS, :, :frames].float().numpy()
     golden = GoldenModel.from_qonnx(path)
     ints = golden.run(clips)
@@ -93,6 +94,8 @@ def main() -> dict:
         "recurrent_float_finetuned": dict(init=str(float_ckpt), temporal="recurrent"),
         "buffer_w8a8": dict(init=str(float_ckpt), quant="w8a8"),
         "recurrent_w8a8": dict(init=str(OUT / "recurrent_float_finetuned" / "checkpoint.pt"), quant="w8a8"),
+        "recurrent_w8a8_state12": dict(init=str(OUT / "recurrent_float_finetuned" / "checkpoint.pt"),
+                                       quant=str(ROOT / "configs" / "quant_w8a8_state12.toml")),
     }
     for name, kwargs in runs.items():
         t0 = time.time()
@@ -107,14 +110,15 @@ def main() -> dict:
         print(name, entry["filtered_accuracy"], flush=True)
         if name == "recurrent_float_finetuned":
             results["impulse_errors_finetuned"] = layer_errors(model)
-        if name == "recurrent_w8a8":
-            results["golden_vs_qonnx"] = _golden_vs_qonnx(deployed, test, frames=32)
+        if name.startswith("recurrent_w8a8"):
+            results.setdefault("golden_vs_qonnx", {})[name] = _golden_vs_qonnx(deployed, test, name, frames=32)
     m = {k: v["filtered_accuracy"] for k, v in results["models"].items()}
     buffer_float_best = max(m["buffer_float"], m["buffer_float_finetuned"])
     results["gap_points"] = {
         "float_finetuned_vs_buffer": 100 * (buffer_float_best - m["recurrent_float_finetuned"]),
         "float_converted_vs_buffer": 100 * (m["buffer_float"] - m["recurrent_float_converted"]),
         "w8a8_vs_buffer_w8a8": 100 * (m["buffer_w8a8"] - m["recurrent_w8a8"]),
+        "w8a8_state12_vs_buffer_w8a8": 100 * (m["buffer_w8a8"] - m["recurrent_w8a8_state12"]),
     }
     results["bar_within_2_points"] = {k: v <= 2.0 for k, v in results["gap_points"].items() if "converted" not in k}
     results["wall_seconds"] = time.time() - start
