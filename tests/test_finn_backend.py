@@ -83,6 +83,35 @@ def test_broken_finn_env_is_reported(tmp_path, monkeypatch):
         check_env()
 
 
+def test_finn_port_wrapper_lints_with_padded_streams(tmp_path):
+    """The FINN-port wrapper around one of our layer modules: byte-padded widths, pixel-counted TLAST, lint-clean."""
+    from pleiades_fpga.hw.finn_backend.wrapper import finn_wrapper_verilog, padded
+    from pleiades_fpga.hw.rtl.lint import verilator_lint
+
+    assert (padded(12), padded(16), padded(20)) == (16, 16, 24)
+    core = tmp_path / "core.v"
+    core.write_text("""`timescale 1ns / 1ps
+`default_nettype none
+module core (input wire clk, input wire rst, input wire [11:0] s_axis_tdata, input wire s_axis_tvalid,
+             output wire s_axis_tready, input wire s_axis_tlast, output wire [19:0] m_axis_tdata,
+             output wire m_axis_tvalid, input wire m_axis_tready, output wire m_axis_tlast);
+    reg [19:0] d; reg v; reg l;
+    always @(posedge clk) if (rst) begin d <= 20'd0; v <= 1'b0; l <= 1'b0; end
+        else if (s_axis_tvalid && s_axis_tready) begin d <= {8'd0, s_axis_tdata}; v <= 1'b1; l <= s_axis_tlast; end
+        else if (m_axis_tready) v <= 1'b0;
+    assign s_axis_tready = !v || m_axis_tready;
+    assign m_axis_tdata = d; assign m_axis_tvalid = v; assign m_axis_tlast = l;
+endmodule
+`default_nettype wire
+""")
+    top = tmp_path / "top.v"
+    text = finn_wrapper_verilog("top", "core", 12, 20, 64)
+    top.write_text(text)
+    assert "input  wire [15:0] in0_V_TDATA" in text and "output wire [23:0] out0_V_TDATA" in text
+    rep = verilator_lint("top", [core, top])
+    assert rep.ok, rep.messages
+
+
 def _finn_available() -> str:
     try:
         check_env()
@@ -121,6 +150,16 @@ def test_full_finn_path_on_the_small_net(model, tmp_path):
         # after streamlining + ties-to-even thresholds, and as HW layers: the golden model's integers exactly
         assert fn["streamlined_mismatches"] == 0 and fn["hw_layers_mismatches"] == 0 and fn["exact"], row["segment"]
     assert comparison["all_exact"]
+    # the whole network as one FINN graph: our temporal layers as a FINN custom op, FINN's HW layers for the rest
+    net = comparison["network"]
+    assert net["ran"] and net["exact"] and net["mismatches"] == 0 and net["frames"] >= 10  # > K frames from reset
+    seg_lut = sum(r["finn"]["lut"] for r in comparison["segments"])
+    tmp_lut = sum(t["lut"] for t in comparison["temporal_layers"])
+    assert net["finn_view"]["lut"] == seg_lut + tmp_lut  # FINN's res_estimation read our op's estimate
+    assert net["finn_view"]["max_cycles"] == max([r["finn"]["cycles_per_frame"] for r in comparison["segments"]]
+                                                 + [t["cycles_per_frame"] for t in comparison["temporal_layers"]])
+    assert set(net["hdl"]) == {"blocks_0_temporal", "blocks_1_temporal"}
+    assert all(h["verilator_lint_ok"] for h in net["hdl"].values()), net["hdl"]
     split = json.loads((finn / "split.json").read_text())
     assert {u["name"] for u in split["rtl_layers"]} == {"input", "blocks.0.temporal", "blocks.1.temporal"}
     from pleiades_fpga.report.report import write_report  # the report gets the FINN section

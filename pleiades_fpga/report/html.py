@@ -165,6 +165,13 @@ def _finn_section(c: dict) -> str:
         what = "pleiades RTL (no FINN op)" if t in c["temporal_layers"] else "pleiades RTL (stream fork)"
         rows.append([t["layer"], what, "-", t["lut"], "-", t["dsp"], "-", "-", t["bram18"], "-", t["cycles_per_frame"], "-"])
     tot = c["totals"]
+    net = c.get("network") or {}
+    view = net.get("finn_view")
+    net_html = (f"<p>Whole network as one FINN graph (temporal layers as our FINN custom op "
+                f"<code>PleiadesTemporalConv_rtl</code>): {view['lut']:,} LUT, {view['dsp']} DSP, {view['bram18']:g} BRAM18, "
+                f"slowest node {html.escape(str(view['max_cycles_node_name']))} ({view['max_cycles']:,} cycles/frame); "
+                f"FINN's Python run from reset equals the golden logits: {net.get('exact')} ({net.get('frames')} frames)."
+                "</p>") if view else ""
     return (f"<h2>FINN backend (FINN+ {html.escape(str(c.get('finn_version')))}, {html.escape(c['fpga_part'])})</h2>"
             "<p>Per-frame segments converted by FINN (estimates folded for the same cycles/frame target, "
             f"{c.get('target_cycles_per_frame')}); temporal layers stay in our RTL. Split design: "
@@ -173,7 +180,7 @@ def _finn_section(c: dict) -> str:
             f"{tot['all_ours']['bram18']:g} BRAM18.</p>"
             + _table(rows, ["unit", "layers", "FINN LUT", "ours LUT", "FINN DSP", "ours DSP",
                             "FINN LUT / DSP with DSP multipliers", "FINN BRAM18",
-                            "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]))
+                            "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]) + net_html)
 
 
 def render_html(report: dict) -> str:

@@ -49,7 +49,8 @@ def segment_test_data(ir: IRGraph, segments: list[Segment], frames: int, seed: i
     clip = rng.poisson(0.6, size=(1, first.channels, warm + frames, first.height, first.width)).astype(np.float64)
     _, trace = GoldenModel(ir).run(clip, trace=True)
     producer = {layer.output: layer.name for layer in ir.layers}
-    out = {}
+    out = {"net/in": trace[ir.layers[0].name][0].transpose(1, 2, 3, 0).astype(np.float32),  # (T, H, W, C)
+           "net/out": trace[producer[ir.output]][0][:, :, 0, 0].T.astype(np.float32)}      # (T, classes)
     for seg in segments:
         for key, names in (("in", seg.inputs), ("out", seg.outputs)):
             for k, t in enumerate(names):
@@ -57,11 +58,61 @@ def segment_test_data(ir: IRGraph, segments: list[Segment], frames: int, seed: i
     return out
 
 
+def _dtype(bits: int, signed: bool) -> str:
+    return f"{'INT' if signed else 'UINT'}{bits}"
+
+
+def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: Path, part_name: str) -> dict:
+    """The whole network for the worker: units (our temporal layers with their FINN op attributes, the segments)
+    in an order where every unit's inputs come earlier."""
+    from pleiades_fpga.hw.rtl.lint import template_sources
+    from pleiades_fpga.report.estimate import estimate_layer
+    from pleiades_fpga.report.parts import get_part
+
+    part = get_part(part_name)
+    mlayers = {layer["name"]: layer for layer in manifest["layers"]}
+    units: list[dict] = []
+    for layer in ir.layers:
+        if layer.role != "temporal":
+            continue
+        tin, tout = ir.tensors[layer.inputs[0]], ir.tensors[layer.output]
+        m = mlayers[layer.name]
+        est = estimate_layer(m, part)
+        module = str(m.get("instance", "")).removeprefix("u_")
+        k = layer.kernel[0]
+        units.append({"kind": "temporal", "name": layer.name, "node": layer.name.replace(".", "_"),
+                      "input": layer.inputs[0], "output": layer.output, "attrs": {
+                          "NumInChannels": tin.channels, "NumOutChannels": tout.channels,
+                          "ImgDim": [tin.height, tin.width], "Kernel": k, "Groups": layer.groups,
+                          "Weights": [int(v) for v in np.asarray(layer.weight).reshape(tout.channels, -1, k).ravel()],
+                          "Bias": [int(v) for v in layer.bias], "Mult": [int(v) for v in layer.multiplier],
+                          "Shift": [int(v) for v in layer.shift],
+                          "inputDataType": _dtype(tin.bits, tin.signed), "outputDataType": _dtype(tout.bits, tout.signed),
+                          "PE": int(m.get("pe", 1)), "SIMD": int(m.get("simd", 1)),
+                          "Cycles": int(m["cycles_per_frame"]), "EstLUT": int(est["lut"]), "EstDSP": int(est["dsp"]),
+                          "EstBRAM18": float(est["bram_blocks"] * part.bram_block_bits / 18432.0), "RtlModule": module,
+                          "RtlFiles": [str(p.resolve()) for p in template_sources(module, out_dir / "rtl")]}})
+    units += [{"kind": "segment", "name": s.name, "inputs": s.inputs, "outputs": s.outputs} for s in segments]
+    first = ir.layers[0]
+    available, ordered = {first.output}, []
+    while units:
+        ready = next((u for u in units if all(t in available for t in (u.get("inputs") or [u.get("input")]))), None)
+        if ready is None:
+            raise PleiadesError(f"cannot order the FINN network units: {[u['name'] for u in units]}")
+        units.remove(ready)
+        ordered.append(ready)
+        available.update(ready.get("outputs") or [ready["output"]])
+    tin, tout = ir.tensors[first.output], ir.tensors[ir.output]
+    return {"input": first.output, "input_shape": [tin.height, tin.width, tin.channels],
+            "input_dtype": _dtype(tin.bits, tin.signed), "output": ir.output, "classes": tout.channels,
+            "units": ordered}
+
+
 def run_worker(python: Path, job_path: Path, segments: list[Segment], log_path: Path) -> None:
     """Run the FINN worker with a progress bar; Ctrl-C stops it; a failure raises with the log's tail."""
     from pleiades_fpga.hw.finn_backend.worker import STEPS
 
-    bar = tqdm(total=len(segments) * len(STEPS), desc="FINN", unit="step")
+    bar = tqdm(total=len(segments) * len(STEPS) + 4, desc="FINN", unit="step")  # + network: stitch, estimates, hdl, run
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(python), str(WORKER), str(job_path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -176,9 +227,39 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
                    "split_design_cycles_per_frame": cycles,
                    "split_design_fps": clock_mhz * 1e6 / cycles if cycles else None,
                    "all_ours_cycles_per_frame": int(manifest["cycles_per_frame"])},
+        "network": _network(finn_dir, worker, test),
         "all_segments_ok": all("finn" in r for r in rows),
         "all_exact": all(r["functional"].get("exact") for r in rows),
     }
+
+
+def _network(finn_dir: Path, worker: dict, test: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The whole network as one FINN graph (our temporal ops + FINN's HW layers): FINN's view and exactness."""
+    net = worker.get("network")
+    if not net:
+        return {"ran": False, "why": "not run (a segment failed)"}
+    out: dict[str, Any] = {"ran": bool(net.get("ok")), "steps": net.get("steps"), "error": net.get("error")}
+    ndir = finn_dir / "network"
+    if (ndir / FINN_REPORTS[2]).is_file():
+        perf = json.loads((ndir / FINN_REPORTS[2]).read_text())
+        res = json.loads((ndir / FINN_REPORTS[0]).read_text())["total"]
+        res_dsp = json.loads((ndir / "estimate_layer_resources_dsp.json").read_text())["total"]
+        out["finn_view"] = {"lut": round(float(res.get("LUT", 0))), "dsp": int(res.get("DSP", 0)),
+                            "bram18": float(res.get("BRAM_18K", 0)), "lut_dsp_multipliers": round(float(res_dsp["LUT"])),
+                            "dsp_dsp_multipliers": int(res_dsp["DSP"]), **perf}
+    if net.get("hdl"):  # FINN's generate_hdl output for our temporal ops: wrapper + our Verilog, lint-clean?
+        from pleiades_fpga.hw.rtl.lint import verilator_lint
+
+        out["hdl"] = {}
+        for node, h in net["hdl"].items():
+            rep = verilator_lint(h["top"], [Path(f) for f in h["files"]])
+            out["hdl"][node] = {"top": h["top"], "dir": str(Path(h["files"][-1]).parent.relative_to(finn_dir.resolve())),
+                                "verilator_lint_ok": rep.ok, "lint_messages": rep.messages[:5]}
+    if (ndir / "logits.npy").is_file():
+        got, ref = np.load(ndir / "logits.npy"), test["net/out"]
+        out.update({"frames": int(ref.shape[0]), "values": int(ref.size),
+                    "mismatches": int(np.count_nonzero(got != ref)), "exact": bool(np.array_equal(got, ref))})
+    return out
 
 
 def _exactness(seg: Segment, sdir: Path, test: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -208,7 +289,7 @@ def _exactness(seg: Segment, sdir: Path, test: dict[str, np.ndarray]) -> dict[st
 def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 100.0, part: str = DEFAULT_PART,
                folding: str | Path | None = None, target_fps: float | None = None,
                max_multipliers: int | None = None, float_checkpoint: str | Path | None = None,
-               test_frames: int = 4, **ignored: Any) -> dict[str, Any]:
+               test_frames: int = 3, **ignored: Any) -> dict[str, Any]:
     """Build ``out_dir`` (see the module docstring); return the manifest (the RTL manifest + a ``finn`` entry)."""
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.hw.qonnx_reader import read_qonnx
@@ -236,7 +317,9 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
     job = {"segment_dir": str(finn_dir.resolve()), "out_dir": str(finn_dir.resolve()),
            "part": fpga.vivado_part or fpga.name, "clock_mhz": clock_mhz,
            "target_cycles": int(manifest["cycles_per_frame"]), "test_inputs": str((finn_dir / "test_data.npz").resolve()),
-           "segments": [{"name": s.name, "onnx": s.onnx_file} for s in segments]}
+           "segments": [{"name": s.name, "onnx": s.onnx_file} for s in segments],
+           "network": network_job(ir, manifest, segments, out_dir, fpga.name),
+           "repo_root": str(Path(__file__).resolve().parents[3])}
     job_path = finn_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2) + "\n")
     run_worker(python, job_path, segments, finn_dir / "finn.log")
@@ -265,4 +348,13 @@ def comparison_table(comparison: dict[str, Any]) -> str:
     for t in comparison["temporal_layers"] + comparison.get("glue_layers", []):
         lines.append(f"{t['layer']:<18}{'(RTL)':>2}{t['lut']:>10}{'':>9}{t['dsp']:>9}{'':>12}{t['bram18']:>12g}"
                      f"{'':>10}{t['cycles_per_frame']:>10}")
+    net = comparison.get("network") or {}
+    view = net.get("finn_view")
+    if view:
+        lines.append(f"whole network as one FINN graph (temporal layers = our FINN custom op): {view['lut']:,} LUT, "
+                     f"{view['dsp']} DSP, {view['bram18']:g} BRAM18; slowest node {view['max_cycles_node_name']} "
+                     f"({view['max_cycles']:,} cycles/frame); FINN Python run from reset == golden logits: "
+                     f"{net.get('exact')} ({net.get('frames')} frames)")
+    elif net:
+        lines.append(f"whole network as one FINN graph: not done ({net.get('error') or net.get('why')})")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """FINN worker: runs inside the FINN environment (``.venv-finn``), never imports pleiades_fpga or torch.
 
-Usage: ``python worker.py job.json``. The job names the segment QONNX files (written by ``split.py``), the FPGA
+Usage: ``python worker.py job.json``. Besides FINN, it imports only torch-free pleiades_fpga modules (the temporal
+layer's FINN custom op ``temporal_op``, ``wrapper``, ``golden.requantize``). The job names the segment QONNX files (written by ``split.py``), the FPGA
 part, the clock, the folding target (cycles per frame) and an ``.npz`` of test inputs. For every segment it
 applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` that need no Vivado):
 
@@ -19,7 +20,10 @@ applies FINN's flow up to the estimates (the steps of FINN's ``build_dataflow`` 
 FINN's Python execution (``execute_onnx``) of the graph after steps 1, 2 and 3 (HW layers) runs on the test inputs;
 the outputs go to ``<out>/<segment>/exec.npz`` (the caller compares them with the golden model). Progress
 lines ``@@ <segment> <step>`` go to stdout; ``<out>/worker_result.json`` summarizes every segment
-(``ok``/``error`` per step).
+(``ok``/``error`` per step). With ``network`` in the job, the segments' HW layers and our temporal layers
+(``temporal_op.PleiadesTemporalConv_rtl``) are stitched into one FINN graph of the whole network
+(``network/network_dataflow.onnx``), which gets FINN's three reports and a frame-by-frame Python run from reset
+(``network/logits.npy``).
 """
 from __future__ import annotations
 
@@ -35,6 +39,11 @@ import numpy as np
 MVAU_WWIDTH_MAX = 1024
 STEPS = ("qonnx_to_finn", "streamline", "execute", "convert_to_hw", "execute_hw", "dataflow_partition", "specialize",
          "folding", "estimates")
+
+
+def job_repo_root(job_path: str) -> str:
+    """The repository holding pleiades_fpga (its torch-free modules are used here: wrapper, temporal op, golden)."""
+    return json.loads(Path(job_path).read_text()).get("repo_root") or str(Path(__file__).resolve().parents[3])
 
 
 def progress(seg: str, step: str) -> None:
@@ -284,6 +293,8 @@ def run_segment(seg: dict, job: dict, out: Path, test: dict[str, np.ndarray]) ->
         result["hw_nodes"] = _node_types(hw)
         dataflow, outside = step("dataflow_partition", lambda: dataflow_partition(hw, sdir / "partition"))
         result["outside_dataflow"] = outside
+        dataflow.save(str(sdir / "dataflow_hw.onnx"))  # unspecialized HW layers (Python execution)
+        result["io_map"] = io_map(hw, dataflow)
         spec = step("specialize", lambda: specialize(dataflow, job["part"]))
         folded, config = step("folding", lambda: fold(spec, job["target_cycles"]))
         (sdir / "folding_config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -300,11 +311,162 @@ def run_segment(seg: dict, job: dict, out: Path, test: dict[str, np.ndarray]) ->
     return result
 
 
+def io_map(hw, dataflow) -> dict[str, list[int]]:
+    """Positions in the segment's graph inputs/outputs of the dataflow partition's inputs/outputs.
+
+    The partition's edge tensors are the segment's inputs/outputs behind FINN's NCHW<->NHWC Transposes.
+    """
+    ins = [i.name for i in hw.graph.input]
+    outs = [o.name for o in hw.graph.output]
+
+    def back(t: str) -> int:
+        while t not in ins:
+            t = hw.find_producer(t).input[0]
+        return ins.index(t)
+
+    def fwd(t: str) -> int:
+        while t not in outs:
+            t = hw.find_consumer(t).output[0]
+        return outs.index(t)
+
+    return {"inputs": [back(i.name) for i in dataflow.graph.input],
+            "outputs": [fwd(o.name) for o in dataflow.graph.output]}
+
+
+def stitch(net: dict, segments: dict, io_maps: dict):
+    """One FINN dataflow graph of the whole network: our temporal ops + the segments' HW layers (NHWC).
+
+    ``segments``: segment name -> partition model; ``io_maps``: segment name -> ``io_map``.
+    """
+    import copy
+
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    nodes, inits, vinfo, dtypes = [], [], [], {}
+    for unit in net["units"]:
+        if unit["kind"] == "temporal":
+            a = unit["attrs"]
+            nodes.append(helper.make_node("PleiadesTemporalConv_rtl", [unit["input"]], [unit["output"]],
+                                          domain="finn.custom_op.fpgadataflow.rtl", backend="fpgadataflow",
+                                          name=unit["node"], **a))
+            dtypes[unit["output"]] = a["outputDataType"]
+            continue
+        m = segments[unit["name"]]
+        rename = {}
+        for pos, i in zip(io_maps[unit["name"]]["inputs"], m.graph.input):
+            rename[i.name] = unit["inputs"][pos]
+        for pos, o in zip(io_maps[unit["name"]]["outputs"], m.graph.output):
+            rename[o.name] = unit["outputs"][pos]
+
+        def rn(t: str, seg: str = unit["name"]) -> str:
+            return rename.get(t, f"{seg}/{t}") if t else t
+
+        for node in m.graph.node:
+            n = copy.deepcopy(node)
+            n.name = f"{unit['name']}_{node.name}"
+            n.input[:] = [rn(t) for t in node.input]
+            n.output[:] = [rn(t) for t in node.output]
+            nodes.append(n)
+        for init in m.graph.initializer:
+            i = copy.deepcopy(init)
+            i.name = rn(init.name)
+            inits.append(i)
+        for vi in list(m.graph.value_info) + list(m.graph.output):
+            v = copy.deepcopy(vi)
+            v.name = rn(vi.name)
+            vinfo.append(v)
+        for t in {t for n in m.graph.node for t in (*n.input, *n.output) if t}:
+            dt = m.get_tensor_datatype(t)
+            if dt is not None:
+                dtypes[rn(t)] = dt.name
+    h, w, c = net["input_shape"]
+    graph = helper.make_graph(
+        nodes, "pleiades_network",
+        [helper.make_tensor_value_info(net["input"], TensorProto.FLOAT, [1, h, w, c])],
+        [helper.make_tensor_value_info(net["output"], TensorProto.FLOAT, [1, 1, 1, net["classes"]])],
+        inits, value_info=[v for v in vinfo if v.name != net["output"]])
+    model = ModelWrapper(helper.make_model(graph, producer_name="pleiades-fpga"))
+    model.set_tensor_datatype(net["input"], DataType[net["input_dtype"]])
+    for t, dt in dtypes.items():
+        model.set_tensor_datatype(t, DataType[dt])
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    return model.transform(InferShapes())
+
+
+def generate_temporal_hdl(model, hdl_dir: Path, part: str, clock_mhz: float) -> dict[str, dict]:
+    """FINN's code generation step (``generate_hdl``) of every temporal op: wrapper + our Verilog per node."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    out = {}
+    for node in model.get_nodes_by_op_type("PleiadesTemporalConv_rtl"):
+        inst = getCustomOp(node)
+        d = hdl_dir / node.name
+        d.mkdir(parents=True, exist_ok=True)
+        inst.set_nodeattr("code_gen_dir_ipgen", str(d))
+        inst.generate_hdl(model, part, 1000.0 / clock_mhz)
+        out[node.name] = {"top": inst.get_nodeattr("gen_top_module"), "files": inst.get_rtl_file_list(abspath=True),
+                          "ipi_tcl": inst.code_generation_ipi()}
+    return out
+
+
+def run_network(job: dict, out: Path, results: dict, test: dict[str, np.ndarray]) -> dict:
+    """The whole network as one FINN graph (temporal layers = our custom op): estimates and a stateful run."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from pleiades_fpga.hw.finn_backend import temporal_op
+
+    net = job["network"]
+    ndir = out / "network"
+    ndir.mkdir(parents=True, exist_ok=True)
+    res: dict = {"steps": {}}
+    segs = {s["name"]: s for s in results["segments"]}
+    try:
+        progress("network", "stitch")
+        folded = stitch(net, {n: ModelWrapper(str(out / n / "dataflow.onnx")) for n in segs},
+                        {n: s["io_map"] for n, s in segs.items()})
+        folded.save(str(ndir / "network_dataflow.onnx"))
+        progress("network", "estimates")
+        r, r_dsp, cycles, perf = estimates(folded, job["part"], job["clock_mhz"])
+        for fname, data in (("estimate_layer_resources.json", r), ("estimate_layer_cycles.json", cycles),
+                            ("estimate_network_performance.json", perf),
+                            ("estimate_layer_resources_dsp.json", r_dsp)):
+            (ndir / fname).write_text(json.dumps(data, indent=2) + "\n")
+        res["steps"]["estimates"] = "ok"
+        progress("network", "hdl")
+        res["hdl"] = generate_temporal_hdl(folded, ndir / "hdl", job["part"], job["clock_mhz"])
+        res["steps"]["hdl"] = "ok"
+        progress("network", "execute")
+        if "net/in" in test:
+            exe = stitch(net, {n: ModelWrapper(str(out / n / "dataflow_hw.onnx")) for n in segs},
+                         {n: s["io_map"] for n, s in segs.items()})
+            from qonnx.core.onnx_exec import execute_onnx
+
+            temporal_op.reset_state()
+            frames = test["net/in"]  # (T, H, W, C) NHWC integers from reset
+            logits = [execute_onnx(exe, {net["input"]: f[None].astype(np.float32)})[net["output"]].reshape(-1)
+                      for f in frames]
+            np.save(ndir / "logits.npy", np.stack(logits))
+            res["steps"]["execute"] = "ok"
+        res["ok"] = True
+    except Exception as exc:  # noqa: BLE001 - reported, the segments' results stand
+        res["ok"] = False
+        res["error"] = f"{type(exc).__name__}: {exc}"
+        (ndir / "traceback.txt").write_text(traceback.format_exc())
+    return res
+
+
 def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore")
     from finn.util.settings import initialize_dummy_settings
 
     initialize_dummy_settings()  # FINN+ settings without its build runner (no Vivado paths needed)
+    sys.path.insert(0, job_repo_root(argv[1]))
+    from pleiades_fpga.hw.finn_backend import temporal_op
+
+    temporal_op.register()
     job = json.loads(Path(argv[1]).read_text())
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -320,6 +482,9 @@ def main(argv: list[str]) -> int:
         pass
     for seg in job["segments"]:
         results["segments"].append(run_segment(seg, job, out, test))
+        (out / "worker_result.json").write_text(json.dumps(results, indent=2) + "\n")
+    if job.get("network") and all(s.get("ok") for s in results["segments"]):
+        results["network"] = run_network(job, out, results, test)
         (out / "worker_result.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
