@@ -4,7 +4,8 @@ Model: build/demo/model.onnx if it exists, else a w8a8 QAT fine-tune (1 epoch) o
 build/bench/train_default/checkpoint.pt exported to build/bench/finn_estimates/model.onnx. The FINN build
 (folding target = our design's cycles per frame, xc7z020, 100 MHz) writes build/bench/finn_estimates/build/;
 the comparison (per segment: LUT, DSP, BRAM18, cycles/frame of FINN and ours; FINN's Python execution vs the
-golden model) goes to bench/results/finn_estimates.json.
+golden model), and the whole network as one FINN graph (temporal layers as our FINN custom op: FINN's estimates,
+its Python run from reset vs the golden logits, lint of the generated HDL) go to bench/results/finn_estimates.json.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def main() -> dict:
                                           "totals", "all_segments_ok", "all_exact")},
             "segments": [{"segment": r["segment"], "layers": r["layers"], "finn": r.get("finn"), "ours": r["ours"],
                           "finn_nodes": r["finn_nodes"], "functional": r["functional"]} for r in comparison["segments"]],
-            "temporal_layers": comparison["temporal_layers"], "glue_layers": comparison.get("glue_layers", [])}
+            "temporal_layers": comparison["temporal_layers"], "glue_layers": comparison.get("glue_layers", []),
+            "network": comparison.get("network")}
     write_result("finn_estimates", data)
     return data
 

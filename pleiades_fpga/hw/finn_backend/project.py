@@ -62,9 +62,13 @@ def _dtype(bits: int, signed: bool) -> str:
     return f"{'INT' if signed else 'UINT'}{bits}"
 
 
-def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: Path, part_name: str) -> dict:
+def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: Path,
+                part_name: str) -> dict | None:
     """The whole network for the worker: units (our temporal layers with their FINN op attributes, the segments)
-    in an order where every unit's inputs come earlier."""
+    in an order where every unit's inputs come earlier; None when a layer has no FINN op of ours (recurrent
+    projection layers), then only the segments are done."""
+    if any(layer.kind == "projection" for layer in ir.layers):
+        return None
     from pleiades_fpga.hw.rtl.lint import template_sources
     from pleiades_fpga.report.estimate import estimate_layer
     from pleiades_fpga.report.parts import get_part
@@ -108,11 +112,12 @@ def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: P
             "units": ordered}
 
 
-def run_worker(python: Path, job_path: Path, segments: list[Segment], log_path: Path) -> None:
+def run_worker(python: Path, job_path: Path, segments: list[Segment], log_path: Path, network: bool = True) -> None:
     """Run the FINN worker with a progress bar; Ctrl-C stops it; a failure raises with the log's tail."""
     from pleiades_fpga.hw.finn_backend.worker import STEPS
 
-    bar = tqdm(total=len(segments) * len(STEPS) + 4, desc="FINN", unit="step")  # + network: stitch, estimates, hdl, run
+    # + the whole network: stitch, estimates, hdl, run
+    bar = tqdm(total=len(segments) * len(STEPS) + (4 if network else 0), desc="FINN", unit="step")
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(python), str(WORKER), str(job_path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -237,7 +242,8 @@ def _network(finn_dir: Path, worker: dict, test: dict[str, np.ndarray]) -> dict[
     """The whole network as one FINN graph (our temporal ops + FINN's HW layers): FINN's view and exactness."""
     net = worker.get("network")
     if not net:
-        return {"ran": False, "why": "not run (a segment failed)"}
+        return {"ran": False, "why": "not run: a segment failed, or the model has recurrent projection layers "
+                                     "(no FINN op of ours for them)"}
     out: dict[str, Any] = {"ran": bool(net.get("ok")), "steps": net.get("steps"), "error": net.get("error")}
     ndir = finn_dir / "network"
     if (ndir / FINN_REPORTS[2]).is_file():
@@ -322,7 +328,7 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
            "repo_root": str(Path(__file__).resolve().parents[3])}
     job_path = finn_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2) + "\n")
-    run_worker(python, job_path, segments, finn_dir / "finn.log")
+    run_worker(python, job_path, segments, finn_dir / "finn.log", network=job["network"] is not None)
     worker = json.loads((finn_dir / "worker_result.json").read_text())
     _merge_reports(finn_dir, segments)
     comparison = compare(ir, manifest, segments, finn_dir, test, worker, fpga.name, clock_mhz)
