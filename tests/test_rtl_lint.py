@@ -26,6 +26,8 @@ EXTRA_LINT = [
     ("temporal_conv_buffer", {"C_IN": 1, "C_OUT": 1, "PE": 1, "SIMD": 1, "W_W": 2, "IN_W": 1, "OUT_W": 1}),
     ("mvu_pointwise", {"C_IN": 5, "C_OUT": 3, "PE": 3, "SIMD": 5, "IN_SIGNED": 1}),
     ("mvu_pointwise", {"C_IN": 256, "C_OUT": 10, "PE": 2, "SIMD": 16, "ACC_W": 24}),
+    ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 20, "C_OUT": 4, "PE": 3, "SIMD": 2, "IN_SIGNED": 1}),
+    ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 240, "C_OUT": 48, "PE": 1, "SIMD": 5, "IN_W": 16}),
     ("projection_state", {"C": 3, "D": 5, "PE": 2, "SIMD": 2, "IN_SIGNED": 1}),
     ("projection_state", {"C": 1, "D": 1, "PE": 1, "SIMD": 1, "PIXELS": 1, "F": 0}),
     ("projection_state", {"C": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),

@@ -67,10 +67,19 @@ def is_depthwise(layer: Layer) -> bool:
 
 def is_grouped_pointwise(layer: Layer) -> bool:
     """A grouped 1x1x1 conv that is not depthwise (the readout of a recurrent temporal layer: groups = C,
-    D state inputs per group). The RTL runs it on mvu_pointwise as a dense layer with a block-diagonal
-    weight (``dense_pointwise_weight``): exact, but it costs C times the useful MACs (cycles or PEs)."""
+    D state inputs per group). With one output per group it runs natively on mvu_pointwise (GROUP_IN,
+    ``group_inputs``); otherwise as a dense layer with a block-diagonal weight (``dense_pointwise_weight``):
+    exact, but it costs ``groups`` times the useful MACs (cycles or multipliers)."""
     return (layer.kind == "conv" and layer.role == "pointwise" and layer.groups > 1
             and not (layer.in_channels == layer.out_channels == layer.groups))
+
+
+def group_inputs(layer: Layer) -> int:
+    """Inputs per group G of a grouped pointwise conv that mvu_pointwise runs natively (one output per
+    group, out = groups); 0 for every other layer."""
+    if is_grouped_pointwise(layer) and layer.out_channels == layer.groups:
+        return layer.in_channels // layer.groups
+    return 0
 
 
 def dense_pointwise_weight(layer: Layer) -> np.ndarray:
@@ -99,9 +108,10 @@ def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
         mults = fold.pe if dw else fold.pe * fold.simd
         macs = pix_out * layer.out_channels * (1 if dw else layer.in_channels) * k
     elif kind == "pointwise":
-        cyc = cycles.mvu_cycles_per_frame(layer.in_channels, layer.out_channels, pix_in, fold.pe, fold.simd)
+        c_in = group_inputs(layer) or layer.in_channels  # grouped: G inputs per output
+        cyc = cycles.mvu_cycles_per_frame(c_in, layer.out_channels, pix_in, fold.pe, fold.simd)
         mults = fold.pe * fold.simd
-        macs = pix_out * layer.out_channels * layer.in_channels
+        macs = pix_out * layer.out_channels * c_in
     elif kind == "conv3x3":
         cyc = cycles_spatial.conv3x3_cycles(x.height, x.width, layer.in_channels, layer.out_channels,
                                             layer.stride[0], fold.pe, fold.simd, dw)
@@ -148,6 +158,8 @@ def candidate_folds(layer: Layer) -> list[Fold]:
     if kind == "projection":  # PE state rows (<= D) x SIMD channels
         return [Fold(pe, simd) for pe in _useful(layer.state_dim) for simd in _useful(layer.in_channels)]
     pes = _useful(layer.out_channels)
+    if group_inputs(layer):
+        return [Fold(pe, simd) for pe in pes for simd in _useful(group_inputs(layer))]
     if is_depthwise(layer):
         return [Fold(pe, 1) for pe in pes]
     return [Fold(pe, simd) for pe in pes for simd in _useful(layer.in_channels)]

@@ -21,8 +21,8 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
-from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, is_depthwise,
-                                          layer_cost, module_kind)
+from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, group_inputs,
+                                          is_depthwise, layer_cost, module_kind)
 from pleiades_fpga.hw.projection import projection_window
 from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
@@ -66,7 +66,9 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     kind = module_kind(layer)
     x = graph.tensors[layer.inputs[0]]
     dw = is_depthwise(layer)
-    w = dense_pointwise_weight(layer)[:, :, :, 0, 0]  # (out, in/g, K); grouped pointwise -> block-diagonal
+    g_in = group_inputs(layer)  # grouped pointwise with one output per group: native (GROUP_IN)
+    # (out, in/g, K); other grouped pointwise convs run dense with a block-diagonal weight
+    w = (np.asarray(layer.weight, dtype=np.int64) if g_in else dense_pointwise_weight(layer))[:, :, :, 0, 0]
     k = w.shape[2]
     lanes = rom.mac_weight_words(w[:, 0, :] if dw else w, fold.pe, fold.simd, depthwise=dw)
     bias, m, s, out_bits, out_signed = _requant_fields(layer)
@@ -80,6 +82,8 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
         params = {**params, "K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(dw)}
     else:
         template = "mvu_pointwise"
+        if g_in:
+            params["GROUP_IN"] = g_in
     wwords = rom.pack_lanes(lanes, w_w, signed=True)
     pwords = rom.channel_param_words(bias, m, s, fold.pe, bw, mw, sw)
     fw = bw + mw + sw

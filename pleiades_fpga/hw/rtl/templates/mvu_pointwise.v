@@ -12,6 +12,7 @@ module mvu_pointwise #(
     parameter integer C_OUT = 8,
     parameter integer PE = 2,
     parameter integer SIMD = 2,
+    parameter integer GROUP_IN = 0,        // > 0: grouped, output o reads inputs o*GROUP_IN.. (temporal_conv_buffer)
     parameter integer IN_W = 4,
     parameter integer IN_SIGNED = 0,
     parameter integer W_W = 4,
@@ -23,7 +24,7 @@ module mvu_pointwise #(
     parameter integer OUT_SIGNED = 0,
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
-    parameter integer NI = (C_IN + SIMD - 1) / SIMD,
+    parameter integer NI = (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,
     parameter integer STEPS = NO * NI,
     parameter integer WROM_AW = (STEPS > 1) ? $clog2(STEPS) : 1,
     parameter integer PROM_AW = (NO > 1) ? $clog2(NO) : 1,
@@ -47,7 +48,7 @@ module mvu_pointwise #(
     input  wire [PE*FW-1:0]          prom_data
 );
     temporal_conv_buffer #(
-        .C_IN(C_IN), .C_OUT(C_OUT), .K(1), .PIXELS(1), .DEPTHWISE(0), .PE(PE), .SIMD(SIMD),
+        .C_IN(C_IN), .C_OUT(C_OUT), .K(1), .PIXELS(1), .DEPTHWISE(0), .GROUP_IN(GROUP_IN), .PE(PE), .SIMD(SIMD),
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .ACC_W(ACC_W), .BIAS_W(BIAS_W), .M_W(M_W),
         .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)
     ) u_mac (

@@ -18,6 +18,10 @@
 //   word o*K + k, lane j = w[o*PE + j, k]), W_W-bit signed lanes;
 //   parameter ROM word o, lane j = {s (S_W), m (M_W), bias (BIAS_W, signed)} of channel o*PE + j.
 // Requantization: requant.v (round half to even, clamp; OUT_SIGNED = 0 fuses ReLU).
+// Grouped pointwise (GROUP_IN = G > 0, K = 1, DEPTHWISE = 0; the readout of a recurrent temporal layer):
+// C_IN = C_OUT * G, output o reads inputs o*G .. o*G+G-1 only; steps ceil(C_OUT/PE) * ceil(G/SIMD) per
+// pixel; weight ROM as for a full layer of G inputs (word o*NI + i, lane j*SIMD + s = w[o*PE+j, i*SIMD+s],
+// zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
 // pipeline enable come from registers only (no combinational path from m_axis_tready).
 module temporal_conv_buffer #(
@@ -26,6 +30,7 @@ module temporal_conv_buffer #(
     parameter integer K = 3,
     parameter integer PIXELS = 16,
     parameter integer DEPTHWISE = 0,
+    parameter integer GROUP_IN = 0,
     parameter integer PE = 2,
     parameter integer SIMD = 2,
     parameter integer IN_W = 4,
@@ -39,7 +44,7 @@ module temporal_conv_buffer #(
     parameter integer OUT_SIGNED = 0,
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
-    parameter integer NI = (DEPTHWISE != 0) ? 1 : (C_IN + SIMD - 1) / SIMD,
+    parameter integer NI = (DEPTHWISE != 0) ? 1 : (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,
     parameter integer WLANES = (DEPTHWISE != 0) ? PE : PE * SIMD,
     parameter integer STEPS = NO * K * NI,
     parameter integer WROM_AW = (STEPS > 1) ? $clog2(STEPS) : 1,
@@ -66,7 +71,7 @@ module temporal_conv_buffer #(
     // ---------------------------------------------------------------- derived sizes
     localparam integer XS = (DEPTHWISE != 0) ? PE : SIMD;           // input lanes per step
     localparam integer MS = (DEPTHWISE != 0) ? 1 : SIMD;            // products per PE lane
-    localparam integer XN = (DEPTHWISE != 0) ? NO : NI;             // input slices per pixel
+    localparam integer XN = (DEPTHWISE != 0) ? NO : (C_IN + SIMD - 1) / SIMD;  // input slices per pixel
     localparam integer XPAD = XN * XS * IN_W - C_IN * IN_W;         // zero bits padding the last slice
     localparam integer PW = IN_W + 1 + W_W;                         // exact product width
     localparam integer AW1 = (ACC_W > PW) ? ACC_W : PW;
@@ -167,6 +172,8 @@ module temporal_conv_buffer #(
     generate
         if (DEPTHWISE != 0) begin : g_sel_dw
             assign sel0 = of_c;
+        end else if (GROUP_IN > 0) begin : g_sel_grp       // grouped lanes come from xg1 instead
+            assign sel0 = {XN_W{1'b0}};
         end else begin : g_sel_full
             assign sel0 = if_c;
         end
@@ -285,6 +292,28 @@ module temporal_conv_buffer #(
     endgenerate
     wire [XS*IN_W-1:0] xsrc1 = cur1 ? xcur1 : hist_pad[sel1*XS*IN_W +: XS*IN_W];
 
+    // grouped pointwise: the PE x SIMD input lanes of this step, registered like xcur1
+    wire [PE*SIMD*IN_W-1:0] xg1;
+    generate
+        if (GROUP_IN > 0) begin : g_grp
+            localparam integer GP = NO * PE * GROUP_IN + SIMD;   // padded so that every lane index is in range
+            wire [GP*IN_W-1:0] xg_pad = {{((GP - C_IN)*IN_W){1'b0}}, x_reg};
+            reg  [PE*SIMD*IN_W-1:0] xg_r;
+            genvar gj, gs;
+            for (gj = 0; gj < PE; gj = gj + 1) begin : g_gl
+                for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_gs
+                    always @(posedge clk) begin
+                        if (en) xg_r[(gj*SIMD + gs)*IN_W +: IN_W] <=
+                            xg_pad[((of_c*PE + gj)*GROUP_IN + if_c*SIMD + gs)*IN_W +: IN_W];
+                    end
+                end
+            end
+            assign xg1 = xg_r;
+        end else begin : g_nogrp
+            assign xg1 = {(PE*SIMD*IN_W){1'b0}};
+        end
+    endgenerate
+
     reg  signed [AW-1:0] acc [0:PE-1];
     wire signed [AW-1:0] acc_next [0:PE-1];
     reg         [M_W-1:0] m2 [0:PE-1];
@@ -298,7 +327,7 @@ module temporal_conv_buffer #(
             wire signed [PW-1:0] prod [0:MS-1];
             for (s = 0; s < MS; s = s + 1) begin : g_simd
                 localparam integer XL = (DEPTHWISE != 0) ? j : s;     // input lane of this product
-                wire [IN_W-1:0] xv = xsrc1[XL*IN_W +: IN_W];
+                wire [IN_W-1:0] xv = (GROUP_IN > 0) ? xg1[(j*SIMD + s)*IN_W +: IN_W] : xsrc1[XL*IN_W +: IN_W];
                 wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
                 wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
                 wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
