@@ -68,7 +68,9 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     dw = is_depthwise(layer)
     g_in = group_inputs(layer)  # grouped pointwise with one output per group: native (GROUP_IN)
     # (out, in/g, K); other grouped pointwise convs run dense with a block-diagonal weight
-    w = (np.asarray(layer.weight, dtype=np.int64) if g_in else dense_pointwise_weight(layer))[:, :, :, 0, 0]
+    # depthwise layers keep their (C, 1, K) weight: the template's depthwise mode reads one lane per channel
+    raw = dw or g_in
+    w = (np.asarray(layer.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
     k = w.shape[2]
     lanes = rom.mac_weight_words(w[:, 0, :] if dw else w, fold.pe, fold.simd, depthwise=dw)
     bias, m, s, out_bits, out_signed = _requant_fields(layer)
