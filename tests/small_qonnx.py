@@ -26,10 +26,10 @@ def randomize_bn(model: torch.nn.Module, seed: int) -> None:
             m.bias.data.uniform_(-0.1, 0.3, generator=g)
 
 
-def small_qonnx(path: Path, seed: int = 0) -> Path:
-    """Export the small w4a4 network to ``path`` (16-frame graph) and return the path."""
+def small_qonnx(path: Path, seed: int = 0, spec: str | dict = "w4a4") -> Path:
+    """Export the small network (default w4a4) to ``path`` (16-frame graph) and return the path."""
     torch.manual_seed(seed)
-    model = build_quant_model(CFG, "w4a4")
+    model = build_quant_model(CFG, spec)
     randomize_bn(model, seed)
     calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
     model.eval()

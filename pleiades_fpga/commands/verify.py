@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--pause", type=float, default=0.3, help="probability of a pause cycle on each side")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trace-layers", action="store_true",
+                   help="also record every layer's output stream (first run) and compare it with the golden model: "
+                        "names the first layer that differs (slower)")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint (default: BUILD/float.pt when present)")
     p.set_defaults(func=run)
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"simulating {args.build_dir} on {args.sim} ({args.frames} frames, twice) ...", flush=True)
     s = verify_build(args.build_dir, frames=args.frames, sim=args.sim, clip_frames=args.clip_frames, seed=args.seed,
-                     pause=args.pause, float_checkpoint=args.float_ckpt)
+                     pause=args.pause, float_checkpoint=args.float_ckpt, trace_layers=args.trace_layers)
     verdict = "BIT-EXACT" if s["bit_exact"] else "MISMATCH"
     print(f"{verdict}: {s['mismatches']} mismatching of {s['values_compared']:,} values over {s['frames']} frames "
           f"({s['simulator']})")
@@ -37,5 +40,10 @@ def run(args: argparse.Namespace) -> int:
         f = s["float_model"]
         print(f"float model: argmax agreement {f['argmax_agreement']:.3f}, max |logit error| "
               f"{f['max_abs_logit_error']:.4f}, mean {f['mean_abs_logit_error']:.4f}")
+    for name, r in (s.get("layers") or {}).items():
+        print(f"  layer {name}: {r['mismatches']} mismatching of {r['values_compared']:,}"
+              + (f", first at {r['first']}" if r.get("first") else ""))
+    if s.get("hint"):
+        print(s["hint"])
     print(f"wrote {args.build_dir}/verification.json, {args.build_dir}/verification.npz")
     return 0 if s["bit_exact"] else 1

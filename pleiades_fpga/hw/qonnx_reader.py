@@ -7,8 +7,9 @@ ReduceMean; ``Conv`` (3D, temporal convs with causal pads (K-1, 0) on time), ``R
 axes of the logits. Anything else raises ``UnsupportedModelError`` naming the node.
 
 The requantization of every Quant node that follows an accumulator is derived exactly:
-ratio = acc_scale[c] / out_scale must be a power of two (2**-S, or 2**e folded into M); a ratio that is
-not raises an error (the exported model then would not be bit-exact in hardware).
+ratio = acc_scale[c] / out_scale = M[c] / 2**S[c] with a short integer multiplier M (1 for power-of-two
+scales, the weight mantissa for dyadic weight scales); a ratio that needs a long multiplier raises an
+error (the exported model then would not be bit-exact in hardware).
 """
 from __future__ import annotations
 
@@ -35,22 +36,31 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return out
 
 
-def _pow2_exponent(x: float, what: str) -> int:
-    m, e = np.frexp(x)
-    if m != 0.5:
-        raise UnsupportedModelError(
-            f"{what}: scale {x!r} is not a power of two; only power-of-two scales are supported "
-            "(requantization by shift)"
-        )
-    return int(e) - 1
+MAX_MULTIPLIER_BITS = 16
 
 
 def _requant_params(ratio: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """M, S with M / 2**S == ratio exactly (ratio per channel, powers of two)."""
-    exps = np.array([_pow2_exponent(float(r), what) for r in np.ravel(ratio)], dtype=np.int64)
-    mult = np.where(exps > 0, np.left_shift(np.int64(1), np.maximum(exps, 0)), 1).astype(np.int64)
-    shift = np.where(exps < 0, -exps, 0).astype(np.int64)
-    return mult, shift
+    """M, S with M / 2**S == ratio exactly, per channel (M >= 1 an integer, S >= 0).
+
+    Every float is a dyadic rational p / 2**s; power-of-two scales give M = 1 (or 2**e), dyadic weight
+    scales (``scaling = "dyadic"``) give M = the odd weight mantissa. A ratio whose M would need more than
+    ``MAX_MULTIPLIER_BITS`` bits (a float scale that is not a short dyadic number) is rejected.
+    """
+    mult, shift = [], []
+    for r in np.ravel(ratio).astype(np.float64):
+        if not np.isfinite(r) or r <= 0:
+            raise UnsupportedModelError(f"{what}: requantization scale ratio {r!r} is not a positive number")
+        num, den = float(r).as_integer_ratio()
+        if num.bit_length() > MAX_MULTIPLIER_BITS:
+            raise UnsupportedModelError(
+                f"{what}: requantization scale ratio {r!r} needs a {num.bit_length()}-bit fixed-point multiplier "
+                f"(at most {MAX_MULTIPLIER_BITS}); use power-of-two scales (scaling = 'pot') or dyadic weight "
+                "scales with few mantissa bits (scaling = 'dyadic', mantissa_bits <= 8) and power-of-two "
+                "activation scales"
+            )
+        mult.append(num)
+        shift.append(den.bit_length() - 1)
+    return np.array(mult, dtype=np.int64), np.array(shift, dtype=np.int64)
 
 
 class _Pending:

@@ -24,7 +24,8 @@ from typing import Any
 from pleiades_fpga.errors import PleiadesError
 
 MIN_BITS, MAX_BITS = 2, 8
-KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "state_bits")
+KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits")
+SCALINGS = ("pot", "dyadic")
 LAYER_KEYS = ("weight_bits", "act_bits")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
 
@@ -55,11 +56,16 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         "scaling": spec.get("scaling", "pot"),
         "layers": {},
     }
-    if out["scaling"] != "pot":
+    if out["scaling"] not in SCALINGS:
         raise PleiadesError(
-            f"quant config scaling={out['scaling']!r} is not supported; only 'pot' (power-of-two scales, "
-            "requantization by shift) is implemented"
+            f"quant config scaling={out['scaling']!r} is not supported; use 'pot' (power-of-two scales, "
+            "requantization by shift) or 'dyadic' (weight scales m * 2**e with a mantissa_bits-bit integer m, "
+            "requantization by a fixed-point multiplier and a shift)"
         )
+    if out["scaling"] == "dyadic":
+        out["mantissa_bits"] = check_bits(spec.get("mantissa_bits", 4), "mantissa_bits")
+    elif "mantissa_bits" in spec:
+        raise PleiadesError("quant config mantissa_bits only applies to scaling = 'dyadic'")
     if "state_bits" in spec:  # recurrent temporal layers: width of the projection states (default 16)
         sb = spec["state_bits"]
         if isinstance(sb, bool) or not isinstance(sb, int) or not 4 <= sb <= 32:

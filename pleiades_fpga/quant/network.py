@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model.presets import BlockSpec, NetConfig
 from pleiades_fpga.quant.config import bits_for, normalize_spec, resolve_spec
-from pleiades_fpga.quant.quantizers import BiasAccQuant, IntActPoT, UintActPoT, WeightPerChannelPoT, input_quant_kwargs
+from pleiades_fpga.quant.quantizers import BiasAccQuant, IntActPoT, UintActPoT, input_quant_kwargs, weight_quant_kwargs
 from pleiades_fpga.quant.temporal import QuantFreeTemporalConv, QuantPleiadesConv
 
 # activation scales are learned state that an untrained model does not have yet: let Brevitas accept it missing
@@ -62,7 +62,7 @@ class _Builder:
 
     def conv(self, name: str, cin: int, cout: int, kernel=(1, 1, 1), stride=1, padding=0, groups=1) -> QuantConv3d:
         conv = QuantConv3d(cin, cout, kernel, stride=stride, padding=padding, groups=groups, bias=True,
-                           weight_quant=WeightPerChannelPoT, weight_bit_width=bits_for(self.spec, name, "weight_bits"),
+                           **weight_quant_kwargs(self.spec, bits_for(self.spec, name, "weight_bits")),
                            bias_quant=BiasAccQuant, return_quant_tensor=False)
         with torch.no_grad():
             conv.bias.zero_()
@@ -76,14 +76,14 @@ class _Builder:
         cfg = self.config
         bits = bits_for(self.spec, name, "weight_bits")
         if cfg.temporal_kind == "free":
-            return QuantFreeTemporalConv(cin, cout, cfg.kernel_size, groups, bits)
+            return QuantFreeTemporalConv(cin, cout, cfg.kernel_size, groups, bits, spec=self.spec)
         from pleiades_fpga.model.temporal import PleiadesTemporalConv
 
         ref = PleiadesTemporalConv(cin, cout, cfg.kernel_size, cfg.degree, cfg.alpha, cfg.beta, cfg.domain,
                                    groups=groups, scale_kernel_size=cfg.scale_kernel_size)
         meta = {"kernel_size": cfg.kernel_size, "degree": cfg.degree, "alpha": cfg.alpha, "beta": cfg.beta,
                 "domain": list(cfg.domain), "scale_kernel_size": ref.scale_kernel_size, "bin_us": cfg.bin_us}
-        layer = QuantPleiadesConv(cin, cout, ref.basis, groups, bits, meta)
+        layer = QuantPleiadesConv(cin, cout, ref.basis, groups, bits, meta, spec=self.spec)
         with torch.no_grad():
             layer.coeffs.copy_(ref.coeffs)
         return layer

@@ -15,7 +15,7 @@ from brevitas.nn import QuantConv3d
 from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.quant.quantizers import BiasAccQuant, WeightPerChannelPoT
+from pleiades_fpga.quant.quantizers import BiasAccQuant, weight_quant_kwargs
 
 
 def pad_time(x, kernel_size: int, pad: str):
@@ -31,10 +31,10 @@ class QuantPleiadesConv(QuantConv3d):
     """Quantized PLEIADES temporal convolution (see module docstring); ``forward(x, pad)``."""
 
     def __init__(self, in_channels: int, out_channels: int, basis: Tensor, groups: int = 1,
-                 weight_bits: int = 8, meta: dict | None = None) -> None:
+                 weight_bits: int = 8, meta: dict | None = None, spec: dict | None = None) -> None:
         kernel_size = int(basis.shape[1])
         super().__init__(in_channels, out_channels, (kernel_size, 1, 1), groups=groups, bias=True,
-                         weight_quant=WeightPerChannelPoT, weight_bit_width=weight_bits,
+                         **weight_quant_kwargs(spec or {}, weight_bits),
                          bias_quant=BiasAccQuant, return_quant_tensor=False)
         del self.weight
         self.coeffs = nn.Parameter(torch.randn(out_channels, in_channels // groups, basis.shape[0]) * 0.5)
@@ -66,9 +66,9 @@ class QuantFreeTemporalConv(QuantConv3d):
     """Quantized unstructured temporal convolution (``weight`` taps (out, in/g, K, 1, 1))."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1,
-                 weight_bits: int = 8) -> None:
+                 weight_bits: int = 8, spec: dict | None = None) -> None:
         super().__init__(in_channels, out_channels, (kernel_size, 1, 1), groups=groups, bias=True,
-                         weight_quant=WeightPerChannelPoT, weight_bit_width=weight_bits,
+                         **weight_quant_kwargs(spec or {}, weight_bits),
                          bias_quant=BiasAccQuant, return_quant_tensor=False)
         with torch.no_grad():
             self.bias.zero_()

@@ -17,7 +17,7 @@ import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.golden import GoldenModel
-from pleiades_fpga.hw.rtl.generate import rtl_sources
+from pleiades_fpga.hw.rtl.generate import _ident, rtl_sources
 from pleiades_fpga.sim.axis import pack_frame, unpack_pixel
 from pleiades_fpga.sim.runner import run_testbench
 from pleiades_fpga.sim.tools import simulator_version
@@ -67,12 +67,54 @@ def float_logits(checkpoint: Path, clips: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(clips).float(), pad="causal").double().numpy()
 
 
+def _layer_taps(build_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """{layer name: wire prefix} of the layer output streams in the generated top (graph order)."""
+    top = (build_dir / "rtl" / f"{manifest['top']}.v").read_text()
+    taps = {}
+    for layer in manifest["layers"]:
+        if layer.get("kind") == "fork":
+            continue
+        prefix = f"{_ident(layer['name'])}_out"
+        if f"{prefix}_tdata" in top:
+            taps[layer["name"]] = prefix
+    return taps
+
+
+def _compare_taps(beats: dict[str, list[str]], traced: dict[str, np.ndarray], golden: GoldenModel,
+                  manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per layer: values compared and mismatches of clip 0's recorded stream vs the golden layer output.
+
+    The recorded beats (beat, channel) go into ``arrays["layer_rtl/<name>"]``."""
+    out = {}
+    for name, words in beats.items():
+        ref = traced[name][0]  # (C, T, H, W)
+        c, t, h, w = ref.shape
+        spec = golden.ir.tensors[golden.ir.layer(name).output]
+        n = min(len(words), t * h * w)
+        got = np.stack([unpack_pixel(int(x), c, spec.bits, spec.signed) for x in words[:n]]) if n else np.zeros((0, c))
+        want = ref.transpose(1, 2, 3, 0).reshape(-1, c)[:n]
+        arrays[f"layer_rtl/{name}"] = got
+        bad = np.argwhere(got != want)
+        entry = {"values_compared": int(got.size), "beats": len(words), "beats_expected": t * h * w,
+                 "mismatches": int(len(bad)) + abs(t * h * w - len(words)) * c}
+        if len(bad):
+            beat, ch = (int(v) for v in bad[0])
+            entry["first"] = {"frame": beat // (h * w), "pixel": beat % (h * w), "channel": ch,
+                              "rtl": int(got[beat, ch]), "golden": int(want[beat, ch])}
+        out[name] = entry
+    return out
+
+
 def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator", clip_frames: int | None = None,
                  seed: int = 0, pause: float = 0.3, float_checkpoint: str | Path | None = None,
-                 clips: np.ndarray | None = None, golden: GoldenModel | None = None) -> dict[str, Any]:
+                 clips: np.ndarray | None = None, golden: GoldenModel | None = None,
+                 trace_layers: bool = False) -> dict[str, Any]:
     """Verify ``build_dir`` bit-exactly against its golden model; write verification.json/.npz; return the summary.
 
     ``golden``: the golden model of the IR the build was generated from (default: the build's model.onnx).
+    ``trace_layers``: also record every layer's output stream in the first run (no back-pressure) and
+    compare it with the golden model's layer outputs (``summary["layers"]``, ``first_mismatching_layer``):
+    slower, for finding where a design diverges.
     """
     build_dir = Path(build_dir)
     manifest = _load_manifest(build_dir)
@@ -101,9 +143,14 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     reset_wait = int(manifest.get("reset_cycles", 0))
     per_frame = int(manifest["cycles_per_frame"])
     scenarios = []
+    taps = _layer_taps(build_dir, manifest) if trace_layers else {}
     for i in range(n_clips):
         for p in (0.0, pause):
-            scenarios.append({"frames": frames_words[i], "n_out": t_len, "in_pause": p, "out_pause": p,
+            if taps and i == 0 and p == 0.0:
+                scenarios.append({"taps": taps})
+            else:
+                scenarios.append({})
+            scenarios[-1].update({"frames": frames_words[i], "n_out": t_len, "in_pause": p, "out_pause": p,
                               "seed": seed * 1000 + i * 2 + (p > 0),
                               "timeout_cycles": int((reset_wait + per_frame * (t_len + 4)) * (3 if p else 1.5)) + 10_000})
     t0 = time.monotonic()
@@ -152,12 +199,21 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         "wall_seconds": wall, "temporal_wraps": {},
         "projection_saturations": dict(golden.saturation),
     }
+    if taps:
+        layer_arrays: dict[str, np.ndarray] = {}
+        summary["layers"] = _compare_taps(run.results["runs"][0]["taps"], traced, golden, manifest, layer_arrays)
+        bad = [name for name, r in summary["layers"].items() if r["mismatches"]]
+        summary["first_mismatching_layer"] = bad[0] if bad else None
+    elif summary["mismatches"]:
+        summary["hint"] = "re-run with --trace-layers to find the first layer whose output differs"
     for layer in manifest["layers"]:
         if layer.get("kind") == "temporal_conv":
             summary["temporal_wraps"][layer["name"]] = (t_len - 1) / max(1, layer["kernel"] - 1)
     golden_f = golden.dequantize(expected)
     arrays = {"input_frames": ints, "input_counts": clips, "rtl_outputs": rtl[0.0], "rtl_outputs_backpressure": rtl[pause],
               "golden_outputs": expected, "golden_logits": golden_f}
+    if taps:
+        arrays.update(layer_arrays)
     ckpt = Path(float_checkpoint) if float_checkpoint else build_dir / "float.pt"
     if ckpt.is_file():
         fl = float_logits(ckpt, clips)
