@@ -45,9 +45,32 @@ def test_split_keeps_temporal_layers_out_and_covers_the_rest(model):
     assert {u["name"] for u in summary["rtl_layers"]} == temporal | {"input"}
 
 
-def test_cut_segments_compute_the_golden_integers(model, tmp_path):
-    """Each cut-out per-frame QONNX segment (run by qonnx) maps the golden model's integers to its integers."""
-    path, ir = model
+@pytest.fixture(scope="module")
+def recurrent_model(tmp_path_factory):
+    """The small net with recurrent temporal layers: projection (our RTL) + a grouped readout conv (in a segment)."""
+    import torch
+
+    from pleiades_fpga.quant import build_quant_model, calibrate
+    from pleiades_fpga.quant.export import export_model
+    from small_qonnx import CFG, randomize_bn
+
+    torch.manual_seed(0)
+    net = build_quant_model(CFG.replace(temporal="recurrent"), "w4a4")
+    randomize_bn(net, 0)
+    calibrate(net, torch.poisson(torch.full((4, 2, 16, 8, 8), 0.4)))
+    net.eval()
+    path = export_model(net, tmp_path_factory.mktemp("finn_rec") / "model.onnx", frames=16)
+    return path, read_qonnx(path)
+
+
+@pytest.mark.parametrize("which", ["model", "recurrent_model"])
+def test_cut_segments_compute_the_golden_integers(which, request, tmp_path):
+    """Each cut-out per-frame QONNX segment (run by qonnx) maps the golden model's integers to its integers
+    (recurrent net: the grouped readout conv becomes a block-diagonal group-1 conv for FINN)."""
+    path, ir = request.getfixturevalue(which)
+    if which == "recurrent_model":
+        assert {l.kind for l in ir.layers} >= {"projection"}
+        assert any(l.kind == "conv" and 1 < l.groups < l.in_channels for l in ir.layers)  # exercised
     segments = write_segments(path, ir, tmp_path)
     data = segment_test_data(ir, segments, frames=3, seed=1)
     for seg in segments:

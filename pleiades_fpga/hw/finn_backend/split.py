@@ -163,6 +163,25 @@ def _squeeze_time(arr: np.ndarray) -> np.ndarray:
     return arr[:, :, 0] if arr.ndim == 5 else arr
 
 
+def _ungroup(node: onnx.NodeProto, weight: str, inits: dict[str, onnx.TensorProto]) -> None:
+    """A grouped conv that is not depthwise (e.g. the readout of a depthwise recurrent layer) -> group 1 with a
+    block-diagonal weight (zeros outside the groups: the same integers; FINN lowers only groups 1 and depthwise)."""
+    attr = next((a for a in node.attribute if a.name == "group"), None)
+    groups = int(attr.i) if attr is not None else 1
+    if groups == 1 or weight not in inits:
+        return
+    w = numpy_helper.to_array(inits[weight])
+    out_ch, in_g = w.shape[:2]
+    if in_g == 1 and out_ch == groups:  # depthwise: FINN's VVAU
+        return
+    og = out_ch // groups
+    full = np.zeros((out_ch, in_g * groups, *w.shape[2:]), dtype=w.dtype)
+    for g in range(groups):
+        full[g * og:(g + 1) * og, g * in_g:(g + 1) * in_g] = w[g * og:(g + 1) * og]
+    inits[weight] = numpy_helper.from_array(full, weight)
+    attr.i = 1
+
+
 def _to_2d(nodes: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto], source: str) -> None:
     """Rewrite 3D convs with a unit time kernel to 2D (in place) and the mean over (H, W) to GlobalAveragePool."""
     producer = {o: n for n in nodes for o in n.output}
@@ -192,6 +211,7 @@ def _to_2d(nodes: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto], sour
                 if name in inits:
                     arr = numpy_helper.to_array(inits[name])
                     inits[name] = numpy_helper.from_array(np.ascontiguousarray(_squeeze_time(arr)), name)
+            _ungroup(node, names[0], inits)
             bq = producer.get(node.input[2]) if len(node.input) > 2 else None
             if bq is not None and bq.op_type == "Quant":  # qonnx's ExtractBiasFromConv reshapes these: no 0-d
                 for name in bq.input[1:3]:
