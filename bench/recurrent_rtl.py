@@ -2,9 +2,11 @@
 
 Exports the default preset with ``temporal = "recurrent"`` (w8a8, calibrated random weights unless a
 trained recurrent QAT checkpoint is given in PLEIADES_RECURRENT_CKPT), then runs the CLI exactly as a user
-would: ``pleiades-fpga build model.onnx --backend rtl --out DIR`` and ``pleiades-fpga verify DIR --frames 30``
-(Verilator; Icarus too when installed and PLEIADES_BENCH_ICARUS=1), and records the verification summary,
-the projection layers (D, state width, F, folding, cycles) and the temporal memory table of the build.
+would: ``pleiades-fpga build model.onnx --backend rtl --out DIR --max-multipliers 128`` (the multiplier
+budget of the buffer-mode demo design, which fits the LFE5U-85F), ``pleiades-fpga verify DIR --frames 30``
+(Verilator; Icarus too when installed and PLEIADES_BENCH_ICARUS=1) and ``pleiades-fpga report DIR``
+(estimator), and records the verification summary, the projection layers (D, state width, F, folding,
+cycles), resources and the temporal memory table of the build.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "pleiades_fpga.cli"]
+MAX_MULTIPLIERS = 128
 
 
 def _export(path: Path) -> str:
@@ -63,13 +66,15 @@ def main() -> dict:
         onnx_path = tmp / "model.onnx"
         source = _export(onnx_path)
         out = tmp / "build"
-        build_s = _run([*CLI, "build", str(onnx_path), "--backend", "rtl", "--out", str(out)])
+        build_s = _run([*CLI, "build", str(onnx_path), "--backend", "rtl", "--out", str(out),
+                        "--max-multipliers", str(MAX_MULTIPLIERS)])
         manifest = json.loads((out / "manifest.json").read_text())
         proj = [{k: l.get(k) for k in ("name", "in_shape", "out_shape", "state_dim", "state_bits", "frac_bits",
                                         "acc_bits", "pe", "simd", "multipliers", "cycles_per_frame", "memories")}
                 for l in manifest["layers"] if l["kind"] == "projection"]
-        result = {"model": source, "commands": ["pleiades-fpga build model.onnx --backend rtl --out BUILD",
-                                                "pleiades-fpga verify BUILD --frames 30 --sim SIM"],
+        result = {"model": source, "commands": [
+                      f"pleiades-fpga build model.onnx --backend rtl --out BUILD --max-multipliers {MAX_MULTIPLIERS}",
+                      "pleiades-fpga verify BUILD --frames 30 --sim SIM", "pleiades-fpga report BUILD"],
                   "build_seconds": build_s, "projection_layers": proj,
                   "multipliers": manifest["multipliers"], "macs_per_frame": manifest["macs_per_frame"],
                   "cycles_per_frame_analytic": manifest["cycles_per_frame"],
@@ -82,6 +87,10 @@ def main() -> dict:
                 "cycles_per_frame_measured", "cycles_per_frame_ratio", "efficiency", "latency_cycles",
                 "sim_cycles", "sim_seconds", "build_seconds", "wall_seconds")}
             print(sim, result["simulators"][sim], flush=True)
+        subprocess.run([*CLI, "report", str(out)], cwd=ROOT)  # exits 1 (with the report written) if it does not fit
+        rep = json.loads((out / "report.json").read_text())
+        result["report"] = {k: rep.get(k) for k in ("target", "resources", "resources_source", "fits", "verdict",
+                                                    "frames_per_second", "memory")}
     result["bar_bit_exact_30_frames"] = all(v["bit_exact"] and v["frames"] >= 30 for v in result["simulators"].values())
     write_result("recurrent_rtl", result)
     return result
