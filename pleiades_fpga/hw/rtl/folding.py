@@ -83,9 +83,11 @@ def group_inputs(layer: Layer) -> int:
 
 
 def dense_pointwise_weight(layer: Layer) -> np.ndarray:
-    """(out, in, 1, 1, 1) weight of a grouped pointwise conv expanded to block-diagonal dense form (zeros outside groups)."""
+    """(out, in, 1, 1, 1) weight of a grouped pointwise conv expanded to block-diagonal dense form (zeros outside
+    groups); any other layer's weight unchanged (depthwise layers keep (C, 1, K): their template reads one lane
+    per channel)."""
     w = np.asarray(layer.weight, dtype=np.int64)
-    if layer.groups == 1:
+    if not is_grouped_pointwise(layer):
         return w
     og, ig = layer.out_channels // layer.groups, layer.in_channels // layer.groups
     dense = np.zeros((layer.out_channels, layer.in_channels, *w.shape[2:]), dtype=np.int64)
