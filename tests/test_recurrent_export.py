@@ -14,6 +14,7 @@ from small_qonnx import CFG as SMALL, randomize_bn
 from test_recurrent_quant import _reference_states
 
 torch.set_num_threads(1)
+pytestmark = pytest.mark.xdist_group("recurrent_export")  # one worker builds the shared export fixture
 CFG = SMALL.replace(temporal="recurrent")
 FRAMES = 16
 N_CLIPS = 20
