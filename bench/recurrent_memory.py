@@ -68,8 +68,9 @@ def main() -> dict:
                     entry["recurrent_export"] = f"not available: {type(exc).__name__}: {exc}"
                 result["configs"][key] = entry
                 t = entry.get("total_build") or entry["total_analysis"]
+                ks = [r["crossover_k"] for r in entry.get("layers_recurrent_export", rows)]
                 print(f"{key}: buffer {t['buffer_bits']:,} bits, recurrent {t['state_bits']:,} bits "
-                      f"({t['recurrent_over_buffer']:.2f}x), K* {[r['crossover_k'] for r in rows]}", flush=True)
+                      f"({t['recurrent_over_buffer']:.2f}x), K* {ks}", flush=True)
     k20 = result["configs"]["w8a8_K20"]
     t = k20.get("total_build") or k20["total_analysis"]
     result["bar_k20_recurrent_less_memory"] = bool(t["recurrent_wins"])

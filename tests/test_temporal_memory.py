@@ -1,14 +1,13 @@
 """Temporal memory report (buffer vs recurrent bits, crossover K*) and the projection estimate, by hand."""
 from __future__ import annotations
 
-from pleiades_fpga.hw.ir import int_range
+import numpy as np
+
 from pleiades_fpga.hw.projection import ProjectionStats, choose_projection_format, legt_matrices, project_int
 from pleiades_fpga.report.estimate import estimate_layer
 from pleiades_fpga.report.parts import get_part
 from pleiades_fpga.report.report import build_report
 from pleiades_fpga.report.temporal_memory import analysed_state_bits, crossover_k, memory_row, temporal_memory
-
-import numpy as np
 
 
 def _manifest(layers):
