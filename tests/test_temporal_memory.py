@@ -67,3 +67,16 @@ def test_report_has_temporal_memory_and_state_bram():
 
     page = render_html(rep)
     assert "Temporal memory" in page and "crossover K*" in page
+
+
+def test_projection_window_from_export_metadata():
+    from pleiades_fpga.hw.ir import IRGraph, Layer
+    from pleiades_fpga.hw.projection import projection_window
+
+    layer = Layer("blocks.2.temporal.projection", "projection", ["x"], "s", state_dim=5)
+    graph = IRGraph("x", "s", {}, [layer], metadata={"pleiades.temporal_layers": [
+        {"name": "blocks.1.temporal", "kernel_size": 10}, {"name": "blocks.2.temporal", "kernel_size": 20}]})
+    assert projection_window(graph, layer) == 20
+    layer.window = 7  # the IR field wins
+    assert projection_window(graph, layer) == 7
+    assert projection_window(IRGraph("x", "s", {}, [], metadata={}), Layer("p", "projection", ["x"], "s")) is None
