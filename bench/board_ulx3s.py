@@ -55,7 +55,9 @@ def main() -> dict:
         "realtime": rep.get("realtime"), "required_fps": rep.get("required_fps"),
         "resources_synth": {k: syn.get(k) for k in KEYS}, "resources_estimate": {k: est.get(k) for k in KEYS},
         "board_resources_placed": rep.get("board_resources"), "utilization_percent": rep.get("utilization_percent"),
-        "verdict": rep.get("verdict"),
+        "verdict": rep.get("verdict"), "board_clock_mhz": rep.get("board_clock_mhz"),
+        "timing_met_at_board_clock": (rep["fmax_mhz"] >= rep["board_clock_mhz"])
+        if rep.get("fmax_mhz") and rep.get("board_clock_mhz") else None,
         "estimate_over_synth": ratio, "pnr": rep.get("pnr"), "bitstream": rep.get("bitstream"), "bar": bars,
     }
     write_result("board_ulx3s", result)

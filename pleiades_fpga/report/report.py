@@ -116,6 +116,15 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
                                                str(layer.get("instance") or layer.get("name") or ""))
         layers.append(entry)
 
+    # a board clock faster than the achieved fmax is not timing-clean: say so and what to do
+    timing_met = None
+    if pnr is not None and fmax is not None and pnr.target_mhz:
+        timing_met = bool(fmax >= pnr.target_mhz)
+        if not timing_met:
+            rt["advice"] = list(rt["advice"]) + [
+                f"timing is NOT met at the board clock ({pnr.target_mhz:g} MHz > fmax {fmax:.1f} MHz): clock the "
+                f"design at <= {fmax:.1f} MHz (a PLL in the board wrapper) or raise fmax (fewer multipliers per "
+                "layer, see the critical path in the nextpnr log); frame rates here are at fmax"]
     ratio = None
     if synth is not None:
         ratio = {k: (est["total"][k] / synth.utilization[k] if synth.utilization[k] else None) for k in RESOURCES}
@@ -139,6 +148,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "latency_source": latency_source,
         "frames_per_second": rt["frames_per_second"],
         "board_clock_mhz": pnr.target_mhz if pnr is not None else None,
+        "timing_met_at_board_clock": timing_met,
         "frames_per_second_at_board_clock": (pnr.target_mhz * 1e6 / cycles) if pnr is not None else None,
         "required_fps": rt["required_fps"],
         "bin_us": bin_us,
