@@ -23,6 +23,7 @@ from bench.common import write_result
 from pleiades_fpga.model import build_model
 
 ORDERS = ("kernel", "project", "auto")
+MIN_SAMPLE_S = 0.02  # a timing sample repeats calls shorter than this (sub-millisecond timings are noise)
 SETUPS = {
     # preset: (batch, frames) of a realistic training step on this machine
     "default": (8, 32),
@@ -70,15 +71,20 @@ def interleaved_best(fns: dict[str, Callable[[], object]], repeats: int) -> dict
     CPU time (all threads of this process) is far less sensitive than wall time to other processes
     competing for the cores; both are recorded.
     """
-    for fn in fns.values():
-        fn()  # warm-up
+    calls = {}
+    for name, fn in fns.items():  # warm-up, and size the samples: short calls repeat to >= MIN_SAMPLE_S
+        fn()
+        start = time.perf_counter()
+        fn()
+        calls[name] = max(1, int(MIN_SAMPLE_S / max(time.perf_counter() - start, 1e-7)) + 1)
     best = {name: {"wall": float("inf"), "cpu": float("inf")} for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            best[name]["wall"] = min(best[name]["wall"], time.perf_counter() - wall)
-            best[name]["cpu"] = min(best[name]["cpu"], time.process_time() - cpu)
+            for _ in range(calls[name]):
+                fn()
+            best[name]["wall"] = min(best[name]["wall"], (time.perf_counter() - wall) / calls[name])
+            best[name]["cpu"] = min(best[name]["cpu"], (time.process_time() - cpu) / calls[name])
     return best
 
 

@@ -109,14 +109,16 @@ def choose_contraction(
 
 
 _AUTOTUNE_CACHE: dict[tuple, str] = {}
-_AUTOTUNE_REPEATS = 3
+_AUTOTUNE_REPEATS = 5
+_AUTOTUNE_MIN_SAMPLE_S = 0.005  # each timing sample repeats the call until it lasts this long (sub-ms layers)
 
 
-def _time_once(run, order: str) -> float:
-    """Seconds of one ``run(order)``."""
+def _time_once(run, order: str, calls: int = 1) -> float:
+    """Seconds per call of ``run(order)``, averaged over ``calls`` back-to-back calls."""
     start = time.perf_counter()
-    run(order)
-    return time.perf_counter() - start
+    for _ in range(calls):
+        run(order)
+    return (time.perf_counter() - start) / calls
 
 
 def autotune_contraction(layer: "PleiadesTemporalConv", x_shape: tuple[int, ...], pad: str, weight_grad: bool,
@@ -124,7 +126,8 @@ def autotune_contraction(layer: "PleiadesTemporalConv", x_shape: tuple[int, ...]
     """The faster contraction order for this layer and input shape, measured once and cached.
 
     Both orders run on a random input of ``x_shape`` (a private generator: the global RNG is untouched),
-    interleaved, ``_AUTOTUNE_REPEATS`` times after one warm-up; forward only, or forward + the backward
+    interleaved, best of ``_AUTOTUNE_REPEATS`` samples after one warm-up (a sample repeats short calls
+    until it lasts ``_AUTOTUNE_MIN_SAMPLE_S``); forward only, or forward + the backward
     pass that training needs (gradients through ``torch.autograd.grad``, so no ``.grad`` is touched).
     The key holds everything that changes the timing (shapes, dtype, gradients wanted, torch threads).
     """
@@ -146,11 +149,12 @@ def autotune_contraction(layer: "PleiadesTemporalConv", x_shape: tuple[int, ...]
                 torch.autograd.grad(y.sum(), wrt)
 
     best = {"kernel": math.inf, "project": math.inf}
-    for i in range(_AUTOTUNE_REPEATS + 1):
+    # warm-up round (allocators, kernels), which also sizes the samples: short calls are repeated so that
+    # a sample lasts >= _AUTOTUNE_MIN_SAMPLE_S (single sub-millisecond timings are dominated by noise)
+    calls = {order: max(1, math.ceil(_AUTOTUNE_MIN_SAMPLE_S / max(_time_once(run, order), 1e-7))) for order in best}
+    for _ in range(_AUTOTUNE_REPEATS):
         for order in best:
-            seconds = _time_once(run, order)
-            if i:  # the first round warms up allocators and kernels
-                best[order] = min(best[order], seconds)
+            best[order] = min(best[order], _time_once(run, order, calls[order]))
     choice = min(best, key=best.get)
     _AUTOTUNE_CACHE[key] = choice
     return choice
