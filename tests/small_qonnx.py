@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pleiades_fpga.model import get_preset
@@ -34,3 +35,13 @@ def small_qonnx(path: Path, seed: int = 0, spec: str | dict = "w4a4") -> Path:
     calibrate(model, torch.poisson(torch.full((6, 2, 16, 8, 8), 0.4)))
     model.eval()
     return export_model(model, path, frames=16)
+
+
+def qonnx_outputs(path_or_model, clips: np.ndarray) -> np.ndarray:
+    """qonnx's own execution (``execute_onnx``) of a QONNX file or ModelWrapper-able model, one clip at a time."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    w = ModelWrapper(str(path_or_model) if isinstance(path_or_model, Path) else path_or_model)
+    name_in, name_out = w.graph.input[0].name, w.graph.output[0].name
+    return np.concatenate([execute_onnx(w, {name_in: c[None].astype(np.float32)})[name_out] for c in clips])

@@ -15,6 +15,7 @@ from pleiades_fpga.hw.ir import int_range
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.model import get_preset
 from pleiades_fpga.quant import build_quant_model, calibrate, export_model, fold_batchnorm
+from small_qonnx import qonnx_outputs
 
 CFG = get_preset("tiny", input_size=(32, 32))
 FRAMES = 20
@@ -39,21 +40,12 @@ def exported(tmp_path_factory):
     return model, path, test.numpy()
 
 
-def _qonnx_outputs(path, clips):
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-
-    wrapper = ModelWrapper(str(path))
-    name_in, name_out = wrapper.graph.input[0].name, wrapper.graph.output[0].name
-    return np.concatenate([execute_onnx(wrapper, {name_in: clip[None].astype(np.float32)})[name_out] for clip in clips])
-
-
 def test_golden_equals_qonnx_execution_exactly(exported):
     _, path, clips = exported
     assert len(clips) >= 20 and clips.sum() > 0
     golden = GoldenModel.from_qonnx(path)
     ints, trace = golden.run(clips, trace=True)
-    ref = _qonnx_outputs(path, clips)
+    ref = qonnx_outputs(path, clips)
     assert ref.shape == ints.shape == (N_CLIPS, CFG.num_classes, FRAMES)
     mismatches = int((golden.dequantize(ints) != ref).sum())
     assert mismatches == 0

@@ -11,7 +11,7 @@ from pleiades_fpga.hw.qonnx_reader import _requant_params, read_qonnx
 from pleiades_fpga.quant import build_quant_model, resolve_spec
 from pleiades_fpga.sim.verify import verify_build
 
-from small_qonnx import CFG, small_qonnx
+from small_qonnx import CFG, qonnx_outputs, small_qonnx
 
 SPEC = {"weight_bits": 4, "act_bits": 4, "scaling": "dyadic", "mantissa_bits": 4}
 
@@ -69,15 +69,6 @@ def dyadic_build(tmp_path_factory):
     return path, tmp / "build", manifest
 
 
-def _qonnx_run(path, clips):
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-
-    w = ModelWrapper(str(path))
-    i, o = w.graph.input[0].name, w.graph.output[0].name
-    return np.concatenate([execute_onnx(w, {i: c[None].astype(np.float32)})[o] for c in clips])
-
-
 def test_golden_equals_qonnx_with_fixed_point_multipliers(dyadic_build):
     path, _, _ = dyadic_build
     graph = read_qonnx(path)
@@ -87,7 +78,7 @@ def test_golden_equals_qonnx_with_fixed_point_multipliers(dyadic_build):
     clips = rng.poisson(0.6, size=(20, 2, 16, 8, 8)).astype(np.float32)
     golden = GoldenModel.from_qonnx(path)
     ints = golden.run(clips)
-    ref = _qonnx_run(path, clips)
+    ref = qonnx_outputs(path, clips)
     assert int((golden.dequantize(ints) != ref).sum()) == 0
     assert len(np.unique(ints)) > 10
 

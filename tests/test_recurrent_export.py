@@ -10,7 +10,7 @@ from pleiades_fpga.custom_op import DOMAIN, make_projection_node
 from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.quant import build_quant_model, calibrate, fold_batchnorm
 from pleiades_fpga.quant.export import export_model
-from small_qonnx import CFG as SMALL, randomize_bn
+from small_qonnx import CFG as SMALL, qonnx_outputs, randomize_bn
 from test_recurrent_quant import _reference_states
 
 torch.set_num_threads(1)
@@ -18,15 +18,6 @@ pytestmark = pytest.mark.xdist_group("recurrent_export")  # one worker builds th
 CFG = SMALL.replace(temporal="recurrent")
 FRAMES = 16
 N_CLIPS = 20
-
-
-def _execute(path_or_model, clips):
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-
-    w = ModelWrapper(path_or_model)
-    name_in, name_out = w.graph.input[0].name, w.graph.output[0].name
-    return np.concatenate([execute_onnx(w, {name_in: c[None].astype(np.float32)})[name_out] for c in clips])
 
 
 def test_custom_op_executes_the_integer_recurrence():
@@ -39,7 +30,7 @@ def test_custom_op_executes_the_integer_recurrence():
                               [helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 6, 30, 1, 1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(DOMAIN, 1)])
     x_int = rng.integers(0, 16, (2, 30))
-    out = _execute(model, (x_int * s_x)[:, :, None, None][None])[0, :, :, 0, 0]
+    out = qonnx_outputs(model, (x_int * s_x)[:, :, None, None][None])[0, :, :, 0, 0]
     ref = _reference_states(x_int, A, B, f, bits)  # (C, D, T); saturates on purpose with these numbers
     assert np.any(np.abs(ref) == 2 ** (bits - 1) - 1) or np.any(ref == -(2 ** (bits - 1)))
     np.testing.assert_array_equal(out.reshape(2, 3, 30) / s_s, ref)
@@ -76,7 +67,7 @@ def test_qonnx_execution_matches_brevitas(exported):
     folded = fold_batchnorm(model)
     with torch.no_grad():
         ref = folded(torch.from_numpy(clips[:4]), pad="causal").numpy()
-    np.testing.assert_array_equal(_execute(str(path), clips[:4]), ref)
+    np.testing.assert_array_equal(qonnx_outputs(str(path), clips[:4]), ref)
 
 
 def test_reader_maps_projection_and_golden_equals_qonnx(exported):
@@ -89,7 +80,7 @@ def test_reader_maps_projection_and_golden_equals_qonnx(exported):
     proj = golden.ir.layer("blocks.1.temporal.projection")
     assert proj.state_dim == CFG.degree + 1 and proj.out_bits == 16 and proj.out_signed
     ints, trace = golden.run(clips, trace=True)
-    ref = _execute(str(path), clips)
+    ref = qonnx_outputs(str(path), clips)
     assert ref.shape == ints.shape == (N_CLIPS, CFG.num_classes, FRAMES)
     assert int((golden.dequantize(ints) != ref).sum()) == 0
     assert len(np.unique(ints)) > 20
