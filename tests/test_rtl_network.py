@@ -112,3 +112,21 @@ def test_folding_meets_multiplier_budget_and_target(design):
     relaxed = default_folding(graph, target_fps=1000, clock_mhz=50)
     assert cyc(relaxed) <= 50e6 / 1000
     assert total_multipliers(graph, relaxed) <= total_multipliers(graph, fast)
+
+
+def test_trace_layers_names_the_first_diverging_layer(design):
+    """verify --trace-layers: every layer stream matches the golden model of the build; against a golden model
+    whose blocks.1.temporal bias is off by a large amount, that layer is the first one reported to differ."""
+    build_dir, manifest = design
+    s = verify_build(build_dir, frames=4, sim="verilator", pause=0.0, seed=2, trace_layers=True)
+    hw_layers = [l["name"] for l in manifest["layers"] if l["kind"] != "fork"]
+    assert list(s["layers"]) == hw_layers
+    assert all(r["values_compared"] > 0 and r["mismatches"] == 0 for r in s["layers"].values()), s["layers"]
+    assert s["first_mismatching_layer"] is None
+    graph = read_qonnx(build_dir / "model.onnx")
+    target = graph.layer("blocks.1.temporal")
+    target.bias = np.asarray(target.bias) + (1 << 12)  # saturates the layer's outputs high
+    s = verify_build(build_dir, frames=4, sim="verilator", pause=0.0, seed=2, trace_layers=True,
+                     golden=GoldenModel(graph))
+    assert s["first_mismatching_layer"] == "blocks.1.temporal", s["layers"]
+    assert s["layers"]["blocks.1.temporal"]["first"]["frame"] == 0
