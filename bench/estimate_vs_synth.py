@@ -3,12 +3,14 @@
 Writes bench/results/estimate_vs_synth.json: for every case and family (ECP5 LFE5U-85F, 7-series xc7z020)
 the estimate, the synthesized numbers and estimate / synthesis per resource, plus the worst relative error
 per resource against the bars (LUT within 25 %, DSP and block-RAM bits within 10 %).
-Run: .venv/bin/python -m bench.run_all estimate_vs_synth   (about 10 minutes on 2 cores)
+Run: .venv/bin/python -m bench.run_all estimate_vs_synth   (about 10 minutes on 2 cores, plus 5-8 minutes per
+build and family). PLEIADES_BENCH_BUILDS=name,name limits the generated builds to those build/NAME directories.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -93,7 +95,9 @@ def main() -> None:
             # the hand-written test design (not template RTL: informational) and every generated build
             manifests = [(ROOT / "tests" / "data" / "mac_stream" / "manifest.json", False)]
             if (ROOT / "build").exists():
-                manifests += [(p, True) for p in sorted((ROOT / "build").glob("*/manifest.json"))]
+                chosen = [n for n in os.environ.get("PLEIADES_BENCH_BUILDS", "").split(",") if n]
+                manifests += [(p, True) for p in sorted((ROOT / "build").glob("*/manifest.json"))
+                              if not chosen or p.parent.name in chosen]
             for path, in_bars in manifests:
                 m = json.loads(path.read_text())
                 rtl = [path.parent / f for f in m["rtl_files"]]

@@ -7,10 +7,14 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
   and for pooling; M and S widths from the layer fields ``m_bits``/``s_bits``, else the recorded template
   ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (``m_bits`` = 0: a fixed shift);
 - adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
-- memories: block RAM with the part's aspect ratios when Yosys would use it (:func:`parts.uses_bram`),
-  else LUT RAM.
-The LUT constants were fitted to Yosys on the layer templates (bench/estimate_vs_synth.py); FF numbers
-are rough (within about 2x).
+- the engines' registers: registered products, the parameter word travelling with them, accumulators,
+  and for temporal_conv_buffer / mvu_pointwise the partial output vector + 2-beat output queue
+  (3 x the output beat) with its per-bit select logic (``queue``);
+- memories: block RAM when Yosys would use it (RAMs: :func:`parts.uses_bram`; constant ROMs: when the
+  blocks cost Yosys less than logic, :func:`parts.rom_uses_bram`), split by depth like Yosys
+  (:func:`parts.bram_blocks`), else LUT RAM / LUT logic.
+The structure follows the RTL templates; the constants were fitted to Yosys 0.70 on the layer templates and
+on the generated default net (bench/estimate_vs_synth.py, bench/board_ulx3s.py).
 """
 from __future__ import annotations
 
@@ -29,15 +33,18 @@ _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 #   multiplier tail, rounding shifter, compare, clamp);
 # - adder tree: tree * multipliers * (product bits + log2 SIMD); accumulators: acc * PE * acc_bits;
 # - input lane selection: mux * (lane bits) * log2(input groups), + dw_in * (input beat bits) for
-#   depthwise layers; control: ctrl_lut.
-# Checked on the generated default net (32x32, 21 layers, LFE5U-85F): LUT 0.78x, DSP 1.00x, BRAM 1.00x.
+#   depthwise layers; control: ctrl_lut;
+# - ``tree`` (with the registered products) and ``queue`` (LUTs per output-beat bit) were refitted on the
+#   default net (32x32, 21 layers; folding of the ULX3S build) after the multiplier pipeline stage;
+# - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
+#   absorbs both into the DSP48E1 and the RAMB18).
 _K = {
-    "ecp5": {"tree": 2.37, "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0,
-             "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0,
-             "dw_in": 2.5},
-    "xc7": {"tree": 0.0, "acc": 3.41, "mux": 3.0, "shift": 1.8, "round": -2.6, "floor": 1.0,
-            "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0,
-            "dw_in": 0.0},
+    "ecp5": {"tree": 3.94, "queue": 2.48, "dsp_ff": 1.0, "mem_ff": 1.0, "acc": 3.73, "mux": 4.14, "shift": 4.23,
+             "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0,
+             "add_rq": 19.0, "dw_in": 2.5},
+    "xc7": {"tree": 0.53, "queue": 1.23, "dsp_ff": 0.0, "mem_ff": 0.0, "acc": 3.41, "mux": 3.0, "shift": 1.8,
+            "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85,
+            "add_rq": 9.0, "dw_in": 0.0},
 }
 
 
@@ -60,7 +67,7 @@ def map_memory(mem: dict, part: Part) -> dict:
     depth, width = _int(mem, "depth"), _int(mem, "width")
     if depth <= 0 or width <= 0:
         raise PleiadesError(f"memory {mem.get('name', '?')!r} needs positive depth and width, got {depth} x {width}")
-    if mem.get("kind") == "weights" and not rom_uses_bram(depth, width):
+    if mem.get("kind") == "weights" and not rom_uses_bram(depth, width, part):
         return {"name": mem.get("name", ""), "kind": "weights", "depth": depth, "width": width,
                 "bits": depth * width, "resource": "logic", "bram_blocks": 0, "bram_bits": 0,
                 "lutram_luts": rom_luts(depth, width, part)}
@@ -91,6 +98,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
 
     in_width = in_c * in_bits
     # multipliers and their adder tree / accumulators
+    queued = kind in _WEIGHTED and kind != "conv3x3"   # temporal_conv_buffer / mvu_pointwise engines
     if mults and w_bits:
         per = dsp_blocks(w_bits, in_bits + 1, part)
         dsp += mults * per
@@ -105,7 +113,10 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             lut += k["mux"] * lanes * in_bits * math.ceil(math.log2(groups))
         if depthwise:   # depthwise engines hold and rotate the whole input pixel (fitted on the default net)
             lut += k["dw_in"] * in_width
-        ff += mults * prod_bits + pe * acc_bits
+        # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
+        ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
+        bias_bits = int(params.get("BIAS_W", params.get("BIAS_BITS", 16)))
+        ff += pe * (bias_bits + m_bits + s_bits)                   # parameter word held with the products
     # requantization: one lane per PE (m_bits <= 1: a fixed shift, no multiplier)
     if kind in _REQUANT:
         pw = acc_bits + m_bits + 1
@@ -141,7 +152,20 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         lut += 3 * in_c * acc_bits * k["sum"]        # per-channel frame sums, first-pixel clear, hold-bank select
         ff += 2 * in_c * acc_bits                    # running sums + hold bank
     # stream registers (input/output beats) and control (folded engines need the most)
-    ff += in_width + out_c * out_bits + k["ctrl_ff"]
+    out_width = out_c * out_bits
+    if kind == "add":
+        ff += out_width + k["ctrl_ff"]                 # output register only (inputs are not held)
+    elif kind == "fork":
+        ff += in_width + 3                             # one beat register, valid/pending flags
+    else:
+        ff += in_width + out_width + k["ctrl_ff"]
+    if queued:
+        # partial output vector + 2-beat output queue (3 x the output beat in flip-flops); the beat
+        # multiplexer (finished group or partial vector) and the queue head's input select per bit
+        ff += 2 * out_width
+        lut += k["queue"] * out_width
+    elif kind == "conv3x3":
+        ff += out_width                                # collect register + output register
     if kind in _WEIGHTED:
         lut += k["ctrl_lut"]
     elif kind in {"avgpool", "global_avg_pool"}:
@@ -152,7 +176,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
     lut += sum(m["lutram_luts"] for m in memories)
     blocks = sum(m["bram_blocks"] for m in memories)
-    ff += sum(m["width"] for m in memories)
+    ff += k["mem_ff"] * sum(m["width"] for m in memories if m["resource"] == "bram")   # read registers
     return {"name": layer.get("name", ""), "kind": kind, "lut": int(round(lut)), "ff": int(round(ff)),
             "dsp": int(dsp), "bram_blocks": blocks, "bram_bits": blocks * part.bram_block_bits,
             "memories": memories}

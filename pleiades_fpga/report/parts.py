@@ -6,13 +6,15 @@ Figures (checked against the vendor tables and the nextpnr-ecp5 device database)
 - ECP5 LFE5U-25F / -45F / -85F: 24,288 / 43,848 / 83,640 LUT4 (one FF per LUT), 28 / 72 / 156
   MULT18X18D, 56 / 108 / 208 EBR (DP16KD, 18 kbit each: 1,008 / 1,944 / 3,744 kbit).
 
-Block RAM is counted in blocks of ``bram_block_bits``; a memory of depth x width occupies
-``min over aspect (d, w) of ceil(depth/d) * ceil(width/w)`` blocks (see :func:`bram_blocks`).
+Block RAM is counted in blocks of ``bram_block_bits``. Like Yosys's ``memory_libmap``, a memory may be
+split by depth into parts of different aspect ratios (2304 x 128 = 2048 x 128 in 2K x 9 blocks + 256 x 128
+in 512 x 36 blocks = 19 blocks, where one aspect ratio needs 20); see :func:`bram_blocks`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 
@@ -40,6 +42,8 @@ class Part:
     bram_blocks: int               # in 18 kbit blocks
     bram_block_bits: int = 18432
     bram_aspects: tuple[tuple[int, int], ...] = BRAM18_ASPECTS
+    bram_cost: int = 128           # Yosys memory_libmap cost of one 18 kbit block (brams_16kd.txt; xc7: 129)
+    rom_bit_cost: float = 1 / 16   # Yosys cost of one ROM bit in logic (a LUT4 holds 16; xc7 LUT6: 1/64)
     lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does) ...
     lutram_max_depth: int = 32     # ... and so do shallow memories (measured: ECP5 32 x 128 -> DPR16X4)
     package: str = ""
@@ -61,7 +65,9 @@ class Part:
 PARTS: dict[str, Part] = {
     p.name.lower(): p
     for p in (
-        Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, lutram_max_bits=2048, lutram_max_depth=64,
+        Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, bram_cost=129, rom_bit_cost=1 / 64,
+             lutram_max_bits=2048,
+             lutram_max_depth=64,
              package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
              aliases=("pynq-z2", "pynq", "xc7z020clg400-1", "zynq7020")),
         Part("LFE5U-25F", "ecp5", 24288, 4, 24288, 28, 18, 18, 56, package="CABGA381",
@@ -87,10 +93,27 @@ def get_part(name: str) -> Part:
 
 
 def bram_blocks(depth: int, width: int, part: Part) -> int:
-    """Blocks a depth x width memory occupies (best single aspect ratio, depth and width rounded up)."""
+    """Blocks a depth x width memory occupies: the cheapest split by depth into parts of one aspect
+    ratio each (whole multiples of the aspect's depth, the rest recursively), as Yosys maps it.
+
+    Measured with Yosys 0.70 synth_ecp5 (one write, one read port): 2304x128 -> 19, 2304x64 -> 10,
+    4608x128 -> 34, 9216x16 -> 9, 3000x40 -> 8, 1152x96 -> 9, 576x192 -> 11, 144x384 -> 11 blocks; all equal
+    this rule (tests/test_report_parts.py).
+    """
     if depth <= 0 or width <= 0:
         return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in part.bram_aspects)
+    return _split_blocks(depth, width, part.bram_aspects)
+
+
+@lru_cache(maxsize=4096)
+def _split_blocks(depth: int, width: int, aspects: tuple[tuple[int, int], ...]) -> int:
+    if depth <= 0:
+        return 0
+    best = min(math.ceil(depth / d) * math.ceil(width / w) for d, w in aspects)
+    for d, w in aspects:
+        if d < depth:
+            best = min(best, (depth // d) * math.ceil(width / w) + _split_blocks(depth % d, width, aspects))
+    return best
 
 
 def uses_bram(depth: int, width: int, part: Part) -> bool:
@@ -106,16 +129,12 @@ def memory_bram_bits(depth: int, width: int, part: Part) -> int:
     return bram_blocks(depth, width, part) * part.bram_block_bits
 
 
-#: Constant ROMs (weights, requant parameters) become LUT logic in Yosys when they hold at most this many
-#: bits or are at most this deep; otherwise block RAM (measured on the generated case-statement ROMs:
-#: 36 x 128, 40 x 256, 480 x 4 -> logic; 128 x 24, 640 x 4, 144 x 96 -> DP16KD).
-ROM_LOGIC_MAX_BITS = 2048
-ROM_LOGIC_MAX_DEPTH = 64
-
-
-def rom_uses_bram(depth: int, width: int) -> bool:
-    """True if Yosys puts a constant ROM of this shape into block RAM (see ROM_LOGIC_MAX_*)."""
-    return depth * width > ROM_LOGIC_MAX_BITS and depth > ROM_LOGIC_MAX_DEPTH
+def rom_uses_bram(depth: int, width: int, part: Part) -> bool:
+    """True if Yosys puts a constant ROM of this shape into block RAM: when its blocks cost less than the
+    ROM as logic (blocks x ``bram_cost`` < bits x ``rom_bit_cost``). Measured on the generated case-statement
+    ROMs: ECP5 36 x 128, 40 x 256, 480 x 4 -> logic, 128 x 24, 640 x 4, 144 x 96, 60 x 384 -> DP16KD;
+    xc7z020 60 x 384, 216 x 128, 640 x 8 -> logic, 4096 x 8 -> RAMB18."""
+    return bram_blocks(depth, width, part) * part.bram_cost < depth * width * part.rom_bit_cost
 
 
 def rom_luts(depth: int, width: int, part: Part) -> int:

@@ -49,7 +49,7 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
 
 def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:
     """Cycles from the input handshake of a pixel to the output beat becoming valid."""
-    return mac_cycles_per_pixel(c_in, c_out, k, pe, simd, depthwise) + 2
+    return mac_cycles_per_pixel(c_in, c_out, k, pe, simd, depthwise) + 3
 
 
 def projection_cycles_per_pixel(c: int, d: int, pixels: int, pe: int, simd: int) -> int:

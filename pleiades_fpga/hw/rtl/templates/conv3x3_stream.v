@@ -19,7 +19,8 @@
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
 // Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
-// leaves KF*9*CF + 2 cycles later.
+// leaves KF*9*CF + 4 cycles later (issue -> operands -> products -> accumulator -> requantized
+// collect -> output register).
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
 //     full: lane (pe, s) at [(pe*SIMD + s)*W_BITS +: W_BITS] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
@@ -306,6 +307,42 @@ module conv3x3_stream #(
         end
     endgenerate
 
+    // ---------------------------------------------------------------- stage 3: registered products
+    // The multipliers (line-buffer and ROM outputs in) get a cycle of their own; stage 4 accumulates
+    // (the bias enters at the first fold) and stage 5 requantizes the finished accumulator.
+    reg           s3_v, s3_first, s3_lastk, s3_pxlast, s3_frlast;
+    reg [KGB-1:0] s3_kg;
+    reg [PE*PR_BITS-1:0] s3_prm;
+    always @(posedge clk) begin
+        if (rst) begin
+            s3_v <= 1'b0;
+        end else begin
+            s3_v <= s2_v;
+        end
+        s3_first <= s2_first;
+        s3_lastk <= s2_lastk;
+        s3_pxlast <= s2_pxlast;
+        s3_frlast <= s2_frlast;
+        s3_kg <= s2_kg;
+        s3_prm <= prom_data;
+    end
+
+    // stage 4 -> 5: the accumulator of the last fold of an output-channel group is requantized
+    reg           s4_v, s4_pxlast, s4_frlast;
+    reg [KGB-1:0] s4_kg;
+    always @(posedge clk) begin
+        if (rst) begin
+            s4_v <= 1'b0;
+        end else begin
+            s4_v <= s3_v && s3_lastk;
+        end
+        if (s3_v && s3_lastk) begin
+            s4_pxlast <= s3_pxlast;
+            s4_frlast <= s3_frlast;
+            s4_kg <= s3_kg;
+        end
+    end
+
     reg  [AW-1:0] acc [0:PE-1];
     wire [PE*OUT_BITS-1:0] yq;
 
@@ -319,7 +356,8 @@ module conv3x3_stream #(
                 wire [IN_BITS-1:0] xv = x_sel[XI*IN_BITS +: IN_BITS];
                 wire signed [IN_BITS:0] xe = $signed({(IN_SIGNED != 0) ? xv[IN_BITS-1] : 1'b0, xv});
                 wire signed [W_BITS-1:0] wv = $signed(wrom_data[WI*W_BITS +: W_BITS]);
-                wire signed [PW-1:0] p = xe * wv;
+                reg  [PW-1:0] p;
+                always @(posedge clk) p <= xe * wv;
                 if (AW > PW) begin : g_ext
                     assign prods[sl*AW +: AW] = {{(AW-PW){p[PW-1]}}, p};
                 end else begin : g_same
@@ -332,8 +370,7 @@ module conv3x3_stream #(
                 dot = {AW{1'b0}};
                 for (i = 0; i < NX; i = i + 1) dot = dot + prods[i*AW +: AW];
             end
-            wire [AW-1:0] sum = (s2_first ? {AW{1'b0}} : acc[pe]) + dot;
-            wire [PR_BITS-1:0] prm = prom_data[pe*PR_BITS +: PR_BITS];
+            wire [PR_BITS-1:0] prm = s3_prm[pe*PR_BITS +: PR_BITS];
             wire [BIAS_BITS-1:0] bias = prm[0 +: BIAS_BITS];
             wire [AW-1:0] bias_ext;
             if (AW > BIAS_BITS) begin : g_bext
@@ -341,17 +378,22 @@ module conv3x3_stream #(
             end else begin : g_bsame
                 assign bias_ext = bias;
             end
-            wire [AW-1:0] fin = sum + bias_ext;
+            reg [M_BITS-1:0] m4;
+            reg [S_BITS-1:0] sh4;
             always @(posedge clk) begin
-                if (s2_v) acc[pe] <= sum;
+                if (s3_v) acc[pe] <= (s3_first ? bias_ext : acc[pe]) + dot;
+                if (s3_v && s3_lastk) begin
+                    m4 <= prm[BIAS_BITS +: M_BITS];
+                    sh4 <= prm[BIAS_BITS + M_BITS +: S_BITS];
+                end
             end
             requant #(
                 .ACC_W(AW), .M_W(M_BITS), .S_W(S_BITS),
                 .OUT_W(OUT_BITS), .OUT_SIGNED(OUT_SIGNED)
             ) u_rq (
-                .acc(fin),
-                .m(prm[BIAS_BITS +: M_BITS]),
-                .s(prm[BIAS_BITS + M_BITS +: S_BITS]),
+                .acc(acc[pe]),
+                .m(m4),
+                .s(sh4),
                 .y(yq[pe*OUT_BITS +: OUT_BITS])
             );
         end
@@ -370,7 +412,7 @@ module conv3x3_stream #(
     wire move = collect_full && (!out_valid || m_axis_tready);
 
     always @(posedge clk) begin
-        if (s2_v && s2_lastk) collect[s2_kg * (PE * OUT_BITS) +: PE * OUT_BITS] <= yq;
+        if (s4_v) collect[s4_kg * (PE * OUT_BITS) +: PE * OUT_BITS] <= yq;
         if (move) begin
             out_data <= collect[K*OUT_BITS-1:0];
             out_last <= collect_last;
@@ -381,9 +423,9 @@ module conv3x3_stream #(
             out_valid <= 1'b0;
             inflight <= 2'd0;
         end else begin
-            if (s2_v && s2_pxlast) begin
+            if (s4_v && s4_pxlast) begin
                 collect_full <= 1'b1;
-                collect_last <= s2_frlast;
+                collect_last <= s4_frlast;
             end else if (move) begin
                 collect_full <= 1'b0;
             end

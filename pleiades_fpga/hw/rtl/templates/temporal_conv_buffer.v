@@ -22,6 +22,9 @@
 // C_IN = C_OUT * G, output o reads inputs o*G .. o*G+G-1 only; steps ceil(C_OUT/PE) * ceil(G/SIMD) per
 // pixel; weight ROM as for a full layer of G inputs (word o*NI + i, lane j*SIMD + s = w[o*PE+j, i*SIMD+s],
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
+// Pipeline: step issue -> stage 1 (history / ROM reads) -> stage P (products registered) -> accumulate
+// -> stage 2 (requantize into the output queue); a pixel's beat is valid K*NI*NO + 3 cycles after its input
+// handshake (cycles.mac_latency).
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
 // pipeline enable come from registers only (no combinational path from m_axis_tready).
 module temporal_conv_buffer #(
@@ -256,7 +259,7 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stage 1: multiply-accumulate
+    // ---------------------------------------------------------------- stage 1: operands (history word, current slice, ROM words)
     assign wrom_en = en;
     assign wrom_addr = step_c;
     assign prom_en = en;
@@ -314,6 +317,12 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
+    // ---------------------------------------------------------------- stage P: registered products
+    // The multipliers (block RAM / ROM outputs in, DSP blocks) get a cycle of their own: products and the
+    // parameter ROM word are registered here, and the accumulator adds them one stage later.
+    reg                  vp, firstp, lastp, eofp;
+    reg         [NO_W-1:0] ofp;
+    reg         [PE*FW-1:0] prp;
     reg  signed [AW-1:0] acc [0:PE-1];
     wire signed [AW-1:0] acc_next [0:PE-1];
     reg         [M_W-1:0] m2 [0:PE-1];
@@ -321,10 +330,23 @@ module temporal_conv_buffer #(
     reg                   v2, eof2;
     reg         [NO_W-1:0] of2;
 
+    always @(posedge clk) begin
+        if (rst) begin
+            vp <= 1'b0;
+        end else if (en) begin
+            vp <= v1;
+            firstp <= first1;
+            lastp <= last1;
+            eofp <= eof1;
+            ofp <= of1;
+            prp <= prom_data;
+        end
+    end
+
     genvar j, s;
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_pe
-            wire signed [PW-1:0] prod [0:MS-1];
+            reg signed [PW-1:0] prod [0:MS-1];
             for (s = 0; s < MS; s = s + 1) begin : g_simd
                 localparam integer XL = (DEPTHWISE != 0) ? j : s;     // input lane of this product
                 wire [IN_W-1:0] xv = (GROUP_IN > 0) ? xg1[(j*SIMD + s)*IN_W +: IN_W] : xsrc1[XL*IN_W +: IN_W];
@@ -332,10 +354,12 @@ module temporal_conv_buffer #(
                 wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
                 wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
                 wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
-                assign prod[s] = xe_x * wv_x;
+                always @(posedge clk) begin
+                    if (en) prod[s] <= xe_x * wv_x;
+                end
             end
-            wire signed [BIAS_W-1:0] bias = prom_data[j*FW +: BIAS_W];
-            wire signed [AW-1:0] base = first1 ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc[j];
+            wire signed [BIAS_W-1:0] bias = prp[j*FW +: BIAS_W];
+            wire signed [AW-1:0] base = firstp ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc[j];
             reg  signed [AW-1:0] sum;
             integer t;
             always @(*) begin
@@ -347,10 +371,10 @@ module temporal_conv_buffer #(
             assign acc_next[j] = sum;
 
             always @(posedge clk) begin
-                if (en && v1) acc[j] <= acc_next[j];
-                if (en && v1 && last1) begin
-                    m2[j] <= prom_data[j*FW + BIAS_W +: M_W];
-                    s2[j] <= prom_data[j*FW + BIAS_W + M_W +: S_W];
+                if (en && vp) acc[j] <= acc_next[j];
+                if (en && vp && lastp) begin
+                    m2[j] <= prp[j*FW + BIAS_W +: M_W];
+                    s2[j] <= prp[j*FW + BIAS_W + M_W +: S_W];
                 end
             end
         end
@@ -360,10 +384,10 @@ module temporal_conv_buffer #(
         if (rst) begin
             v2 <= 1'b0;
         end else if (en) begin
-            v2 <= v1 && last1;
-            if (v1 && last1) begin
-                of2 <= of1;
-                eof2 <= eof1;
+            v2 <= vp && lastp;
+            if (vp && lastp) begin
+                of2 <= ofp;
+                eof2 <= eofp;
             end
         end
     end
