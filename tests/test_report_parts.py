@@ -58,8 +58,8 @@ def test_bram_blocks_never_worse_than_one_aspect_and_hold_the_bits():
 
 
 @pytest.mark.parametrize("depth,width,bram", [
-    (36, 128, False), (40, 256, False), (480, 4, False),                 # Yosys: LUT logic
-    (128, 24, True), (640, 4, True), (144, 96, True), (60, 384, True),   # Yosys: DP16KD
+    (36, 128, False), (40, 256, False), (480, 4, False), (54, 192, False), (240, 8, False),   # Yosys: logic
+    (128, 24, True), (640, 4, True), (144, 96, True), (60, 384, True), (40, 512, True),    # Yosys: DP16KD
 ])
 def test_rom_placement_matches_yosys(depth, width, bram):
     assert rom_uses_bram(depth, width, get_part("LFE5U-85F")) is bram

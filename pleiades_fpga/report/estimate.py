@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.report.parts import (RESOURCES, Part, bram_blocks, dsp_blocks, lutram_luts, rom_luts,
+from pleiades_fpga.report.parts import (RESOURCES, Part, bram_split, dsp_blocks, lutram_luts, rom_luts,
                                         rom_uses_bram, uses_bram)
 
 _WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
@@ -39,10 +39,10 @@ _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 # - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
 #   absorbs both into the DSP48E1 and the RAMB18).
 _K = {
-    "ecp5": {"tree": 3.94, "queue": 2.48, "dsp_ff": 1.0, "mem_ff": 1.0, "acc": 3.73, "mux": 4.14, "shift": 4.23,
+    "ecp5": {"tree": 2.68, "queue": 2.33, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3, "acc": 3.73, "mux": 4.14, "shift": 4.23,
              "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0,
              "add_rq": 19.0, "dw_in": 2.5},
-    "xc7": {"tree": 0.53, "queue": 1.23, "dsp_ff": 0.0, "mem_ff": 0.0, "acc": 3.41, "mux": 3.0, "shift": 1.8,
+    "xc7": {"tree": 0.53, "queue": 1.23, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0, "acc": 3.41, "mux": 1.0, "shift": 1.8,
             "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85,
             "add_rq": 9.0, "dw_in": 0.0},
 }
@@ -70,13 +70,17 @@ def map_memory(mem: dict, part: Part) -> dict:
     if mem.get("kind") == "weights" and not rom_uses_bram(depth, width, part):
         return {"name": mem.get("name", ""), "kind": "weights", "depth": depth, "width": width,
                 "bits": depth * width, "resource": "logic", "bram_blocks": 0, "bram_bits": 0,
-                "lutram_luts": rom_luts(depth, width, part)}
+                "lutram_luts": rom_luts(depth, width, part), "glue_luts": 0}
     bram = True if mem.get("kind") == "weights" else uses_bram(depth, width, part)
-    blocks = bram_blocks(depth, width, part) if bram else 0
+    blocks, segments = bram_split(depth, width, part) if bram else (0, 0)
+    k = _K[part.family]
+    # block RAM glue (measured on Yosys's mapping of one-write one-read memories): read-enable hold per bit,
+    # and an output multiplexer per bit for every depth segment beyond the first
+    glue = width * (k["bram_rd"] + k["bram_seg"] * (segments - 1)) if bram else 0.0
     return {"name": mem.get("name", ""), "kind": mem.get("kind", ""), "depth": depth, "width": width,
             "bits": depth * width, "resource": "bram" if bram else "lutram", "bram_blocks": blocks,
             "bram_bits": blocks * part.bram_block_bits,
-            "lutram_luts": 0 if bram else lutram_luts(depth, width, part)}
+            "lutram_luts": 0 if bram else lutram_luts(depth, width, part), "glue_luts": int(round(glue))}
 
 
 def estimate_layer(layer: dict, part: Part) -> dict:
@@ -109,9 +113,15 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         lut += k["acc"] * pe * acc_bits
         lanes = pe if depthwise else simd          # input channels consumed per cycle
         groups = math.ceil(in_c / lanes) if in_c else 1
-        if groups > 1:
-            lut += k["mux"] * lanes * in_bits * math.ceil(math.log2(groups))
-        if depthwise:   # depthwise engines hold and rotate the whole input pixel (fitted on the default net)
+        if groups > 1:   # a groups:1 multiplexer per input lane bit: LUT4 trees (log depth), LUT6 4:1 steps
+            levels = math.ceil(math.log2(groups)) if part.lut_inputs < 6 else math.ceil((groups - 1) / 3)
+            lut += k["mux"] * lanes * in_bits * levels
+        # depthwise engines select their lanes from the whole input pixel; it costs dw_in LUTs per bit
+        # when the pixel comes from flip-flops or LUT RAM (temporal engines, narrow line buffers), not
+        # when a block-RAM line buffer delivers it (fitted on the default net and the templates)
+        lines = [m for m in layer.get("memories", []) if m.get("kind") == "line_buffer"]
+        bram_lines = any(uses_bram(_int(m, "depth"), _int(m, "width"), part) for m in lines)
+        if depthwise and not bram_lines:
             lut += k["dw_in"] * in_width
         # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
         ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
@@ -174,7 +184,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         lut += 20
     # memories
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
-    lut += sum(m["lutram_luts"] for m in memories)
+    lut += sum(m["lutram_luts"] + m["glue_luts"] for m in memories)
     blocks = sum(m["bram_blocks"] for m in memories)
     ff += k["mem_ff"] * sum(m["width"] for m in memories if m["resource"] == "bram")   # read registers
     return {"name": layer.get("name", ""), "kind": kind, "lut": int(round(lut)), "ff": int(round(ff)),

@@ -100,19 +100,26 @@ def bram_blocks(depth: int, width: int, part: Part) -> int:
     4608x128 -> 34, 9216x16 -> 9, 3000x40 -> 8, 1152x96 -> 9, 576x192 -> 11, 144x384 -> 11 blocks; all equal
     this rule (tests/test_report_parts.py).
     """
+    return bram_split(depth, width, part)[0]
+
+
+def bram_split(depth: int, width: int, part: Part) -> tuple[int, int]:
+    """(blocks, depth segments) of :func:`bram_blocks`' split; each segment beyond the first costs Yosys
+    an output multiplexer across the rows of blocks."""
     if depth <= 0 or width <= 0:
-        return 0
+        return 0, 0
     return _split_blocks(depth, width, part.bram_aspects)
 
 
 @lru_cache(maxsize=4096)
-def _split_blocks(depth: int, width: int, aspects: tuple[tuple[int, int], ...]) -> int:
+def _split_blocks(depth: int, width: int, aspects: tuple[tuple[int, int], ...]) -> tuple[int, int]:
     if depth <= 0:
-        return 0
-    best = min(math.ceil(depth / d) * math.ceil(width / w) for d, w in aspects)
+        return 0, 0
+    best = min((math.ceil(depth / d) * math.ceil(width / w), math.ceil(depth / d)) for d, w in aspects)
     for d, w in aspects:
         if d < depth:
-            best = min(best, (depth // d) * math.ceil(width / w) + _split_blocks(depth % d, width, aspects))
+            blocks, segments = _split_blocks(depth % d, width, aspects)
+            best = min(best, ((depth // d) * math.ceil(width / w) + blocks, depth // d + segments))
     return best
 
 
@@ -131,10 +138,12 @@ def memory_bram_bits(depth: int, width: int, part: Part) -> int:
 
 def rom_uses_bram(depth: int, width: int, part: Part) -> bool:
     """True if Yosys puts a constant ROM of this shape into block RAM: when its blocks cost less than the
-    ROM as logic (blocks x ``bram_cost`` < bits x ``rom_bit_cost``). Measured on the generated case-statement
-    ROMs: ECP5 36 x 128, 40 x 256, 480 x 4 -> logic, 128 x 24, 640 x 4, 144 x 96, 60 x 384 -> DP16KD;
-    xc7z020 60 x 384, 216 x 128, 640 x 8 -> logic, 4096 x 8 -> RAMB18."""
-    return bram_blocks(depth, width, part) * part.bram_cost < depth * width * part.rom_bit_cost
+    ROM's address space as logic (blocks x ``bram_cost`` < 2**address bits x width x ``rom_bit_cost``; a tie
+    stays in logic). Measured on the generated case-statement ROMs: ECP5 36 x 128, 40 x 256, 480 x 4,
+    54 x 192, 240 x 8 -> logic, 128 x 24, 640 x 4, 144 x 96, 60 x 384, 40 x 512 -> DP16KD; xc7z020 60 x 384,
+    216 x 128, 640 x 8 -> logic, 4096 x 8 -> RAMB18."""
+    words = 1 << max(1, math.ceil(math.log2(max(depth, 1))))
+    return bram_blocks(depth, width, part) * part.bram_cost < words * width * part.rom_bit_cost
 
 
 def rom_luts(depth: int, width: int, part: Part) -> int:
