@@ -39,12 +39,12 @@ _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 # - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
 #   absorbs both into the DSP48E1 and the RAMB18).
 _K = {
-    "ecp5": {"tree": 2.68, "queue": 2.33, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3, "acc": 3.73, "mux": 4.14, "shift": 4.23,
+    "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3, "acc": 3.73, "mux": 4.14, "shift": 4.23,
              "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0,
              "add_rq": 19.0, "dw_in": 2.5},
-    "xc7": {"tree": 0.53, "queue": 1.23, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0, "acc": 3.41, "mux": 1.0, "shift": 1.8,
+    "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0, "acc": 3.41, "mux": 1.0, "shift": 1.8,
             "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85,
-            "add_rq": 9.0, "dw_in": 0.0},
+            "add_rq": 9.0, "dw_in": 0.5},
 }
 
 
@@ -132,6 +132,8 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         pw = acc_bits + m_bits + 1
         if m_bits > 1:  # requant.v has no multiplier when M is 1 bit wide (power-of-two scales)
             dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
+            lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
+        elif s_bits > 1:   # per-channel shift from the parameter ROM: rounding barrel shifter + clamp
             lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
         else:
             lut += pe * acc_bits * 2.0                 # round + clamp of a fixed shift
