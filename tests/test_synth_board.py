@@ -1,11 +1,13 @@
 """Board flows: ULX3S 85F bitstream (Yosys + nextpnr-ecp5 + ecppack) and the PYNQ-Z2 Vivado script."""
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.boards.vivado import write_vivado_project
 from pleiades_fpga.hw.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
 from pleiades_fpga.report.flow import run_report
@@ -28,6 +30,16 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     assert placed["MULT18X18D"]["used"] == 16 and placed["MULT18X18D"]["available"] == 156
     assert placed["TRELLIS_COMB"]["available"] == 83640 and placed["DP16KD"]["available"] == 208
     assert rep["synth"]["utilization"]["dsp"] == 16                 # the network's own module
+    # --reuse reads the same results back without running the tools
+    again = run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
+    for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate"):
+        assert again[key] == rep[key], key
+    assert again["pnr"]["bitstream"] == rep["pnr"]["bitstream"]
+    # results older than the build (RTL regenerated) are refused, naming what to do
+    old = (build / "manifest.json").stat().st_mtime - 10
+    os.utime(build / "synth" / "lfe5u-85f" / "stat.json", (old, old))
+    with pytest.raises(PleiadesError, match="older than .*manifest.json.*--synth or --pnr"):
+        run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
 
 
 def test_wrapper_ports_follow_manifest():

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (fmax); ECP5 only")
     p.add_argument("--bitstream", action="store_true", help="also pack a bitstream with ecppack (implies --pnr)")
     p.add_argument("--clock-mhz", type=float, default=None, help="board clock (ECP5: PLL when not 25 MHz)")
+    p.add_argument("--reuse", action="store_true",
+                   help="read the synthesis / place-and-route results already in build/NAME/synth/<part> instead of "
+                        "running the tools again (e.g. after verify, or a newer estimator)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.set_defaults(func=run)
 
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.report.flow import run_report
 
     report = run_report(args.build_dir, args.target, synth=args.synth, pnr=args.pnr, bitstream=args.bitstream,
-                        clock_mhz=args.clock_mhz, html=not args.no_html)
+                        clock_mhz=args.clock_mhz, html=not args.no_html, reuse=args.reuse)
     r = report["resources"]
     print(f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
           f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits")

@@ -9,10 +9,10 @@ from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.hw.boards.vivado import write_vivado_project
 from pleiades_fpga.hw.boards.wrapper import BOARDS, get_board, write_board
 from pleiades_fpga.report.parts import check_fit, get_part
-from pleiades_fpga.report.pnr import PnrResult, run_ecppack, run_nextpnr
+from pleiades_fpga.report.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
 from pleiades_fpga.report.report import (accuracy_vs_latency, build_report, load_manifest,
                                          read_verification, write_report)
-from pleiades_fpga.report.synth import SynthResult, run_synth
+from pleiades_fpga.report.synth import SynthResult, load_synth, run_synth
 
 
 def _board_for(part_name: str, target: str):
@@ -25,16 +25,39 @@ def _board_for(part_name: str, target: str):
     return None
 
 
+def _load_existing(build_dir: Path, manifest: dict, part, board, clock_mhz: float | None):
+    """(SynthResult of the network module, PnrResult or None) from an earlier run in build_dir/synth/<part>."""
+    out = build_dir / "synth" / part.name.lower()
+    stat = out / "stat.json"
+    if not stat.exists():
+        raise PleiadesError(f"--reuse: no synthesis results in {out}; run the report with --synth or --pnr first")
+    if stat.stat().st_mtime < (build_dir / "manifest.json").stat().st_mtime:
+        raise PleiadesError(f"--reuse: {stat} is older than {build_dir / 'manifest.json'} (the RTL was regenerated); "
+                            "run the report with --synth or --pnr again")
+    top = manifest["top"]
+    full = load_synth(out, top, part)
+    synth_result = dataclasses.replace(full, utilization=full.modules.get(top, full.utilization))
+    pnr_result = None
+    if (out / "nextpnr_report.json").exists():
+        freq = clock_mhz or 25.0
+        pnr_result = load_pnr(out, part, freq_mhz=freq)
+        bit = build_dir / "board" / board.name / f"{board.top}.bit" if board is not None else None
+        if bit is not None and bit.exists():
+            pnr_result.bitstream = str(bit)
+    return synth_result, pnr_result
+
+
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
                bitstream: bool = False, clock_mhz: float | None = None, html: bool = True,
-               progress: bool = True, strict_fit: bool = True) -> dict:
+               progress: bool = True, strict_fit: bool = True, reuse: bool = False) -> dict:
     """Estimate (always), synthesize (``synth``), place and route (``pnr``, ECP5) and pack a bitstream
     (``bitstream``), then write report.json/report.html; return the report dictionary.
 
     ECP5 place and route runs on the board wrapper (UART bridge around the network), synthesized once
     with the hierarchy kept, so the network's own numbers come from its module. For Xilinx parts with
     ``synth`` the Vivado project script is also written to board/pynq-z2/. Raises DoesNotFitError (after writing the
-    report) when the design does not fit and ``strict_fit``.
+    report) when the design does not fit and ``strict_fit``. ``reuse``: read the synthesis / place-and-route
+    results already in build/NAME/synth/<part> (newer than manifest.json) instead of running the tools.
     """
     build_dir = Path(build_dir)
     manifest = load_manifest(build_dir)
@@ -51,7 +74,9 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     if pnr and board is None:
         raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
 
-    if pnr:
+    if reuse:
+        synth_result, pnr_result = _load_existing(build_dir, manifest, part, board, clock_mhz)
+    elif pnr:
         # estimate first: a design that cannot fit is not worth hours of place and route
         pre = build_report(manifest, part)
         if not pre["fits"] and strict_fit:
