@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from bench.common import write_result
+from bench.estimate_vs_synth import BARS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "build" / "demo" / "model.onnx"
@@ -44,9 +45,8 @@ def main() -> dict:
         "fits": bool(rep.get("fits")),
         "placed_and_routed": rep.get("fmax_mhz") is not None,
         "realtime_at_fmax": bool(rep.get("realtime")),
-        "lut_within_25pct": ratio.get("lut") is not None and abs(ratio["lut"] - 1) <= 0.25,
-        "dsp_within_10pct": ratio.get("dsp") is not None and abs(ratio["dsp"] - 1) <= 0.10,
-        "bram_bits_within_10pct": ratio.get("bram_bits") is not None and abs(ratio["bram_bits"] - 1) <= 0.10,
+        **{f"{key}_within_{round(bar * 100)}pct": ratio.get(key) is not None and abs(ratio[key] - 1) <= bar
+           for key, bar in BARS.items()},
     }
     result = {
         "model": str(MODEL), "build": str(OUT), "reused_existing_build": reused, "build_seconds": seconds,
@@ -56,8 +56,7 @@ def main() -> dict:
         "resources_synth": {k: syn.get(k) for k in KEYS}, "resources_estimate": {k: est.get(k) for k in KEYS},
         "board_resources_placed": rep.get("board_resources"), "utilization_percent": rep.get("utilization_percent"),
         "verdict": rep.get("verdict"), "board_clock_mhz": rep.get("board_clock_mhz"),
-        "timing_met_at_board_clock": (rep["fmax_mhz"] >= rep["board_clock_mhz"])
-        if rep.get("fmax_mhz") and rep.get("board_clock_mhz") else None,
+        "timing_met_at_board_clock": rep.get("timing_met_at_board_clock"),
         "estimate_over_synth": ratio, "pnr": rep.get("pnr"), "bitstream": rep.get("bitstream"), "bar": bars,
     }
     write_result("board_ulx3s", result)

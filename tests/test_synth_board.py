@@ -32,7 +32,7 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     assert rep["synth"]["utilization"]["dsp"] == 16                 # the network's own module
     # --reuse reads the same results back without running the tools
     again = run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
-    for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate"):
+    for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate", "board_clock_mhz"):
         assert again[key] == rep[key], key
     assert again["pnr"]["bitstream"] == rep["pnr"]["bitstream"]
     # results older than the build (RTL regenerated) are refused, naming what to do

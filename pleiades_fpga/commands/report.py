@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--clock-mhz", type=float, default=None, help="board clock (ECP5: PLL when not 25 MHz)")
     p.add_argument("--reuse", action="store_true",
                    help="read the synthesis / place-and-route results already in build/NAME/synth/<part> instead of "
-                        "running the tools again (e.g. after verify, or a newer estimator)")
+                        "running the tools again (e.g. after verify, or a newer estimator); the board clock is the one "
+                        "place and route ran at")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.set_defaults(func=run)
 

@@ -5,7 +5,7 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
   blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
 - one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
   and for pooling; M and S widths from the layer fields ``m_bits``/``s_bits``, else the recorded template
-  ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (``m_bits`` = 0: a fixed shift);
+  ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (no multiplier when M is 1 bit wide; a fixed shift when S is too);
 - adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
 - the engines' registers: registered products, the parameter word travelling with them, accumulators,
   and for temporal_conv_buffer / mvu_pointwise the partial output vector + 2-beat output queue
@@ -39,12 +39,12 @@ _REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
 # - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
 #   absorbs both into the DSP48E1 and the RAMB18).
 _K = {
-    "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3, "acc": 3.73, "mux": 4.14, "shift": 4.23,
-             "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40, "mul_lut": 1.1, "sum": 1.0, "add2": 1.0,
-             "add_rq": 19.0, "dw_in": 2.5},
-    "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0, "acc": 3.41, "mux": 1.0, "shift": 1.8,
-            "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40, "mul_lut": 0.6, "sum": 0.57, "add2": 0.85,
-            "add_rq": 9.0, "dw_in": 0.5},
+    "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
+             "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
+             "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5},
+    "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
+            "acc": 3.41, "mux": 1.0, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40,
+            "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5},
 }
 
 
@@ -101,6 +101,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     lut = ff = dsp = 0.0
 
     in_width = in_c * in_bits
+    memories = [map_memory(m, part) for m in layer.get("memories", [])]
     # multipliers and their adder tree / accumulators
     queued = kind in _WEIGHTED and kind != "conv3x3"   # temporal_conv_buffer / mvu_pointwise engines
     if mults and w_bits:
@@ -119,21 +120,20 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         # depthwise engines select their lanes from the whole input pixel; it costs dw_in LUTs per bit
         # when the pixel comes from flip-flops or LUT RAM (temporal engines, narrow line buffers), not
         # when a block-RAM line buffer delivers it (fitted on the default net and the templates)
-        lines = [m for m in layer.get("memories", []) if m.get("kind") == "line_buffer"]
-        bram_lines = any(uses_bram(_int(m, "depth"), _int(m, "width"), part) for m in lines)
+        bram_lines = any(m["kind"] == "line_buffer" and m["resource"] == "bram" for m in memories)
         if depthwise and not bram_lines:
             lut += k["dw_in"] * in_width
         # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
         ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
         bias_bits = int(params.get("BIAS_W", params.get("BIAS_BITS", 16)))
         ff += pe * (bias_bits + m_bits + s_bits)                   # parameter word held with the products
-    # requantization: one lane per PE (m_bits <= 1: a fixed shift, no multiplier)
+    # requantization: one lane per PE; requant.v has no multiplier when M is 1 bit wide (power-of-two
+    # scales), and a per-channel shift S from the parameter ROM is a rounding barrel shifter
     if kind in _REQUANT:
         pw = acc_bits + m_bits + 1
-        if m_bits > 1:  # requant.v has no multiplier when M is 1 bit wide (power-of-two scales)
+        if m_bits > 1:
             dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
-            lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
-        elif s_bits > 1:   # per-channel shift from the parameter ROM: rounding barrel shifter + clamp
+        if m_bits > 1 or s_bits > 1:
             lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
         else:
             lut += pe * acc_bits * 2.0                 # round + clamp of a fixed shift
@@ -185,7 +185,6 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     else:
         lut += 20
     # memories
-    memories = [map_memory(m, part) for m in layer.get("memories", [])]
     lut += sum(m["lutram_luts"] + m["glue_luts"] for m in memories)
     blocks = sum(m["bram_blocks"] for m in memories)
     ff += k["mem_ff"] * sum(m["width"] for m in memories if m["resource"] == "bram")   # read registers

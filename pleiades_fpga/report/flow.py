@@ -25,7 +25,7 @@ def _board_for(part_name: str, target: str):
     return None
 
 
-def _load_existing(build_dir: Path, manifest: dict, part, board, clock_mhz: float | None):
+def _load_existing(build_dir: Path, manifest: dict, part, board):
     """(SynthResult of the network module, PnrResult or None) from an earlier run in build_dir/synth/<part>."""
     out = build_dir / "synth" / part.name.lower()
     stat = out / "stat.json"
@@ -39,8 +39,7 @@ def _load_existing(build_dir: Path, manifest: dict, part, board, clock_mhz: floa
     synth_result = dataclasses.replace(full, utilization=full.modules.get(top, full.utilization))
     pnr_result = None
     if (out / "nextpnr_report.json").exists():
-        freq = clock_mhz or 25.0
-        pnr_result = load_pnr(out, part, freq_mhz=freq)
+        pnr_result = load_pnr(out, part)      # at the clock place and route was constrained to
         bit = build_dir / "board" / board.name / f"{board.top}.bit" if board is not None else None
         if bit is not None and bit.exists():
             pnr_result.bitstream = str(bit)
@@ -75,7 +74,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
         raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
 
     if reuse:
-        synth_result, pnr_result = _load_existing(build_dir, manifest, part, board, clock_mhz)
+        synth_result, pnr_result = _load_existing(build_dir, manifest, part, board)
     elif pnr:
         # estimate first: a design that cannot fit is not worth hours of place and route
         pre = build_report(manifest, part)

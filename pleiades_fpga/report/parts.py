@@ -66,9 +66,7 @@ PARTS: dict[str, Part] = {
     p.name.lower(): p
     for p in (
         Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, bram_cost=129, rom_bit_cost=1 / 64,
-             lutram_max_bits=2048,
-             lutram_max_depth=64,
-             package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
+             lutram_max_bits=2048, lutram_max_depth=64, package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
              aliases=("pynq-z2", "pynq", "xc7z020clg400-1", "zynq7020")),
         Part("LFE5U-25F", "ecp5", 24288, 4, 24288, 28, 18, 18, 56, package="CABGA381",
              nextpnr_device="--25k", aliases=("ecp5-25", "ulx3s-25f")),

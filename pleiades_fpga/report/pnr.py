@@ -85,14 +85,21 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
     return load_pnr(out_dir, part, freq_mhz, seconds)
 
 
-def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float = 25.0, seconds: float = 0.0) -> PnrResult:
-    """Read a finished nextpnr directory (nextpnr_report.json, nextpnr.log) into a :class:`PnrResult`."""
+def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float | None = None, seconds: float = 0.0) -> PnrResult:
+    """Read a finished nextpnr directory (nextpnr_report.json, nextpnr.log) into a :class:`PnrResult`;
+    the target clock is ``freq_mhz``, else the clock constraint nextpnr recorded in its report."""
     out_dir = Path(out_dir)
     report = out_dir / "nextpnr_report.json"
     log = out_dir / "nextpnr.log"
     if not report.exists():
         raise PleiadesError(f"{report} missing; run place and route first (pleiades-fpga synth ... --pnr)")
-    util, fmax = parse_report(json.loads(report.read_text()))
+    data = json.loads(report.read_text())
+    util, fmax = parse_report(data)
+    if freq_mhz is None:
+        constraints = [float(v["constraint"]) for v in data.get("fmax", {}).values() if v.get("constraint")]
+        if not constraints:
+            raise PleiadesError(f"{report} records no clock constraint; run place and route again")
+        freq_mhz = max(constraints)
     if log.exists():
         for clock, mhz in parse_fmax_log(log.read_text(errors="replace")).items():
             fmax.setdefault(clock, mhz)

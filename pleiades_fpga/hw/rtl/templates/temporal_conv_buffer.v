@@ -259,7 +259,8 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stage 1: operands (history word, current slice, ROM words)
+    // ---------------------------------------------------------------- stage 1: operands
+    // (history word, current slice, weight and parameter ROM words)
     assign wrom_en = en;
     assign wrom_addr = step_c;
     assign prom_en = en;
