@@ -67,7 +67,7 @@ def main() -> dict:
 
     from pleiades_fpga.data.datasets import load_clips
     from pleiades_fpga.model import load_model
-    from pleiades_fpga.model.recurrent import convert_model, layer_errors
+    from pleiades_fpga.model.convert import convert_model, layer_errors
     from pleiades_fpga.quant import fold_batchnorm
     from pleiades_fpga.train import TrainConfig, evaluate_model, train_model
 

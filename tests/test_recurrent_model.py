@@ -9,13 +9,12 @@ from pleiades_fpga import cli
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model import build_model, get_preset, load_model, save_checkpoint
 from pleiades_fpga.model.polynomials import discrete_basis
+from pleiades_fpga.model.convert import convert_model, layer_errors
 from pleiades_fpga.model.recurrent import (
     RecurrentTemporalConv,
-    convert_model,
     fit_recurrence,
     from_pleiades,
     impulse_error,
-    layer_errors,
     legt_recurrence,
 )
 from pleiades_fpga.model.temporal import PleiadesTemporalConv

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 "training with `--quant w8a8` (less accurate)"
             )
         if args.temporal is not None and args.temporal != model.config.temporal:
-            from pleiades_fpga.model.recurrent import convert_model
+            from pleiades_fpga.model.convert import convert_model
 
             model = convert_model(model, layers=(args.temporal,) * len(model.config.blocks))
         model = _post_training_quant(model, args)

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model.presets import BlockSpec, NetConfig
+from pleiades_fpga.model.recurrent import RecurrentTemporalConv
 from pleiades_fpga.model.temporal import FreeTemporalConv, PleiadesTemporalConv, TemporalConv, check_pad
 
 
@@ -163,8 +164,6 @@ class PleiadesNet(nn.Module):
         self.head = Head(config.blocks[-1].out_channels, config.head_hidden, config.num_classes)
         for i, block in enumerate(self.blocks):
             if config.temporal_mode(i) == "recurrent":
-                from pleiades_fpga.model.recurrent import RecurrentTemporalConv
-
                 t = block.temporal
                 block.temporal = RecurrentTemporalConv(
                     t.in_channels, t.out_channels, config.kernel_size, config.degree, config.alpha, config.beta,

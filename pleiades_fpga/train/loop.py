@@ -34,7 +34,7 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
             init = resample_for_bin(init, cfg.bin_us)
             config = init.config
         if cfg.temporal is not None and config.temporal != cfg.temporal:
-            from pleiades_fpga.model.recurrent import convert_model
+            from pleiades_fpga.model.convert import convert_model
 
             init = convert_model(init, layers=(cfg.temporal,) * len(config.blocks))
             config = init.config
