@@ -10,7 +10,8 @@ from onnx import helper, numpy_helper
 
 from pleiades_fpga.data.datasets import load_clips
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.golden import GoldenModel, requantize, round_shift
+from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.hw.ir import requantize, round_shift
 from pleiades_fpga.hw.ir import int_range
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.model import get_preset

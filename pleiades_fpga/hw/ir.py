@@ -56,6 +56,26 @@ def int_range(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
     return 0, 2**bits - 1
 
 
+def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """round_half_even(v / 2**shift) for int64 ``v`` and non-negative int64 ``shift`` (broadcast).
+
+    For S > 0: ``(v + 2**(S-1) - 1 + ((v >> S) & 1)) >> S`` (arithmetic shifts, i.e. floor division): adds
+    just under one half, plus one more unit when the truncated quotient is odd, so exact ties go to even.
+    """
+    v = np.asarray(v, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if not np.any(shift):
+        return v.copy()
+    pos = shift > 0
+    bias = np.where(pos, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)) - 1, 0)
+    return np.right_shift(v + bias + (np.right_shift(v, shift) & pos.astype(np.int64)), shift)
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """clamp(round_half_even(acc * M / 2**S), lo, hi) per channel (last axis), int64."""
+    return np.clip(round_shift(np.asarray(acc, dtype=np.int64) * multiplier, shift), lo, hi)
+
+
 def signed_bits_for(lo: int, hi: int) -> int:
     """Minimal two's-complement width holding every integer in [lo, hi]."""
     n = 1

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.ir import int_range, signed_bits_for
+from pleiades_fpga.hw.ir import int_range, round_shift, signed_bits_for
 
 MAX_IMPULSE_STEPS = 200_000
 
@@ -55,8 +55,6 @@ def project_update(x: np.ndarray, s_prev: np.ndarray, A: np.ndarray, B: np.ndarr
 
     Layout-agnostic core used by ``project_int``/``project_step`` and the golden model (channel-last).
     """
-    from pleiades_fpga.hw.golden import round_shift  # lazy: golden imports this module
-
     A, B = _check_params(A, B, frac_bits, bits)
     x = np.asarray(x, dtype=np.int64)
     s_prev = np.asarray(s_prev, dtype=np.int64)

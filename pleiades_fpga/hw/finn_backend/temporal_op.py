@@ -22,7 +22,7 @@ from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 from qonnx.core.datatype import DataType
 
 from pleiades_fpga.hw.finn_backend.wrapper import finn_wrapper_verilog
-from pleiades_fpga.hw.golden import requantize
+from pleiades_fpga.hw.ir import requantize
 
 _HISTORY: dict[str, np.ndarray] = {}  # node name -> (K-1, H, W, C_in) past input frames, oldest first
 
