@@ -10,7 +10,11 @@ class UnsupportedModelError(PleiadesError):
 
 
 class DataFormatError(PleiadesError):
-    """An event file or dataset directory is missing or malformed."""
+    """An event file or dataset directory is missing or malformed (names the file and the first bad event)."""
+
+
+class RequestTooLargeError(PleiadesError):
+    """A request would need more memory than the machine has (names the figure and how to shrink it)."""
 
 
 class DoesNotFitError(PleiadesError):

@@ -10,27 +10,31 @@ import shutil
 import time
 from pathlib import Path
 
+from pleiades_fpga.argtypes import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pleiades_fpga.model.presets import PRESETS
+
     p = subparsers.add_parser(
         "demo", help="run the whole flow on the synthetic default (train, QAT, export, RTL, verify, report)",
         description="Train the default PLEIADES network on synthetic event gestures, fine-tune it with "
                     "quantization-aware training, export QONNX, generate the streaming RTL design, verify it "
                     "bit-exactly with cocotb against the integer golden model, and write the reports.")
     p.add_argument("--out", type=Path, default=Path("build/demo"), help="output directory (default build/demo)")
-    p.add_argument("--preset", default="default")
-    p.add_argument("--epochs", type=int, default=None, help="float training epochs (default: the trainer's)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="network preset (default: default)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="float training epochs (default: the trainer's)")
     p.add_argument("--quant", default="w8a8", help="QAT spec (default w8a8; e.g. w4a4 or a TOML/YAML file)")
-    p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs (default 2)")
+    p.add_argument("--qat-epochs", type=positive_int, default=2, help="QAT fine-tuning epochs (default 2)")
     p.add_argument("--frames", type=int, default=30, help="frames to verify in RTL simulation (default 30)")
     p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--target", default="lfe5u-85f", help="part for the report (default lfe5u-85f)")
     p.add_argument("--synth", action="store_true", help="also synthesize with Yosys for the report (minutes)")
     p.add_argument("--bitstream", action="store_true", help="ECP5 target: place and route and a bitstream")
-    p.add_argument("--max-multipliers", type=int, default=128,
+    p.add_argument("--max-multipliers", type=positive_int, default=128,
                    help="fold the RTL within this many multipliers (default 128: fits the LFE5U-85F's 156)")
-    p.add_argument("--n-train", type=int, default=None, help="training clips (default: the dataset's)")
-    p.add_argument("--n-test", type=int, default=None, help="test clips (default: the dataset's)")
+    p.add_argument("--n-train", type=positive_int, default=None, help="training clips (default: the dataset's)")
+    p.add_argument("--n-test", type=positive_int, default=None, help="test clips (default: the dataset's)")
     p.set_defaults(func=run)
 
 
@@ -39,7 +43,26 @@ def _stage(n: int, total: int, text: str) -> float:
     return time.time()
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Every input of the demo, checked in seconds before any training: output directory, quant spec, target part
+    (and --bitstream on an ECP5 part only) and the float training config (training checks its memory itself)."""
+    from pleiades_fpga.errors import PleiadesError
+    from pleiades_fpga.paths import check_output_dir
+    from pleiades_fpga.quant.config import resolve_spec
+    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.train import TrainConfig
+
+    check_output_dir(args.out, "--out")
+    resolve_spec(args.quant)
+    part = get_part(args.target)
+    if args.bitstream and part.family != "ecp5":
+        raise PleiadesError(f"--bitstream runs place and route for ECP5 parts only, not {part.name}; drop --bitstream "
+                            "or choose an ECP5 --target (e.g. lfe5u-85f)")
+    TrainConfig(out=str(args.out / "float"), preset=args.preset, n_train=args.n_train, n_test=args.n_test)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_inputs(args)
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.hw.golden import GoldenModel
     from pleiades_fpga.quant import export_model

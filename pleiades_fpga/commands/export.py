@@ -8,6 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pleiades_fpga.argtypes import positive_int
+from pleiades_fpga.commands.train import bit_width
+
+DEFAULT_CALIB_CLIPS = 16
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -19,12 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint from `pleiades-fpga train --quant ...`")
     p.add_argument("--out", required=True, help="output .onnx path")
-    p.add_argument("--frames", type=int, default=16, help="clip length T of the exported graph (default 16)")
+    p.add_argument("--frames", type=positive_int, default=16, help="clip length T of the exported graph (default 16)")
     p.add_argument("--quant", default=None, metavar="SPEC",
                    help="post-training quantization of a FLOAT checkpoint (w8a8, w4a4, or a TOML/YAML config)")
-    p.add_argument("--wbits", type=int, default=None, help="with --quant: override the default weight bits")
-    p.add_argument("--abits", type=int, default=None, help="with --quant: override the default activation bits")
-    p.add_argument("--calib-clips", type=int, default=16, help="with --quant: synthetic clips for calibration")
+    p.add_argument("--wbits", type=bit_width, default=None, help="with --quant: override the default weight bits")
+    p.add_argument("--abits", type=bit_width, default=None, help="with --quant: override the default activation bits")
+    p.add_argument("--calib-clips", type=positive_int, default=None,
+                   help=f"with --quant: synthetic clips for calibration (default {DEFAULT_CALIB_CLIPS})")
     p.add_argument("--temporal", choices=("buffer", "recurrent"), default=None,
                    help="with --quant: convert a float checkpoint's temporal layers first (recurrent = polynomial "
                         "projection states; fine-tuning with `train --temporal recurrent` is more accurate)")
@@ -43,7 +49,7 @@ def _post_training_quant(model, args: argparse.Namespace):
     h, w = model.config.input_size
     if h != w:
         raise PleiadesError(f"post-training calibration needs square frames, the model has {h}x{w}")
-    clips = load_clips("synthetic", "train", h, args.calib_clips, 0, None)
+    clips = load_clips("synthetic", "train", h, args.calib_clips or DEFAULT_CALIB_CLIPS, 0, None)
     frames = clips.frames(model.config.bin_us).float()
     t = min(frames.shape[2], model.config.receptive_field + 12)
     return calibrate(qmodel, frames[:, :, :t], batch_size=8)
@@ -52,10 +58,22 @@ def _post_training_quant(model, args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.model import load_model
+    from pleiades_fpga.paths import check_output_file
+    from pleiades_fpga.train.loop import eval_batch_size
 
-    if args.frames < 1:
-        raise PleiadesError(f"--frames must be >= 1, got {args.frames}")
+    out = check_output_file(args.out, "--out")
+    if out.resolve() == Path(args.checkpoint).resolve():
+        raise PleiadesError(f"--out {out} is the checkpoint itself; give another file name (e.g. model.onnx)")
+    if args.quant is None and (args.wbits is not None or args.abits is not None or args.calib_clips is not None):
+        raise PleiadesError("--wbits, --abits and --calib-clips apply to post-training quantization only: add --quant "
+                            "SPEC (for a float checkpoint), or drop them")
+    if args.quant is not None:
+        from pleiades_fpga.quant.config import resolve_spec
+
+        resolve_spec(args.quant, args.wbits, args.abits)  # a bad spec is refused before the model is built
     model = load_model(args.checkpoint)
+    h, w = model.config.input_size
+    eval_batch_size(model.config, (1, model.config.in_channels, args.frames, h, w), 1, f"exporting {args.frames} frames")
     if getattr(model, "quant_config", None) is None:
         if args.quant is None:
             raise PleiadesError(
@@ -76,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.hw.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
-    path = export_model(model, Path(args.out), frames=args.frames)
+    path = export_model(model, out, frames=args.frames)
     golden = GoldenModel.from_qonnx(path)
     if not args.quiet:
         print(golden.ir.summary())

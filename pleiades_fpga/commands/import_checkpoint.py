@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pleiades_fpga.argtypes import float_range, positive_int
+
+jacobi_param = float_range(-1.0, lo_open=True)  # Jacobi alpha, beta > -1
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -14,17 +18,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("path", type=Path, help="published state_dict (.pt)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
-    p.add_argument("--alpha", type=float, default=-0.25, help="Jacobi alpha of the published basis (-0.25)")
-    p.add_argument("--beta", type=float, default=-0.25, help="Jacobi beta of the published basis (-0.25)")
-    p.add_argument("--norm-groups", type=int, default=4, help="GroupNorm groups of the published model (4)")
+    p.add_argument("--alpha", type=jacobi_param, default=-0.25, help="Jacobi alpha (> -1) of the published basis (-0.25)")
+    p.add_argument("--beta", type=jacobi_param, default=-0.25, help="Jacobi beta (> -1) of the published basis (-0.25)")
+    p.add_argument("--norm-groups", type=positive_int, default=4, help="GroupNorm groups of the published model (4)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.model.checkpoint import save_checkpoint
     from pleiades_fpga.model.network import count_parameters
     from pleiades_fpga.model.published import import_published
+    from pleiades_fpga.paths import check_input_file, check_output_file
 
+    check_input_file(args.path, "published state_dict")
+    check_output_file(args.out, "--out")
+    if args.out.resolve() == args.path.resolve():
+        raise PleiadesError(f"--out {args.out} is the input file; give another file name")
     model = import_published(args.path, alpha=args.alpha, beta=args.beta, norm_groups=args.norm_groups)
     meta = {"source": str(args.path), "imported_from": "published PLEIADES state_dict"}
     out = save_checkpoint(model, args.out, meta=meta)

@@ -3,31 +3,25 @@ from __future__ import annotations
 
 import argparse
 
+from pleiades_fpga.argtypes import int_range, nonneg_int, positive_float, positive_int
 from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
+from pleiades_fpga.quant.config import MAX_BITS, MIN_BITS
+
+bit_width = int_range(MIN_BITS, MAX_BITS)
 
 
-def _ms_to_us(value: str) -> int:
-    try:
-        us = float(value) * 1000.0
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bin size must be a number of milliseconds, got {value!r}") from None
-    if us <= 0 or us != int(us):
-        raise argparse.ArgumentTypeError(f"bin size must be a positive whole number of microseconds, got {value} ms")
-    return int(us)
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
-    return n
+def bin_ms_to_us(value: str) -> int:
+    """``--bin-ms`` converter: a positive, finite number of milliseconds that is a whole number of microseconds."""
+    us = positive_float(value) * 1000.0
+    if abs(us - round(us)) > 1e-6 * max(1.0, us) or round(us) < 1:
+        raise argparse.ArgumentTypeError(f"bin size must be a whole number of microseconds (>= 0.001 ms), "
+                                         f"got {value} ms")
+    return int(round(us))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pleiades_fpga.model.presets import PRESETS
     from pleiades_fpga.train.config import TrainConfig
 
     d = TrainConfig()
@@ -42,28 +36,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default=None, help="local DVS128 Gesture directory (for --dataset dvs128)")
     p.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=d.resolution,
                    help="frame size in pixels (default 32)")
-    p.add_argument("--bin-ms", type=_ms_to_us, default=d.bin_us, dest="bin_us", metavar="MS",
+    p.add_argument("--bin-ms", type=bin_ms_to_us, default=d.bin_us, dest="bin_us", metavar="MS",
                    help="frame bin size in milliseconds (default 10)")
-    p.add_argument("--preset", default=d.preset, help="network preset: default, tiny, dvs128 (default: default)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=d.preset, help="network preset (default: default)")
     p.add_argument("--temporal-kind", choices=("pleiades", "free"), default=None,
                    help="override the preset's temporal kernels (free = unstructured baseline)")
     p.add_argument("--temporal", choices=("buffer", "recurrent"), default=None,
                    help="temporal layer implementation: finite-window buffer or recurrent polynomial projection "
                         "(with --init, the checkpoint's layers are converted; default: the preset's/checkpoint's)")
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the data and the training (default 0)")
-    p.add_argument("--n-train", type=_positive_int, default=None, help="number of training clips")
-    p.add_argument("--n-test", type=_positive_int, default=None, help="number of test clips")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
+    p.add_argument("--seed", type=nonneg_int, default=d.seed, help="seed of the data and the training (default 0)")
+    p.add_argument("--n-train", type=positive_int, default=None, help="number of training clips")
+    p.add_argument("--n-test", type=positive_int, default=None, help="number of test clips")
     p.add_argument("--quant", default=None, metavar="SPEC",
                    help="quantization-aware training: w8a8, w4a4, ... or a TOML/YAML quant config")
-    p.add_argument("--wbits", type=int, default=None, metavar="B",
+    p.add_argument("--wbits", type=bit_width, default=None, metavar="B",
                    help="weight bits (2..8): with --abits a shortcut for --quant wBaA, or overrides the config's default")
-    p.add_argument("--abits", type=int, default=None, metavar="B", help="activation bits (2..8), see --wbits")
+    p.add_argument("--abits", type=bit_width, default=None, metavar="B", help="activation bits (2..8), see --wbits")
     p.add_argument("--init", default=None, metavar="CKPT", help="start from this float checkpoint (fine-tune)")
-    p.add_argument("--threads", type=_positive_int, default=d.threads, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=positive_int, default=d.threads, help="torch CPU threads (default 2)")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--drop-bad-events", action="store_true",
+                   help="dvs128: drop bad events (outside the sensor, bad time or polarity) and report how many, "
+                        "instead of refusing the file")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -77,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
         quant=args.quant, wbits=args.wbits, abits=args.abits, init=args.init,
-        threads=args.threads, out=args.out, progress=not args.no_progress,
+        threads=args.threads, out=args.out, progress=not args.no_progress, drop_bad_events=args.drop_bad_events,
     )
     _, metrics = train_model(cfg)
     test = metrics["test"]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import csv
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from pleiades_fpga.data.events import EVENT_DTYPE, make_events
+from pleiades_fpga.data.events import EVENT_DTYPE, events_from_columns
 from pleiades_fpga.errors import DataFormatError, PleiadesError
 
 DVS128_CLASS_NAMES: tuple[str, ...] = (
@@ -39,13 +40,29 @@ DVS128_CLASS_NAMES: tuple[str, ...] = (
     "other_gestures",
 )
 DVS128_SIZE = 128
+MAX_CLIP_US = 600_000_000  # a pre-cut gesture clip lasts seconds; 10 min means the time unit is wrong
 OTHER_CLASS = 10
 POLARITY_EVENT = 1
 _PACKET_HEADER = struct.Struct("<hhiiiiii")
 
 
-def read_aedat31(path: str | Path) -> np.ndarray:
-    """All valid polarity events of an AEDAT 3.1 file (other packet types are skipped)."""
+class DroppedEventsWarning(UserWarning):
+    """Bad events were dropped from an event file (``drop_bad_events=True``); the message has the count."""
+
+
+def _validated(t, x, y, p, source: str, t_unit_us: int, drop_bad_events: bool, max_span_us: int | None = None):
+    """`events_from_columns` on a 128x128 DVS128 file; dropped events are reported as a `DroppedEventsWarning`."""
+    ev, dropped = events_from_columns(t, x, y, p, height=DVS128_SIZE, width=DVS128_SIZE, source=source,
+                                      t_unit_us=t_unit_us, drop_bad=drop_bad_events, max_span_us=max_span_us)
+    if dropped:
+        warnings.warn(f"{source}: dropped {dropped:,} bad event(s) of {dropped + len(ev):,}", DroppedEventsWarning,
+                      stacklevel=3)
+    return ev
+
+
+def read_aedat31(path: str | Path, drop_bad_events: bool = False) -> np.ndarray:
+    """All valid polarity events of an AEDAT 3.1 file (other packet types are skipped), validated in file order
+    (coordinates inside 128x128, time non-decreasing; see `events_from_columns`)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"AEDAT file not found: {path}")
@@ -80,20 +97,13 @@ def read_aedat31(path: str | Path) -> np.ndarray:
             word, ts = raw[:, 0], raw[:, 1].astype(np.int64)
             valid = (word & 1).astype(bool)
             t = ts | (np.int64(overflow) << 31)
-            chunks.append(
-                make_events(
-                    t[valid],
-                    (word[valid] >> 17) & 0x7FFF,
-                    (word[valid] >> 2) & 0x7FFF,
-                    (word[valid] >> 1) & 1,
-                    sort=False,
-                )
-            )
+            w = word[valid].astype(np.int64)
+            chunks.append(np.stack([t[valid], (w >> 17) & 0x7FFF, (w >> 2) & 0x7FFF, (w >> 1) & 1]))
         pos += nbytes
     if not chunks:
         return np.empty(0, dtype=EVENT_DTYPE)
-    ev = np.concatenate(chunks)
-    return ev[np.argsort(ev["t"], kind="stable")]
+    t, x, y, p = np.concatenate(chunks, axis=1)
+    return _validated(t, x, y, p, str(path), 1, drop_bad_events)
 
 
 def read_labels_csv(path: str | Path) -> list[tuple[int, int, int]]:
@@ -134,7 +144,8 @@ def _tonic_root(root: Path, split: str) -> Path | None:
     return None
 
 
-def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
+def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False,
+                      drop_bad_events: bool = False) -> tuple[list[np.ndarray], list[int]]:
     """Clips (events with t relative to the label start, label 0..10) of the original AEDAT layout."""
     base = _aedat_root(Path(root))
     if base is None:
@@ -148,7 +159,7 @@ def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False)
         raise DataFormatError(f"{listing} lists no .aedat files")
     for name in names:
         aedat = base / name
-        events = read_aedat31(aedat)
+        events = read_aedat31(aedat, drop_bad_events)
         for cls, start, end in read_labels_csv(aedat.with_name(aedat.stem + "_labels.csv")):
             label = cls - 1
             if label == OTHER_CLASS and not include_other:
@@ -161,7 +172,8 @@ def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False)
     return clips, labels
 
 
-def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
+def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False,
+                      drop_bad_events: bool = False) -> tuple[list[np.ndarray], list[int]]:
     """Clips (events with t relative to the first event, label 0..10) of tonic's npy layout."""
     base = _tonic_root(Path(root), split)
     if base is None:
@@ -186,27 +198,29 @@ def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False)
             raise DataFormatError(f"{f}: not a readable .npy file ({exc})") from exc
         if arr.ndim != 2 or arr.shape[1] != 4:
             raise DataFormatError(f"{f}: expected an (N, 4) array of x, y, p, t[ms], got shape {arr.shape}")
-        t = np.round(arr[:, 3] * 1000.0).astype(np.int64)
-        ev = make_events(t - (t.min() if t.size else 0), arr[:, 0], arr[:, 1], arr[:, 2])
-        if ev.size and (ev["x"].max() >= DVS128_SIZE or ev["y"].max() >= DVS128_SIZE or ev["x"].min() < 0
-                        or ev["y"].min() < 0 or not np.isin(arr[:, 2], (0, 1)).all()):
-            raise DataFormatError(f"{f}: coordinates must be 0..127 and polarity 0/1")
+        ev = _validated(arr[:, 3], arr[:, 0], arr[:, 1], arr[:, 2], str(f), 1000, drop_bad_events, MAX_CLIP_US)
+        if ev.size:
+            ev["t"] -= ev["t"][0]
         clips.append(ev)
         labels.append(label)
     return clips, labels
 
 
-def load_dvs128(root: str | Path, split: str, include_other: bool = False) -> tuple[list[np.ndarray], list[int]]:
-    """Clips and labels of a local DVS128 Gesture copy in either layout (detected from the files present)."""
+def load_dvs128(root: str | Path, split: str, include_other: bool = False,
+                drop_bad_events: bool = False) -> tuple[list[np.ndarray], list[int]]:
+    """Clips and labels of a local DVS128 Gesture copy in either layout (detected from the files present).
+
+    Bad events (see `events_from_columns`) are an error naming the file, or with ``drop_bad_events`` dropped,
+    each file's count reported as a `DroppedEventsWarning`."""
     if split not in ("train", "test"):
         raise PleiadesError(f"DVS128 split must be 'train' or 'test', got {split!r}")
     root = Path(root)
     if not root.is_dir():
         raise DataFormatError(f"DVS128 Gesture directory not found: {root}")
     if _aedat_root(root) is not None:
-        return load_dvs128_aedat(root, split, include_other)
+        return load_dvs128_aedat(root, split, include_other, drop_bad_events)
     if _tonic_root(root, split) is not None:
-        return load_dvs128_tonic(root, split, include_other)
+        return load_dvs128_tonic(root, split, include_other, drop_bad_events)
     raise DataFormatError(
         f"{root} is not a DVS128 Gesture copy: expected trials_to_{split}.txt with userXX_*.aedat files "
         f"(original layout, also under DvsGesture/) or ibmGesture{'Train' if split == 'train' else 'Test'}/"

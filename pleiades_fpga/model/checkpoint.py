@@ -9,7 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from pleiades_fpga.artifacts import atomic_path
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.paths import check_input_file
 from pleiades_fpga.model.presets import NetConfig
 
 FORMAT = "pleiades-fpga/1"
@@ -36,20 +38,22 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any] | N
         "meta": dict(meta or {}),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
+    with atomic_path(path) as tmp:  # an interrupted save never leaves a truncated checkpoint
+        torch.save(payload, tmp)
     return path
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate a checkpoint dict (no model built)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PleiadesError(f"checkpoint {path} does not exist")
+    path = check_input_file(path, "checkpoint")
+    if path.suffix.lower() == ".onnx":
+        raise PleiadesError(f"{path} is an ONNX model, not a checkpoint: give the checkpoint.pt written by "
+                            "`pleiades-fpga train` (an ONNX model goes to `pleiades-fpga build`)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # corrupted / not a torch file
-        raise PleiadesError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise PleiadesError(f"cannot read checkpoint {path} (not a torch checkpoint, or truncated): "
+                            f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         hint = ""
         if isinstance(payload, dict) and any(str(k).startswith("conv_blocks.") for k in payload):
@@ -65,7 +69,13 @@ def load_model(path: str | Path) -> nn.Module:
     from pleiades_fpga.model.network import PleiadesNet
 
     payload = read_checkpoint(path)
-    config = NetConfig.from_dict(payload["config"])
+    try:
+        config = NetConfig.from_dict(payload["config"])
+    except PleiadesError as exc:
+        raise PleiadesError(f"{path}: invalid network config: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PleiadesError(f"{path}: malformed network config ({type(exc).__name__}: {exc}); "
+                            "re-create the checkpoint with `pleiades-fpga train`") from exc
     if payload["kind"] == "quant":
         try:
             quant = importlib.import_module("pleiades_fpga.quant")
@@ -79,7 +89,7 @@ def load_model(path: str | Path) -> nn.Module:
         model = PleiadesNet(config)
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
         raise PleiadesError(f"{path}: state_dict does not match its config: {exc}") from exc
     model.eval()
     return model

@@ -114,9 +114,15 @@ def import_published(source: str | Path | Mapping[str, Tensor], check_basis: boo
         path = Path(source)
         if not path.is_file():
             raise PleiadesError(f"published checkpoint {path} does not exist")
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and "state_dict" in sd and not any(k.startswith("conv_blocks.") for k in sd):
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # not a torch file, truncated, or pickled objects beyond tensors
+            raise PleiadesError(f"cannot read {path} as a published PLEIADES state_dict (a .pt file of tensors): "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        if isinstance(sd, dict) and "state_dict" in sd and not any(str(k).startswith("conv_blocks.") for k in sd):
             sd = sd["state_dict"]
+        if not isinstance(sd, Mapping):
+            raise PleiadesError(f"{path} holds a {type(sd).__name__}, not a state_dict (a mapping of tensors)")
     else:
         sd = source
     config = published_config(sd, **config_kwargs)

@@ -28,6 +28,7 @@ KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_
 SCALINGS = ("pot", "dyadic")
 LAYER_KEYS = ("weight_bits", "act_bits")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
+SPEC_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
 
 def check_bits(value: Any, what: str) -> int:
@@ -95,8 +96,14 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     """Read a quant config from a .toml, .yaml/.yml or .json file."""
     path = Path(path)
     if not path.is_file():
+        if path.suffix.lower() not in SPEC_SUFFIXES:
+            raise PleiadesError(f"quant spec {str(path)!r} is neither a shortcut like 'w4a4' (weight and activation "
+                                f"bits, {MIN_BITS}..{MAX_BITS}) nor a config file ({', '.join(SPEC_SUFFIXES)})")
         raise PleiadesError(f"quant config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PleiadesError(f"cannot read quant config {path}: {exc}") from exc
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -127,8 +134,18 @@ def resolve_spec(
 ) -> dict[str, Any]:
     """One config from a shortcut ("w4a4"), a file path, a dict, and/or CLI overrides (--wbits/--abits).
 
-    The overrides replace the defaults (not the per-layer entries) of the config.
+    The overrides replace the defaults (not the per-layer entries) of the config. Errors name the spec.
     """
+    try:
+        return _resolve_spec(spec, weight_bits, act_bits)
+    except PleiadesError as exc:
+        if spec is None or isinstance(spec, dict) or str(spec) in str(exc):
+            raise
+        raise PleiadesError(f"quant spec {str(spec)!r}: {exc}") from exc
+
+
+def _resolve_spec(spec: str | Path | dict[str, Any] | None, weight_bits: int | None,
+                  act_bits: int | None) -> dict[str, Any]:
     if spec is None:
         if weight_bits is None or act_bits is None:
             raise PleiadesError("give a quant config (e.g. --quant w4a4 or a .toml file) or both --wbits and --abits")

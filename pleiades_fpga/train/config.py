@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pleiades_fpga.data.datasets import DATASETS
@@ -45,6 +47,7 @@ class TrainConfig:
     threads: int = 2
     out: str | None = None
     progress: bool = True
+    drop_bad_events: bool = False  # dvs128: drop (and count) bad events instead of refusing the file
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -55,8 +58,11 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PleiadesError(f"{name} must be an integer >= 1, got {value!r}")
-        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1 or not self.grad_clip > 0:
-            raise PleiadesError("need lr > 0, weight_decay >= 0, 0 <= warmup < 1 and grad_clip > 0")
+        if not all(math.isfinite(v) for v in (self.lr, self.weight_decay, self.warmup, self.grad_clip)) or \
+                not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1 or not self.grad_clip > 0:
+            raise PleiadesError("need finite lr > 0, weight_decay >= 0, 0 <= warmup < 1 and grad_clip > 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise PleiadesError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.temporal_kind not in (None, "pleiades", "free"):
             raise PleiadesError(f"temporal_kind must be 'pleiades' or 'free', got {self.temporal_kind!r}")
         if self.temporal not in (None, "buffer", "recurrent"):
@@ -75,6 +81,37 @@ class TrainConfig:
                 check_bits(value, f"--{name}")
         if self.loss_start is not None and self.loss_start < 0:
             raise PleiadesError(f"loss_start must be >= 0, got {self.loss_start}")
+        self.check_inputs()
+
+    def check_inputs(self) -> None:
+        """Everything a run reads or writes, checked before any work: preset, data root, --init, quant spec, out."""
+        from pleiades_fpga.model.presets import get_preset
+        from pleiades_fpga.paths import check_input_file, check_output_dir
+
+        if self.init is None:
+            get_preset(self.preset)
+        if self.dataset == "dvs128":
+            if self.data_root is None:
+                raise PleiadesError("the dvs128 dataset needs the path of a local DVS128 Gesture copy (--data-root DIR)")
+            if not Path(self.data_root).is_dir():
+                raise PleiadesError(f"--data-root {self.data_root} is not a directory; give the DVS128 Gesture copy")
+        elif self.data_root is not None:
+            raise PleiadesError(f"--data-root is only read with --dataset dvs128, not {self.dataset!r}; drop it")
+        if self.drop_bad_events and self.dataset != "dvs128":
+            raise PleiadesError("--drop-bad-events applies to event files (--dataset dvs128) only; drop it")
+        if self.init is not None:
+            check_input_file(self.init, "--init checkpoint")
+        if self.quantized:
+            from pleiades_fpga.quant.config import resolve_spec
+
+            resolve_spec(self.quant, weight_bits=self.wbits, act_bits=self.abits)
+        if self.out is not None:
+            check_output_dir(self.out, "--out")
+
+    @property
+    def quantized(self) -> bool:
+        """Quantization-aware training (a quant spec or --wbits/--abits given)."""
+        return self.quant is not None or self.wbits is not None or self.abits is not None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

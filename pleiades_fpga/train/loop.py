@@ -1,7 +1,6 @@
 """Training and evaluation loops (generic over float and quantized models with the PleiadesNet forward)."""
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -12,7 +11,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pleiades_fpga.data.datasets import EventClips, load_clips
+from pleiades_fpga.artifacts import write_json_atomic
+from pleiades_fpga.data.binning import check_request, memory_budget_bytes
+from pleiades_fpga.data.datasets import DATASET_CLASSES, EventClips, check_frames_request, load_clips
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model import NetConfig, get_preset, load_model, resample_model, save_checkpoint
 from pleiades_fpga.train.config import TrainConfig
@@ -46,7 +47,7 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         if cfg.temporal is not None:
             overrides["temporal"] = cfg.temporal
         config = get_preset(cfg.preset, **overrides)
-    if cfg.quant is not None or cfg.wbits is not None or cfg.abits is not None:
+    if cfg.quantized:
         from pleiades_fpga.quant import build_quant_model, resolve_spec  # lazy: brevitas is slow to import
 
         spec = resolve_spec(cfg.quant, weight_bits=cfg.wbits, act_bits=cfg.abits)
@@ -116,6 +117,7 @@ def evaluate_model(
     bin_us = int(bin_us or model.config.bin_us)
     model = resample_for_bin(model, bin_us)
     frames = dataset.frames(bin_us, progress=progress)
+    batch_size = eval_batch_size(model.config, frames.shape, batch_size)
     t0 = time.time()
     pred = predict_steps(model, frames, batch_size, progress)
     labels = dataset.labels
@@ -137,6 +139,17 @@ def evaluate_model(
     }
 
 
+def eval_batch_size(config: NetConfig, frames_shape: tuple[int, ...], batch_size: int,
+                    what: str = "evaluating one whole clip") -> int:
+    """``batch_size`` lowered so that whole clips fit in memory in float32 (input, first temporal layer output and
+    its normalised copy at full resolution, an estimate); a `RequestTooLargeError` when not even one clip fits."""
+    _, c, t, h, w = frames_shape
+    channels = c + 2 * config.blocks[0].med_channels
+    fix = "use fewer frames per clip (a larger --bin-ms, or fewer --frames) or a lower --resolution"
+    per_clip = check_request(f"{what} (float32 activations, estimated)", 1, channels, t, h, w, 4, fix=fix)
+    return max(1, min(batch_size, memory_budget_bytes() // max(1, per_clip)))
+
+
 def _crops(frames: torch.Tensor, idx: np.ndarray, crop: int, rng: np.random.Generator) -> torch.Tensor:
     t = frames.shape[2]
     starts = rng.integers(0, t - crop + 1, len(idx))
@@ -151,18 +164,22 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out) if cfg.out else None
+    # everything that can be refused is refused before minutes of data generation: the model (--init, quant
+    # spec, re-sampling) and the memory the frames need
+    model = make_model(cfg, len(DATASET_CLASSES[cfg.dataset]))
+    for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
+        t = check_frames_request(cfg.dataset, split, cfg.resolution, n, cfg.bin_us)
+    eval_batch_size(model.config, (1, 2, t, cfg.resolution, cfg.resolution), 16)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
 
     train = load_clips(cfg.dataset, "train", cfg.resolution, cfg.n_train, cfg.seed, cfg.data_root,
-                       progress=cfg.progress)
+                       progress=cfg.progress, drop_bad_events=cfg.drop_bad_events)
     test = load_clips(cfg.dataset, "test", cfg.resolution, cfg.n_test, cfg.seed, cfg.data_root,
-                      progress=cfg.progress)
+                      progress=cfg.progress, drop_bad_events=cfg.drop_bad_events)
     frames = train.frames(cfg.bin_us, progress=cfg.progress)
     labels = torch.from_numpy(train.labels)
     t_data = time.time() - t_start
-
-    model = make_model(cfg, len(train.class_names))
     config: NetConfig = model.config
     n_frames = frames.shape[2]
     crop = min(n_frames, cfg.crop_frames or config.receptive_field + 12)
@@ -241,7 +258,7 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
                 "filtered_accuracy": evaluation["filtered_accuracy"], "dataset": train.name}
         save_checkpoint(model, out / "checkpoint.pt", meta=meta)
         metrics["seconds"]["total"] = time.time() - t_start
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        write_json_atomic(out / "metrics.json", metrics)
         plot_latency({f"{cfg.bin_us / 1000:g} ms bins": (np.asarray(evaluation["per_step_accuracy"]), cfg.bin_us)},
                      out / "latency.png",
                      title=f"{train.name} {cfg.resolution}x{cfg.resolution}, filtered "
