@@ -161,16 +161,16 @@ def run_testbench(toplevel: str, sources: Sequence[str | Path], test_module: str
                   parameters: Mapping[str, object] | None = None, defines: Mapping[str, object] | None = None,
                   vectors: Mapping[str, Any] | None = None, cache_dir: Path | None = None,
                   testcase: str | None = None, seed: int = 1, keep_run_dir: bool = False,
-                  check: bool = True) -> SimRun:
+                  check: bool = True, build_args: Sequence[str] = ()) -> SimRun:
     """Build (cached) and run cocotb ``test_module`` against ``toplevel``; return a :class:`SimRun`.
 
     ``vectors`` is written as JSON for the testbench; the dict the testbench writes back is
     ``SimRun.results``. With ``check`` (default) a failing cocotb test raises :class:`SimulationError`
     with the end of the simulation log. The run directory is deleted after a passing run unless
-    ``keep_run_dir``.
+    ``keep_run_dir``. ``build_args``: extra simulator build options (part of the cache key).
     """
     bdir, build_s, cached = build(toplevel, sources, sim=sim, parameters=parameters, defines=defines,
-                                  cache_dir=cache_dir)
+                                  cache_dir=cache_dir, build_args=build_args)
     run_dir = bdir / "runs" / uuid.uuid4().hex[:12]
     run_dir.mkdir(parents=True)
     vec_path = run_dir / "vectors.json"
@@ -204,6 +204,24 @@ def run_testbench(toplevel: str, sources: Sequence[str | Path], test_module: str
     if run.passed and not keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pleiades_fpga.sim.runner REQUEST.json RESULT.json``: one :func:`run_testbench` call in its own
+    process (parallel simulations need separate environments); RESULT.json gets
+    ``{"results", "run_seconds", "build_seconds", "passed"}``."""
+    import sys
+
+    req_path, res_path = argv if argv is not None else sys.argv[1:]
+    req = json.loads(Path(req_path).read_text())
+    run = run_testbench(req.pop("toplevel"), req.pop("sources"), req.pop("test_module"), **req)
+    Path(res_path).write_text(json.dumps({"results": run.results, "run_seconds": run.run_seconds,
+                                          "build_seconds": run.build_seconds, "passed": run.passed}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 __all__ = ["RESULT_ENV", "SimRun", "SimulationError", "VECTORS_ENV", "build", "build_key", "default_cache_dir",

@@ -1,0 +1,243 @@
+"""HDL harness of a generated network top: stream source, sink, pause generators and stream checkers.
+
+The per-cycle work of ``verify`` happens in the simulator: :func:`harness_verilog` writes a top
+``pleiades_harness`` (from the build's manifest and ``pleiades_top.v``) that instantiates the design with
+
+- ``axis_frame_source``: the clip's frames, loaded in bulk from ``frames.hex`` ($readmemh) at each start;
+- a sink that takes the output beats (random back-pressure) and writes them with their cycle stamps to
+  ``outputs.txt``; the cycle of every frame's first input beat goes to ``inputs.txt``;
+- ``pause_gen`` (xorshift32, seeded) on each side: idle gaps on the input, back-pressure on the output,
+  probabilities as runtime inputs (one build serves every setting);
+- an ``axis_stream_checker`` on every stream of the top (the input, each layer's output, fork branches),
+  bound by hierarchical reference (``dut.<ident>_out_tdata``): AXI-Stream stability, tlast position and
+  beats per frame, stall counters; with ``trace_en`` each writes its beats to ``trace_<n>.hex``.
+
+cocotb (``pleiades_fpga.sim.tb.tb_network``) only orchestrates: per clip it copies the frame file, writes
+the run settings and ``start`` (a new clip id), waits for ``done`` and reads the counters.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.generate import _ident
+
+HDL_DIR = Path(__file__).resolve().parent / "hdl"
+HDL_FILES = ("pause_gen.v", "axis_frame_source.v", "axis_stream_checker.v")
+HARNESS_TOP = "pleiades_harness"
+RESET_CYCLES = 4
+PAUSE_ONE = 1 << 16  # pause threshold scale: probability p -> round(p * 65536)
+CHECK_KINDS = {1: "tvalid dropped while stalled (tvalid && !tready)",
+               2: "tdata changed while stalled (tvalid && !tready)",
+               3: "tlast changed while stalled (tvalid && !tready)",
+               4: "tlast missing on the last beat of a frame",
+               5: "tlast on a beat that is not the last of its frame"}
+CHECKER_FIELDS = ("errors", "first_kind", "first_frame", "first_beat", "beats", "frames", "stall_cycles", "max_stall")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One AXI-Stream of the generated top: the layer it belongs to, its wire prefix, width, beats per frame."""
+
+    layer: str
+    prefix: str
+    width: int
+    beats: int
+
+
+def design_streams(build_dir: Path, manifest: dict[str, Any]) -> list[Stream]:
+    """Every stream declared in the top (``wire [W-1:0] <prefix>_tdata;``) that belongs to a known layer."""
+    top = (Path(build_dir) / "rtl" / f"{manifest['top']}.v").read_text()
+    inp = manifest["input"]
+    owners: list[tuple[str, str, int]] = [("s_in", "input", inp["height"] * inp["width"])]
+    for layer in manifest["layers"]:
+        ident = _ident(layer["name"])
+        if layer.get("kind") == "fork":
+            _, h, w = layer["in_shape"]
+            owners.append((f"{ident}_", layer["name"], h * w))
+        else:
+            _, h, w = layer["out_shape"]
+            owners.append((f"{ident}_out", layer["name"], h * w))
+    streams = []
+    for m in re.finditer(r"wire\s+\[(\d+):0\]\s+(\w+)_tdata\s*[;=]", top):
+        width, prefix = int(m.group(1)) + 1, m.group(2)
+        owner = next(((name, beats) for p, name, beats in owners
+                      if prefix == p or (p.endswith("_") and prefix.startswith(p))), None)
+        if owner is not None:
+            streams.append(Stream(owner[0], prefix, width, owner[1]))
+    return streams
+
+
+def memory_beats(beats_per_frame: int) -> int:
+    """Depth of the source's frame memory: 2**20 words, at least 64 frames."""
+    return 1 << max(20, (beats_per_frame - 1).bit_length() + 6)
+
+
+def max_clip_frames(manifest: dict[str, Any]) -> int:
+    """Longest clip (frames) the harness's frame memory holds for this design."""
+    beats = manifest["input"]["height"] * manifest["input"]["width"]
+    return memory_beats(beats) // beats
+
+
+def harness_verilog(manifest: dict[str, Any], streams: list[Stream]) -> str:
+    """Verilog of ``pleiades_harness`` around ``manifest['top']`` (simulation only: clock, files, checkers)."""
+    inp, out = manifest["input"], manifest["output"]
+    in_w, out_w = inp["channels"] * inp["bits"], out["channels"] * out["bits"]
+    beats = inp["height"] * inp["width"]
+    checkers = []
+    for i, s in enumerate(streams):
+        p = f"dut.{s.prefix}"
+        checkers.append(
+            f"    // {s.layer}: {s.prefix}\n"
+            f"    axis_stream_checker #(.W({s.width}), .BEATS({s.beats}), .TRACE_FILE(\"trace_{i}.hex\")) chk_{i} (\n"
+            f"        .clk(clk), .rst(dut_rst), .trace_en(trace_en), .tdata({p}_tdata), .tvalid({p}_tvalid),\n"
+            f"        .tready({p}_tready), .tlast({p}_tlast), .errors(), .first_kind(), .first_frame(), .first_beat(),\n"
+            f"        .beats(), .frames(), .stall_cycles(), .max_stall());")
+    return f"""// Generated by pleiades_fpga.sim.harness: simulation harness of {manifest['top']} (not synthesizable).
+`default_nettype none
+module {HARNESS_TOP} (
+    input  wire [31:0] start_id,   // a new value starts a run: load frames.hex, reset the design, stream
+    input  wire [31:0] n_frames,
+    input  wire [15:0] in_thresh,  // idle probability on the input * 65536
+    input  wire [15:0] out_thresh, // back-pressure probability on the output * 65536
+    input  wire [31:0] in_seed,
+    input  wire [31:0] out_seed,
+    input  wire        trace_en,
+    output reg         done,
+    output reg  [31:0] cycle,
+    output reg         clk
+);
+    localparam integer BEATS = {beats};
+    localparam integer OUT_BEATS = 1;
+    reg  [31:0] seen_id = 32'd0;
+    reg  [2:0]  phase = 3'd0;      // 0 idle, 1 load, 2 reset, 3 run
+    reg  [3:0]  rcnt = 4'd0;
+    reg         dut_rst = 1'b1;
+    reg         first = 1'b1;
+    reg  [31:0] out_count = 32'd0;
+    integer     out_fd, in_fd;
+    wire        in_pause, out_pause;
+    wire [{in_w - 1}:0] s_tdata;
+    wire        s_tvalid, s_tready, s_tlast;
+    wire [31:0] sent;
+    wire [{out_w - 1}:0] m_tdata;
+    wire        m_tvalid, m_tlast;
+    wire        m_tready = !out_pause && phase == 3'd3;
+    wire        load = phase == 3'd1;
+    initial begin
+        clk = 1'b0;
+        done = 1'b0;
+        cycle = 32'd0;
+        out_fd = $fopen("outputs.txt", "w");
+        in_fd = $fopen("inputs.txt", "w");
+    end
+    always #5 clk = ~clk;
+
+    pause_gen in_gap (.clk(clk), .load(load), .seed(in_seed), .thresh(in_thresh), .pause(in_pause));
+    pause_gen out_bp (.clk(clk), .load(load), .seed(out_seed), .thresh(out_thresh), .pause(out_pause));
+    axis_frame_source #(.W({in_w}), .BEATS(BEATS), .DEPTH({memory_beats(beats)}), .FILE("frames.hex")) source (
+        .clk(clk), .load(load), .run(phase == 3'd3), .n_beats(n_frames * BEATS), .pause(in_pause),
+        .tdata(s_tdata), .tvalid(s_tvalid), .tready(s_tready), .tlast(s_tlast), .sent(sent));
+    {manifest['top']} dut (
+        .clk(clk), .rst(dut_rst),
+        .s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready), .s_axis_tlast(s_tlast),
+        .m_axis_tdata(m_tdata), .m_axis_tvalid(m_tvalid), .m_axis_tready(m_tready), .m_axis_tlast(m_tlast));
+
+    always @(posedge clk) begin
+        if (start_id != seen_id) begin  // also abandons a run that did not finish
+            seen_id <= start_id;
+            done <= 1'b0;
+            phase <= 3'd1;
+        end else case (phase)
+            3'd0: ;
+            3'd1: begin
+                dut_rst <= 1'b1;
+                rcnt <= 4'd0;
+                phase <= 3'd2;
+            end
+            3'd2: begin
+                rcnt <= rcnt + 4'd1;
+                if (rcnt == {RESET_CYCLES - 1}) begin
+                    dut_rst <= 1'b0;
+                    cycle <= 32'd0;
+                    out_count <= 32'd0;
+                    first <= 1'b1;
+                    phase <= 3'd3;
+                end
+            end
+            default: begin
+                cycle <= cycle + 32'd1;
+                if (s_tvalid && s_tready) begin
+                    if (first) $fwrite(in_fd, "%0d %0d\\n", seen_id, cycle);
+                    first <= s_tlast;
+                end
+                if (m_tvalid && m_tready) begin
+                    $fwrite(out_fd, "%0d %0d %h\\n", seen_id, cycle, m_tdata);
+                    out_count <= out_count + 32'd1;
+                end
+                if (out_count == n_frames * OUT_BEATS && sent == n_frames * BEATS) begin
+                    $fflush(out_fd);
+                    $fflush(in_fd);
+                    done <= 1'b1;
+                    phase <= 3'd0;
+                end
+            end
+        endcase
+    end
+
+{chr(10).join(checkers)}
+endmodule
+`default_nettype wire
+"""
+
+
+def write_harness(build_dir: Path, manifest: dict[str, Any], out_dir: Path) -> tuple[list[Path], list[Stream]]:
+    """Write ``pleiades_harness.v`` into ``out_dir``; return (harness HDL sources, streams checked)."""
+    streams = design_streams(build_dir, manifest)
+    path = Path(out_dir) / f"{HARNESS_TOP}.v"
+    path.write_text(harness_verilog(manifest, streams))
+    (Path(out_dir) / "streams.json").write_text(json.dumps([s.__dict__ for s in streams]))
+    return [HDL_DIR / f for f in HDL_FILES] + [path], streams
+
+
+def pause_threshold(p: float) -> int:
+    """Runtime threshold of :mod:`pause_gen` for pause probability ``p`` in [0, 1)."""
+    if not 0.0 <= p < 1.0:
+        raise PleiadesError(f"pause probability must be in [0, 1), got {p}")
+    return min(PAUSE_ONE - 1, int(round(p * PAUSE_ONE)))
+
+
+def pack_words(ints: np.ndarray, bits: int, signed: bool) -> list[int]:
+    """Beat words of frames (C, T, H, W) -> T*H*W words in stream order (channel c at bits [c*bits +: bits])."""
+    c = ints.shape[0]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if ints.size and (ints.min() < lo or ints.max() > hi):
+        raise PleiadesError(f"input values {ints.min()}..{ints.max()} do not fit {bits}-bit "
+                            f"{'signed' if signed else 'unsigned'} ({lo}..{hi})")
+    lanes = (ints.reshape(c, -1).astype(np.int64) & ((1 << bits) - 1))
+    if c * bits <= 63:
+        words = np.zeros(lanes.shape[1], dtype=np.int64)
+        for ch in range(c):
+            words |= lanes[ch] << (ch * bits)
+        return words.tolist()
+    out = [0] * lanes.shape[1]
+    for ch in range(c):
+        shift = ch * bits
+        out = [w | (int(v) << shift) for w, v in zip(out, lanes[ch].tolist())]
+    return out
+
+
+def write_frames_hex(path: Path, ints: np.ndarray, bits: int, signed: bool) -> Path:
+    """Write the beat words of frames (C, T, H, W) as a $readmemh file."""
+    path.write_text("\n".join(format(w, "x") for w in pack_words(ints, bits, signed)) + "\n")
+    return path
+
+
+__all__ = ["CHECK_KINDS", "CHECKER_FIELDS", "HARNESS_TOP", "Stream", "design_streams", "harness_verilog",
+           "max_clip_frames", "pack_words", "pause_threshold", "write_frames_hex", "write_harness"]
