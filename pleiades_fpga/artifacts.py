@@ -11,13 +11,18 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pleiades_fpga.errors import PleiadesError
 
 HASH_KEY = "design_hash"
 
@@ -100,5 +105,139 @@ def is_current(build_dir: str | Path, artifact: dict[str, Any]) -> bool:
     return current is not None and artifact.get(HASH_KEY) == current
 
 
-__all__ = ["HASH_KEY", "atomic_path", "design_hash", "is_current", "write_json_atomic", "write_npz_atomic",
-           "write_text_atomic"]
+# --- results of a build directory and their design hashes -------------------------------------------------
+
+#: What a backend writes as the design itself (replaced by a rebuild, never judged by a hash).
+DESIGN_ENTRIES = ("model.onnx", "manifest.json", "rtl", "folding.json", "ir.txt", "float.pt", "hls4ml",
+                  "synth_hls4ml.sh", "finn")
+#: Result files: the first of each group records the hash; the others belong to it.
+RESULT_FILES = (("verification.json", "verification.npz"), ("report.json", "report.html"))
+#: Directories of tool results (one sub-directory per part / board), each with a :data:`STAMP` file.
+RESULT_DIRS = ("synth", "board")
+STAMP = "design_hash.json"
+STALE_DIR = "stale"
+PARTIAL = ".partial"
+
+
+def _json_hash(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get(HASH_KEY) if isinstance(data, dict) else None
+
+
+def results(build_dir: str | Path) -> list[tuple[list[str], str | None]]:
+    """Every result in ``build_dir``: (relative paths of the group, design hash it records or None)."""
+    build_dir = Path(build_dir)
+    out: list[tuple[list[str], str | None]] = []
+    for group in RESULT_FILES:
+        present = [name for name in group if (build_dir / name).exists()]
+        if present:
+            head = build_dir / group[0]
+            out.append((present, _json_hash(head) if head.exists() else None))
+    for kind in RESULT_DIRS:
+        root = build_dir / kind
+        if root.is_dir():
+            for sub in sorted(root.iterdir()):
+                if sub.is_dir() and not sub.name.endswith(PARTIAL):
+                    out.append(([f"{kind}/{sub.name}"], _json_hash(sub / STAMP)))
+    return out
+
+
+def stamp_dir(directory: str | Path, build_dir: str | Path, **info: Any) -> Path:
+    """Record in ``directory/design_hash.json`` that its results belong to the design now in ``build_dir``."""
+    return write_json_atomic(Path(directory) / STAMP, {HASH_KEY: design_hash(build_dir), **info})
+
+
+def dir_is_current(directory: str | Path, build_dir: str | Path) -> bool:
+    """Whether the tool results in ``directory`` were stamped with the design now in ``build_dir``."""
+    current = design_hash(build_dir)
+    return current is not None and _json_hash(Path(directory) / STAMP) == current
+
+
+def move_aside(build_dir: str | Path, entries: list[str]) -> Path:
+    """Move ``entries`` (paths relative to ``build_dir``) into a new ``build_dir/stale/<UTC time>/``; return it."""
+    build_dir = Path(build_dir)
+    base = build_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest, n = base, 1
+    while dest.exists():
+        n += 1
+        dest = base.with_name(f"{base.name}-{n}")
+    for rel in entries:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(build_dir / rel, target)
+    return dest
+
+
+def _replace_entry(src: Path, dst: Path) -> None:
+    """Move file or directory ``src`` to ``dst``, replacing what is there (a directory via a rename aside)."""
+    if dst.is_dir() and not dst.is_symlink():
+        trash = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
+        os.replace(dst, trash / dst.name)
+        os.replace(src, dst)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+@contextmanager
+def staged_build(out_dir: str | Path) -> Iterator[Path]:
+    """Yield an empty staging directory named like ``out_dir`` (beside it); when the block succeeds its
+    contents are published into ``out_dir`` (:func:`publish_build`), when it fails ``out_dir`` is untouched."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    try:
+        staging = tmp / out_dir.name
+        staging.mkdir()
+        yield staging
+        publish_build(staging, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_build(staging: Path, out_dir: Path) -> Path | None:
+    """Move a freshly built design from ``staging`` into ``out_dir``.
+
+    When the design differs from the one in ``out_dir`` (design hash), the old design files the new
+    build does not write and every result recording another hash (or none) are moved into
+    ``out_dir/stale/<time>/`` first (said on the console); return that directory, or None."""
+    new = design_hash(staging)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    produced = {p.name for p in staging.iterdir()}
+    aside = [rel for group, h in results(out_dir) if h != new for rel in group]
+    if design_hash(out_dir) != new:
+        aside += [e for e in DESIGN_ENTRIES if e not in produced and (out_dir / e).exists()]
+    stale = move_aside(out_dir, aside) if aside else None
+    if stale is not None:
+        print(f"{out_dir}: moved results of another design to {stale}: {', '.join(aside)}", file=sys.stderr)
+    for name in sorted(produced, key=lambda n: n == "manifest.json"):  # manifest last: it names the files
+        _replace_entry(staging / name, out_dir / name)
+    return stale
+
+
+def staging_dir(final: str | Path) -> Path:
+    """``final.partial``, emptied: where a tool run writes before :func:`publish_dir` (a failed run's logs stay
+    there for inspection; the results in ``final`` stay as they were)."""
+    final = Path(final)
+    staging = final.with_name(final.name + PARTIAL)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish_dir(staging: str | Path, final: str | Path, build_dir: str | Path, **info: Any) -> Path:
+    """Stamp ``staging`` with the design hash of ``build_dir`` and move it to ``final`` (replacing it)."""
+    stamp_dir(staging, build_dir, **info)
+    _replace_entry(Path(staging), Path(final))
+    return Path(final)
+
+
+__all__ = ["DESIGN_ENTRIES", "HASH_KEY", "STAMP", "atomic_path", "design_hash", "dir_is_current", "is_current",
+           "move_aside", "publish_build", "publish_dir", "results", "stamp_dir", "staged_build", "staging_dir",
+           "write_json_atomic", "write_npz_atomic", "write_text_atomic"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.errors import DoesNotFitError
 from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
 from pleiades_fpga.report.flow import run_report
@@ -71,7 +72,9 @@ def test_realtime_check_closed_form_and_advice():
 def test_report_fields_and_html(tmp_path):
     build = tmp_path / "mac_stream"
     shutil.copytree(DATA, build)
-    (build / "verification.json").write_text(json.dumps({"passed": True, "frames": 3, "mismatches": 0}))
+    # test input: a verification summary stamped with this build's design hash (not evidence of anything)
+    (build / "verification.json").write_text(json.dumps({"bit_exact": True, "frames": 3, "mismatches": 0,
+                                                         "design_hash": design_hash(build)}))
     (build / "metrics.json").write_text(json.dumps({"accuracy_vs_latency": [
         {"latency_ms": 100, "accuracy": 0.8}, {"latency_ms": 450, "accuracy": 0.95}]}))
     rep = run_report(build, "ulx3s-85f", progress=False)
@@ -80,7 +83,8 @@ def test_report_fields_and_html(tmp_path):
                 "realtime", "layers", "verification"):
         assert key in saved
     assert set(saved["resources"]) == {"lut", "ff", "dsp", "bram_bits"}
-    assert saved["target"] == "LFE5U-85F" and saved["verification"]["passed"] is True
+    assert saved["target"] == "LFE5U-85F" and saved["verification"]["status"] == "current"
+    assert saved["verified"] is True and saved["design_hash"] == design_hash(build)
     assert saved["cycles_per_frame"] == 256
     assert saved["frames_per_second"] == pytest.approx(25e6 / 256)         # target clock 25 MHz
     assert saved["realtime"] is True and rep["fits"] is True

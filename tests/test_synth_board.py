@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.boards.vivado import write_vivado_project
 from pleiades_fpga.hw.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
@@ -35,10 +36,13 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate", "board_clock_mhz"):
         assert again[key] == rep[key], key
     assert again["pnr"]["bitstream"] == rep["pnr"]["bitstream"]
-    # results older than the build (RTL regenerated) are refused, naming what to do
-    old = (build / "manifest.json").stat().st_mtime - 10
-    os.utime(build / "synth" / "lfe5u-85f" / "stat.json", (old, old))
-    with pytest.raises(PleiadesError, match="older than .*manifest.json.*--synth or --pnr"):
+    assert json.loads((build / "report.json").read_text())["design_hash"] == design_hash(build)
+    # results of another design (one RTL file changed, timestamps untouched) are refused, naming what to do
+    rtl = build / "rtl" / "mac_stream.v"
+    stat = os.stat(rtl)
+    rtl.write_text(rtl.read_text() + "\n// edited\n")
+    os.utime(rtl, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(PleiadesError, match="belong to another design.*--synth or --pnr again"):
         run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
 
 

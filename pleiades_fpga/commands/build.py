@@ -2,7 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from pleiades_fpga.argtypes import float_range, positive_float, positive_int
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.report.parts import DEFAULT_PART, part_arg
+
+#: clocks the flow accepts (MHz): above zero, at most what any supported FPGA fabric can run
+clock_mhz_arg = float_range(0.0, 1000.0, lo_open=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,23 +26,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "comparison, see docs/FINN.md; needs `make finn-env`)")
     p.add_argument("--out", type=Path, required=True, help="build directory")
     p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
-    p.add_argument("--target-fps", type=float, help="fold for this frame rate at --clock-mhz (fewer multipliers)")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock the folding targets (default 100)")
-    p.add_argument("--max-multipliers", type=int, help="fold so that the design uses at most this many multipliers")
-    p.add_argument("--target", help="part or board (e.g. ulx3s-85f, lfe5u-85f, pynq-z2): fold within its multipliers, "
-                                    "then synthesize; ECP5 boards go on to place-and-route and a bitstream")
+    p.add_argument("--target-fps", type=positive_float,
+                   help="fold for this frame rate at --clock-mhz (fewer multipliers); needs --clock-mhz")
+    p.add_argument("--clock-mhz", type=clock_mhz_arg, help="clock the design is meant to run at, in MHz (default 100)")
+    p.add_argument("--max-multipliers", type=positive_int,
+                   help="fold so that the design uses at most this many multipliers")
+    p.add_argument("--target", type=part_arg,
+                   help="part or board (e.g. ulx3s-85f, lfe5u-85f, pynq-z2): fold within its multipliers, "
+                        "then synthesize; ECP5 boards go on to place-and-route and a bitstream. Without --target, "
+                        f"--folding, --target-fps and --max-multipliers the RTL design is folded within the "
+                        f"multipliers of {DEFAULT_PART}, the part `report` uses by default")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
     p.set_defaults(func=run)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other or that the chosen backend would silently ignore."""
+    if args.folding is not None and (args.target_fps is not None or args.max_multipliers is not None):
+        raise PleiadesError("--folding sets every layer's PE/SIMD; it cannot be combined with --target-fps or "
+                            "--max-multipliers (drop one of them)")
+    if args.target_fps is not None and args.clock_mhz is None:
+        raise PleiadesError("--target-fps needs --clock-mhz: the frame rate is reached at that clock "
+                            "(e.g. --target-fps 100 --clock-mhz 50)")
+    if args.backend == "hls4ml":
+        ignored = [flag for flag, value in (("--folding", args.folding), ("--target-fps", args.target_fps),
+                                            ("--max-multipliers", args.max_multipliers), ("--target", args.target),
+                                            ("--float-ckpt", args.float_ckpt)) if value is not None]
+        if ignored:
+            raise PleiadesError(f"{', '.join(ignored)} do(es) not apply to --backend hls4ml (the hls4ml project is "
+                                "not folded by this tool; see docs/HLS4ML.md); drop them")
+
+
 def run(args: argparse.Namespace) -> int:
-    from pleiades_fpga.hw.build import build
+    from pleiades_fpga.hw.build import build, check_build_inputs
+    from pleiades_fpga.report.parts import get_part, multiplier_budget
 
-    if args.target and args.backend == "rtl" and args.max_multipliers is None and args.folding is None:
-        from pleiades_fpga.report.parts import get_part
-
-        # leave a tenth of the part's multiplier blocks for the board wrapper and wide products
-        args.max_multipliers = int(get_part(args.target).dsp * 0.9)
+    check_options(args)
+    check_build_inputs(args.model, args.out, args.float_ckpt)
+    if args.folding is not None and not args.folding.is_file():
+        raise PleiadesError(f"folding config {args.folding} does not exist or is not a file")
+    if args.backend == "rtl" and args.max_multipliers is None and args.folding is None:
+        if args.target:
+            args.max_multipliers = multiplier_budget(get_part(args.target))
+        elif args.target_fps is None:
+            args.max_multipliers = multiplier_budget(get_part(DEFAULT_PART))
+            print(f"folding within {args.max_multipliers} multipliers, so that the design fits {DEFAULT_PART} (the "
+                  "default part of `report`); use --target, --max-multipliers, --target-fps or --folding to choose "
+                  "otherwise", file=sys.stderr)
+    if args.clock_mhz is None:
+        args.clock_mhz = 100.0
     if args.backend == "finn":
         return _run_finn(args)
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from pleiades_fpga.report.parts import PARTS
+from pleiades_fpga.commands.build import clock_mhz_arg
+from pleiades_fpga.report.parts import DEFAULT_PART, PARTS, part_arg
 
 
 def register(subparsers) -> None:
@@ -14,11 +15,13 @@ def register(subparsers) -> None:
         description=f"Write build/NAME/report.json and report.html. Parts: {names} (aliases ulx3s-85f, pynq-z2). "
                     "Without --synth the resources come from the analytic estimator.")
     p.add_argument("build_dir", help="build directory with manifest.json (from pleiades-fpga build)")
-    p.add_argument("--target", default="LFE5U-85F", help="FPGA part or board (default LFE5U-85F)")
+    p.add_argument("--target", type=part_arg, default=DEFAULT_PART, help=f"FPGA part or board (default {DEFAULT_PART})")
     p.add_argument("--synth", action="store_true", help="run Yosys synthesis for LUT/FF/DSP/BRAM")
     p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (fmax); ECP5 only")
     p.add_argument("--bitstream", action="store_true", help="also pack a bitstream with ecppack (implies --pnr)")
-    p.add_argument("--clock-mhz", type=float, default=None, help="board clock (ECP5: PLL when not 25 MHz)")
+    p.add_argument("--clock-mhz", type=clock_mhz_arg, default=None,
+                   help="board clock (ECP5: PLL when not 25 MHz); without --pnr the clock of the frame-rate figures "
+                        "(default: the clock the build was folded for)")
     p.add_argument("--reuse", action="store_true",
                    help="read the synthesis / place-and-route results already in build/NAME/synth/<part> instead of "
                         "running the tools again (e.g. after verify, or a newer estimator); the board clock is the one "
@@ -38,8 +41,20 @@ def run(args: argparse.Namespace) -> int:
           f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits")
     print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame, "
           f"latency {report['latency_us']:,.1f} us")
+    print(verification_line(report.get("verification")))
     print(report["verdict"])
     for line in report["advice"]:
         print(f"  - {line}")
     print(f"wrote {args.build_dir}/report.json" + ("" if args.no_html else " and report.html"))
     return 0 if report["realtime"] else 1
+
+
+def verification_line(ver: dict | None) -> str:
+    """One line on the verification the report used (or why it used none)."""
+    if ver is None:
+        return "NOT VERIFIED: no verification.json (run `pleiades-fpga verify BUILD`)"
+    if ver.get("status") != "current":
+        return f"NOT VERIFIED: {ver['message']}"
+    verdict = "bit-exact" if ver.get("bit_exact") else "MISMATCHES"
+    return (f"verification ({ver.get('simulator')}, measured in simulation): {verdict}, "
+            f"{ver.get('mismatches')} mismatches in {ver.get('values_compared')} values, {ver.get('frames')} frames")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from pleiades_fpga.commands.build import clock_mhz_arg
+from pleiades_fpga.report.parts import part_arg
+
 
 def register(subparsers) -> None:
     """Add the ``synth`` subcommand."""
@@ -12,8 +15,8 @@ def register(subparsers) -> None:
                     "and a bitstream in build/NAME/board/<board>/. Xilinx boards: Yosys utilization plus "
                     "build/NAME/board/pynq-z2/build_vivado.tcl for a machine with Vivado. Also writes the report.")
     p.add_argument("build_dir", help="build directory with manifest.json")
-    p.add_argument("--target", default="ulx3s-85f", help="board or part: ulx3s-85f (default), pynq-z2")
-    p.add_argument("--clock-mhz", type=float, default=None, help="network clock (ECP5: PLL when not 25 MHz)")
+    p.add_argument("--target", type=part_arg, default="ulx3s-85f", help="board or part: ulx3s-85f (default), pynq-z2")
+    p.add_argument("--clock-mhz", type=clock_mhz_arg, default=None, help="network clock (ECP5: PLL when not 25 MHz)")
     p.set_defaults(func=run)
 
 

@@ -1,15 +1,27 @@
 """Backend dispatch: QONNX file -> build directory (``pleiades-fpga build``)."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 
 BACKENDS = ("rtl", "hls4ml", "finn")
+
+
+def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
+                       float_checkpoint: str | Path | None = None) -> None:
+    """Refuse a missing model or checkpoint and an output path that is a file, before any work."""
+    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    if not onnx_path.is_file():
+        raise PleiadesError(f"model {onnx_path} does not exist or is not a file; export one with `pleiades-fpga export`")
+    if float_checkpoint is not None and not Path(float_checkpoint).is_file():
+        raise PleiadesError(f"float checkpoint {float_checkpoint} does not exist or is not a file")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
 
 
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
@@ -20,25 +32,24 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
     ``out_dir`` receives a copy of the model (``model.onnx``), ``rtl/``, ``manifest.json``,
     ``folding.json`` (the folding used; edit it and pass it back with ``folding``) and ``ir.txt``
     (one line per layer); a float checkpoint is copied to ``float.pt`` for the float-agreement
-    figures of ``verify``.
+    figures of ``verify``. Inputs are checked and the design is generated in a staging directory
+    first, so a failing build leaves ``out_dir`` as it was; results of another design in ``out_dir``
+    are moved to ``out_dir/stale/`` (:func:`pleiades_fpga.artifacts.publish_build`).
     """
     from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json, load_folding
     from pleiades_fpga.hw.rtl.generate import generate
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    check_build_inputs(onnx_path, out_dir, float_checkpoint)
     graph = read_qonnx(onnx_path)
     fold = load_folding(folding, graph) if folding else default_folding(graph, target_fps, clock_mhz, max_multipliers)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if onnx_path.resolve() != (out_dir / "model.onnx").resolve():
-        shutil.copyfile(onnx_path, out_dir / "model.onnx")
-    if float_checkpoint:
-        src = Path(float_checkpoint)
-        if not src.is_file():
-            raise PleiadesError(f"float checkpoint {src} does not exist")
-        shutil.copyfile(src, out_dir / "float.pt")
-    manifest = generate(graph, out_dir, fold, clock_mhz_target=clock_mhz)
-    (out_dir / "folding.json").write_text(json.dumps(folding_to_json(fold), indent=2) + "\n")
-    (out_dir / "ir.txt").write_text(graph.summary() + "\n")
+    with staged_build(out_dir) as stage:
+        shutil.copyfile(onnx_path, stage / "model.onnx")
+        if float_checkpoint:
+            shutil.copyfile(float_checkpoint, stage / "float.pt")
+        manifest = generate(graph, stage, fold, clock_mhz_target=clock_mhz)
+        write_json_atomic(stage / "folding.json", folding_to_json(fold))
+        write_text_atomic(stage / "ir.txt", graph.summary() + "\n")
     return manifest
 
 

@@ -1,13 +1,19 @@
-"""The report flow on a build directory: estimate, Yosys, nextpnr + ecppack (ECP5) or Vivado Tcl (Xilinx)."""
+"""The report flow on a build directory: estimate, Yosys, nextpnr + ecppack (ECP5) or Vivado Tcl (Xilinx).
+
+Tool results go to ``synth/<part>/`` and ``board/<board>/``. A tool run writes into ``<dir>.partial`` and
+replaces ``<dir>`` only when it succeeds (stamped with the design hash, ``design_hash.json``), so a failed
+or interrupted run leaves the earlier results as they were and its logs in ``<dir>.partial``.
+"""
 from __future__ import annotations
 
 import dataclasses
 import sys
 from pathlib import Path
 
+from pleiades_fpga.artifacts import HASH_KEY, STAMP, design_hash, dir_is_current, publish_dir, stamp_dir, staging_dir
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.hw.boards.vivado import write_vivado_project
-from pleiades_fpga.hw.boards.wrapper import BOARDS, get_board, write_board
+from pleiades_fpga.hw.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
 from pleiades_fpga.report.parts import check_fit, get_part
 from pleiades_fpga.report.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
 from pleiades_fpga.report.report import (accuracy_vs_latency, build_report, load_manifest,
@@ -25,25 +31,44 @@ def _board_for(part_name: str, target: str):
     return None
 
 
+def _core(full: SynthResult, top: str) -> SynthResult:
+    """The network module's own numbers from a synthesis of the board wrapper (or of the network)."""
+    return dataclasses.replace(full, top=top, utilization=full.modules.get(top, full.utilization))
+
+
 def _load_existing(build_dir: Path, manifest: dict, part, board):
-    """(SynthResult of the network module, PnrResult or None) from an earlier run in build_dir/synth/<part>."""
+    """(SynthResult of the network module, PnrResult or None) from an earlier run in build_dir/synth/<part>,
+    refused unless it was stamped with the design now in build_dir."""
     out = build_dir / "synth" / part.name.lower()
-    stat = out / "stat.json"
-    if not stat.exists():
+    if not (out / "stat.json").exists():
         raise PleiadesError(f"--reuse: no synthesis results in {out}; run the report with --synth or --pnr first")
-    if stat.stat().st_mtime < (build_dir / "manifest.json").stat().st_mtime:
-        raise PleiadesError(f"--reuse: {stat} is older than {build_dir / 'manifest.json'} (the RTL was regenerated); "
-                            "run the report with --synth or --pnr again")
-    top = manifest["top"]
-    full = load_synth(out, top, part)
-    synth_result = dataclasses.replace(full, utilization=full.modules.get(top, full.utilization))
+    if not dir_is_current(out, build_dir):
+        raise PleiadesError(f"--reuse: the results in {out} belong to another design (or predate design hashes; "
+                            f"{STAMP} records {HASH_KEY}); run the report with --synth or --pnr again")
+    synth_result = _core(load_synth(out, manifest["top"], part), manifest["top"])
     pnr_result = None
     if (out / "nextpnr_report.json").exists():
         pnr_result = load_pnr(out, part)      # at the clock place and route was constrained to
         bit = build_dir / "board" / board.name / f"{board.top}.bit" if board is not None else None
-        if bit is not None and bit.exists():
+        if bit is not None and bit.exists() and dir_is_current(bit.parent, build_dir):
             pnr_result.bitstream = str(bit)
     return synth_result, pnr_result
+
+
+def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock_mhz: float | None) -> None:
+    """Refuse option combinations that cannot work or would be ignored, before any tool runs."""
+    if reuse and (synth or pnr or clock_mhz is not None):
+        raise PleiadesError("--reuse reads earlier results; it cannot be combined with --synth, --pnr, --bitstream "
+                            "or --clock-mhz (drop --reuse to run the tools again)")
+    if pnr and part.family != "ecp5":
+        raise PleiadesError(f"place and route runs for ECP5 parts only; {part.name} gets a Vivado script "
+                            "(run report without --pnr/--bitstream)")
+    if pnr and board is None:
+        raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise PleiadesError(f"--clock-mhz must be a positive number of MHz, got {clock_mhz}")
+    if clock_mhz is not None and board is not None and board.part.lower() == "xc7z020" and synth:
+        mmcm_divider(clock_mhz)      # out of the MMCM's range: say so before minutes of synthesis
 
 
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
@@ -56,58 +81,73 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     with the hierarchy kept, so the network's own numbers come from its module. For Xilinx parts with
     ``synth`` the Vivado project script is also written to board/pynq-z2/. Raises DoesNotFitError (after writing the
     report) when the design does not fit and ``strict_fit``. ``reuse``: read the synthesis / place-and-route
-    results already in build/NAME/synth/<part> (newer than manifest.json) instead of running the tools.
+    results already in build/NAME/synth/<part> (stamped with the current design hash) instead of running the
+    tools. Without place and route, ``clock_mhz`` is the clock of the frame-rate figures.
     """
     build_dir = Path(build_dir)
+    if build_dir.exists() and not build_dir.is_dir():
+        raise PleiadesError(f"{build_dir} is a file, not a build directory")
     manifest = load_manifest(build_dir)
     part = get_part(target)
     rtl = [build_dir / f for f in manifest["rtl_files"]]
     top = manifest["top"]
     board = _board_for(part.name, target)
+    pnr = pnr or bitstream
+    check_report_request(part, board, pnr, synth, reuse, clock_mhz)
     pnr_result: PnrResult | None = None
     synth_result: SynthResult | None = None
-    pnr = pnr or bitstream
-    if pnr and part.family != "ecp5":
-        raise PleiadesError(f"place and route runs for ECP5 parts only; {part.name} gets a Vivado script "
-                            "(run report without --pnr/--bitstream)")
-    if pnr and board is None:
-        raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
+    synth_final = build_dir / "synth" / part.name.lower()
+
+    def report_with(synth_r: SynthResult | None, pnr_r: PnrResult | None) -> dict:
+        return build_report(manifest, part, synth_r, pnr_r, read_verification(build_dir),
+                            accuracy_vs_latency(build_dir), clock_mhz=None if pnr_r is not None else clock_mhz)
 
     if reuse:
         synth_result, pnr_result = _load_existing(build_dir, manifest, part, board)
     elif pnr:
         # estimate first: a design that cannot fit is not worth hours of place and route
-        pre = build_report(manifest, part)
+        pre = report_with(None, None)
         if not pre["fits"] and strict_fit:
             write_report(build_dir, pre, html=html)
             check_fit(pre["resources"], part)
-        board_dir = build_dir / "board" / board.name
+        board_final = build_dir / "board" / board.name
+        board_dir, synth_dir = staging_dir(board_final), staging_dir(synth_final)
         info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz)
-        full = run_synth(rtl + [Path(f) for f in info["files"]], board.top, part,
-                         build_dir / "synth" / part.name.lower(), progress=progress, instances_of=top)
-        core = full.modules.get(top, full.utilization)
-        synth_result = dataclasses.replace(full, top=top, utilization=core)
+        full = run_synth(rtl + [Path(f) for f in info["files"]], board.top, part, synth_dir, progress=progress,
+                         instances_of=top)
         try:
             check_fit(full.utilization, part)
         except DoesNotFitError:
-            write_report(build_dir, build_report(manifest, part, synth_result, None, read_verification(build_dir),
-                                                 accuracy_vs_latency(build_dir)), html=html)
+            publish_dir(synth_dir, synth_final, build_dir, top=board.top, pnr=False)
+            write_report(build_dir, report_with(_core(load_synth(synth_final, board.top, part), top), None),
+                         html=html)
             raise
-        pnr_result = run_nextpnr(full.netlist, info["constraints"], part, build_dir / "synth" / part.name.lower(),
-                                 freq_mhz=info["clock_mhz"], progress=progress)
+        pnr_result = run_nextpnr(full.netlist, info["constraints"], part, synth_dir, freq_mhz=info["clock_mhz"],
+                                 progress=progress)
+        bit_name = f"{board.top}.bit"
         if bitstream:
-            bit = run_ecppack(pnr_result.config, board_dir / f"{board.top}.bit", progress=progress)
-            pnr_result.bitstream = str(bit)
-            print(f"bitstream: {bit}", file=sys.stderr)
+            run_ecppack(pnr_result.config, board_dir / bit_name, progress=progress)
+        # both runs succeeded: replace the earlier results, then read them back from their final place
+        publish_dir(synth_dir, synth_final, build_dir, top=board.top, pnr=True, clock_mhz=info["clock_mhz"])
+        publish_dir(board_dir, board_final, build_dir, clock_mhz=info["clock_mhz"], bitstream=bitstream)
+        synth_result = _core(load_synth(synth_final, board.top, part, full.seconds), top)
+        pnr_result = load_pnr(synth_final, part, info["clock_mhz"], pnr_result.seconds)
+        if bitstream:
+            pnr_result.bitstream = str(board_final / bit_name)
+            print(f"bitstream: {pnr_result.bitstream}", file=sys.stderr)
     elif synth:
-        synth_result = run_synth(rtl, top, part, build_dir / "synth" / part.name.lower(), progress=progress)
+        synth_dir = staging_dir(synth_final)
+        seconds = run_synth(rtl, top, part, synth_dir, progress=progress).seconds
+        publish_dir(synth_dir, synth_final, build_dir, top=top, pnr=False)
+        synth_result = load_synth(synth_final, top, part, seconds)
     if part.family == "xc7" and board is not None and synth:
         tcl = write_vivado_project(manifest, build_dir, clock_mhz=clock_mhz)
+        stamp_dir(tcl.parent, build_dir, clock_mhz=clock_mhz)
         print(f"Vivado script: {tcl}", file=sys.stderr)
 
-    report = build_report(manifest, part, synth_result, pnr_result, read_verification(build_dir),
-                          accuracy_vs_latency(build_dir))
+    report = report_with(synth_result, pnr_result)
     write_report(build_dir, report, html=html)
+    report[HASH_KEY] = design_hash(build_dir)
     if not report["fits"] and strict_fit:
         raise DoesNotFitError(report["does_not_fit"])
     return report

@@ -151,6 +151,10 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
+def _fmax_label(source: str) -> str:
+    return "nextpnr place and route" if source == "place-and-route" else source
+
+
 def _finn_section(c: dict) -> str:
     """FINN backend (finn/comparison.json): FINN's estimates vs ours per segment, the temporal layers (ours)."""
     rows = []
@@ -183,6 +187,36 @@ def _finn_section(c: dict) -> str:
                             "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]) + net_html)
 
 
+def _verification_html(ver: dict | None) -> str:
+    """The verification the report used, as a table (measured in simulation), or why there is none."""
+    if ver is None:
+        return "<p class='bad'>NOT VERIFIED: no verification.json (run <code>pleiades-fpga verify BUILD</code>)</p>"
+    if ver.get("status") != "current":
+        return (f"<p class='bad'>NOT VERIFIED ({html.escape(str(ver.get('status')))}): "
+                f"{html.escape(str(ver.get('message')))}</p>")
+    rows = [
+        ["result", "bit-exact" if ver.get("bit_exact") else "MISMATCHES"],
+        ["simulator", f"{ver.get('simulator')} {ver.get('simulator_version') or ''}".strip()],
+        ["values compared", ver.get("values_compared")],
+        ["mismatches (total)", ver.get("mismatches")],
+        ["mismatches without / with back-pressure",
+         f"{_fmt(ver.get('mismatches_no_backpressure'))} / {_fmt(ver.get('mismatches_backpressure'))}"],
+        ["frames (clips x frames per clip)", f"{_fmt(ver.get('frames'))} ({_fmt(ver.get('clips'))} x "
+                                             f"{_fmt(ver.get('frames_per_clip'))})"],
+        ["back-pressure runs", "; ".join(map(str, ver.get("runs") or []))],
+        ["cycles/frame measured / analytic", f"{_fmt(ver.get('cycles_per_frame_measured'))} / "
+                                             f"{_fmt(ver.get('cycles_per_frame_analytic'))}"],
+        ["latency (cycles, median / max)", f"{_fmt(ver.get('latency_cycles'))} / {_fmt(ver.get('latency_cycles_max'))}"],
+    ]
+    fm = ver.get("float_model")
+    if isinstance(fm, dict):
+        rows.append(["float model argmax agreement", fm.get("argmax_agreement")])
+    if ver.get("first_mismatching_layer"):
+        rows.append(["first mismatching layer", ver["first_mismatching_layer"]])
+    return ("<p>Measured in simulation (cocotb, RTL against the integer golden model) for this design "
+            f"(design hash {html.escape(str(ver.get('design_hash')))}).</p>" + _table(rows, ["", "value"]))
+
+
 def render_html(report: dict) -> str:
     """The whole report page (no external files)."""
     r = report
@@ -196,9 +230,9 @@ def render_html(report: dict) -> str:
              ("Memory", plot_memory(r))]
     if r.get("accuracy_vs_latency"):
         plots.append(("Accuracy vs latency", plot_accuracy_latency(r["accuracy_vs_latency"])))
-    ver = r.get("verification")
-    ver_html = (f"<pre>{html.escape(str({k: v for k, v in ver.items() if not isinstance(v, (list, dict))}))}</pre>"
-                if ver else "<p>no verification.json (run <code>pleiades-fpga verify</code>)</p>")
+    ver_html = _verification_html(r.get("verification"))
+    res_source = {"synthesis": "Yosys synthesis", "estimate": "analytic estimate"}.get(r["resources_source"],
+                                                                                       r["resources_source"])
     finn_html = _finn_section(r["finn"]) if r.get("finn") else ""
     advice = "".join(f"<li>{html.escape(a)}</li>" for a in r["advice"])
     imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{src}' alt='{html.escape(t)}'>" for t, src in plots)
@@ -210,17 +244,24 @@ img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(str(r['name']))} on {html.escape(r['target'])}</h1>
 <h2 class="{'ok' if ok else 'bad'}">{html.escape(r['verdict'])}</h2>
 <ul>{advice}</ul>
-<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(r['fmax_source'])}); {r['cycles_per_frame']:,} cycles/frame;
-latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us; {r['frames_per_second']:,.1f} frames/s
+<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(_fmax_label(r['fmax_source']))});
+{r['cycles_per_frame']:,} cycles/frame ({html.escape(r.get('cycles_source', 'analytic (manifest)'))});
+latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape(r['latency_source'])});
+{r['frames_per_second']:,.1f} frames/s at that clock
 (need {r['required_fps']:,.1f} for {r['bin_us'] / 1000:g} ms bins); {r['macs_per_frame']:,} MACs/frame,
-{r['multipliers']:,} multipliers.</p>
-<h2>Resources ({html.escape(r['resources_source'])})</h2>
-{_table(res_rows, ['resource', 'used', 'available', '%', 'estimate', 'estimate / synthesis'])}
+{r['multipliers']:,} multipliers. Design hash {html.escape(str(r.get('design_hash')))}.</p>
+<p class="{'ok' if r.get('verified') else 'bad'}">{'verified bit-exact in simulation' if r.get('verified')
+                                                    else 'NOT verified bit-exact for this design'}
+(see Verification).</p>
+<h2>Resources ({html.escape(res_source)})</h2>
+{_table(res_rows, ['resource', f'used ({res_source})', 'available', '%', 'analytic estimate',
+                   'estimate / Yosys synthesis'])}
 <h2>Layers</h2>
-{_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame', 'memory bits',
-                     'LUT est', 'DSP est', 'BRAM bits est', 'LUT synth'])}
+{_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame (analytic)', 'memory bits',
+                     'LUT estimate', 'DSP estimate', 'BRAM bits estimate',
+                     'LUT (Yosys)'])}
 {_temporal_memory_html(r.get("temporal_memory") or [])}
-<h2>Verification</h2>{ver_html}
+<h2>Verification (measured in simulation)</h2>{ver_html}
 {finn_html}
 <h2>Plots</h2>{imgs}
 </body></html>

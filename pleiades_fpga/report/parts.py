@@ -90,6 +90,27 @@ def get_part(name: str) -> Part:
     raise PleiadesError(f"unknown target part {name!r}; choose one of: {known}")
 
 
+#: The part ``report`` targets by default; ``build`` without folding options folds within its multipliers.
+DEFAULT_PART = "LFE5U-85F"
+
+
+def multiplier_budget(part: Part) -> int:
+    """Multipliers a design may use on ``part``: 90 % of its multiplier blocks (the rest is left for the
+    board wrapper and products wider than one block)."""
+    return int(part.dsp * 0.9)
+
+
+def part_arg(text: str) -> str:
+    """argparse ``type=``: a known part or board name (kept as given), rejected at parse time otherwise."""
+    import argparse
+
+    try:
+        get_part(text)
+    except PleiadesError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def bram_blocks(depth: int, width: int, part: Part) -> int:
     """Blocks a depth x width memory occupies: the cheapest split by depth into parts of one aspect
     ratio each (whole multiples of the aspect's depth, the rest recursively), as Yosys maps it.
@@ -189,7 +210,9 @@ def check_fit(used: dict[str, float], part: Part) -> None:
     if over:
         hints = []
         if any(o.startswith(("lut", "ff", "dsp")) for o in over):
-            hints.append("fold more (smaller PE/SIMD) to save multipliers and logic")
+            hints.append(f"fold more (smaller PE/SIMD) to save multipliers and logic: rebuild with `pleiades-fpga "
+                         f"build MODEL.onnx --out BUILD --target {part.name}` (folds within {multiplier_budget(part)} "
+                         "multipliers) or a smaller --max-multipliers")
         if any(o.startswith("bram_bits") for o in over):
             hints.append("use the recurrent temporal mode (N+1 polynomial states per channel and pixel instead of "
                          "a K-1 frame circular buffer) or a lower input resolution to save block RAM")

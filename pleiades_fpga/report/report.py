@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
 from pleiades_fpga.report.parts import RESOURCES, Part, check_fit, utilization_percent
@@ -29,13 +30,21 @@ def load_manifest(build_dir: Path | str) -> dict:
         raise PleiadesError(f"{path} not found; generate the build first (pleiades-fpga build MODEL --out {build_dir})")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PleiadesError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise PleiadesError(f"{path}: format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PleiadesError(f"{path} is not valid JSON ({exc}); rebuild with `pleiades-fpga build`") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise PleiadesError(f"{path}: format {found!r}, expected {MANIFEST_FORMAT!r} (an RTL build; hls4ml builds "
+                            "have no report)")
     missing = [k for k in ("top", "rtl_files", "input", "output", "layers", "cycles_per_frame") if k not in manifest]
     if missing:
-        raise PleiadesError(f"{path} lacks field(s) {', '.join(missing)}")
+        raise PleiadesError(f"{path} lacks field(s) {', '.join(missing)}; rebuild with `pleiades-fpga build`")
+    gone = [f for f in manifest["rtl_files"] if not (Path(build_dir) / str(f)).is_file()]
+    if not manifest["layers"] or gone:
+        what = f"RTL file(s) {', '.join(map(str, gone[:5]))}{' ...' if len(gone) > 5 else ''} missing" if gone \
+            else "no layers"
+        raise PleiadesError(f"{build_dir} is an incomplete build ({what}); rebuild it with `pleiades-fpga build "
+                            f"MODEL.onnx --out {build_dir}`")
     return manifest
 
 
@@ -66,8 +75,12 @@ def accuracy_vs_latency(build_dir: Path | str) -> list[dict] | None:
 
 
 def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, pnr: PnrResult | None = None,
-                 verification: dict | None = None, accuracy: list[dict] | None = None) -> dict:
-    """The report dictionary (see module docstring); does not raise when the design does not fit."""
+                 verification: dict | None = None, accuracy: list[dict] | None = None,
+                 clock_mhz: float | None = None) -> dict:
+    """The report dictionary (see module docstring); does not raise when the design does not fit.
+
+    ``verification``: from :func:`read_verification`; ``clock_mhz``: the clock of the frame-rate figures
+    when there is no place and route (default: the manifest's target clock)."""
     est = estimate_manifest(manifest, part)
     if synth is not None:
         resources = {k: synth.utilization[k] for k in RESOURCES}
@@ -83,14 +96,16 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
 
     if pnr is not None and pnr.fmax_mhz:
         fmax, fmax_source = pnr.fmax_mhz, "place-and-route"
+    elif clock_mhz is not None:
+        fmax, fmax_source = float(clock_mhz), "--clock-mhz (assumed clock, no place and route)"
     else:
         fmax = float(manifest.get("clock_mhz_target") or 100.0)
-        fmax_source = "target clock (no place and route)"
+        fmax_source = "target clock (assumed, no place and route)"
     inp = manifest["input"]
     bin_us = float(inp.get("bin_us") or 10000)        # 10 ms bins (the published model) when not recorded
     cycles = int(manifest["cycles_per_frame"])
     if manifest.get("latency_cycles") is not None:
-        latency, latency_source = int(manifest["latency_cycles"]), "manifest"
+        latency, latency_source = int(manifest["latency_cycles"]), "analytic (manifest)"
     else:   # streaming pipeline: the logits follow the frame's last pixel by about one slowest-layer frame
         latency, latency_source = cycles, "estimate (cycles_per_frame; manifest has no latency_cycles)"
     rt = realtime_check(manifest["layers"], cycles, fmax, bin_us,
@@ -165,28 +180,48 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "estimate_over_synth": ratio,
         "synth": synth.to_dict() if synth is not None else None,
         "pnr": pnr.to_dict() if pnr is not None else None,
+        "cycles_source": "analytic (manifest)",
         "verification": verification,
+        "verified": bool(verification and verification.get("status") == "current" and verification.get("bit_exact")),
         "accuracy_vs_latency": accuracy,
     }
 
 
 def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list[Path]:
-    """Write report.json (and report.html with embedded plots) into ``build_dir``; return the paths."""
+    """Write report.json (and report.html with embedded plots) into ``build_dir`` atomically, both recording
+    the design hash; return the paths. The page is rendered before anything is written."""
     build_dir = Path(build_dir)
     finn = _read_json(build_dir / "finn" / "comparison.json")  # `build --backend finn`: FINN vs our estimates
+    report = {**report, HASH_KEY: design_hash(build_dir)}
     if isinstance(finn, dict):
         report = {**report, "finn": finn}
-    out = [build_dir / "report.json"]
-    out[0].write_text(json.dumps(report, indent=2, default=float) + "\n")
+    page = None
     if html:
         from pleiades_fpga.report.html import render_html
 
-        out.append(build_dir / "report.html")
-        out[1].write_text(render_html(report))
+        page = render_html(report)
+    out = [write_json_atomic(build_dir / "report.json", report)]
+    if page is not None:
+        out.append(write_text_atomic(build_dir / "report.html", page))
     return out
 
 
 def read_verification(build_dir: Path | str) -> dict | None:
-    """verification.json written by ``verify``, if present."""
-    data = _read_json(Path(build_dir) / "verification.json")
-    return data if isinstance(data, dict) else None
+    """verification.json (from ``verify``) as a report may present it, or None when there is none.
+
+    When it records the design hash of the build now in ``build_dir`` it is returned with
+    ``"status": "current"``; otherwise (another design, no hash, unreadable) only
+    ``{"status": "stale" | "unreadable", "message"}`` and the recorded hash: its figures are not used."""
+    build_dir = Path(build_dir)
+    path = build_dir / "verification.json"
+    if not path.exists():
+        return None
+    data = _read_json(path)
+    rerun = f"run `pleiades-fpga verify {build_dir}`"
+    if not isinstance(data, dict):
+        return {"status": "unreadable", "message": f"{path} is not a valid verification summary: {rerun}"}
+    current = design_hash(build_dir)
+    if current is None or data.get(HASH_KEY) != current:
+        return {"status": "stale", "recorded_design_hash": data.get(HASH_KEY), "current_design_hash": current,
+                "message": f"verification.json belongs to another design (or predates hashes): {rerun}"}
+    return {**data, "status": "current"}

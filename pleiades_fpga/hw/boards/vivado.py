@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pleiades_fpga.artifacts import write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.boards import BOARDS_DIR
 from pleiades_fpga.hw.boards.wrapper import write_board
@@ -44,6 +45,6 @@ def write_vivado_project(manifest: dict, build_dir: Path | str, clock_mhz: float
               f"(xc7z020clg400-1), clock {info['clock_mhz']:.3f} MHz.\n"
               "# Usage: vivado -mode batch -source build_vivado.tcl\n")
     tcl = out_dir / "build_vivado.tcl"
-    tcl.write_text(header + vivado_settings("xc7z020clg400-1", info["top"], sources, [Path(info["constraints"])],
+    write_text_atomic(tcl, header + vivado_settings("xc7z020clg400-1", info["top"], sources, [Path(info["constraints"])],
                                             out_dir / "vivado") + "\n" + body)
     return tcl

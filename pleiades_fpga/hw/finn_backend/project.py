@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pleiades_fpga.artifacts import write_json_atomic, write_npz_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.finn_backend.env import check_env
 from pleiades_fpga.hw.finn_backend.split import Segment, split_summary, write_segments
@@ -166,7 +167,7 @@ def _merge_reports(finn_dir: Path, segments: list[Segment]) -> None:
                      "note": "FINN segments only (the temporal layers are ours); each segment's critical path is "
                              "FINN's pessimistic sum of its node cycles"})
     for name, data in zip(FINN_REPORTS, (res, cycles, perf)):
-        (finn_dir / name).write_text(json.dumps(data, indent=2) + "\n")
+        write_json_atomic(finn_dir / name, data)
 
 
 def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path, test: dict[str, np.ndarray],
@@ -317,9 +318,9 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
     for seg in segments:
         seg.onnx_file = f"segments/{seg.onnx_file}"
     split = split_summary(ir, segments)
-    (finn_dir / "split.json").write_text(json.dumps(split, indent=2) + "\n")
+    write_json_atomic(finn_dir / "split.json", split)
     test = segment_test_data(ir, segments, test_frames)
-    np.savez(finn_dir / "test_data.npz", **test)
+    write_npz_atomic(finn_dir / "test_data.npz", **test)
     job = {"segment_dir": str(finn_dir.resolve()), "out_dir": str(finn_dir.resolve()),
            "part": fpga.vivado_part or fpga.name, "clock_mhz": clock_mhz,
            "target_cycles": int(manifest["cycles_per_frame"]), "test_inputs": str((finn_dir / "test_data.npz").resolve()),
@@ -327,16 +328,16 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
            "network": network_job(ir, manifest, segments, out_dir, fpga.name),
            "repo_root": str(Path(__file__).resolve().parents[3])}
     job_path = finn_dir / "job.json"
-    job_path.write_text(json.dumps(job, indent=2) + "\n")
+    write_json_atomic(job_path, job)
     run_worker(python, job_path, segments, finn_dir / "finn.log", network=job["network"] is not None)
     worker = json.loads((finn_dir / "worker_result.json").read_text())
     _merge_reports(finn_dir, segments)
     comparison = compare(ir, manifest, segments, finn_dir, test, worker, fpga.name, clock_mhz)
-    (finn_dir / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
+    write_json_atomic(finn_dir / "comparison.json", comparison)
     manifest["finn"] = {"dir": "finn", "segments": [s.name for s in segments], "split": "finn/split.json",
                         "comparison": "finn/comparison.json", "reports": [f"finn/{f}" for f in FINN_REPORTS],
                         "all_segments_ok": comparison["all_segments_ok"], "all_exact": comparison["all_exact"]}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
 

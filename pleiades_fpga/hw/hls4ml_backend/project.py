@@ -7,7 +7,6 @@ the golden model's outputs (the testbench compares against them in ``csim``), ``
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.hls4ml_backend.converter import DEFAULT_PART, Hls4mlStream, convert
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
@@ -81,15 +81,21 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
 
     Options of other backends (folding, target_fps, max_multipliers, float_checkpoint) are accepted and ignored.
     """
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.hw.build import check_build_inputs
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
-    if not onnx_path.is_file():
-        raise PleiadesError(f"model {onnx_path} does not exist; export one with `pleiades-fpga export`")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if onnx_path.resolve() != (out_dir / "model.onnx").resolve():
-        shutil.copyfile(onnx_path, out_dir / "model.onnx")
-    ir = read_qonnx(out_dir / "model.onnx")
+    check_build_inputs(onnx_path, out_dir)
+    ir = read_qonnx(onnx_path)          # errors name the user's file; nothing is written before this
+    with staged_build(out_dir) as stage:  # a failure leaves out_dir (and a model.onnx in it) as it was
+        shutil.copyfile(onnx_path, stage / "model.onnx")
+        manifest = _write_project(ir, stage, out_dir.name, clock_mhz, part, tb_frames, seed)
+    return manifest
+
+
+def _write_project(ir: Any, out_dir: Path, name: str, clock_mhz: float, part: str, tb_frames: int,
+                   seed: int) -> dict[str, Any]:
+    from pleiades_fpga.hw.golden import GoldenModel
+
     stream = convert(ir, out_dir / "hls4ml", project_name=PROJECT, part=part, clock_mhz=clock_mhz)
     stream.write()
     h, w, c = stream.design.input_shape
@@ -97,12 +103,11 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
     frames = rng.poisson(0.5, size=(tb_frames, c, h, w)).astype(np.float64)
     golden = GoldenModel(ir).stream(frames.transpose(1, 0, 2, 3)[None])[0].T  # (T, classes)
     write_testbench_data(stream, out_dir / "hls4ml", golden, frames)
-    script = out_dir / "synth_hls4ml.sh"
-    script.write_text(SYNTH_SCRIPT.format(project=PROJECT))
+    script = write_text_atomic(out_dir / "synth_hls4ml.sh", SYNTH_SCRIPT.format(project=PROJECT))
     script.chmod(0o755)
-    (out_dir / "ir.txt").write_text(ir.summary() + "\n")
+    write_text_atomic(out_dir / "ir.txt", ir.summary() + "\n")
     manifest = {
-        "format": "pleiades-fpga-hls4ml/1", "backend": "hls4ml", "name": out_dir.name, "top": PROJECT,
+        "format": "pleiades-fpga-hls4ml/1", "backend": "hls4ml", "name": name, "top": PROJECT,
         "project_dir": "hls4ml", "synth_script": script.name, "part": part, "clock_mhz_target": clock_mhz,
         "io_type": "io_stream", "input": {"channels": c, "height": h, "width": w,
                                           "type": stream.design.precisions["frame"]["result"]},
@@ -113,7 +118,7 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
                     "precision": stream.design.precisions.get(layer["name"], {})} for layer in stream.design.layers],
         "tb_frames": tb_frames,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
 

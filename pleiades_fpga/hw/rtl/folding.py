@@ -222,24 +222,51 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
     return folding
 
 
+FOLDING_KEYS = ("pe", "simd")
+
+
 def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
-    """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}``; missing layers get the default."""
+    """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}``; missing layers get the default.
+
+    Checked before any work: valid JSON (else file, line and column), exactly the key "layers", known layer
+    names, only the keys "pe"/"simd" per layer, positive integers (not bool, float or string), legal values."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         raise PleiadesError(f"cannot read folding config {path}: {exc}") from exc
-    layers = data.get("layers", data)
-    if not isinstance(layers, dict):
-        raise PleiadesError(f"{path}: expected {{'layers': {{name: {{'pe': P, 'simd': S}}}}}}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        where = f" line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise PleiadesError(f"folding config {path}{where} is not valid JSON: "
+                            f"{getattr(exc, 'msg', exc)}") from exc
+    shape = '{"layers": {"<layer>": {"pe": P, "simd": S}}}'
+    if not isinstance(data, dict) or set(data) != {"layers"} or not isinstance(data["layers"], dict):
+        extra = sorted(set(data) - {"layers"}) if isinstance(data, dict) else []
+        what = f"unknown key(s) {', '.join(map(repr, extra))}; " if extra else ""
+        raise PleiadesError(f"folding config {path}: {what}expected exactly {shape} (as in the folding.json "
+                            "a build writes)")
+    layers = {l.name: l for l in graph.layers if l.kind != "input"}
     folding = default_folding(graph)
-    names = {l.name: l for l in graph.layers}
-    for name, f in layers.items():
-        if name not in names:
-            raise PleiadesError(f"{path}: unknown layer {name!r}; layers: {', '.join(sorted(folding))}")
-        fold = Fold(int(f.get("pe", 1)), int(f.get("simd", 1)))
-        if fold not in candidate_folds(names[name]):
-            legal = sorted({(c.pe, c.simd) for c in candidate_folds(names[name])})
+    for name, entry in data["layers"].items():
+        if name not in layers:
+            raise PleiadesError(f"folding config {path}: unknown layer {name!r}; the model's layers are "
+                                f"{', '.join(layers)}")
+        if not isinstance(entry, dict):
+            raise PleiadesError(f"folding config {path}: layer {name}: expected {{\"pe\": P, \"simd\": S}}, "
+                                f"got {entry!r}")
+        unknown = sorted(set(entry) - set(FOLDING_KEYS))
+        if unknown:
+            raise PleiadesError(f"folding config {path}: layer {name}: unknown key(s) {', '.join(map(repr, unknown))}"
+                                f"; allowed: {', '.join(FOLDING_KEYS)}")
+        for key, value in entry.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PleiadesError(f"folding config {path}: layer {name}: {key} = {value!r} must be a positive "
+                                    "integer (e.g. 1, 2, 4)")
+        fold = Fold(entry.get("pe", 1), entry.get("simd", 1))
+        if fold not in candidate_folds(layers[name]):
+            legal = sorted({(c.pe, c.simd) for c in candidate_folds(layers[name])})
             raise PleiadesError(f"{path}: layer {name}: PE={fold.pe}, SIMD={fold.simd} is not legal; "
                                 f"choose (PE, SIMD) from {legal}")
         folding[name] = fold
