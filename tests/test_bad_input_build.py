@@ -1,0 +1,231 @@
+"""Bad input to build / report / synth: options, folding JSON, build directories. Every case must end in a clear
+error (naming what is wrong) before any work, and must not create or change the output directory."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pleiades_fpga.cli import main
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.build import build_rtl
+from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.hw.rtl.folding import Fold, candidate_folds, load_folding
+from small_qonnx import small_qonnx
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """(model.onnx, a finished build directory of it)."""
+    tmp = tmp_path_factory.mktemp("bad_input")
+    model = small_qonnx(tmp / "small.onnx")
+    build_rtl(model, tmp / "build", max_multipliers=40)
+    return model, tmp / "build"
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    """Exit code and stderr of the CLI; a parse-time rejection (argparse) counts as exit code 2."""
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code
+    return rc, capsys.readouterr().err
+
+
+BAD_BUILD_OPTIONS = [
+    (["--clock-mhz", "0"], "--clock-mhz.*out of range"),
+    (["--clock-mhz", "-5"], "--clock-mhz.*out of range"),
+    (["--clock-mhz", "nan"], "--clock-mhz.*not a finite number"),
+    (["--clock-mhz", "inf"], "--clock-mhz.*not a finite number"),
+    (["--clock-mhz", "1e9"], "--clock-mhz.*out of range"),
+    (["--clock-mhz", "fast"], "--clock-mhz.*not a number"),
+    (["--target-fps", "0", "--clock-mhz", "50"], "--target-fps.*out of range"),
+    (["--target-fps", "nan", "--clock-mhz", "50"], "--target-fps.*not a finite number"),
+    (["--target-fps", "-30", "--clock-mhz", "50"], "--target-fps.*out of range"),
+    (["--max-multipliers", "0"], "--max-multipliers.*out of range"),
+    (["--max-multipliers", "-3"], "--max-multipliers.*out of range"),
+    (["--max-multipliers", "2.5"], "--max-multipliers.*not an integer"),
+    (["--target", "xc9999"], "--target.*unknown target part 'xc9999'.*LFE5U-85F"),
+    (["--target-fps", "100"], "--target-fps needs --clock-mhz"),
+    (["--folding", "FOLDING", "--max-multipliers", "10"], "cannot be combined with --target-fps or --max-multipliers"),
+    (["--folding", "FOLDING", "--target-fps", "10", "--clock-mhz", "50"], "cannot be combined"),
+    (["--backend", "hls4ml", "--max-multipliers", "10"], "--max-multipliers do.*not apply to --backend hls4ml"),
+    (["--backend", "hls4ml", "--folding", "FOLDING", "--target", "xc7z020"],
+     "--folding, --target do.*not apply to --backend hls4ml"),
+    (["--folding", "MISSING"], "folding config .*missing.json does not exist"),
+    (["--max-multipliers", "1"], "needs at least .* multipliers.*--max-multipliers 1 is too small"),
+]
+
+
+@pytest.mark.parametrize("opts,message", BAD_BUILD_OPTIONS, ids=[" ".join(o) for o, _ in BAD_BUILD_OPTIONS])
+def test_bad_build_options_are_refused_before_work(built, tmp_path, capsys, opts, message):
+    model, build = built
+    opts = [{"FOLDING": build / "folding.json", "MISSING": tmp_path / "missing.json"}.get(o, o) for o in opts]
+    out = tmp_path / "out"
+    rc, err = run_cli(capsys, "build", model, "--out", out, *opts)
+    assert rc == 2
+    import re
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+def test_build_into_a_file_or_from_a_directory(built, tmp_path, capsys):
+    model, _ = built
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    rc, err = run_cli(capsys, "build", model, "--out", target)
+    assert rc == 2 and "is a file; pass a directory with --out" in err and target.read_text() == "keep me"
+    rc, err = run_cli(capsys, "build", tmp_path, "--out", tmp_path / "o")
+    assert rc == 2 and "does not exist or is not a file" in err and not (tmp_path / "o").exists()
+
+
+BAD_REPORT_OPTIONS = [
+    (["--clock-mhz", "nan"], "--clock-mhz.*not a finite number"),
+    (["--clock-mhz", "0"], "--clock-mhz.*out of range"),
+    (["--target", "bogus"], "--target.*unknown target part 'bogus'"),
+    (["--reuse", "--synth"], "--reuse reads earlier results; it cannot be combined"),
+    (["--reuse", "--clock-mhz", "50"], "--reuse reads earlier results; it cannot be combined"),
+    (["--target", "xc7z020", "--pnr"], "place and route runs for ECP5 parts only"),
+    (["--target", "lfe5u-25f", "--bitstream"], "no board wrapper for LFE5U-25F"),
+    (["--reuse"], "--reuse: no synthesis results"),
+]
+
+
+@pytest.mark.parametrize("opts,message", BAD_REPORT_OPTIONS, ids=[" ".join(o) for o, _ in BAD_REPORT_OPTIONS])
+def test_bad_report_options_are_refused(built, tmp_path, capsys, opts, message):
+    import re
+
+    _, build = built
+    copy = tmp_path / "b"
+    shutil.copytree(build, copy)
+    rc, err = run_cli(capsys, "report", copy, *opts)
+    assert rc == 2 and re.search(message, err), err
+    assert not (copy / "report.json").exists() and not (copy / "synth").exists()
+
+
+def test_synth_options_and_clock_out_of_range_before_synthesis(built, tmp_path, capsys, monkeypatch):
+    import pleiades_fpga.report.flow as flow
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("a tool ran although the request was invalid")
+
+    monkeypatch.setattr(flow, "run_synth", no_tools)
+    _, build = built
+    for opts, message in ((["--clock-mhz", "0"], "out of range"), (["--clock-mhz", "inf"], "not a finite"),
+                          (["--target", "nope"], "unknown target part"),
+                          (["--target", "pynq-z2", "--clock-mhz", "600"], "out of MMCM range"),
+                          (["--target", "lfe5u-45f"], "no board wrapper for LFE5U-45F")):
+        rc, err = run_cli(capsys, "synth", build, *opts)
+        assert rc == 2 and message in err, (opts, err)
+
+
+def test_report_on_broken_build_directories(built, tmp_path, capsys):
+    _, build = built
+    cases = {}
+    half = tmp_path / "half"
+    shutil.copytree(build, half)
+    victim = sorted((half / "rtl").glob("*.v"))[0]
+    victim.unlink()
+    cases[half] = f"incomplete build .*{victim.relative_to(half)} missing"
+    not_json = tmp_path / "not_json"
+    shutil.copytree(build, not_json)
+    (not_json / "manifest.json").write_text('{"format": "pleiades-fpga-manifest/1",')
+    cases[not_json] = "manifest.json is not valid JSON"
+    a_list = tmp_path / "a_list"
+    shutil.copytree(build, a_list)
+    (a_list / "manifest.json").write_text("[1, 2]")
+    cases[a_list] = "format 'list', expected 'pleiades-fpga-manifest/1'"
+    no_layers = tmp_path / "no_layers"
+    shutil.copytree(build, no_layers)
+    m = json.loads((no_layers / "manifest.json").read_text())
+    del m["layers"]
+    (no_layers / "manifest.json").write_text(json.dumps(m))
+    cases[no_layers] = "lacks field.*layers"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases[a_file] = "is a file, not a build directory"
+    cases[tmp_path / "nowhere"] = "manifest.json not found"
+    import re
+
+    for path, message in cases.items():
+        rc, err = run_cli(capsys, "report", path)
+        assert rc == 2 and re.search(message, err), (path, err)
+        assert not (Path(path) / "report.json").exists() if Path(path).is_dir() else True
+
+
+# --- folding JSON ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graph_and_names(built):
+    model, build = built
+    names = list(json.loads((build / "folding.json").read_text())["layers"])
+    return read_qonnx(model), names
+
+
+def _mac_layer(graph, names):
+    """A layer with more than one legal folding, and a PE value that is not legal for it."""
+    for name in names:
+        folds = candidate_folds(graph.layer(name))
+        pes = {f.pe for f in folds}
+        if len(pes) > 1:
+            return name, max(pes) + 1
+    raise AssertionError("no foldable layer")
+
+
+def folding_cases(names: list[str], mac: str, bad_pe: int) -> list[tuple[str, str]]:
+    """(file text, expected message) pairs, generated from the model's layer names."""
+    one = names[0]
+    return [
+        ('{"layers": {\n  "%s": {"pe": 1,}\n}}' % one, r"line 2, column \d+ is not valid JSON"),
+        ("", "line 1, column 1 is not valid JSON"),
+        ("[]", "expected exactly"),
+        (json.dumps({"layers": {}, "comment": "x"}), "unknown key.*'comment'"),
+        (json.dumps({one: {"pe": 1}}), f"unknown key.*'{one}'"),           # the bare mapping is not accepted
+        (json.dumps({"layers": [one]}), "expected exactly"),
+        (json.dumps({"layers": {"conv_from_another_net": {"pe": 1}}}),
+         f"unknown layer 'conv_from_another_net'; the model's layers are .*{one}"),
+        (json.dumps({"layers": {one: 4}}), f"layer {one}: expected"),
+        (json.dumps({"layers": {one: {"pe": 1, "simdd": 2}}}), "unknown key.*'simdd'; allowed: pe, simd"),
+        (json.dumps({"layers": {one: {"pe": True}}}), "pe = True must be a positive integer"),
+        (json.dumps({"layers": {one: {"pe": 2.0}}}), "pe = 2.0 must be a positive integer"),
+        (json.dumps({"layers": {one: {"simd": "2"}}}), "simd = '2' must be a positive integer"),
+        (json.dumps({"layers": {one: {"pe": 0}}}), "pe = 0 must be a positive integer"),
+        (json.dumps({"layers": {one: {"simd": -1}}}), "simd = -1 must be a positive integer"),
+        (json.dumps({"layers": {one: {"pe": None}}}), "pe = None must be a positive integer"),
+        (json.dumps({"layers": {mac: {"pe": bad_pe}}}), f"layer {mac}: PE={bad_pe}, SIMD=1 is not legal"),
+        (json.dumps({"layers": {**{n: {"pe": 1} for n in names}, "extra_layer": {"pe": 1}}}),
+         "unknown layer 'extra_layer'"),
+    ]
+
+
+def test_folding_json_is_checked_against_the_schema(graph_and_names, tmp_path):
+    import re
+
+    graph, names = graph_and_names
+    mac, bad_pe = _mac_layer(graph, names)
+    for i, (text, message) in enumerate(folding_cases(names, mac, bad_pe)):
+        path = tmp_path / f"folding_{i}.json"
+        path.write_text(text)
+        with pytest.raises(PleiadesError) as exc:
+            load_folding(path, graph)
+        assert str(path) in str(exc.value) and re.search(message, str(exc.value)), (text, str(exc.value))
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(PleiadesError, match="binary.json"):
+        load_folding(binary, graph)
+
+
+def test_folding_json_round_trip_and_partial(built, graph_and_names, tmp_path):
+    _, build = built
+    graph, names = graph_and_names
+    written = json.loads((build / "folding.json").read_text())["layers"]
+    loaded = load_folding(build / "folding.json", graph)
+    assert {n: (f.pe, f.simd) for n, f in loaded.items() if n in written} == \
+        {n: (v["pe"], v["simd"]) for n, v in written.items()}
+    mac, _ = _mac_layer(graph, names)
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"layers": {mac: {"pe": 1}}}))
+    assert load_folding(partial, graph)[mac] == Fold(1, 1)
