@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.errors import PleiadesError
-    from pleiades_fpga.model.checkpoint import save_checkpoint
+    from pleiades_fpga.model.checkpoint import read_checkpoint, save_checkpoint
     from pleiades_fpga.model.network import count_parameters
     from pleiades_fpga.model.published import import_published
     from pleiades_fpga.paths import check_input_file, check_output_file
@@ -35,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     if args.out.resolve() == args.path.resolve():
         raise PleiadesError(f"--out {args.out} is the input file; give another file name")
+    try:
+        read_checkpoint(args.path)
+    except PleiadesError:
+        pass  # not one of ours: import it
+    else:
+        raise PleiadesError(f"{args.path} is already a pleiades-fpga checkpoint; use it directly "
+                            "(train --init, evaluate, export)")
     model = import_published(args.path, alpha=args.alpha, beta=args.beta, norm_groups=args.norm_groups)
     meta = {"source": str(args.path), "imported_from": "published PLEIADES state_dict"}
     out = save_checkpoint(model, args.out, meta=meta)

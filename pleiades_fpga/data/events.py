@@ -95,7 +95,7 @@ def events_from_columns(
     if n and np.count_nonzero(t_ok & ~t_whole) > n // 2:
         raise DataFormatError(
             f"{source}: {np.count_nonzero(t_ok & ~t_whole):,} of {n:,} timestamps are not whole microseconds when "
-            f"read as {unit} (e.g. event {int(np.argmax(t_ok & ~t_whole))}: t = {t[np.argmax(t_ok & ~t_whole)]!r}); "
+            f"read as {unit} (e.g. event {int(np.argmax(t_ok & ~t_whole))}: t = {t[np.argmax(t_ok & ~t_whole)].item()!r}); "
             f"the time column looks like it is in a larger unit (seconds?) than {unit}: convert it to {unit}")
     with np.errstate(invalid="ignore"):
         reasons = [
@@ -120,8 +120,9 @@ def events_from_columns(
         i = int(np.argmax(bad))
         why = "; ".join(text for mask, text in reasons if mask[i])
         raise DataFormatError(
-            f"{source}: {n_bad:,} bad event(s) of {n:,}; the first is event {i} (t={t[i]!r}, x={x[i]!r}, "
-            f"y={y[i]!r}, p={p[i]!r}): {why} (sensor {width}x{height}, time in {unit}); {DROP_HINT}")
+            f"{source}: {n_bad:,} bad event(s) of {n:,}; the first is event {i} (t={t[i].item()!r}, "
+            f"x={x[i].item()!r}, y={y[i].item()!r}, p={p[i].item()!r}): {why} (sensor {width}x{height}, time in "
+            f"{unit}); {DROP_HINT}")
     keep = ~bad
     t_keep = np.round(t_us[keep]).astype(np.int64)
     if max_span_us is not None and t_keep.size > 1 and int(t_keep[-1] - t_keep[0]) > max_span_us:

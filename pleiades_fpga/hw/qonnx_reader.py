@@ -23,6 +23,7 @@ from onnx import numpy_helper
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec, int_range, signed_bits_for
+from pleiades_fpga.hw.qonnx_checks import check_qonnx
 
 QUANT_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
 SHAPE_OPS = ("Gather", "Squeeze", "Reshape", "Flatten")
@@ -293,6 +294,7 @@ class _Reader:
             )
         if len(self.graph.input) != 1:
             raise UnsupportedModelError(f"{self.source}: expected one graph input, got {len(self.graph.input)}")
+        check_qonnx(self.model, self.source)  # PLEIADES metadata vs the graph, before anything is read
         for node in self.graph.node:
             op = node.op_type
             if op == "Quant" and node.domain in QUANT_DOMAINS:

@@ -1,0 +1,228 @@
+"""Bad input on the command line (#17): the one error path, options refused at parse time, inputs checked
+before any work (demo's quant spec before training, request sizes before allocating, paths before writing)."""
+import argparse
+import time
+
+import pytest
+
+from pleiades_fpga import cli
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.model import build_model, save_checkpoint
+
+
+@pytest.fixture
+def failing_command(monkeypatch, tmp_path):
+    """``cli.main(["boom"])`` runs a command that raises ``failing_command.exc``; crash reports go to tmp_path."""
+    state = argparse.Namespace(exc=None)
+
+    def boom(args):
+        raise state.exc
+
+    def parser():
+        p = argparse.ArgumentParser(prog="pleiades-fpga")
+        sub = p.add_subparsers(dest="command")
+        b = sub.add_parser("boom")
+        b.add_argument("--n", type=int, default=0)
+        b.set_defaults(func=boom)
+        return p
+
+    monkeypatch.setattr(cli, "build_parser", parser)
+    monkeypatch.setenv(cli.CRASH_DIR_ENV, str(tmp_path / "crash"))
+    return state
+
+
+def test_user_error_is_one_line_without_traceback(failing_command, capsys, tmp_path):
+    failing_command.exc = PleiadesError("the thing is wrong; do this instead")
+    assert cli.main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: the thing is wrong; do this instead\n"
+    assert not (tmp_path / "crash").exists()
+
+
+def test_file_system_error_is_a_user_error(failing_command, capsys):
+    failing_command.exc = PermissionError(13, "Permission denied", "/x/y")
+    assert cli.main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Permission denied" in err and "Traceback" not in err
+
+
+def test_unexpected_exception_saves_the_traceback(failing_command, capsys, tmp_path):
+    failing_command.exc = ZeroDivisionError("division by zero in the frobnicator")
+    assert cli.main(["boom", "--n", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "internal error: ZeroDivisionError: division by zero in the frobnicator" in err and "this is a bug" in err
+    reports = list((tmp_path / "crash").iterdir())
+    assert len(reports) == 1 and str(reports[0]) in err
+    text = reports[0].read_text()
+    assert text.startswith("pleiades-fpga boom --n 3\n")
+    assert "Traceback (most recent call last)" in text and "in boom" in text and "ZeroDivisionError" in text
+
+
+def test_interrupt_exits_130(failing_command, capsys):
+    failing_command.exc = KeyboardInterrupt()
+    assert cli.main(["boom"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_argparse_errors_stay_argparse(failing_command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["boom", "--n", "x"])
+    assert exc.value.code == 2 and "invalid int value" in capsys.readouterr().err
+
+
+BAD_OPTIONS = [
+    ("train", "--bin-ms", "nan"), ("train", "--bin-ms", "inf"), ("train", "--bin-ms", "0"),
+    ("train", "--bin-ms", "-10"), ("train", "--bin-ms", "0.0005"), ("train", "--lr", "nan"), ("train", "--lr", "0"),
+    ("train", "--lr", "-1e-3"), ("train", "--lr", "inf"), ("train", "--epochs", "0"), ("train", "--batch-size", "0"),
+    ("train", "--seed", "-1"), ("train", "--n-train", "0"), ("train", "--n-test", "-2"), ("train", "--wbits", "9"),
+    ("train", "--abits", "1"), ("train", "--threads", "0"), ("train", "--preset", "huge"),
+    ("evaluate", "--bin-ms", "nan"), ("evaluate", "--n-test", "0"), ("evaluate", "--seed", "-3"),
+    ("evaluate", "--threads", "0"),
+    ("export", "--frames", "0"), ("export", "--calib-clips", "0"), ("export", "--wbits", "1"),
+    ("export", "--abits", "2.5"),
+    ("import-checkpoint", "--alpha", "-1"), ("import-checkpoint", "--beta", "nan"),
+    ("import-checkpoint", "--norm-groups", "0"),
+    ("demo", "--epochs", "0"), ("demo", "--qat-epochs", "-1"), ("demo", "--max-multipliers", "0"),
+    ("demo", "--n-train", "0"), ("demo", "--n-test", "0"), ("demo", "--preset", "unknown"),
+]
+POSITIONAL = {"evaluate": ["ckpt.pt"], "export": ["ckpt.pt", "--out", "m.onnx"],
+              "import-checkpoint": ["sd.pt", "--out", "c.pt"], "train": ["--out", "o"], "demo": []}
+
+
+@pytest.mark.parametrize("command,option,value", BAD_OPTIONS)
+def test_bad_option_values_are_refused_at_parse_time(command, option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, *POSITIONAL[command], option, value])
+    assert exc.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def _run(argv, capsys) -> tuple[int, str, float]:
+    t = time.time()
+    rc = cli.main(argv)
+    return rc, capsys.readouterr().err, time.time() - t
+
+
+def test_demo_rejects_a_bad_quant_spec_before_training(tmp_path, capsys):
+    """Finding 3: `demo --quant w9a9` retrained and overwrote float/ before rejecting the spec."""
+    float_dir = tmp_path / "demo" / "float"
+    float_dir.mkdir(parents=True)
+    (float_dir / "checkpoint.pt").write_bytes(b"earlier result")
+    before = (float_dir / "checkpoint.pt").stat().st_mtime_ns
+    rc, err, seconds = _run(["demo", "--out", str(tmp_path / "demo"), "--quant", "w9a9"], capsys)
+    assert rc == 2 and "w9a9" in err and "2 to 8" in err
+    assert seconds < 30
+    assert (float_dir / "checkpoint.pt").read_bytes() == b"earlier result"
+    assert (float_dir / "checkpoint.pt").stat().st_mtime_ns == before
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["float"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--target", "xc9999"], "unknown target part"),
+    (["--bitstream", "--target", "xc7z020"], "ECP5 parts only"),
+    (["--quant", "w4a4x"], "neither a shortcut"),
+    (["--quant", "missing.toml"], "does not exist"),
+])
+def test_demo_validates_every_input_up_front(tmp_path, capsys, args, message):
+    rc, err, seconds = _run(["demo", "--out", str(tmp_path / "d"), *args], capsys)
+    assert rc == 2 and message in err and seconds < 30
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_out_is_a_file(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    rc, err, _ = _run(["demo", "--out", str(tmp_path / "f")], capsys)
+    assert rc == 2 and "is a file" in err
+
+
+def test_train_refuses_a_request_that_exhausts_memory(tmp_path, capsys):
+    """Finding 4: `train --bin-ms 0.001` tried to allocate far more than the machine has."""
+    rc, err, seconds = _run(["train", "--out", str(tmp_path / "o"), "--bin-ms", "0.001", "--no-progress"], capsys)
+    assert rc == 2 and seconds < 60
+    assert "1,000,000 frames" in err and "GiB" in err and "--bin-ms" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def float_ckpt(tmp_path_factory):
+    return save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp_path_factory.mktemp("ck") / "float.pt")
+
+
+def test_train_init_checks(tmp_path, capsys):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "dir.pt").mkdir()
+    cases = [("missing.pt", "does not exist"), ("dir.pt", "is a directory"), ("empty.pt", "is empty"),
+             ("junk.pt", "cannot read checkpoint"), ("model.onnx", "is an ONNX model, not a checkpoint")]
+    for name, message in cases:
+        rc, err, seconds = _run(["train", "--out", str(tmp_path / "o"), "--init", str(tmp_path / name),
+                                 "--no-progress"], capsys)
+        assert rc == 2 and message in err and seconds < 30, (name, err)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data-root", "."], "only read with --dataset dvs128"),
+    (["--drop-bad-events"], "applies to event files"),
+    (["--dataset", "dvs128"], "--data-root DIR"),
+    (["--dataset", "dvs128", "--data-root", "/nonexistent/dvs"], "is not a directory"),
+    (["--quant", "w4a4", "--wbits", "3", "--abits", "9"], None),  # argparse
+    (["--wbits", "4"], "give both --wbits and --abits"),
+    (["--quant", "nope.yaml"], "does not exist"),
+])
+def test_train_consistency_checks(tmp_path, capsys, args, message):
+    if message is None:
+        with pytest.raises(SystemExit):
+            cli.main(["train", "--out", str(tmp_path / "o"), *args])
+        return
+    rc, err, _ = _run(["train", "--out", str(tmp_path / "o"), "--no-progress", *args], capsys)
+    assert rc == 2 and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_paths_checked_before_work(tmp_path, capsys, float_ckpt):
+    (tmp_path / "file").write_text("x")
+    rc, err, _ = _run(["train", "--out", str(tmp_path / "file"), "--no-progress"], capsys)
+    assert rc == 2 and "is a file" in err
+    rc, err, _ = _run(["train", "--out", str(tmp_path / "file" / "sub"), "--no-progress"], capsys)
+    assert rc == 2 and "is a file, not a directory" in err
+    rc, err, _ = _run(["export", str(float_ckpt), "--out", str(tmp_path), "--quant", "w8a8"], capsys)
+    assert rc == 2 and "is a directory" in err
+    rc, err, _ = _run(["export", str(float_ckpt), "--out", str(float_ckpt), "--quant", "w8a8"], capsys)
+    assert rc == 2 and "is the checkpoint itself" in err
+    rc, err, _ = _run(["evaluate", str(float_ckpt), "--json", str(tmp_path), "--no-progress"], capsys)
+    assert rc == 2 and "is a directory" in err
+
+
+def test_export_option_consistency(tmp_path, capsys, float_ckpt):
+    rc, err, _ = _run(["export", str(float_ckpt), "--out", str(tmp_path / "m.onnx"), "--wbits", "4"], capsys)
+    assert rc == 2 and "--wbits, --abits and --calib-clips apply to post-training quantization" in err
+    rc, err, _ = _run(["export", str(float_ckpt), "--out", str(tmp_path / "m.onnx"), "--frames", "10000000",
+                       "--quant", "w8a8"], capsys)
+    assert rc == 2 and "exporting 10000000 frames" in err and "GiB" in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_evaluate_refuses_bad_checkpoints_and_huge_requests(tmp_path, capsys, float_ckpt):
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
+    rc, err, _ = _run(["evaluate", str(tmp_path / "m.onnx"), "--no-progress"], capsys)
+    assert rc == 2 and "ONNX model" in err
+    rc, err, seconds = _run(["evaluate", str(float_ckpt), "--bin-ms", "0.001", "--no-progress"], capsys)
+    assert rc == 2 and "GiB" in err and seconds < 30
+    rc, err, _ = _run(["evaluate", str(float_ckpt), "--data-root", ".", "--no-progress"], capsys)
+    assert rc == 2 and "--data-root" in err
+
+
+def test_import_checkpoint_bad_files(tmp_path, capsys, float_ckpt):
+    (tmp_path / "junk.pt").write_bytes(b"garbage" * 10)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for path, message in [(tmp_path / "junk.pt", "cannot read"), (tmp_path / "empty.pt", "is empty"),
+                          (tmp_path / "nope.pt", "does not exist"), (tmp_path, "is a directory"),
+                          (float_ckpt, "already a pleiades-fpga checkpoint")]:
+        rc, err, _ = _run(["import-checkpoint", str(path), "--out", str(tmp_path / "out.pt")], capsys)
+        assert rc == 2 and message in err and err.startswith("error: "), (path, err)
+    assert not (tmp_path / "out.pt").exists()
+    rc, err, _ = _run(["import-checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "junk.pt")], capsys)
+    assert rc == 2 and "is the input file" in err
