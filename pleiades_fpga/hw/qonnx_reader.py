@@ -88,11 +88,7 @@ class _Reader:
         self.layers: list[Layer] = []
         self.counts: dict[str, int] = {}
         self.output_alias: dict[str, str] = {}
-        props = {p.key: p.value for p in model.metadata_props}
-        try:
-            self.conv_names = dict(json.loads(props.get("pleiades.conv_names", "{}")))
-        except ValueError:
-            self.conv_names = {}
+        self.conv_names: dict[str, str] = {}  # Conv node -> module name, from the metadata (checked in read)
 
     def fail(self, node: onnx.NodeProto, msg: str) -> UnsupportedModelError:
         return UnsupportedModelError(f"{self.source}: node {node.name or node.op_type!r} ({node.op_type}): {msg}")
@@ -294,7 +290,8 @@ class _Reader:
             )
         if len(self.graph.input) != 1:
             raise UnsupportedModelError(f"{self.source}: expected one graph input, got {len(self.graph.input)}")
-        check_qonnx(self.model, self.source)  # PLEIADES metadata vs the graph, before anything is read
+        meta = check_qonnx(self.model, self.source)  # PLEIADES metadata vs the graph, before anything is read
+        self.conv_names = meta.get("pleiades.conv_names") or {}
         for node in self.graph.node:
             op = node.op_type
             if op == "Quant" and node.domain in QUANT_DOMAINS:
