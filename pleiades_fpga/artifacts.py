@@ -78,7 +78,8 @@ def write_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
 
 
 def design_hash(build_dir: str | Path) -> str | None:
-    """Hash of the design in ``build_dir``: manifest.json, every RTL file it lists, and model.onnx.
+    """Hash of the design in ``build_dir``: manifest.json (all but its "name", the directory's name), every
+    RTL file it lists, and model.onnx; so a copied directory rebuilt with the same design keeps its hash.
 
     None when the directory holds no RTL build (no manifest.json)."""
     build_dir = Path(build_dir)
@@ -87,10 +88,17 @@ def design_hash(build_dir: str | Path) -> str | None:
         return None
     h = hashlib.sha256()
     raw = manifest_path.read_bytes()
-    h.update(raw)
     try:
-        files = json.loads(raw).get("rtl_files", [])
+        manifest = json.loads(raw)
     except ValueError:
+        manifest = None
+    if isinstance(manifest, dict):
+        h.update(json.dumps({k: v for k, v in manifest.items() if k != "name"}, sort_keys=True).encode())
+        files = manifest.get("rtl_files", [])
+    else:
+        h.update(raw)
+        files = []
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         files = []
     for rel in sorted(files) + ["model.onnx"]:
         p = build_dir / rel
@@ -186,7 +194,7 @@ def _replace_entry(src: Path, dst: Path) -> None:
 def staged_build(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty staging directory named like ``out_dir`` (beside it); when the block succeeds its
     contents are published into ``out_dir`` (:func:`publish_build`), when it fails ``out_dir`` is untouched."""
-    out_dir = Path(out_dir)
+    out_dir = Path(os.path.abspath(out_dir))       # "a/b/.." -> "a": the staging name needs a real leaf
     if out_dir.exists() and not out_dir.is_dir():
         raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)

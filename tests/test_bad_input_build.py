@@ -143,6 +143,16 @@ def test_report_on_broken_build_directories(built, tmp_path, capsys):
     del m["layers"]
     (no_layers / "manifest.json").write_text(json.dumps(m))
     cases[no_layers] = "lacks field.*layers"
+    for key, value, message in (("top", "x; shell rm -rf /", "is not a Verilog module name"),
+                                ("rtl_files", ["../../outside.v"], "rtl_files must be a list of paths inside"),
+                                ("cycles_per_frame", 0, "cycles_per_frame = 0 is not a positive integer"),
+                                ("clock_mhz_target", -5, "clock_mhz_target = -5 is not a positive number")):
+        edited = tmp_path / f"edited_{key}"
+        shutil.copytree(build, edited)
+        m = json.loads((edited / "manifest.json").read_text())
+        m[key] = value
+        (edited / "manifest.json").write_text(json.dumps(m))
+        cases[edited] = message
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     cases[a_file] = "is a file, not a build directory"
@@ -198,6 +208,7 @@ def folding_cases(names: list[str], mac: str, bad_pe: int) -> list[tuple[str, st
         (json.dumps({"layers": {mac: {"pe": bad_pe}}}), f"layer {mac}: PE={bad_pe}, SIMD=1 is not legal"),
         (json.dumps({"layers": {**{n: {"pe": 1} for n in names}, "extra_layer": {"pe": 1}}}),
          "unknown layer 'extra_layer'"),
+        ('{"layers": {"%s": {"pe": 1}, "%s": {"pe": 2}}}' % (one, one), f"'{one}' appear more than once"),
     ]
 
 
@@ -229,3 +240,19 @@ def test_folding_json_round_trip_and_partial(built, graph_and_names, tmp_path):
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps({"layers": {mac: {"pe": 1}}}))
     assert load_folding(partial, graph)[mac] == Fold(1, 1)
+
+
+def test_unreachable_target_fps_is_said_and_dotted_out_path_works(built, tmp_path, capsys):
+    model, _ = built
+    rc, err = run_cli(capsys, "build", model, "--out", tmp_path / "a" / "..", "--target-fps", "100000",
+                      "--clock-mhz", "1")
+    assert rc == 0 and "--target-fps 100000 is NOT reached" in err and (tmp_path / "manifest.json").is_file()
+
+
+def test_report_without_html_removes_the_earlier_page(built, tmp_path, capsys):
+    _, build = built
+    copy = tmp_path / "b"
+    shutil.copytree(build, copy)
+    assert run_cli(capsys, "report", copy)[0] in (0, 1) and (copy / "report.html").is_file()
+    assert run_cli(capsys, "report", copy, "--no-html", "--target", "xc7z020")[0] in (0, 1)
+    assert not (copy / "report.html").exists()           # it described the LFE5U-85F report

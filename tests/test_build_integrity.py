@@ -79,6 +79,13 @@ def test_rebuild_of_the_same_design_keeps_results(model, tmp_path, capsys):
     assert rc == 0 and "moved" not in err and not (build / "stale").exists()
     assert snapshot(build) == before
     assert json.loads((build / "report.json").read_text())["design_hash"] == design_hash(build)
+    # a copy under another name, rebuilt with the same design from its own model.onnx, keeps them too
+    copy = tmp_path / "copy"
+    shutil.copytree(build, copy)
+    rc, _, err = cli(capsys, "build", copy / "model.onnx", "--out", copy, "--max-multipliers", 40)
+    assert rc == 0 and "moved" not in err and json.loads((copy / "manifest.json").read_text())["name"] == "copy"
+    rc, out, _ = cli(capsys, "report", copy, "--no-html")
+    assert "bit-exact" in out and json.loads((copy / "report.json").read_text())["verified"] is True
 
 
 @pytest.mark.parametrize("stamp", ["none", "other"])

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pleiades_fpga.argtypes import float_range, positive_float, positive_int
+from pleiades_fpga.argtypes import float_range, positive_int
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.report.parts import DEFAULT_PART, part_arg
 
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "comparison, see docs/FINN.md; needs `make finn-env`)")
     p.add_argument("--out", type=Path, required=True, help="build directory")
     p.add_argument("--folding", type=Path, help="folding config JSON {'layers': {name: {'pe': P, 'simd': S}}}")
-    p.add_argument("--target-fps", type=positive_float,
+    p.add_argument("--target-fps", type=float_range(1e-3, 1e6),
                    help="fold for this frame rate at --clock-mhz (fewer multipliers); needs --clock-mhz")
     p.add_argument("--clock-mhz", type=clock_mhz_arg, help="clock the design is meant to run at, in MHz (default 100)")
     p.add_argument("--max-multipliers", type=positive_int,
@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     for l in m["layers"]:
         print(f"{l['name']:<16} {l['kind']:<14} {l.get('pe', '-'):>3} {l.get('simd', '-'):>4} "
               f"{l['cycles_per_frame']:>12,} {l['multipliers']:>5} {l['macs_per_frame']:>11,}")
+    fps = args.clock_mhz * 1e6 / m["cycles_per_frame"]
+    if args.target_fps is not None and fps < args.target_fps:
+        limit = " within --max-multipliers" if args.max_multipliers is not None else ""
+        print(f"warning: --target-fps {args.target_fps:g} is NOT reached: the fastest folding{limit} needs "
+              f"{m['cycles_per_frame']:,} cycles/frame = {fps:,.1f} frames/s at {args.clock_mhz:g} MHz; raise "
+              "--clock-mhz or lower --target-fps", file=sys.stderr)
     eff = m["ideal_cycles_per_frame"] / m["cycles_per_frame"]
     print(f"cycles/frame {m['cycles_per_frame']:,} (ideal {m['ideal_cycles_per_frame']:,.0f}, efficiency {eff:.2f}), "
           f"{m['multipliers']} multipliers, {m['macs_per_frame']:,} MACs/frame")

@@ -8,7 +8,10 @@ verification.json (from ``verify``) and metrics.json / latency tables (accuracy 
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
+from typing import Any
 
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
@@ -39,13 +42,59 @@ def load_manifest(build_dir: Path | str) -> dict:
     missing = [k for k in ("top", "rtl_files", "input", "output", "layers", "cycles_per_frame") if k not in manifest]
     if missing:
         raise PleiadesError(f"{path} lacks field(s) {', '.join(missing)}; rebuild with `pleiades-fpga build`")
-    gone = [f for f in manifest["rtl_files"] if not (Path(build_dir) / str(f)).is_file()]
+    _check_manifest_values(path, manifest)
+    gone = [f for f in manifest["rtl_files"] if not (Path(build_dir) / f).is_file()]
     if not manifest["layers"] or gone:
         what = f"RTL file(s) {', '.join(map(str, gone[:5]))}{' ...' if len(gone) > 5 else ''} missing" if gone \
             else "no layers"
         raise PleiadesError(f"{build_dir} is an incomplete build ({what}); rebuild it with `pleiades-fpga build "
                             f"MODEL.onnx --out {build_dir}`")
     return manifest
+
+
+_LAYER_INTS = ("pe", "simd", "in_bits", "out_bits", "weight_bits", "acc_bits", "m_bits", "kernel", "stride", "groups",
+               "macs_per_frame", "multipliers", "cycles_per_frame")
+
+
+def _check_manifest_values(path: Path, m: dict) -> None:
+    """Refuse a manifest edited into something the report would misread (types, ranges, paths, names)."""
+    def bad(what: str) -> PleiadesError:
+        return PleiadesError(f"{path}: {what}; the file looks edited or corrupt: rebuild with `pleiades-fpga build`")
+
+    def count(v: Any, positive: bool = False) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and (v > 0 if positive else v >= 0)
+
+    if not isinstance(m["top"], str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", m["top"]):
+        raise bad(f"top {m['top']!r} is not a Verilog module name")
+    files = m["rtl_files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) and f and not Path(f).is_absolute()
+                                              and ".." not in Path(f).parts for f in files):
+        raise bad("rtl_files must be a list of paths inside the build directory")
+    if not count(m["cycles_per_frame"], positive=True):
+        raise bad(f"cycles_per_frame = {m['cycles_per_frame']!r} is not a positive integer")
+    for key in ("latency_cycles", "multipliers", "macs_per_frame"):
+        if m.get(key) is not None and not count(m[key]):
+            raise bad(f"{key} = {m[key]!r} is not a non-negative integer")
+    clock = m.get("clock_mhz_target")
+    if clock is not None and (isinstance(clock, bool) or not isinstance(clock, (int, float))
+                              or not math.isfinite(clock) or clock <= 0):
+        raise bad(f"clock_mhz_target = {clock!r} is not a positive number of MHz")
+    inp = m["input"]
+    bin_us = inp.get("bin_us") if isinstance(inp, dict) else None
+    if not isinstance(inp, dict) or (bin_us is not None and (isinstance(bin_us, bool) or not isinstance(
+            bin_us, (int, float)) or not math.isfinite(bin_us) or bin_us <= 0)):
+        raise bad(f"input must be an object with a positive bin_us (or null), got {inp!r}")
+    if not isinstance(m["layers"], list) or not all(isinstance(l, dict) for l in m["layers"]):
+        raise bad("layers must be a list of objects")
+    for layer in m["layers"]:
+        name = layer.get("name")
+        for key in _LAYER_INTS:
+            if key in layer and not count(layer[key]):
+                raise bad(f"layer {name}: {key} = {layer[key]!r} is not a non-negative integer")
+        mems = layer.get("memories", [])
+        if not isinstance(mems, list) or not all(
+                isinstance(x, dict) and all(count(x.get(k, 0)) for k in ("depth", "width", "bits")) for x in mems):
+            raise bad(f"layer {name}: memories must be objects with non-negative integer depth, width, bits")
 
 
 def _read_json(path: Path) -> dict | list | None:
@@ -203,6 +252,8 @@ def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list
     out = [write_json_atomic(build_dir / "report.json", report)]
     if page is not None:
         out.append(write_text_atomic(build_dir / "report.html", page))
+    elif (build_dir / "report.html").exists():
+        (build_dir / "report.html").unlink()      # it described an earlier report
     return out
 
 

@@ -235,8 +235,18 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise PleiadesError(f"cannot read folding config {path}: {exc}") from exc
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise PleiadesError(f"folding config {path}: key(s) {', '.join(map(repr, dup))} appear more than once "
+                                "in one object; keep one")
+        return dict(pairs)
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except PleiadesError:
+        raise
     except ValueError as exc:
         where = f" line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise PleiadesError(f"folding config {path}{where} is not valid JSON: "
