@@ -7,6 +7,12 @@ from pathlib import Path
 from pleiades_fpga.errors import PleiadesError
 
 
+def _path(path: str | Path, what: str) -> Path:
+    if not str(path).strip():
+        raise PleiadesError(f"{what} is an empty path; give a file or directory name")
+    return Path(path)
+
+
 def _nearest_existing(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path != path.parent:
@@ -24,7 +30,7 @@ def _check_writable_parent(path: Path, what: str) -> None:
 
 def check_output_dir(path: str | Path, what: str) -> Path:
     """``path`` can be used (created if missing) as an output directory: not a file, and writable."""
-    path = Path(path)
+    path = _path(path, what)
     if path.exists() and not path.is_dir():
         raise PleiadesError(f"{what} {path} is a file, not a directory; give a directory (it is created if missing)")
     if path.is_dir():
@@ -37,7 +43,7 @@ def check_output_dir(path: str | Path, what: str) -> Path:
 
 def check_output_file(path: str | Path, what: str) -> Path:
     """``path`` can be written as a file: not a directory, its directory writable (created if missing)."""
-    path = Path(path)
+    path = _path(path, what)
     if path.is_dir():
         raise PleiadesError(f"{what} {path} is a directory; give a file name")
     if path.exists() and not os.access(path, os.W_OK):
@@ -48,7 +54,7 @@ def check_output_file(path: str | Path, what: str) -> Path:
 
 def check_input_file(path: str | Path, what: str) -> Path:
     """``path`` is an existing, readable, non-empty file."""
-    path = Path(path)
+    path = _path(path, what)
     if not path.exists():
         raise PleiadesError(f"{what} {path} does not exist; check the path")
     if not path.is_file():

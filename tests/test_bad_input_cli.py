@@ -76,7 +76,8 @@ BAD_OPTIONS = [
     ("train", "--bin-ms", "-10"), ("train", "--bin-ms", "0.0005"), ("train", "--lr", "nan"), ("train", "--lr", "0"),
     ("train", "--lr", "-1e-3"), ("train", "--lr", "inf"), ("train", "--epochs", "0"), ("train", "--batch-size", "0"),
     ("train", "--seed", "-1"), ("train", "--n-train", "0"), ("train", "--n-test", "-2"), ("train", "--wbits", "9"),
-    ("train", "--abits", "1"), ("train", "--threads", "0"), ("train", "--preset", "huge"),
+    ("train", "--abits", "1"), ("train", "--threads", "0"), ("train", "--threads", "100000"),
+    ("train", "--preset", "huge"),
     ("evaluate", "--bin-ms", "nan"), ("evaluate", "--n-test", "0"), ("evaluate", "--seed", "-3"),
     ("evaluate", "--threads", "0"),
     ("export", "--frames", "0"), ("export", "--calib-clips", "0"), ("export", "--wbits", "1"),
@@ -183,6 +184,8 @@ def test_train_consistency_checks(tmp_path, capsys, args, message):
 
 
 def test_output_paths_checked_before_work(tmp_path, capsys, float_ckpt):
+    rc, err, _ = _run(["train", "--out", "", "--no-progress"], capsys)  # trained, then wrote nothing
+    assert rc == 2 and "--out is an empty path" in err
     (tmp_path / "file").write_text("x")
     rc, err, _ = _run(["train", "--out", str(tmp_path / "file"), "--no-progress"], capsys)
     assert rc == 2 and "is a file" in err

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from pleiades_fpga.argtypes import nonneg_int, positive_int
-from pleiades_fpga.commands.train import bin_ms_to_us
+from pleiades_fpga.commands.train import bin_ms_to_us, thread_count
 from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
 
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-test", type=positive_int, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.add_argument("--plot", type=Path, default=None, help="also write the latency curve to this PNG")
-    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--threads", type=thread_count, default=2, help="torch CPU threads (1..256, default 2)")
     p.add_argument("--drop-bad-events", action="store_true",
                    help="dvs128: drop bad events and report how many, instead of refusing the file")
     p.add_argument("--no-progress", action="store_true")

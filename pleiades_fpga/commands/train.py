@@ -9,6 +9,7 @@ from pleiades_fpga.data.synthetic import RESOLUTIONS
 from pleiades_fpga.quant.config import MAX_BITS, MIN_BITS
 
 bit_width = int_range(MIN_BITS, MAX_BITS)
+thread_count = int_range(1, 256)  # torch CPU threads: more than a machine's cores only slows it down
 
 
 def bin_ms_to_us(value: str) -> int:
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="weight bits (2..8): with --abits a shortcut for --quant wBaA, or overrides the config's default")
     p.add_argument("--abits", type=bit_width, default=None, metavar="B", help="activation bits (2..8), see --wbits")
     p.add_argument("--init", default=None, metavar="CKPT", help="start from this float checkpoint (fine-tune)")
-    p.add_argument("--threads", type=positive_int, default=d.threads, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=thread_count, default=d.threads, help="torch CPU threads (1..256, default 2)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--drop-bad-events", action="store_true",
                    help="dvs128: drop bad events (outside the sensor, bad time or polarity) and report how many, "
