@@ -229,3 +229,12 @@ def test_import_checkpoint_bad_files(tmp_path, capsys, float_ckpt):
     assert not (tmp_path / "out.pt").exists()
     rc, err, _ = _run(["import-checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "junk.pt")], capsys)
     assert rc == 2 and "is the input file" in err
+
+
+def test_train_init_consistency(tmp_path, capsys, float_ckpt):
+    base = ["train", "--out", str(tmp_path / "o"), "--init", str(float_ckpt), "--no-progress"]
+    rc, err, _ = _run(base + ["--preset", "dvs128"], capsys)  # was silently ignored
+    assert rc == 2 and "with --init the network comes from the checkpoint" in err
+    rc, err, seconds = _run(base + ["--resolution", "64"], capsys)  # trained at 64, exported as 32
+    assert rc == 2 and "takes 32x32 frames, not --resolution 64" in err and seconds < 30
+    assert not (tmp_path / "o").exists()

@@ -175,3 +175,9 @@ def test_train_cli_names_the_bad_file_or_drops(tmp_path, capsys):
     assert err.startswith("error: ") and str(path) in err and "event 9" in err and "x=300" in err
     with pytest.warns(DroppedEventsWarning, match=f"{path}: dropped 1 bad event"):
         assert cli.main(argv + ["--drop-bad-events"]) == 0
+
+
+def test_a_split_without_clips_is_an_error(tmp_path):
+    _tonic(tmp_path, _good_rows(20, np.random.default_rng(8)), name="10.npy")  # only "other"
+    with pytest.raises(DataFormatError, match="test split has no clips"):
+        load_clips("dvs128", "test", 32, root=str(tmp_path), progress=False)

@@ -98,7 +98,8 @@ def test_qat_fine_tune_from_a_buffer_checkpoint_converts_and_folds(tmp_path):
     from pleiades_fpga.train.loop import make_model
 
     torch.manual_seed(3)
-    ckpt = save_checkpoint(build_model(get_preset("tiny").replace(kernel_size=10)), tmp_path / "buf.pt")
+    ckpt = save_checkpoint(build_model(get_preset("tiny").replace(kernel_size=10, input_size=(32, 32))),
+                           tmp_path / "buf.pt")
     model = make_model(TrainConfig(preset="tiny", init=str(ckpt), temporal="recurrent", quant="w8a8"), 10)
     assert model.config.temporal == "recurrent" and model.quant_config["folded"]
     assert all(isinstance(t, QuantRecurrentConv) for t in model.temporal_layers())

@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="frame size in pixels (default 32)")
     p.add_argument("--bin-ms", type=bin_ms_to_us, default=d.bin_us, dest="bin_us", metavar="MS",
                    help="frame bin size in milliseconds (default 10)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=d.preset, help="network preset (default: default)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help=f"network preset (default: {d.preset}; with --init the checkpoint's network is used)")
     p.add_argument("--temporal-kind", choices=("pleiades", "free"), default=None,
                    help="override the preset's temporal kernels (free = unstructured baseline)")
     p.add_argument("--temporal", choices=("buffer", "recurrent"), default=None,
@@ -67,11 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.train import TrainConfig, train_model
+
+    if args.init is not None and (args.preset is not None or args.temporal_kind is not None):
+        raise PleiadesError("--preset and --temporal-kind choose a new network; with --init the network comes from "
+                            "the checkpoint: drop them")
 
     cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, resolution=args.resolution, bin_us=args.bin_us,
-        preset=args.preset, temporal_kind=args.temporal_kind, temporal=args.temporal, epochs=args.epochs,
+        preset=args.preset or TrainConfig.preset, temporal_kind=args.temporal_kind, temporal=args.temporal, epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
         quant=args.quant, wbits=args.wbits, abits=args.abits, init=args.init,

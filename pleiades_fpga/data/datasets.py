@@ -12,7 +12,7 @@ from pleiades_fpga.data.camera import CameraModel
 from pleiades_fpga.data.dvs128 import DVS128_CLASS_NAMES, DVS128_SIZE, load_dvs128
 from pleiades_fpga.data.events import downsample_events
 from pleiades_fpga.data.synthetic import CLASS_NAMES, RESOLUTIONS, synthetic_clip
-from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.errors import DataFormatError, PleiadesError
 
 DATASETS: tuple[str, ...] = ("synthetic", "dvs128")
 SYNTHETIC_DURATION_US = 1_000_000
@@ -110,6 +110,9 @@ def load_clips(
     if root is None:
         raise PleiadesError("the dvs128 dataset needs the path of a local DVS128 Gesture copy (--data-root DIR)")
     raw, labels = load_dvs128(root, "test" if split == "test" else "train", drop_bad_events=drop_bad_events)
+    if not raw:
+        raise DataFormatError(f"{root}: the DVS128 {split} split has no clips (every labelled gesture is 'other', "
+                              "or the label files list none); check the copy")
     if n_clips is not None:
         raw, labels = raw[:n_clips], labels[:n_clips]
     factor = DVS128_SIZE // resolution

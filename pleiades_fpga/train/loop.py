@@ -31,6 +31,9 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         config = init.config
         if config.num_classes != num_classes:
             raise PleiadesError(f"--init checkpoint has {config.num_classes} classes, the dataset {num_classes}")
+        if tuple(config.input_size) != (cfg.resolution, cfg.resolution):
+            raise PleiadesError(f"--init checkpoint takes {config.input_size[0]}x{config.input_size[1]} frames, not "
+                                f"--resolution {cfg.resolution}; pass --resolution {config.input_size[0]}")
         if config.bin_us != cfg.bin_us:
             init = resample_for_bin(init, cfg.bin_us)
             config = init.config
