@@ -67,8 +67,6 @@ def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock
         raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
     if clock_mhz is not None and not clock_mhz > 0:
         raise PleiadesError(f"--clock-mhz must be a positive number of MHz, got {clock_mhz}")
-    if clock_mhz is not None and board is not None and board.part.lower() == "xc7z020" and synth:
-        mmcm_divider(clock_mhz)      # out of the MMCM's range: say so before minutes of synthesis
 
 
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
@@ -94,6 +92,9 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     board = _board_for(part.name, target)
     pnr = pnr or bitstream
     check_report_request(part, board, pnr, synth, reuse, clock_mhz)
+    vivado = part.family == "xc7" and board is not None and synth
+    if vivado:   # a clock outside the MMCM's range: say so before minutes of synthesis
+        mmcm_divider(clock_mhz or float(manifest.get("clock_mhz_target") or 100.0))
     pnr_result: PnrResult | None = None
     synth_result: SynthResult | None = None
     synth_final = build_dir / "synth" / part.name.lower()
@@ -140,7 +141,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
         seconds = run_synth(rtl, top, part, synth_dir, progress=progress).seconds
         publish_dir(synth_dir, synth_final, build_dir, top=top, pnr=False)
         synth_result = load_synth(synth_final, top, part, seconds)
-    if part.family == "xc7" and board is not None and synth:
+    if vivado:
         tcl = write_vivado_project(manifest, build_dir, clock_mhz=clock_mhz)
         stamp_dir(tcl.parent, build_dir, clock_mhz=clock_mhz)
         print(f"Vivado script: {tcl}", file=sys.stderr)
