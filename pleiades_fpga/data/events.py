@@ -7,6 +7,8 @@ event (index, values, reason) and the number of bad events, or, with ``drop_bad=
 """
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from pleiades_fpga.errors import DataFormatError
@@ -63,6 +65,27 @@ def _times_us(t: np.ndarray, t_unit_us: int, source: str) -> tuple[np.ndarray, n
     return t_us, ok, whole
 
 
+def _longest_nondecreasing(values: np.ndarray) -> np.ndarray:
+    """Mask of one longest non-decreasing subsequence of ``values`` (patience sorting, O(n log n))."""
+    tails: list[float] = []  # smallest last value of a run of each length
+    tail_index: list[int] = []
+    prev = [-1] * len(values)
+    for i, v in enumerate(values.tolist()):
+        k = bisect.bisect_right(tails, v)
+        if k == len(tails):
+            tails.append(v)
+            tail_index.append(i)
+        else:
+            tails[k], tail_index[k] = v, i
+        prev[i] = tail_index[k - 1] if k else -1
+    mask = np.zeros(len(values), dtype=bool)
+    i = tail_index[-1] if tail_index else -1
+    while i >= 0:
+        mask[i] = True
+        i = prev[i]
+    return mask
+
+
 def _unit_word(t_unit_us: int) -> str:
     return {1: "microseconds", 1000: "milliseconds", 1_000_000: "seconds"}.get(t_unit_us, f"units of {t_unit_us} us")
 
@@ -75,7 +98,8 @@ def events_from_columns(
 
     Checks, per event: finite timestamp that is a whole microsecond once multiplied by ``t_unit_us`` (the
     unit of the file's time column); integer-valued coordinates with 0 <= x < width, 0 <= y < height;
-    polarity in `POLARITIES`; time non-decreasing (an event earlier than one before it is out of order).
+    polarity in `POLARITIES`; time non-decreasing (the events outside one longest non-decreasing run are out of
+    order: a single glitch, early or late, costs one event, not the rest of the file).
     Per file: when most timestamps are not whole microseconds, or the timestamps span more than
     ``max_span_us``, the time column is in another unit than declared: a `DataFormatError` naming the likely
     unit (never dropped). Bad events raise a `DataFormatError` with the file, the first offending event and the
@@ -108,12 +132,12 @@ def events_from_columns(
         bad = np.zeros(n, dtype=bool)
         for mask, _ in reasons:
             bad |= mask
-        # out of order: earlier than the latest good event before it
-        good_t = np.where(bad, -np.inf, t_us)
-        running = np.maximum.accumulate(good_t) if n else good_t
+        # out of order: the good events outside one longest non-decreasing run (the fewest to drop)
+        good = np.flatnonzero(~bad)
         late = np.zeros(n, dtype=bool)
-        late[1:] = ~bad[1:] & (t_us[1:] < running[:-1])
-    reasons.append((late, "timestamp is earlier than the event before it (time must not decrease)"))
+        if np.any(np.diff(t_us[good]) < 0):
+            late[good[~_longest_nondecreasing(t_us[good])]] = True
+    reasons.append((late, "timestamp out of order (time must not decrease)"))
     bad |= late
     n_bad = int(np.count_nonzero(bad))
     if n_bad and not drop_bad:
