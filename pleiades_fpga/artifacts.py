@@ -180,8 +180,9 @@ def move_aside(build_dir: str | Path, entries: list[str]) -> Path:
 
 
 def _replace_entry(src: Path, dst: Path) -> None:
-    """Move file or directory ``src`` to ``dst``, replacing what is there (a directory via a rename aside)."""
-    if dst.is_dir() and not dst.is_symlink():
+    """Move file or directory ``src`` to ``dst``, replacing what is there (a directory, or a file where a
+    directory goes, via a rename aside)."""
+    if (dst.is_dir() or src.is_dir()) and (dst.exists() or dst.is_symlink()):
         trash = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
         os.replace(dst, trash / dst.name)
         os.replace(src, dst)
