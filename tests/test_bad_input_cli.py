@@ -7,7 +7,7 @@ import pytest
 
 from pleiades_fpga import cli
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.model import build_model, save_checkpoint
+from pleiades_fpga.model import build_model, load_model, save_checkpoint
 
 
 @pytest.fixture
@@ -238,3 +238,22 @@ def test_train_init_consistency(tmp_path, capsys, float_ckpt):
     rc, err, seconds = _run(base + ["--resolution", "64"], capsys)  # trained at 64, exported as 32
     assert rc == 2 and "takes 32x32 frames, not --resolution 64" in err and seconds < 30
     assert not (tmp_path / "o").exists()
+
+
+def test_interrupted_training_keeps_the_earlier_result(tmp_path, monkeypatch):
+    """Ctrl-C used to overwrite OUT/checkpoint.pt while OUT/metrics.json still described the earlier run."""
+    from pleiades_fpga.train import loop
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"earlier checkpoint")
+    (out / "metrics.json").write_text("{}")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_crops", interrupt)
+    assert cli.main(["train", "--out", str(out), "--preset", "tiny", "--n-train", "2", "--n-test", "2",
+                     "--no-progress"]) == 130
+    assert (out / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
+    assert load_model(out / loop.INTERRUPTED_CHECKPOINT).config == build_model("tiny", input_size=(32, 32)).config

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from pleiades_fpga.model import NetConfig, get_preset, load_model, resample_mode
 from pleiades_fpga.train.config import TrainConfig
 from pleiades_fpga.train.metrics import latency_table, majority_vote, per_step_accuracy
 from pleiades_fpga.train.plots import plot_latency
+
+
+INTERRUPTED_CHECKPOINT = "checkpoint.interrupted.pt"
 
 
 def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
@@ -237,8 +241,10 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         bar.close()
     t_train = time.time() - t_start - t_data
     if interrupted:
-        if out is not None:
-            save_checkpoint(model, out / "checkpoint.pt", meta={"train_config": cfg.to_dict(), "interrupted": True})
+        if out is not None:  # beside, not over, an earlier run's checkpoint.pt (its metrics.json describes that one)
+            path = save_checkpoint(model, out / INTERRUPTED_CHECKPOINT,
+                                   meta={"train_config": cfg.to_dict(), "interrupted": True})
+            print(f"\ninterrupted: the model so far is in {path}", file=sys.stderr)
         raise KeyboardInterrupt
 
     evaluation = evaluate_model(model, test, cfg.bin_us, progress=cfg.progress)
