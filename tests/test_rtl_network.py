@@ -66,6 +66,9 @@ def test_network_bit_exact_under_backpressure(design, sim):
     np.testing.assert_array_equal(golden.stream(data["input_counts"]), data["golden_outputs"])
     assert s["values_compared"] == 2 * frames * manifest["output"]["channels"]
     assert s["mismatches"] == 0, s
+    assert s["passed"] and s["stream_checks"]["violations"] == 0, s["stream_checks"]["messages"]
+    # the pauses really happened: internal streams stalled, some for several cycles in a row
+    assert max(e["max_stall"] for e in s["stream_checks"]["per_stream"].values()) >= 4
     np.testing.assert_array_equal(data["rtl_outputs"], data["golden_outputs"])
     np.testing.assert_array_equal(data["rtl_outputs_backpressure"], data["golden_outputs"])
     # the comparison is not trivial: logits vary over time and across classes

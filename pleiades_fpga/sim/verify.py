@@ -32,7 +32,8 @@ from pleiades_fpga.sim.runner import SimulationError, build
 from pleiades_fpga.sim.tools import SIMULATORS, simulator_version
 
 TB_MODULE = "pleiades_fpga.sim.tb.tb_network"
-VERILATOR_ARGS = ("--timing", "-CFLAGS", "-std=c++20")  # the harness clock is an HDL delay
+VERILATOR_ARGS = ("--timing", "-CFLAGS", "-std=c++20",  # the harness clock is an HDL delay
+                  "--no-public-flat-rw")  # only what cocotb reads is public (verilator metacomments)
 DEFAULT_CLIP_FRAMES = 100
 NOMINAL_CYCLES_PER_S = {"verilator": 150_000, "icarus": 2_000}  # for the up-front estimate only
 

@@ -17,14 +17,14 @@ module axis_stream_checker #(
     input  wire         tvalid,
     input  wire         tready,
     input  wire         tlast,
-    output reg  [31:0]  errors,
-    output reg  [2:0]   first_kind,
-    output reg  [31:0]  first_frame,
-    output reg  [31:0]  first_beat,
-    output reg  [31:0]  beats,
-    output reg  [31:0]  frames,
-    output reg  [31:0]  stall_cycles,
-    output reg  [31:0]  max_stall
+    output reg  [31:0]  errors /*verilator public_flat_rd*/,
+    output reg  [2:0]   first_kind /*verilator public_flat_rd*/,
+    output reg  [31:0]  first_frame /*verilator public_flat_rd*/,
+    output reg  [31:0]  first_beat /*verilator public_flat_rd*/,
+    output reg  [31:0]  beats /*verilator public_flat_rd*/,
+    output reg  [31:0]  frames /*verilator public_flat_rd*/,
+    output reg  [31:0]  stall_cycles /*verilator public_flat_rd*/,
+    output reg  [31:0]  max_stall /*verilator public_flat_rd*/
 );
     reg  [31:0] beat = 32'd0;
     reg  [31:0] stall = 32'd0;

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cocotb
@@ -42,31 +43,25 @@ def write_result(result: dict[str, Any]) -> None:
             json.dump(result, f)
 
 
-async def start_clock_and_reset(dut: Any, reset_cycles: int = 4) -> None:
-    """Start a ``CLOCK_NS`` clock on ``dut.clk`` and pulse ``dut.rst`` for ``reset_cycles`` cycles."""
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, reset_cycles)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-
-
 class StreamHarness:
-    """cocotbext-axi source on ``s_axis`` and sink on ``m_axis`` of ``dut`` (one word per beat), plus clock.
+    """cocotbext-axi sources on the ``sources`` stream prefixes of ``dut`` and sinks on ``sinks`` (one word per
+    beat; default one ``s_axis`` in, one ``m_axis`` out), plus the clock.
 
-    Create once per simulation; each :meth:`run` resets the DUT (so it also exercises reset) and
-    streams one scenario with its own seeded random pauses.
+    Create once per simulation; each :meth:`run` / :meth:`run_streams` resets the DUT (so it also exercises
+    reset) and streams one scenario with its own seeded random pauses on every port.
     """
 
-    def __init__(self, dut: Any) -> None:
+    def __init__(self, dut: Any, sources: Sequence[str] = ("s_axis",), sinks: Sequence[str] = ("m_axis",)) -> None:
         from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
 
-        for name in (f"cocotb.{dut._name}.s_axis", f"cocotb.{dut._name}.m_axis"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        for name in (*sources, *sinks):
+            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
         self.dut = dut
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
+        self.sources = {p: AxiStreamSource(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1)
+                        for p in sources}
+        self.sinks = {p: AxiStreamSink(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1) for p in sinks}
+        self.source, self.sink = self.sources[sources[0]], self.sinks[sinks[0]]
 
     async def reset(self, cycles: int = 4) -> None:
         self.dut.rst.value = 1
@@ -74,55 +69,71 @@ class StreamHarness:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
-    async def run(self, frames: list[list[int]], *, n_out_frames: int | None = None, in_pause: float = 0.0,
-                  out_pause: float = 0.0, seed: int = 0, timeout_cycles: int = 1_000_000) -> dict[str, Any]:
-        """Reset, stream ``frames`` (lists of beat words) in and collect ``n_out_frames`` output frames.
-
-        Returns ``{"out": [[word, ...], ...], "out_end_cycle": [...], "cycles": n}``: the output words of
-        each frame and the cycle (counted from the end of reset) of the last output beat of each frame.
-        """
+    async def run_streams(self, inputs: Mapping[str, list[list[int]]], n_out: Mapping[str, int], *,
+                          in_pause: float = 0.0, out_pause: float = 0.0, seed: int = 0,
+                          timeout_cycles: int = 1_000_000) -> dict[str, Any]:
+        """Reset, stream ``inputs`` (source prefix -> frames of beat words) in and collect ``n_out[sink]`` frames
+        on every sink. Returns ``{"out": {sink: [[word, ...], ...]}, "out_end_cycle": {sink: [...]}, "cycles": n}``:
+        the output words of each frame and the cycle (counted from the end of reset) of its last beat."""
         from cocotbext.axi import AxiStreamFrame
 
-        self.source.set_pause_generator(pause_pattern(seed * 2 + 1, in_pause) if in_pause > 0 else None)
-        self.sink.set_pause_generator(pause_pattern(seed * 2 + 2, out_pause) if out_pause > 0 else None)
-        self.source.pause = False
-        self.sink.pause = False
+        for i, src in enumerate(self.sources.values()):
+            src.set_pause_generator(pause_pattern(seed * 2 + 1 + 2 * i, in_pause) if in_pause > 0 else None)
+            src.pause = False
+        for i, snk in enumerate(self.sinks.values()):
+            snk.set_pause_generator(pause_pattern(seed * 2 + 2 + 2 * i, out_pause) if out_pause > 0 else None)
+            snk.pause = False
         await self.reset()
         t0 = get_sim_time()
-        n_out = len(frames) if n_out_frames is None else n_out_frames
-        for words in frames:
-            await self.source.send(AxiStreamFrame([int(w) for w in words]))
-        outs: list[list[int]] = []
-        ends: list[float] = []
+        for prefix, frames in inputs.items():
+            for words in frames:
+                await self.sources[prefix].send(AxiStreamFrame([int(w) for w in words]))
+        outs: dict[str, list[list[int]]] = {p: [] for p in self.sinks}
+        ends: dict[str, list[float]] = {p: [] for p in self.sinks}
 
-        async def collect() -> None:
-            for _ in range(n_out):
-                fr = await self.sink.recv()
-                outs.append([int(w) for w in fr.tdata])
-                ends.append(fr.sim_time_end)
+        async def collect(prefix: str) -> None:
+            for _ in range(n_out[prefix]):
+                fr = await self.sinks[prefix].recv()
+                outs[prefix].append([int(w) for w in fr.tdata])
+                ends[prefix].append(fr.sim_time_end)
 
-        await with_timeout(collect(), timeout_cycles * CLOCK_NS, "ns")
-        await self.source.wait()
+        tasks = [cocotb.start_soon(collect(p)) for p in self.sinks]
+        for task in tasks:
+            await with_timeout(task, timeout_cycles * CLOCK_NS, "ns")
+        for src in self.sources.values():
+            await src.wait()
         spc = get_sim_steps(CLOCK_NS, "ns")
-        return {
-            "out": outs,
-            "out_end_cycle": [(e - t0) / spc for e in ends],
-            "cycles": (get_sim_time() - t0) / spc,
-        }
+        return {"out": outs, "out_end_cycle": {p: [(e - t0) / spc for e in ends[p]] for p in self.sinks},
+                "cycles": (get_sim_time() - t0) / spc}
+
+    async def run(self, frames: list[list[int]], *, n_out_frames: int | None = None, in_pause: float = 0.0,
+                  out_pause: float = 0.0, seed: int = 0, timeout_cycles: int = 1_000_000) -> dict[str, Any]:
+        """:meth:`run_streams` for one source and one sink: ``{"out": [[word, ...], ...], "out_end_cycle": [...],
+        "cycles": n}`` (``n_out_frames`` defaults to the number of input frames)."""
+        src, snk = next(iter(self.sources)), next(iter(self.sinks))
+        res = await self.run_streams({src: frames}, {snk: len(frames) if n_out_frames is None else n_out_frames},
+                                     in_pause=in_pause, out_pause=out_pause, seed=seed, timeout_cycles=timeout_cycles)
+        return {"out": res["out"][snk], "out_end_cycle": res["out_end_cycle"][snk], "cycles": res["cycles"]}
 
 
 async def run_stream_vectors(dut: Any) -> None:
-    """Generic stream testbench body: vectors ``{"scenarios": [{"frames": [[word...]...], "n_out": n,
-    "in_pause": p, "out_pause": p, "seed": s}, ...]}``; result ``{"runs": [<StreamHarness.run dict>...]}``.
-    Extra DUT outputs are not checked here: the pytest side compares the words with its reference."""
+    """Generic stream testbench body. Vectors ``{"scenarios": [{"frames": [[word...]...], "n_out": n,
+    "in_pause": p, "out_pause": p, "seed": s, "timeout_cycles": n}, ...]}`` for one ``s_axis`` in and one
+    ``m_axis`` out; result ``{"runs": [<StreamHarness.run dict>...]}``. With ``"sources"``/``"sinks"`` (lists of
+    stream prefixes) in the vectors, ``frames`` and ``n_out`` are dicts by prefix and each run is a
+    :meth:`StreamHarness.run_streams` dict. The pytest side compares the words with its reference."""
     vec = load_vectors()
-    h = StreamHarness(dut)
+    multi = "sources" in vec or "sinks" in vec
+    h = StreamHarness(dut, vec.get("sources", ("s_axis",)), vec.get("sinks", ("m_axis",)))
     runs = []
     for sc in vec["scenarios"]:
-        runs.append(await h.run(sc["frames"], n_out_frames=sc.get("n_out"), in_pause=sc.get("in_pause", 0.0),
-                                out_pause=sc.get("out_pause", 0.0), seed=sc.get("seed", 0),
-                                timeout_cycles=sc.get("timeout_cycles", 1_000_000)))
+        opts = {"in_pause": sc.get("in_pause", 0.0), "out_pause": sc.get("out_pause", 0.0), "seed": sc.get("seed", 0),
+                "timeout_cycles": sc.get("timeout_cycles", 1_000_000)}
+        if multi:
+            runs.append(await h.run_streams(sc["frames"], sc["n_out"], **opts))
+        else:
+            runs.append(await h.run(sc["frames"], n_out_frames=sc.get("n_out"), **opts))
     write_result({"runs": runs})
 
 
-__all__ = ["CLOCK_NS", "StreamHarness", "load_vectors", "run_stream_vectors", "start_clock_and_reset", "write_result"]
+__all__ = ["CLOCK_NS", "StreamHarness", "load_vectors", "run_stream_vectors", "write_result"]

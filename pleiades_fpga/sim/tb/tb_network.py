@@ -17,9 +17,9 @@ import cocotb
 from cocotb.triggers import RisingEdge, with_timeout
 from cocotb.triggers import SimTimeoutError
 
+from pleiades_fpga.sim.harness import CHECKER_FIELDS
 from pleiades_fpga.sim.tb import CLOCK_NS, load_vectors, write_result
 
-FIELDS = ("errors", "first_kind", "first_frame", "first_beat", "beats", "frames", "stall_cycles", "max_stall")
 
 
 def _read_lines(path: str) -> list[list[str]]:
@@ -49,7 +49,7 @@ async def network_harness(dut) -> None:
         except SimTimeoutError:
             timed_out = True
         runs.append({"id": run["id"], "timed_out": timed_out, "cycles": int(dut.cycle.value),
-                     "checks": [{k: int(getattr(c, k).value) for k in FIELDS} for c in checkers]})
+                     "checks": [{k: int(getattr(c, k).value) for k in CHECKER_FIELDS} for c in checkers]})
         dut.trace_en.value = 0
         if vec.get("progress"):
             with open(vec["progress"], "a") as f:

@@ -1,5 +1,5 @@
-"""cocotb testbench for mvu_pointwise (wrapped with its ROMs): streams the scenarios of the vectors
-(see :func:`pleiades_fpga.sim.tb.run_stream_vectors`); the pytest side checks the outputs."""
+"""cocotb testbench for mvu_pointwise (kind "pointwise"; the generator's layer wrapper with its ROMs): streams
+the scenarios of the vectors (see :func:`pleiades_fpga.sim.tb.run_stream_vectors`); the pytest side checks them."""
 from __future__ import annotations
 
 import cocotb
@@ -8,5 +8,5 @@ from pleiades_fpga.sim.tb import run_stream_vectors
 
 
 @cocotb.test()
-async def mvu_stream(dut) -> None:
+async def pointwise_stream(dut) -> None:
     await run_stream_vectors(dut)
