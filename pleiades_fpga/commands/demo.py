@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="float training epochs (default: the trainer's)")
     p.add_argument("--quant", default="w8a8", help="QAT spec (default w8a8; e.g. w4a4 or a TOML/YAML file)")
     p.add_argument("--qat-epochs", type=positive_int, default=2, help="QAT fine-tuning epochs (default 2)")
-    p.add_argument("--frames", type=int, default=30, help="frames to verify in RTL simulation (default 30)")
+    p.add_argument("--frames", type=positive_int, default=300,
+                   help="frames to verify in RTL simulation (default 300, clips of 100, 2 simulator processes)")
     p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--target", default="lfe5u-85f", help="part for the report (default lfe5u-85f)")
     p.add_argument("--synth", action="store_true", help="also synthesize with Yosys for the report (minutes)")
@@ -100,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
           f"{manifest['cycles_per_frame']:,} cycles/frame")
     times["build_s"] = time.time() - t
 
-    t = _stage(5, total, f"cocotb verification on {args.sim} ({args.frames} frames, with and without back-pressure)")
-    ver = verify_build(out, frames=args.frames, sim=args.sim)
+    t = _stage(5, total, f"bit-exact verification on {args.sim} ({args.frames} frames under random back-pressure, "
+                         "stream checks on every layer)")
+    ver = verify_build(out, frames=args.frames, sim=args.sim, jobs=2, progress=True)
     times["verify_s"] = time.time() - t
+    cpf = ver["cycles_per_frame_measured"]
     print(f"{'BIT-EXACT' if ver['bit_exact'] else 'MISMATCH'}: {ver['mismatches']} mismatches over "
-          f"{ver['values_compared']:,} values; {ver['cycles_per_frame_measured']:,.0f} cycles/frame measured")
+          f"{ver['values_compared']:,} values; stream checks {'ok' if ver['stream_checks']['ok'] else 'FAILED'}; "
+          f"{'n/a' if cpf is None else format(cpf, ',.0f')} cycles/frame measured")
 
     t = _stage(6, total, f"report for {args.target}")
     from pleiades_fpga.report.flow import run_report
