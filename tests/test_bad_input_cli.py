@@ -75,7 +75,7 @@ BAD_OPTIONS = [
     ("train", "--bin-ms", "nan"), ("train", "--bin-ms", "inf"), ("train", "--bin-ms", "0"),
     ("train", "--bin-ms", "-10"), ("train", "--bin-ms", "0.0005"), ("train", "--lr", "nan"), ("train", "--lr", "0"),
     ("train", "--lr", "-1e-3"), ("train", "--lr", "inf"), ("train", "--epochs", "0"), ("train", "--batch-size", "0"),
-    ("train", "--seed", "-1"), ("train", "--n-train", "0"), ("train", "--n-test", "-2"), ("train", "--wbits", "9"),
+    ("train", "--seed", "-1"), ("train", "--seed", str(2**32)), ("train", "--n-train", "0"), ("train", "--n-test", "-2"), ("train", "--wbits", "9"),
     ("train", "--abits", "1"), ("train", "--threads", "0"), ("train", "--threads", "100000"),
     ("train", "--preset", "huge"),
     ("evaluate", "--bin-ms", "nan"), ("evaluate", "--n-test", "0"), ("evaluate", "--seed", "-3"),
@@ -257,3 +257,13 @@ def test_interrupted_training_keeps_the_earlier_result(tmp_path, monkeypatch):
                      "--no-progress"]) == 130
     assert (out / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
     assert load_model(out / loop.INTERRUPTED_CHECKPOINT).config == build_model("tiny", input_size=(32, 32)).config
+
+
+def test_diverging_training_stops_with_the_fix(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"earlier checkpoint")
+    rc, err, _ = _run(["train", "--out", str(tmp_path / "run"), "--preset", "tiny", "--n-train", "16", "--n-test", "2",
+                       "--epochs", "1", "--lr", "1e30", "--no-progress"], capsys)
+    assert rc == 2 and "the training loss became nan" in err and "lower --lr" in err
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt"]

@@ -193,3 +193,11 @@ def test_a_split_without_clips_is_an_error(tmp_path):
     _tonic(tmp_path, _good_rows(20, np.random.default_rng(8)), name="10.npy")  # only "other"
     with pytest.raises(DataFormatError, match="test split has no clips"):
         load_clips("dvs128", "test", 32, root=str(tmp_path), progress=False)
+
+
+def test_a_label_interval_without_events_is_an_error(tmp_path):
+    _aedat(tmp_path / "user01_led.aedat", [(10 * k, 1, 1, 1) for k in range(100)])
+    (tmp_path / "user01_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n1,0,500\n2,90000,95000\n")
+    (tmp_path / "trials_to_train.txt").write_text("user01_led.aedat\n")
+    with pytest.raises(DataFormatError, match="user01_led_labels.csv: gesture 2 at 90000..95000 us selects no events"):
+        load_dvs128(tmp_path, "train")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pleiades_fpga.argtypes import nonneg_int, positive_int
-from pleiades_fpga.commands.train import bin_ms_to_us, thread_count
+from pleiades_fpga.argtypes import positive_int
+from pleiades_fpga.commands.train import bin_ms_to_us, seed_value, thread_count
 from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None)
     p.add_argument("--data-root", default=None)
     p.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=None)
-    p.add_argument("--seed", type=nonneg_int, default=None, help="data seed (default: the checkpoint's)")
+    p.add_argument("--seed", type=seed_value, default=None, help="data seed (default: the checkpoint's)")
     p.add_argument("--n-test", type=positive_int, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.add_argument("--plot", type=Path, default=None, help="also write the latency curve to this PNG")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from pleiades_fpga.argtypes import int_range, nonneg_int, positive_float, positive_int
+from pleiades_fpga.argtypes import int_range, positive_float, positive_int
 from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
 from pleiades_fpga.quant.config import MAX_BITS, MIN_BITS
 
 bit_width = int_range(MIN_BITS, MAX_BITS)
+seed_value = int_range(0, 2**32 - 1)  # torch and numpy both take it
 thread_count = int_range(1, 256)  # torch CPU threads: more than a machine's cores only slows it down
 
 
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
-    p.add_argument("--seed", type=nonneg_int, default=d.seed, help="seed of the data and the training (default 0)")
+    p.add_argument("--seed", type=seed_value, default=d.seed, help="seed of the data and the training (default 0)")
     p.add_argument("--n-train", type=positive_int, default=None, help="number of training clips")
     p.add_argument("--n-test", type=positive_int, default=None, help="number of test clips")
     p.add_argument("--quant", default=None, metavar="SPEC",

@@ -165,6 +165,10 @@ def load_dvs128_aedat(root: str | Path, split: str, include_other: bool = False,
             if label == OTHER_CLASS and not include_other:
                 continue
             lo, hi = np.searchsorted(events["t"], [start, end])
+            if hi == lo:
+                span = f"{events['t'][0]}..{events['t'][-1]} us" if events.size else "no events"
+                raise DataFormatError(f"{aedat.stem}_labels.csv: gesture {cls} at {start}..{end} us selects no events "
+                                      f"of {aedat} ({span}); check that the labels belong to this recording")
             clip = events[lo:hi].copy()
             clip["t"] -= start
             clips.append(clip)

@@ -61,8 +61,8 @@ class TrainConfig:
         if not all(math.isfinite(v) for v in (self.lr, self.weight_decay, self.warmup, self.grad_clip)) or \
                 not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1 or not self.grad_clip > 0:
             raise PleiadesError("need finite lr > 0, weight_decay >= 0, 0 <= warmup < 1 and grad_clip > 0")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise PleiadesError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise PleiadesError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
         if self.temporal_kind not in (None, "pleiades", "free"):
             raise PleiadesError(f"temporal_kind must be 'pleiades' or 'free', got {self.temporal_kind!r}")
         if self.temporal not in (None, "buffer", "recurrent"):
