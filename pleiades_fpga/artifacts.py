@@ -160,8 +160,7 @@ def stamp_dir(directory: str | Path, build_dir: str | Path, **info: Any) -> Path
 
 def dir_is_current(directory: str | Path, build_dir: str | Path) -> bool:
     """Whether the tool results in ``directory`` were stamped with the design now in ``build_dir``."""
-    current = design_hash(build_dir)
-    return current is not None and _json_hash(Path(directory) / STAMP) == current
+    return is_current(build_dir, {HASH_KEY: _json_hash(Path(directory) / STAMP)})
 
 
 def move_aside(build_dir: str | Path, entries: list[str]) -> Path:
@@ -212,8 +211,8 @@ def staged_build(out_dir: str | Path) -> Iterator[Path]:
 def publish_build(staging: Path, out_dir: Path) -> Path | None:
     """Move a freshly built design from ``staging`` into ``out_dir``.
 
-    When the design differs from the one in ``out_dir`` (design hash), the old design files the new
-    build does not write and every result recording another hash (or none) are moved into
+    Every result recording another design hash than the new design's (or none) and, when the design
+    differs from the one in ``out_dir``, the old design files the new build does not write are moved into
     ``out_dir/stale/<time>/`` first (said on the console); return that directory, or None."""
     new = design_hash(staging)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -246,3 +246,26 @@ def test_default_build_fits_the_default_report_part(tmp_path, capsys):
     rep = json.loads((tmp_path / "x" / "report.json").read_text())
     assert rep["fits"] is True and rep["target"] == DEFAULT_PART and "DOES NOT FIT" not in out + err
     assert rc == (0 if rep["realtime"] else 1)
+
+
+def test_design_hash_covers_manifest_rtl_and_model(tmp_path):
+    build = tmp_path / "m"
+    shutil.copytree(Path(__file__).parent / "data" / "mac_stream", build)
+    manifest = json.loads((build / "manifest.json").read_text())
+    h0 = design_hash(build)
+    assert h0 is not None and len(h0) == 16
+    (build / "manifest.json").write_text(json.dumps({**manifest, "name": "renamed"}, indent=4))
+    assert design_hash(build) == h0                          # the directory's name and formatting are no part
+    (build / "manifest.json").write_text(json.dumps({**manifest, "cycles_per_frame": 1}))
+    assert design_hash(build) != h0
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    rtl = build / manifest["rtl_files"][0]
+    text = rtl.read_text()
+    rtl.write_text(text + " ")
+    assert design_hash(build) != h0
+    rtl.write_text(text)
+    assert design_hash(build) == h0
+    (build / "model.onnx").write_bytes(b"model")
+    assert design_hash(build) != h0
+    (build / "manifest.json").unlink()
+    assert design_hash(build) is None
