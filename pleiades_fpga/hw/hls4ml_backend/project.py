@@ -89,6 +89,9 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
     with staged_build(out_dir) as stage:  # a failure leaves out_dir (and a model.onnx in it) as it was
         shutil.copyfile(onnx_path, stage / "model.onnx")
         manifest = _write_project(ir, stage, out_dir.name, clock_mhz, part, tb_frames, seed)
+        config = stage / "hls4ml" / "hls4ml_config.yml"    # hls4ml records its output directory: the final one
+        if config.is_file():
+            write_text_atomic(config, config.read_text().replace(str(stage / "hls4ml"), str(out_dir / "hls4ml")))
     return manifest
 
 
