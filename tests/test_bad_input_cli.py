@@ -267,3 +267,22 @@ def test_diverging_training_stops_with_the_fix(tmp_path, capsys):
     assert rc == 2 and "the training loss became nan" in err and "lower --lr" in err
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt"]
+
+
+def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
+    from pleiades_fpga.errors import UnsupportedModelError
+    from pleiades_fpga.hw import golden
+    from pleiades_fpga.quant import build_quant_model
+
+    ckpt = save_checkpoint(build_quant_model(build_model("tiny", input_size=(8, 8)).config, "w4a4"),
+                           tmp_path / "q.pt")
+    (tmp_path / "m.onnx").write_bytes(b"earlier export")
+
+    def refuse(path):
+        raise UnsupportedModelError(f"{path}: cannot be read back")
+
+    monkeypatch.setattr(golden.GoldenModel, "from_qonnx", staticmethod(refuse))
+    rc, err, _ = _run(["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--frames", "4"], capsys)
+    assert rc == 2 and "cannot be read back" in err
+    assert (tmp_path / "m.onnx").read_bytes() == b"earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "q.pt"]  # no temporary left behind

@@ -94,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.hw.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
-    path = export_model(model, out, frames=args.frames)
-    golden = GoldenModel.from_qonnx(path)
+    from pleiades_fpga.artifacts import atomic_path
+
+    with atomic_path(out) as tmp:  # replaces an earlier OUT only once the new file reads back into the golden model
+        golden = GoldenModel.from_qonnx(export_model(model, tmp, frames=args.frames))
     if not args.quiet:
         print(golden.ir.summary())
-    print(f"wrote {path}")
+    print(f"wrote {out}")
     return 0
