@@ -24,8 +24,9 @@ def register(subparsers) -> None:
                         "(default: the clock the build was folded for)")
     p.add_argument("--reuse", action="store_true",
                    help="read the synthesis / place-and-route results already in build/NAME/synth/<part> instead of "
-                        "running the tools again (e.g. after verify, or a newer estimator); the board clock is the one "
-                        "place and route ran at")
+                        "running the tools again (e.g. after verify, or a newer estimator); only results stamped with "
+                        "the current design's hash are used; the board clock is the one place and route ran at. "
+                        "Not with --synth, --pnr, --bitstream or --clock-mhz")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.set_defaults(func=run)
 
