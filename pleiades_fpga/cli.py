@@ -3,11 +3,12 @@
 Each subcommand lives in ``pleiades_fpga.commands.<name>`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (called with the parsed namespace, returns an exit code).
 
-The one error path (:func:`main`): a :class:`PleiadesError` (bad input, with the fix in its message) and an
-``OSError`` (a file-system problem: missing path, permissions, disk full) print ``error: ...`` without a
-traceback and exit 2; Ctrl-C exits 130; any other exception is a bug: a short message, and the full traceback
-is saved to a file under ``$PLEIADES_CRASH_DIR`` (default ``~/.cache/pleiades-fpga/crash``), exit 1.
-Option values are range-checked by argparse itself (``pleiades_fpga.argtypes``), which exits 2.
+The one error path (:func:`main`): a :class:`PleiadesError` (bad input, with the fix in its message), an
+``OSError`` (a file-system problem: missing path, permissions, disk full) or a ``MemoryError`` prints
+``error: ...`` without a traceback and exits 2; Ctrl-C exits 130; any other exception is a bug: a short
+message, and the full traceback is saved to a file under ``$PLEIADES_CRASH_DIR`` (default
+``~/.cache/pleiades-fpga/crash``), exit 1. Option values are range-checked by argparse (``pleiades_fpga.argtypes``),
+which exits 2.
 """
 from __future__ import annotations
 
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except OSError as exc:
         print(f"error: {exc} (check the path, its permissions and the free disk space)", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:
+        print("error: out of memory; ask for less (fewer clips or frames, a larger bin size, a lower resolution)",
+              file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: short message, traceback to a file
         saved = save_crash_report(exc, argv)

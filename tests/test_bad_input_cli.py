@@ -46,6 +46,12 @@ def test_file_system_error_is_a_user_error(failing_command, capsys):
     assert err.startswith("error: ") and "Permission denied" in err and "Traceback" not in err
 
 
+def test_out_of_memory_is_a_user_error(failing_command, capsys):
+    failing_command.exc = MemoryError()
+    assert cli.main(["boom"]) == 2
+    assert capsys.readouterr().err.startswith("error: out of memory; ask for less")
+
+
 def test_unexpected_exception_saves_the_traceback(failing_command, capsys, tmp_path):
     failing_command.exc = ZeroDivisionError("division by zero in the frobnicator")
     assert cli.main(["boom", "--n", "3"]) == 1
