@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         resolve_spec(args.quant, args.wbits, args.abits)  # a bad spec is refused before the model is built
     model = load_model(args.checkpoint)
     h, w = model.config.input_size
-    eval_batch_size(model.config, (1, model.config.in_channels, args.frames, h, w), 1, f"exporting {args.frames} frames")
+    eval_batch_size(model.config, (1, model.config.in_channels, args.frames, h, w), 1,
+                    f"exporting {args.frames} frames")  # the memory of the export trace
     if getattr(model, "quant_config", None) is None:
         if args.quant is None:
             raise PleiadesError(

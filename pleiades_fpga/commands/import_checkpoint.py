@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("path", type=Path, help="published state_dict (.pt)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
-    p.add_argument("--alpha", type=jacobi_param, default=-0.25, help="Jacobi alpha (> -1) of the published basis (-0.25)")
-    p.add_argument("--beta", type=jacobi_param, default=-0.25, help="Jacobi beta (> -1) of the published basis (-0.25)")
+    p.add_argument("--alpha", type=jacobi_param, default=-0.25,
+                   help="Jacobi alpha (> -1) of the published basis (-0.25)")
+    p.add_argument("--beta", type=jacobi_param, default=-0.25,
+                   help="Jacobi beta (> -1) of the published basis (-0.25)")
     p.add_argument("--norm-groups", type=positive_int, default=4, help="GroupNorm groups of the published model (4)")
     p.set_defaults(func=run)
 

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, resolution=args.resolution, bin_us=args.bin_us,
-        preset=args.preset or TrainConfig.preset, temporal_kind=args.temporal_kind, temporal=args.temporal, epochs=args.epochs,
+        preset=args.preset or TrainConfig.preset, temporal_kind=args.temporal_kind, temporal=args.temporal,
+        epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
         quant=args.quant, wbits=args.wbits, abits=args.abits, init=args.init,

@@ -116,15 +116,17 @@ def events_from_columns(
     n = t.shape[0]
     t_us, t_ok, t_whole = _times_us(t, t_unit_us, source)
     unit = _unit_word(t_unit_us)
-    if n and np.count_nonzero(t_ok & ~t_whole) > n // 2:
+    fractional = t_ok & ~t_whole
+    if n and np.count_nonzero(fractional) > n // 2:
+        i = int(np.argmax(fractional))
         raise DataFormatError(
-            f"{source}: {np.count_nonzero(t_ok & ~t_whole):,} of {n:,} timestamps are not whole microseconds when "
-            f"read as {unit} (e.g. event {int(np.argmax(t_ok & ~t_whole))}: t = {t[np.argmax(t_ok & ~t_whole)].item()!r}); "
-            f"the time column looks like it is in a larger unit (seconds?) than {unit}: convert it to {unit}")
+            f"{source}: {np.count_nonzero(fractional):,} of {n:,} timestamps are not whole microseconds when read "
+            f"as {unit} (e.g. event {i}: t = {t[i].item()!r}); the time column looks like it is in a larger unit "
+            f"(seconds?) than {unit}: convert it to {unit}")
     with np.errstate(invalid="ignore"):
         reasons = [
             (~t_ok, "timestamp is not a finite number in range"),
-            (t_ok & ~t_whole, "timestamp is not a whole microsecond"),
+            (fractional, "timestamp is not a whole microsecond"),
             (~_whole(x) | (x < 0) | (x >= width), f"x is not an integer in 0..{width - 1}"),
             (~_whole(y) | (y < 0) | (y >= height), f"y is not an integer in 0..{height - 1}"),
             (~np.isin(p, POLARITIES), f"polarity is not one of {POLARITIES} (0 = OFF, 1 = ON)"),

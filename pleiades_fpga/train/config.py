@@ -92,7 +92,8 @@ class TrainConfig:
             get_preset(self.preset)
         if self.dataset == "dvs128":
             if self.data_root is None:
-                raise PleiadesError("the dvs128 dataset needs the path of a local DVS128 Gesture copy (--data-root DIR)")
+                raise PleiadesError("the dvs128 dataset needs the path of a local DVS128 Gesture copy "
+                                    "(--data-root DIR)")
             if not Path(self.data_root).is_dir():
                 raise PleiadesError(f"--data-root {self.data_root} is not a directory; give the DVS128 Gesture copy")
         elif self.data_root is not None:

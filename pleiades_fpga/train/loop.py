@@ -223,8 +223,8 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
                 target = y[:, None].expand(-1, logits.shape[2])
                 loss = loss_fn(logits, target)
                 if not torch.isfinite(loss):
-                    raise PleiadesError(f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, step {b + 1}: "
-                                        f"lower --lr (now {cfg.lr:g}); nothing was written")
+                    raise PleiadesError(f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, "
+                                        f"step {b + 1}: lower --lr (now {cfg.lr:g}); nothing was written")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
