@@ -197,6 +197,8 @@ def staged_build(out_dir: str | Path) -> Iterator[Path]:
     out_dir = Path(os.path.abspath(out_dir))       # "a/b/.." -> "a": the staging name needs a real leaf
     if out_dir.exists() and not out_dir.is_dir():
         raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
+    if not out_dir.name:
+        raise PleiadesError(f"output directory {out_dir} is a file-system root; pass a directory below it with --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     try:

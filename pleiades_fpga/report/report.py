@@ -102,7 +102,7 @@ def _read_json(path: Path) -> dict | list | None:
         return None
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (OSError, UnicodeDecodeError, ValueError):    # unreadable: treated as absent by every reader
         return None
 
 
@@ -242,7 +242,7 @@ def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list
     build_dir = Path(build_dir)
     finn = _read_json(build_dir / "finn" / "comparison.json")  # `build --backend finn`: FINN vs our estimates
     report = {**report, HASH_KEY: design_hash(build_dir)}
-    if isinstance(finn, dict):
+    if isinstance(finn, dict) and {"segments", "temporal_layers", "totals", "fpga_part"} <= set(finn):
         report = {**report, "finn": finn}
     page = None
     if html:
