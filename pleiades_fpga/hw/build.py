@@ -17,7 +17,8 @@ def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
     """Refuse a missing model or checkpoint and an output path that is a file, before any work."""
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     if not onnx_path.is_file():
-        raise PleiadesError(f"model {onnx_path} does not exist or is not a file; export one with `pleiades-fpga export`")
+        raise PleiadesError(f"model {onnx_path} does not exist or is not a file; export one with "
+                            "`pleiades-fpga export`")
     if float_checkpoint is not None and not Path(float_checkpoint).is_file():
         raise PleiadesError(f"float checkpoint {float_checkpoint} does not exist or is not a file")
     if out_dir.exists() and not out_dir.is_dir():

@@ -206,7 +206,8 @@ def _verification_html(ver: dict | None) -> str:
         ["back-pressure runs", "; ".join(map(str, ver.get("runs") or []))],
         ["cycles/frame measured / analytic", f"{_fmt(ver.get('cycles_per_frame_measured'))} / "
                                              f"{_fmt(ver.get('cycles_per_frame_analytic'))}"],
-        ["latency (cycles, median / max)", f"{_fmt(ver.get('latency_cycles'))} / {_fmt(ver.get('latency_cycles_max'))}"],
+        ["latency (cycles, median / max)",
+         f"{_fmt(ver.get('latency_cycles'))} / {_fmt(ver.get('latency_cycles_max'))}"],
     ]
     fm = ver.get("float_model")
     if isinstance(fm, dict):
