@@ -36,8 +36,8 @@ def _tcb(name, c_in, c_out, k, pixels, dw, pe, simd, in_w, acc, m=16, s=6):
 
 
 def _conv(name, h, w, c, k, stride, dw, pe, simd, acc, m=8, s=4):
-    params = dict(H=h, W=w, C=c, K=k, STRIDE=stride, DEPTHWISE=dw, PE=pe, SIMD=simd, IN_BITS=8, W_BITS=8,
-                  ACC_BITS=acc, M_BITS=m, S_BITS=s)
+    params = dict(H=h, W=w, C_IN=c, C_OUT=k, STRIDE=stride, DEPTHWISE=dw, PE=pe, SIMD=simd, IN_W=8, W_W=8,
+                  ACC_W=acc, M_W=m, S_W=s)
     layer = dict(name=name, kind="conv3x3", pe=pe, simd=1 if dw else simd, multipliers=pe if dw else pe * simd,
                  groups=c if dw else 1,
                  in_bits=8, out_bits=8, weight_bits=8, acc_bits=acc, m_bits=m, s_bits=s,
@@ -57,7 +57,7 @@ def _mvu(name, c_in, c_out, pe, simd, acc, m, s, out_signed=0):
 
 def _gap(name, h, w, c):
     sum_bits = 8 + math.ceil(math.log2(h * w + 1)) + 1
-    params = dict(H=h, W=w, C=c, PE=1, IN_BITS=8)
+    params = dict(H=h, W=w, C=c, PE=1, IN_W=8)
     layer = dict(name=name, kind="avgpool", pe=1, simd=1, multipliers=0, groups=c, in_bits=8, out_bits=8,
                  weight_bits=0, acc_bits=sum_bits, m_bits=16, s_bits=6, in_shape=[c, h, w], out_shape=[c, 1, 1],
                  memories=[])

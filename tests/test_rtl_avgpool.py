@@ -1,4 +1,4 @@
-"""global_avg_pool against a numpy reference: per-channel frame sums, requantized (round half to even).
+"""global_avg_pool (in the layer wrapper the generator ships, rom.avgpool_layer_files) against a numpy reference: per-channel frame sums, requantized (round half to even).
 
 Random frame sizes, channels, widths, per-channel M/S and requant folding (PE dividing and not
 dividing C); frames back to back with random back-pressure on both sides, then a run without
@@ -11,10 +11,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.rtl import TEMPLATES_DIR, cycles_spatial
+from pleiades_fpga.hw.rtl import cycles_spatial
+from pleiades_fpga.hw.rtl.lint import template_sources
+from pleiades_fpga.hw.rtl.rom import avgpool_layer_files, files_text
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tb.tb_avgpool import TOPLEVEL, avgpool_top_verilog
 from pleiades_fpga.sim.tools import have_simulator
 
 
@@ -40,8 +41,8 @@ def make_case(seed: int, h: int, w: int, c: int, pe: int, n_frames: int) -> dict
     m_bits = int(rng.integers(4, 12))
     shift = np.array([int(np.ceil(np.log2(h * w))) + m_bits - 1 + int(rng.integers(-2, 2)) for _ in range(c)])
     mult = np.array([int(round(2 ** int(s) / (h * w) * rng.uniform(0.5, 1.5))) for s in shift]).clip(1, 2 ** m_bits - 1)
-    params = {"H": h, "W": w, "C": c, "IN_BITS": in_bits, "IN_SIGNED": int(in_signed), "PE": pe,
-              "M_BITS": m_bits, "S_BITS": max(1, int(shift.max()).bit_length()), "OUT_BITS": out_bits,
+    params = {"H": h, "W": w, "C": c, "IN_W": in_bits, "IN_SIGNED": int(in_signed), "PE": pe,
+              "M_W": m_bits, "S_W": max(1, int(shift.max()).bit_length()), "OUT_W": out_bits,
               "OUT_SIGNED": int(out_signed)}
     return {"params": params, "mult": mult, "shift": shift, "x": x,
             "expected": avgpool_ref(x, mult, shift, out_bits, out_signed)}
@@ -49,21 +50,23 @@ def make_case(seed: int, h: int, w: int, c: int, pe: int, n_frames: int) -> dict
 
 def run_case(tmp_path, sim: str, case: dict, n_pressure: int, seed: int) -> None:
     p = case["params"]
-    src = tmp_path / f"{TOPLEVEL}.v"
-    src.write_text(avgpool_top_verilog(p, case["mult"], case["shift"]))
-    sources = [TEMPLATES_DIR / "requant.v", TEMPLATES_DIR / "global_avg_pool.v", src]
-    words = [axis.pack_frame(fr, p["IN_BITS"], bool(p["IN_SIGNED"])) for fr in case["x"]]
+    top = f"avgpool_top_{seed}"
+    src = tmp_path / f"{top}.v"
+    src.write_text(files_text(avgpool_layer_files(top, p, case["mult"], case["shift"])))
+    words = [axis.pack_frame(fr, p["IN_W"], bool(p["IN_SIGNED"])) for fr in case["x"]]
     model = cycles_spatial.avgpool_cycles(p["H"], p["W"], p["C"], p["PE"])
-    run = run_testbench(TOPLEVEL, sources, "pleiades_fpga.sim.tb.tb_avgpool", sim=sim,
-                        vectors={"frames": words[:n_pressure], "timing_frames": words[n_pressure:],
-                                 "pause_seed": seed, "p_in": 0.4, "p_out": 0.4,
-                                 "frame_timeout_ns": 10 * (20 * model + 2000)})
-    got = run.results["outputs"] + run.results["timing_outputs"]
+    tmo = 20 * model * len(words) + 2000
+    scenarios = [{"frames": words[:n_pressure], "seed": seed, "in_pause": 0.4, "out_pause": 0.4, "timeout_cycles": tmo},
+                 {"frames": words[n_pressure:], "seed": seed + 1, "timeout_cycles": tmo}]
+    run = run_testbench(top, [*template_sources("global_avg_pool"), src], "pleiades_fpga.sim.tb.tb_avgpool", sim=sim,
+                        vectors={"scenarios": scenarios})
+    runs = run.results["runs"]
+    got = [fr for r in runs for fr in r["out"]]
     assert [len(fr) for fr in got] == [1] * len(case["x"]), "one beat (with tlast) per frame expected"
-    values = np.array([axis.unpack_pixel(fr[0], p["C"], p["OUT_BITS"], bool(p["OUT_SIGNED"])) for fr in got])
+    values = np.array([axis.unpack_pixel(fr[0], p["C"], p["OUT_W"], bool(p["OUT_SIGNED"])) for fr in got])
     mismatches = int((values != case["expected"]).sum())
     assert mismatches == 0, f"{mismatches} mismatching outputs for {p}:\n{values}\nvs\n{case['expected']}"
-    done = run.results["timing_done"]
+    done = runs[1]["out_end_cycle"]
     measured = (done[-1] - done[0]) / (len(done) - 1)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
 
@@ -97,7 +100,7 @@ def test_avgpool_verilator(tmp_path, cfg):
 
 
 LINT_SETS = [{}, {"C": 5, "PE": 3, "IN_SIGNED": 1, "OUT_SIGNED": 1}, {"H": 1, "W": 1, "C": 1},
-             {"H": 8, "W": 8, "C": 256, "PE": 8, "IN_BITS": 8, "M_BITS": 16, "S_BITS": 6, "OUT_BITS": 8}]
+             {"H": 8, "W": 8, "C": 256, "PE": 8, "IN_W": 8, "M_W": 16, "S_W": 6, "OUT_W": 8}]
 
 
 @pytest.mark.parametrize("params", LINT_SETS, ids=[str(i) for i in range(len(LINT_SETS))])

@@ -1,4 +1,5 @@
-"""conv3x3_stream against a straightforward numpy reference (zero-padded correlation, stride, requant).
+"""conv3x3_stream (in the layer wrapper the generator ships, rom.mac_layer_files) against a straightforward
+numpy reference (zero-padded correlation, stride, requant).
 
 Random shapes (odd and even H, W >= 3), channels, widths and weights, folding (also PE/SIMD not
 dividing the channel counts), stride 1 and 2, full and depthwise; several frames back to back with
@@ -13,9 +14,10 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.hw.rtl import cycles_spatial
+from pleiades_fpga.hw.rtl.lint import template_sources
+from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tb.tb_conv3x3 import TOPLEVEL, conv3x3_top_verilog
 from pleiades_fpga.sim.tools import have_simulator
 
 
@@ -81,11 +83,11 @@ def make_case(seed: int, h: int, w: int, c: int, k: int, stride: int, depthwise:
     shift = np.maximum(0, np.round(np.log2(spread * mult / (1 << (out_bits - 1)))).astype(int)
                        + rng.integers(-1, 2, size=k)).astype(int)
     params = {
-        "H": h, "W": w, "C": c, "K": k, "STRIDE": stride, "DEPTHWISE": int(depthwise), "PE": pe,
-        "SIMD": simd, "IN_BITS": in_bits, "IN_SIGNED": int(in_signed), "W_BITS": w_bits,
-        "ACC_BITS": acc_bits, "BIAS_BITS": signed_bits(int(bias.min()), int(bias.max())),
-        "M_BITS": m_bits, "S_BITS": max(1, int(shift.max()).bit_length()),
-        "OUT_BITS": out_bits, "OUT_SIGNED": int(out_signed),
+        "H": h, "W": w, "C_IN": c, "C_OUT": k, "STRIDE": stride, "DEPTHWISE": int(depthwise), "PE": pe,
+        "SIMD": simd, "IN_W": in_bits, "IN_SIGNED": int(in_signed), "W_W": w_bits,
+        "ACC_W": acc_bits, "BIAS_W": signed_bits(int(bias.min()), int(bias.max())),
+        "M_W": m_bits, "S_W": max(1, int(shift.max()).bit_length()),
+        "OUT_W": out_bits, "OUT_SIGNED": int(out_signed),
     }
     expected = np.vectorize(lambda a, j: requant_ref(int(a), int(mult[j]), int(shift[j]), out_bits, out_signed),
                             otypes=[np.int64])(acc, np.arange(k)[None, :, None, None])
@@ -99,30 +101,30 @@ def axis_range(bits: int, signed: bool) -> tuple[int, int]:
 
 def run_case(tmp_path, sim: str, case: dict, n_pressure: int, seed: int, p_in: float = 0.4,
              p_out: float = 0.4) -> tuple[float, int]:
-    """Simulate ``case`` on ``sim``, compare every output integer and the cycles per frame.
-
-    Returns (measured, modelled) cycles per frame.
-    """
+    """Simulate ``case`` on ``sim`` (frames with random back-pressure, then a reset and the rest without),
+    compare every output integer and the cycles per frame. Returns (measured, modelled) cycles per frame."""
     p = case["params"]
-    src = tmp_path / f"{TOPLEVEL}.v"
-    src.write_text(conv3x3_top_verilog(p, case["weights"], case["bias"], case["mult"], case["shift"]))
-    from pleiades_fpga.hw.rtl import TEMPLATES_DIR
-
-    sources = [TEMPLATES_DIR / "requant.v", TEMPLATES_DIR / "conv3x3_stream.v", src]
-    words = [axis.pack_frame(fr, p["IN_BITS"], bool(p["IN_SIGNED"])) for fr in case["x"]]
-    model = cycles_spatial.conv3x3_cycles(p["H"], p["W"], p["C"], p["K"], p["STRIDE"], p["PE"], p["SIMD"],
+    top = f"conv3x3_top_{seed}"
+    src = tmp_path / f"{top}.v"
+    w = case["weights"]
+    w = w.reshape(w.shape[0], 1, 9) if p["DEPTHWISE"] else w.reshape(w.shape[0], w.shape[1], 9)  # tap = ky*3 + kx
+    src.write_text(files_text(mac_layer_files(top, "conv3x3_stream", p, w, case["bias"], case["mult"], case["shift"])))
+    words = [axis.pack_frame(fr, p["IN_W"], bool(p["IN_SIGNED"])) for fr in case["x"]]
+    model = cycles_spatial.conv3x3_cycles(p["H"], p["W"], p["C_IN"], p["C_OUT"], p["STRIDE"], p["PE"], p["SIMD"],
                                           bool(p["DEPTHWISE"]))
-    run = run_testbench(TOPLEVEL, sources, "pleiades_fpga.sim.tb.tb_conv3x3", sim=sim,
-                        vectors={"frames": words[:n_pressure], "timing_frames": words[n_pressure:],
-                                 "pause_seed": seed, "p_in": p_in, "p_out": p_out,
-                                 "frame_timeout_ns": 10 * (20 * model + 2000)})
+    tmo = 20 * model * len(words) + 2000
+    scenarios = [{"frames": words[:n_pressure], "seed": seed, "in_pause": p_in, "out_pause": p_out, "timeout_cycles": tmo},
+                 {"frames": words[n_pressure:], "seed": seed + 1, "timeout_cycles": tmo}]
+    run = run_testbench(top, [*template_sources("conv3x3_stream"), src], "pleiades_fpga.sim.tb.tb_conv3x3", sim=sim,
+                        vectors={"scenarios": scenarios})
     ho, wo = cycles_spatial.conv3x3_out_shape(p["H"], p["W"], p["STRIDE"])
-    got = [axis.unpack_frame(fr, p["K"], ho, wo, p["OUT_BITS"], bool(p["OUT_SIGNED"]))
-           for fr in run.results["outputs"] + run.results["timing_outputs"]]
+    runs = run.results["runs"]
+    got = [axis.unpack_frame(fr, p["C_OUT"], ho, wo, p["OUT_W"], bool(p["OUT_SIGNED"]))
+           for r in runs for fr in r["out"]]
     assert len(got) == len(case["x"])
     mismatches = int(sum((g != e).sum() for g, e in zip(got, case["expected"])))
     assert mismatches == 0, f"{mismatches} mismatching outputs for {p}"
-    done = run.results["timing_done"]
+    done = runs[1]["out_end_cycle"]
     assert len(done) == len(case["x"]) - n_pressure
     measured = (done[-1] - done[0]) / (len(done) - 1)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
@@ -188,11 +190,11 @@ def test_conv3x3_verilator(tmp_path, cfg):
 # product, 1-pixel-wide frames, signed input/output
 LINT_SETS = [
     {},
-    {"DEPTHWISE": 1, "C": 5, "K": 5, "PE": 2, "STRIDE": 2},
-    {"C": 5, "K": 7, "PE": 3, "SIMD": 2, "STRIDE": 2, "IN_SIGNED": 1, "OUT_SIGNED": 1},
-    {"H": 3, "W": 3, "C": 1, "K": 1, "ACC_BITS": 6, "BIAS_BITS": 9, "IN_BITS": 8, "W_BITS": 8},
-    {"H": 2, "W": 1, "STRIDE": 2, "DEPTHWISE": 1, "PE": 4, "C": 4, "K": 4},
-    {"H": 32, "W": 32, "C": 16, "K": 32, "PE": 4, "SIMD": 8, "ACC_BITS": 20, "M_BITS": 16, "S_BITS": 6},
+    {"DEPTHWISE": 1, "C_IN": 5, "C_OUT": 5, "PE": 2, "STRIDE": 2},
+    {"C_IN": 5, "C_OUT": 7, "PE": 3, "SIMD": 2, "STRIDE": 2, "IN_SIGNED": 1, "OUT_SIGNED": 1},
+    {"H": 3, "W": 3, "C_IN": 1, "C_OUT": 1, "ACC_W": 6, "BIAS_W": 9, "IN_W": 8, "W_W": 8},
+    {"H": 2, "W": 1, "STRIDE": 2, "DEPTHWISE": 1, "PE": 4, "C_IN": 4, "C_OUT": 4},
+    {"H": 32, "W": 32, "C_IN": 16, "C_OUT": 32, "PE": 4, "SIMD": 8, "ACC_W": 20, "M_W": 16, "S_W": 6},
 ]
 
 
@@ -208,6 +210,6 @@ def test_conv3x3_yosys_no_latches():
     from pleiades_fpga.hw.rtl.lint import template_sources, yosys_synth
 
     rep = yosys_synth("conv3x3_stream", template_sources("conv3x3_stream"),
-                      {"DEPTHWISE": 1, "C": 3, "K": 3, "PE": 2, "STRIDE": 2, "H": 5, "W": 5})
+                      {"DEPTHWISE": 1, "C_IN": 3, "C_OUT": 3, "PE": 2, "STRIDE": 2, "H": 5, "W": 5})
     assert rep.latches == 0
     assert rep.cells.get("cells", 1) > 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.rtl import TEMPLATES_DIR, cycles_spatial
+from pleiades_fpga.hw.rtl import cycles_spatial
+from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tb.tb_fork_add import TOPLEVEL, fork_add_top_verilog
 from pleiades_fpga.sim.tools import have_simulator
 
 
@@ -33,43 +33,54 @@ def add_ref(a: np.ndarray, b: np.ndarray, sa: int, sb: int, bits: int, signed: b
 def make_case(seed: int, h: int, w: int, c: int, n_frames: int) -> dict:
     rng = np.random.default_rng(seed)
     fork_c, fork_bits = int(rng.integers(1, 6)), int(rng.integers(1, 9))
-    p = {"C": c, "A_BITS": int(rng.integers(2, 9)), "A_SIGNED": int(rng.integers(0, 2)),
-         "SHIFT_A": int(rng.integers(0, 3)), "B_BITS": int(rng.integers(2, 9)), "B_SIGNED": int(rng.integers(0, 2)),
-         "SHIFT_B": int(rng.integers(0, 3)), "OUT_BITS": int(rng.integers(2, 9)), "OUT_SIGNED": int(rng.integers(0, 2))}
+    p = {"C": c, "A_W": int(rng.integers(2, 9)), "A_SIGNED": int(rng.integers(0, 2)),
+         "SHIFT_A": int(rng.integers(0, 3)), "B_W": int(rng.integers(2, 9)), "B_SIGNED": int(rng.integers(0, 2)),
+         "SHIFT_B": int(rng.integers(0, 3)), "OUT_W": int(rng.integers(2, 9)), "OUT_SIGNED": int(rng.integers(0, 2))}
     fx = rng.integers(0, 1 << fork_bits, size=(n_frames, fork_c, h, w))
-    a = rng.integers(*np.add(int_range(p["A_BITS"], bool(p["A_SIGNED"])), (0, 1)), size=(n_frames, c, h, w))
-    b = rng.integers(*np.add(int_range(p["B_BITS"], bool(p["B_SIGNED"])), (0, 1)), size=(n_frames, c, h, w))
-    expected = add_ref(a, b, p["SHIFT_A"], p["SHIFT_B"], p["OUT_BITS"], bool(p["OUT_SIGNED"]))
+    a = rng.integers(*np.add(int_range(p["A_W"], bool(p["A_SIGNED"])), (0, 1)), size=(n_frames, c, h, w))
+    b = rng.integers(*np.add(int_range(p["B_W"], bool(p["B_SIGNED"])), (0, 1)), size=(n_frames, c, h, w))
+    expected = add_ref(a, b, p["SHIFT_A"], p["SHIFT_B"], p["OUT_W"], bool(p["OUT_SIGNED"]))
     return {"params": p, "fork_c": fork_c, "fork_bits": fork_bits, "fx": fx, "a": a, "b": b, "expected": expected,
             "h": h, "w": w}
 
 
-def run_case(tmp_path, sim: str, case: dict, n_timed: int, seed: int) -> None:
+def _run(sim: str, top: str, params: dict, sources: list[str], sinks: list[str], inputs: dict, n_timed: int,
+         seed: int, tmo: int) -> list[dict]:
+    """Simulate template ``top`` with ``params``: all but the last ``n_timed`` frames with random pauses on every
+    port, then (after a reset) the last ``n_timed`` frames without pauses. Returns the two runs."""
+    n = len(next(iter(inputs.values())))
+    scenarios = [{"frames": {k: f[lo:hi] for k, f in inputs.items()}, "n_out": {k: hi - lo for k in sinks}, "seed": s,
+                  "in_pause": pause, "out_pause": pause, "timeout_cycles": tmo}
+                 for lo, hi, s, pause in ((0, n - n_timed, seed, 0.4), (n - n_timed, n, seed + 1, 0.0))]
+    return run_testbench(top, template_sources(top), "pleiades_fpga.sim.tb.tb_fork_add", sim=sim, parameters=params,
+                         vectors={"sources": sources, "sinks": sinks, "scenarios": scenarios}).results["runs"]
+
+
+def _check_rate(ends: list[float], model: int, what: str) -> None:
+    measured = (ends[-1] - ends[0]) / (len(ends) - 1)
+    assert abs(measured - model) <= 0.05 * model, f"{what}: cycles/frame measured {measured} vs model {model}"
+
+
+def run_case(sim: str, case: dict, n_timed: int, seed: int) -> None:
     p = case["params"]
-    src = tmp_path / f"{TOPLEVEL}.v"
-    src.write_text(fork_add_top_verilog(case["fork_c"] * case["fork_bits"], p))
-    sources = [TEMPLATES_DIR / "axis_fork.v", TEMPLATES_DIR / "axis_add.v", src]
     h, w = case["h"], case["w"]
     model = cycles_spatial.stream_cycles(h, w)
-    vectors = {
-        "fork_frames": [axis.pack_frame(f, case["fork_bits"]) for f in case["fx"]],
-        "add_a_frames": [axis.pack_frame(f, p["A_BITS"], bool(p["A_SIGNED"])) for f in case["a"]],
-        "add_b_frames": [axis.pack_frame(f, p["B_BITS"], bool(p["B_SIGNED"])) for f in case["b"]],
-        "timing_frames": n_timed, "pause_seed": seed, "p_pause": 0.4,
-        "frame_timeout_ns": 10 * (50 * model + 2000),
-    }
-    res = run_testbench(TOPLEVEL, sources, "pleiades_fpga.sim.tb.tb_fork_add", sim=sim, vectors=vectors).results
-    for side in ("fork_a", "fork_b"):
-        assert res[side] == vectors["fork_frames"], f"{side}: beats lost, duplicated or reordered"
-    got = np.array([axis.unpack_frame(fr, p["C"], h, w, p["OUT_BITS"], bool(p["OUT_SIGNED"])) for fr in res["add_out"]])
+    tmo = 50 * model * len(case["fx"]) + 2000
+    fork_frames = [axis.pack_frame(f, case["fork_bits"]) for f in case["fx"]]
+    runs = _run(sim, "axis_fork", {"DATA_W": case["fork_c"] * case["fork_bits"]}, ["s_axis"], ["m_a_axis", "m_b_axis"],
+                {"s_axis": fork_frames}, n_timed, seed, tmo)
+    for side in ("m_a_axis", "m_b_axis"):
+        assert [fr for r in runs for fr in r["out"][side]] == fork_frames, f"{side}: beats lost, duplicated or reordered"
+        _check_rate(runs[1]["out_end_cycle"][side], model, f"axis_fork {side}")
+    inputs = {"s_a_axis": [axis.pack_frame(f, p["A_W"], bool(p["A_SIGNED"])) for f in case["a"]],
+              "s_b_axis": [axis.pack_frame(f, p["B_W"], bool(p["B_SIGNED"])) for f in case["b"]]}
+    runs = _run(sim, "axis_add", p, ["s_a_axis", "s_b_axis"], ["m_axis"], inputs, n_timed, seed, tmo)
+    got = np.array([axis.unpack_frame(fr, p["C"], h, w, p["OUT_W"], bool(p["OUT_SIGNED"]))
+                    for r in runs for fr in r["out"]["m_axis"]])
     assert got.shape == case["expected"].shape
     mismatches = int((got != case["expected"]).sum())
     assert mismatches == 0, f"{mismatches} mismatching sums for {p}"
-    for key in ("fork_done", "add_done"):
-        done = res[key]
-        assert len(done) == n_timed
-        measured = (done[-1] - done[0]) / (len(done) - 1)
-        assert abs(measured - model) <= 0.05 * model, f"{key}: cycles/frame measured {measured} vs model {model}"
+    _check_rate(runs[1]["out_end_cycle"]["m_axis"], model, "axis_add")
 
 
 def test_add_reference_hand_case():
@@ -83,22 +94,22 @@ VERILATOR_CASES = [(61, 5, 3, 4)]
 
 
 @pytest.mark.parametrize("cfg", ICARUS_CASES, ids=[f"h{c[1]}w{c[2]}c{c[3]}" for c in ICARUS_CASES])
-def test_fork_add_icarus(tmp_path, cfg):
+def test_fork_add_icarus(cfg):
     if not have_simulator("icarus"):
         pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
     seed, *shape = cfg
-    run_case(tmp_path, "icarus", make_case(seed, *shape, n_frames=7), n_timed=3, seed=seed)
+    run_case("icarus", make_case(seed, *shape, n_frames=7), n_timed=3, seed=seed)
 
 
 @pytest.mark.parametrize("cfg", VERILATOR_CASES, ids=[f"h{c[1]}w{c[2]}c{c[3]}" for c in VERILATOR_CASES])
-def test_fork_add_verilator(tmp_path, cfg):
+def test_fork_add_verilator(cfg):
     seed, *shape = cfg
-    run_case(tmp_path, "verilator", make_case(seed, *shape, n_frames=7), n_timed=3, seed=seed)
+    run_case("verilator", make_case(seed, *shape, n_frames=7), n_timed=3, seed=seed)
 
 
-ADD_LINT_SETS = [{}, {"A_SIGNED": 1, "B_SIGNED": 1, "OUT_SIGNED": 1, "SHIFT_B": 3, "OUT_BITS": 4},
-                 {"C": 1, "A_BITS": 2, "B_BITS": 9, "SHIFT_A": 5, "OUT_BITS": 1},
-                 {"C": 64, "A_BITS": 8, "B_BITS": 8, "OUT_BITS": 16, "OUT_SIGNED": 1}]
+ADD_LINT_SETS = [{}, {"A_SIGNED": 1, "B_SIGNED": 1, "OUT_SIGNED": 1, "SHIFT_B": 3, "OUT_W": 4},
+                 {"C": 1, "A_W": 2, "B_W": 9, "SHIFT_A": 5, "OUT_W": 1},
+                 {"C": 64, "A_W": 8, "B_W": 8, "OUT_W": 16, "OUT_SIGNED": 1}]
 
 
 @pytest.mark.parametrize("params", ADD_LINT_SETS, ids=[str(i) for i in range(len(ADD_LINT_SETS))])
@@ -113,7 +124,7 @@ def test_axis_add_verilator_lint(params):
 def test_axis_fork_verilator_lint(bits):
     from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
 
-    rep = verilator_lint("axis_fork", template_sources("axis_fork"), {"DATA_BITS": bits})
+    rep = verilator_lint("axis_fork", template_sources("axis_fork"), {"DATA_W": bits})
     assert rep.ok, "\n".join(rep.messages)
 
 
@@ -121,6 +132,6 @@ def test_axis_fork_verilator_lint(bits):
 def test_fork_add_yosys_no_latches(name):
     from pleiades_fpga.hw.rtl.lint import template_sources, yosys_synth
 
-    rep = yosys_synth(name, template_sources(name), {"C": 3, "SHIFT_A": 1} if name == "axis_add" else {"DATA_BITS": 9})
+    rep = yosys_synth(name, template_sources(name), {"C": 3, "SHIFT_A": 1} if name == "axis_add" else {"DATA_W": 9})
     assert rep.latches == 0
     assert rep.cells.get("cells", 1) > 0

@@ -10,9 +10,11 @@ import re
 import numpy as np
 import pytest
 
+from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import TEMPLATES_DIR
-from pleiades_fpga.hw.rtl.lint import template_files, template_sources, verilator_lint, yosys_synth
+from pleiades_fpga.hw.rtl.lint import icarus_elaborate, template_files, template_sources, verilator_lint, yosys_synth
 from pleiades_fpga.hw.rtl.rom import rom_verilog
+from pleiades_fpga.sim.tools import have_simulator
 
 TEMPLATES = [p.stem for p in template_files()]
 
@@ -28,10 +30,62 @@ EXTRA_LINT = [
     ("mvu_pointwise", {"C_IN": 256, "C_OUT": 10, "PE": 2, "SIMD": 16, "ACC_W": 24}),
     ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 20, "C_OUT": 4, "PE": 3, "SIMD": 2, "IN_SIGNED": 1}),
     ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 240, "C_OUT": 48, "PE": 1, "SIMD": 5, "IN_W": 16}),
-    ("projection_state", {"C": 3, "D": 5, "PE": 2, "SIMD": 2, "IN_SIGNED": 1}),
-    ("projection_state", {"C": 1, "D": 1, "PE": 1, "SIMD": 1, "PIXELS": 1, "F": 0}),
-    ("projection_state", {"C": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),
+    ("projection_state", {"C_IN": 3, "D": 5, "PE": 2, "SIMD": 2, "IN_SIGNED": 1}),
+    ("projection_state", {"C_IN": 1, "D": 1, "PE": 1, "SIMD": 1, "PIXELS": 1, "F": 0}),
+    ("projection_state", {"C_IN": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),
+    ("ram_sdp", {"CLEAR": 1, "DEPTH": 1}),
+    ("ram_sdp", {"CLEAR": 1, "DEPTH": 37, "DATA_W": 1}),
+    ("mac_lane", {"N": 4, "IN_SIGNED": 1, "ACC_W": 13}),
 ]
+
+
+WIRING_ONLY = {"zero_extend"}   # blocks without a single cell
+
+# one illegal parameter set per template and block, and the rule its elaboration check names
+ILLEGAL = [
+    ("temporal_conv_buffer", {"DEPTHWISE": 1, "C_IN": 4, "C_OUT": 3}, "DEPTHWISE_needs_C_IN_equal_C_OUT_and_SIMD_1"),
+    ("mvu_pointwise", {"GROUP_IN": 3, "C_IN": 8, "C_OUT": 4}, "GROUP_IN_needs_K_1_no_DEPTHWISE_and_C_IN_equal_C_OUT"),
+    ("conv3x3_stream", {"STRIDE": 3}, "STRIDE_must_be_1_or_2"),
+    ("projection_state", {"PE": 6, "D": 5}, "PE_in_1_to_D"),
+    ("global_avg_pool", {"ACC_W": 4, "IN_W": 4}, "ACC_W_above_IN_W"),
+    ("axis_add", {"A_W": 0}, "A_W_B_W_OUT_W_must_be_at_least_1"),
+    ("axis_fifo", {"DEPTH": 6}, "DEPTH_must_be_a_power_of_two_at_least_2"),
+    ("axis_fork", {"DATA_W": 0}, "DATA_W_must_be_at_least_1"),
+    ("requant", {"OUT_W": 20, "ACC_W": 8, "M_W": 8}, "OUT_W_at_most_ACC_W_plus_M_W"),
+    ("axis_out_queue", {"DATA_W": 0}, "DATA_W_must_be_at_least_1"),
+    ("ram_sdp", {"CLEAR": 2}, "CLEAR_must_be_0_or_1"),
+    ("mac_lane", {"ACC_W": 4}, "ACC_W_must_hold_a_product_and_the_bias"),
+    ("param_word", {"M_W": 0}, "BIAS_W_M_W_S_W_must_be_at_least_1"),
+    ("zero_extend", {"IN_W": 8, "OUT_W": 4}, "OUT_W_must_be_at_least_IN_W"),
+]
+
+
+def test_every_template_has_an_illegal_case():
+    assert {name for name, _, _ in ILLEGAL} == set(TEMPLATES)
+
+
+@pytest.mark.parametrize("tool", ["verilator", "icarus", "yosys"])
+@pytest.mark.parametrize("name,params,rule", ILLEGAL, ids=[n for n, _, _ in ILLEGAL])
+def test_illegal_parameters_rejected_at_elaboration(name, params, rule, tool):
+    """The template's elaboration check fails the tool and names the violated rule (PARAMETER_ERROR_<module>_<rule>)."""
+    src = template_sources(name)
+    if tool == "yosys":
+        with pytest.raises(PleiadesError, match=f"PARAMETER_ERROR_{name}_.*{rule}|PARAMETER_ERROR_.*{rule}"):
+            yosys_synth(name, src, params, target="prep")
+        return
+    if tool == "icarus" and not have_simulator("icarus"):
+        pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
+    rep = verilator_lint(name, src, params) if tool == "verilator" else icarus_elaborate(name, src, params)
+    assert not rep.ok, f"{tool} accepted {name} {params}"
+    assert any(f"PARAMETER_ERROR_" in m and rule in m for m in rep.messages), "\n".join(rep.messages)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_default_parameters_elaborate_in_icarus(name):
+    if not have_simulator("icarus"):
+        pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
+    rep = icarus_elaborate(name, template_sources(name))
+    assert rep.ok, "\n".join(rep.messages)
 
 
 def test_templates_present():
@@ -66,7 +120,7 @@ def test_template_yosys_no_latches(name):
     # latches are inferred by Yosys' proc pass; `prep` runs it without the (slow) technology mapping
     rep = yosys_synth(name, template_sources(name), target="prep")
     assert rep.latches == 0, f"{name}: yosys inferred {rep.latches} latches"
-    assert rep.cells.get("cells", 0) > 0
+    assert (rep.cells.get("cells", 0) > 0) == (name not in WIRING_ONLY), rep.cells
 
 
 @pytest.mark.parametrize("name", ["requant", "temporal_conv_buffer", "mvu_pointwise"])
@@ -112,5 +166,7 @@ def test_checks_can_fail(tmp_path):
 def test_template_sources_resolves_dependencies():
     names = [p.stem for p in template_sources("mvu_pointwise")]
     assert names[-1] == "mvu_pointwise"
-    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise"}
-    assert names.index("requant") < names.index("temporal_conv_buffer")
+    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise", "axis_out_queue", "mac_lane",
+                          "param_word", "ram_sdp", "zero_extend"}
+    for block in ("requant", "axis_out_queue", "mac_lane", "param_word", "ram_sdp", "zero_extend"):
+        assert names.index(block) < names.index("temporal_conv_buffer")

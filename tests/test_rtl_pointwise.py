@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.rtl import template_path
+from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.cycles import mvu_cycles_per_frame
-from pleiades_fpga.hw.rtl.rom import channel_param_words, mac_layer_verilog, mac_weight_words
+from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim.axis import pack_frame, unpack_frame
 from pleiades_fpga.sim.runner import run_testbench
 
@@ -72,15 +72,13 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_in: int, c_out: int, pe: i
              ACC_W=acc_w, BIAS_W=bias_w, M_W=m_w, S_W=s_w, OUT_W=out_w, OUT_SIGNED=int(out_signed))
     name = f"mvu_top_{seed}"
     top = tmp_path / f"{name}.v"
-    fw = bias_w + m_w + s_w
-    top.write_text(mac_layer_verilog(name, "mvu_pointwise", p, mac_weight_words(wt[:, :, None], pe, simd), w_w,
-                                     channel_param_words(bias, m, s, pe, bias_w, m_w, s_w), pe * fw))
-    sources = [template_path("requant"), template_path("temporal_conv_buffer"), template_path("mvu_pointwise"), top]
+    top.write_text(files_text(mac_layer_files(name, "mvu_pointwise", p, wt[:, :, None], bias, m, s)))
+    sources = [*template_sources("mvu_pointwise"), top]
     clips = [rng.integers(in_lo, in_hi + 1, size=(n_frames, c_in, h, w)) for _ in range(2)]
     scenarios = [{"frames": [pack_frame(f, in_w, in_signed) for f in clip], "seed": seed + i,
                   "in_pause": pause if i == 0 else 0.0, "out_pause": pause if i == 0 else 0.0}
                  for i, clip in enumerate(clips)]
-    run = run_testbench(name, sources, "pleiades_fpga.sim.tb.tb_mvu", sim=sim, vectors={"scenarios": scenarios})
+    run = run_testbench(name, sources, "pleiades_fpga.sim.tb.tb_pointwise", sim=sim, vectors={"scenarios": scenarios})
     for i, (clip, res) in enumerate(zip(clips, run.results["runs"])):
         exp = ref_mvu(clip, wt, bias, m, s, out_w, out_signed)
         assert len(res["out"]) == n_frames

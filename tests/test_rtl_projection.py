@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.hw.projection import ProjectionStats, choose_projection_format, project_int
-from pleiades_fpga.hw.rtl import template_path
 from pleiades_fpga.hw.rtl.cycles import projection_cycles_per_frame, projection_reset_cycles
 from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
 from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
@@ -54,7 +53,7 @@ def run_config(sim: str, tmp_path: Path, seed: int, c: int, d: int, pe: int, sim
     name = f"proj_top_{seed}"
     top = tmp_path / f"{name}.v"
     top.write_text(projection_wrapper(name, params))
-    sources = [template_path("requant"), template_path("projection_state"), top]
+    sources = [*template_sources("projection_state"), top]
     lint = verilator_lint(name, [*template_sources("projection_state"), top])
     assert lint.ok, "\n".join(lint.messages)
     n_frames = 12
@@ -121,7 +120,7 @@ def test_projection_verilator(tmp_path, seed, c, d, pe, simd, h, w, in_bits, in_
 def test_state_memory_infers_ecp5_block_ram():
     from pleiades_fpga.hw.rtl.lint import yosys_synth
 
-    params = dict(C=4, D=5, S_W=12, PIXELS=256, PE=5, SIMD=1, ACC_W=28, COEF_W=12)
+    params = dict(C_IN=4, D=5, OUT_W=12, PIXELS=256, PE=5, SIMD=1, ACC_W=28, COEF_W=12)
     rep = yosys_synth("projection_state", template_sources("projection_state"), params, target="ecp5")
     assert rep.latches == 0
     # states = 256 pixels x 4 channels x 5 states x 12 bits = 61,440 bits (1024 words of 60 bits): block RAM,

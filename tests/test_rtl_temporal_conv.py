@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.rtl import template_path
+from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.cycles import temporal_conv_cycles_per_frame, temporal_conv_reset_cycles
-from pleiades_fpga.hw.rtl.rom import channel_param_words, mac_layer_verilog, mac_weight_words
+from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim.axis import pack_frame, unpack_frame
 from pleiades_fpga.sim.runner import run_testbench
 
@@ -106,13 +106,10 @@ def make_layer(rng: np.random.Generator, c_in: int, c_out: int, k: int, pixels: 
 
 def write_top(layer: Layer, name: str, out_dir: Path) -> list[Path]:
     p = layer.params
-    lanes = mac_weight_words(layer.weights if p["DEPTHWISE"] else layer.weights, p["PE"], p["SIMD"],
-                             depthwise=bool(p["DEPTHWISE"]))
-    fw = p["BIAS_W"] + p["M_W"] + p["S_W"]
-    pwords = channel_param_words(layer.bias, layer.m, layer.s, p["PE"], p["BIAS_W"], p["M_W"], p["S_W"])
+    w = layer.weights[:, None, :] if p["DEPTHWISE"] else layer.weights   # (C_OUT, C_IN / groups, K)
     top = out_dir / f"{name}.v"
-    top.write_text(mac_layer_verilog(name, "temporal_conv_buffer", p, lanes, p["W_W"], pwords, p["PE"] * fw))
-    return [template_path("requant"), template_path("temporal_conv_buffer"), top]
+    top.write_text(files_text(mac_layer_files(name, "temporal_conv_buffer", p, w, layer.bias, layer.m, layer.s)))
+    return [*template_sources("temporal_conv_buffer"), top]
 
 
 def run_config(sim: str, tmp_path: Path, seed: int, k: int, depthwise: bool, c_in: int, c_out: int, pe: int,

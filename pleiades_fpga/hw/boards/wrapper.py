@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.boards import BOARDS_DIR
+from pleiades_fpga.hw.rtl.verilog import instance, stream_connections, stream_wires, wire
 from pleiades_fpga.report.parts import Part, get_part
 from pleiades_fpga.report.toolrun import find_tool, yowasp_mounts
 
@@ -86,36 +87,19 @@ def _maybe_part(key: str) -> Part | None:
 
 
 def _core_instance(ports: StreamPorts, clk: str, rst: str) -> str:
-    return f"""    {ports.top} u_net (
-        .clk({clk}),
-        .rst({rst}),
-        .s_axis_tdata(in_tdata),
-        .s_axis_tvalid(in_tvalid),
-        .s_axis_tready(in_tready),
-        .s_axis_tlast(in_tlast),
-        .m_axis_tdata(out_tdata),
-        .m_axis_tvalid(out_tvalid),
-        .m_axis_tready(out_tready),
-        .m_axis_tlast(out_tlast)
-    );"""
+    return instance(ports.top, "u_net", {"clk": clk, "rst": rst, **stream_connections("s_axis", "in"),
+                                         **stream_connections("m_axis", "out")})
 
 
 def _bridge(ports: StreamPorts, clk_hz: int, baud: int, clk: str, rst: str) -> str:
-    return f"""    wire [{ports.in_width - 1}:0] in_tdata;
-    wire in_tvalid, in_tready, in_tlast;
-    wire [{ports.out_width - 1}:0] out_tdata;
-    wire out_tvalid, out_tready, out_tlast;
-    wire frame_in_toggle, frame_out_toggle;
-    pleiades_uart_bridge #(
-        .CLK_HZ({clk_hz}), .BAUD({baud}), .IN_W({ports.in_width}), .OUT_W({ports.out_width}),
-        .FRAME_PIXELS({ports.frame_pixels})
-    ) u_bridge (
-        .clk({clk}), .rst({rst}), .uart_rx(uart_rx_i), .uart_tx(uart_tx_o),
-        .m_axis_tdata(in_tdata), .m_axis_tvalid(in_tvalid), .m_axis_tready(in_tready), .m_axis_tlast(in_tlast),
-        .s_axis_tdata(out_tdata), .s_axis_tvalid(out_tvalid), .s_axis_tready(out_tready), .s_axis_tlast(out_tlast),
-        .frame_in_toggle(frame_in_toggle), .frame_out_toggle(frame_out_toggle)
-    );
-{_core_instance(ports, clk, rst)}"""
+    bridge = instance("pleiades_uart_bridge", "u_bridge", {
+        "clk": clk, "rst": rst, "uart_rx": "uart_rx_i", "uart_tx": "uart_tx_o", **stream_connections("m_axis", "in"),
+        **stream_connections("s_axis", "out"), "frame_in_toggle": "frame_in_toggle",
+        "frame_out_toggle": "frame_out_toggle"},
+        {"CLK_HZ": clk_hz, "BAUD": baud, "IN_W": ports.in_width, "OUT_W": ports.out_width,
+         "FRAME_PIXELS": ports.frame_pixels})
+    return "\n".join([*stream_wires("in", ports.in_width), *stream_wires("out", ports.out_width),
+                      wire("frame_in_toggle"), wire("frame_out_toggle"), bridge, _core_instance(ports, clk, rst)])
 
 
 def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int) -> str:

@@ -1,4 +1,5 @@
-"""Streaming RTL backend: Verilog templates (``templates/*.v``), ROM emission, cycle models, lint helpers."""
+"""Streaming RTL backend: Verilog templates and block library (``templates/*.v``), the Verilog emitter
+(``verilog``), ROMs and layer wrappers (``rom``), cycle models, lint helpers."""
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

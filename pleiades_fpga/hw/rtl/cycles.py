@@ -1,7 +1,7 @@
 """Analytic cycle models of the RTL templates (what the generator uses for folding and manifests).
 
 All counts assume no back-pressure and an input that is always valid; they are checked against
-simulation in tests/test_rtl_temporal_conv.py and tests/test_rtl_mvu.py.
+simulation in tests/test_rtl_temporal_conv.py and tests/test_rtl_pointwise.py.
 """
 from __future__ import annotations
 

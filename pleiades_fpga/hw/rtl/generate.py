@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.ir import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
+from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, group_inputs,
                                           is_depthwise, layer_cost, module_kind)
 from pleiades_fpga.hw.projection import projection_window
@@ -72,7 +75,6 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     raw = dw or g_in
     w = (np.asarray(layer.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
     k = w.shape[2]
-    lanes = rom.mac_weight_words(w[:, 0, :] if dw else w, fold.pe, fold.simd, depthwise=dw)
     bias, m, s, out_bits, out_signed = _requant_fields(layer)
     bw, mw, sw = _widths(bias, m, s)
     w_w = max(2, layer.weight_bits, rom.bits_needed(w, signed=True))
@@ -86,61 +88,54 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
         template = "mvu_pointwise"
         if g_in:
             params["GROUP_IN"] = g_in
-    wwords = rom.pack_lanes(lanes, w_w, signed=True)
-    pwords = rom.channel_param_words(bias, m, s, fold.pe, bw, mw, sw)
-    fw = bw + mw + sw
-    text = rom.layer_with_roms(name, template, params, layer.in_channels * x.bits, layer.out_channels * out_bits,
-                    [("wrom", wwords, lanes.shape[1] * w_w, True), ("prom", pwords, fold.pe * fw, True)])
-    mems = [{"name": f"{name}_weights", "kind": "weights", "depth": len(wwords), "width": lanes.shape[1] * w_w},
-            {"name": f"{name}_params", "kind": "weights", "depth": len(pwords), "width": fold.pe * fw}]
+    files = rom.mac_layer_files(name, template, params, w, bias, m, s)
+    mems = _rom_memories(name, params, w)
     if kind == "temporal_conv":
         mems.insert(0, {"name": f"{name}_history", "kind": "circular_buffer", "depth": (k - 1) * x.height * x.width,
                         "width": layer.in_channels * x.bits})
-    return text, {"module": template, "weight_bits": w_w, "kernel": k, "memories": mems, "params": params}
+    return files, {"module": template, "weight_bits": w_w, "kernel": k, "memories": mems, "params": params}
+
+
+def _rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> list[dict[str, Any]]:
+    """Manifest memories of the weight / parameter ROMs of a MAC layer wrapper (rom.mac_layer_files)."""
+    dw = bool(params.get("DEPTHWISE"))
+    out_groups = -(-params["C_OUT"] // params["PE"])
+    in_groups = 1 if dw else -(-weights.shape[1] // params["SIMD"])
+    lanes = params["PE"] if dw else params["PE"] * params["SIMD"]
+    fw = params["BIAS_W"] + params["M_W"] + params["S_W"]
+    return [{"name": f"{name}_weights", "kind": "weights", "depth": out_groups * weights.shape[2] * in_groups,
+             "width": lanes * params["W_W"]},
+            {"name": f"{name}_params", "kind": "weights", "depth": out_groups, "width": params["PE"] * fw}]
 
 
 def _conv3x3_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     x = graph.tensors[layer.inputs[0]]
     dw = is_depthwise(layer)
     w = np.asarray(layer.weight, dtype=np.int64)[:, :, 0].reshape(layer.out_channels, -1, 9)  # (out, in/g, 9)
-    lanes = rom.mac_weight_words(w[:, 0, :] if dw else w, fold.pe, 1 if dw else fold.simd, depthwise=dw)
     bias, m, s, out_bits, out_signed = _requant_fields(layer)
     bw, mw, sw = _widths(bias, m, s)
     w_w = max(2, layer.weight_bits, rom.bits_needed(w, signed=True))
-    params = {"H": x.height, "W": x.width, "C": layer.in_channels, "K": layer.out_channels,
+    params = {"H": x.height, "W": x.width, "C_IN": layer.in_channels, "C_OUT": layer.out_channels,
               "STRIDE": layer.stride[0], "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd,
-              "IN_BITS": x.bits, "IN_SIGNED": int(x.signed), "W_BITS": w_w, "ACC_BITS": layer.acc_bits,
-              "BIAS_BITS": bw, "M_BITS": mw, "S_BITS": sw, "OUT_BITS": out_bits, "OUT_SIGNED": int(out_signed)}
-    wwords = rom.pack_lanes(lanes, w_w, signed=True)
-    pwords = rom.channel_param_words(bias, m, s, fold.pe, bw, mw, sw)
-    fw = bw + mw + sw
-    text = rom.layer_with_roms(name, "conv3x3_stream", params, layer.in_channels * x.bits, layer.out_channels * out_bits,
-                    [("wrom", wwords, lanes.shape[1] * w_w, False), ("prom", pwords, fold.pe * fw, False)])
+              "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits,
+              "BIAS_W": bw, "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
+    files = rom.mac_layer_files(name, "conv3x3_stream", params, w, bias, m, s)
     rows = 3 if layer.stride[0] == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
     mems = [{"name": f"{name}_lines", "kind": "line_buffer", "depth": rows * x.width, "width": layer.in_channels * x.bits},
-            {"name": f"{name}_weights", "kind": "weights", "depth": len(wwords), "width": lanes.shape[1] * w_w},
-            {"name": f"{name}_params", "kind": "weights", "depth": len(pwords), "width": fold.pe * fw}]
-    return text, {"module": "conv3x3_stream", "weight_bits": w_w, "kernel": 3, "memories": mems, "params": params}
+            *_rom_memories(name, params, w)]
+    return files, {"module": "conv3x3_stream", "weight_bits": w_w, "kernel": 3, "memories": mems, "params": params}
 
 
 def _avgpool_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     x = graph.tensors[layer.inputs[0]]
     _, m, s, out_bits, out_signed = _requant_fields(layer)
     mw, sw = max(1, rom.bits_needed(m, False)), max(1, rom.bits_needed(s, False))
-    params = {"H": x.height, "W": x.width, "C": x.channels, "IN_BITS": x.bits, "IN_SIGNED": int(x.signed),
-              "SUM_BITS": layer.acc_bits, "PE": fold.pe, "M_BITS": mw, "S_BITS": sw, "OUT_BITS": out_bits,
+    params = {"H": x.height, "W": x.width, "C": x.channels, "IN_W": x.bits, "IN_SIGNED": int(x.signed),
+              "ACC_W": layer.acc_bits, "PE": fold.pe, "M_W": mw, "S_W": sw, "OUT_W": out_bits,
               "OUT_SIGNED": int(out_signed)}
-    words = []
-    for g in range(x.channels // fold.pe):
-        word = 0
-        for j in range(fold.pe):
-            c = g * fold.pe + j
-            word |= ((int(s[c]) << mw) | int(m[c])) << (j * (mw + sw))
-        words.append(word)
-    text = rom.layer_with_roms(name, "global_avg_pool", params, x.channels * x.bits, x.channels * out_bits,
-                    [("prom", words, fold.pe * (mw + sw), False)])
-    mems = [{"name": f"{name}_params", "kind": "weights", "depth": len(words), "width": fold.pe * (mw + sw)}]
-    return text, {"module": "global_avg_pool", "memories": mems, "params": params}
+    files = rom.avgpool_layer_files(name, params, m, s)
+    mems = [{"name": f"{name}_params", "kind": "weights", "depth": -(-x.channels // fold.pe), "width": fold.pe * (mw + sw)}]
+    return files, {"module": "global_avg_pool", "memories": mems, "params": params}
 
 
 def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:
@@ -150,58 +145,31 @@ def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str
     mw, sw = max(1, rom.bits_needed(m, False)), max(1, rom.bits_needed(s, False))
     acc = layer.acc_bits
     c = layer.out_channels
-    params = {"C": c, "A_BITS": a.bits, "A_SIGNED": int(a.signed), "SHIFT_A": 0, "B_BITS": b.bits,
-              "B_SIGNED": int(b.signed), "SHIFT_B": 0, "OUT_BITS": acc, "OUT_SIGNED": 1}
-    plist = ", ".join(f".{k}({v})" for k, v in params.items())
-    lines = []
+    params = {"C": c, "A_W": a.bits, "A_SIGNED": int(a.signed), "SHIFT_A": 0, "B_W": b.bits,
+              "B_SIGNED": int(b.signed), "SHIFT_B": 0, "OUT_W": acc, "OUT_SIGNED": 1}
+    body = [v.wire("sum_data", c * acc),
+            v.instance("axis_add", "u_add", {"clk": "clk", "rst": "rst", **v.stream_connections("s_a_axis", "s_a_axis"),
+                                             **v.stream_connections("s_b_axis", "s_b_axis"), "m_axis_tdata": "sum_data",
+                                             **{f"m_axis_{sig}": f"m_axis_{sig}" for sig in ("tvalid", "tready", "tlast")}},
+                       params)]
     for i in range(c):
         mi, si = int(m[i]), int(s[i])
         k = mi.bit_length() - 1
+        y = f"m_axis_tdata[{i * out_bits} +: {out_bits}]"
         if mi == 1 << k:  # M = 2**k: a constant left shift of the sum, no multiplier
             acc_in = f"{{sum_data[{i * acc} +: {acc}], {k}'d0}}" if k else f"sum_data[{i * acc} +: {acc}]"
-            lines.append(f"    requant #(.ACC_W({acc + k}), .M_W(1), .S_W({sw}), .OUT_W({out_bits}), "
-                         f".OUT_SIGNED({int(out_signed)})) u_rq{i} (.acc({acc_in}), .m(1'b1), .s({sw}'d{si}), "
-                         f".y(m_axis_tdata[{i * out_bits} +: {out_bits}]));")
+            rq = {"ACC_W": acc + k, "M_W": 1, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
+            conns = {"acc": acc_in, "m": "1'b1", "s": f"{sw}'d{si}", "y": y}
         else:
-            lines.append(f"    requant #(.ACC_W({acc}), .M_W({mw}), .S_W({sw}), .OUT_W({out_bits}), "
-                         f".OUT_SIGNED({int(out_signed)})) u_rq{i} (.acc(sum_data[{i * acc} +: {acc}]), "
-                         f".m({mw}'d{mi}), .s({sw}'d{si}), .y(m_axis_tdata[{i * out_bits} +: {out_bits}]));")
-    rq = "\n".join(lines)
-    pow2 = all(int(v) == 1 << (int(v).bit_length() - 1) for v in m)
+            rq = {"ACC_W": acc, "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
+            conns = {"acc": f"sum_data[{i * acc} +: {acc}]", "m": f"{mw}'d{mi}", "s": f"{sw}'d{si}", "y": y}
+        body.append(v.instance("requant", f"u_rq{i}", conns, rq))
+    ports = (v.clock_reset() + v.stream_ports("s_a_axis", c * a.bits, slave=True)
+             + v.stream_ports("s_b_axis", c * b.bits, slave=True) + v.stream_ports("m_axis", c * out_bits, slave=False))
+    text = v.module(name, ports, body, comment=f"{name}: DWS skip add = axis_add (exact sum) + per-channel requant "
+                                               "(generated).")
+    pow2 = all(int(x) == 1 << (int(x).bit_length() - 1) for x in m)
     mw = 1 if pow2 else mw  # what the estimator should assume: no multipliers when every M is a power of two
-    text = f"""`timescale 1ns/1ps
-`default_nettype none
-// {name}: DWS skip add = axis_add (exact sum) + per-channel requant (generated).
-module {name} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{c * a.bits - 1}:0] s_a_axis_tdata,
-    input  wire s_a_axis_tvalid,
-    output wire s_a_axis_tready,
-    input  wire s_a_axis_tlast,
-    input  wire [{c * b.bits - 1}:0] s_b_axis_tdata,
-    input  wire s_b_axis_tvalid,
-    output wire s_b_axis_tready,
-    input  wire s_b_axis_tlast,
-    output wire [{c * out_bits - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready,
-    output wire m_axis_tlast
-);
-    wire [{c * acc - 1}:0] sum_data;
-    axis_add #({plist}) u_add (
-        .clk(clk), .rst(rst),
-        .s_a_axis_tdata(s_a_axis_tdata), .s_a_axis_tvalid(s_a_axis_tvalid), .s_a_axis_tready(s_a_axis_tready),
-        .s_a_axis_tlast(s_a_axis_tlast),
-        .s_b_axis_tdata(s_b_axis_tdata), .s_b_axis_tvalid(s_b_axis_tvalid), .s_b_axis_tready(s_b_axis_tready),
-        .s_b_axis_tlast(s_b_axis_tlast),
-        .m_axis_tdata(sum_data), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
-        .m_axis_tlast(m_axis_tlast)
-    );
-{rq}
-endmodule
-`default_nettype wire
-"""
     return [(name, text)], {"module": "axis_add", "memories": [], "params": params, "m_bits": mw}
 
 
@@ -227,177 +195,132 @@ def _bin_us(graph: IRGraph) -> int | None:
     return graph.metadata.get("bin_us")
 
 
-def _stream_decl(prefix: str, width: int) -> str:
-    return (f"    wire [{width - 1}:0] {prefix}_tdata;\n    wire {prefix}_tvalid;\n"
-            f"    wire {prefix}_tready;\n    wire {prefix}_tlast;")
+_LAYER_MODULES = {"temporal_conv": _mac_module, "pointwise": _mac_module, "conv3x3": _conv3x3_module,
+                  "avgpool": _avgpool_module, "projection": _projection_module}
 
 
-def _conn(port: str, prefix: str) -> str:
-    return ", ".join(f".{port}_{sig}({prefix}_{sig})" for sig in ("tdata", "tvalid", "tready", "tlast"))
+def _layer_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Generated files and manifest fragments of one hardware layer (dispatch on its template family)."""
+    kind = module_kind(layer)
+    return _add_module(graph, layer, name) if kind == "add" else _LAYER_MODULES[kind](graph, layer, name, fold)
 
 
-def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | None = None,
-             top: str = TOP, clock_mhz_target: float = 100.0) -> dict[str, Any]:
-    """Write ``out_dir/rtl/*.v`` and ``out_dir/manifest.json`` for ``graph``; return the manifest."""
-    out_dir = Path(out_dir)
-    rtl_dir = out_dir / "rtl"
-    rtl_dir.mkdir(parents=True, exist_ok=True)
-    folding = dict(folding or default_folding(graph))
-    hw_layers = [l for l in graph.layers if l.kind != "input"]
-    for l in hw_layers:
-        module_kind(l)  # raises a clear error for unsupported layers before anything is written
-        folding.setdefault(l.name, Fold())
-    inputs = [l for l in graph.layers if l.kind == "input"]
-    in_tensor = inputs[0].output if inputs else graph.input
-    if in_tensor not in graph.tensors:
-        raise UnsupportedModelError("the IR has no quantized input tensor; export the model with an input quantizer")
-    tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
-    if tout.height * tout.width != 1:
-        raise UnsupportedModelError(
-            f"the network output {graph.output} is a {tout.height}x{tout.width} map; the RTL backend needs a "
-            "classifier head ending in a global mean (one logit vector per frame)")
+def _shape(graph: IRGraph, tensor: str) -> list[int]:
+    t = graph.tensors[tensor]
+    return [t.channels, t.height, t.width]
 
-    # stream producers and consumers
-    consumers: dict[str, list[Layer]] = {}
+
+def _width(graph: IRGraph, tensor: str) -> int:
+    t = graph.tensors[tensor]
+    return t.channels * t.bits
+
+
+@dataclass
+class _Streams:
+    """The top's AXI-Stream wiring: wire declarations, fork/FIFO instances, and which stream (wire prefix)
+    each layer input reads. A layer's output is ``<ident>_out``; the top input is ``s_in``."""
+
+    producers: dict[str, str]                                   # tensor -> stream prefix
+    port_of: dict[tuple[str, str, int], str] = field(default_factory=dict)  # (tensor, reader, input index) -> prefix
+    decls: list[str] = field(default_factory=list)
+    insts: list[str] = field(default_factory=list)
+    forks: list[dict[str, Any]] = field(default_factory=list)   # manifest entries of the forks
+
+
+def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _Streams:
+    """Producer of every tensor; a tensor with two readers goes through axis_fork, and the short branch (the
+    add itself, or the layer whose output the add reads: the skip) through an axis_fifo."""
+    st = _Streams(producers={in_tensor: "s_in"})
+    readers: dict[str, list[Layer]] = {}
     for l in hw_layers:
         for t in l.inputs:
-            consumers.setdefault(t, []).append(l)
-    modules, decls, insts, layers_json = [], [], [], []
-    templates_used = {"requant"}
-    port_of: dict[tuple[str, str, int], str] = {}  # (tensor, consumer layer, input index) -> stream prefix
-
-    def tensor_width(name: str) -> int:
-        t = graph.tensors[name]
-        return t.channels * t.bits
-
-    # tensor sources: top input, or each layer's output; forks where a tensor has two consumers
-    producers = {in_tensor: "s_in"}
-    for l in hw_layers:
-        producers[l.output] = f"{_ident(l.name)}_out"
-        decls.append(_stream_decl(producers[l.output], tensor_width(l.output)))
-    for tname, cons in consumers.items():
-        if tname not in producers:
+            readers.setdefault(t, []).append(l)
+        st.producers[l.output] = f"{_ident(l.name)}_out"
+        st.decls += v.stream_wires(st.producers[l.output], _width(graph, l.output))
+    adds = [l for l in hw_layers if l.kind == "add"]
+    for tname, cons in readers.items():
+        if tname not in st.producers:
             raise UnsupportedModelError(f"tensor {tname} is read by {cons[0].name} but produced by no hardware layer")
-        src = producers[tname]
+        src = st.producers[tname]
         if len(cons) == 1:
-            port_of[(tname, cons[0].name, cons[0].inputs.index(tname))] = src
+            st.port_of[(tname, cons[0].name, cons[0].inputs.index(tname))] = src
             continue
         if len(cons) != 2:
             raise UnsupportedModelError(f"tensor {tname} has {len(cons)} readers; the RTL backend forks into 2 at most")
-        templates_used |= {"axis_fork", "axis_fifo"}
-        fa, fb = f"fork_{_ident(tname)}_a", f"fork_{_ident(tname)}_b"
-        fq = f"fork_{_ident(tname)}_bq"
-        w = tensor_width(tname)
-        decls += [_stream_decl(fa, w), _stream_decl(fb, w), _stream_decl(fq, w)]
-        insts.append(f"    axis_fork #(.DATA_BITS({w})) u_fork_{_ident(tname)} (.clk(clk), .rst(rst), "
-                     f"{_conn('s_axis', src)}, {_conn('m_a_axis', fa)}, {_conn('m_b_axis', fb)});")
-        # the short branch (the add itself, or the layer whose output the add reads: the skip) gets the FIFO
-        adds = [l for l in hw_layers if l.kind == "add"]
+        ident, w = _ident(tname), _width(graph, tname)
+        fa, fb, fq = f"fork_{ident}_a", f"fork_{ident}_b", f"fork_{ident}_bq"
+        for prefix in (fa, fb, fq):
+            st.decls += v.stream_wires(prefix, w)
+        st.insts.append(v.instance("axis_fork", f"u_fork_{ident}", {
+            "clk": "clk", "rst": "rst", **v.stream_connections("s_axis", src), **v.stream_connections("m_a_axis", fa),
+            **v.stream_connections("m_b_axis", fb)}, {"DATA_W": w}))
+        st.insts.append(v.instance("axis_fifo", f"u_fifo_{ident}", {
+            "clk": "clk", "rst": "rst", **v.stream_connections("s_axis", fb), **v.stream_connections("m_axis", fq)},
+            {"DATA_W": w, "DEPTH": SKIP_FIFO_DEPTH}))
         near = [i for i, c in enumerate(cons) if c.kind == "add" or any(c.output in a.inputs for a in adds)]
         short = near[0] if len(near) == 1 else 1
-        insts.append(f"    axis_fifo #(.DATA_BITS({w}), .DEPTH({SKIP_FIFO_DEPTH})) u_fifo_{_ident(tname)} "
-                     f"(.clk(clk), .rst(rst), {_conn('s_axis', fb)}, {_conn('m_axis', fq)});")
-        port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fa
-        port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fq
-        layers_json.append({"name": f"fork_{_ident(tname)}", "kind": "fork", "module": "axis_fork+axis_fifo",
-                            "in_shape": [graph.tensors[tname].channels, graph.tensors[tname].height,
-                                         graph.tensors[tname].width],
-                            "memories": [{"name": f"fifo_{_ident(tname)}", "kind": "fifo", "depth": SKIP_FIFO_DEPTH,
-                                          "width": w + 1}],
-                            "macs_per_frame": 0, "multipliers": 0,
-                            "cycles_per_frame": graph.tensors[tname].height * graph.tensors[tname].width})
+        st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fa
+        st.port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fq
+        shape = _shape(graph, tname)
+        st.forks.append({"name": f"fork_{ident}", "kind": "fork", "module": "axis_fork+axis_fifo", "in_shape": shape,
+                         "memories": [{"name": f"fifo_{ident}", "kind": "fifo", "depth": SKIP_FIFO_DEPTH, "width": w + 1}],
+                         "macs_per_frame": 0, "multipliers": 0, "cycles_per_frame": shape[1] * shape[2]})
+    return st
 
-    for idx, l in enumerate(hw_layers):
-        name = f"L{idx}_{_ident(l.name)}"
-        kind = module_kind(l)
-        fold = folding[l.name]
-        if kind in ("temporal_conv", "pointwise"):
-            text, info = _mac_module(graph, l, name, fold)
-        elif kind == "conv3x3":
-            text, info = _conv3x3_module(graph, l, name, fold)
-        elif kind == "avgpool":
-            text, info = _avgpool_module(graph, l, name, fold)
-        elif kind == "projection":
-            text, info = _projection_module(graph, l, name, fold)
-        else:
-            text, info = _add_module(graph, l, name)
-        templates_used.add(info["module"])
-        modules += text
-        out = producers[l.output]
-        if kind == "add":
-            a = port_of[(l.inputs[0], l.name, 0)]
-            b = port_of[(l.inputs[1], l.name, 1)]
-            insts.append(f"    {name} u_{name} (.clk(clk), .rst(rst), {_conn('s_a_axis', a)}, "
-                         f"{_conn('s_b_axis', b)}, {_conn('m_axis', out)});")
-        else:
-            src = port_of[(l.inputs[0], l.name, 0)]
-            insts.append(f"    {name} u_{name} (.clk(clk), .rst(rst), {_conn('s_axis', src)}, {_conn('m_axis', out)});")
-        x, y = graph.tensors[l.inputs[0]], graph.tensors[l.output]
-        cost = layer_cost(graph, l, fold)
-        entry = {"name": l.name, "kind": kind, "module": info["module"], "instance": f"u_{name}",
-                 "in_shape": [x.channels, x.height, x.width], "out_shape": [y.channels, y.height, y.width],
-                 "in_bits": x.bits, "out_bits": y.bits, "weight_bits": info.get("weight_bits", 0),
-                 "acc_bits": l.acc_bits, "kernel": info.get("kernel", 1), "stride": int(l.stride[0]),
-                 "groups": l.groups, "depthwise": is_depthwise(l), "pe": fold.pe, "simd": fold.simd,
-                 **cost, "memories": info["memories"], "params": info["params"]}
-        if "m_bits" in info:
-            entry["m_bits"] = info["m_bits"]
-        entry.update(info.get("extra", {}))
-        if kind == "temporal_conv":
-            entry["in_signed"] = bool(x.signed)
-        for mem in entry["memories"]:
-            mem["bits"] = int(mem["depth"]) * int(mem["width"])
-        layers_json.append(entry)
 
-    din, dout = tensor_width(in_tensor), tensor_width(graph.output)
-    top_text = f"""`timescale 1ns/1ps
-`default_nettype none
-// {top}: streaming PLEIADES network (generated by pleiades_fpga.hw.rtl.generate).
-// Input: one beat per pixel, {tin.channels} channels x {tin.bits} bits ({'signed' if tin.signed else 'unsigned'}),
-//   raster order {tin.height}x{tin.width}, s_axis_tlast on the last pixel of each frame.
-// Output: one beat per frame, {tout.channels} logits x {tout.bits} bits (signed), m_axis_tlast = 1.
-module {top} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{din - 1}:0] s_axis_tdata,
-    input  wire s_axis_tvalid,
-    output wire s_axis_tready,
-    input  wire s_axis_tlast,
-    output wire [{dout - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready,
-    output wire m_axis_tlast
-);
-    wire [{din - 1}:0] s_in_tdata = s_axis_tdata;
-    wire s_in_tvalid = s_axis_tvalid;
-    wire s_in_tready;
-    wire s_in_tlast = s_axis_tlast;
-    assign s_axis_tready = s_in_tready;
-{chr(10).join(decls)}
-{chr(10).join(insts)}
-    assign m_axis_tdata = {producers[graph.output]}_tdata;
-    assign m_axis_tvalid = {producers[graph.output]}_tvalid;
-    assign {producers[graph.output]}_tready = m_axis_tready;
-    assign m_axis_tlast = {producers[graph.output]}_tlast;
-endmodule
-`default_nettype wire
-"""
-    for old in rtl_dir.glob("*.v"):
-        old.unlink()
-    generated = []
-    for mod_name, text in modules:
-        (rtl_dir / f"{mod_name}.v").write_text(text)
-        generated.append(f"{mod_name}.v")
-    (rtl_dir / f"{top}.v").write_text(top_text)
-    files = []
-    for t in sorted(templates_used):
-        for src in template_sources(t):
-            dst = rtl_dir / src.name
-            if dst.name not in files:
-                shutil.copyfile(src, dst)
-                files.append(dst.name)
-    files += generated + [f"{top}.v"]
+def _layer_instance(layer: Layer, name: str, st: _Streams) -> str:
+    """Instance ``u_<name>`` of a layer wrapper in the top, wired to its input stream(s) and ``<ident>_out``."""
+    conns = {"clk": "clk", "rst": "rst"}
+    if layer.kind == "add":
+        conns.update(v.stream_connections("s_a_axis", st.port_of[(layer.inputs[0], layer.name, 0)]))
+        conns.update(v.stream_connections("s_b_axis", st.port_of[(layer.inputs[1], layer.name, 1)]))
+    else:
+        conns.update(v.stream_connections("s_axis", st.port_of[(layer.inputs[0], layer.name, 0)]))
+    conns.update(v.stream_connections("m_axis", st.producers[layer.output]))
+    return v.instance(name, f"u_{name}", conns)
 
+
+def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, info: dict[str, Any]) -> dict[str, Any]:
+    """The manifest entry of one hardware layer."""
+    x, y = graph.tensors[layer.inputs[0]], graph.tensors[layer.output]
+    kind = module_kind(layer)
+    entry = {"name": layer.name, "kind": kind, "module": info["module"], "instance": f"u_{name}",
+             "in_shape": _shape(graph, layer.inputs[0]), "out_shape": _shape(graph, layer.output),
+             "in_bits": x.bits, "out_bits": y.bits, "weight_bits": info.get("weight_bits", 0),
+             "acc_bits": layer.acc_bits, "kernel": info.get("kernel", 1), "stride": int(layer.stride[0]),
+             "groups": layer.groups, "depthwise": is_depthwise(layer), "pe": fold.pe, "simd": fold.simd,
+             **layer_cost(graph, layer, fold), "memories": info["memories"], "params": info["params"]}
+    if "m_bits" in info:
+        entry["m_bits"] = info["m_bits"]
+    entry.update(info.get("extra", {}))
+    if kind == "temporal_conv":
+        entry["in_signed"] = bool(x.signed)
+    for mem in entry["memories"]:
+        mem["bits"] = int(mem["depth"]) * int(mem["width"])
+    return entry
+
+
+def _top_verilog(graph: IRGraph, top: str, in_tensor: str, st: _Streams, insts: list[str]) -> str:
+    """The network top: the host's input stream -> layer wrappers (forks, FIFOs) -> one logit beat per frame."""
+    tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
+    din, out = _width(graph, in_tensor), st.producers[graph.output]
+    body = [v.wire("s_in_tdata", din, "s_axis_tdata"), v.wire("s_in_tvalid", value="s_axis_tvalid"), v.wire("s_in_tready"),
+            v.wire("s_in_tlast", value="s_axis_tlast"), "    assign s_axis_tready = s_in_tready;",
+            *st.decls, *st.insts, *insts,
+            f"    assign m_axis_tdata = {out}_tdata;", f"    assign m_axis_tvalid = {out}_tvalid;",
+            f"    assign {out}_tready = m_axis_tready;", f"    assign m_axis_tlast = {out}_tlast;"]
+    comment = (f"{top}: streaming PLEIADES network (generated by pleiades_fpga.hw.rtl.generate).\n"
+               f"Input: one beat per pixel, {tin.channels} channels x {tin.bits} bits "
+               f"({'signed' if tin.signed else 'unsigned'}),\n"
+               f"  raster order {tin.height}x{tin.width}, s_axis_tlast on the last pixel of each frame.\n"
+               f"Output: one beat per frame, {tout.channels} logits x {tout.bits} bits (signed), m_axis_tlast = 1.")
+    return v.module(top, v.layer_ports(din, _width(graph, graph.output)), body, comment=comment)
+
+
+def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: list[str], layers_json: list[dict],
+              folding: dict[str, Any], clock_mhz_target: float) -> dict[str, Any]:
+    """manifest.json (schema: docs/ARCHITECTURE.md) of a generated design."""
+    tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
     compute = [e for e in layers_json if e.get("kind") not in ("fork",)]
     cycles_per_frame = max(e["cycles_per_frame"] for e in layers_json)
     manifest = {
@@ -412,7 +335,7 @@ endmodule
         "cycles_per_frame": int(cycles_per_frame),
         "macs_per_frame": int(sum(e.get("macs_per_frame", 0) for e in compute)),
         "multipliers": int(sum(e.get("multipliers", 0) for e in compute)),
-        "folding": folding_to_json({l.name: folding[l.name] for l in hw_layers}),
+        "folding": folding,
         "reset_cycles": int(max([(e["kernel"] - 1) * e["in_shape"][1] * e["in_shape"][2]
                                  for e in layers_json if e.get("kind") == "temporal_conv"]
                                 + [m["depth"] for e in layers_json if e.get("kind") == "projection"
@@ -424,7 +347,68 @@ endmodule
     # rate, then each layer after the input adds about one output pixel of its own work
     manifest["latency_cycles"] = int(cycles_per_frame + sum(
         -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) for e in compute))
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text: str,
+               templates_used: set[str]) -> list[str]:
+    """Write the generated modules, the top and the templates (with their blocks); return the file names in order."""
+    for old in rtl_dir.glob("*.v"):
+        old.unlink()
+    files: list[str] = []
+    for t in sorted(templates_used):
+        for src in template_sources(t):
+            if src.name not in files:
+                shutil.copyfile(src, rtl_dir / src.name)
+                files.append(src.name)
+    generated = []
+    for mod_name, text in [*modules, (top, top_text)]:
+        write_text_atomic(rtl_dir / f"{mod_name}.v", text)
+        generated.append(f"{mod_name}.v")
+    return files + generated
+
+
+def _check_graph(graph: IRGraph, hw_layers: list[Layer]) -> str:
+    """The top's input tensor; a clear error for a graph the RTL backend cannot build (before anything is written)."""
+    for l in hw_layers:
+        module_kind(l)  # raises a clear error for unsupported layers
+    inputs = [l for l in graph.layers if l.kind == "input"]
+    in_tensor = inputs[0].output if inputs else graph.input
+    if in_tensor not in graph.tensors:
+        raise UnsupportedModelError("the IR has no quantized input tensor; export the model with an input quantizer")
+    tout = graph.tensors[graph.output]
+    if tout.height * tout.width != 1:
+        raise UnsupportedModelError(
+            f"the network output {graph.output} is a {tout.height}x{tout.width} map; the RTL backend needs a "
+            "classifier head ending in a global mean (one logit vector per frame)")
+    return in_tensor
+
+
+def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | None = None,
+             top: str = TOP, clock_mhz_target: float = 100.0) -> dict[str, Any]:
+    """Write ``out_dir/rtl/*.v`` and ``out_dir/manifest.json`` for ``graph``; return the manifest."""
+    out_dir = Path(out_dir)
+    folding = dict(folding or default_folding(graph))
+    hw_layers = [l for l in graph.layers if l.kind != "input"]
+    in_tensor = _check_graph(graph, hw_layers)
+    for l in hw_layers:
+        folding.setdefault(l.name, Fold())
+    st = _plan_streams(graph, hw_layers, in_tensor)
+    modules, insts, layers_json = [], [], list(st.forks)
+    templates_used = {"requant"} | ({"axis_fork", "axis_fifo"} if st.forks else set())
+    for idx, l in enumerate(hw_layers):
+        name = f"L{idx}_{_ident(l.name)}"
+        files, info = _layer_module(graph, l, name, folding[l.name])
+        templates_used.add(info["module"])
+        modules += files
+        insts.append(_layer_instance(l, name, st))
+        layers_json.append(_layer_entry(graph, l, name, folding[l.name], info))
+    rtl_dir = out_dir / "rtl"
+    rtl_dir.mkdir(parents=True, exist_ok=True)
+    files = _write_rtl(rtl_dir, modules, top, _top_verilog(graph, top, in_tensor, st, insts), templates_used)
+    manifest = _manifest(graph, out_dir, top, in_tensor, files, layers_json,
+                         folding_to_json({l.name: folding[l.name] for l in hw_layers}), clock_mhz_target)
+    write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
 

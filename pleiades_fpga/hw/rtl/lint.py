@@ -81,6 +81,16 @@ def verilator_lint(top: str, sources: Sequence[Path], parameters: Mapping[str, o
     return LintReport(ok=out.returncode == 0 and not msgs, messages=msgs, command=cmd)
 
 
+def icarus_elaborate(top: str, sources: Sequence[Path], parameters: Mapping[str, object] | None = None) -> LintReport:
+    """Elaborate ``top`` with Icarus Verilog (``iverilog -g2012``, parameter overrides by ``-P``), no simulation."""
+    with tempfile.TemporaryDirectory(prefix="pleiades_iverilog_") as tmp:
+        cmd = ["iverilog", "-g2012", "-o", str(Path(tmp) / "a.out"), "-s", top]
+        cmd += [f"-P{top}.{k}={v}" for k, v in (parameters or {}).items()]
+        out = subprocess.run(cmd + [str(s) for s in sources], capture_output=True, text=True)
+    msgs = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    return LintReport(ok=out.returncode == 0, messages=msgs, command=cmd)
+
+
 def yosys_synth(top: str, sources: Sequence[Path], parameters: Mapping[str, object] | None = None,
                 target: str = "generic", timeout: float = 900.0) -> SynthReport:
     """Run Yosys on ``top`` and count latches and cells.
@@ -129,4 +139,5 @@ def yosys_synth(top: str, sources: Sequence[Path], parameters: Mapping[str, obje
         return SynthReport(latches=n_latch, cells=cells, log=log)
 
 
-__all__ = ["LintReport", "SynthReport", "template_files", "template_sources", "verilator_lint", "yosys_synth"]
+__all__ = ["LintReport", "SynthReport", "icarus_elaborate", "template_files", "template_sources", "verilator_lint",
+           "yosys_synth"]

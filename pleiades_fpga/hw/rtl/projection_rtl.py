@@ -11,6 +11,7 @@ import numpy as np
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.rtl import rom
+from pleiades_fpga.hw.rtl.verilog import instance, layer_ports, module, stream_connections
 
 
 def _packed(values: np.ndarray, width: int) -> str:
@@ -32,41 +33,18 @@ def projection_params(A: np.ndarray, B: np.ndarray, frac_bits: int, channels: in
         raise UnsupportedModelError(f"projection folding PE={pe} (rows, <= D={d}), SIMD={simd} (channels, <= "
                                     f"C={channels}) is not legal")
     coef_w = max(2, rom.bits_needed(np.concatenate([A.ravel(), B]), signed=True))
-    return {"C": str(channels), "D": str(d), "PIXELS": str(pixels), "IN_W": str(in_bits),
-            "IN_SIGNED": str(int(in_signed)), "S_W": str(state_bits), "COEF_W": str(coef_w), "F": str(int(frac_bits)),
+    return {"C_IN": str(channels), "D": str(d), "PIXELS": str(pixels), "IN_W": str(in_bits),
+            "IN_SIGNED": str(int(in_signed)), "OUT_W": str(state_bits), "COEF_W": str(coef_w), "F": str(int(frac_bits)),
             "ACC_W": str(acc_bits), "PE": str(pe), "SIMD": str(simd),
             "A_FLAT": _packed(A, coef_w), "B_FLAT": _packed(B, coef_w)}
 
 
 def projection_wrapper(name: str, params: dict[str, str]) -> str:
     """Verilog of module ``name``: projection_state with ``params`` and the stream ports of a layer wrapper."""
-    c, d, in_w, s_w = (int(params[k]) for k in ("C", "D", "IN_W", "S_W"))
-    plist = ", ".join(f".{k}({v})" for k, v in params.items())
-    return f"""`timescale 1ns/1ps
-`default_nettype none
-// {name}: projection_state (recurrent temporal layer, generated).
-module {name} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{c * in_w - 1}:0] s_axis_tdata,
-    input  wire s_axis_tvalid,
-    output wire s_axis_tready,
-    input  wire s_axis_tlast,
-    output wire [{c * d * s_w - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready,
-    output wire m_axis_tlast
-);
-    projection_state #({plist}) u_layer (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-        .s_axis_tlast(s_axis_tlast),
-        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
-        .m_axis_tlast(m_axis_tlast)
-    );
-endmodule
-`default_nettype wire
-"""
+    c, d, in_w, s_w = (int(params[k]) for k in ("C_IN", "D", "IN_W", "OUT_W"))
+    conns = {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis")}
+    return module(name, layer_ports(c * in_w, c * d * s_w), [instance("projection_state", "u_layer", conns, params)],
+                  comment=f"{name}: projection_state (recurrent temporal layer, generated).")
 
 
 def projection_multipliers(d: int, pe: int, simd: int) -> int:

@@ -9,19 +9,18 @@ user never stalls. Two styles, both read by Verilator, Icarus and Yosys (no file
 
 Words are unsigned bit patterns of ``width`` bits; use :func:`pack_lanes` to build words from
 several signed/unsigned lanes (lane 0 at the least significant bits), the same packing as AXI-Stream
-pixels. The layout helpers at the end of the module define the ROM contents the ``mvu_pointwise`` and
-``temporal_conv_buffer`` templates expect.
+pixels. The layout helpers at the end of the module define the ROM contents the MAC templates
+(``temporal_conv_buffer``, ``mvu_pointwise``, ``conv3x3_stream``) and ``global_avg_pool`` expect, and build the
+layer wrappers (template + ROMs) that the generator ships and the template tests simulate.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+from pleiades_fpga.hw.rtl.verilog import Port, check_ident, instance, layer_ports, module, stream_connections, wire
 
 
 def addr_width(depth: int) -> int:
@@ -94,8 +93,7 @@ def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, sty
     ``clk``, ``en``, ``addr[AW-1:0]`` with ``AW = addr_width(len(words))``, ``data[width-1:0]``.
     Addresses past the end read as 0.
     """
-    if not _IDENT.match(name):
-        raise PleiadesError(f"ROM module name {name!r} is not a Verilog identifier")
+    check_ident(name, "ROM module name")
     if width < 1:
         raise PleiadesError(f"ROM width must be >= 1, got {width}")
     values = [int(v) for v in np.asarray(words, dtype=object).ravel()]
@@ -109,17 +107,6 @@ def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, sty
                                 f"({'signed' if signed else 'unsigned'} range {lo}..{hi}); widen the ROM")
     hexd = max(1, (width + 3) // 4)
     lit = [f"{width}'h{v & mask:0{hexd}x}" for v in values]
-    head = [
-        "`timescale 1ns/1ps",
-        "`default_nettype none",
-        f"// {name}: constant ROM, {depth} x {width} bits, 1-cycle synchronous read (generated).",
-        f"module {name} (",
-        "    input  wire clk,",
-        "    input  wire en,",
-        f"    input  wire [{aw - 1}:0] addr,",
-        f"    output reg  [{width - 1}:0] data",
-        ");",
-    ]
     body: list[str]
     if style == "case":
         body = ["    always @(posedge clk) begin", "        if (en) begin", "            case (addr)"]
@@ -141,12 +128,14 @@ def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, sty
             body += ["    always @(posedge clk) begin", "        if (en) data <= mem[addr];", "    end"]
     else:
         raise PleiadesError(f"unknown ROM style {style!r}; use 'case' or 'array'")
-    tail = ["    initial data = {" + f"{width}" + "{1'b0}};", "endmodule", "`default_nettype wire", ""]
-    return "\n".join(head + body + tail)
+    body.append("    initial data = {" + f"{width}" + "{1'b0}};")
+    ports = [Port("clk", "input"), Port("en", "input"), Port("addr", "input", aw), Port("data", "output", width, reg=True)]
+    return module(name, ports, body, comment=f"{name}: constant ROM, {depth} x {width} bits, 1-cycle synchronous read "
+                                              "(generated).")
 
 
 # --------------------------------------------------------------------------------------------------
-# ROM layouts of the MAC templates (mvu_pointwise, temporal_conv_buffer)
+# ROM layouts of the MAC templates (mvu_pointwise, temporal_conv_buffer, conv3x3_stream) and layer wrappers
 # --------------------------------------------------------------------------------------------------
 
 def _ceil_div(a: int, b: int) -> int:
@@ -213,73 +202,82 @@ def channel_param_words(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, p
 
 
 
-def layer_with_roms(name: str, template: str, params: dict[str, int], din: int, dout: int,
+def layer_with_roms(name: str, template: str, params: dict[str, object], din: int, dout: int,
                     roms: list[tuple[str, list[int], int, bool]]) -> list[tuple[str, str]]:
-    """Generated files (module name, text): template instance + its ROMs (prefix, words, width, has enable port)."""
-    plist = ", ".join(f".{k}({int(v)})" for k, v in params.items())
-    decls, insts, ports = [], [], []
-    for prefix, words, width, has_en in roms:
-        aw = addr_width(len(words))
-        decls.append(f"    wire [{aw - 1}:0] {prefix}_addr;\n    wire [{width - 1}:0] {prefix}_data;")
-        en = f"{prefix}_en"
-        if has_en:
-            decls.append(f"    wire {en};")
-            ports.append(f".{prefix}_en({en})")
-        en_sig = en if has_en else "1'b1"
-        insts.append(f"    {name}_{prefix} u_{prefix} (.clk(clk), .en({en_sig}), .addr({prefix}_addr), "
-                     f".data({prefix}_data));")
-        ports += [f".{prefix}_addr({prefix}_addr)", f".{prefix}_data({prefix}_data)"]
-    rom_files = [(f"{name}_{prefix}", rom_verilog(f"{name}_{prefix}", words, width)) for prefix, words, width, _ in roms]
-    body = f"""`timescale 1ns/1ps
-`default_nettype none
-// {name}: {template} with its constant ROMs (generated).
-module {name} (
-    input  wire clk,
-    input  wire rst,
-    input  wire [{din - 1}:0] s_axis_tdata,
-    input  wire s_axis_tvalid,
-    output wire s_axis_tready,
-    input  wire s_axis_tlast,
-    output wire [{dout - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready,
-    output wire m_axis_tlast
-);
-{chr(10).join(decls)}
-{chr(10).join(insts)}
-    {template} #({plist}) u_layer (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-        .s_axis_tlast(s_axis_tlast),
-        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
-        .m_axis_tlast(m_axis_tlast){''.join(', ' + p for p in ports)}
-    );
-endmodule
-`default_nettype wire
-"""
-    return rom_files + [(name, body)]
+    """Generated files (module name, text) of a layer wrapper ``name``: ``template`` with ``params`` and its
+    constant ROMs (port prefix, words, width, whether the template drives a read enable ``<prefix>_en``).
 
-
-def mac_layer_verilog(name: str, template: str, params: dict[str, int], weight_lanes: np.ndarray, w_w: int,
-                      param_words: Sequence[int], param_width: int) -> str:
-    """Verilog of module ``name``: a MAC template (``mvu_pointwise`` / ``temporal_conv_buffer``) with its ROMs.
-
-    ``weight_lanes`` from :func:`mac_weight_words`, ``param_words`` from :func:`channel_param_words`;
-    ``params`` are the template parameters (must include C_IN, C_OUT, IN_W, OUT_W). The module has
-    only the clock, reset and the two AXI-Stream ports; the text also holds the ROM modules
-    ``<name>_wrom`` and ``<name>_prom`` (see :func:`layer_with_roms`).
+    The wrapper has the ports of every layer module (:func:`verilog.layer_ports`); the template's ROM read
+    ports ``<prefix>_addr``/``<prefix>_data`` (and ``<prefix>_en``) are wired to ROM ``<name>_<prefix>``.
     """
-    for key in ("C_IN", "C_OUT", "IN_W", "OUT_W"):
-        if key not in params:
-            raise PleiadesError(f"mac_layer_verilog: parameter {key} is required")
-    lanes = np.asarray(weight_lanes)
-    files = layer_with_roms(name, template, params, params["C_IN"] * params["IN_W"], params["C_OUT"] * params["OUT_W"],
-                            [("wrom", pack_lanes(lanes, w_w, signed=True), lanes.shape[1] * w_w, True),
-                             ("prom", list(param_words), param_width, True)])
+    body: list[str] = []
+    conns = {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis")}
+    files = []
+    for prefix, words, width, has_en in roms:
+        body += [wire(f"{prefix}_addr", addr_width(len(words))), wire(f"{prefix}_data", width)]
+        if has_en:
+            body.append(wire(f"{prefix}_en"))
+            conns[f"{prefix}_en"] = f"{prefix}_en"
+        conns.update({f"{prefix}_addr": f"{prefix}_addr", f"{prefix}_data": f"{prefix}_data"})
+        files.append((f"{name}_{prefix}", rom_verilog(f"{name}_{prefix}", words, width)))
+    for prefix, _, _, has_en in roms:
+        body.append(instance(f"{name}_{prefix}", f"u_{prefix}", {"clk": "clk", "en": f"{prefix}_en" if has_en else "1'b1",
+                                                                 "addr": f"{prefix}_addr", "data": f"{prefix}_data"}))
+    body.append(instance(template, "u_layer", conns, {k: int(v) if isinstance(v, (int, np.integer)) else v
+                                                      for k, v in params.items()}))
+    text = module(name, layer_ports(din, dout), body, comment=f"{name}: {template} with its constant ROMs (generated).")
+    return files + [(name, text)]
+
+
+def mac_layer_files(name: str, template: str, params: dict[str, int], weights: np.ndarray, bias: np.ndarray,
+                    mult: np.ndarray, shift: np.ndarray) -> list[tuple[str, str]]:
+    """Layer wrapper ``name`` of a MAC engine (``temporal_conv_buffer``, ``mvu_pointwise``, ``conv3x3_stream``)
+    with its weight and parameter ROMs: what the generator ships, and what the template tests simulate.
+
+    ``weights``: (C_OUT, C_IN / groups, taps) integers (taps: K frames, oldest first; 9 = ky*3 + kx for
+    conv3x3; 1 for pointwise), ``bias``/``mult``/``shift`` per output channel; ``params`` are the template
+    parameters (vocabulary: docs/ARCHITECTURE.md), which give the folding and the ROM lane widths.
+    """
+    dw = bool(params.get("DEPTHWISE", 0))
+    w = np.asarray(weights, dtype=np.int64)
+    if w.ndim != 3:
+        raise PleiadesError(f"{name}: weights must have shape (C_OUT, C_IN/groups, taps), got {w.shape}")
+    pe, w_w, fw = int(params["PE"]), int(params["W_W"]), int(params["BIAS_W"]) + int(params["M_W"]) + int(params["S_W"])
+    lanes = mac_weight_words(w[:, 0, :] if dw else w, pe, 1 if dw else int(params["SIMD"]), depthwise=dw)
+    pwords = channel_param_words(bias, mult, shift, pe, int(params["BIAS_W"]), int(params["M_W"]), int(params["S_W"]))
+    enable = template != "conv3x3_stream"   # conv3x3_stream reads its ROMs every cycle
+    return layer_with_roms(name, template, params, int(params["C_IN"]) * int(params["IN_W"]),
+                           int(params["C_OUT"]) * int(params["OUT_W"]),
+                           [("wrom", pack_lanes(lanes, w_w, signed=True), lanes.shape[1] * w_w, enable),
+                            ("prom", pwords, pe * fw, enable)])
+
+
+def avgpool_param_words(mult: Sequence[int], shift: Sequence[int], pe: int, m_w: int, s_w: int) -> list[int]:
+    """Parameter ROM of global_avg_pool: word g, lane j (channel g*PE + j) = {s, m} (m in the low bits)."""
+    groups = _ceil_div(len(mult), pe)
+    return pack_lanes([[(int(shift[g * pe + j]) << m_w) | int(mult[g * pe + j]) if g * pe + j < len(mult) else 0
+                        for j in range(pe)] for g in range(groups)], m_w + s_w, signed=False)
+
+
+def avgpool_layer_files(name: str, params: dict[str, int], mult: Sequence[int],
+                        shift: Sequence[int]) -> list[tuple[str, str]]:
+    """Layer wrapper ``name``: global_avg_pool with its {s, m} parameter ROM (as :func:`mac_layer_files`)."""
+    pe, m_w, s_w = int(params["PE"]), int(params["M_W"]), int(params["S_W"])
+    for c, (m, s) in enumerate(zip(mult, shift)):
+        if not (0 <= int(m) < (1 << m_w) and 0 <= int(s) < (1 << s_w)):
+            raise PleiadesError(f"{name}: channel {c}: M={m} or S={s} does not fit M_W={m_w}, S_W={s_w}")
+    words = avgpool_param_words(mult, shift, pe, m_w, s_w)
+    c = int(params["C"])
+    return layer_with_roms(name, "global_avg_pool", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
+                           [("prom", words, pe * (m_w + s_w), False)])
+
+
+def files_text(files: list[tuple[str, str]]) -> str:
+    """All generated files of a layer as one Verilog source text."""
     return "\n".join(text for _, text in files)
 
 
 __all__ = [
-    "addr_width", "bits_needed", "channel_param_words", "int_range", "layer_with_roms", "mac_layer_verilog", "mac_weight_words", "pack_lanes",
-    "rom_verilog", "unpack_lanes",
+    "addr_width", "avgpool_layer_files", "avgpool_param_words", "bits_needed", "channel_param_words", "files_text",
+    "int_range", "layer_with_roms", "mac_layer_files", "mac_weight_words", "pack_lanes", "rom_verilog", "unpack_lanes",
 ]

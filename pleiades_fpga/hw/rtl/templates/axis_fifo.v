@@ -5,23 +5,29 @@
 // Output data is read combinationally from the memory (distributed RAM); no throughput bubbles:
 // one beat in and one beat out per cycle.
 module axis_fifo #(
-    parameter integer DATA_BITS = 8,
-    parameter integer DEPTH = 8,
+    parameter integer DATA_W = 8,               // beat width (bits, without tlast)
+    parameter integer DEPTH = 8,                // beats (a power of two >= 2)
     // derived (do not override)
     parameter integer AW = (DEPTH > 2) ? $clog2(DEPTH) : 1
 ) (
     input  wire                 clk,
     input  wire                 rst,
-    input  wire [DATA_BITS-1:0] s_axis_tdata,
+    input  wire [DATA_W-1:0] s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
-    output wire [DATA_BITS-1:0] m_axis_tdata,
+    output wire [DATA_W-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
 );
-    reg [DATA_BITS:0] mem [0:DEPTH-1];
+    generate
+        if (DATA_W < 1 || DEPTH < 2 || (DEPTH & (DEPTH - 1)) != 0) begin : g_check
+            PARAMETER_ERROR_axis_fifo_DEPTH_must_be_a_power_of_two_at_least_2_and_DATA_W_at_least_1 u_error ();
+        end
+    endgenerate
+
+    reg [DATA_W:0] mem [0:DEPTH-1];
     reg [AW:0] wr_ptr;
     reg [AW:0] rd_ptr;
     wire [AW:0] count = wr_ptr - rd_ptr;
@@ -32,9 +38,9 @@ module axis_fifo #(
     wire pop = m_axis_tready && !empty && !rst;
     assign s_axis_tready = !full && !rst;
     assign m_axis_tvalid = !empty;
-    wire [DATA_BITS:0] head = mem[rd_ptr[AW-1:0]];
-    assign m_axis_tdata = head[DATA_BITS-1:0];
-    assign m_axis_tlast = head[DATA_BITS];
+    wire [DATA_W:0] head = mem[rd_ptr[AW-1:0]];
+    assign m_axis_tdata = head[DATA_W-1:0];
+    assign m_axis_tlast = head[DATA_W];
 
     always @(posedge clk) begin
         if (push) mem[wr_ptr[AW-1:0]] <= {s_axis_tlast, s_axis_tdata};

@@ -6,24 +6,30 @@
 // A branch that stalls stalls the other one too: give the faster (skip) branch a FIFO deep
 // enough for the latency difference of the two branches before they join again.
 module axis_fork #(
-    parameter integer DATA_BITS = 8
+    parameter integer DATA_W = 8                // beat width (bits)
 ) (
     input  wire                 clk,
     input  wire                 rst,
-    input  wire [DATA_BITS-1:0] s_axis_tdata,
+    input  wire [DATA_W-1:0] s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
-    output wire [DATA_BITS-1:0] m_a_axis_tdata,
+    output wire [DATA_W-1:0] m_a_axis_tdata,
     output wire                 m_a_axis_tvalid,
     input  wire                 m_a_axis_tready,
     output wire                 m_a_axis_tlast,
-    output wire [DATA_BITS-1:0] m_b_axis_tdata,
+    output wire [DATA_W-1:0] m_b_axis_tdata,
     output wire                 m_b_axis_tvalid,
     input  wire                 m_b_axis_tready,
     output wire                 m_b_axis_tlast
 );
-    reg [DATA_BITS-1:0] a_data, b_data;
+    generate
+        if (DATA_W < 1) begin : g_check
+            PARAMETER_ERROR_axis_fork_DATA_W_must_be_at_least_1 u_error ();
+        end
+    endgenerate
+
+    reg [DATA_W-1:0] a_data, b_data;
     reg a_valid, b_valid, a_last, b_last;
     wire a_free = !a_valid || m_a_axis_tready;
     wire b_free = !b_valid || m_b_axis_tready;

@@ -1,15 +1,15 @@
 `timescale 1ns/1ps
 `default_nettype none
 // conv3x3_stream: streaming spatial 3x3 convolution, zero padding 1, stride 1 or 2,
-// full (C -> K) or depthwise (groups = C, K = C), PE x SIMD folding, bias, requant.
+// full (C_IN -> C_OUT) or depthwise (groups = C_IN, C_OUT = C_IN), PE x SIMD folding, bias, requant.
 //
 // Streams (AXI-Stream, one beat = one pixel with all channels, channel c at [c*BITS +: BITS],
 // raster order, tlast on the last pixel of a frame):
-//   input  H  x W  x C, IN_BITS per channel (signed if IN_SIGNED else unsigned)
-//   output HO x WO x K, OUT_BITS per channel, HO = (H-1)/STRIDE+1, WO = (W-1)/STRIDE+1,
+//   input  H  x W  x C_IN, IN_W per channel (signed if IN_SIGNED else unsigned)
+//   output HO x WO x C_OUT, OUT_W per channel, HO = (H-1)/STRIDE+1, WO = (W-1)/STRIDE+1,
 //   y[oy][ox][k] = requant_k(bias[k] + sum_{ky,kx,c} w[k][c][ky][kx] * x[oy*S+ky-1][ox*S+kx-1][c])
 //   (x outside the frame = 0; depthwise: only c = k).
-// Line buffer: NS = 3 (stride 1) or 4 (stride 2) rows of W pixels x C channels, row slots used
+// Line buffer: NS = 3 (stride 1) or 4 (stride 2) rows of W pixels x C_IN channels, row slots used
 // circularly across frames. The input overwrites a row only once the engine no longer needs it
 // (column-exact), so the input runs ahead of the window (also into the next frame) and the engine
 // does not wait for input in steady state (one row more than the 3x3 window for stride 2, where the
@@ -23,59 +23,74 @@
 // collect -> output register).
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
-//     full: lane (pe, s) at [(pe*SIMD + s)*W_BITS +: W_BITS] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
-//     depthwise: lane pe at [pe*W_BITS +: W_BITS] = w[kg*PE+pe][ky][kx]; weights signed.
-//   param ROM: address = kg (KF words); lane pe at [pe*PR_BITS +: PR_BITS], PR_BITS =
-//     BIAS_BITS + M_BITS + S_BITS, holding {S (unsigned), M (unsigned), bias (signed)} from MSB to LSB.
-// Accumulation is exact: internal width max(ACC_BITS, IN_BITS+1+W_BITS, BIAS_BITS), modulo arithmetic,
-// so the result is exact whenever the true sum fits in ACC_BITS signed bits.
+//     full: lane (pe, s) at [(pe*SIMD + s)*W_W +: W_W] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
+//     depthwise: lane pe at [pe*W_W +: W_W] = w[kg*PE+pe][ky][kx]; weights signed.
+//   param ROM: address = kg (KF words); lane pe at [pe*FW +: FW], FW =
+//     BIAS_W + M_W + S_W, holding {S (unsigned), M (unsigned), bias (signed)} from MSB to LSB.
+// Accumulation is exact: internal width max(ACC_W, IN_W+1+W_W, BIAS_W), modulo arithmetic,
+// so the result is exact whenever the true sum fits in ACC_W signed bits.
 // The frame end on the input side is the pixel count H*W or an early s_axis_tlast (resync).
-// KF = ceil(K/PE), CF = ceil(C/SIMD): lanes past the last channel compute zeros and are dropped.
-// DEPTHWISE requires K == C (SIMD is ignored). The ROM layouts equal rom.mac_weight_words(w.reshape(K, C, 9)
-// or (C, 9), PE, SIMD) and rom.channel_param_words (tap = ky*3 + kx).
+// KF = ceil(C_OUT/PE), CF = ceil(C_IN/SIMD): lanes past the last channel compute zeros and are dropped.
+// DEPTHWISE requires C_OUT == C_IN and SIMD == 1. The ROM layouts equal rom.mac_weight_words(w.reshape(C_OUT, C_IN, 9)
+// or (C_IN, 9), PE, SIMD) and rom.channel_param_words (tap = ky*3 + kx).
 module conv3x3_stream #(
     // (small defaults keep template-level lint/synthesis quick; the generator sets every parameter)
-    parameter integer H = 4,
-    parameter integer W = 4,
-    parameter integer C = 2,
-    parameter integer K = 2,
-    parameter integer STRIDE = 1,
-    parameter integer DEPTHWISE = 0,
-    parameter integer PE = 1,
-    parameter integer SIMD = 1,
-    parameter integer IN_BITS = 4,
-    parameter integer IN_SIGNED = 0,
-    parameter integer W_BITS = 4,
-    parameter integer ACC_BITS = 12,
-    parameter integer BIAS_BITS = 8,
-    parameter integer M_BITS = 8,
-    parameter integer S_BITS = 4,
-    parameter integer OUT_BITS = 4,
-    parameter integer OUT_SIGNED = 0,
+    parameter integer H = 4,                    // frame height (pixels)
+    parameter integer W = 4,                    // frame width (pixels)
+    parameter integer C_IN = 2,                 // input channels
+    parameter integer C_OUT = 2,                // output channels
+    parameter integer STRIDE = 1,               // 1 or 2
+    parameter integer DEPTHWISE = 0,            // 1: output o reads input o only (C_IN = C_OUT, SIMD = 1)
+    parameter integer PE = 1,                   // output channels per step
+    parameter integer SIMD = 1,                 // input channels per step
+    parameter integer IN_W = 4,                 // input activation width (bits)
+    parameter integer IN_SIGNED = 0,            // 1: input is two's complement
+    parameter integer W_W = 4,                  // weight width (bits, signed)
+    parameter integer ACC_W = 12,               // accumulator width that cannot overflow (bits, signed)
+    parameter integer BIAS_W = 8,               // bias width (bits, signed)
+    parameter integer M_W = 8,                  // requant multiplier width (bits, unsigned)
+    parameter integer S_W = 4,                  // requant shift width (bits, unsigned)
+    parameter integer OUT_W = 4,                // output width (bits)
+    parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     // derived: do not override
-    parameter integer KF = (K + PE - 1) / PE,
-    parameter integer CF = (DEPTHWISE != 0) ? 1 : (C + SIMD - 1) / SIMD,
+    parameter integer KF = (C_OUT + PE - 1) / PE,
+    parameter integer CF = (DEPTHWISE != 0) ? 1 : (C_IN + SIMD - 1) / SIMD,
     parameter integer WLANES = (DEPTHWISE != 0) ? PE : PE * SIMD,
     parameter integer WROM_DEPTH = KF * 9 * CF,
     parameter integer WROM_AW = (WROM_DEPTH > 1) ? $clog2(WROM_DEPTH) : 1,
     parameter integer PROM_AW = (KF > 1) ? $clog2(KF) : 1,
-    parameter integer PR_BITS = BIAS_BITS + M_BITS + S_BITS
+    parameter integer FW = BIAS_W + M_W + S_W
 ) (
     input  wire                        clk,
     input  wire                        rst,
-    input  wire [C*IN_BITS-1:0]        s_axis_tdata,
+    input  wire [C_IN*IN_W-1:0]        s_axis_tdata,
     input  wire                        s_axis_tvalid,
     output wire                        s_axis_tready,
     input  wire                        s_axis_tlast,
-    output wire [K*OUT_BITS-1:0]       m_axis_tdata,
+    output wire [C_OUT*OUT_W-1:0]       m_axis_tdata,
     output wire                        m_axis_tvalid,
     input  wire                        m_axis_tready,
     output wire                        m_axis_tlast,
     output wire [WROM_AW-1:0]          wrom_addr,
-    input  wire [WLANES*W_BITS-1:0]    wrom_data,
+    input  wire [WLANES*W_W-1:0]    wrom_data,
     output wire [PROM_AW-1:0]          prom_addr,
-    input  wire [PE*PR_BITS-1:0]       prom_data
+    input  wire [PE*FW-1:0]       prom_data
 );
+    generate
+        if (H < 1 || W < 1 || C_IN < 1 || C_OUT < 1 || PE < 1 || SIMD < 1) begin : g_check_sizes
+            PARAMETER_ERROR_conv3x3_stream_H_W_C_IN_C_OUT_PE_SIMD_must_be_at_least_1 u_error ();
+        end
+        if (STRIDE != 1 && STRIDE != 2) begin : g_check_stride
+            PARAMETER_ERROR_conv3x3_stream_STRIDE_must_be_1_or_2 u_error ();
+        end
+        if (DEPTHWISE != 0 && (C_IN != C_OUT || SIMD != 1)) begin : g_check_dw
+            PARAMETER_ERROR_conv3x3_stream_DEPTHWISE_needs_C_IN_equal_C_OUT_and_SIMD_1 u_error ();
+        end
+        if (IN_W < 1 || W_W < 1 || OUT_W < 1 || ACC_W < 1) begin : g_check_widths
+            PARAMETER_ERROR_conv3x3_stream_IN_W_W_W_OUT_W_ACC_W_must_be_at_least_1 u_error ();
+        end
+    endgenerate
+
     localparam integer HO = (H - 1) / STRIDE + 1;
     localparam integer WO = (W - 1) / STRIDE + 1;
     localparam integer NEXT_OFF = H - (HO - 1) * STRIDE;   // row H-1 = top row of last window + NEXT_OFF
@@ -86,12 +101,12 @@ module conv3x3_stream #(
     localparam integer KGB = (KF > 1) ? $clog2(KF) : 1;
     localparam integer CGB = (CF > 1) ? $clog2(CF) : 1;
     localparam integer XB = (DEPTHWISE != 0) ? PE : SIMD;  // input lanes per cycle
-    localparam integer CP = (DEPTHWISE != 0) ? KF * PE : CF * SIMD;   // channels stored per pixel (>= C)
-    localparam integer KP = KF * PE;                        // output lanes computed per pixel (>= K)
-    localparam integer PW = IN_BITS + 1 + W_BITS;          // exact product width
+    localparam integer CP = (DEPTHWISE != 0) ? KF * PE : CF * SIMD;   // channels stored per pixel (>= C_IN)
+    localparam integer KP = KF * PE;                        // output lanes computed per pixel (>= C_OUT)
+    localparam integer PW = IN_W + 1 + W_W;          // exact product width
     // internal accumulator width: never narrower than a product or the bias (only sign extension)
-    localparam integer AW = (ACC_BITS > PW) ? ((ACC_BITS > BIAS_BITS) ? ACC_BITS : BIAS_BITS)
-                                            : ((PW > BIAS_BITS) ? PW : BIAS_BITS);
+    localparam integer AW = (ACC_W > PW) ? ((ACC_W > BIAS_W) ? ACC_W : BIAS_W)
+                                            : ((PW > BIAS_W) ? PW : BIAS_W);
     localparam integer NX = (DEPTHWISE != 0) ? 1 : SIMD;   // products per PE lane
 
     localparam integer I_H1 = H - 1;
@@ -164,23 +179,18 @@ module conv3x3_stream #(
     wire in_frame_end = in_fire && (in_last_px || s_axis_tlast);
     wire in_row_end = in_fire && (ix == C_W1);
 
-    reg [CP*IN_BITS-1:0] lb [0:LB_DEPTH-1];
-    reg [CP*IN_BITS-1:0] lb_rd;
-    wire [CP*IN_BITS-1:0] lb_wdata;
-    generate
-        if (CP > C) begin : g_wpad
-            assign lb_wdata = {{((CP-C)*IN_BITS){1'b0}}, s_axis_tdata};
-        end else begin : g_wnopad
-            assign lb_wdata = s_axis_tdata;
-        end
-    endgenerate
+    wire [CP*IN_W-1:0] lb_rd;
+    wire [CP*IN_W-1:0] lb_wdata;
+    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_wpad (.x(s_axis_tdata), .y(lb_wdata));
     wire [LB_AW-1:0] lb_waddr = slot_base(in_slot) + ix[LB_AW-1:0];
     wire [LB_AW-1:0] lb_raddr;
 
-    always @(posedge clk) begin
-        if (in_fire) lb[lb_waddr] <= lb_wdata;
-        lb_rd <= lb[lb_raddr];
-    end
+    wire lines_clearing;                        // always 0 (no clear: every row is written before it is read)
+    wire unused_lines = &{1'b0, lines_clearing};
+    ram_sdp #(.DATA_W(CP*IN_W), .DEPTH(LB_DEPTH), .CLEAR(0)) u_lines (
+        .clk(clk), .rst(rst), .clearing(lines_clearing),
+        .we(in_fire), .waddr(lb_waddr), .wdata(lb_wdata), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
+    );
 
     // ---------------------------------------------------------------- engine (issue stage)
     reg [1:0]          ky, kx;
@@ -296,14 +306,14 @@ module conv3x3_stream #(
         s2_kg <= kg;
     end
 
-    wire [XB*IN_BITS-1:0] x_sel;
+    wire [XB*IN_W-1:0] x_sel;
     generate
         if (DEPTHWISE != 0) begin : g_xdw
-            assign x_sel = s2_pad ? {XB*IN_BITS{1'b0}} : lb_rd[s2_kg * (PE * IN_BITS) +: PE * IN_BITS];
+            assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_kg * (PE * IN_W) +: PE * IN_W];
         end else begin : g_xfull
             reg [CGB-1:0] s2_cg;
             always @(posedge clk) s2_cg <= cg;
-            assign x_sel = s2_pad ? {XB*IN_BITS{1'b0}} : lb_rd[s2_cg * (SIMD * IN_BITS) +: SIMD * IN_BITS];
+            assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_cg * (SIMD * IN_W) +: SIMD * IN_W];
         end
     endgenerate
 
@@ -312,7 +322,7 @@ module conv3x3_stream #(
     // (the bias enters at the first fold) and stage 5 requantizes the finished accumulator.
     reg           s3_v, s3_first, s3_lastk, s3_pxlast, s3_frlast;
     reg [KGB-1:0] s3_kg;
-    reg [PE*PR_BITS-1:0] s3_prm;
+    reg [PE*FW-1:0] s3_prm;
     always @(posedge clk) begin
         if (rst) begin
             s3_v <= 1'b0;
@@ -343,68 +353,46 @@ module conv3x3_stream #(
         end
     end
 
-    reg  [AW-1:0] acc [0:PE-1];
-    wire [PE*OUT_BITS-1:0] yq;
+    wire signed [AW-1:0] acc [0:PE-1];
+    wire [PE*OUT_W-1:0] yq;
 
-    genvar pe, sl;
+    genvar pe;
     generate
         for (pe = 0; pe < PE; pe = pe + 1) begin : g_pe
-            wire [NX*AW-1:0] prods;
-            for (sl = 0; sl < NX; sl = sl + 1) begin : g_mul
-                localparam integer XI = (DEPTHWISE != 0) ? pe : sl;
-                localparam integer WI = (DEPTHWISE != 0) ? pe : pe * SIMD + sl;
-                wire [IN_BITS-1:0] xv = x_sel[XI*IN_BITS +: IN_BITS];
-                wire signed [IN_BITS:0] xe = $signed({(IN_SIGNED != 0) ? xv[IN_BITS-1] : 1'b0, xv});
-                wire signed [W_BITS-1:0] wv = $signed(wrom_data[WI*W_BITS +: W_BITS]);
-                reg  [PW-1:0] p;
-                always @(posedge clk) p <= xe * wv;
-                if (AW > PW) begin : g_ext
-                    assign prods[sl*AW +: AW] = {{(AW-PW){p[PW-1]}}, p};
-                end else begin : g_same
-                    assign prods[sl*AW +: AW] = p;
-                end
+            wire [NX*IN_W-1:0] xl;                                  // input lanes of this PE lane
+            if (DEPTHWISE != 0) begin : g_xdw
+                assign xl = x_sel[pe*IN_W +: IN_W];
+            end else begin : g_xfull
+                assign xl = x_sel[0 +: NX*IN_W];
             end
-            reg [AW-1:0] dot;
-            integer i;
-            always @* begin
-                dot = {AW{1'b0}};
-                for (i = 0; i < NX; i = i + 1) dot = dot + prods[i*AW +: AW];
-            end
-            wire [PR_BITS-1:0] prm = s3_prm[pe*PR_BITS +: PR_BITS];
-            wire [BIAS_BITS-1:0] bias = prm[0 +: BIAS_BITS];
-            wire [AW-1:0] bias_ext;
-            if (AW > BIAS_BITS) begin : g_bext
-                assign bias_ext = {{(AW-BIAS_BITS){bias[BIAS_BITS-1]}}, bias};
-            end else begin : g_bsame
-                assign bias_ext = bias;
-            end
-            reg [M_BITS-1:0] m4;
-            reg [S_BITS-1:0] sh4;
-            always @(posedge clk) begin
-                if (s3_v) acc[pe] <= (s3_first ? bias_ext : acc[pe]) + dot;
-                if (s3_v && s3_lastk) begin
-                    m4 <= prm[BIAS_BITS +: M_BITS];
-                    sh4 <= prm[BIAS_BITS + M_BITS +: S_BITS];
-                end
-            end
+            wire signed [BIAS_W-1:0] bias;
+            wire [M_W-1:0] m4;
+            wire [S_W-1:0] sh4;
+            param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
+                .clk(clk), .load(s3_v && s3_lastk), .word(s3_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
+            );
+            mac_lane #(.N(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+                .clk(clk), .en(1'b1), .acc_en(s3_v), .first(s3_first), .x(xl), .w(wrom_data[pe*NX*W_W +: NX*W_W]),
+                .bias(bias), .acc(acc[pe])
+            );
             requant #(
-                .ACC_W(AW), .M_W(M_BITS), .S_W(S_BITS),
-                .OUT_W(OUT_BITS), .OUT_SIGNED(OUT_SIGNED)
+                .ACC_W(AW), .M_W(M_W), .S_W(S_W),
+                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)
             ) u_rq (
                 .acc(acc[pe]),
                 .m(m4),
                 .s(sh4),
-                .y(yq[pe*OUT_BITS +: OUT_BITS])
+                .y(yq[pe*OUT_W +: OUT_W])
             );
         end
     endgenerate
 
     // ---------------------------------------------------------------- collect + output register
-    reg [KP*OUT_BITS-1:0] collect;
-    reg [K*OUT_BITS-1:0] out_data;
+    reg [KP*OUT_W-1:0] collect;
+    reg [C_OUT*OUT_W-1:0] out_data;
     generate
-        if (KP > K) begin : g_drop
-            wire unused_lanes = &{1'b0, collect[KP*OUT_BITS-1:K*OUT_BITS]};
+        if (KP > C_OUT) begin : g_drop
+            wire unused_lanes = &{1'b0, collect[KP*OUT_W-1:C_OUT*OUT_W]};
         end
     endgenerate
     reg collect_full, collect_last, out_valid, out_last;
@@ -412,9 +400,9 @@ module conv3x3_stream #(
     wire move = collect_full && (!out_valid || m_axis_tready);
 
     always @(posedge clk) begin
-        if (s4_v) collect[s4_kg * (PE * OUT_BITS) +: PE * OUT_BITS] <= yq;
+        if (s4_v) collect[s4_kg * (PE * OUT_W) +: PE * OUT_W] <= yq;
         if (move) begin
-            out_data <= collect[K*OUT_BITS-1:0];
+            out_data <= collect[C_OUT*OUT_W-1:0];
             out_last <= collect_last;
         end
         if (rst) begin

@@ -1,47 +1,56 @@
 `timescale 1ns/1ps
 `default_nettype none
 // global_avg_pool: per-channel global average over an H x W frame, requantized.
-//   sum[c] = sum over the frame of x[c]            (exact, SUM_BITS signed bits)
+//   sum[c] = sum over the frame of x[c]            (exact, ACC_W signed bits)
 //   y[c]   = clamp(round_half_even(sum[c] * M[c] / 2**S[c]), lo, hi)   (requant.v; M/2**S ~ 1/(H*W) x scales)
-// Input: one beat = one pixel with all C channels (IN_BITS each, channel c at [c*IN_BITS +: IN_BITS],
+// Input: one beat = one pixel with all C channels (IN_W each, channel c at [c*IN_W +: IN_W],
 // signed if IN_SIGNED); a frame is H*W beats (an early s_axis_tlast also ends the frame).
-// Output: one beat per frame with all C channels (OUT_BITS each), tlast = 1.
+// Output: one beat per frame with all C channels (OUT_W each), tlast = 1.
 // The input accepts one beat per cycle; at a frame end the sums move to a hold bank, which PE
 // requant lanes turn into the output beat in C/PE cycles while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
-// [pe*PR_BITS +: PR_BITS], PR_BITS = M_BITS + S_BITS, holding {S (unsigned), M (unsigned)} MSB to LSB,
+// [pe*FW +: FW], FW = M_W + S_W, holding {S (unsigned), M (unsigned)} MSB to LSB,
 // for channel g*PE + pe (CF = ceil(C/PE) groups; lanes past the last channel are dropped).
 module global_avg_pool #(
     // (small defaults keep template-level lint/synthesis quick; the generator sets every parameter)
-    parameter integer H = 4,
-    parameter integer W = 4,
-    parameter integer C = 2,
-    parameter integer IN_BITS = 4,
-    parameter integer IN_SIGNED = 0,
-    parameter integer SUM_BITS = IN_BITS + $clog2(H * W + 1) + 1,
-    parameter integer PE = 1,
-    parameter integer M_BITS = 8,
-    parameter integer S_BITS = 4,
-    parameter integer OUT_BITS = 4,
-    parameter integer OUT_SIGNED = 0,
+    parameter integer H = 4,                    // frame height (pixels)
+    parameter integer W = 4,                    // frame width (pixels)
+    parameter integer C = 2,                    // channels (in = out)
+    parameter integer IN_W = 4,                 // input activation width (bits)
+    parameter integer IN_SIGNED = 0,            // 1: input is two's complement
+    parameter integer ACC_W = IN_W + $clog2(H * W + 1) + 1,   // frame-sum width (bits, signed)
+    parameter integer PE = 1,                   // requant lanes (channels per output step)
+    parameter integer M_W = 8,                  // requant multiplier width (bits, unsigned)
+    parameter integer S_W = 4,                  // requant shift width (bits, unsigned)
+    parameter integer OUT_W = 4,                // output width (bits)
+    parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     // derived: do not override
     parameter integer CF = (C + PE - 1) / PE,
     parameter integer PROM_AW = (CF > 1) ? $clog2(CF) : 1,
-    parameter integer PR_BITS = M_BITS + S_BITS
+    parameter integer FW = M_W + S_W
 ) (
     input  wire                   clk,
     input  wire                   rst,
-    input  wire [C*IN_BITS-1:0]   s_axis_tdata,
+    input  wire [C*IN_W-1:0]   s_axis_tdata,
     input  wire                   s_axis_tvalid,
     output wire                   s_axis_tready,
     input  wire                   s_axis_tlast,
-    output wire [C*OUT_BITS-1:0]  m_axis_tdata,
+    output wire [C*OUT_W-1:0]  m_axis_tdata,
     output wire                   m_axis_tvalid,
     input  wire                   m_axis_tready,
     output wire                   m_axis_tlast,
     output wire [PROM_AW-1:0]     prom_addr,
-    input  wire [PE*PR_BITS-1:0]  prom_data
+    input  wire [PE*FW-1:0]  prom_data
 );
+    generate
+        if (H < 1 || W < 1 || C < 1 || PE < 1) begin : g_check_sizes
+            PARAMETER_ERROR_global_avg_pool_H_W_C_PE_must_be_at_least_1 u_error ();
+        end
+        if (IN_W < 1 || M_W < 1 || S_W < 1 || OUT_W < 1 || ACC_W <= IN_W) begin : g_check_widths
+            PARAMETER_ERROR_global_avg_pool_widths_must_be_at_least_1_and_ACC_W_above_IN_W u_error ();
+        end
+    endgenerate
+
     localparam integer NPIX = H * W;
     localparam integer CP = CF * PE;     // channels incl. padding lanes of the last group
     localparam integer PB = $clog2(NPIX + 1);
@@ -52,38 +61,34 @@ module global_avg_pool #(
     localparam [GB-1:0] G_LAST = I_GL[GB-1:0];
 
     reg  [PB-1:0]         pix;          // pixel index within the frame
-    reg  [C*SUM_BITS-1:0] sums;
-    reg  [CP*SUM_BITS-1:0] hold;
-    wire [CP*SUM_BITS-1:0] hold_next;
+    reg  [C*ACC_W-1:0] sums;
+    reg  [CP*ACC_W-1:0] hold;
+    wire [CP*ACC_W-1:0] hold_next;
     reg                   hold_full;
     wire in_end = (pix == PIX_LAST) || s_axis_tlast;
     assign s_axis_tready = !rst && !(in_end && hold_full);
     wire in_fire = s_axis_tvalid && s_axis_tready;
 
     // next sums: (first pixel ? 0 : sums) + x, per channel
-    wire [C*SUM_BITS-1:0] sums_next;
+    wire [C*ACC_W-1:0] sums_next;
     genvar c;
     generate
         for (c = 0; c < C; c = c + 1) begin : g_ch
-            wire [IN_BITS-1:0] xv = s_axis_tdata[c*IN_BITS +: IN_BITS];
-            wire xs = (IN_SIGNED != 0) ? xv[IN_BITS-1] : 1'b0;
-            wire [SUM_BITS-1:0] xe = {{(SUM_BITS-IN_BITS){xs}}, xv};
-            wire [SUM_BITS-1:0] base = (pix == {PB{1'b0}}) ? {SUM_BITS{1'b0}} : sums[c*SUM_BITS +: SUM_BITS];
-            assign sums_next[c*SUM_BITS +: SUM_BITS] = base + xe;
-        end
-        if (CP > C) begin : g_hpad
-            assign hold_next = {{((CP-C)*SUM_BITS){1'b0}}, sums_next};
-        end else begin : g_hnopad
-            assign hold_next = sums_next;
+            wire [IN_W-1:0] xv = s_axis_tdata[c*IN_W +: IN_W];
+            wire xs = (IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0;
+            wire [ACC_W-1:0] xe = {{(ACC_W-IN_W){xs}}, xv};
+            wire [ACC_W-1:0] base = (pix == {PB{1'b0}}) ? {ACC_W{1'b0}} : sums[c*ACC_W +: ACC_W];
+            assign sums_next[c*ACC_W +: ACC_W] = base + xe;
         end
     endgenerate
+    zero_extend #(.IN_W(C*ACC_W), .OUT_W(CP*ACC_W)) u_hpad (.x(sums_next), .y(hold_next));
 
     // requant engine: groups g = 0..CF-1 of PE channels, one per cycle, into the output register
     reg  [GB-1:0] g;            // group whose params are being addressed
     reg           rq_busy;      // issuing groups
     reg           s2_v, s2_last;
     reg  [GB-1:0] s2_g;
-    reg  [CP*OUT_BITS-1:0] out_data;
+    reg  [CP*OUT_W-1:0] out_data;
     reg           out_valid;
     wire out_fire = out_valid && m_axis_tready;
     wire rq_start = hold_full && !rq_busy && !s2_v && !out_valid;
@@ -118,32 +123,32 @@ module global_avg_pool #(
         end
     end
 
-    wire [PE*OUT_BITS-1:0] yq;
-    wire [PE*SUM_BITS-1:0] hsel = hold[s2_g * (PE * SUM_BITS) +: PE * SUM_BITS];
+    wire [PE*OUT_W-1:0] yq;
+    wire [PE*ACC_W-1:0] hsel = hold[s2_g * (PE * ACC_W) +: PE * ACC_W];
     genvar pe;
     generate
         for (pe = 0; pe < PE; pe = pe + 1) begin : g_rq
-            wire [PR_BITS-1:0] prm = prom_data[pe*PR_BITS +: PR_BITS];
+            wire [FW-1:0] prm = prom_data[pe*FW +: FW];
             requant #(
-                .ACC_W(SUM_BITS), .M_W(M_BITS), .S_W(S_BITS),
-                .OUT_W(OUT_BITS), .OUT_SIGNED(OUT_SIGNED)
+                .ACC_W(ACC_W), .M_W(M_W), .S_W(S_W),
+                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)
             ) u_rq (
-                .acc(hsel[pe*SUM_BITS +: SUM_BITS]),
-                .m(prm[0 +: M_BITS]),
-                .s(prm[M_BITS +: S_BITS]),
-                .y(yq[pe*OUT_BITS +: OUT_BITS])
+                .acc(hsel[pe*ACC_W +: ACC_W]),
+                .m(prm[0 +: M_W]),
+                .s(prm[M_W +: S_W]),
+                .y(yq[pe*OUT_W +: OUT_W])
             );
         end
     endgenerate
 
     always @(posedge clk) begin
-        if (s2_v) out_data[s2_g * (PE * OUT_BITS) +: PE * OUT_BITS] <= yq;
+        if (s2_v) out_data[s2_g * (PE * OUT_W) +: PE * OUT_W] <= yq;
     end
 
-    assign m_axis_tdata = out_data[C*OUT_BITS-1:0];
+    assign m_axis_tdata = out_data[C*OUT_W-1:0];
     generate
         if (CP > C) begin : g_drop
-            wire unused_lanes = &{1'b0, out_data[CP*OUT_BITS-1:C*OUT_BITS]};
+            wire unused_lanes = &{1'b0, out_data[CP*OUT_W-1:C*OUT_W]};
         end
     endgenerate
     assign m_axis_tvalid = out_valid;

@@ -8,20 +8,21 @@
 // layouts are the same: weight ROM word o*NI + i, lane j*SIMD + s = w[o*PE + j, i*SIMD + s];
 // parameter ROM word o, lane j = {s, m, bias} of channel o*PE + j.
 module mvu_pointwise #(
-    parameter integer C_IN = 8,
-    parameter integer C_OUT = 8,
-    parameter integer PE = 2,
-    parameter integer SIMD = 2,
-    parameter integer GROUP_IN = 0,        // > 0: grouped, output o reads inputs o*GROUP_IN.. (temporal_conv_buffer)
-    parameter integer IN_W = 4,
-    parameter integer IN_SIGNED = 0,
-    parameter integer W_W = 4,
-    parameter integer ACC_W = 16,
-    parameter integer BIAS_W = 8,
-    parameter integer M_W = 8,
-    parameter integer S_W = 5,
-    parameter integer OUT_W = 4,
-    parameter integer OUT_SIGNED = 0,
+    parameter integer C_IN = 8,                 // input channels
+    parameter integer C_OUT = 8,                // output channels
+    parameter integer PE = 2,                   // output channels per step
+    parameter integer SIMD = 2,                 // input channels per step
+    parameter integer GROUP_IN = 0,             // > 0: grouped, output o reads inputs o*GROUP_IN.. (temporal_conv_buffer)
+    parameter integer IN_W = 4,                 // input activation width (bits)
+    parameter integer IN_SIGNED = 0,            // 1: input is two's complement
+    parameter integer W_W = 4,                  // weight width (bits, signed)
+    parameter integer ACC_W = 16,               // accumulator width that cannot overflow (bits, signed)
+    parameter integer BIAS_W = 8,               // bias width (bits, signed)
+    parameter integer M_W = 8,                  // requant multiplier width (bits, unsigned)
+    parameter integer S_W = 5,                  // requant shift width (bits, unsigned)
+    parameter integer OUT_W = 4,                // output width (bits)
+    parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
+    // (parameter checks: temporal_conv_buffer)
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
     parameter integer NI = (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,

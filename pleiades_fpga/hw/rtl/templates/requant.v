@@ -7,22 +7,29 @@
 // m is an unsigned multiplier (>= 1), s an unsigned right shift; s must be < ACC_W + M_W + 1.
 // Callers register the output (one instance per PE lane).
 module requant #(
-    parameter integer ACC_W = 16,
-    parameter integer M_W = 8,
-    parameter integer S_W = 5,
-    parameter integer OUT_W = 8,
-    parameter integer OUT_SIGNED = 0
+    parameter integer ACC_W = 16,               // accumulator width (bits, signed)
+    parameter integer M_W = 8,                  // multiplier width (bits, unsigned)
+    parameter integer S_W = 5,                  // shift width (bits, unsigned)
+    parameter integer OUT_W = 8,                // output width (bits)
+    parameter integer OUT_SIGNED = 0            // 0: unsigned output (ReLU fused), 1: signed
 ) (
     input  wire signed [ACC_W-1:0] acc,
     input  wire        [M_W-1:0]   m,
     input  wire        [S_W-1:0]   s,
     output wire        [OUT_W-1:0] y
 );
+    generate
+        if (ACC_W < 1 || M_W < 1 || S_W < 1 || OUT_W < 1 || OUT_W > ACC_W + M_W) begin : g_check
+            PARAMETER_ERROR_requant_widths_must_be_at_least_1_and_OUT_W_at_most_ACC_W_plus_M_W u_error ();
+        end
+    endgenerate
+
     localparam integer PW = ACC_W + M_W + 1;  // exact product width (m extended to signed)
     localparam [PW-1:0] ONE = {{(PW-1){1'b0}}, 1'b1};
-    localparam [PW-1:0] HI_U = {{(PW-OUT_W){1'b0}}, {OUT_W{1'b1}}};
-    localparam [PW-1:0] HI_S = {{(PW-OUT_W+1){1'b0}}, {(OUT_W-1){1'b1}}};
-    localparam [PW-1:0] LO_S = {{(PW-OUT_W+1){1'b1}}, {(OUT_W-1){1'b0}}};
+    localparam integer PAD = (PW > OUT_W) ? PW - OUT_W : 1;  // = PW - OUT_W for a legal parameter set
+    localparam [PW-1:0] HI_U = {{PAD{1'b0}}, {OUT_W{1'b1}}};
+    localparam [PW-1:0] HI_S = {{(PAD+1){1'b0}}, {(OUT_W-1){1'b1}}};
+    localparam [PW-1:0] LO_S = {{(PAD+1){1'b1}}, {(OUT_W-1){1'b0}}};
     localparam signed [PW-1:0] HI = (OUT_SIGNED != 0) ? HI_S : HI_U;
     localparam signed [PW-1:0] LO = (OUT_SIGNED != 0) ? LO_S : {PW{1'b0}};
 

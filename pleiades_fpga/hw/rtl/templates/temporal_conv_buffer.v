@@ -28,23 +28,23 @@
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
 // pipeline enable come from registers only (no combinational path from m_axis_tready).
 module temporal_conv_buffer #(
-    parameter integer C_IN = 4,
-    parameter integer C_OUT = 4,
-    parameter integer K = 3,
-    parameter integer PIXELS = 16,
-    parameter integer DEPTHWISE = 0,
-    parameter integer GROUP_IN = 0,
-    parameter integer PE = 2,
-    parameter integer SIMD = 2,
-    parameter integer IN_W = 4,
-    parameter integer IN_SIGNED = 0,
-    parameter integer W_W = 4,
-    parameter integer ACC_W = 16,
-    parameter integer BIAS_W = 8,
-    parameter integer M_W = 8,
-    parameter integer S_W = 5,
-    parameter integer OUT_W = 4,
-    parameter integer OUT_SIGNED = 0,
+    parameter integer C_IN = 4,                 // input channels
+    parameter integer C_OUT = 4,                // output channels
+    parameter integer K = 3,                    // temporal taps (frames); 1 = pointwise
+    parameter integer PIXELS = 16,              // pixels per frame (H*W)
+    parameter integer DEPTHWISE = 0,            // 1: output o reads input o only (C_IN = C_OUT, SIMD = 1)
+    parameter integer GROUP_IN = 0,             // > 0: grouped pointwise, G inputs per output (K = 1)
+    parameter integer PE = 2,                   // output channels per step
+    parameter integer SIMD = 2,                 // input channels per step
+    parameter integer IN_W = 4,                 // input activation width (bits)
+    parameter integer IN_SIGNED = 0,            // 1: input is two's complement
+    parameter integer W_W = 4,                  // weight width (bits, signed)
+    parameter integer ACC_W = 16,               // accumulator width that cannot overflow (bits, signed)
+    parameter integer BIAS_W = 8,               // bias width (bits, signed)
+    parameter integer M_W = 8,                  // requant multiplier width (bits, unsigned)
+    parameter integer S_W = 5,                  // requant shift width (bits, unsigned)
+    parameter integer OUT_W = 4,                // output width (bits)
+    parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
     parameter integer NI = (DEPTHWISE != 0) ? 1 : (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,
@@ -71,11 +71,29 @@ module temporal_conv_buffer #(
     output wire [PROM_AW-1:0]        prom_addr,
     input  wire [PE*FW-1:0]          prom_data
 );
+    // ---------------------------------------------------------------- parameter checks (elaboration)
+    generate
+        if (C_IN < 1 || C_OUT < 1 || K < 1 || PIXELS < 1 || PE < 1 || SIMD < 1) begin : g_check_sizes
+            PARAMETER_ERROR_temporal_conv_buffer_C_IN_C_OUT_K_PIXELS_PE_SIMD_must_be_at_least_1 u_error ();
+        end
+        if (IN_W < 1 || W_W < 1 || OUT_W < 1 || ACC_W < 1) begin : g_check_widths
+            PARAMETER_ERROR_temporal_conv_buffer_IN_W_W_W_OUT_W_ACC_W_must_be_at_least_1 u_error ();
+        end
+        if (DEPTHWISE != 0 && (C_IN != C_OUT || SIMD != 1)) begin : g_check_dw
+            PARAMETER_ERROR_temporal_conv_buffer_DEPTHWISE_needs_C_IN_equal_C_OUT_and_SIMD_1 u_error ();
+        end
+        if (PE > C_OUT || (DEPTHWISE == 0 && SIMD > C_IN)) begin : g_check_fold
+            PARAMETER_ERROR_temporal_conv_buffer_PE_must_be_at_most_C_OUT_and_SIMD_at_most_C_IN u_error ();
+        end
+        if (GROUP_IN > 0 && (K != 1 || DEPTHWISE != 0 || C_IN != C_OUT * GROUP_IN)) begin : g_check_group
+            PARAMETER_ERROR_temporal_conv_buffer_GROUP_IN_needs_K_1_no_DEPTHWISE_and_C_IN_equal_C_OUT_times_GROUP_IN u_error ();
+        end
+    endgenerate
+
     // ---------------------------------------------------------------- derived sizes
     localparam integer XS = (DEPTHWISE != 0) ? PE : SIMD;           // input lanes per step
     localparam integer MS = (DEPTHWISE != 0) ? 1 : SIMD;            // products per PE lane
     localparam integer XN = (DEPTHWISE != 0) ? NO : (C_IN + SIMD - 1) / SIMD;  // input slices per pixel
-    localparam integer XPAD = XN * XS * IN_W - C_IN * IN_W;         // zero bits padding the last slice
     localparam integer PW = IN_W + 1 + W_W;                         // exact product width
     localparam integer AW1 = (ACC_W > PW) ? ACC_W : PW;
     localparam integer AW = (AW1 > BIAS_W) ? AW1 : BIAS_W;          // internal accumulator width
@@ -99,10 +117,10 @@ module temporal_conv_buffer #(
     localparam [PIX_W-1:0] PIX_ONE = 1;
 
     // ---------------------------------------------------------------- stall control
-    // Output beats go through a 2-entry queue (head q0 drives m_axis, skid q1). The pipeline advances
+    // Output beats go through a 2-entry queue (axis_out_queue). The pipeline advances
     // while the skid is empty, so s_axis_tready does not depend combinationally on m_axis_tready.
-    reg  q1_valid;
-    wire en = !q1_valid;                        // pipeline advances
+    wire q_full;                                // skid entry of the output queue in use
+    wire en = !q_full;                          // pipeline advances
 
     // ---------------------------------------------------------------- stage 0: input pixel, step counters
     reg                   busy;                 // x_reg holds a pixel being processed
@@ -164,13 +182,7 @@ module temporal_conv_buffer #(
 
     // zero-padded input pixel, split in XN slices of XS lanes
     wire [XN*XS*IN_W-1:0] x_pad;
-    generate
-        if (XPAD > 0) begin : g_pad
-            assign x_pad = {{XPAD{1'b0}}, x_reg};
-        end else begin : g_nopad
-            assign x_pad = x_reg;
-        end
-    endgenerate
+    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_xpad (.x(x_reg), .y(x_pad));
     wire [XN_W-1:0] sel0;
     generate
         if (DEPTHWISE != 0) begin : g_sel_dw
@@ -192,19 +204,12 @@ module temporal_conv_buffer #(
             localparam integer SL_W = (SLOTS > 1) ? $clog2(SLOTS) : 1;
             localparam [31:0] SL_LAST32 = SLOTS - 1;
             localparam [31:0] PIX_STEP32 = PIXELS;
-            localparam [31:0] MEM_LAST32 = DEPTH - 1;
             localparam [SL_W-1:0] SL_LAST = SL_LAST32[SL_W-1:0];
             localparam [SL_W-1:0] SL_ONE = 1;
             localparam [MAW-1:0] PIX_STEP = PIX_STEP32[MAW-1:0];
-            localparam [MAW-1:0] MEM_LAST = MEM_LAST32[MAW-1:0];
-            localparam [MAW-1:0] MEM_ONE = 1;
 
-            reg [C_IN*IN_W-1:0] mem [0:DEPTH-1];
-            reg [C_IN*IN_W-1:0] rdata;
             reg [SL_W-1:0] wp, rd_slot;         // slot of the oldest frame; slot read by this step
             reg [MAW-1:0]  wp_base, rd_base;    // slot * PIXELS
-            reg            clr;
-            reg [MAW-1:0]  clr_addr;
 
             wire           wp_wrap = (wp == SL_LAST);
             wire [SL_W-1:0] wp_adv = wp_wrap ? {SL_W{1'b0}} : wp + SL_ONE;
@@ -218,40 +223,27 @@ module temporal_conv_buffer #(
                     rd_slot <= {SL_W{1'b0}};
                     wp_base <= {MAW{1'b0}};
                     rd_base <= {MAW{1'b0}};
-                    clr <= 1'b1;
-                    clr_addr <= {MAW{1'b0}};
-                end else begin
-                    if (clr) begin
-                        clr_addr <= clr_addr + MEM_ONE;
-                        if (clr_addr == MEM_LAST) clr <= 1'b0;
+                end else if (issue) begin
+                    if (frame_end) begin
+                        wp <= wp_adv;
+                        wp_base <= wp_base_adv;
                     end
-                    if (issue) begin
-                        if (frame_end) begin
-                            wp <= wp_adv;
-                            wp_base <= wp_base_adv;
-                        end
-                        if (last_if && last_k) begin       // next output group restarts at the oldest slot
-                            rd_slot <= frame_end ? wp_adv : wp;
-                            rd_base <= frame_end ? wp_base_adv : wp_base;
-                        end else if (last_if) begin        // next tap
-                            rd_slot <= rd_wrap ? {SL_W{1'b0}} : rd_slot + SL_ONE;
-                            rd_base <= rd_wrap ? {MAW{1'b0}} : rd_base + PIX_STEP;
-                        end
+                    if (last_if && last_k) begin           // next output group restarts at the oldest slot
+                        rd_slot <= frame_end ? wp_adv : wp;
+                        rd_base <= frame_end ? wp_base_adv : wp_base;
+                    end else if (last_if) begin            // next tap
+                        rd_slot <= rd_wrap ? {SL_W{1'b0}} : rd_slot + SL_ONE;
+                        rd_base <= rd_wrap ? {MAW{1'b0}} : rd_base + PIX_STEP;
                     end
                 end
             end
 
-            // memory: one write port (clear, or current pixel after its last step), one read port
-            wire           mem_we = clr || (issue && last_step);
-            wire [MAW-1:0] mem_wa = clr ? clr_addr : wp_base + pix_x;
-            wire [C_IN*IN_W-1:0] mem_wd = clr ? {(C_IN*IN_W){1'b0}} : x_reg;
-            wire           mem_re = issue && !last_k;
-            always @(posedge clk) begin
-                if (mem_we) mem[mem_wa] <= mem_wd;
-                if (mem_re) rdata <= mem[rd_base + pix_x];
-            end
-            assign hist_rdata = rdata;
-            assign clearing = clr;
+            // one write port (the current pixel after its last step), one read port; reset clears it
+            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1)) u_hist (
+                .clk(clk), .rst(rst), .clearing(clearing),
+                .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
+                .re(issue && !last_k), .raddr(rd_base + pix_x), .rdata(hist_rdata)
+            );
         end else begin : g_nohist
             assign hist_rdata = {(C_IN*IN_W){1'b0}};
             assign clearing = 1'b0;
@@ -287,13 +279,7 @@ module temporal_conv_buffer #(
     end
 
     wire [XN*XS*IN_W-1:0] hist_pad;
-    generate
-        if (XPAD > 0) begin : g_hpad
-            assign hist_pad = {{XPAD{1'b0}}, hist_rdata};
-        end else begin : g_nohpad
-            assign hist_pad = hist_rdata;
-        end
-    endgenerate
+    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_hpad (.x(hist_rdata), .y(hist_pad));
     wire [XS*IN_W-1:0] xsrc1 = cur1 ? xcur1 : hist_pad[sel1*XS*IN_W +: XS*IN_W];
 
     // grouped pointwise: the PE x SIMD input lanes of this step, registered like xcur1
@@ -301,7 +287,8 @@ module temporal_conv_buffer #(
     generate
         if (GROUP_IN > 0) begin : g_grp
             localparam integer GP = NO * PE * GROUP_IN + SIMD;   // padded so that every lane index is in range
-            wire [GP*IN_W-1:0] xg_pad = {{((GP - C_IN)*IN_W){1'b0}}, x_reg};
+            wire [GP*IN_W-1:0] xg_pad;
+            zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(GP*IN_W)) u_gpad (.x(x_reg), .y(xg_pad));
             reg  [PE*SIMD*IN_W-1:0] xg_r;
             genvar gj, gs;
             for (gj = 0; gj < PE; gj = gj + 1) begin : g_gl
@@ -313,21 +300,22 @@ module temporal_conv_buffer #(
                 end
             end
             assign xg1 = xg_r;
+            wire unused_xsrc = &{1'b0, xsrc1};                  // grouped lanes come from xg1 only
         end else begin : g_nogrp
             assign xg1 = {(PE*SIMD*IN_W){1'b0}};
+            wire unused_xg = &{1'b0, xg1};
         end
     endgenerate
 
     // ---------------------------------------------------------------- stage P: registered products
     // The multipliers (block RAM / ROM outputs in, DSP blocks) get a cycle of their own: products and the
-    // parameter ROM word are registered here, and the accumulator adds them one stage later.
+    // parameter ROM word are registered here, and the accumulator adds them one stage later (mac_lane).
     reg                  vp, firstp, lastp, eofp;
     reg         [NO_W-1:0] ofp;
     reg         [PE*FW-1:0] prp;
-    reg  signed [AW-1:0] acc [0:PE-1];
-    wire signed [AW-1:0] acc_next [0:PE-1];
-    reg         [M_W-1:0] m2 [0:PE-1];
-    reg         [S_W-1:0] s2 [0:PE-1];
+    wire signed [AW-1:0] acc [0:PE-1];
+    wire        [M_W-1:0] m2 [0:PE-1];
+    wire        [S_W-1:0] s2 [0:PE-1];
     reg                   v2, eof2;
     reg         [NO_W-1:0] of2;
 
@@ -344,40 +332,25 @@ module temporal_conv_buffer #(
         end
     end
 
-    genvar j, s;
+    genvar j;
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_pe
-            reg signed [PW-1:0] prod [0:MS-1];
-            for (s = 0; s < MS; s = s + 1) begin : g_simd
-                localparam integer XL = (DEPTHWISE != 0) ? j : s;     // input lane of this product
-                wire [IN_W-1:0] xv = (GROUP_IN > 0) ? xg1[(j*SIMD + s)*IN_W +: IN_W] : xsrc1[XL*IN_W +: IN_W];
-                wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
-                wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
-                wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
-                wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
-                always @(posedge clk) begin
-                    if (en) prod[s] <= xe_x * wv_x;
-                end
+            wire [MS*IN_W-1:0] xl;                                  // input lanes of this PE lane
+            if (GROUP_IN > 0) begin : g_xg
+                assign xl = xg1[j*SIMD*IN_W +: MS*IN_W];
+            end else if (DEPTHWISE != 0) begin : g_xdw
+                assign xl = xsrc1[j*IN_W +: IN_W];
+            end else begin : g_xfull
+                assign xl = xsrc1[0 +: MS*IN_W];
             end
-            wire signed [BIAS_W-1:0] bias = prp[j*FW +: BIAS_W];
-            wire signed [AW-1:0] base = firstp ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc[j];
-            reg  signed [AW-1:0] sum;
-            integer t;
-            always @(*) begin
-                sum = base;
-                for (t = 0; t < MS; t = t + 1) begin
-                    sum = sum + {{(AW-PW){prod[t][PW-1]}}, prod[t]};
-                end
-            end
-            assign acc_next[j] = sum;
-
-            always @(posedge clk) begin
-                if (en && vp) acc[j] <= acc_next[j];
-                if (en && vp && lastp) begin
-                    m2[j] <= prp[j*FW + BIAS_W +: M_W];
-                    s2[j] <= prp[j*FW + BIAS_W + M_W +: S_W];
-                end
-            end
+            wire signed [BIAS_W-1:0] bias;
+            param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
+                .clk(clk), .load(en && vp && lastp), .word(prp[j*FW +: FW]), .bias(bias), .m(m2[j]), .s(s2[j])
+            );
+            mac_lane #(.N(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+                .clk(clk), .en(en), .acc_en(en && vp), .first(firstp), .x(xl), .w(wrom_data[j*MS*W_W +: MS*W_W]),
+                .bias(bias), .acc(acc[j])
+            );
         end
     endgenerate
 
@@ -418,34 +391,11 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    reg  [C_OUT*OUT_W-1:0] q0_data, q1_data;
-    reg                    q0_valid, q0_last, q1_last;
-    wire push = en && v2 && (of2 == NO_LAST);
-    wire pop = q0_valid && m_axis_tready;
-    always @(posedge clk) begin
-        if (rst) begin
-            q0_valid <= 1'b0;
-            q1_valid <= 1'b0;
-        end else if (push) begin                // q1 is empty here (en)
-            if (!q0_valid || pop) begin
-                q0_valid <= 1'b1;
-                q0_data <= beat;
-                q0_last <= eof2;
-            end else begin
-                q1_valid <= 1'b1;
-                q1_data <= beat;
-                q1_last <= eof2;
-            end
-        end else if (pop) begin
-            q0_valid <= q1_valid;
-            q0_data <= q1_data;
-            q0_last <= q1_last;
-            q1_valid <= 1'b0;
-        end
-    end
-
-    assign m_axis_tdata = q0_data;
-    assign m_axis_tvalid = q0_valid;
-    assign m_axis_tlast = q0_last;
+    axis_out_queue #(.DATA_W(C_OUT*OUT_W)) u_queue (
+        .clk(clk), .rst(rst), .push(en && v2 && (of2 == NO_LAST)), .push_data(beat), .push_last(eof2),
+        .full(q_full),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
+        .m_axis_tlast(m_axis_tlast)
+    );
 endmodule
 `default_nettype wire
