@@ -3,6 +3,7 @@ error (naming what is wrong) before any work, and must not create or change the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -66,7 +67,6 @@ def test_bad_build_options_are_refused_before_work(built, tmp_path, capsys, opts
     out = tmp_path / "out"
     rc, err = run_cli(capsys, "build", model, "--out", out, *opts)
     assert rc == 2
-    import re
     assert re.search(message, err), err
     assert not out.exists()
 
@@ -95,8 +95,6 @@ BAD_REPORT_OPTIONS = [
 
 @pytest.mark.parametrize("opts,message", BAD_REPORT_OPTIONS, ids=[" ".join(o) for o, _ in BAD_REPORT_OPTIONS])
 def test_bad_report_options_are_refused(built, tmp_path, capsys, opts, message):
-    import re
-
     _, build = built
     copy = tmp_path / "b"
     shutil.copytree(build, copy)
@@ -157,8 +155,6 @@ def test_report_on_broken_build_directories(built, tmp_path, capsys):
     a_file.write_text("x")
     cases[a_file] = "is a file, not a build directory"
     cases[tmp_path / "nowhere"] = "manifest.json not found"
-    import re
-
     for path, message in cases.items():
         rc, err = run_cli(capsys, "report", path)
         assert rc == 2 and re.search(message, err), (path, err)
@@ -213,8 +209,6 @@ def folding_cases(names: list[str], mac: str, bad_pe: int) -> list[tuple[str, st
 
 
 def test_folding_json_is_checked_against_the_schema(graph_and_names, tmp_path):
-    import re
-
     graph, names = graph_and_names
     mac, bad_pe = _mac_layer(graph, names)
     for i, (text, message) in enumerate(folding_cases(names, mac, bad_pe)):
