@@ -13,8 +13,8 @@ from pleiades_fpga.artifacts import HASH_KEY, design_hash
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.build import build_rtl
 from pleiades_fpga.hw.rtl.generate import _ident
-from pleiades_fpga.sim.harness import design_streams, pack_words, pause_threshold
-from pleiades_fpga.sim.axis import pack_frame
+from pleiades_fpga.sim.axis import pack_frames, pack_pixel
+from pleiades_fpga.sim.harness import design_streams, pause_threshold
 from pleiades_fpga.sim.verify import verify_build
 
 from small_qonnx import small_qonnx
@@ -144,15 +144,16 @@ def test_cli_refuses_bad_options(capsys):
         assert argv[0] in capsys.readouterr().err
 
 
-def test_pack_words_matches_pack_frame():
+def test_pack_frames_matches_pack_pixel():
+    """The vectorized packing (frame files of the harness) equals packing pixel by pixel, in stream order."""
     rng = np.random.default_rng(0)
     f = rng.integers(-8, 8, size=(3, 2, 4, 5))  # (C, T, H, W), 4-bit signed
-    want = [w for t in range(2) for w in pack_frame(f[:, t], 4, True)]
-    assert pack_words(f, 4, True) == want
+    want = [pack_pixel(f[:, t, y, x], 4, True) for t in range(2) for y in range(4) for x in range(5)]
+    assert pack_frames(f, 4, True) == want
     wide = rng.integers(0, 255, size=(9, 1, 2, 2))  # 72-bit words: the Python-int path
-    assert pack_words(wide, 8, False) == pack_frame(wide[:, 0], 8, False)
+    assert pack_frames(wide, 8) == [pack_pixel(wide[:, 0, y, x], 8) for y in range(2) for x in range(2)]
     with pytest.raises(PleiadesError):
-        pack_words(np.full((1, 1, 1, 1), 16), 4, False)
+        pack_frames(np.full((1, 1, 1, 1), 16), 4)
 
 
 def test_pause_threshold():

@@ -27,6 +27,7 @@ import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.generate import _ident
+from pleiades_fpga.sim.axis import pack_frames
 
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
 HDL_FILES = ("pause_gen.v", "axis_frame_source.v", "axis_stream_checker.v")
@@ -261,32 +262,12 @@ def pause_threshold(p: float) -> int:
     return min(PAUSE_ONE - 1, int(round(p * PAUSE_ONE)))
 
 
-def pack_words(ints: np.ndarray, bits: int, signed: bool) -> list[int]:
-    """Beat words of frames (C, T, H, W) -> T*H*W words in stream order (channel c at bits [c*bits +: bits])."""
-    c = ints.shape[0]
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if ints.size and (ints.min() < lo or ints.max() > hi):
-        raise PleiadesError(f"input values {ints.min()}..{ints.max()} do not fit {bits}-bit "
-                            f"{'signed' if signed else 'unsigned'} ({lo}..{hi})")
-    lanes = (ints.reshape(c, -1).astype(np.int64) & ((1 << bits) - 1))
-    if c * bits <= 63:
-        words = np.zeros(lanes.shape[1], dtype=np.int64)
-        for ch in range(c):
-            words |= lanes[ch] << (ch * bits)
-        return words.tolist()
-    out = [0] * lanes.shape[1]
-    for ch in range(c):
-        shift = ch * bits
-        out = [w | (int(v) << shift) for w, v in zip(out, lanes[ch].tolist())]
-    return out
-
-
 def write_frames_hex(path: Path, ints: np.ndarray, bits: int, signed: bool) -> Path:
     """Write the beat words of frames (C, T, H, W) as a $readmemh file."""
-    path.write_text("\n".join(format(w, "x") for w in pack_words(ints, bits, signed)) + "\n")
+    path.write_text("\n".join(format(w, "x") for w in pack_frames(ints, bits, signed)) + "\n")
     return path
 
 
 __all__ = ["CHECK_KINDS", "CHECKER_FIELDS", "HARNESS_TOP", "Stream", "design_streams", "harness_verilog",
-           "max_clip_frames", "pack_words", "pause_threshold", "reference_testbench_verilog", "write_frames_hex",
+           "max_clip_frames", "pause_threshold", "reference_testbench_verilog", "write_frames_hex",
            "write_harness"]

@@ -12,6 +12,7 @@ simulator processes sharing one cached build.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -68,13 +69,13 @@ def event_clips(n_frames: int, height: int, width: int, bin_us: int, clip_frames
     return np.stack([event_clip(i, height, width, bin_us, clip_frames, seed) for i in range(n_clips)])
 
 
-def float_logits(checkpoint: Path, clips: np.ndarray) -> np.ndarray:
-    """Causal-mode logits (N, classes, T) of a float (or quant) checkpoint on ``clips``."""
+def float_logits(checkpoint: Path | Any, clips: np.ndarray) -> np.ndarray:
+    """Causal-mode logits (N, classes, T) of a float (or quant) checkpoint (a path or a loaded model) on ``clips``."""
     import torch
 
     from pleiades_fpga.model import load_model
 
-    model = load_model(checkpoint).eval()
+    model = (load_model(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint).eval()
     with torch.no_grad():
         return model(torch.from_numpy(clips).float(), pad="causal").double().numpy()
 
@@ -227,10 +228,11 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
             rate, source = float(last["sim_cycles_per_second"]), "this design's last run"
     except (OSError, ValueError):
         pass
-    seconds = cycles / (rate * min(jobs, 2))
-    mem_mb = frames * beats * channels * 2 / 1e6 + 100 * jobs
-    return (f"about {cycles:,} simulated cycles: ~{seconds / 60:.1f} min at {rate:,.0f} cycles/s per job "
-            f"({source}), ~{mem_mb:,.0f} MB")
+    seconds = cycles / (rate * min(jobs, os.cpu_count() or 1))
+    mem_mb = frames * beats * channels * 3 / 1e6 + 150 * jobs
+    when = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return (f"about {cycles:,} simulated cycles: ~{when} at {rate:,.0f} cycles/s per job ({source}), "
+            f"~{mem_mb:,.0f} MB")
 
 
 def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator", clip_frames: int | None = None,
@@ -289,7 +291,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         _, build_s, _ = build(HARNESS_TOP, sources, sim=sim, build_args=build_args)
 
         # inputs: one $readmemh file per clip; runs: clip 0 without pauses (timing), every clip with pauses
-        ints = np.zeros((n_clips, cin, t_len, h, w), dtype=np.int64)
+        ints = np.zeros((n_clips, cin, t_len, h, w), dtype=np.int16 if inp["bits"] <= 15 else np.int64)
         counts = []
         runs: list[dict[str, Any]] = []
         clip_of: dict[int, int] = {}
@@ -315,6 +317,10 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         expected = np.zeros((n_clips, out["channels"], t_len), dtype=np.int64)
         ckpt = Path(float_checkpoint) if float_checkpoint else build_dir / "float.pt"
         fl = np.zeros((n_clips, out["channels"], t_len)) if ckpt.is_file() else None
+        if fl is not None:
+            from pleiades_fpga.model import load_model
+
+            float_model = load_model(ckpt)
         from tqdm import tqdm
 
         bar = tqdm(total=total_frames, unit="frame", desc=f"verify ({sim}, {len(chunks)} job(s))", disable=not progress)
@@ -330,7 +336,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                 clip = clips[i:i + 1] if clips is not None else counts[i][None].astype(np.float32)
                 expected[i] = golden.run(clip)[0]
                 if fl is not None:
-                    fl[i] = float_logits(ckpt, clip)[0]
+                    fl[i] = float_logits(float_model, clip)[0]
                 _advance(bar, progress_files)
             while any(p.poll() is None for p in procs):
                 time.sleep(0.5)
@@ -352,10 +358,11 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     outputs: dict[int, list[tuple[int, str]]] = {r["id"]: [] for r in runs}
     in_stamps: dict[int, list[int]] = {r["id"]: [] for r in runs}
     traces: dict[str, list[str]] = {}
-    sim_cycles, run_seconds, timed_out = 0, 0.0, []
+    sim_cycles, run_seconds, loop_seconds, timed_out = 0, 0.0, 0.0, []
     for o in outcomes:
         res = o["results"]
         run_seconds += o["run_seconds"]
+        loop_seconds += res.get("loop_seconds", 0.0)
         for r in res["runs"]:
             results[r["id"]] = r
             sim_cycles += r["cycles"]
@@ -418,6 +425,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         "latency_cycles_max": float(np.max(latencies)) if latencies else None,
         "sim_cycles": sim_cycles, "sim_seconds": run_seconds, "build_seconds": build_s,
         "sim_cycles_per_second": sim_cycles / run_seconds if run_seconds else None,  # per simulator process
+        "sim_cycles_per_second_in_simulator": sim_cycles / loop_seconds if loop_seconds else None,  # no start-up
         "sim_cycles_per_second_wall": sim_cycles / wall if wall else None,  # all jobs, golden model included
         "wall_seconds": wall, "temporal_wraps": {},
         "projection_saturations": dict(golden.saturation),

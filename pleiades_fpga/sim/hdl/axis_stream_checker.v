@@ -34,27 +34,23 @@ module axis_stream_checker #(
     integer     fd = 0;
     reg  [2:0]  kind;
     wire        fire = tvalid && tready;
-    always @(*) begin
-        kind = 3'd0;
-        if (held && !tvalid) kind = 3'd1;
-        else if (held && tdata != held_data) kind = 3'd2;
-        else if (held && tlast != held_last) kind = 3'd3;
-        else if (fire && beat == BEATS - 1 && !tlast) kind = 3'd4;
-        else if (fire && beat != BEATS - 1 && tlast) kind = 3'd5;
-    end
     initial begin
         errors = 32'd0; first_kind = 3'd0; first_frame = 32'd0; first_beat = 32'd0;
         beats = 32'd0; frames = 32'd0; stall_cycles = 32'd0; max_stall = 32'd0;
     end
+    // all work is skipped on idle cycles (no beat offered, none held): most streams idle most of the time
     always @(posedge clk) begin
         if (rst) begin
             errors <= 32'd0; first_kind <= 3'd0; first_frame <= 32'd0; first_beat <= 32'd0;
             beats <= 32'd0; frames <= 32'd0; stall_cycles <= 32'd0; max_stall <= 32'd0;
             beat <= 32'd0; stall <= 32'd0; held <= 1'b0;
-        end else begin
-            held      <= tvalid && !tready;
-            held_data <= tdata;
-            held_last <= tlast;
+        end else if (tvalid || held) begin
+            kind = 3'd0;
+            if (held && !tvalid) kind = 3'd1;
+            else if (held && tdata != held_data) kind = 3'd2;
+            else if (held && tlast != held_last) kind = 3'd3;
+            else if (fire && beat == BEATS - 1 && !tlast) kind = 3'd4;
+            else if (fire && beat != BEATS - 1 && tlast) kind = 3'd5;
             if (kind != 3'd0) begin
                 errors <= errors + 32'd1;
                 if (errors == 32'd0) begin
@@ -63,7 +59,10 @@ module axis_stream_checker #(
                     first_beat  <= beat;
                 end
             end
+            held <= tvalid && !tready;
             if (tvalid && !tready) begin
+                held_data <= tdata;
+                held_last <= tlast;
                 stall_cycles <= stall_cycles + 32'd1;
                 stall <= stall + 32'd1;
                 if (stall + 32'd1 > max_stall) max_stall <= stall + 32'd1;

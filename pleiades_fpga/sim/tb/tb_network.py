@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import cocotb
 from cocotb.triggers import RisingEdge, with_timeout
@@ -34,6 +35,7 @@ async def network_harness(dut) -> None:
     vec = load_vectors()
     checkers = [getattr(dut, f"chk_{i}") for i in range(vec["checkers"])]
     runs = []
+    t0 = time.monotonic()
     for run in vec["runs"]:
         shutil.copyfile(run["hex"], "frames.hex")
         dut.n_frames.value = run["frames"]
@@ -55,7 +57,7 @@ async def network_harness(dut) -> None:
             with open(vec["progress"], "a") as f:
                 f.write(f"{run['id']} {run['frames']}\n")
     await RisingEdge(dut.clk)  # the harness flushes its files with `done`; a timed-out run is flushed here
-    result = {"runs": runs, "outputs": _read_lines("outputs.txt"), "inputs": _read_lines("inputs.txt"), "traces": {}}
+    result = {"runs": runs, "loop_seconds": time.monotonic() - t0, "outputs": _read_lines("outputs.txt"), "inputs": _read_lines("inputs.txt"), "traces": {}}
     for i in range(vec["checkers"]):
         path = f"trace_{i}.hex"
         if os.path.exists(path):
