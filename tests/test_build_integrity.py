@@ -163,7 +163,7 @@ def test_failure_during_generation_leaves_the_directory_as_it_was(model, tmp_pat
 
 
 def test_hls4ml_failure_keeps_the_model_in_the_output_directory(model, tmp_path, monkeypatch):
-    from pleiades_fpga.hw.build import build
+    from pleiades_fpga.hw.backends import build
     from pleiades_fpga.hw.hls4ml_backend import project
 
     out = tmp_path / "hls"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.build import build
+from pleiades_fpga.hw.backends import build
 from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
 from pleiades_fpga.hw.hls4ml_backend.project import run_testbench

@@ -58,7 +58,8 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pleiades_fpga.hw.build import build, check_build_inputs
+    from pleiades_fpga.hw.backends import build
+    from pleiades_fpga.hw.build import check_build_inputs
     from pleiades_fpga.report.parts import get_part, multiplier_budget
 
     check_options(args)

@@ -1,4 +1,7 @@
-"""Backend dispatch: QONNX file -> build directory (``pleiades-fpga build``)."""
+"""The RTL build (QONNX file -> build directory) and the input checks every backend shares.
+
+Backend dispatch is :mod:`pleiades_fpga.hw.backends`.
+"""
 from __future__ import annotations
 
 import shutil
@@ -8,8 +11,6 @@ from typing import Any
 from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
-
-BACKENDS = ("rtl", "hls4ml", "finn")
 
 
 def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
@@ -53,17 +54,3 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
         write_text_atomic(stage / "ir.txt", graph.summary() + "\n")
     return manifest
 
-
-def build(onnx_path: str | Path, out_dir: str | Path, backend: str = "rtl", **kwargs: Any) -> dict[str, Any]:
-    """Build ``onnx_path`` with ``backend`` into ``out_dir``."""
-    if backend == "rtl":
-        return build_rtl(onnx_path, out_dir, **kwargs)
-    if backend == "hls4ml":
-        from pleiades_fpga.hw.hls4ml_backend.project import build_hls4ml
-
-        return build_hls4ml(onnx_path, out_dir, **kwargs)
-    if backend == "finn":
-        from pleiades_fpga.hw.finn_backend.project import build_finn
-
-        return build_finn(onnx_path, out_dir, **kwargs)
-    raise PleiadesError(f"backend {backend!r} is not available; choose one of {BACKENDS}")
