@@ -13,8 +13,9 @@ import copy
 
 import numpy as np
 
-from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec, signed_bits_for
-from pleiades_fpga.hw.projection import choose_projection_format, legt_matrices
+from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec
+from pleiades_fpga.integers import signed_bits_for
+from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 
 
 def to_recurrent(graph: IRGraph, D: int = 5, readout_bits: int = 8) -> IRGraph:

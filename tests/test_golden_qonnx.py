@@ -12,7 +12,7 @@ from pleiades_fpga.data.datasets import load_clips
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.ir import requantize, round_shift
-from pleiades_fpga.hw.ir import int_range
+from pleiades_fpga.integers import int_range
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.model import get_preset
 from pleiades_fpga.quant import build_quant_model, calibrate, export_model, fold_batchnorm

@@ -10,8 +10,8 @@ import pytest
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec
-from pleiades_fpga.hw.projection import (ProjectionStats, choose_projection_format, project_int, project_step,
-                                         projection_acc_bits)
+from pleiades_fpga.hw.projection import ProjectionStats, project_int, project_step
+from pleiades_fpga.quant.projection_format import choose_projection_format, projection_acc_bits
 
 
 def loop_reference(x, A, B, F, bits):

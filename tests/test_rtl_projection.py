@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.projection import ProjectionStats, choose_projection_format, project_int
+from pleiades_fpga.hw.projection import ProjectionStats, project_int
+from pleiades_fpga.quant.projection_format import choose_projection_format
 from pleiades_fpga.hw.rtl.cycles import projection_cycles_per_frame, projection_reset_cycles
 from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
 from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
@@ -40,7 +41,7 @@ def make_layer(rng, c, d, in_bits, in_signed, unstable):
         a, b = legt(int(rng.integers(6, 21)), d)
         fmt = choose_projection_format(a, b, 1.0, x_lo, x_hi)
         A, B, f, bits = fmt.A, fmt.B, fmt.frac_bits, fmt.state_bits
-    from pleiades_fpga.hw.projection import projection_acc_bits
+    from pleiades_fpga.quant.projection_format import projection_acc_bits
 
     return A, B, f, bits, projection_acc_bits(A, B, x_lo, x_hi, bits), x_lo, x_hi
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pleiades_fpga.hw.projection import ProjectionStats, choose_projection_format, legt_matrices, project_int
+from pleiades_fpga.hw.projection import ProjectionStats, project_int
+from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 from pleiades_fpga.report.estimate import estimate_layer
 from pleiades_fpga.report.parts import get_part
 from pleiades_fpga.report.report import build_report

@@ -26,9 +26,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.ir import IRGraph, Layer, int_range, requantize, round_shift
+from pleiades_fpga.hw.ir import IRGraph, Layer, requantize, round_shift
 from pleiades_fpga.hw.projection import project_update
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.integers import int_range
 
 EXACT_BITS = 53
 

@@ -45,15 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from pleiades_fpga.integers import int_range
+
 LAYER_KINDS = ("input", "conv", "add", "mean", "projection")
 CONV_ROLES = ("temporal", "spatial", "pointwise")
-
-
-def int_range(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
-    """(lo, hi) of a ``bits``-wide integer (two's complement if signed; narrow drops -2**(b-1))."""
-    if signed:
-        return -(2 ** (bits - 1)) + (1 if narrow else 0), 2 ** (bits - 1) - 1
-    return 0, 2**bits - 1
 
 
 def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -74,14 +69,6 @@ def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
 def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """clamp(round_half_even(acc * M / 2**S), lo, hi) per channel (last axis), int64."""
     return np.clip(round_shift(np.asarray(acc, dtype=np.int64) * multiplier, shift), lo, hi)
-
-
-def signed_bits_for(lo: int, hi: int) -> int:
-    """Minimal two's-complement width holding every integer in [lo, hi]."""
-    n = 1
-    while not (-(2 ** (n - 1)) <= lo and hi <= 2 ** (n - 1) - 1):
-        n += 1
-    return n
 
 
 @dataclass

@@ -22,8 +22,9 @@ import onnx
 from onnx import numpy_helper
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec, int_range, signed_bits_for
+from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec
 from pleiades_fpga.hw.qonnx_checks import check_qonnx
+from pleiades_fpga.integers import int_range, signed_bits_for
 
 QUANT_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
 SHAPE_OPS = ("Gather", "Squeeze", "Reshape", "Flatten")
@@ -241,7 +242,7 @@ class _Reader:
         """``PleiadesProjection`` (recurrent temporal layer, ``pleiades_fpga.custom_op``) -> IR "projection"; its
         output is a quantized activation (signed states, scale ``state_scale``) read by the readout Conv."""
         from pleiades_fpga.custom_op import DOMAIN as PROJ_DOMAIN
-        from pleiades_fpga.hw.projection import projection_acc_bits
+        from pleiades_fpga.quant.projection_format import projection_acc_bits
 
         if node.domain != PROJ_DOMAIN:
             raise self.fail(node, f"PleiadesProjection must be in domain {PROJ_DOMAIN!r}, got {node.domain!r}")

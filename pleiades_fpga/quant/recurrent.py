@@ -6,8 +6,8 @@
 - input x: a QuantTensor (integers x_int = x / s_x, power-of-two s_x, b_x bits);
 - per frame: ``acc = A_int s_prev + B_int x_int`` (exact, float64 holds it), ``s = clamp(round_half_even(
   acc / 2**F), lo, hi)`` (signed ``state_bits``), rounding with a straight-through gradient;
-- the integer format (A_int, B_int, F, state scale s_s) comes from ``choose_projection_format`` (the shared
-  analysis of the hardware side) with the state width from the quant config (``state_bits``, default 16):
+- the integer format (A_int, B_int, F, state scale s_s) comes from ``choose_projection_format`` (the analysis the
+  hardware shares, ``pleiades_fpga.quant.projection_format``) with the state width from the quant config (``state_bits``, default 16):
   the scale is the smallest power of two for which the worst-case state (l1 norm of the impulse
   response times max |x|, plus rounding growth) cannot saturate. The ratio s_s / s_x, hence B_int, does
   not depend on the learned input scale;
@@ -26,7 +26,7 @@ from brevitas.quant_tensor import IntQuantTensor, QuantTensor
 from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.projection import ProjectionFormat, choose_projection_format
+from pleiades_fpga.quant.projection_format import ProjectionFormat, choose_projection_format
 from pleiades_fpga.quant.quantizers import BiasAccQuant, WeightPerChannelPoT
 
 DOMAIN = "pleiades_fpga.custom_op"

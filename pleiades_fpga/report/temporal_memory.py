@@ -4,7 +4,7 @@ For a temporal layer with C input channels on H x W pixels and b_x-bit inputs:
 - buffer bits = (K - 1) * C * H * W * b_x (the circular buffer of temporal_conv_buffer);
 - state bits  = D * C * H * W * b_s (the state memory of projection_state).
 b_s comes from the build (a recurrent layer's real state width) or, for a buffer layer, from the width
-analysis of ``pleiades_fpga.hw.projection.choose_projection_format`` on the LegT reference recurrence
+analysis of ``pleiades_fpga.quant.projection_format.choose_projection_format`` on the LegT reference recurrence
 (``legt_matrices``) for the layer's K and input range. The crossover K* is the smallest kernel size with
 (K* - 1) * b_x > D * b_s(K*) (recurrent needs less memory from K* on); with b_s from the build it is held
 fixed, with the analysis it is recomputed per K.
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pleiades_fpga.hw.ir import int_range
-from pleiades_fpga.hw.projection import choose_projection_format, legt_matrices, projection_window
+from pleiades_fpga.hw.projection import projection_window
+from pleiades_fpga.integers import int_range
+from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 
 DEFAULT_D = 5  # N + 1 for the presets (degree N = 4)
 MAX_K = 256
