@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RATIO_FRAMES = 200
 BIG_FRAMES = 10_000
 ICARUS_FRAMES = 6
+REPEATS = 3
 BARS = {"ratio_min": 0.5, "big_frames_max_seconds": 15 * 60}
 
 
@@ -56,7 +57,10 @@ def _reference(build_dir: Path, sim: str, frames_words: np.ndarray, work: Path) 
     srcs = [str(p) for p in rtl_sources(build_dir)] + [str(tb)]
     env = {**os.environ, **tool_env(sim)} if sim == "verilator" else dict(os.environ)
     t0 = time.monotonic()
-    if sim == "verilator":
+    built = (work / "obj" / "Vref").exists() or (work / "ref.vvp").exists()
+    if built:
+        cmd = [str(work / "obj" / "Vref")] if sim == "verilator" else ["vvp", "-n", str(work / "ref.vvp")]
+    elif sim == "verilator":
         main = work / "main.cpp"
         main.write_text('#include "Vpleiades_ref.h"\n#include "verilated.h"\n'
                         "int main(int argc, char** argv) {\n"
@@ -90,9 +94,14 @@ def _speed(build_dir: Path, sim: str, frames: int, work: Path) -> dict[str, Any]
     from pleiades_fpga.sim.axis import pack_pixel
     from pleiades_fpga.sim.verify import verify_build
 
-    s = verify_build(build_dir, frames=frames, clip_frames=frames, sim=sim, pause=0.0, seed=0, jobs=1)
-    data = np.load(build_dir / "verification.npz")
-    ref = _reference(build_dir, sim, data["input_frames"][0].astype(np.int64), work)
+    # alternating repetitions, best of each: the machine is shared, so single timings are noisy
+    runs, refs = [], []
+    for _ in range(REPEATS):
+        runs.append(verify_build(build_dir, frames=frames, clip_frames=frames, sim=sim, pause=0.0, seed=0, jobs=1))
+        data = np.load(build_dir / "verification.npz")
+        refs.append(_reference(build_dir, sim, data["input_frames"][0].astype(np.int64), work))
+    s = max(runs, key=lambda r: r["sim_cycles_per_second"])
+    ref = max(refs, key=lambda r: r["cycles_per_second"])
     manifest = json.loads((build_dir / "manifest.json").read_text())
     bits = manifest["output"]["bits"]
     rtl_words = [pack_pixel(data["rtl_outputs"][0][:, t], bits, True) for t in range(frames)]
@@ -101,12 +110,17 @@ def _speed(build_dir: Path, sim: str, frames: int, work: Path) -> dict[str, Any]
         "verify": {k: s[k] for k in ("bit_exact", "passed", "sim_cycles", "sim_seconds", "sim_cycles_per_second",
                                      "sim_cycles_per_second_in_simulator", "cycles_per_frame_measured",
                                      "latency_cycles", "wall_seconds")},
-        "hdl_only": {k: ref[k] for k in ("frames", "cycles", "run_seconds", "build_seconds", "cycles_per_second")},
+        "hdl_only": {**{k: ref[k] for k in ("frames", "cycles", "run_seconds", "cycles_per_second")},
+                     "build_seconds": refs[0]["build_seconds"]},
+        "repeats": REPEATS,
+        "verify_cycles_per_second_all": [r["sim_cycles_per_second"] for r in runs],
+        "hdl_only_cycles_per_second_all": [r["cycles_per_second"] for r in refs],
         "ratio": s["sim_cycles_per_second"] / ref["cycles_per_second"],
         "ratio_in_simulator": s["sim_cycles_per_second_in_simulator"] / ref["cycles_per_second"],
         "outputs_identical": rtl_words == ref["words"],
         "note": "verify's cycles/s = simulated cycles / wall seconds of its simulator process (Python and cocotb "
-                "start-up, frame load, harness with stream checkers; 'in_simulator': from the first start to the "
+                "start-up, frame load, harness with stream checkers; best of `repeats` runs alternating with the "
+                "HDL-only testbench's; 'in_simulator': from the first start to the "
                 "last done, measured by the cocotb orchestrator); HDL-only = cycles / wall seconds of the bare "
                 "testbench binary. verify counts the reset cycles and the cycles until its last output; the "
                 "HDL-only testbench counts up to its last output.",

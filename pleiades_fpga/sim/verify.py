@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,7 +121,7 @@ def _start_simulation(request: dict[str, Any], path: Path) -> subprocess.Popen:
     req.write_text(json.dumps(request))
     log = open(path.with_suffix(".log"), "w")
     return subprocess.Popen([sys.executable, "-m", "pleiades_fpga.sim.runner", str(req), str(path)],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _finish_simulation(proc: subprocess.Popen, path: Path) -> dict[str, Any]:
@@ -344,9 +345,9 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
             _advance(bar, progress_files)
             outcomes = [_finish_simulation(p, tmp / f"result{k}.json") for k, p in enumerate(procs)]
         finally:
-            for p in procs:  # Ctrl-C or an error: stop the simulators we started
+            for p in procs:  # Ctrl-C or an error: stop the simulator processes we started (and their simulators)
                 if p.poll() is None:
-                    p.terminate()
+                    os.killpg(p.pid, signal.SIGTERM)
                     p.wait()
             bar.close()
         traced = golden.run(clips[:1] if clips is not None else counts[0][None].astype(np.float32),
