@@ -36,7 +36,7 @@ def _model(tmp: Path) -> tuple[Path, str]:
 
 def main() -> dict:
     from pleiades_fpga.hw.build import build_rtl
-    from pleiades_fpga.sim.tools import have_simulator
+    from pleiades_fpga.toolflow.locate import have_simulator
     from pleiades_fpga.sim.verify import verify_build
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,7 +45,7 @@ def _reference(build_dir: Path, sim: str, frames_words: np.ndarray, work: Path) 
     """Build and run the HDL-only testbench on the frames (C, T, H, W); wall time, cycles, output words."""
     from pleiades_fpga.hw.rtl.generate import rtl_sources
     from pleiades_fpga.sim.harness import reference_testbench_verilog, write_frames_hex
-    from pleiades_fpga.sim.tools import tool_env, verilator_cmd
+    from pleiades_fpga.toolflow.locate import tool_env, verilator_cmd
 
     manifest = json.loads((build_dir / "manifest.json").read_text())
     work.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def _many(build_dir: Path, sim: str, frames: int, jobs: int, clip_frames: int) -
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from pleiades_fpga.sim.tools import have_simulator
+    from pleiades_fpga.toolflow.locate import have_simulator
 
     args = sys.argv[1:] if argv is None else argv
     load_before = os.getloadavg()

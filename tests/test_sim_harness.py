@@ -127,6 +127,7 @@ def test_jobs_split_clips_with_identical_results(design):
     ({"pause": 2.0}, "--pause"), ({"pause": 1.0}, "--pause"), ({"pause": float("nan")}, "--pause"),
     ({"clip_frames": -1}, "--clip-frames"), ({"frames": 0}, "--frames"), ({"jobs": 0}, "--jobs"),
     ({"sim": "modelsim"}, "--sim"), ({"clip_frames": 10**6}, "--clip-frames"),
+    ({"float_checkpoint": "no/such.pt"}, "--float-ckpt"),
 ])
 def test_bad_options_are_refused_before_simulating(design, kwargs, what):
     build_dir, _ = design

@@ -14,7 +14,7 @@ from pleiades_fpga.hw.rtl.rom import (addr_width, channel_param_words, mac_weigh
                                       unpack_lanes)
 from pleiades_fpga.sim.axis import pack_frame, pack_pixel, pause_pattern, unpack_frame, unpack_pixel
 from pleiades_fpga.sim.runner import SimulationError, build_key, run_testbench
-from pleiades_fpga.sim.tools import available_simulators, tool_env
+from pleiades_fpga.toolflow.locate import available_simulators, tool_env
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
                                   reason="Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog)")

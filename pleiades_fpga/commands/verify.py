@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "stability, tlast, beats per frame), measure cycles per frame and latency; writes "
                     "verification.json and verification.npz into the build directory.")
     p.add_argument("build_dir", type=Path)
-    p.add_argument("--frames", type=positive_int, default=30, help="frames to stream (default 30; up to 10^5 and more)")
+    p.add_argument("--frames", type=positive_int, default=30, help="frames to stream (default 30; rounded up to whole clips; 10^5 and more work)")
     p.add_argument("--clip-frames", type=positive_int,
                    help="frames per clip (the design is reset before each clip); default min(frames, 100)")
     p.add_argument("--jobs", type=positive_int, default=1,

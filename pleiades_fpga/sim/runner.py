@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.sim.tools import patched_environ, require_simulator, simulator_version, tool_env
+from pleiades_fpga.sim.tools import patched_environ
+from pleiades_fpga.toolflow.locate import require_simulator, simulator_version, tool_env
 
 VECTORS_ENV = "PLEIADES_TB_VECTORS"
 RESULT_ENV = "PLEIADES_TB_RESULT"

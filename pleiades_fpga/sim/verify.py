@@ -31,7 +31,7 @@ from pleiades_fpga.sim.axis import unpack_pixel
 from pleiades_fpga.sim.harness import (CHECK_KINDS, HARNESS_TOP, Stream, max_clip_frames, pause_threshold,
                                        write_frames_hex, write_harness)
 from pleiades_fpga.sim.runner import SimulationError, build
-from pleiades_fpga.sim.tools import SIMULATORS, simulator_version
+from pleiades_fpga.toolflow.locate import SIMULATORS, simulator_version
 
 TB_MODULE = "pleiades_fpga.sim.tb.tb_network"
 VERILATOR_ARGS = ("--timing", "-CFLAGS", "-std=c++20",  # the harness clock is an HDL delay
@@ -242,7 +242,8 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                  trace_layers: bool = False, jobs: int = 1, progress: bool = False) -> dict[str, Any]:
     """Verify ``build_dir`` bit-exactly against its golden model; write verification.json/.npz; return the summary.
 
-    ``frames`` in clips of ``clip_frames`` (default: up to 100; a reset before each clip), ``pause``: the
+    ``frames`` in clips of ``clip_frames`` (default: up to 100; a reset before each clip; the frame count is
+    rounded up to whole clips), ``pause``: the
     probability of an idle/back-pressure burst on each side, ``jobs`` simulator processes, ``progress``: print
     the estimate and show a progress bar. ``golden``: the golden model of the IR the build was generated from
     (default: the build's model.onnx). ``trace_layers``: also record every layer's output stream in the first
@@ -250,6 +251,9 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     ``first_mismatching_layer``).
     """
     check_options(frames, sim, clip_frames, seed, pause, jobs)
+    if float_checkpoint is not None and not Path(float_checkpoint).is_file():
+        raise PleiadesError(f"--float-ckpt {float_checkpoint} does not exist; give a checkpoint file or leave the "
+                            "option out (BUILD/float.pt is used when present)")
     build_dir = Path(build_dir)
     manifest = _load_manifest(build_dir)
     inp, out = manifest["input"], manifest["output"]
