@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench.common import write_result
 from pleiades_fpga.report.estimate import estimate_layer, estimate_manifest
-from pleiades_fpga.report.parts import get_part
-from pleiades_fpga.report.synth import run_synth
+from pleiades_fpga.toolflow.parts import get_part
+from pleiades_fpga.toolflow.synth import run_synth
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "pleiades_fpga" / "hw" / "rtl" / "templates"

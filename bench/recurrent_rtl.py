@@ -58,7 +58,7 @@ def _run(cmd: list[str]) -> float:
 
 def main() -> dict:
     from pleiades_fpga.report.temporal_memory import temporal_memory
-    from pleiades_fpga.sim.tools import have_simulator
+    from pleiades_fpga.toolflow.locate import have_simulator
 
     sims = ["verilator"] + (["icarus"] if os.environ.get("PLEIADES_BENCH_ICARUS") and have_simulator("icarus") else [])
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,7 @@ from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.cli import main
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.report.flow import run_report
-from pleiades_fpga.report.toolrun import ToolError
+from pleiades_fpga.toolflow.toolrun import ToolError
 from small_qonnx import small_qonnx
 
 
@@ -228,7 +228,7 @@ def test_default_build_fits_the_default_report_part(tmp_path, capsys):
     from pleiades_fpga.model import get_preset
     from pleiades_fpga.quant.export import export_model
     from pleiades_fpga.quant.network import build_quant_model, calibrate
-    from pleiades_fpga.report.parts import DEFAULT_PART, get_part
+    from pleiades_fpga.toolflow.parts import DEFAULT_PART, get_part
     from pleiades_fpga.report.report import build_report
 
     cfg = get_preset("default")

@@ -7,8 +7,8 @@ import pytest
 
 from bench.estimate_vs_synth import BARS, CASES, TEMPLATES
 from pleiades_fpga.report.estimate import estimate_layer
-from pleiades_fpga.report.parts import get_part
-from pleiades_fpga.report.synth import run_synth
+from pleiades_fpga.toolflow.parts import get_part
+from pleiades_fpga.toolflow.synth import run_synth
 
 PICK = ("tconv_full_2to8", "conv3x3_full_8to16", "head_64to10")
 

@@ -11,7 +11,7 @@ from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.errors import DoesNotFitError
 from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
 from pleiades_fpga.report.flow import run_report
-from pleiades_fpga.report.parts import get_part
+from pleiades_fpga.toolflow.parts import get_part
 from pleiades_fpga.report.realtime import realtime_check
 from pleiades_fpga.report.report import build_report
 

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
-from pleiades_fpga.report.parts import (bram_blocks, check_fit, dsp_blocks, get_part, memory_bram_bits,
+from pleiades_fpga.toolflow.parts import (bram_blocks, check_fit, dsp_blocks, get_part, memory_bram_bits,
                                         rom_uses_bram)
 
 

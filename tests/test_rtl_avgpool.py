@@ -16,7 +16,7 @@ from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.rom import avgpool_layer_files, files_text
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.toolflow.locate import have_simulator
 
 
 def avgpool_ref(x: np.ndarray, mult, shift, bits: int, signed: bool) -> np.ndarray:

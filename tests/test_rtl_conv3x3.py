@@ -18,7 +18,7 @@ from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.toolflow.locate import have_simulator
 
 
 def requant_ref(acc: int, m: int, s: int, bits: int, signed: bool) -> int:

@@ -14,7 +14,7 @@ from pleiades_fpga.hw.rtl import cycles_spatial
 from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.sim import axis
 from pleiades_fpga.sim.runner import run_testbench
-from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.toolflow.locate import have_simulator
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import TEMPLATES_DIR
 from pleiades_fpga.hw.rtl.lint import icarus_elaborate, template_files, template_sources, verilator_lint, yosys_synth
 from pleiades_fpga.hw.rtl.rom import rom_verilog
-from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.toolflow.locate import have_simulator
 
 TEMPLATES = [p.stem for p in template_files()]
 

@@ -10,7 +10,7 @@ from pleiades_fpga.hw.golden import GoldenModel
 from pleiades_fpga.hw.qonnx_reader import read_qonnx
 from pleiades_fpga.hw.rtl.generate import generate, rtl_sources
 from pleiades_fpga.hw.rtl.lint import verilator_lint, yosys_synth
-from pleiades_fpga.sim.tools import have_simulator
+from pleiades_fpga.toolflow.locate import have_simulator
 from pleiades_fpga.sim.verify import verify_build
 
 from recurrent_ir import to_recurrent

@@ -9,8 +9,8 @@ import pytest
 
 from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.boards.vivado import write_vivado_project
-from pleiades_fpga.hw.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
+from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
+from pleiades_fpga.toolflow.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
 from pleiades_fpga.report.flow import run_report
 
 DATA = Path(__file__).parent / "data" / "mac_stream"

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from pleiades_fpga.hw.boards import BOARDS_DIR
+from pleiades_fpga.toolflow.boards import BOARDS_DIR
 
 DIV = 8            # clock cycles per UART bit (CLK_HZ / BAUD)
 

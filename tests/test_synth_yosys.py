@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from pleiades_fpga.errors import DoesNotFitError
-from pleiades_fpga.hw.boards.wrapper import write_board
-from pleiades_fpga.report.parts import check_fit, get_part
-from pleiades_fpga.report.synth import cells_to_utilization, layer_utilization, parse_stat, run_synth
+from pleiades_fpga.toolflow.boards.wrapper import write_board
+from pleiades_fpga.toolflow.parts import check_fit, get_part
+from pleiades_fpga.toolflow.synth import cells_to_utilization, layer_utilization, parse_stat, run_synth
 
 RTL = Path(__file__).parent / "data" / "mac_stream" / "rtl" / "mac_stream.v"
 

@@ -6,7 +6,7 @@ import numpy as np
 from pleiades_fpga.hw.projection import ProjectionStats, project_int
 from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 from pleiades_fpga.report.estimate import estimate_layer
-from pleiades_fpga.report.parts import get_part
+from pleiades_fpga.toolflow.parts import get_part
 from pleiades_fpga.report.report import build_report
 from pleiades_fpga.report.temporal_memory import analysed_state_bits, crossover_k, memory_row, temporal_memory
 

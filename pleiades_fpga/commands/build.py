@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pleiades_fpga.argtypes import float_range, positive_int
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.report.parts import DEFAULT_PART, part_arg
+from pleiades_fpga.toolflow.parts import DEFAULT_PART, part_arg
 
 #: clocks the flow accepts (MHz): above zero, at most what any supported FPGA fabric can run
 clock_mhz_arg = float_range(0.0, 1000.0, lo_open=True)
@@ -60,7 +60,7 @@ def check_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.hw.backends import build
     from pleiades_fpga.hw.build import check_build_inputs
-    from pleiades_fpga.report.parts import get_part, multiplier_budget
+    from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
 
     check_options(args)
     check_build_inputs(args.model, args.out, args.float_ckpt)
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
     if args.target:
         from pleiades_fpga.report.flow import run_report
-        from pleiades_fpga.report.parts import get_part
+        from pleiades_fpga.toolflow.parts import get_part
 
         ecp5 = get_part(args.target).family == "ecp5"
         print(f"synthesizing for {args.target}{' (place and route, bitstream)' if ecp5 else ''} ...", flush=True)

@@ -50,7 +50,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.paths import check_output_dir
     from pleiades_fpga.quant.config import resolve_spec
-    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.toolflow.parts import get_part
     from pleiades_fpga.train import TrainConfig
 
     check_output_dir(args.out, "--out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from pleiades_fpga.commands.build import clock_mhz_arg
-from pleiades_fpga.report.parts import DEFAULT_PART, PARTS, part_arg
+from pleiades_fpga.toolflow.parts import DEFAULT_PART, PARTS, part_arg
 
 
 def register(subparsers) -> None:

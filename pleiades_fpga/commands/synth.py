@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from pleiades_fpga.commands.build import clock_mhz_arg
-from pleiades_fpga.report.parts import part_arg
+from pleiades_fpga.toolflow.parts import part_arg
 
 
 def register(subparsers) -> None:
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the board flow; exit code 0 when a bitstream (ECP5) or a Vivado script (Xilinx) was written."""
     from pleiades_fpga.report.flow import run_report
-    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.toolflow.parts import get_part
 
     ecp5 = get_part(args.target).family == "ecp5"
     report = run_report(args.build_dir, args.target, synth=True, pnr=ecp5, bitstream=ecp5,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.report.parts import (RESOURCES, Part, bram_split, dsp_blocks, lutram_luts, rom_luts,
+from pleiades_fpga.toolflow.parts import (RESOURCES, Part, bram_split, dsp_blocks, lutram_luts, rom_luts,
                                         rom_uses_bram, uses_bram)
 
 _WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from pleiades_fpga.artifacts import HASH_KEY, STAMP, design_hash, dir_is_current, publish_dir, stamp_dir, staging_dir
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
-from pleiades_fpga.hw.boards.vivado import write_vivado_project
-from pleiades_fpga.hw.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
-from pleiades_fpga.report.parts import check_fit, get_part
-from pleiades_fpga.report.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
+from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
+from pleiades_fpga.toolflow.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
+from pleiades_fpga.toolflow.parts import check_fit, get_part
+from pleiades_fpga.toolflow.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
 from pleiades_fpga.report.report import (accuracy_vs_latency, build_report, load_manifest,
                                          read_verification, write_report)
-from pleiades_fpga.report.synth import SynthResult, load_synth, run_synth
+from pleiades_fpga.toolflow.synth import SynthResult, load_synth, run_synth
 
 
 def _board_for(part_name: str, target: str):

@@ -16,10 +16,10 @@ from typing import Any
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
-from pleiades_fpga.report.parts import RESOURCES, Part, check_fit, utilization_percent
-from pleiades_fpga.report.pnr import PnrResult
+from pleiades_fpga.toolflow.parts import RESOURCES, Part, check_fit, utilization_percent
+from pleiades_fpga.toolflow.pnr import PnrResult
 from pleiades_fpga.report.realtime import realtime_check
-from pleiades_fpga.report.synth import SynthResult, layer_utilization
+from pleiades_fpga.toolflow.synth import SynthResult, layer_utilization
 from pleiades_fpga.report.temporal_memory import temporal_memory
 
 MANIFEST_FORMAT = "pleiades-fpga-manifest/1"

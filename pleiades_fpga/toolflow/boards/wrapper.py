@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.boards import BOARDS_DIR
 from pleiades_fpga.hw.rtl.verilog import instance, stream_connections, stream_wires, wire
-from pleiades_fpga.report.parts import Part, get_part
-from pleiades_fpga.report.toolrun import find_tool, yowasp_mounts
+from pleiades_fpga.toolflow.boards import BOARDS_DIR
+from pleiades_fpga.toolflow.locate import find_tool
+from pleiades_fpga.toolflow.parts import Part, get_part
+from pleiades_fpga.toolflow.toolrun import yowasp_mounts
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

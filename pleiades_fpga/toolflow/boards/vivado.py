@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pleiades_fpga.artifacts import write_text_atomic
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.boards import BOARDS_DIR
-from pleiades_fpga.hw.boards.wrapper import write_board
+from pleiades_fpga.toolflow.boards import BOARDS_DIR
+from pleiades_fpga.toolflow.boards.wrapper import write_board
 
 
 def _tcl_word(text: str) -> str:

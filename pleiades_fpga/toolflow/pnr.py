@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.report.parts import Part
-from pleiades_fpga.report.toolrun import find_tool, run_tool
+from pleiades_fpga.toolflow.locate import find_tool
+from pleiades_fpga.toolflow.parts import Part
+from pleiades_fpga.toolflow.toolrun import run_tool
 
 _FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+)\s*MHz")
 
