@@ -228,9 +228,10 @@ def test_evaluate_refuses_bad_checkpoints_and_huge_requests(tmp_path, capsys, fl
 def test_import_checkpoint_bad_files(tmp_path, capsys, float_ckpt):
     (tmp_path / "junk.pt").write_bytes(b"garbage" * 10)
     (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
     for path, message in [(tmp_path / "junk.pt", "cannot read"), (tmp_path / "empty.pt", "is empty"),
                           (tmp_path / "nope.pt", "does not exist"), (tmp_path, "is a directory"),
-                          (float_ckpt, "already a pleiades-fpga checkpoint")]:
+                          (float_ckpt, "already a pleiades-fpga checkpoint"), (tmp_path / "m.onnx", "ONNX model")]:
         rc, err, _ = _run(["import-checkpoint", str(path), "--out", str(tmp_path / "out.pt")], capsys)
         assert rc == 2 and message in err and err.startswith("error: "), (path, err)
     assert not (tmp_path / "out.pt").exists()
@@ -278,7 +279,7 @@ def test_diverging_training_stops_with_the_fix(tmp_path, capsys):
 
 def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
     from pleiades_fpga.errors import UnsupportedModelError
-    from pleiades_fpga.hw import golden
+    from pleiades_fpga.ir import golden
     from pleiades_fpga.quant import build_quant_model
 
     ckpt = save_checkpoint(build_quant_model(build_model("tiny", input_size=(8, 8)).config, "w4a4"),
