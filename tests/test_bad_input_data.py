@@ -201,3 +201,16 @@ def test_a_label_interval_without_events_is_an_error(tmp_path):
     (tmp_path / "trials_to_train.txt").write_text("user01_led.aedat\n")
     with pytest.raises(DataFormatError, match="user01_led_labels.csv: gesture 2 at 90000..95000 us selects no events"):
         load_dvs128(tmp_path, "train")
+
+
+def test_files_without_events_are_errors(tmp_path):
+    _tonic(tmp_path, np.zeros((0, 4)))
+    with pytest.raises(DataFormatError, match="3.npy: no events; a recording or gesture clip must have events"):
+        load_dvs128(tmp_path, "test")
+    rows = _good_rows(5, np.random.default_rng(9))
+    rows[:, 0] = 500
+    _tonic(tmp_path, rows)
+    with pytest.raises(DataFormatError, match="no events left after dropping 5 bad ones"):
+        load_dvs128(tmp_path, "test", drop_bad_events=True)
+    with pytest.raises(DataFormatError, match="a.aedat: no events"):
+        read_aedat31(_aedat(tmp_path / "a.aedat", []))

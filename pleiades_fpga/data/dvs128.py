@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pleiades_fpga.data.events import EVENT_DTYPE, events_from_columns
+from pleiades_fpga.data.events import events_from_columns
 from pleiades_fpga.errors import DataFormatError, PleiadesError
 
 DVS128_CLASS_NAMES: tuple[str, ...] = (
@@ -54,6 +54,9 @@ def _validated(t, x, y, p, source: str, t_unit_us: int, drop_bad_events: bool, m
     """`events_from_columns` on a 128x128 DVS128 file; dropped events are reported as a `DroppedEventsWarning`."""
     ev, dropped = events_from_columns(t, x, y, p, height=DVS128_SIZE, width=DVS128_SIZE, source=source,
                                       t_unit_us=t_unit_us, drop_bad=drop_bad_events, max_span_us=max_span_us)
+    if not len(ev):
+        raise DataFormatError(f"{source}: no events" + (f" left after dropping {dropped:,} bad ones" if dropped else "")
+                              + "; a recording or gesture clip must have events (is the file complete?)")
     if dropped:
         warnings.warn(f"{source}: dropped {dropped:,} bad event(s) of {dropped + len(ev):,}", DroppedEventsWarning,
                       stacklevel=3)
@@ -100,9 +103,7 @@ def read_aedat31(path: str | Path, drop_bad_events: bool = False) -> np.ndarray:
             w = word[valid].astype(np.int64)
             chunks.append(np.stack([t[valid], (w >> 17) & 0x7FFF, (w >> 2) & 0x7FFF, (w >> 1) & 1]))
         pos += nbytes
-    if not chunks:
-        return np.empty(0, dtype=EVENT_DTYPE)
-    t, x, y, p = np.concatenate(chunks, axis=1)
+    t, x, y, p = np.concatenate(chunks, axis=1) if chunks else np.zeros((4, 0), dtype=np.int64)
     return _validated(t, x, y, p, str(path), 1, drop_bad_events)
 
 
