@@ -13,6 +13,10 @@ packets of a 28-byte little-endian header (int16 eventType, int16 eventSource, i
 int32 eventTSOverflow, int32 eventCapacity, int32 eventNumber, int32 eventValid) followed by eventCapacity events
 of eventSize bytes. Polarity events (type 1, 8 bytes): uint32 data (bit 0 valid, bit 1 polarity, bits 2-16 y,
 bits 17-31 x) and int32 timestamp (microseconds; the full time is ``eventTSOverflow << 31 | timestamp``).
+
+Every file is validated in file order before its columns are cast (`events_from_columns`: inside 128x128,
+finite non-decreasing whole-microsecond time, polarity 0/1, the time unit); a bad event is an error naming
+the file, or with ``drop_bad_events`` dropped and counted in a `DroppedEventsWarning`.
 """
 from __future__ import annotations
 
