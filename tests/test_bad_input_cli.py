@@ -278,19 +278,18 @@ def test_diverging_training_stops_with_the_fix(tmp_path, capsys):
 
 
 def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
-    from pleiades_fpga.errors import UnsupportedModelError
-    from pleiades_fpga.ir import golden
-    from pleiades_fpga.quant import build_quant_model
+    import pleiades_fpga.quant as quant
 
-    ckpt = save_checkpoint(build_quant_model(build_model("tiny", input_size=(8, 8)).config, "w4a4"),
+    ckpt = save_checkpoint(quant.build_quant_model(build_model("tiny", input_size=(8, 8)).config, "w4a4"),
                            tmp_path / "q.pt")
     (tmp_path / "m.onnx").write_bytes(b"earlier export")
 
-    def refuse(path):
-        raise UnsupportedModelError(f"{path}: cannot be read back")
+    def half_written(model, path, frames):  # an export that fails to read back into the golden model
+        path.write_bytes(b"half-written")
+        return path
 
-    monkeypatch.setattr(golden.GoldenModel, "from_qonnx", staticmethod(refuse))
+    monkeypatch.setattr(quant, "export_model", half_written)
     rc, err, _ = _run(["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--frames", "4"], capsys)
-    assert rc == 2 and "cannot be read back" in err
+    assert rc == 2 and "is not an ONNX file" in err
     assert (tmp_path / "m.onnx").read_bytes() == b"earlier export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "q.pt"]  # no temporary left behind
