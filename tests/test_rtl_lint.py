@@ -35,7 +35,6 @@ EXTRA_LINT = [
     ("projection_state", {"C_IN": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),
     ("ram_sdp", {"CLEAR": 1, "DEPTH": 1}),
     ("ram_sdp", {"CLEAR": 1, "DEPTH": 37, "DATA_W": 1}),
-    ("mac_lane", {"N": 4, "IN_SIGNED": 1, "ACC_W": 13}),
 ]
 
 
@@ -54,7 +53,6 @@ ILLEGAL = [
     ("requant", {"OUT_W": 20, "ACC_W": 8, "M_W": 8}, "OUT_W_at_most_ACC_W_plus_M_W"),
     ("axis_out_queue", {"DATA_W": 0}, "DATA_W_must_be_at_least_1"),
     ("ram_sdp", {"CLEAR": 2}, "CLEAR_must_be_0_or_1"),
-    ("mac_lane", {"ACC_W": 4}, "ACC_W_must_hold_a_product_and_the_bias"),
     ("param_word", {"M_W": 0}, "BIAS_W_M_W_S_W_must_be_at_least_1"),
     ("zero_extend", {"IN_W": 8, "OUT_W": 4}, "OUT_W_must_be_at_least_IN_W"),
 ]
@@ -166,7 +164,7 @@ def test_checks_can_fail(tmp_path):
 def test_template_sources_resolves_dependencies():
     names = [p.stem for p in template_sources("mvu_pointwise")]
     assert names[-1] == "mvu_pointwise"
-    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise", "axis_out_queue", "mac_lane",
-                          "param_word", "ram_sdp", "zero_extend"}
-    for block in ("requant", "axis_out_queue", "mac_lane", "param_word", "ram_sdp", "zero_extend"):
+    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise", "axis_out_queue", "param_word",
+                          "ram_sdp", "zero_extend"}
+    for block in ("requant", "axis_out_queue", "param_word", "ram_sdp", "zero_extend"):
         assert names.index(block) < names.index("temporal_conv_buffer")

@@ -43,6 +43,19 @@ def ref_mvu(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, s: np
     return y
 
 
+def check_frames(runs: list[dict], expected: list[np.ndarray], out_w: int, out_signed: bool, params: dict) -> None:
+    """Every output frame of every scenario run equals its reference (T, C, H, W), integer by integer."""
+    for i, (res, exp) in enumerate(zip(runs, expected, strict=True)):
+        assert len(res["out"]) == exp.shape[0], f"scenario {i}: {len(res['out'])} frames, expected {exp.shape[0]}"
+        c_out, h, w = exp.shape[1:]
+        for t, words in enumerate(res["out"]):
+            assert len(words) == h * w, f"scenario {i} frame {t}: {len(words)} beats, expected {h * w}"
+            got = unpack_frame(words, c_out, h, w, out_w, out_signed)
+            bad = np.argwhere(got != exp[t])
+            assert bad.size == 0, (f"scenario {i} frame {t}: {len(bad)} mismatches, first (c, y, x) = {bad[0]}: "
+                                   f"rtl {got[tuple(bad[0])]} ref {exp[t][tuple(bad[0])]}; params {params}")
+
+
 def signed_bits(lo: int, hi: int) -> int:
     n = 1
     while not (-(2 ** (n - 1)) <= lo and hi <= 2 ** (n - 1) - 1):
@@ -79,15 +92,8 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_in: int, c_out: int, pe: i
                   "in_pause": pause if i == 0 else 0.0, "out_pause": pause if i == 0 else 0.0}
                  for i, clip in enumerate(clips)]
     run = run_testbench(name, sources, "pleiades_fpga.sim.tb.tb_pointwise", sim=sim, vectors={"scenarios": scenarios})
-    for i, (clip, res) in enumerate(zip(clips, run.results["runs"])):
-        exp = ref_mvu(clip, wt, bias, m, s, out_w, out_signed)
-        assert len(res["out"]) == n_frames
-        for t, words in enumerate(res["out"]):
-            assert len(words) == h * w, f"scenario {i} frame {t}: {len(words)} beats, expected {h * w}"
-            got = unpack_frame(words, c_out, h, w, out_w, out_signed)
-            bad = np.argwhere(got != exp[t])
-            assert bad.size == 0, (f"scenario {i} frame {t}: {len(bad)} mismatches, first (c, y, x) = {bad[0]}: "
-                                   f"rtl {got[tuple(bad[0])]} ref {exp[t][tuple(bad[0])]}; params {p}")
+    check_frames(run.results["runs"], [ref_mvu(clip, wt, bias, m, s, out_w, out_signed) for clip in clips],
+                 out_w, out_signed, p)
     ends = run.results["runs"][1]["out_end_cycle"]
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = mvu_cycles_per_frame(c_in, c_out, h * w, pe, simd)

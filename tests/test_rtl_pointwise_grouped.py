@@ -11,8 +11,10 @@ import pytest
 from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.cycles import mvu_cycles_per_frame
 from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
-from pleiades_fpga.sim.axis import pack_frame, unpack_frame
+from pleiades_fpga.sim.axis import pack_frame
 from pleiades_fpga.sim.runner import run_testbench
+
+from test_rtl_pointwise import check_frames
 
 pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("rtl_mvu_grouped")]
 
@@ -56,15 +58,9 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_out: int, g: int, pe: int,
                   "in_pause": pause if i == 0 else 0.0, "out_pause": pause if i == 0 else 0.0}
                  for i, clip in enumerate(clips)]
     run = run_testbench(name, sources, "pleiades_fpga.sim.tb.tb_pointwise", sim=sim, vectors={"scenarios": scenarios})
-    for i, (clip, res) in enumerate(zip(clips, run.results["runs"])):
-        exp = ref_grouped(clip, wt, bias, s, out_w, True)
-        assert len(np.unique(exp)) > 10
-        assert len(res["out"]) == n_frames
-        for t, words in enumerate(res["out"]):
-            got = unpack_frame(words, c_out, h, w, out_w, True)
-            bad = np.argwhere(got != exp[t])
-            assert bad.size == 0, (f"scenario {i} frame {t}: {len(bad)} mismatches, first (c, y, x) = {bad[0]}: "
-                                   f"rtl {got[tuple(bad[0])]} ref {exp[t][tuple(bad[0])]}; params {p}")
+    expected = [ref_grouped(clip, wt, bias, s, out_w, True) for clip in clips]
+    assert all(len(np.unique(exp)) > 10 for exp in expected)
+    check_frames(run.results["runs"], expected, out_w, True, p)
     ends = run.results["runs"][1]["out_end_cycle"]
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = mvu_cycles_per_frame(g, c_out, h * w, pe, simd)

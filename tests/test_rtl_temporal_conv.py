@@ -19,8 +19,10 @@ import pytest
 from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.cycles import temporal_conv_cycles_per_frame, temporal_conv_reset_cycles
 from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
-from pleiades_fpga.sim.axis import pack_frame, unpack_frame
+from pleiades_fpga.sim.axis import pack_frame
 from pleiades_fpga.sim.runner import run_testbench
+
+from test_rtl_pointwise import check_frames
 
 pytestmark = pytest.mark.rtl
 
@@ -128,16 +130,9 @@ def run_config(sim: str, tmp_path: Path, seed: int, k: int, depthwise: bool, c_i
     sources = write_top(layer, f"tconv_top_{seed}", tmp_path)
     run = run_testbench(f"tconv_top_{seed}", sources, "pleiades_fpga.sim.tb.tb_temporal_conv", sim=sim,
                         vectors={"scenarios": scenarios})
-    for i, (clip, res) in enumerate(zip(clips, run.results["runs"])):
-        acc = ref_temporal_acc(clip, layer.weights, layer.bias, depthwise)
-        exp = ref_requant(acc, layer.m, layer.s, p["OUT_W"], bool(p["OUT_SIGNED"]))
-        assert len(res["out"]) == n_frames, f"scenario {i}: {len(res['out'])} output frames, expected {n_frames}"
-        for t, words in enumerate(res["out"]):
-            assert len(words) == h * w, f"scenario {i} frame {t}: {len(words)} beats before tlast, expected {h * w}"
-            got = unpack_frame(words, c_out, h, w, p["OUT_W"], bool(p["OUT_SIGNED"]))
-            bad = np.argwhere(got != exp[t])
-            assert bad.size == 0, (f"scenario {i} frame {t}: {len(bad)} mismatches, first (c, y, x) = {bad[0]}: "
-                                   f"rtl {got[tuple(bad[0])]} ref {exp[t][tuple(bad[0])]}; params {p}")
+    expected = [ref_requant(ref_temporal_acc(clip, layer.weights, layer.bias, depthwise), layer.m, layer.s,
+                            p["OUT_W"], bool(p["OUT_SIGNED"])) for clip in clips]
+    check_frames(run.results["runs"], expected, p["OUT_W"], bool(p["OUT_SIGNED"]), p)
     ends = run.results["runs"][1]["out_end_cycle"]
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = temporal_conv_cycles_per_frame(c_in, c_out, k, h * w, pe, simd, depthwise)

@@ -371,10 +371,38 @@ module conv3x3_stream #(
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
                 .clk(clk), .load(s3_v && s3_lastk), .word(s3_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
             );
-            mac_lane #(.N(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
-                .clk(clk), .en(1'b1), .acc_en(s3_v), .first(s3_first), .x(xl), .w(wrom_data[pe*NX*W_W +: NX*W_W]),
-                .bias(bias), .acc(acc[pe])
-            );
+            // products registered, then accumulated from the bias (kept inline, see temporal_conv_buffer)
+            wire [NX*AW-1:0] prods;
+            genvar sl;
+            for (sl = 0; sl < NX; sl = sl + 1) begin : g_mul
+                wire [IN_W-1:0] xv = xl[sl*IN_W +: IN_W];
+                wire signed [IN_W:0] xe = $signed({(IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0, xv});
+                wire signed [W_W-1:0] wv = $signed(wrom_data[(pe*NX + sl)*W_W +: W_W]);
+                reg  [PW-1:0] p;
+                always @(posedge clk) p <= xe * wv;
+                if (AW > PW) begin : g_ext
+                    assign prods[sl*AW +: AW] = {{(AW-PW){p[PW-1]}}, p};
+                end else begin : g_same
+                    assign prods[sl*AW +: AW] = p;
+                end
+            end
+            reg [AW-1:0] dot;
+            integer i;
+            always @* begin
+                dot = {AW{1'b0}};
+                for (i = 0; i < NX; i = i + 1) dot = dot + prods[i*AW +: AW];
+            end
+            wire [AW-1:0] bias_ext;
+            if (AW > BIAS_W) begin : g_bext
+                assign bias_ext = {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias};
+            end else begin : g_bsame
+                assign bias_ext = bias;
+            end
+            reg [AW-1:0] acc_reg;
+            always @(posedge clk) begin
+                if (s3_v) acc_reg <= (s3_first ? bias_ext : acc_reg) + dot;
+            end
+            assign acc[pe] = acc_reg;
             requant #(
                 .ACC_W(AW), .M_W(M_W), .S_W(S_W),
                 .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)

@@ -158,8 +158,16 @@ module projection_state #(
     wire [DP*D*COEF_W-1:0] a_pad;
     wire [DP*COEF_W-1:0] b_pad;
     zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_xpad (.x(x_reg), .y(x_pad));
-    zero_extend #(.IN_W(D*D*COEF_W), .OUT_W(DP*D*COEF_W)) u_apad (.x(A_FLAT), .y(a_pad));
-    zero_extend #(.IN_W(D*COEF_W), .OUT_W(DP*COEF_W)) u_bpad (.x(B_FLAT), .y(b_pad));
+    // A, B stay constants of this module (multipliers by constants), so they are padded here, not in a block
+    generate
+        if (DP > D) begin : g_dpad
+            assign a_pad = {{((DP-D)*D*COEF_W){1'b0}}, A_FLAT};
+            assign b_pad = {{((DP-D)*COEF_W){1'b0}}, B_FLAT};
+        end else begin : g_dnopad
+            assign a_pad = A_FLAT;
+            assign b_pad = B_FLAT;
+        end
+    endgenerate
 
     wire [OUT_W-1:0] rq [0:SIMD*PE-1];            // lane (sc, pr) at index sc*PE + pr
     genvar sc, pr, mm;

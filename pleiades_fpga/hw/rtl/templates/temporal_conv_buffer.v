@@ -195,7 +195,7 @@ module temporal_conv_buffer #(
     endgenerate
 
     // ---------------------------------------------------------------- circular history buffer
-    wire [C_IN*IN_W-1:0] hist_rdata;
+    wire [XN*XS*IN_W-1:0] hist_pad;              // history word, zero-padded like x_pad (0 when K = 1)
     generate
         if (K > 1) begin : g_hist
             localparam integer SLOTS = K - 1;
@@ -239,13 +239,15 @@ module temporal_conv_buffer #(
             end
 
             // one write port (the current pixel after its last step), one read port; reset clears it
+            wire [C_IN*IN_W-1:0] hist_rdata;
             ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1)) u_hist (
                 .clk(clk), .rst(rst), .clearing(clearing),
                 .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
                 .re(issue && !last_k), .raddr(rd_base + pix_x), .rdata(hist_rdata)
             );
+            zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_hpad (.x(hist_rdata), .y(hist_pad));
         end else begin : g_nohist
-            assign hist_rdata = {(C_IN*IN_W){1'b0}};
+            assign hist_pad = {(XN*XS*IN_W){1'b0}};     // a constant here, so the tap mux folds away
             assign clearing = 1'b0;
             wire unused_nohist = &{1'b0, frame_end};   // no history to advance
         end
@@ -278,8 +280,6 @@ module temporal_conv_buffer #(
         end
     end
 
-    wire [XN*XS*IN_W-1:0] hist_pad;
-    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_hpad (.x(hist_rdata), .y(hist_pad));
     wire [XS*IN_W-1:0] xsrc1 = cur1 ? xcur1 : hist_pad[sel1*XS*IN_W +: XS*IN_W];
 
     // grouped pointwise: the PE x SIMD input lanes of this step, registered like xcur1
@@ -309,7 +309,7 @@ module temporal_conv_buffer #(
 
     // ---------------------------------------------------------------- stage P: registered products
     // The multipliers (block RAM / ROM outputs in, DSP blocks) get a cycle of their own: products and the
-    // parameter ROM word are registered here, and the accumulator adds them one stage later (mac_lane).
+    // parameter ROM word are registered here, and the accumulator adds them one stage later.
     reg                  vp, firstp, lastp, eofp;
     reg         [NO_W-1:0] ofp;
     reg         [PE*FW-1:0] prp;
@@ -347,10 +347,34 @@ module temporal_conv_buffer #(
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
                 .clk(clk), .load(en && vp && lastp), .word(prp[j*FW +: FW]), .bias(bias), .m(m2[j]), .s(s2[j])
             );
-            mac_lane #(.N(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
-                .clk(clk), .en(en), .acc_en(en && vp), .first(firstp), .x(xl), .w(wrom_data[j*MS*W_W +: MS*W_W]),
-                .bias(bias), .acc(acc[j])
-            );
+            // products registered (DSP blocks get a cycle of their own), then accumulated from the bias. Kept
+            // inline: as a separate module (hierarchical synthesis) the operand muxes in front grow by a quarter.
+            reg signed [PW-1:0] prod [0:MS-1];
+            genvar s;
+            for (s = 0; s < MS; s = s + 1) begin : g_simd
+                wire [IN_W-1:0] xv = xl[s*IN_W +: IN_W];
+                wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
+                wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
+                wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
+                wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
+                always @(posedge clk) begin
+                    if (en) prod[s] <= xe_x * wv_x;
+                end
+            end
+            reg  signed [AW-1:0] acc_reg;
+            wire signed [AW-1:0] base = firstp ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc_reg;
+            reg  signed [AW-1:0] sum;
+            integer t;
+            always @(*) begin
+                sum = base;
+                for (t = 0; t < MS; t = t + 1) begin
+                    sum = sum + {{(AW-PW){prod[t][PW-1]}}, prod[t]};
+                end
+            end
+            always @(posedge clk) begin
+                if (en && vp) acc_reg <= sum;
+            end
+            assign acc[j] = acc_reg;
         end
     endgenerate
 
