@@ -1,4 +1,4 @@
-"""Frames per second of the integer golden model (pleiades_fpga.hw.golden) read from exported QONNX files.
+"""Frames per second of the integer golden model (pleiades_fpga.ir.golden) read from exported QONNX files.
 
 Two nets, both w4a4 with power-of-two scales, activation scales calibrated on Poisson event counts:
 - "default": the default preset (32x32 input);
@@ -59,7 +59,7 @@ def _measure(golden, cfg, stream_frames: int, clip_frames: int) -> dict:
 
 
 def main() -> dict:
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
     torch.set_num_threads(1)

@@ -43,7 +43,7 @@ def _export(tmp: Path, preset: str) -> Path:
 
 
 def main(preset: str = "default") -> dict:
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.hw.hls4ml_backend import convert
 
     with tempfile.TemporaryDirectory() as d:

@@ -43,7 +43,7 @@ def _golden_vs_qonnx(model, test, name: str, frames: int) -> dict:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.quant import export_model
 
     path = export_model(model, OUT / name / "model.onnx", frames=frames)

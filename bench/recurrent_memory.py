@@ -19,7 +19,7 @@ def _ir(kernel_size: int, quant: str, tmp: Path, temporal: str = "buffer"):
     import torch
 
     from pleiades_fpga.data import load_clips
-    from pleiades_fpga.hw.qonnx_reader import read_qonnx
+    from pleiades_fpga.ir.reader import read_qonnx
     from pleiades_fpga.model import get_preset
     from pleiades_fpga.quant import build_quant_model, calibrate, export_model
 

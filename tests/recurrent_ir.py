@@ -13,8 +13,8 @@ import copy
 
 import numpy as np
 
-from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec
-from pleiades_fpga.integers import signed_bits_for
+from pleiades_fpga.ir.graph import IRGraph, Layer, TensorSpec
+from pleiades_fpga.ir.integers import signed_bits_for
 from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 
 

@@ -12,7 +12,7 @@ import pytest
 from pleiades_fpga.cli import main
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.build import build_rtl
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
 from pleiades_fpga.hw.rtl.folding import Fold, candidate_folds, load_folding
 from small_qonnx import small_qonnx
 

@@ -9,7 +9,7 @@ from onnx import numpy_helper
 
 from pleiades_fpga import cli
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
 
 from small_qonnx import small_qonnx
 

@@ -15,7 +15,7 @@ from pleiades_fpga.errors import BackendNotInstalledError
 from pleiades_fpga.hw.finn_backend.env import check_env
 from pleiades_fpga.hw.finn_backend.project import build_finn, segment_test_data
 from pleiades_fpga.hw.finn_backend.split import find_segments, split_summary, write_segments
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
 
 from small_qonnx import small_qonnx
 

@@ -10,10 +10,10 @@ from onnx import helper, numpy_helper
 
 from pleiades_fpga.data.datasets import load_clips
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.golden import GoldenModel
-from pleiades_fpga.hw.ir import requantize, round_shift
-from pleiades_fpga.integers import int_range
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.golden import GoldenModel
+from pleiades_fpga.ir.integers import int_range, requantize, round_shift
+from pleiades_fpga.ir.kinds import KINDS, get_kind
+from pleiades_fpga.ir.reader import handlers, read_qonnx
 from pleiades_fpga.model import get_preset
 from pleiades_fpga.quant import build_quant_model, calibrate, export_model, fold_batchnorm
 from small_qonnx import qonnx_outputs
@@ -89,7 +89,7 @@ def test_ir_structure_and_acc_bits(exported):
     ir = read_qonnx(path)
     kinds = [(l.kind, l.role) for l in ir.layers]
     assert kinds.count(("conv", "temporal")) == len(CFG.blocks)
-    assert kinds.count(("add", None)) == 1 and kinds.count(("mean", None)) == 1
+    assert kinds.count(("add", None)) == 1 and kinds.count(("avgpool", None)) == 1
     t0, t1 = ir.layer("blocks.0.temporal"), ir.layer("blocks.1.temporal")
     assert ir.temporal_layers() == [t0, t1]
     assert t0.kernel == (CFG.kernel_size, 1, 1) and t0.groups == 1 and t0.in_channels == 2
@@ -100,7 +100,7 @@ def test_ir_structure_and_acc_bits(exported):
     assert {ir.layer("blocks.1.pointwise").output, ir.layer("blocks.1.skip").output} == set(add.inputs)
     assert ir.layer("blocks.1.skip").inputs == t1.inputs == [ir.layer("blocks.0.spatial").output]
     assert ir.layer("head.fc2").out_channels == CFG.num_classes
-    mean = next(l for l in ir.layers if l.kind == "mean")
+    mean = next(l for l in ir.layers if l.kind == "avgpool")
     assert mean.pool_size == 64
     assert ir.layers[-1].requant is False
     for layer in ir.layers:
@@ -184,3 +184,17 @@ def test_bad_inputs(exported, tmp_path):
     golden = GoldenModel.from_qonnx(path)
     with pytest.raises(PleiadesError, match="batch, 2, time"):
         golden.run(np.zeros((1, 3, 4, 32, 32)))
+
+
+def test_kind_registry_dispatches_every_op_and_refuses_an_unknown_kind(exported):
+    assert set(KINDS) == {"input", "conv", "add", "avgpool", "projection"}
+    table = handlers()
+    for kind in KINDS.values():
+        assert all(table[op] == kind.read for op in kind.onnx_ops), kind.name
+    with pytest.raises(UnsupportedModelError, match="'groupnorm'; known kinds: add, avgpool, conv, input, projection"):
+        get_kind("groupnorm")
+    _, path, _ = exported
+    ir = read_qonnx(path)
+    ir.layers[-1].kind = "groupnorm"
+    with pytest.raises(UnsupportedModelError, match="unknown IR layer kind 'groupnorm'"):
+        GoldenModel(ir)

@@ -9,11 +9,11 @@ import pytest
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.backends import build
-from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
 from pleiades_fpga.hw.hls4ml_backend.project import run_testbench
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
 
 from small_qonnx import small_qonnx
 
@@ -47,7 +47,7 @@ def test_layers_and_precisions_follow_the_ir(compiled):
                     "pointwise": ("Conv2D", "Dense")}.get(layer.role, None)
         if layer.kind == "add":
             expected = "Merge"
-        if layer.kind == "mean":
+        if layer.kind == "avgpool":
             expected = "GlobalAveragePooling2D"
         assert classes[name] in (expected if isinstance(expected, tuple) else (expected,)), name
         result = hls.design.precisions[name]["result"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.golden import GoldenModel
-from pleiades_fpga.hw.ir import IRGraph, Layer, TensorSpec
-from pleiades_fpga.hw.projection import ProjectionStats, project_int, project_step
+from pleiades_fpga.ir.golden import GoldenModel
+from pleiades_fpga.ir.graph import IRGraph, Layer, TensorSpec
+from pleiades_fpga.ir.kinds.projection import ProjectionStats, project_int, project_step
 from pleiades_fpga.quant.projection_format import choose_projection_format, projection_acc_bits
 
 

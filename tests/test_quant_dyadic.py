@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.golden import GoldenModel
-from pleiades_fpga.hw.qonnx_reader import _requant_params, read_qonnx
+from pleiades_fpga.ir.golden import GoldenModel
+from pleiades_fpga.ir.integers import requant_params
+from pleiades_fpga.ir.reader import read_qonnx
 from pleiades_fpga.quant import build_quant_model, resolve_spec
 from pleiades_fpga.sim.verify import verify_build
 
@@ -52,11 +53,11 @@ def test_weight_scales_are_short_dyadic_and_use_the_range(bits, mantissa):
 
 def test_requant_params_are_exact_or_rejected():
     ratio = np.array([13 / 2**9, 1 / 8, 4.0, 3 * 2.0**-20])
-    mult, shift = _requant_params(ratio, "test")
+    mult, shift = requant_params(ratio, "test")
     np.testing.assert_array_equal(mult, [13, 1, 4, 3])
     np.testing.assert_array_equal(shift, [9, 3, 0, 20])
     with pytest.raises(UnsupportedModelError, match="fixed-point multiplier"):
-        _requant_params(np.array([0.1]), "layer x")
+        requant_params(np.array([0.1]), "layer x")
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from pleiades_fpga.custom_op import DOMAIN, make_projection_node
-from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.ir.kinds.projection import DOMAIN
+from pleiades_fpga.ir.kinds.projection_op import make_projection_node
+from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.quant import build_quant_model, calibrate, fold_batchnorm
 from pleiades_fpga.quant.export import export_model
 from small_qonnx import CFG as SMALL, qonnx_outputs, randomize_bn
@@ -105,7 +106,7 @@ def test_export_cli_converts_a_float_checkpoint(tmp_path, capsys):
 
 def test_reader_rejects_a_projection_with_the_wrong_input_scale(exported):
     from pleiades_fpga.errors import UnsupportedModelError
-    from pleiades_fpga.hw.qonnx_reader import read_qonnx
+    from pleiades_fpga.ir.reader import read_qonnx
 
     _, path, _ = exported
     m = onnx.load(str(path))

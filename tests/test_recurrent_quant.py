@@ -4,7 +4,7 @@ import pytest
 import torch
 from brevitas.quant_tensor import IntQuantTensor
 
-from pleiades_fpga.integers import int_range
+from pleiades_fpga.ir.integers import int_range
 from pleiades_fpga.model import build_model, get_preset
 from pleiades_fpga.quant import build_quant_model, calibrate, fold_batchnorm
 from pleiades_fpga.quant.recurrent import QuantRecurrentConv

@@ -1,4 +1,4 @@
-"""projection_state.v (recurrent temporal layer) against pleiades_fpga.hw.projection.project_int.
+"""projection_state.v (recurrent temporal layer) against pleiades_fpga.ir.kinds.projection.project_int.
 
 Each configuration streams >= 12 frames with random back-pressure and idle cycles on both sides, then
 resets and streams a fresh clip without pauses: the states must equal project_int from a zero state (so
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.projection import ProjectionStats, project_int
+from pleiades_fpga.ir.kinds.projection import ProjectionStats, project_int
 from pleiades_fpga.quant.projection_format import choose_projection_format
 from pleiades_fpga.hw.rtl.cycles import projection_cycles_per_frame, projection_reset_cycles
 from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint

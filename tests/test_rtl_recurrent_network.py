@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.golden import GoldenModel
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.golden import GoldenModel
+from pleiades_fpga.ir.reader import read_qonnx
 from pleiades_fpga.hw.rtl.generate import generate, rtl_sources
 from pleiades_fpga.hw.rtl.lint import verilator_lint, yosys_synth
 from pleiades_fpga.toolflow.locate import have_simulator

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pleiades_fpga.hw.projection import ProjectionStats, project_int
+from pleiades_fpga.ir.kinds.projection import ProjectionStats, project_int
 from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 from pleiades_fpga.report.estimate import estimate_layer
 from pleiades_fpga.toolflow.parts import get_part
@@ -71,8 +71,8 @@ def test_report_has_temporal_memory_and_state_bram():
 
 
 def test_projection_window_from_export_metadata():
-    from pleiades_fpga.hw.ir import IRGraph, Layer
-    from pleiades_fpga.hw.projection import projection_window
+    from pleiades_fpga.ir.graph import IRGraph, Layer
+    from pleiades_fpga.ir.kinds.projection import projection_window
 
     layer = Layer("blocks.2.temporal.projection", "projection", ["x"], "s", state_dim=5)
     graph = IRGraph("x", "s", {}, [layer], metadata={"pleiades.temporal_layers": [

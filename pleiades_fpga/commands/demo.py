@@ -65,7 +65,8 @@ def check_inputs(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     check_inputs(args)
     from pleiades_fpga.hw.build import build_rtl
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
+    from pleiades_fpga.ir.summary import summary as ir_summary
     from pleiades_fpga.quant import export_model
     from pleiades_fpga.sim.verify import verify_build
     from pleiades_fpga.train import TrainConfig, train_model
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     t = _stage(3, total, "QONNX export and integer golden model")
     onnx_path = export_model(qmodel, out / "model.onnx", frames=16)
-    print(GoldenModel.from_qonnx(onnx_path).ir.summary())
+    print(ir_summary(GoldenModel.from_qonnx(onnx_path).ir))
     times["export_s"] = time.time() - t
 
     t = _stage(4, total, "streaming RTL generation")

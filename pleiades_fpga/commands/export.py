@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.temporal is not None and args.temporal != model.config.temporal:
         raise PleiadesError(f"{args.checkpoint} is a quantized network with temporal={model.config.temporal!r}; "
                             f"--temporal {args.temporal} needs a float checkpoint (or `train --temporal ... --quant`)")
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
+    from pleiades_fpga.ir.summary import summary
     from pleiades_fpga.quant import export_model
 
     from pleiades_fpga.artifacts import atomic_path
@@ -100,6 +101,6 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:  # replaces an earlier OUT only once the new file reads back into the golden model
         golden = GoldenModel.from_qonnx(export_model(model, tmp, frames=args.frames))
     if not args.quiet:
-        print(golden.ir.summary())
+        print(summary(golden.ir))
     print(f"wrote {out}")
     return 0

@@ -10,7 +10,8 @@ from typing import Any
 
 from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
+from pleiades_fpga.ir.summary import summary
 
 
 def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
@@ -51,6 +52,6 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
             shutil.copyfile(float_checkpoint, stage / "float.pt")
         manifest = generate(graph, stage, fold, clock_mhz_target=clock_mhz)
         write_json_atomic(stage / "folding.json", folding_to_json(fold))
-        write_text_atomic(stage / "ir.txt", graph.summary() + "\n")
+        write_text_atomic(stage / "ir.txt", summary(graph) + "\n")
     return manifest
 

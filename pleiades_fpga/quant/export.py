@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.qonnx_checks import QONNX_FORMAT
+from pleiades_fpga.ir.qonnx_checks import QONNX_FORMAT
 from pleiades_fpga.quant.fold import fold_batchnorm
 from pleiades_fpga.quant.network import QuantPleiadesNet
 from pleiades_fpga.quant.temporal import QuantPleiadesConv

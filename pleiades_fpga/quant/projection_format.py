@@ -1,8 +1,8 @@
 """Integer format of a recurrent temporal layer (polynomial projection): the analysis training and hardware share.
 
 Pure numpy; imports neither ``pleiades_fpga.hw`` nor torch, so the quantization side
-(``pleiades_fpga.quant.recurrent``) trains with the format the hardware (``pleiades_fpga.hw.qonnx_reader``,
-``pleiades_fpga.hw.projection``) later runs. Integer semantics: ``pleiades_fpga.hw.projection``.
+(``pleiades_fpga.quant.recurrent``) trains with the format the hardware (``pleiades_fpga.ir.reader``,
+``pleiades_fpga.ir.kinds.projection``) later runs. Integer semantics: ``pleiades_fpga.ir.kinds.projection``.
 
 Real values: A_real = A / 2**F, B_real = B * 2**-F * s_s / s_x (state scale s_s, input scale s_x), so
 s_real[t] = A_real s_real[t-1] + B_real x_real[t].
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.integers import int_range, signed_bits_for
+from pleiades_fpga.ir.integers import int_range, signed_bits_for
 
 MAX_IMPULSE_STEPS = 200_000
 

@@ -1,7 +1,7 @@
 """Quantization-aware recurrent temporal layer (projection + quantized state + QuantConv3d readout).
 
 ``QuantRecurrentConv`` computes exactly the integer semantics of the IR "projection" layer
-(``pleiades_fpga.hw.projection``) in its forward pass, so the deployed network is the trained one:
+(``pleiades_fpga.ir.kinds.projection``) in its forward pass, so the deployed network is the trained one:
 
 - input x: a QuantTensor (integers x_int = x / s_x, power-of-two s_x, b_x bits);
 - per frame: ``acc = A_int s_prev + B_int x_int`` (exact, float64 holds it), ``s = clamp(round_half_even(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pleiades_fpga.hw.projection import projection_window
-from pleiades_fpga.integers import int_range
+from pleiades_fpga.ir.kinds.projection import projection_window
+from pleiades_fpga.ir.integers import int_range
 from pleiades_fpga.quant.projection_format import choose_projection_format, legt_matrices
 
 DEFAULT_D = 5  # N + 1 for the presets (degree N = 4)

@@ -25,7 +25,7 @@ import numpy as np
 
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_npz_atomic
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.golden import GoldenModel
+from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.rtl.generate import rtl_sources
 from pleiades_fpga.sim.axis import unpack_pixel
 from pleiades_fpga.sim.harness import (CHECK_KINDS, HARNESS_TOP, Stream, max_clip_frames, pause_threshold,
@@ -102,10 +102,7 @@ def check_options(frames: int, sim: str, clip_frames: int | None, seed: int, pau
 
 def _input_ints(golden: GoldenModel, clip: np.ndarray) -> np.ndarray:
     """The integers the design receives for ``clip`` (C, T, H, W): the golden model's input quantizer."""
-    layer = golden.ir.layers[0]
-    x = np.asarray(clip, dtype=np.float64)[None].transpose(0, 2, 3, 4, 1).astype(golden.dtype)
-    q = golden._layer(layer, {golden.ir.input: x}, None)  # the input layer is stateless
-    return q[0].transpose(3, 0, 1, 2).astype(np.int64)
+    return golden.quantize_input(np.asarray(clip)[None])[0]
 
 
 def _compact(a: np.ndarray) -> np.ndarray:

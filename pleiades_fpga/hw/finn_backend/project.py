@@ -29,7 +29,7 @@ from pleiades_fpga.artifacts import write_json_atomic, write_npz_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.finn_backend.env import check_env
 from pleiades_fpga.hw.finn_backend.split import Segment, split_summary, write_segments
-from pleiades_fpga.hw.ir import IRGraph
+from pleiades_fpga.ir.graph import IRGraph
 
 DEFAULT_PART = "xc7z020"
 FINN_REPORTS = ("estimate_layer_resources.json", "estimate_layer_cycles.json", "estimate_network_performance.json")
@@ -42,7 +42,7 @@ def segment_test_data(ir: IRGraph, segments: list[Segment], frames: int, seed: i
     Keys ``segN/inK`` (the worker's inputs) and ``segN/outK`` (expected), arrays (frames, C, H, W). The clip is
     Poisson event counts, long enough that every temporal layer's history is filled.
     """
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
 
     first = ir.tensors[ir.layers[0].output]
     warm = max((layer.kernel[0] for layer in ir.temporal_layers()), default=1)
@@ -299,7 +299,7 @@ def build_finn(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 10
                test_frames: int = 3, **ignored: Any) -> dict[str, Any]:
     """Build ``out_dir`` (see the module docstring); return the manifest (the RTL manifest + a ``finn`` entry)."""
     from pleiades_fpga.hw.build import build_rtl
-    from pleiades_fpga.hw.qonnx_reader import read_qonnx
+    from pleiades_fpga.ir.reader import read_qonnx
     from pleiades_fpga.toolflow.parts import get_part
 
     python = check_env()  # clear error before any work when FINN is missing

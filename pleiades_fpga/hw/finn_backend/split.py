@@ -24,7 +24,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.hw.ir import IRGraph, Layer
+from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
 @dataclass

@@ -9,7 +9,7 @@ Verilog, so FINN's IP stitching can instantiate it (that last step needs Vivado 
 Node attributes: the integer layer (``Weights`` flattened (C_out, C_in/groups, K), ``Bias``, ``Mult``, ``Shift``,
 ``Kernel``, ``Groups``, channels, ``ImgDim``, in/out datatypes) and our estimates for it (``EstLUT``, ``EstDSP``,
 ``EstBRAM18``, ``Cycles``: from ``pleiades_fpga.report.estimate`` and the RTL manifest), the module name and its
-Verilog files. Arithmetic: ``pleiades_fpga.hw.golden.requantize`` (exactly the golden model's).
+Verilog files. Arithmetic: ``pleiades_fpga.ir.integers.requantize`` (exactly the golden model's).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 from qonnx.core.datatype import DataType
 
 from pleiades_fpga.hw.finn_backend.wrapper import finn_wrapper_verilog
-from pleiades_fpga.hw.ir import requantize
+from pleiades_fpga.ir.integers import requantize
 
 _HISTORY: dict[str, np.ndarray] = {}  # node name -> (K-1, H, W, C_in) past input frames, oldest first
 

@@ -1,7 +1,7 @@
 """IR (read from the QONNX file) -> hls4ml model (Vitis backend, io_stream) that processes ONE frame per call.
 
 hls4ml's ONNX frontend cannot read the exported graph (3D convs, ReduceMean), so the converter builds the hls4ml
-layer list from the integer IR (``pleiades_fpga.hw.qonnx_reader.read_qonnx``) with hls4ml's Python model API
+layer list from the integer IR (``pleiades_fpga.ir.reader.read_qonnx``) with hls4ml's Python model API
 (``ModelGraph.from_layer_list``):
 
 - temporal convs -> ``PleiadesTemporalConv`` (extension layer, static circular buffer, reset input);
@@ -27,8 +27,8 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.hls4ml_backend.extension import LAYER_NAME, register_extension
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values, frac_bits
-from pleiades_fpga.hw.ir import IRGraph, Layer
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.ir.reader import read_qonnx
 
 DEFAULT_PART = "xc7z020clg400-1"  # PYNQ-Z2
 FRAME_INPUT = "frame"
@@ -73,7 +73,7 @@ def tensor_exponents(ir: IRGraph) -> dict[str, int]:
             raise UnsupportedModelError(f"{layer.name}: an add input must come from a conv, not a {layer.kind}")
         if layer.kind in ("input", "add"):
             exps[layer.output] = 0
-        elif layer.kind == "mean":
+        elif layer.kind == "avgpool":
             pool = _log2_exact(np.array([layer.pool_size]), f"{layer.name} pool size (H*W)")
             m = _log2_exact(layer.multiplier, layer.name)
             if len(np.unique(layer.shift)) != 1:
@@ -191,7 +191,7 @@ def design_from_ir(ir: IRGraph) -> HlsDesign:
             d.update(class_name="Merge", op="add")
             p = {"result": result}
             flat[layer.output] = flat[layer.inputs[0]]
-        elif layer.kind == "mean":
+        elif layer.kind == "avgpool":
             frac = max(-e_in, 0) + int(math.log2(layer.pool_size))
             bound = layer.pool_size * max(abs(x.lo), abs(x.hi)) * 2.0**e_in
             d.update(class_name="GlobalAveragePooling2D", in_height=x.height, in_width=x.width,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.integers import signed_bits_for
+from pleiades_fpga.ir.integers import signed_bits_for
 
 MAX_FRAC = 62
 

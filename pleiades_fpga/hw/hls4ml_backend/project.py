@@ -17,7 +17,8 @@ import numpy as np
 from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.hls4ml_backend.converter import DEFAULT_PART, Hls4mlStream, convert
-from pleiades_fpga.hw.qonnx_reader import read_qonnx
+from pleiades_fpga.ir.reader import read_qonnx
+from pleiades_fpga.ir.summary import summary
 
 PROJECT = "pleiades"
 TB_FRAMES = 24
@@ -97,7 +98,7 @@ def build_hls4ml(onnx_path: str | Path, out_dir: str | Path, clock_mhz: float = 
 
 def _write_project(ir: Any, out_dir: Path, name: str, clock_mhz: float, part: str, tb_frames: int,
                    seed: int) -> dict[str, Any]:
-    from pleiades_fpga.hw.golden import GoldenModel
+    from pleiades_fpga.ir.golden import GoldenModel
 
     stream = convert(ir, out_dir / "hls4ml", project_name=PROJECT, part=part, clock_mhz=clock_mhz)
     stream.write()
@@ -108,7 +109,7 @@ def _write_project(ir: Any, out_dir: Path, name: str, clock_mhz: float, part: st
     write_testbench_data(stream, out_dir / "hls4ml", golden, frames)
     script = write_text_atomic(out_dir / "synth_hls4ml.sh", SYNTH_SCRIPT.format(project=PROJECT))
     script.chmod(0o755)
-    write_text_atomic(out_dir / "ir.txt", ir.summary() + "\n")
+    write_text_atomic(out_dir / "ir.txt", summary(ir) + "\n")
     manifest = {
         "format": "pleiades-fpga-hls4ml/1", "backend": "hls4ml", "name": name, "top": PROJECT,
         "project_dir": "hls4ml", "synth_script": script.name, "part": part, "clock_mhz_target": clock_mhz,

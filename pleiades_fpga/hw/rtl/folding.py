@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.ir import IRGraph, Layer
+from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.hw.rtl import cycles, cycles_spatial
 from pleiades_fpga.hw.rtl.projection_rtl import projection_multipliers
 
@@ -37,7 +37,7 @@ def module_kind(layer: Layer) -> str:
         return "input"
     if layer.kind == "add":
         return "add"
-    if layer.kind == "mean":
+    if layer.kind == "avgpool":
         return "avgpool"
     if layer.kind == "projection":
         return "projection"

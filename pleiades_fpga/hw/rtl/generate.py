@@ -21,12 +21,12 @@ import numpy as np
 
 from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.hw.ir import IRGraph, Layer
+from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
 from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, group_inputs,
                                           is_depthwise, layer_cost, module_kind)
-from pleiades_fpga.hw.projection import projection_window
+from pleiades_fpga.ir.kinds.projection import projection_window
 from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
 

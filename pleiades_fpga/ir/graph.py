@@ -1,6 +1,6 @@
 """Integer IR of a quantized PLEIADES network: what the golden model runs and the RTL generators consume.
 
-Built from a QONNX file by ``pleiades_fpga.hw.qonnx_reader.read_qonnx`` (never from PyTorch). One
+Built from a QONNX file by ``pleiades_fpga.ir.reader.read_qonnx`` (never from PyTorch). One
 ``IRGraph`` holds integer tensors (``TensorSpec``) and layers (``Layer``) in topological order.
 
 Tensors are per-frame feature maps (channels, height, width) of integers, one frame per time step
@@ -8,26 +8,11 @@ Tensors are per-frame feature maps (channels, height, width) of integers, one fr
 un-requantized accumulator output), zero point 0, ``bits`` wide, ``signed`` (two's complement) or
 unsigned.
 
-Layer kinds (``Layer.kind``) and their exact integer semantics (docs/ARCHITECTURE.md, "Integer arithmetic"):
-
-- ``"input"``: float event counts -> ``clamp(round_half_even(x / in_scale), lo, hi)`` (in_scale is 1 for
-  the default input quantizer, so it is a clip of integer counts to ``[0, 2**bits - 1]``).
-- ``"conv"``: ``acc[o] = sum_{i in group(o), kt, kh, kw} weight[o, i, kt, kh, kw] * x[...] + bias[o]``,
-  ``weight`` int64 (out, in/groups, KT, KH, KW), ``bias`` int64 (out,) at the accumulator scale
-  ``in_scale * weight_scale[o]``. ``role``: "temporal" (KT > 1, KH = KW = 1: causal along time, the
-  hardware keeps the last KT-1 input frames per channel and pixel, zero after reset; tap 0 = oldest),
-  "spatial" (KT = 1, KH x KW window, ``stride``, zero ``padding`` (ph, pw) on both sides) or
-  "pointwise" (1x1x1, includes the head's dense layers on 1x1 maps).
-- ``"add"``: ``acc = a + b`` of two inputs with the same scale (both quantized by one shared quantizer).
-- ``"mean"``: ``acc[c] = sum_{h, w} x[c, h, w]``; the division by H*W (a power of two) is folded into the
-  requantization shift.
-- ``"projection"`` (recurrent temporal layer, issue #6; ``pleiades_fpga.hw.projection``): per input channel c
-  and pixel, states s in Z^D (D = ``state_dim``, signed ``out_bits``, zero after reset):
-  ``acc[n] = sum_m proj_A[n, m] * s_prev[c, m] + proj_B[n] * x[c]``,
-  ``s[c, n] = clamp(round_half_even(acc[n] / 2**frac_bits), lo, hi)``; the output tensor (C*D, H, W) is s,
-  channel ``c*D + n``. ``requant`` is False (the state update has its own rounding), ``out_scale`` = state
-  scale. ``in_channels`` = C, ``out_channels`` = C*D. The readout is a following "pointwise" conv (groups 1
-  or C).
+Layer kinds (``Layer.kind``): one module per kind under ``pleiades_fpga.ir.kinds`` holds its exact integer
+semantics (module docstring), its QONNX reader handler, its golden step and its accumulator analysis; the
+registry ``pleiades_fpga.ir.kinds.KINDS`` lists them ("input", "conv", "add", "avgpool", "projection").
+``Layer`` keeps every kind's fields side by side (kind-specific ones are commented with their kind); the
+direction is typed parameters per kind (docs/ARCHITECTURE.md, "Adding a layer kind").
 
 After the accumulator every layer except the last requantizes per output channel c:
 ``y = clamp(round_half_even(acc * M[c] / 2**S[c]), lo, hi)`` with ``M`` >= 1, ``S`` >= 0 int64
@@ -45,30 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pleiades_fpga.integers import int_range
-
-LAYER_KINDS = ("input", "conv", "add", "mean", "projection")
-CONV_ROLES = ("temporal", "spatial", "pointwise")
-
-
-def round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """round_half_even(v / 2**shift) for int64 ``v`` and non-negative int64 ``shift`` (broadcast).
-
-    For S > 0: ``(v + 2**(S-1) - 1 + ((v >> S) & 1)) >> S`` (arithmetic shifts, i.e. floor division): adds
-    just under one half, plus one more unit when the truncated quotient is odd, so exact ties go to even.
-    """
-    v = np.asarray(v, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    if not np.any(shift):
-        return v.copy()
-    pos = shift > 0
-    bias = np.where(pos, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)) - 1, 0)
-    return np.right_shift(v + bias + (np.right_shift(v, shift) & pos.astype(np.int64)), shift)
-
-
-def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """clamp(round_half_even(acc * M / 2**S), lo, hi) per channel (last axis), int64."""
-    return np.clip(round_shift(np.asarray(acc, dtype=np.int64) * multiplier, shift), lo, hi)
+from pleiades_fpga.ir.integers import int_range
 
 
 @dataclass
@@ -94,7 +56,7 @@ class TensorSpec:
 
 @dataclass
 class Layer:
-    """One IR layer (see the module docstring for the semantics of each kind)."""
+    """One IR layer (the semantics of each kind: its module in ``pleiades_fpga.ir.kinds``)."""
 
     name: str
     kind: str
@@ -125,8 +87,8 @@ class Layer:
     out_bits: int = 0
     out_signed: bool = False
     out_scale: np.ndarray | None = None  # float64 () after requant, (out,) for requant=False
-    pool_size: int = 1  # mean only: H*W averaged
-    # projection only (see module docstring)
+    pool_size: int = 1  # avgpool only: H*W averaged
+    # projection only (``pleiades_fpga.ir.kinds.projection``)
     proj_A: np.ndarray | None = None  # int64 (D, D)
     proj_B: np.ndarray | None = None  # int64 (D,)
     frac_bits: int = 0  # F
@@ -167,22 +129,6 @@ class IRGraph:
 
     def temporal_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.role == "temporal"]
-
-    def summary(self) -> str:
-        """One line per layer: kind/role, shapes, widths, acc bits."""
-        lines = []
-        for layer in self.layers:
-            t = self.tensors[layer.output]
-            desc = f"{layer.name:<24} {layer.kind:<5} {layer.role or '':<9} -> ({t.channels},{t.height},{t.width})"
-            if layer.kind == "conv":
-                desc += f" k={layer.kernel} g={layer.groups} w{layer.weight_bits}"
-            if layer.kind == "projection":
-                desc += f" D={layer.state_dim} F={layer.frac_bits}"
-            desc += f" in{layer.in_bits}{'s' if layer.in_signed else 'u'} acc{layer.acc_bits}"
-            desc += f" out{layer.out_bits}{'s' if layer.out_signed else 'u'}" \
-                if layer.requant or layer.kind == "projection" else " out=acc"
-            lines.append(desc)
-        return "\n".join(lines)
 
     def to_json(self) -> str:
         """The whole IR as JSON (weights included)."""
