@@ -14,27 +14,19 @@ from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim.axis import pack_frame
 from pleiades_fpga.sim.runner import run_testbench
 
-from test_rtl_pointwise import check_frames
+from test_rtl_pointwise import check_frames, ref_mvu
 
-pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("rtl_mvu_grouped")]
+pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("rtl_pointwise_grouped")]
 
 
 def ref_grouped(x, w, bias, s, out_w, out_signed):
-    """y[t, o] = clamp(round_half_even((bias[o] + sum_i w[o, i] x[t, o*G + i]) / 2**s[o])), Python ints."""
-    t_len, _, h, wd = x.shape
+    """y[t, o] = clamp(round_half_even((bias[o] + sum_i w[o, i] x[t, o*G + i]) / 2**s[o])): the dense reference
+    with the block-diagonal weight (output o reads inputs o*G .. o*G + G-1 only) and M = 1."""
     c_out, g = w.shape
-    lo, hi = (-(2 ** (out_w - 1)), 2 ** (out_w - 1) - 1) if out_signed else (0, 2**out_w - 1)
-    y = np.zeros((t_len, c_out, h, wd), dtype=np.int64)
-    for t in range(t_len):
-        for o in range(c_out):
-            for py in range(h):
-                for px in range(wd):
-                    acc = int(bias[o]) + sum(int(w[o, i]) * int(x[t, o * g + i, py, px]) for i in range(g))
-                    q, r = divmod(acc, 2 ** int(s[o]))
-                    if 2 * r > 2 ** int(s[o]) or (2 * r == 2 ** int(s[o]) and q % 2 == 1):
-                        q += 1
-                    y[t, o, py, px] = min(max(q, lo), hi)
-    return y
+    dense = np.zeros((c_out, c_out * g), dtype=np.int64)
+    for o in range(c_out):
+        dense[o, o * g:(o + 1) * g] = w[o]
+    return ref_mvu(x, dense, bias, np.ones(c_out, dtype=np.int64), s, out_w, out_signed)
 
 
 def run_config(sim: str, tmp_path: Path, seed: int, c_out: int, g: int, pe: int, simd: int, h: int, w: int,
