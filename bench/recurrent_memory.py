@@ -4,7 +4,7 @@ K = 20 taps over the same 100 ms window = 5 ms bins (issue #6 bar: recurrent nee
 there). For each quantization (w8a8 = the demo's deployment, and w4a4) the default preset is built with
 K taps, calibrated on synthetic clips, exported to QONNX and read into the integer IR, so C, H x W and
 b_x are the real ones. State widths b_s: from the recurrent export (QONNX PleiadesProjection read by
-qonnx_reader) when the model side provides it ("build"), else by analysis on the LegT reference
+ir.reader) when the model side provides it ("build"), else by analysis on the LegT reference
 recurrence ("analysis"). Crossover K* per layer: smallest K with (K-1) b_x > D b_s.
 """
 from __future__ import annotations
