@@ -4,6 +4,7 @@
 // every frame (4: tlast missing, 5: tlast early). Counts violations and records the first one
 // (kind, frame, beat); counts beats, frames, stall cycles and the longest stall. With `trace_en`
 // every transferred beat is written (hex, one a line) to TRACE_FILE.
+`timescale 1ns/1ps
 `default_nettype none
 module axis_stream_checker #(
     parameter integer W          = 8,
@@ -26,18 +27,21 @@ module axis_stream_checker #(
     output reg  [31:0]  stall_cycles /*verilator public_flat_rd*/,
     output reg  [31:0]  max_stall /*verilator public_flat_rd*/
 );
-    reg  [31:0] beat = 32'd0;
-    reg  [31:0] stall = 32'd0;
-    reg         held = 1'b0;  // last cycle had tvalid && !tready
+    reg  [31:0] beat;
+    reg  [31:0] stall;
+    reg         held;  // last cycle had tvalid && !tready
     reg [W-1:0] held_data;
-    reg         held_last = 1'b0;
-    integer     fd = 0;
+    reg         held_last;
+    integer     fd;
     reg  [2:0]  kind;
     wire        fire = tvalid && tready;
     initial begin
         errors = 32'd0; first_kind = 3'd0; first_frame = 32'd0; first_beat = 32'd0;
         beats = 32'd0; frames = 32'd0; stall_cycles = 32'd0; max_stall = 32'd0;
+        beat = 32'd0; stall = 32'd0; held = 1'b0; held_last = 1'b0; fd = 0;
     end
+    // `kind` and the trace file handle are process-local temporaries (blocking on purpose)
+    /* verilator lint_off BLKSEQ */
     // all work is skipped on idle cycles (no beat offered, none held): most streams idle most of the time
     always @(posedge clk) begin
         if (rst) begin
@@ -85,5 +89,6 @@ module axis_stream_checker #(
             end
         end
     end
+    /* verilator lint_on BLKSEQ */
 endmodule
 `default_nettype wire
