@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pleiades_fpga.artifacts import design_hash
@@ -269,3 +270,15 @@ def test_design_hash_covers_manifest_rtl_and_model(tmp_path):
     assert design_hash(build) != h0
     (build / "manifest.json").unlink()
     assert design_hash(build) is None
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    """An atomically written result is as readable as a plainly written file (mkstemp alone would give 0600)."""
+    from pleiades_fpga.artifacts import write_json_atomic, write_npz_atomic, write_text_atomic
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    want = plain.stat().st_mode & 0o777
+    for path in (write_text_atomic(tmp_path / "a.txt", "x"), write_json_atomic(tmp_path / "a.json", {"a": 1}),
+                 write_npz_atomic(tmp_path / "a.npz", a=np.zeros(2))):
+        assert path.stat().st_mode & 0o777 == want, path
