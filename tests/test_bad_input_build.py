@@ -250,3 +250,39 @@ def test_report_without_html_removes_the_earlier_page(built, tmp_path, capsys):
     assert run_cli(capsys, "report", copy)[0] in (0, 1) and (copy / "report.html").is_file()
     assert run_cli(capsys, "report", copy, "--no-html", "--target", "xc7z020")[0] in (0, 1)
     assert not (copy / "report.html").exists()           # it described the LFE5U-85F report
+
+
+# --- float checkpoint -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """A float checkpoint of the small network, one of a 32x32 network, and a text file named .pt."""
+    from pleiades_fpga.model import build_model, save_checkpoint
+    from pleiades_fpga.model.network import PleiadesNet
+    from small_qonnx import CFG
+
+    tmp = tmp_path_factory.mktemp("ckpt")
+    (tmp / "text.pt").write_text("not a checkpoint\n")
+    return {"same": save_checkpoint(PleiadesNet(CFG), tmp / "same.pt"),
+            "other": save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp / "other.pt"),
+            "text": tmp / "text.pt"}
+
+
+@pytest.mark.parametrize("which,message", [
+    ("other", r"another network than the design \(input_size \[32, 32\] vs \[8, 8\]"),
+    ("text", "cannot read checkpoint .*text.pt"),
+])
+def test_build_refuses_a_foreign_float_checkpoint(built, checkpoints, tmp_path, capsys, which, message):
+    model, _ = built
+    out = tmp_path / "out"
+    rc, err = run_cli(capsys, "build", model, "--out", out, "--max-multipliers", 40, "--float-ckpt",
+                      checkpoints[which])
+    assert rc == 2 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_build_accepts_the_float_checkpoint_of_its_network(built, checkpoints, tmp_path):
+    model, _ = built
+    build_rtl(model, tmp_path / "b", max_multipliers=40, float_checkpoint=checkpoints["same"])
+    assert (tmp_path / "b" / "float.pt").is_file()

@@ -27,6 +27,41 @@ def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
         raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
 
 
+def _network_shape(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a network config a float checkpoint must share with a design for the agreement to mean anything."""
+    def block(b: Any) -> Any:
+        parts = ([b.get(k) for k in ("kind", "in_channels", "med_channels", "out_channels")] if isinstance(b, dict)
+                 else list(b) if isinstance(b, (list, tuple)) else [b])
+        return "-".join(map(str, parts))  # e.g. full-2-4-8
+
+    shape = {"input_size": list(cfg.get("input_size") or []), "in_channels": cfg.get("in_channels"),
+             "num_classes": cfg.get("num_classes"), "bin_us": cfg.get("bin_us")}
+    if cfg.get("blocks") is not None:
+        shape["blocks"] = [block(b) for b in cfg["blocks"]]
+    return shape
+
+
+def check_float_checkpoint(path: str | Path, graph: Any) -> None:
+    """Refuse a float checkpoint that is not a pleiades-fpga checkpoint, or whose network (input size, channels,
+    classes, bin size, blocks) differs from the design's QONNX graph ``graph`` (its pleiades.net_config and
+    output tensor): its argmax agreement with the design would be meaningless."""
+    from pleiades_fpga.model.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(path)  # refuses missing, unreadable and foreign files
+    cfg = payload.get("config")
+    if not isinstance(cfg, dict):
+        raise PleiadesError(f"float checkpoint {path} has no network config; re-create it with `pleiades-fpga train`")
+    net = graph.metadata.get("pleiades.net_config")  # checked against the graph by the QONNX reader
+    want = _network_shape(net if isinstance(net, dict) else {})
+    want["num_classes"] = graph.tensors[graph.output].channels
+    got = _network_shape(cfg)
+    diff = [f"{k} {got.get(k)} vs {v}" for k, v in want.items() if v is not None and got.get(k) != v]
+    if diff:
+        raise PleiadesError(f"float checkpoint {path} is of another network than the design ({'; '.join(diff)}: "
+                            "checkpoint vs design); give the float checkpoint of the network this design was "
+                            "exported from, or leave --float-ckpt out")
+
+
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
               target_fps: float | None = None, clock_mhz: float = 100.0, max_multipliers: int | None = None,
               float_checkpoint: str | Path | None = None) -> dict[str, Any]:
@@ -45,6 +80,8 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     check_build_inputs(onnx_path, out_dir, float_checkpoint)
     graph = read_qonnx(onnx_path)
+    if float_checkpoint:
+        check_float_checkpoint(float_checkpoint, graph)
     fold = load_folding(folding, graph) if folding else default_folding(graph, target_fps, clock_mhz, max_multipliers)
     with staged_build(out_dir) as stage:
         shutil.copyfile(onnx_path, stage / "model.onnx")
