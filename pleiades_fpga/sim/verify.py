@@ -222,8 +222,8 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
     rate, source = NOMINAL_CYCLES_PER_S[sim], "typical"
     try:
         last = json.loads((build_dir / "verification.json").read_text())
-        if last.get("simulator") == sim and last.get("harness") and last.get("sim_cycles_per_second"):
-            rate, source = float(last["sim_cycles_per_second"]), "this design's last run"
+        if last.get("simulator") == sim and last.get("sim_cycles_per_second_in_simulator"):
+            rate, source = float(last["sim_cycles_per_second_in_simulator"]), "this design's last run"
     except (OSError, ValueError):
         pass
     seconds = cycles / (rate * min(jobs, os.cpu_count() or 1))
