@@ -225,11 +225,15 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
 FOLDING_KEYS = ("pe", "simd")
 
 
+_START_FROM = "start from BUILD/folding.json written by `pleiades-fpga build` and edit the values"
+
+
 def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
-    """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}``; missing layers get the default.
+    """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}`` setting every layer.
 
     Checked before any work: valid JSON (else file, line and column), exactly the key "layers", known layer
-    names, only the keys "pe"/"simd" per layer, positive integers (not bool, float or string), legal values."""
+    names, only the keys "pe"/"simd" per layer, positive integers (not bool, float or string), both keys for
+    every layer of the model (nothing is filled in silently), legal values."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -274,12 +278,20 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PleiadesError(f"folding config {path}: layer {name}: {key} = {value!r} must be a positive "
                                     "integer (e.g. 1, 2, 4)")
-        fold = Fold(entry.get("pe", 1), entry.get("simd", 1))
+        absent = [k for k in FOLDING_KEYS if k not in entry]
+        if absent:
+            raise PleiadesError(f"folding config {path}: layer {name} has no {' and no '.join(absent)}; every layer "
+                                f"needs both {' and '.join(FOLDING_KEYS)}: {_START_FROM}")
+        fold = Fold(entry["pe"], entry["simd"])
         if fold not in candidate_folds(layers[name]):
             legal = sorted({(c.pe, c.simd) for c in candidate_folds(layers[name])})
             raise PleiadesError(f"{path}: layer {name}: PE={fold.pe}, SIMD={fold.simd} is not legal; "
                                 f"choose (PE, SIMD) from {legal}")
         folding[name] = fold
+    missing = [name for name in folding if name not in data["layers"]]
+    if missing:
+        raise PleiadesError(f"folding config {path} sets {len(data['layers'])} of the model's {len(folding)} layers; "
+                            f"missing: {', '.join(missing)}. The file sets every layer: {_START_FROM}")
     return folding
 
 
