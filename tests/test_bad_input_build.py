@@ -114,7 +114,8 @@ def test_synth_options_and_clock_out_of_range_before_synthesis(built, tmp_path, 
     for opts, message in ((["--clock-mhz", "0"], "out of range"), (["--clock-mhz", "inf"], "not a finite"),
                           (["--target", "nope"], "unknown target part"),
                           (["--target", "pynq-z2", "--clock-mhz", "600"], "out of MMCM range"),
-                          (["--target", "lfe5u-45f"], "no board wrapper for LFE5U-45F")):
+                          (["--target", "lfe5u-45f"], "LFE5U-45F has no board here"),
+                          (["--target", "lfe5u-25f"], "use `pleiades-fpga report")):
         rc, err = run_cli(capsys, "synth", build, *opts)
         assert rc == 2 and message in err, (opts, err)
 
@@ -289,3 +290,25 @@ def test_build_accepts_the_float_checkpoint_of_its_network(built, checkpoints, t
     model, _ = built
     build_rtl(model, tmp_path / "b", max_multipliers=40, float_checkpoint=checkpoints["same"])
     assert (tmp_path / "b" / "float.pt").is_file()
+
+
+@pytest.mark.parametrize("target,board_flow", [("lfe5u-25f", False), ("ulx3s-85f", True), ("xc7z020", False)])
+def test_build_target_without_a_board_synthesizes_only(built, tmp_path, capsys, monkeypatch, target, board_flow):
+    """A part without a board gets synthesis, not a place-and-route that fails after the whole build."""
+    import pleiades_fpga.report.flow as flow
+
+    calls = []
+    monkeypatch.setattr(flow, "run_report", lambda build_dir, target, **kw: calls.append(kw) or {"realtime": True})
+    model, _ = built
+    rc, err = run_cli(capsys, "build", model, "--out", tmp_path / "b", "--target", target)
+    assert rc == 0, err
+    assert calls == [{"synth": True, "bitstream": board_flow}]
+    assert ("without a board" in err) == (target == "lfe5u-25f")
+
+
+def test_help_says_which_targets_are_boards(capsys):
+    for command in ("build", "synth", "report"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "ulx3s-85f (LFE5U-85F)" in out and "parts without a board (synthesis only): LFE5U-25F" in out, command

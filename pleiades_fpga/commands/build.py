@@ -14,6 +14,8 @@ clock_mhz_arg = float_range(0.0, 1000.0, lo_open=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pleiades_fpga.report.flow import targets_help
+
     p = subparsers.add_parser(
         "build", help="generate a hardware design from a QONNX model",
         description="Turn a QONNX model (from `pleiades-fpga export`) into a streaming dataflow design: one module "
@@ -32,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-multipliers", type=positive_int,
                    help="fold so that the design uses at most this many multipliers")
     p.add_argument("--target", type=part_arg,
-                   help="part or board (e.g. ulx3s-85f, lfe5u-85f, pynq-z2): fold within its multipliers, "
-                        "then synthesize; ECP5 boards go on to place-and-route and a bitstream. Without --target, "
+                   help="part or board: fold within its multipliers, then synthesize; ECP5 boards go on to "
+                        f"place-and-route and a bitstream. {targets_help()}. Without --target, "
                         f"--folding, --target-fps and --max-multipliers the RTL design is folded within the "
                         f"multipliers of {DEFAULT_PART}, the part `report` uses by default")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
@@ -76,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
                   "otherwise", file=sys.stderr)
     if args.clock_mhz is None:
         args.clock_mhz = 100.0
+    board_flow = False
+    if args.target and args.backend == "rtl":  # decided before the build: the flow after it must not fail on it
+        from pleiades_fpga.report.flow import board_for
+
+        part = get_part(args.target)
+        board_flow = part.family == "ecp5" and board_for(part.name, args.target) is not None
+        if part.family == "ecp5" and not board_flow:
+            print(f"{part.name} is a part without a board here: the design will be synthesized, not placed and "
+                  "routed (a board target such as ulx3s-85f also gives a bitstream)", file=sys.stderr)
     if args.backend == "finn":
         return _run_finn(args)
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
@@ -100,11 +111,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
     if args.target:
         from pleiades_fpga.report.flow import run_report
-        from pleiades_fpga.toolflow.parts import get_part
 
-        ecp5 = get_part(args.target).family == "ecp5"
-        print(f"synthesizing for {args.target}{' (place and route, bitstream)' if ecp5 else ''} ...", flush=True)
-        report = run_report(args.out, args.target, synth=True, bitstream=ecp5)
+        print(f"synthesizing for {args.target}{' (place and route, bitstream)' if board_flow else ''} ...",
+              flush=True)
+        report = run_report(args.out, args.target, synth=True, bitstream=board_flow)
         print(f"report: {args.out}/report.json, {args.out}/report.html; real-time: {report.get('realtime')}")
     return 0
 

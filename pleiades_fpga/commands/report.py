@@ -9,13 +9,16 @@ from pleiades_fpga.toolflow.parts import DEFAULT_PART, PARTS, part_arg
 
 def register(subparsers) -> None:
     """Add the ``report`` subcommand."""
+    from pleiades_fpga.report.flow import targets_help
+
     names = ", ".join(p.name for p in PARTS.values())
     p = subparsers.add_parser(
         "report", help="resource / latency / memory report with a real-time verdict (report.json, report.html)",
         description=f"Write build/NAME/report.json and report.html. Parts: {names} (aliases ulx3s-85f, pynq-z2). "
                     "Without --synth the resources come from the analytic estimator.")
     p.add_argument("build_dir", help="build directory with manifest.json (from pleiades-fpga build)")
-    p.add_argument("--target", type=part_arg, default=DEFAULT_PART, help=f"FPGA part or board (default {DEFAULT_PART})")
+    p.add_argument("--target", type=part_arg, default=DEFAULT_PART,
+                   help=f"FPGA part or board (default {DEFAULT_PART}); --pnr/--bitstream need a board: {targets_help()}")
     p.add_argument("--synth", action="store_true", help="run Yosys synthesis for LUT/FF/DSP/BRAM")
     p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (fmax); ECP5 only")
     p.add_argument("--bitstream", action="store_true", help="also pack a bitstream with ecppack (implies --pnr)")

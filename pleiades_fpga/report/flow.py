@@ -14,14 +14,16 @@ from pleiades_fpga.artifacts import HASH_KEY, STAMP, design_hash, dir_is_current
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
 from pleiades_fpga.toolflow.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
-from pleiades_fpga.toolflow.parts import check_fit, get_part
+from pleiades_fpga.toolflow.parts import PARTS, check_fit, get_part
 from pleiades_fpga.toolflow.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
 from pleiades_fpga.report.report import (accuracy_vs_latency, build_report, load_manifest,
                                          read_verification, write_report)
 from pleiades_fpga.toolflow.synth import SynthResult, load_synth, run_synth
 
 
-def _board_for(part_name: str, target: str):
+def board_for(part_name: str, target: str):
+    """The board whose flow (wrapper, place and route / Vivado script) serves ``target`` (a board, or the part of
+    one), or None for a bare part (synthesis only)."""
     try:
         return get_board(target)
     except PleiadesError:
@@ -29,6 +31,14 @@ def _board_for(part_name: str, target: str):
             if board.part == part_name:
                 return board
     return None
+
+
+def targets_help() -> str:
+    """--help text: which targets are boards (board flow) and which are bare parts (synthesis only)."""
+    boards = ", ".join(f"{b.name} ({b.part})" for b in BOARDS.values())
+    parts = ", ".join(p.name for p in PARTS.values() if all(b.part != p.name for b in BOARDS.values()))
+    return (f"boards, also named by their part (board wrapper; ECP5: place and route and a bitstream, Xilinx: a "
+            f"Vivado script): {boards}; parts without a board (synthesis only): {parts}")
 
 
 def _core(full: SynthResult, top: str) -> SynthResult:
@@ -89,7 +99,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     part = get_part(target)
     rtl = [build_dir / f for f in manifest["rtl_files"]]
     top = manifest["top"]
-    board = _board_for(part.name, target)
+    board = board_for(part.name, target)
     pnr = pnr or bitstream
     check_report_request(part, board, pnr, synth, reuse, clock_mhz)
     vivado = part.family == "xc7" and board is not None and synth
