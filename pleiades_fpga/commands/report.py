@@ -18,7 +18,8 @@ def register(subparsers) -> None:
                     "Without --synth the resources come from the analytic estimator.")
     p.add_argument("build_dir", help="build directory with manifest.json (from pleiades-fpga build)")
     p.add_argument("--target", type=part_arg, default=DEFAULT_PART,
-                   help=f"FPGA part or board (default {DEFAULT_PART}); --pnr/--bitstream need a board: {targets_help()}")
+                   help=f"FPGA part or board (default {DEFAULT_PART}); --pnr/--bitstream need a board. "
+                        f"{targets_help()}")
     p.add_argument("--synth", action="store_true", help="run Yosys synthesis for LUT/FF/DSP/BRAM")
     p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr-ecp5 (fmax); ECP5 only")
     p.add_argument("--bitstream", action="store_true", help="also pack a bitstream with ecppack (implies --pnr)")
