@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pleiades_fpga.argtypes import nonneg_int, positive_int, probability
+from pleiades_fpga.argtypes import float_range, int_range, nonneg_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pleiades_fpga.sim.harness import MAX_PAUSE
+    from pleiades_fpga.sim.verify import MAX_JOBS
+
     p = subparsers.add_parser(
         "verify", help="simulate an RTL build in an HDL harness and compare it with the integer golden model",
         description="Stream clips of event frames through the generated design inside an HDL harness (random idle "
@@ -19,12 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=positive_int, default=30, help="frames to stream (default 30; rounded up to whole clips; 10^5 and more work)")
     p.add_argument("--clip-frames", type=positive_int,
                    help="frames per clip (the design is reset before each clip); default min(frames, 100)")
-    p.add_argument("--jobs", type=positive_int, default=1,
-                   help="simulator processes running clips in parallel (one shared build; default 1)")
+    p.add_argument("--jobs", type=int_range(1, MAX_JOBS), default=1,
+                   help=f"simulator processes running clips in parallel (one shared build; default 1, at most "
+                        f"{MAX_JOBS}, no more than there are clips)")
     p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
-    p.add_argument("--pause", type=probability, default=0.3,
-                   help="probability in [0, 1) of an idle burst on the input and of a back-pressure burst on the "
-                        "output (bursts of 1-4 cycles; default 0.3; 0 = no pauses)")
+    p.add_argument("--pause", type=float_range(0.0, MAX_PAUSE), default=0.3,
+                   help=f"probability in [0, {MAX_PAUSE}] of an idle burst on the input and of a back-pressure burst "
+                        "on the output (bursts of 1-4 cycles; default 0.3; 0 = no pauses)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the clips and the pause generators")
     p.add_argument("--trace-layers", action="store_true",
                    help="also record every layer's output stream (first clip, no pauses) and compare it with the "

@@ -37,8 +37,9 @@ def load_manifest(build_dir: Path | str) -> dict:
         raise PleiadesError(f"{path} is not valid JSON ({exc}); rebuild with `pleiades-fpga build`") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise PleiadesError(f"{path}: format {found!r}, expected {MANIFEST_FORMAT!r} (an RTL build; hls4ml builds "
-                            "have no report)")
+        raise PleiadesError(f"{path}: format {found!r}, expected {MANIFEST_FORMAT!r}: report and verify need an RTL "
+                            "build (`pleiades-fpga build MODEL.onnx --backend rtl`); an hls4ml build is checked by "
+                            "its own C simulation (docs/HLS4ML.md)")
     missing = [k for k in ("top", "rtl_files", "input", "output", "layers", "cycles_per_frame") if k not in manifest]
     if missing:
         raise PleiadesError(f"{path} lacks field(s) {', '.join(missing)}; rebuild with `pleiades-fpga build`")

@@ -34,6 +34,7 @@ HDL_FILES = ("pause_gen.v", "axis_frame_source.v", "axis_stream_checker.v")
 HARNESS_TOP = "pleiades_harness"
 RESET_CYCLES = 4
 PAUSE_ONE = 1 << 16  # pause threshold scale: probability p -> round(p * 65536)
+MAX_PAUSE = 0.99  # largest pause probability verify accepts (timeouts grow as 1/(1-p)^2)
 CHECK_KINDS = {1: "tvalid dropped while stalled (tvalid && !tready)",
                2: "tdata changed while stalled (tvalid && !tready)",
                3: "tlast changed while stalled (tvalid && !tready)",

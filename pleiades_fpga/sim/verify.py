@@ -28,8 +28,8 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.rtl.generate import rtl_sources
 from pleiades_fpga.sim.axis import unpack_pixel
-from pleiades_fpga.sim.harness import (CHECK_KINDS, HARNESS_TOP, Stream, max_clip_frames, pause_threshold,
-                                       write_frames_hex, write_harness)
+from pleiades_fpga.sim.harness import (CHECK_KINDS, HARNESS_TOP, MAX_PAUSE, Stream, max_clip_frames,
+                                       pause_threshold, write_frames_hex, write_harness)
 from pleiades_fpga.sim.runner import SimulationError, build
 from pleiades_fpga.toolflow.locate import SIMULATORS, simulator_version
 
@@ -38,14 +38,34 @@ VERILATOR_ARGS = ("--timing", "-CFLAGS", "-std=c++20",  # the harness clock is a
                   "--no-public-flat-rw")  # only what cocotb reads is public (verilator metacomments)
 DEFAULT_CLIP_FRAMES = 100
 NOMINAL_CYCLES_PER_S = {"verilator": 150_000, "icarus": 2_000}  # for the up-front estimate only
+MAX_JOBS = 64  # simulator processes verify starts at most
+SIM_PROCESS_MB = 150  # memory of one simulator process (cocotb + the compiled harness), for the estimate
 
 
 def _load_manifest(build_dir: Path) -> dict[str, Any]:
-    path = build_dir / "manifest.json"
-    if not path.is_file():
+    """The checked manifest of an RTL build (the report's check: other backends, edited or incomplete builds)."""
+    from pleiades_fpga.report.report import load_manifest
+
+    if build_dir.exists() and not build_dir.is_dir():
+        raise PleiadesError(f"{build_dir} is a file, not a build directory")
+    if not (build_dir / "manifest.json").is_file():
         raise PleiadesError(f"{build_dir} is not an RTL build (no manifest.json); run `pleiades-fpga build "
                             f"MODEL.onnx --backend rtl --out {build_dir}` first")
-    return json.loads(path.read_text())
+    return load_manifest(build_dir)
+
+
+def available_memory_mb() -> float | None:
+    """Memory this machine has available now (MemAvailable), in MB; None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def event_clip(index: int, height: int, width: int, bin_us: int, clip_frames: int, seed: int = 0) -> np.ndarray:
@@ -89,13 +109,17 @@ def check_options(frames: int, sim: str, clip_frames: int | None, seed: int, pau
     for name, value in (("frames", frames), ("jobs", jobs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise bad(f"--{name} {value!r} is invalid", "give a whole number >= 1")
+    if jobs > MAX_JOBS:
+        raise bad(f"--jobs {jobs} is too many", f"give at most {MAX_JOBS} (one simulator process each; more than "
+                  f"the {os.cpu_count() or 1} cores here only share them)")
     if clip_frames is not None and (isinstance(clip_frames, bool) or not isinstance(clip_frames, (int, np.integer))
                                     or clip_frames < 1):
         raise bad(f"--clip-frames {clip_frames!r} is invalid", "give a whole number >= 1 (frames per clip)")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise bad(f"--seed {seed!r} is invalid", "give a whole number >= 0")
-    if not isinstance(pause, (int, float, np.floating)) or not 0.0 <= float(pause) < 1.0:
-        raise bad(f"--pause {pause!r} is invalid", "give a pause probability in [0, 1) (1 would stall forever)")
+    if not isinstance(pause, (int, float, np.floating)) or not 0.0 <= float(pause) <= MAX_PAUSE:
+        raise bad(f"--pause {pause!r} is invalid", f"give a pause probability in [0, {MAX_PAUSE}] (the harness's "
+                  "pause generator and timeouts need the stream to move; 1 would stall forever)")
     if sim not in SIMULATORS:
         raise bad(f"--sim {sim!r} is unknown", f"choose one of {', '.join(SIMULATORS)}")
 
@@ -215,6 +239,12 @@ def _compare_layers(streams: list[Stream], traces: dict[str, list[str]], traced:
     return {name: out[name] for name in order}
 
 
+def _memory_mb(frames: int, beats: int, channels: int, jobs: int) -> float:
+    """Memory a verification needs, in MB: its input frames (int16, plus the compacted copy and the hex text the
+    simulators read, ~3 bytes a value in all) and one simulator process per job."""
+    return frames * beats * channels * 3 / 1e6 + SIM_PROCESS_MB * jobs
+
+
 def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: int, beats: int, channels: int,
               build_dir: Path) -> str:
     """One line: simulated cycles, time and memory a request implies (time from the last run when known)."""
@@ -227,7 +257,7 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
     except (OSError, ValueError):
         pass
     seconds = cycles / (rate * min(jobs, os.cpu_count() or 1))
-    mem_mb = frames * beats * channels * 3 / 1e6 + 150 * jobs
+    mem_mb = _memory_mb(frames, beats, channels, jobs)
     when = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
     return (f"about {cycles:,} simulated cycles: ~{when} at {rate:,.0f} cycles/s per job ({source}), "
             f"~{mem_mb:,.0f} MB")
@@ -272,11 +302,22 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         if not onnx_path.is_file():
             raise PleiadesError(f"{build_dir} has no model.onnx (the build copies it there); rebuild the design")
         golden = GoldenModel.from_qonnx(onnx_path)
+    ckpt = Path(float_checkpoint) if float_checkpoint else build_dir / "float.pt"
+    if ckpt.is_file():  # a checkpoint of another network would give a meaningless agreement: refuse it now
+        from pleiades_fpga.hw.build import check_float_checkpoint
+
+        check_float_checkpoint(ckpt, golden.ir)
     bin_us = int(inp.get("bin_us") or golden.ir.metadata.get("bin_us") or 10_000)
     per_frame = int(manifest["cycles_per_frame"])
     reset_wait = int(manifest.get("reset_cycles", 0))
     n_frames = n_clips * t_len
     with_pause = pause > 0
+    jobs = min(jobs, n_clips + with_pause)  # one simulator process per run at most
+    need, have = _memory_mb(n_frames, h * w, cin, jobs), available_memory_mb()
+    if have is not None and need > have:
+        raise PleiadesError(f"this verification needs about {need:,.0f} MB ({jobs} simulator process(es) of "
+                            f"~{SIM_PROCESS_MB} MB and {n_frames} frames of {h}x{w}x{cin}) but the machine has "
+                            f"{have:,.0f} MB available; lower --jobs or --frames")
     if progress:
         print(f"{n_frames} frames in {n_clips} clip(s) of {t_len} on {sim} with {jobs} job(s): "
               + _estimate(n_frames, t_len if with_pause else 0, per_frame, sim, jobs, h * w, cin, build_dir),
@@ -317,7 +358,6 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         progress_files = [tmp / f"progress{k}.txt" for k in range(len(chunks))]
         total_frames = sum(r["frames"] for r in runs)
         expected = np.zeros((n_clips, out["channels"], t_len), dtype=np.int64)
-        ckpt = Path(float_checkpoint) if float_checkpoint else build_dir / "float.pt"
         fl = np.zeros((n_clips, out["channels"], t_len)) if ckpt.is_file() else None
         if fl is not None:
             from pleiades_fpga.model import load_model
