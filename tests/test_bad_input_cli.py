@@ -106,6 +106,21 @@ def test_bad_option_values_are_refused_at_parse_time(command, option, value, cap
     assert f"argument {option}" in capsys.readouterr().err
 
 
+TRAIN_METRICS_TEXT = '{"filtered_accuracy": 0.5, "history": [], "test": {}}'
+
+
+def _onnx_file(path):
+    """A small valid ONNX model (an earlier export) at ``path``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(path))
+    return path
+
+
 def _run(argv, capsys) -> tuple[int, str, float]:
     t = time.time()
     rc = cli.main(argv)
@@ -116,12 +131,12 @@ def test_demo_rejects_a_bad_quant_spec_before_training(tmp_path, capsys):
     """Finding 3: `demo --quant w9a9` retrained and overwrote float/ before rejecting the spec."""
     float_dir = tmp_path / "demo" / "float"
     float_dir.mkdir(parents=True)
-    (float_dir / "checkpoint.pt").write_bytes(b"earlier result")
+    earlier = save_checkpoint(build_model("tiny", input_size=(8, 8)), float_dir / "checkpoint.pt").read_bytes()
     before = (float_dir / "checkpoint.pt").stat().st_mtime_ns
     rc, err, seconds = _run(["demo", "--out", str(tmp_path / "demo"), "--quant", "w9a9"], capsys)
     assert rc == 2 and "w9a9" in err and "2 to 8" in err
     assert seconds < 30
-    assert (float_dir / "checkpoint.pt").read_bytes() == b"earlier result"
+    assert (float_dir / "checkpoint.pt").read_bytes() == earlier
     assert (float_dir / "checkpoint.pt").stat().st_mtime_ns == before
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["float"]
 
@@ -201,7 +216,7 @@ def test_output_paths_checked_before_work(tmp_path, capsys, float_ckpt):
     rc, err, _ = _run(["export", str(float_ckpt), "--out", str(tmp_path), "--quant", "w8a8"], capsys)
     assert rc == 2 and "is a directory" in err
     rc, err, _ = _run(["export", str(float_ckpt), "--out", str(float_ckpt), "--quant", "w8a8"], capsys)
-    assert rc == 2 and "is the checkpoint itself" in err
+    assert rc == 2 and "is the same file as" in err
     rc, err, _ = _run(["evaluate", str(float_ckpt), "--json", str(tmp_path), "--no-progress"], capsys)
     assert rc == 2 and "is a directory" in err
 
@@ -236,7 +251,7 @@ def test_import_checkpoint_bad_files(tmp_path, capsys, float_ckpt):
         assert rc == 2 and message in err and err.startswith("error: "), (path, err)
     assert not (tmp_path / "out.pt").exists()
     rc, err, _ = _run(["import-checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "junk.pt")], capsys)
-    assert rc == 2 and "is the input file" in err
+    assert rc == 2 and "is the same file as" in err
 
 
 def test_train_init_consistency(tmp_path, capsys, float_ckpt):
@@ -254,8 +269,8 @@ def test_interrupted_training_keeps_the_earlier_result(tmp_path, monkeypatch):
 
     out = tmp_path / "run"
     out.mkdir()
-    (out / "checkpoint.pt").write_bytes(b"earlier checkpoint")
-    (out / "metrics.json").write_text("{}")
+    earlier = save_checkpoint(build_model("tiny", input_size=(8, 8)), out / "checkpoint.pt").read_bytes()
+    (out / "metrics.json").write_text(TRAIN_METRICS_TEXT)
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -263,17 +278,17 @@ def test_interrupted_training_keeps_the_earlier_result(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "_crops", interrupt)
     assert cli.main(["train", "--out", str(out), "--preset", "tiny", "--n-train", "2", "--n-test", "2",
                      "--no-progress"]) == 130
-    assert (out / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
+    assert (out / "checkpoint.pt").read_bytes() == earlier
     assert load_model(out / loop.INTERRUPTED_CHECKPOINT).config == build_model("tiny", input_size=(32, 32)).config
 
 
 def test_diverging_training_stops_with_the_fix(tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"earlier checkpoint")
+    earlier = save_checkpoint(build_model("tiny", input_size=(8, 8)), tmp_path / "run" / "checkpoint.pt").read_bytes()
     rc, err, _ = _run(["train", "--out", str(tmp_path / "run"), "--preset", "tiny", "--n-train", "16", "--n-test", "2",
                        "--epochs", "1", "--lr", "1e30", "--no-progress"], capsys)
     assert rc == 2 and "the training loss became nan" in err and "lower --lr" in err
-    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == b"earlier checkpoint"
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == earlier
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt"]
 
 
@@ -282,7 +297,7 @@ def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
 
     ckpt = save_checkpoint(quant.build_quant_model(build_model("tiny", input_size=(8, 8)).config, "w4a4"),
                            tmp_path / "q.pt")
-    (tmp_path / "m.onnx").write_bytes(b"earlier export")
+    earlier = _onnx_file(tmp_path / "m.onnx").read_bytes()
 
     def half_written(model, path, frames):  # an export that fails to read back into the golden model
         path.write_bytes(b"half-written")
@@ -291,5 +306,37 @@ def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(quant, "export_model", half_written)
     rc, err, _ = _run(["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--frames", "4"], capsys)
     assert rc == 2 and "is not an ONNX file" in err
-    assert (tmp_path / "m.onnx").read_bytes() == b"earlier export"
+    assert (tmp_path / "m.onnx").read_bytes() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "q.pt"]  # no temporary left behind
+
+
+def test_outputs_never_replace_inputs_or_other_files(tmp_path, capsys, float_ckpt):
+    """`evaluate CKPT --json CKPT` overwrote its own checkpoint, `--json manifest.json` a build's manifest."""
+    ckpt = save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp_path / "c.pt")
+    before = ckpt.read_bytes()
+    (tmp_path / "manifest.json").write_text('{"layers": []}')
+    (tmp_path / "notes.txt").write_text("my notes")
+    rc, err, _ = _run(["evaluate", str(ckpt), "--json", str(ckpt), "--no-progress"], capsys)
+    assert rc == 2 and f"--json {ckpt} is the same file as" in err
+    rc, err, _ = _run(["evaluate", str(ckpt), "--json", str(tmp_path / "manifest.json"), "--no-progress"], capsys)
+    assert rc == 2 and "already exists and is not a metrics JSON written by `pleiades-fpga evaluate`" in err
+    rc, err, _ = _run(["evaluate", str(ckpt), "--plot", str(tmp_path / "notes.txt.png"), "--json",
+                       str(tmp_path / "notes.txt.png"), "--no-progress"], capsys)
+    assert rc == 2 and "is the same file as" in err  # one file for two outputs
+    for argv in (["export", str(ckpt), "--quant", "w8a8", "--out", str(tmp_path / "notes.txt")],
+                 ["import-checkpoint", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "manifest.json")],
+                 ["train", "--init", str(ckpt), "--out", str(tmp_path / "run")],
+                 ["demo", "--out", str(tmp_path / "d")]):
+        if argv[0] == "train":
+            (tmp_path / "run").mkdir()
+            (tmp_path / "run" / "metrics.json").write_text('{"layers": []}')
+        if argv[0] == "demo":
+            (tmp_path / "d").mkdir()
+            (tmp_path / "d" / "model.onnx").write_text("not a model")
+        rc, err, seconds = _run(argv, capsys)
+        assert rc == 2 and "already exists and is not a" in err and seconds < 30, (argv, err)
+    assert ckpt.read_bytes() == before and (tmp_path / "notes.txt").read_text() == "my notes"
+    (tmp_path / "ok").mkdir()
+    ckpt2 = save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp_path / "ok" / "checkpoint.pt")
+    rc, err, _ = _run(["train", "--init", str(ckpt2), "--out", str(tmp_path / "ok"), "--no-progress"], capsys)
+    assert rc == 2 and "is the same file as" in err

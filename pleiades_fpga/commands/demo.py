@@ -5,7 +5,6 @@ train (float) -> QAT -> QONNX export -> streaming RTL -> cocotb verification -> 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -48,12 +47,15 @@ def check_inputs(args: argparse.Namespace) -> None:
     """Every input of the demo, checked in seconds before any training: output directory, quant spec, target part
     (and --bitstream on an ECP5 part only) and the float training config (training checks its memory itself)."""
     from pleiades_fpga.errors import PleiadesError
-    from pleiades_fpga.paths import check_output_dir
+    from pleiades_fpga.paths import CHECKPOINT, DEMO_SUMMARY, ONNX_MODEL, TRAIN_METRICS, check_output_dir
     from pleiades_fpga.quant.config import resolve_spec
     from pleiades_fpga.toolflow.parts import get_part
     from pleiades_fpga.train import TrainConfig
 
-    check_output_dir(args.out, "--out")
+    check_output_dir(args.out, "--out", inputs=(args.quant,),
+                     files={"float/checkpoint.pt": CHECKPOINT, "quant/checkpoint.pt": CHECKPOINT,
+                            "float/metrics.json": TRAIN_METRICS, "quant/metrics.json": TRAIN_METRICS,
+                            "metrics.json": TRAIN_METRICS, "model.onnx": ONNX_MODEL, "demo.json": DEMO_SUMMARY})
     resolve_spec(args.quant)
     part = get_part(args.target)
     if args.bitstream and part.family != "ecp5":
@@ -64,6 +66,7 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_inputs(args)
+    from pleiades_fpga.artifacts import write_json_atomic
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.ir.summary import summary as ir_summary
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         "multipliers": manifest["multipliers"], "report_target": args.target, "fits": report.get("fits"),
         "realtime": report.get("realtime"), "seconds": times,
     }
-    (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out / "demo.json", summary)
     print("\nfiles:")
     for rel in ["float/checkpoint.pt", "float/metrics.json", "float/latency.png", "quant/checkpoint.pt",
                 "quant/metrics.json", "model.onnx", "rtl/", "manifest.json", "verification.json",

@@ -43,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.data.datasets import check_frames_request, load_clips
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.model import load_meta, load_model
-    from pleiades_fpga.paths import check_output_file
+    from pleiades_fpga.paths import EVAL_METRICS, check_output_file, check_plot_file
     from pleiades_fpga.train import evaluate_model, plot_latency
     from pleiades_fpga.train.loop import eval_batch_size, resample_for_bin
 
-    for option, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None:
-            check_output_file(path, option)
+    if args.json is not None:
+        check_output_file(args.json, "--json", kind=EVAL_METRICS, inputs=(args.checkpoint, args.plot))
+    if args.plot is not None:
+        check_plot_file(args.plot, "--plot", inputs=(args.checkpoint,))
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
     tc = load_meta(args.checkpoint).get("train_config", {})

@@ -6,7 +6,6 @@ calibrated on synthetic training clips); QAT (``pleiades-fpga train --quant ...`
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pleiades_fpga.argtypes import positive_int
 from pleiades_fpga.commands.train import bit_width
@@ -58,12 +57,10 @@ def _post_training_quant(model, args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.model import load_model
-    from pleiades_fpga.paths import check_output_file
+    from pleiades_fpga.paths import ONNX_MODEL, check_output_file
     from pleiades_fpga.train.loop import eval_batch_size
 
-    out = check_output_file(args.out, "--out")
-    if out.resolve() == Path(args.checkpoint).resolve():
-        raise PleiadesError(f"--out {out} is the checkpoint itself; give another file name (e.g. model.onnx)")
+    out = check_output_file(args.out, "--out", kind=ONNX_MODEL, inputs=(args.checkpoint, args.quant))
     if args.quant is None and (args.wbits is not None or args.abits is not None or args.calib_clips is not None):
         raise PleiadesError("--wbits, --abits and --calib-clips apply to post-training quantization only: add --quant "
                             "SPEC (for a float checkpoint), or drop them")

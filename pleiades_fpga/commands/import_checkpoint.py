@@ -31,15 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.model.checkpoint import read_checkpoint, save_checkpoint
     from pleiades_fpga.model.network import count_parameters
     from pleiades_fpga.model.published import import_published
-    from pleiades_fpga.paths import check_input_file, check_output_file
+    from pleiades_fpga.paths import CHECKPOINT, check_input_file, check_output_file
 
     check_input_file(args.path, "published state_dict")
     if args.path.suffix.lower() == ".onnx":
         raise PleiadesError(f"{args.path} is an ONNX model; import-checkpoint converts a published PyTorch state_dict "
                             "(.pt)")
-    check_output_file(args.out, "--out")
-    if args.out.resolve() == args.path.resolve():
-        raise PleiadesError(f"--out {args.out} is the input file; give another file name")
+    check_output_file(args.out, "--out", kind=CHECKPOINT, inputs=(args.path,))
     try:
         read_checkpoint(args.path)
     except PleiadesError:

@@ -11,6 +11,8 @@ from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
 from pleiades_fpga.errors import PleiadesError
 
+INTERRUPTED_CHECKPOINT = "checkpoint.interrupted.pt"  # where an interrupted run leaves its model
+
 
 @dataclass
 class TrainConfig:
@@ -107,7 +109,11 @@ class TrainConfig:
 
             resolve_spec(self.quant, weight_bits=self.wbits, act_bits=self.abits)
         if self.out is not None:
-            check_output_dir(self.out, "--out")
+            from pleiades_fpga.paths import CHECKPOINT, IMAGE, TRAIN_METRICS
+
+            check_output_dir(self.out, "--out", inputs=(self.init, self.quant),
+                             files={"checkpoint.pt": CHECKPOINT, INTERRUPTED_CHECKPOINT: CHECKPOINT,
+                                    "metrics.json": TRAIN_METRICS, "latency.png": IMAGE})
 
     @property
     def quantized(self) -> bool:

@@ -17,12 +17,11 @@ from pleiades_fpga.data.binning import check_request, memory_budget_bytes
 from pleiades_fpga.data.datasets import DATASET_CLASSES, EventClips, check_frames_request, load_clips
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model import NetConfig, get_preset, load_model, resample_model, save_checkpoint
-from pleiades_fpga.train.config import TrainConfig
+from pleiades_fpga.train.config import INTERRUPTED_CHECKPOINT, TrainConfig
 from pleiades_fpga.train.metrics import latency_table, majority_vote, per_step_accuracy
 from pleiades_fpga.train.plots import plot_latency
 
 
-INTERRUPTED_CHECKPOINT = "checkpoint.interrupted.pt"
 
 
 def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
