@@ -306,6 +306,7 @@ def test_failed_export_keeps_the_earlier_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(quant, "export_model", half_written)
     rc, err, _ = _run(["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--frames", "4"], capsys)
     assert rc == 2 and "is not an ONNX file" in err
+    assert f"--out {tmp_path / 'm.onnx'} failed" in err and ".tmp" not in err  # never the temporary's name
     assert (tmp_path / "m.onnx").read_bytes() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "q.pt"]  # no temporary left behind
 
@@ -340,3 +341,31 @@ def test_outputs_never_replace_inputs_or_other_files(tmp_path, capsys, float_ckp
     ckpt2 = save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp_path / "ok" / "checkpoint.pt")
     rc, err, _ = _run(["train", "--init", str(ckpt2), "--out", str(tmp_path / "ok"), "--no-progress"], capsys)
     assert rc == 2 and "is the same file as" in err
+
+
+def test_training_whose_parameters_diverge_stops(tmp_path, capsys):
+    """`train --lr 1e308` went NaN in the parameters while the loss was still finite, and wrote the checkpoint."""
+    rc, err, _ = _run(["train", "--out", str(tmp_path / "run"), "--preset", "tiny", "--n-train", "4", "--n-test", "2",
+                       "--epochs", "1", "--lr", "1e308", "--no-progress"], capsys)
+    assert rc == 2 and "lower --lr" in err and "nothing was written" in err, err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_non_finite_checkpoint_is_refused_when_loaded(tmp_path, capsys):
+    import torch
+
+    model = build_model("tiny", input_size=(32, 32))
+    name = next(n for n, _ in model.named_parameters())
+    with torch.no_grad():
+        dict(model.named_parameters())[name].fill_(float("nan"))
+    ckpt = save_checkpoint(model, tmp_path / "nan.pt")
+    for argv in (["evaluate", str(ckpt), "--no-progress"],
+                 ["export", str(ckpt), "--quant", "w4a4", "--out", str(tmp_path / "nan.onnx")]):
+        rc, err, seconds = _run(argv, capsys)
+        assert rc == 2 and "non-finite (NaN/inf) parameters in " + name in err and seconds < 30, err
+    assert not (tmp_path / "nan.onnx").exists()
+
+
+def test_plot_extension_checked_before_evaluating(tmp_path, capsys, float_ckpt):
+    rc, err, seconds = _run(["evaluate", str(float_ckpt), "--plot", str(tmp_path / "out.pt"), "--no-progress"], capsys)
+    assert rc == 2 and ".pt is not an image format" in err and ".png" in err and seconds < 30

@@ -96,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.artifacts import atomic_path
 
     with atomic_path(out) as tmp:  # replaces an earlier OUT only once the new file reads back into the golden model
-        golden = GoldenModel.from_qonnx(export_model(model, tmp, frames=args.frames))
+        try:
+            golden = GoldenModel.from_qonnx(export_model(model, tmp, frames=args.frames))
+        except PleiadesError as exc:  # about the file being written: name the user's --out, not the temporary
+            raise PleiadesError(f"exporting {args.checkpoint} to --out {out} failed: "
+                                f"{str(exc).replace(str(tmp), str(out))}") from exc
     if not args.quiet:
         print(summary(golden.ir))
     print(f"wrote {out}")

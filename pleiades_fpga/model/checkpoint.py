@@ -64,11 +64,22 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def nonfinite_tensors(tensors: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in ``tensors`` holding NaN or inf."""
+    return [name for name, t in tensors.items()
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def load_model(path: str | Path) -> nn.Module:
     """The model stored in a checkpoint written by ``save_checkpoint`` (float or quant), in eval mode."""
     from pleiades_fpga.model.network import PleiadesNet
 
     payload = read_checkpoint(path)
+    bad = nonfinite_tensors(payload.get("state_dict") or {}) if isinstance(payload.get("state_dict"), dict) else []
+    if bad:
+        shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+        raise PleiadesError(f"{path} has non-finite (NaN/inf) parameters in {shown}: the training that wrote it "
+                            "diverged; train again with a lower --lr")
     try:
         config = NetConfig.from_dict(payload["config"])
     except PleiadesError as exc:

@@ -17,6 +17,7 @@ from pleiades_fpga.data.binning import check_request, memory_budget_bytes
 from pleiades_fpga.data.datasets import DATASET_CLASSES, EventClips, check_frames_request, load_clips
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.model import NetConfig, get_preset, load_model, resample_model, save_checkpoint
+from pleiades_fpga.model.checkpoint import nonfinite_tensors
 from pleiades_fpga.train.config import INTERRUPTED_CHECKPOINT, TrainConfig
 from pleiades_fpga.train.metrics import latency_table, majority_vote, per_step_accuracy
 from pleiades_fpga.train.plots import plot_latency
@@ -226,9 +227,15 @@ def train_model(cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
                                         f"step {b + 1}: lower --lr (now {cfg.lr:g}); nothing was written")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
                 opt.step()
                 sched.step()
+                bad = [] if math.isfinite(grad_norm) else ["the gradients"]
+                bad += nonfinite_tensors(dict(model.named_parameters()))
+                if bad:
+                    raise PleiadesError(f"the training diverged at epoch {epoch + 1}, step {b + 1} (NaN/inf in "
+                                        f"{', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}): lower --lr "
+                                        f"(now {cfg.lr:g}); nothing was written")
                 sum_loss += float(loss.detach()) * len(idx)
                 sum_correct += float((logits.detach().argmax(1) == target).float().mean()) * len(idx)
                 sum_count += len(idx)
