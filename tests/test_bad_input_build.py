@@ -312,3 +312,29 @@ def test_help_says_which_targets_are_boards(capsys):
             main([command, "--help"])
         out = " ".join(capsys.readouterr().out.split())
         assert "ulx3s-85f (LFE5U-85F)" in out and "parts without a board (synthesis only): LFE5U-25F" in out, command
+
+
+def test_report_headline_is_the_measured_latency_when_verification_is_current(built):
+    """A current verification measured cycles/frame and latency: the report leads with those (provenance
+    "measured in simulation"), the analytic figures beside them; a stale one is not used."""
+    from pleiades_fpga.report.report import build_report, load_manifest
+    from pleiades_fpga.toolflow.parts import DEFAULT_PART, get_part
+
+    _, build = built
+    manifest = load_manifest(build)
+    part = get_part(DEFAULT_PART)
+    analytic = build_report(manifest, part)
+    assert analytic["latency_source"].startswith("analytic") and analytic["cycles_source"].startswith("analytic")
+    ver = {"status": "current", "latency_cycles": manifest["latency_cycles"] + 100.0,
+           "cycles_per_frame_measured": manifest["cycles_per_frame"] + 7.0, "bit_exact": True}
+    rep = build_report(manifest, part, verification=ver)
+    assert rep["latency_cycles"] == manifest["latency_cycles"] + 100
+    assert rep["cycles_per_frame"] == manifest["cycles_per_frame"] + 7
+    assert rep["latency_source"].startswith("measured in simulation")
+    assert f"analytic (manifest) {manifest['latency_cycles']:,}" in rep["latency_source"]
+    assert rep["cycles_source"].startswith("measured in simulation")
+    assert rep["analytic"] == {"cycles_per_frame": manifest["cycles_per_frame"],
+                               "latency_cycles": manifest["latency_cycles"]}
+    assert rep["latency_us"] == pytest.approx(rep["latency_cycles"] / rep["fmax_mhz"])
+    stale = build_report(manifest, part, verification={**ver, "status": "stale"})
+    assert stale["latency_cycles"] == manifest["latency_cycles"] and stale["latency_source"].startswith("analytic")

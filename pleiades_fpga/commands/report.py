@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     r = report["resources"]
     print(f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
           f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits")
-    print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame, "
-          f"latency {report['latency_us']:,.1f} us")
+    print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame "
+          f"({report['cycles_source']}), latency {report['latency_cycles']:,} cycles = {report['latency_us']:,.1f} us "
+          f"({report['latency_source']})")
     print(verification_line(report.get("verification")))
     print(report["verdict"])
     for line in report["advice"]:
