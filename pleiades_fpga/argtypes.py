@@ -13,7 +13,7 @@ from collections.abc import Callable
 def _number(text: str, kind: type) -> float | int:
     try:
         value = kind(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
     if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")

@@ -65,6 +65,22 @@ def test_unexpected_exception_saves_the_traceback(failing_command, capsys, tmp_p
     assert "Traceback (most recent call last)" in text and "in boom" in text and "ZeroDivisionError" in text
 
 
+def test_exception_in_an_option_converter_goes_through_the_handler(monkeypatch, tmp_path, capsys):
+    """An option converter raising something argparse does not catch (OverflowError) escaped cli.main."""
+    def parser():
+        def overflow(text):
+            raise OverflowError("cannot convert float infinity to integer")
+
+        p = argparse.ArgumentParser(prog="pleiades-fpga")
+        p.add_subparsers(dest="command").add_parser("boom").add_argument("--n", type=overflow)
+        return p
+
+    monkeypatch.setattr(cli, "build_parser", parser)
+    monkeypatch.setenv(cli.CRASH_DIR_ENV, str(tmp_path / "crash"))
+    assert cli.main(["boom", "--n", "1"]) == 1
+    assert "internal error: OverflowError" in capsys.readouterr().err
+
+
 def test_interrupt_exits_130(failing_command, capsys):
     failing_command.exc = KeyboardInterrupt()
     assert cli.main(["boom"]) == 130
@@ -85,7 +101,8 @@ BAD_OPTIONS = [
     ("train", "--n-test", "-2"), ("train", "--wbits", "9"),
     ("train", "--abits", "1"), ("train", "--threads", "0"), ("train", "--threads", "100000"),
     ("train", "--preset", "huge"),
-    ("evaluate", "--bin-ms", "nan"), ("evaluate", "--n-test", "0"), ("evaluate", "--seed", "-3"),
+    ("evaluate", "--bin-ms", "nan"), ("evaluate", "--bin-ms", "1e308"), ("train", "--bin-ms", "1e308"),
+    ("evaluate", "--bin-ms", "1000001"), ("evaluate", "--n-test", "0"), ("evaluate", "--seed", "-3"),
     ("evaluate", "--threads", "0"),
     ("export", "--frames", "0"), ("export", "--calib-clips", "0"), ("export", "--wbits", "1"),
     ("export", "--abits", "2.5"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pleiades_fpga.argtypes import int_range, positive_float, positive_int
+from pleiades_fpga.argtypes import float_range, int_range, positive_float, positive_int
 from pleiades_fpga.data.datasets import DATASETS
 from pleiades_fpga.data.synthetic import RESOLUTIONS
 from pleiades_fpga.quant.config import MAX_BITS, MIN_BITS
@@ -13,9 +13,14 @@ seed_value = int_range(0, 2**32 - 1)  # torch and numpy both take it
 thread_count = int_range(1, 256)  # torch CPU threads: more than a machine's cores only slows it down
 
 
+MAX_BIN_MS = 1e6  # 1000 s: far beyond any gesture clip, and a bin size in microseconds that fits an int
+
+bin_ms = float_range(0.0, MAX_BIN_MS, lo_open=True)
+
+
 def bin_ms_to_us(value: str) -> int:
-    """``--bin-ms`` converter: a positive, finite number of milliseconds that is a whole number of microseconds."""
-    us = positive_float(value) * 1000.0
+    """``--bin-ms`` converter: a number of milliseconds in (0, MAX_BIN_MS] that is a whole number of microseconds."""
+    us = bin_ms(value) * 1000.0
     if abs(us - round(us)) > 1e-6 * max(1.0, us) or round(us) < 1:
         raise argparse.ArgumentTypeError(f"bin size must be a whole number of microseconds (>= 0.001 ms), "
                                          f"got {value} ms")
