@@ -386,3 +386,10 @@ def test_non_finite_checkpoint_is_refused_when_loaded(tmp_path, capsys):
 def test_plot_extension_checked_before_evaluating(tmp_path, capsys, float_ckpt):
     rc, err, seconds = _run(["evaluate", str(float_ckpt), "--plot", str(tmp_path / "out.pt"), "--no-progress"], capsys)
     assert rc == 2 and ".pt is not an image format" in err and ".png" in err and seconds < 30
+
+
+def test_demo_checks_the_multiplier_budget_before_training(tmp_path, capsys):
+    """`demo --max-multipliers 1` trained for minutes; build refuses it in a second."""
+    rc, err, seconds = _run(["demo", "--out", str(tmp_path / "d"), "--max-multipliers", "1"], capsys)
+    assert rc == 2 and "--max-multipliers 1 is too small" in err and seconds < 60, err
+    assert not (tmp_path / "d").exists()

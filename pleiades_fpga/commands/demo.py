@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pleiades_fpga.argtypes import positive_int
 
+DEMO_EXPORT_FRAMES = 16  # clip length of the exported graph
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pleiades_fpga.model.presets import PRESETS
@@ -62,6 +64,26 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise PleiadesError(f"--bitstream runs place and route for ECP5 parts only, not {part.name}; drop --bitstream "
                             "or choose an ECP5 --target (e.g. lfe5u-85f)")
     TrainConfig(out=str(args.out / "float"), preset=args.preset, n_train=args.n_train, n_test=args.n_test)
+    check_folding_budget(args)
+
+
+def check_folding_budget(args: argparse.Namespace) -> None:
+    """--max-multipliers refused in seconds, not after training: the untrained QAT network of the preset (same
+    layers as the one trained) is exported and folded by build's own :func:`default_folding`."""
+    import tempfile
+
+    from pleiades_fpga.data.datasets import DATASET_CLASSES
+    from pleiades_fpga.hw.rtl.folding import default_folding
+    from pleiades_fpga.ir.reader import read_qonnx
+    from pleiades_fpga.quant import export_model
+    from pleiades_fpga.train import TrainConfig
+    from pleiades_fpga.train.loop import make_model
+
+    cfg = TrainConfig(preset=args.preset, quant=args.quant)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_model(make_model(cfg, len(DATASET_CLASSES[cfg.dataset])), Path(tmp) / "m.onnx",
+                                 frames=DEMO_EXPORT_FRAMES)
+        default_folding(read_qonnx(onnx_path), max_multipliers=args.max_multipliers)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     times["qat_s"] = time.time() - t
 
     t = _stage(3, total, "QONNX export and integer golden model")
-    onnx_path = export_model(qmodel, out / "model.onnx", frames=16)
+    onnx_path = export_model(qmodel, out / "model.onnx", frames=DEMO_EXPORT_FRAMES)
     print(ir_summary(GoldenModel.from_qonnx(onnx_path).ir))
     times["export_s"] = time.time() - t
 
