@@ -282,3 +282,71 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     for path in (write_text_atomic(tmp_path / "a.txt", "x"), write_json_atomic(tmp_path / "a.json", {"a": 1}),
                  write_npz_atomic(tmp_path / "a.npz", a=np.zeros(2))):
         assert path.stat().st_mode & 0o777 == want, path
+
+
+# --- SIGTERM: no orphaned tool or simulator processes -----------------------------------------------------
+
+_RUN_TOOL_SCRIPT = """
+import sys
+from pleiades_fpga.toolflow.toolrun import run_tool
+child = [sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)",
+         sys.argv[1]]
+try:
+    run_tool(child, sys.argv[2], "dummy tool", progress=False)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_sigterm_stops_the_tool_child(tmp_path):
+    """`kill`/`timeout` on a command running a tool (yosys, nextpnr) leaves no tool running: the child's process
+    group is stopped as on Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    runner = subprocess.Popen([sys.executable, "-c", _RUN_TOOL_SCRIPT, str(pid_file), str(tmp_path / "tool.log")])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 130          # the KeyboardInterrupt path ran
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the tool's child process outlived the SIGTERM'd command"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        if pid_file.is_file() and pid_file.read_text() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_sigterm_during_verify_takes_the_interrupt_path(model, tmp_path, monkeypatch):
+    """verify_build turns SIGTERM into KeyboardInterrupt, whose cleanup stops the simulator processes."""
+    import os
+    import signal
+
+    import pleiades_fpga.sim.verify as sv
+    from pleiades_fpga.hw.build import build_rtl
+
+    build_rtl(model, tmp_path / "b", max_multipliers=40)
+    monkeypatch.setattr(sv, "build", lambda *a, **k: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="terminated by signal"):
+        sv.verify_build(tmp_path / "b", frames=2)
+    assert signal.getsignal(signal.SIGTERM) is before   # the handler is restored afterwards

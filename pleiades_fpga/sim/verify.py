@@ -32,6 +32,7 @@ from pleiades_fpga.sim.harness import (CHECK_KINDS, HARNESS_TOP, MAX_PAUSE, Stre
                                        pause_threshold, write_frames_hex, write_harness)
 from pleiades_fpga.sim.runner import SimulationError, build
 from pleiades_fpga.toolflow.locate import SIMULATORS, simulator_version
+from pleiades_fpga.toolflow.toolrun import kill_group, sigterm_interrupts
 
 TB_MODULE = "pleiades_fpga.sim.tb.tb_network"
 VERILATOR_ARGS = ("--timing", "-CFLAGS", "-std=c++20",  # the harness clock is an HDL delay
@@ -263,6 +264,7 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
             f"~{mem_mb:,.0f} MB")
 
 
+@sigterm_interrupts()  # `kill`/`timeout` stop the simulator processes like Ctrl-C does
 def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator", clip_frames: int | None = None,
                  seed: int = 0, pause: float = 0.3, float_checkpoint: str | Path | None = None,
                  clips: np.ndarray | None = None, golden: GoldenModel | None = None,
@@ -386,10 +388,8 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
             _advance(bar, progress_files)
             outcomes = [_finish_simulation(p, tmp / f"result{k}.json") for k, p in enumerate(procs)]
         finally:
-            for p in procs:  # Ctrl-C or an error: stop the simulator processes we started (and their simulators)
-                if p.poll() is None:
-                    os.killpg(p.pid, signal.SIGTERM)
-                    p.wait()
+            for p in procs:  # Ctrl-C, SIGTERM or an error: stop the simulator processes we started (and theirs)
+                kill_group(p, signal.SIGTERM)
             bar.close()
         traced = golden.run(clips[:1] if clips is not None else counts[0][None].astype(np.float32),
                             trace=True)[1] if trace_layers else {}

@@ -2,13 +2,17 @@
 
 Tools are found by :mod:`pleiades_fpga.toolflow.locate`. The tool's output goes to a log file; a tqdm spinner
 shows the elapsed time and the last log line.
-Ctrl-C (KeyboardInterrupt) kills the child before re-raising.
+Ctrl-C (KeyboardInterrupt) and SIGTERM (:func:`sigterm_interrupts`) kill the child's process group before
+re-raising, so no tool is left running after the command ends.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +54,43 @@ def yowasp_mounts(dirs: list[Path | str]) -> str:
     return ":".join(f"{d}={d}" for d in keep)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """While inside (also as a decorator): SIGTERM raises KeyboardInterrupt in the main thread, so the cleanup
+    written for Ctrl-C (stopping child processes, removing temporary files) also runs when the command is
+    terminated (``kill``, ``timeout``); the earlier handler is restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
+def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL, wait: float = 10.0) -> None:
+    """Stop a child started with ``start_new_session=True`` and everything it started (its process group):
+    ``sig``, then SIGKILL when it has not ended within ``wait`` seconds."""
+    for s in dict.fromkeys((sig, signal.SIGKILL)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, s)
+        except (ProcessLookupError, PermissionError):
+            proc.send_signal(s)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@sigterm_interrupts()
 def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
              progress: bool = True, timeout: float | None = None,
              mounts: list[Path | str] | None = None, watch: Path | None = None) -> float:
@@ -81,7 +122,7 @@ def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
                 except subprocess.TimeoutExpired:
                     now = time.time()
                     if timeout is not None and now - start > timeout:
-                        _kill(proc)
+                        kill_group(proc)
                         raise ToolError(f"{desc}: {cmd[0]} exceeded {timeout:.0f} s; log in {log}")
                     if now - shown >= every:
                         shown = now
@@ -90,7 +131,7 @@ def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
                             bar.set_postfix_str(last[0][:70], refresh=False)
                         bar.refresh()
         except BaseException:
-            _kill(proc)
+            kill_group(proc)
             raise
         finally:
             bar.close()
@@ -101,13 +142,4 @@ def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
     return elapsed
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - the OS did not reap it
-            pass
-
-
-__all__ = ["ToolError", "run_tool", "yowasp_mounts"]
+__all__ = ["ToolError", "kill_group", "run_tool", "sigterm_interrupts", "yowasp_mounts"]
