@@ -393,3 +393,16 @@ def test_demo_checks_the_multiplier_budget_before_training(tmp_path, capsys):
     rc, err, seconds = _run(["demo", "--out", str(tmp_path / "d"), "--max-multipliers", "1"], capsys)
     assert rc == 2 and "--max-multipliers 1 is too small" in err and seconds < 60, err
     assert not (tmp_path / "d").exists()
+
+
+def test_quant_override_that_matches_no_layer_is_refused(tmp_path, capsys, float_ckpt):
+    spec = tmp_path / "nomatch.toml"
+    spec.write_text('weight_bits = 4\nact_bits = 4\n[layers."nomatch.*"]\nweight_bits = 8\n'
+                    '[layers."blocks.0.*"]\nweight_bits = 8\n')
+    for argv in (["export", str(float_ckpt), "--quant", str(spec), "--out", str(tmp_path / "m.onnx")],
+                 ["train", "--quant", str(spec), "--init", str(float_ckpt), "--out", str(tmp_path / "run"),
+                  "--no-progress"]):
+        rc, err, seconds = _run(argv, capsys)
+        assert rc == 2 and "'nomatch.*' match(es) no layer" in err and "blocks.0.spatial" in err, err
+        assert "'blocks.0.*'" not in err and seconds < 30
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "run").exists()

@@ -41,10 +41,11 @@ def _post_training_quant(model, args: argparse.Namespace):
     from pleiades_fpga.data.datasets import load_clips
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.quant import build_quant_model, calibrate
-    from pleiades_fpga.quant.config import resolve_spec
+    from pleiades_fpga.quant.config import overrides_must_match, resolve_spec
 
     spec = resolve_spec(args.quant, args.wbits, args.abits)
-    qmodel = build_quant_model(model.config, spec, init_from=model)
+    with overrides_must_match(spec):
+        qmodel = build_quant_model(model.config, spec, init_from=model)
     h, w = model.config.input_size
     if h != w:
         raise PleiadesError(f"post-training calibration needs square frames, the model has {h}x{w}")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +165,29 @@ def _resolve_spec(spec: str | Path | dict[str, Any] | None, weight_bits: int | N
     return normalize_spec(base)
 
 
+_LAYER_RECORDERS: list[set[str]] = []  # names looked up by bits_for, per active overrides_must_match
+
+
+@contextmanager
+def overrides_must_match(spec: dict[str, Any]) -> Iterator[None]:
+    """Around the building of a quantized network: refuse (listing the layer names) a per-layer override of
+    ``spec`` whose glob matched none of the layers built, instead of silently ignoring it."""
+    names: set[str] = set()
+    _LAYER_RECORDERS.append(names)
+    try:
+        yield
+    finally:
+        _LAYER_RECORDERS.remove(names)
+    unmatched = [p for p in spec.get("layers", {}) if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise PleiadesError(f"quant config layers {', '.join(repr(p) for p in unmatched)} match(es) no layer of the "
+                            f"network; its layers are: {', '.join(sorted(names))}")
+
+
 def bits_for(spec: dict[str, Any], name: str, key: str) -> int:
     """Bit width ``key`` ("weight_bits" or "act_bits") for module ``name``: last matching glob, else default."""
+    for names in _LAYER_RECORDERS:
+        names.add(name)
     bits = spec[key]
     for pattern, override in spec.get("layers", {}).items():
         if key in override and fnmatch.fnmatchcase(name, pattern):

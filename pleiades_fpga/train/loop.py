@@ -56,9 +56,11 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         config = get_preset(cfg.preset, **overrides)
     if cfg.quantized:
         from pleiades_fpga.quant import build_quant_model, resolve_spec  # lazy: brevitas is slow to import
+        from pleiades_fpga.quant.config import overrides_must_match
 
         spec = resolve_spec(cfg.quant, weight_bits=cfg.wbits, act_bits=cfg.abits)
-        model = build_quant_model(config, spec, init_from=init)
+        with overrides_must_match(spec):
+            model = build_quant_model(config, spec, init_from=init)
         if init is not None and foldable(model):
             # fine-tune the deployed form: BN (float running statistics) folded into the convs before QAT
             from pleiades_fpga.quant import fold_batchnorm
