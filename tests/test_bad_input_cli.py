@@ -406,3 +406,9 @@ def test_quant_override_that_matches_no_layer_is_refused(tmp_path, capsys, float
         assert rc == 2 and "'nomatch.*' match(es) no layer" in err and "blocks.0.spatial" in err, err
         assert "'blocks.0.*'" not in err and seconds < 30
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "run").exists()
+
+
+def test_named_quant_spec_and_bit_options_conflict(tmp_path, capsys, float_ckpt):
+    rc, err, seconds = _run(["train", "--quant", "w4a4", "--wbits", "8", "--abits", "8", "--init", str(float_ckpt),
+                             "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert rc == 2 and "--quant w4a4 fixes the weight and activation bits" in err and seconds < 30, err

@@ -49,8 +49,11 @@ def test_later_globs_win():
 
 
 def test_cli_overrides_replace_defaults(tmp_path):
-    spec = resolve_spec("w8a8", weight_bits=3)
+    (tmp_path / "q.toml").write_text("weight_bits = 8\nact_bits = 8\n")
+    spec = resolve_spec(str(tmp_path / "q.toml"), weight_bits=3)
     assert (spec["weight_bits"], spec["act_bits"]) == (3, 8)
+    with pytest.raises(PleiadesError, match="--quant w4a4 fixes the weight and activation bits; --wbits 8"):
+        resolve_spec("w4a4", weight_bits=8, act_bits=8)  # trained w8a8 silently
     assert resolve_spec(None, weight_bits=5, act_bits=6)["act_bits"] == 6
     with pytest.raises(PleiadesError, match="--wbits"):
         resolve_spec(None, weight_bits=5)

@@ -157,6 +157,12 @@ def _resolve_spec(spec: str | Path | dict[str, Any] | None, weight_bits: int | N
     elif isinstance(spec, Path) or (isinstance(spec, str) and not SHORTCUT.match(spec.strip().lower())):
         base = load_spec_file(spec)
     else:
+        given = {f"--{o} {check_bits(b, '--' + o)}": b for o, b in (("wbits", weight_bits), ("abits", act_bits))
+                 if b is not None}
+        if given:  # the named spec fixes both widths: an override would silently train something else
+            raise PleiadesError(f"--quant {spec} fixes the weight and activation bits; {' and '.join(given)} "
+                                "contradict(s) it: give one of them (e.g. --quant w8a8, or only --wbits/--abits), "
+                                "or use a TOML/YAML config whose defaults --wbits/--abits override")
         base = parse_shortcut(spec)
     if weight_bits is not None:
         base["weight_bits"] = weight_bits
