@@ -214,3 +214,27 @@ def test_files_without_events_are_errors(tmp_path):
         load_dvs128(tmp_path, "test", drop_bad_events=True)
     with pytest.raises(DataFormatError, match="a.aedat: no events"):
         read_aedat31(_aedat(tmp_path / "a.aedat", []))
+
+
+def test_uint64_timestamps_past_2_63_are_refused_without_numpy_warnings():
+    """uint64 times >= 2**63 wrapped to negative int64 (passing the range check) and printed a RuntimeWarning."""
+    import warnings
+
+    t = np.array([5, 2**63, 2**64 - 1], dtype=np.uint64)
+    z = np.zeros(3, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataFormatError, match=r"2 bad event\(s\) of 3; the first is event 1 .*not a finite number "
+                                                  r"in range.*pass --drop-bad-events to drop") as exc:
+            events_from_columns(t, z, z, z + 1, height=128, width=128, source="f")
+        assert "drop_bad_events=True" not in str(exc.value)  # the CLI flag, not the API keyword
+        ev, dropped = events_from_columns(t, z, z, z + 1, height=128, width=128, source="f", drop_bad=True)
+    assert dropped == 2 and ev["t"].tolist() == [5]
+
+
+def test_text_file_saved_as_npy_is_not_an_event_array(tmp_path):
+    path = _tonic(tmp_path, _good_rows(3, np.random.default_rng(1)))
+    path.write_text("x,y,p,t\n1,2,1,0.5\n")
+    with pytest.raises(DataFormatError, match=r"3.npy: not a numpy event array \(no .npy header") as exc:
+        load_dvs128(tmp_path, "test")
+    assert "pickled" not in str(exc.value)

@@ -201,6 +201,10 @@ def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False,
             raise DataFormatError(f"{f}: class {label} outside 0..10")
         if label == OTHER_CLASS and not include_other:
             continue
+        with open(f, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise DataFormatError(f"{f}: not a numpy event array (no .npy header; write the (N, 4) events of "
+                                      "x, y, p, t[ms] with numpy.save)")
         try:
             arr = np.load(f)
         except (ValueError, OSError) as exc:

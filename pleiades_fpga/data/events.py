@@ -16,7 +16,7 @@ from pleiades_fpga.errors import DataFormatError
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
 POLARITIES = (0, 1)  # 0 = OFF, 1 = ON; other encodings (e.g. -1/+1) are refused, not guessed
 MAX_ABS_T_US = 2**62  # timestamps must fit int64 with room for differences
-DROP_HINT = "fix the file, or pass --drop-bad-events (drop_bad_events=True) to drop and count such events"
+DROP_HINT = "fix the file, or pass --drop-bad-events to drop and count such events"
 
 
 def make_events(t, x, y, p, *, sort: bool = True) -> np.ndarray:
@@ -50,10 +50,10 @@ def _whole(v: np.ndarray) -> np.ndarray:
 
 def _times_us(t: np.ndarray, t_unit_us: int, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t in us as float64, finite-and-in-range mask, whole-microsecond mask) of a time column."""
-    if t.dtype.kind in "iu":
-        t64 = t.astype(np.int64)
-        ok = np.abs(t64) <= MAX_ABS_T_US // t_unit_us
-        return t64.astype(np.float64) * t_unit_us, ok, np.ones(t.shape, dtype=bool)
+    if t.dtype.kind in "iu":  # compared in its own type: uint64 past 2**63 must not wrap to negative int64
+        limit = MAX_ABS_T_US // t_unit_us
+        ok = (t <= limit) if t.dtype.kind == "u" else (t >= -limit) & (t <= limit)
+        return t.astype(np.float64) * t_unit_us, ok, np.ones(t.shape, dtype=bool)
     if t.dtype.kind != "f":
         raise DataFormatError(f"{source}: timestamps must be numbers, got dtype {t.dtype}")
     with np.errstate(invalid="ignore", over="ignore"):
