@@ -267,6 +267,13 @@ def test_import_checkpoint_bad_files(tmp_path, capsys, float_ckpt):
         rc, err, _ = _run(["import-checkpoint", str(path), "--out", str(tmp_path / "out.pt")], capsys)
         assert rc == 2 and message in err and err.startswith("error: "), (path, err)
     assert not (tmp_path / "out.pt").exists()
+    for text in ("hello this is text\n", "version 1\n", "(lp0\nI1\na.", "\x80\x02}q\x00."):
+        (tmp_path / "text.pt").write_text(text)
+        for argv in (["import-checkpoint", str(tmp_path / "text.pt"), "--out", str(tmp_path / "out.pt")],
+                     ["evaluate", str(tmp_path / "text.pt")]):
+            rc, err, _ = _run(argv, capsys)
+            assert rc == 2 and "text.pt: it is not a PyTorch checkpoint" in err, err
+            assert "weights_only" not in err and "torch.load" not in err, err  # torch's advice is not for CLI users
     rc, err, _ = _run(["import-checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "junk.pt")], capsys)
     assert rc == 2 and "is the same file as" in err
 

@@ -43,17 +43,23 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any] | N
     return path
 
 
+def torch_load(path: Path, what: str, fix: str, *, weights_only: bool) -> Any:
+    """``torch.load`` on the CPU; a file it cannot read (text, another format, truncated) is a PleiadesError
+    saying so and ``fix`` (torch's own message, e.g. its weights_only advice, does not apply to a CLI user)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - corrupted / not a torch file / unpicklable objects
+        raise PleiadesError(f"cannot read {what} {path}: it is not a PyTorch checkpoint (or it is truncated, "
+                            f"{type(exc).__name__}); {fix}") from exc
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate a checkpoint dict (no model built)."""
     path = check_input_file(path, "checkpoint")
     if path.suffix.lower() == ".onnx":
         raise PleiadesError(f"{path} is an ONNX model, not a checkpoint: give the checkpoint.pt written by "
                             "`pleiades-fpga train` (an ONNX model goes to `pleiades-fpga build`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupted / not a torch file
-        raise PleiadesError(f"cannot read checkpoint {path} (not a torch checkpoint, or truncated): "
-                            f"{type(exc).__name__}: {exc}") from exc
+    payload = torch_load(path, "checkpoint", "give the checkpoint.pt written by `pleiades-fpga train`", weights_only=False)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         hint = ""
         if isinstance(payload, dict) and any(str(k).startswith("conv_blocks.") for k in payload):

@@ -114,11 +114,9 @@ def import_published(source: str | Path | Mapping[str, Tensor], check_basis: boo
         path = Path(source)
         if not path.is_file():
             raise PleiadesError(f"published checkpoint {path} does not exist")
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # not a torch file, truncated, or pickled objects beyond tensors
-            raise PleiadesError(f"cannot read {path} as a published PLEIADES state_dict (a .pt file of tensors): "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        from pleiades_fpga.model.checkpoint import torch_load
+
+        sd = torch_load(path, "published state_dict", "give a published PLEIADES state_dict (a .pt file of tensors)", weights_only=True)
         if isinstance(sd, dict) and "state_dict" in sd and not any(str(k).startswith("conv_blocks.") for k in sd):
             sd = sd["state_dict"]
         if not isinstance(sd, Mapping):
