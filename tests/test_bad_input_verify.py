@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import pleiades_fpga.sim.verify as sv
-from pleiades_fpga.cli import main
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.build import build_rtl
-from small_qonnx import CFG, small_qonnx
+from small_qonnx import small_qonnx
+from test_bad_input_build import checkpoints, run_cli  # noqa: F401 (checkpoints is a fixture)
 
 
 class HarnessBuilt(Exception):
@@ -33,26 +33,6 @@ def no_harness(monkeypatch):
     def refuse(*args, **kwargs):
         raise HarnessBuilt()
     monkeypatch.setattr(sv, "build", refuse)
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    from pleiades_fpga.model import build_model, save_checkpoint
-    from pleiades_fpga.model.network import PleiadesNet
-
-    tmp = tmp_path_factory.mktemp("ckpt")
-    (tmp / "text.pt").write_text("not a checkpoint\n")
-    return {"same": save_checkpoint(PleiadesNet(CFG), tmp / "same.pt"),
-            "other": save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp / "other.pt"),
-            "text": tmp / "text.pt"}
-
-
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    return rc, capsys.readouterr().err
 
 
 def copy_of(design: Path, tmp_path: Path) -> Path:
