@@ -130,7 +130,7 @@ def test_train_cli_converts_init_and_evaluate_reads_it(tmp_path, capsys):
     torch.manual_seed(3)
     init = save_checkpoint(build_model("tiny", input_size=(32, 32)), tmp_path / "buf.pt")
     out = tmp_path / "rec"
-    assert cli.main(["train", "--preset", "tiny", "--init", str(init), "--temporal", "recurrent", "--epochs", "1",
+    assert cli.main(["train", "--init", str(init), "--temporal", "recurrent", "--epochs", "1",
                      "--n-train", "8", "--n-test", "4", "--threads", "1", "--out", str(out), "--no-progress"]) == 0
     model = load_model(out / "checkpoint.pt")
     assert model.config.temporal == "recurrent"
