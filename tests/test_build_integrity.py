@@ -32,11 +32,13 @@ def snapshot(directory: Path) -> dict[str, str]:
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def fake_verification(build: Path, stamped: bool = True) -> None:
+def fake_verification(build: Path, stamped: bool = True, **fields) -> None:
     """A verification summary as `verify` writes it; stamped with the build's design hash or without any."""
     summary = {"simulator": "verilator", "frames": 32, "clips": 2, "frames_per_clip": 16, "values_compared": 640,
                "mismatches": 0, "mismatches_no_backpressure": 0, "mismatches_backpressure": 0, "bit_exact": True,
-               "cycles_per_frame_measured": 4321.5, "cycles_per_frame_analytic": 770, "latency_cycles": 900.0}
+               "cycles_per_frame_measured": 4321.5, "cycles_per_frame_analytic": 770, "latency_cycles": 900.0,
+               "stream_checks": {"ok": True, "violations": 0, "streams": 5}}
+    summary.update(fields)
     if stamped:
         summary["design_hash"] = design_hash(build)
     (build / "verification.json").write_text(json.dumps(summary))
@@ -116,6 +118,22 @@ def test_current_verification_is_a_table(model, tmp_path, capsys):
     assert "<td>values compared</td><td>640</td>" in page and "<td>4,321.50 / 770</td>" in page
     assert "{'" not in page                                 # no raw dict
     assert "analytic estimate" in page and "target clock (assumed" in page
+
+
+@pytest.mark.parametrize("fields, verdict", [
+    ({"stream_checks": {"ok": False, "violations": 3}}, "STREAM CHECK VIOLATIONS (3)"),
+    ({"stream_checks": None}, "no stream checks recorded"),
+    ({"bit_exact": False, "mismatches": 7}, "MISMATCHES"),
+])
+def test_report_does_not_call_a_failed_verification_verified(model, tmp_path, capsys, fields, verdict):
+    """Bit-exact outputs are not enough: a stream-protocol violation (or no checks at all) is no verification."""
+    build = tmp_path / "b"
+    assert cli(capsys, "build", model, "--out", build, "--max-multipliers", 40)[0] == 0
+    fake_verification(build, **fields)
+    _, out, _ = cli(capsys, "report", build)
+    rep = json.loads((build / "report.json").read_text())
+    assert rep["verified"] is False
+    assert verdict in out and verdict in (build / "report.html").read_text()
 
 
 def failing_builds(model: Path, tmp_path: Path) -> list[list]:

@@ -74,6 +74,7 @@ def test_report_fields_and_html(tmp_path):
     shutil.copytree(DATA, build)
     # test input: a verification summary stamped with this build's design hash (not evidence of anything)
     (build / "verification.json").write_text(json.dumps({"bit_exact": True, "frames": 3, "mismatches": 0,
+                                                         "stream_checks": {"ok": True, "violations": 0},
                                                          "design_hash": design_hash(build)}))
     (build / "metrics.json").write_text(json.dumps({"accuracy_vs_latency": [
         {"latency_ms": 100, "accuracy": 0.8}, {"latency_ms": 450, "accuracy": 0.95}]}))

@@ -61,6 +61,5 @@ def verification_line(ver: dict | None) -> str:
         return "NOT VERIFIED: no verification.json (run `pleiades-fpga verify BUILD`)"
     if ver.get("status") != "current":
         return f"NOT VERIFIED: {ver['message']}"
-    verdict = "bit-exact" if ver.get("bit_exact") else "MISMATCHES"
-    return (f"verification ({ver.get('simulator')}, measured in simulation): {verdict}, "
+    return (f"verification ({ver.get('simulator')}, measured in simulation): {ver.get('verdict')}, "
             f"{ver.get('mismatches')} mismatches in {ver.get('values_compared')} values, {ver.get('frames')} frames")

@@ -195,7 +195,7 @@ def _verification_html(ver: dict | None) -> str:
         return (f"<p class='bad'>NOT VERIFIED ({html.escape(str(ver.get('status')))}): "
                 f"{html.escape(str(ver.get('message')))}</p>")
     rows = [
-        ["result", "bit-exact" if ver.get("bit_exact") else "MISMATCHES"],
+        ["result", ver.get("verdict")],
         ["simulator", f"{ver.get('simulator')} {ver.get('simulator_version') or ''}".strip()],
         ["values compared", ver.get("values_compared")],
         ["mismatches (total)", ver.get("mismatches")],

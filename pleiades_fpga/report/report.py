@@ -249,7 +249,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "cycles_source": cycles_source,
         "analytic": analytic,
         "verification": verification,
-        "verified": bool(verification and verification.get("status") == "current" and verification.get("bit_exact")),
+        "verified": bool(verification and verification.get("status") == "current" and verification.get("passed")),
         "accuracy_vs_latency": accuracy,
     }
 
@@ -293,4 +293,17 @@ def read_verification(build_dir: Path | str) -> dict | None:
     if current is None or data.get(HASH_KEY) != current:
         return {"status": "stale", "recorded_design_hash": data.get(HASH_KEY), "current_design_hash": current,
                 "message": f"verification.json belongs to another design (or predates hashes): {rerun}"}
-    return {**data, "status": "current"}
+    passed, verdict = verification_verdict(data)
+    return {**data, "status": "current", "passed": passed, "verdict": verdict}
+
+
+def verification_verdict(summary: dict) -> tuple[bool, str]:
+    """(passed, verdict text) of a verification summary: bit-exact *and* every in-simulator stream check clean."""
+    checks = summary.get("stream_checks")
+    if not summary.get("bit_exact"):
+        return False, "MISMATCHES"
+    if not isinstance(checks, dict):
+        return False, "bit-exact, but no stream checks recorded (re-run `pleiades-fpga verify`)"
+    if not checks.get("ok"):
+        return False, f"bit-exact, but STREAM CHECK VIOLATIONS ({checks.get('violations', '?')})"
+    return True, "bit-exact, stream checks passed"
