@@ -39,16 +39,6 @@ def _starts_with(*magics: bytes) -> Callable[[Path], bool]:
     return recognize
 
 
-def _is_checkpoint(path: Path) -> bool:
-    from pleiades_fpga.model.checkpoint import read_checkpoint
-
-    try:
-        read_checkpoint(path)
-    except PleiadesError:
-        return False
-    return True
-
-
 def _is_onnx(path: Path) -> bool:
     import onnx
 
@@ -59,7 +49,6 @@ def _is_onnx(path: Path) -> bool:
     return len(model.graph.node) > 0
 
 
-CHECKPOINT = OutputKind("pleiades-fpga checkpoint", _is_checkpoint)
 ONNX_MODEL = OutputKind("ONNX model", _is_onnx)
 IMAGE = OutputKind("image (plot)", _starts_with(b"\x89PNG", b"%PDF", b"%!PS", b"\xff\xd8", b"II*\x00", b"MM\x00*",
                                                  b"RIFF", b"<?xml"))

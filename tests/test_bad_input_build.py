@@ -78,7 +78,11 @@ def test_build_into_a_file_or_from_a_directory(built, tmp_path, capsys):
     rc, err = run_cli(capsys, "build", model, "--out", target)
     assert rc == 2 and "is a file; pass a directory with --out" in err and target.read_text() == "keep me"
     rc, err = run_cli(capsys, "build", tmp_path, "--out", tmp_path / "o")
-    assert rc == 2 and "does not exist or is not a file" in err and not (tmp_path / "o").exists()
+    assert rc == 2 and "is a directory, not a file" in err and not (tmp_path / "o").exists()
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    rc, err = run_cli(capsys, "build", empty, "--out", tmp_path / "o")
+    assert rc == 2 and "empty.onnx is empty" in err and not (tmp_path / "o").exists()
 
 
 BAD_REPORT_OPTIONS = [

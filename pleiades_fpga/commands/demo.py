@@ -49,7 +49,8 @@ def check_inputs(args: argparse.Namespace) -> None:
     """Every input of the demo, checked in seconds before any training: output directory, quant spec, target part
     (and --bitstream on an ECP5 part only) and the float training config (training checks its memory itself)."""
     from pleiades_fpga.errors import PleiadesError
-    from pleiades_fpga.paths import CHECKPOINT, DEMO_SUMMARY, ONNX_MODEL, TRAIN_METRICS, check_output_dir
+    from pleiades_fpga.model.checkpoint import CHECKPOINT
+    from pleiades_fpga.paths import DEMO_SUMMARY, ONNX_MODEL, TRAIN_METRICS, check_output_dir
     from pleiades_fpga.quant.config import resolve_spec
     from pleiades_fpga.toolflow.parts import get_part
     from pleiades_fpga.train import TrainConfig

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.model.checkpoint import read_checkpoint, save_checkpoint
     from pleiades_fpga.model.network import count_parameters
     from pleiades_fpga.model.published import import_published
-    from pleiades_fpga.paths import CHECKPOINT, check_input_file, check_output_file
+    from pleiades_fpga.model.checkpoint import CHECKPOINT
+    from pleiades_fpga.paths import check_input_file, check_output_file
 
     check_input_file(args.path, "published state_dict")
     if args.path.suffix.lower() == ".onnx":

@@ -12,15 +12,14 @@ from pleiades_fpga.artifacts import staged_build, write_json_atomic, write_text_
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.ir.reader import read_qonnx
 from pleiades_fpga.ir.summary import summary
+from pleiades_fpga.paths import check_input_file
 
 
 def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
                        float_checkpoint: str | Path | None = None) -> None:
     """Refuse a missing model or checkpoint and an output path that is a file, before any work."""
-    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
-    if not onnx_path.is_file():
-        raise PleiadesError(f"model {onnx_path} does not exist or is not a file; export one with "
-                            "`pleiades-fpga export`")
+    check_input_file(onnx_path, "model")
+    out_dir = Path(out_dir)
     if float_checkpoint is not None and not Path(float_checkpoint).is_file():
         raise PleiadesError(f"float checkpoint {float_checkpoint} does not exist or is not a file")
     if out_dir.exists() and not out_dir.is_dir():

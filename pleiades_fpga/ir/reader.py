@@ -30,6 +30,7 @@ from pleiades_fpga.ir.integers import int_range, requant_params
 from pleiades_fpga.ir.kinds import KINDS, get_kind
 from pleiades_fpga.ir.qonnx_checks import check_qonnx
 from pleiades_fpga.ir.read_context import ReadContext, node_attrs
+from pleiades_fpga.paths import check_input_file
 
 QUANT_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
 SHAPE_OPS = ("Gather", "Squeeze", "Reshape", "Flatten")
@@ -179,9 +180,7 @@ def read_qonnx(path: str | Path | onnx.ModelProto) -> IRGraph:
     """Parse a cleaned QONNX model (file path or ModelProto) into the integer IR."""
     if isinstance(path, onnx.ModelProto):
         return _read(path, "model")
-    path = Path(path)
-    if not path.is_file():
-        raise PleiadesError(f"QONNX file {path} does not exist")
+    path = check_input_file(path, "QONNX file")
     try:
         model = onnx.load(str(path))
     except Exception as exc:

@@ -11,7 +11,7 @@ from torch import nn
 
 from pleiades_fpga.artifacts import atomic_path
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.paths import check_input_file
+from pleiades_fpga.paths import OutputKind, check_input_file
 from pleiades_fpga.model.presets import NetConfig
 
 FORMAT = "pleiades-fpga/1"
@@ -115,3 +115,15 @@ def load_model(path: str | Path) -> nn.Module:
 def load_meta(path: str | Path) -> dict[str, Any]:
     """The ``meta`` dict of a checkpoint."""
     return dict(read_checkpoint(path).get("meta") or {})
+
+
+def _is_checkpoint(path: Path) -> bool:
+    try:
+        read_checkpoint(path)
+    except PleiadesError:
+        return False
+    return True
+
+
+#: output kind of a checkpoint file (an existing file may be replaced only if it is one)
+CHECKPOINT = OutputKind("pleiades-fpga checkpoint", _is_checkpoint)

@@ -109,7 +109,8 @@ class TrainConfig:
 
             resolve_spec(self.quant, weight_bits=self.wbits, act_bits=self.abits)
         if self.out is not None:
-            from pleiades_fpga.paths import CHECKPOINT, IMAGE, TRAIN_METRICS
+            from pleiades_fpga.model.checkpoint import CHECKPOINT
+            from pleiades_fpga.paths import IMAGE, TRAIN_METRICS
 
             check_output_dir(self.out, "--out", inputs=(self.init, self.quant),
                              files={"checkpoint.pt": CHECKPOINT, INTERRUPTED_CHECKPOINT: CHECKPOINT,
