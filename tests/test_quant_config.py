@@ -48,6 +48,15 @@ def test_later_globs_win():
     assert bits_for(spec, "blocks.1.spatial", "weight_bits") == 3
 
 
+def test_an_exact_layer_name_beats_a_later_glob():
+    """`[layers."blocks.0.temporal"]` listed before `[layers."blocks.*"]` still sets that layer."""
+    spec = resolve_spec({"weight_bits": 4, "act_bits": 4, "layers": {"blocks.0.temporal": {"weight_bits": 2},
+                                                                     "blocks.*": {"weight_bits": 8}}})
+    assert bits_for(spec, "blocks.0.temporal", "weight_bits") == 2
+    assert bits_for(spec, "blocks.0.spatial", "weight_bits") == 8
+    assert bits_for(spec, "blocks.0.temporal", "act_bits") == 4
+
+
 def test_cli_overrides_replace_defaults(tmp_path):
     (tmp_path / "q.toml").write_text("weight_bits = 8\nact_bits = 8\n")
     spec = resolve_spec(str(tmp_path / "q.toml"), weight_bits=3)

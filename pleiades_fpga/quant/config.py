@@ -191,11 +191,17 @@ def overrides_must_match(spec: dict[str, Any]) -> Iterator[None]:
 
 
 def bits_for(spec: dict[str, Any], name: str, key: str) -> int:
-    """Bit width ``key`` ("weight_bits" or "act_bits") for module ``name``: last matching glob, else default."""
+    """Bit width ``key`` ("weight_bits" or "act_bits") for module ``name``: an entry naming the layer exactly wins,
+    else the last matching glob, else the default (so `[layers."blocks.0.temporal"]` is never overridden by a
+    later `[layers."blocks.*"]`)."""
     for names in _LAYER_RECORDERS:
         names.add(name)
+    layers = spec.get("layers", {})
+    exact = layers.get(name, {})
+    if key in exact:
+        return exact[key]
     bits = spec[key]
-    for pattern, override in spec.get("layers", {}).items():
+    for pattern, override in layers.items():
         if key in override and fnmatch.fnmatchcase(name, pattern):
             bits = override[key]
     return bits
