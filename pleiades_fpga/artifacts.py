@@ -130,7 +130,7 @@ def is_current(build_dir: str | Path, artifact: dict[str, Any]) -> bool:
 DESIGN_ENTRIES = ("model.onnx", "manifest.json", "rtl", "folding.json", "ir.txt", "float.pt", "hls4ml",
                   "synth_hls4ml.sh", "finn")
 #: Result files: the first of each group records the hash; the others belong to it.
-RESULT_FILES = (("verification.json", "verification.npz"), ("report.json", "report.html"))
+RESULT_FILES = (("verification.json", "verification.npz"), ("report.json", "report.html"), ("demo.json",))
 #: Directories of tool results (one sub-directory per part / board), each with a :data:`STAMP` file.
 RESULT_DIRS = ("synth", "board")
 STAMP = "design_hash.json"

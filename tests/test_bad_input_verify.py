@@ -59,6 +59,15 @@ def test_half_written_build_is_an_incomplete_build(design, tmp_path, capsys, rem
     assert "Errno" not in err
 
 
+@pytest.mark.parametrize("name", ["verification.json", "verification.npz"])
+def test_unwritable_results_are_refused_before_the_harness(design, tmp_path, name):
+    """A result path that cannot be written is found before minutes of simulation, not after."""
+    b = copy_of(design, tmp_path)
+    (b / name).mkdir()
+    with pytest.raises(PleiadesError, match=rf"{name} is a directory"):
+        sv.verify_build(b, frames=2)
+
+
 @pytest.mark.parametrize("which,message", [
     ("other", r"another network than the design \(input_size \[32, 32\] vs \[8, 8\]"),
     ("text", "cannot read checkpoint .*text.pt"),

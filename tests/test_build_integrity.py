@@ -66,6 +66,19 @@ def test_rebuild_of_another_design_moves_results_aside(model, tmp_path, capsys):
     stale = sorted((build / "stale").iterdir())
     assert len(stale) == 1 and "moved results of another design" in err and "verification.json" in err
     assert {p.name for p in stale[0].iterdir()} == {"verification.json", "verification.npz", "report.json"}
+
+
+
+def test_rebuild_moves_a_demo_summary_of_another_design_aside(model, tmp_path, capsys):
+    """demo.json states bit-exactness and a frame rate: after a rebuild of another design it must not stay."""
+    build = tmp_path / "b"
+    assert cli(capsys, "build", model, "--out", build, "--max-multipliers", 40)[0] == 0
+    (build / "demo.json").write_text(json.dumps({"design_hash": design_hash(build), "bit_exact": True, "seconds": {}}))
+    assert cli(capsys, "build", model, "--out", build, "--max-multipliers", 40)[0] == 0  # same design: kept
+    assert (build / "demo.json").exists()
+    assert cli(capsys, "build", model, "--out", build, "--max-multipliers", 20)[0] == 0  # another design: aside
+    assert not (build / "demo.json").exists()
+    assert [p.name for p in next((build / "stale").iterdir()).iterdir()] == ["demo.json"]
     rc, out, _ = cli(capsys, "report", build)
     rep = json.loads((build / "report.json").read_text())
     assert rep["verified"] is False and rep["verification"] is None and "NOT VERIFIED" in out

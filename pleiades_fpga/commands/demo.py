@@ -89,7 +89,7 @@ def check_folding_budget(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_inputs(args)
-    from pleiades_fpga.artifacts import write_json_atomic
+    from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.ir.summary import summary as ir_summary
@@ -146,9 +146,10 @@ def run(args: argparse.Namespace) -> int:
     times["report_s"] = time.time() - t
 
     summary = {
+        HASH_KEY: design_hash(out),  # a rebuild of another design into OUT moves this summary aside (stale/)
         "float_filtered_accuracy": float_metrics.get("filtered_accuracy"),
         "quant": args.quant, "quant_filtered_accuracy": quant_metrics.get("filtered_accuracy"),
-        "bit_exact": ver["bit_exact"], "mismatches": ver["mismatches"], "frames_verified": ver["frames"],
+        "bit_exact": ver["bit_exact"], "stream_checks_passed": ver["passed"], "mismatches": ver["mismatches"], "frames_verified": ver["frames"],
         "cycles_per_frame": ver["cycles_per_frame_measured"], "latency_cycles": ver["latency_cycles"],
         "multipliers": manifest["multipliers"], "report_target": args.target, "fits": report.get("fits"),
         "realtime": report.get("realtime"), "seconds": times,

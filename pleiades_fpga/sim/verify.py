@@ -25,6 +25,7 @@ import numpy as np
 
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_npz_atomic
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.paths import check_output_dir
 from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.rtl.generate import rtl_sources
 from pleiades_fpga.sim.axis import unpack_pixel
@@ -285,6 +286,8 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                             "option out (BUILD/float.pt is used when present)")
     build_dir = Path(build_dir)
     manifest = _load_manifest(build_dir)
+    # the results must be writable before minutes of simulation are spent on them
+    check_output_dir(build_dir, "build directory", files={"verification.json": None, "verification.npz": None})
     inp, out = manifest["input"], manifest["output"]
     h, w, cin = inp["height"], inp["width"], inp["channels"]
     cap = max_clip_frames(manifest)
