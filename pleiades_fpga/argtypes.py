@@ -39,7 +39,7 @@ def float_range(lo: float | None = None, hi: float | None = None, *, lo_open: bo
         bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
         bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
         if bad_lo or bad_hi:
-            raise argparse.ArgumentTypeError(f"{value:g} is out of range: allowed {_bounds(lo, hi, lo_open, hi_open)}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range: allowed {_bounds(lo, hi, lo_open, hi_open)}")
         return value
     convert.__name__ = "number"
     return convert

@@ -108,7 +108,8 @@ def test_tonic_nan_timestamp_no_longer_shifts_the_clip(tmp_path):
 
 @pytest.mark.parametrize("column,value,reason", [(2, -1, "polarity"), (2, 2, "polarity"), (2, 0.5, "polarity"),
                                                   (0, -3, "x is not"), (1, 128, "y is not"),
-                                                  (3, np.inf, "not a finite")])
+                                                  (3, np.inf, "not a finite"),
+                                                  (3, -2.0, "negative: a corrupt time field")])
 def test_tonic_each_defect_is_named(tmp_path, column, value, reason):
     rows = _good_rows(30, np.random.default_rng(3))
     rows[11, column] = value
@@ -189,6 +190,14 @@ def test_train_cli_names_the_bad_file_or_drops(tmp_path, capsys):
         assert cli.main(argv + ["--drop-bad-events"]) == 0
 
 
+@pytest.mark.parametrize("name", ["1_0.npy", "\u0663.npy", "03a.npy"])
+def test_tonic_class_file_names_are_ascii_numbers(tmp_path, name):
+    """int() would read "1_0" as 10 and an Arabic-Indic digit as 3: such names are refused."""
+    _tonic(tmp_path, _good_rows(20, np.random.default_rng(9)), name=name)
+    with pytest.raises(DataFormatError, match="file name must be the class number"):
+        load_dvs128(tmp_path, "test")
+
+
 def test_a_split_without_clips_is_an_error(tmp_path):
     _tonic(tmp_path, _good_rows(20, np.random.default_rng(8)), name="10.npy")  # only "other"
     with pytest.raises(DataFormatError, match="test split has no clips"):
@@ -225,7 +234,7 @@ def test_uint64_timestamps_past_2_63_are_refused_without_numpy_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(DataFormatError, match=r"2 bad event\(s\) of 3; the first is event 1 .*not a finite number "
-                                                  r"in range.*pass --drop-bad-events to drop") as exc:
+                                                  r"in 0..2\*\*62 us.*pass --drop-bad-events to drop") as exc:
             events_from_columns(t, z, z, z + 1, height=128, width=128, source="f")
         assert "drop_bad_events=True" not in str(exc.value)  # the CLI flag, not the API keyword
         ev, dropped = events_from_columns(t, z, z, z + 1, height=128, width=128, source="f", drop_bad=True)

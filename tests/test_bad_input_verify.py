@@ -86,6 +86,11 @@ def test_float_checkpoint_of_the_design_passes_the_checks(design, checkpoints):
         sv.verify_build(design, frames=2, float_checkpoint=checkpoints["same"])
 
 
+def test_refused_values_are_shown_as_given(design, capsys):
+    rc, err = run_cli(capsys, "verify", design, "--pause", "0.9999999999")
+    assert rc == 2 and "--pause: 0.9999999999 is out of range: allowed [0, 0.99]" in err, err
+
+
 def test_jobs_are_bounded_and_capped_by_the_clips(design, capsys):
     rc, err = run_cli(capsys, "verify", design, "--jobs", 10000)
     assert rc == 2 and "--jobs: 10000 is out of range: allowed [1, 64]" in err, err

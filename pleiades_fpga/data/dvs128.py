@@ -21,6 +21,7 @@ the file, or with ``drop_bad_events`` dropped and counted in a `DroppedEventsWar
 from __future__ import annotations
 
 import csv
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -193,10 +194,9 @@ def load_dvs128_tonic(root: str | Path, split: str, include_other: bool = False,
     if not files:
         raise DataFormatError(f"{base} holds no <user>/<class>.npy files")
     for f in files:
-        try:
-            label = int(f.stem)
-        except ValueError as exc:
-            raise DataFormatError(f"{f}: file name must be the class number 0..10") from exc
+        if not re.fullmatch(r"[0-9]+", f.stem):  # int() would also take "1_0" or non-ASCII digits
+            raise DataFormatError(f"{f}: file name must be the class number 0..10 (e.g. 3.npy)")
+        label = int(f.stem)
         if not 0 <= label <= OTHER_CLASS:
             raise DataFormatError(f"{f}: class {label} outside 0..10")
         if label == OTHER_CLASS and not include_other:

@@ -52,13 +52,13 @@ def _times_us(t: np.ndarray, t_unit_us: int, source: str) -> tuple[np.ndarray, n
     """(t in us as float64, finite-and-in-range mask, whole-microsecond mask) of a time column."""
     if t.dtype.kind in "iu":  # compared in its own type: uint64 past 2**63 must not wrap to negative int64
         limit = MAX_ABS_T_US // t_unit_us
-        ok = (t <= limit) if t.dtype.kind == "u" else (t >= -limit) & (t <= limit)
+        ok = (t <= limit) if t.dtype.kind == "u" else (t >= 0) & (t <= limit)  # recordings start at t >= 0
         return t.astype(np.float64) * t_unit_us, ok, np.ones(t.shape, dtype=bool)
     if t.dtype.kind != "f":
         raise DataFormatError(f"{source}: timestamps must be numbers, got dtype {t.dtype}")
     with np.errstate(invalid="ignore", over="ignore"):
         t_us = t.astype(np.float64) * t_unit_us
-        ok = np.isfinite(t_us) & (np.abs(t_us) <= MAX_ABS_T_US)
+        ok = np.isfinite(t_us) & (t_us >= 0) & (t_us <= MAX_ABS_T_US)
         # tolerance: the float resolution of the stored value (float32 ms columns) or 1e-3 us
         tol = np.maximum(1e-3, 4 * np.finfo(t.dtype).eps * np.abs(t_us))
         whole = ok & (np.abs(t_us - np.round(t_us)) <= tol)
@@ -125,7 +125,7 @@ def events_from_columns(
             f"(seconds?) than {unit}: convert it to {unit}")
     with np.errstate(invalid="ignore"):
         reasons = [
-            (~t_ok, "timestamp is not a finite number in range"),
+            (~t_ok, "timestamp is not a finite number in 0..2**62 us (negative: a corrupt time field?)"),
             (fractional, "timestamp is not a whole microsecond"),
             (~_whole(x) | (x < 0) | (x >= width), f"x is not an integer in 0..{width - 1}"),
             (~_whole(y) | (y < 0) | (y >= height), f"y is not an integer in 0..{height - 1}"),
