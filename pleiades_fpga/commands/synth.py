@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                             "--synth` for a synthesis of the part")
     report = run_report(args.build_dir, args.target, synth=True, pnr=ecp5, bitstream=ecp5,
                         clock_mhz=args.clock_mhz)
-    print(report["verdict"])
+    print(f"{report['verdict']}  [at {report['fmax_mhz']:.2f} MHz: {report['fmax_source']}]")
     if ecp5:
         print(f"bitstream: {report['pnr']['bitstream']}  (fmax {report['fmax_mhz']:.2f} MHz)")
     return 0
