@@ -149,8 +149,9 @@ def test_report_on_broken_build_directories(built, tmp_path, capsys):
     for key, value, message in (("top", "x; shell rm -rf /", "is not a Verilog module name"),
                                 ("rtl_files", ["../../outside.v"], "rtl_files must be a list of paths inside"),
                                 ("cycles_per_frame", 0, "cycles_per_frame = 0 is not a positive integer"),
+                                ("cycles_per_frame", 1, "cycles_per_frame = 1 is below its slowest layer's"),
                                 ("clock_mhz_target", -5, "clock_mhz_target = -5 is not a positive number")):
-        edited = tmp_path / f"edited_{key}"
+        edited = tmp_path / f"edited_{key}_{value}".replace("/", "_").replace(" ", "_")
         shutil.copytree(build, edited)
         m = json.loads((edited / "manifest.json").read_text())
         m[key] = value

@@ -92,6 +92,9 @@ def _check_manifest_values(path: Path, m: dict) -> None:
         for key in _LAYER_INTS:
             if key in layer and not count(layer[key]):
                 raise bad(f"layer {name}: {key} = {layer[key]!r} is not a non-negative integer")
+    slowest = max((l["cycles_per_frame"] for l in m["layers"] if "cycles_per_frame" in l), default=0)
+    if m["cycles_per_frame"] < slowest:  # the throughput bound is the slowest layer: a smaller figure is false
+        raise bad(f"cycles_per_frame = {m['cycles_per_frame']:,} is below its slowest layer's {slowest:,}")
         mems = layer.get("memories", [])
         if not isinstance(mems, list) or not all(
                 isinstance(x, dict) and all(count(x.get(k, 0)) for k in ("depth", "width", "bits")) for x in mems):
