@@ -16,6 +16,7 @@ DEMO_EXPORT_FRAMES = 16  # clip length of the exported graph
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pleiades_fpga.model.presets import PRESETS
+    from pleiades_fpga.toolflow.locate import SIMULATORS
 
     p = subparsers.add_parser(
         "demo", help="run the whole flow on the synthetic default (train, QAT, export, RTL, verify, report)",
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--qat-epochs", type=positive_int, default=2, help="QAT fine-tuning epochs (default 2)")
     p.add_argument("--frames", type=positive_int, default=300,
                    help="frames to verify in RTL simulation (default 300, clips of 100, 2 simulator processes)")
-    p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--sim", default="verilator", choices=SIMULATORS)
     p.add_argument("--target", default="lfe5u-85f", help="part for the report (default lfe5u-85f)")
     p.add_argument("--synth", action="store_true", help="also synthesize with Yosys for the report (minutes)")
     p.add_argument("--bitstream", action="store_true", help="ECP5 target: place and route and a bitstream")

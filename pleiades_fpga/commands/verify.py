@@ -10,6 +10,7 @@ from pleiades_fpga.argtypes import float_range, int_range, nonneg_int, positive_
 def register(subparsers: argparse._SubParsersAction) -> None:
     from pleiades_fpga.sim.harness import MAX_PAUSE
     from pleiades_fpga.sim.verify import MAX_JOBS
+    from pleiades_fpga.toolflow.locate import SIMULATORS
 
     p = subparsers.add_parser(
         "verify", help="simulate an RTL build in an HDL harness and compare it with the integer golden model",
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int_range(1, MAX_JOBS), default=1,
                    help=f"simulator processes running clips in parallel (one shared build; default 1, at most "
                         f"{MAX_JOBS}, no more than there are clips)")
-    p.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--sim", default="verilator", choices=SIMULATORS)
     p.add_argument("--pause", type=float_range(0.0, MAX_PAUSE), default=0.3,
                    help=f"probability in [0, {MAX_PAUSE}] of an idle burst on the input and of a back-pressure burst "
                         "on the output (bursts of 1-4 cycles; default 0.3; 0 = no pauses)")

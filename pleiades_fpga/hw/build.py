@@ -19,9 +19,9 @@ def check_build_inputs(onnx_path: str | Path, out_dir: str | Path,
                        float_checkpoint: str | Path | None = None) -> None:
     """Refuse a missing model or checkpoint and an output path that is a file, before any work."""
     check_input_file(onnx_path, "model")
+    if float_checkpoint is not None:
+        check_input_file(float_checkpoint, "float checkpoint")
     out_dir = Path(out_dir)
-    if float_checkpoint is not None and not Path(float_checkpoint).is_file():
-        raise PleiadesError(f"float checkpoint {float_checkpoint} does not exist or is not a file")
     if out_dir.exists() and not out_dir.is_dir():
         raise PleiadesError(f"output directory {out_dir} is a file; pass a directory with --out")
 

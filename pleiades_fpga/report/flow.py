@@ -93,8 +93,6 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     tools. Without place and route, ``clock_mhz`` is the clock of the frame-rate figures.
     """
     build_dir = Path(build_dir)
-    if build_dir.exists() and not build_dir.is_dir():
-        raise PleiadesError(f"{build_dir} is a file, not a build directory")
     manifest = load_manifest(build_dir)
     part = get_part(target)
     rtl = [build_dir / f for f in manifest["rtl_files"]]

@@ -27,7 +27,10 @@ REPORT_FORMAT = "pleiades-fpga-report/1"
 
 
 def load_manifest(build_dir: Path | str) -> dict:
-    """Read and check ``build_dir/manifest.json`` (schema in docs/ARCHITECTURE.md)."""
+    """Read and check ``build_dir/manifest.json`` (schema in docs/ARCHITECTURE.md): the one check of an RTL build
+    directory that report and verify share (other backends, edited or incomplete builds)."""
+    if Path(build_dir).exists() and not Path(build_dir).is_dir():
+        raise PleiadesError(f"{build_dir} is a file, not a build directory")
     path = Path(build_dir) / "manifest.json"
     if not path.exists():
         raise PleiadesError(f"{path} not found; generate the build first (pleiades-fpga build MODEL --out {build_dir})")

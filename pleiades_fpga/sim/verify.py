@@ -26,6 +26,7 @@ import numpy as np
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_npz_atomic
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.paths import check_output_dir
+from pleiades_fpga.report.report import load_manifest
 from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.rtl.generate import rtl_sources
 from pleiades_fpga.sim.axis import unpack_pixel
@@ -42,18 +43,6 @@ DEFAULT_CLIP_FRAMES = 100
 NOMINAL_CYCLES_PER_S = {"verilator": 150_000, "icarus": 2_000}  # for the up-front estimate only
 MAX_JOBS = 64  # simulator processes verify starts at most
 SIM_PROCESS_MB = 150  # memory of one simulator process (cocotb + the compiled harness), for the estimate
-
-
-def _load_manifest(build_dir: Path) -> dict[str, Any]:
-    """The checked manifest of an RTL build (the report's check: other backends, edited or incomplete builds)."""
-    from pleiades_fpga.report.report import load_manifest
-
-    if build_dir.exists() and not build_dir.is_dir():
-        raise PleiadesError(f"{build_dir} is a file, not a build directory")
-    if not (build_dir / "manifest.json").is_file():
-        raise PleiadesError(f"{build_dir} is not an RTL build (no manifest.json); run `pleiades-fpga build "
-                            f"MODEL.onnx --backend rtl --out {build_dir}` first")
-    return load_manifest(build_dir)
 
 
 def available_memory_mb() -> float | None:
@@ -285,7 +274,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         raise PleiadesError(f"--float-ckpt {float_checkpoint} does not exist; give a checkpoint file or leave the "
                             "option out (BUILD/float.pt is used when present)")
     build_dir = Path(build_dir)
-    manifest = _load_manifest(build_dir)
+    manifest = load_manifest(build_dir)
     # the results must be writable before minutes of simulation are spent on them
     check_output_dir(build_dir, "build directory", files={"verification.json": None, "verification.npz": None})
     inp, out = manifest["input"], manifest["output"]
