@@ -138,6 +138,16 @@ STALE_DIR = "stale"
 PARTIAL = ".partial"
 
 
+def foreign_entries(out_dir: str | Path) -> list[str]:
+    """Entries no build writes, in an existing directory that holds no build (no manifest.json): a build there
+    would mix its files with someone else's (e.g. a training directory)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or (out_dir / "manifest.json").exists():
+        return []
+    known = {*DESIGN_ENTRIES, *(name for group in RESULT_FILES for name in group), *RESULT_DIRS, STALE_DIR}
+    return sorted(p.name for p in out_dir.iterdir() if p.name not in known)
+
+
 def _json_hash(path: Path) -> str | None:
     try:
         data = json.loads(path.read_text())
@@ -259,6 +269,6 @@ def publish_dir(staging: str | Path, final: str | Path, build_dir: str | Path, *
     return Path(final)
 
 
-__all__ = ["DESIGN_ENTRIES", "HASH_KEY", "STAMP", "atomic_path", "design_hash", "dir_is_current", "is_current",
-           "move_aside", "publish_build", "publish_dir", "results", "stamp_dir", "staged_build", "staging_dir",
+__all__ = ["DESIGN_ENTRIES", "HASH_KEY", "STAMP", "atomic_path", "design_hash", "dir_is_current", "foreign_entries",
+           "is_current", "move_aside", "publish_build", "publish_dir", "results", "stamp_dir", "staged_build", "staging_dir",
            "write_json_atomic", "write_npz_atomic", "write_text_atomic"]

@@ -71,6 +71,21 @@ def test_bad_build_options_are_refused_before_work(built, tmp_path, capsys, opts
     assert not out.exists()
 
 
+def test_build_refuses_a_directory_that_holds_no_build(built, tmp_path, capsys):
+    """A training directory (or the rtl/ of another build) is not a build directory: nothing is mixed into it."""
+    model, build = built
+    train_dir = tmp_path / "runs"
+    train_dir.mkdir()
+    (train_dir / "checkpoint.pt").write_bytes(b"ckpt")
+    (train_dir / "metrics.json").write_text("{}")
+    before = sorted(p.name for p in train_dir.iterdir())
+    rc, err = run_cli(capsys, "build", model, "--out", train_dir)
+    assert rc == 2 and "is not a build directory (it holds checkpoint.pt, metrics.json)" in err, err
+    assert sorted(p.name for p in train_dir.iterdir()) == before
+    rc, err = run_cli(capsys, "build", model, "--out", build / "rtl")
+    assert rc == 2 and "is not a build directory" in err, err
+
+
 def test_build_into_a_file_or_from_a_directory(built, tmp_path, capsys):
     model, _ = built
     target = tmp_path / "a_file"

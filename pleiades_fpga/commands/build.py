@@ -60,12 +60,18 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pleiades_fpga.artifacts import foreign_entries
     from pleiades_fpga.hw.backends import build
     from pleiades_fpga.hw.build import check_build_inputs
     from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
 
     check_options(args)
     check_build_inputs(args.model, args.out, args.float_ckpt)
+    foreign = foreign_entries(args.out)
+    if foreign:
+        raise PleiadesError(f"--out {args.out} is not a build directory (it holds {', '.join(foreign[:5])}"
+                            f"{' ...' if len(foreign) > 5 else ''}); a build would mix its files with those: give a "
+                            "new or empty directory, or an earlier build's")
     if args.folding is not None and not args.folding.is_file():
         raise PleiadesError(f"folding config {args.folding} does not exist or is not a file")
     if args.backend == "rtl" and args.max_multipliers is None and args.folding is None:
