@@ -52,7 +52,7 @@ def _mvu(name, c_in, c_out, pe, simd, acc, m, s, out_signed=0):
     layer = dict(name=name, kind="pointwise", pe=pe, simd=simd, multipliers=pe * simd, groups=1, in_bits=8,
                  out_bits=8, weight_bits=8, acc_bits=acc, m_bits=m, s_bits=s, in_shape=[c_in, 1, 1],
                  out_shape=[c_out, 1, 1], memories=[])
-    return name, "mvu_pointwise", params, layer
+    return name, "pointwise_mvu", params, layer
 
 
 def _gap(name, h, w, c):
@@ -61,7 +61,7 @@ def _gap(name, h, w, c):
     layer = dict(name=name, kind="avgpool", pe=1, simd=1, multipliers=0, groups=c, in_bits=8, out_bits=8,
                  weight_bits=0, acc_bits=sum_bits, m_bits=16, s_bits=6, in_shape=[c, h, w], out_shape=[c, 1, 1],
                  memories=[])
-    return name, "global_avg_pool", params, layer
+    return name, "avgpool_stream", params, layer
 
 
 CASES = [

@@ -1,4 +1,4 @@
-"""global_avg_pool (in the layer wrapper the generator ships, rom.avgpool_layer_files) against a numpy reference: per-channel frame sums, requantized (round half to even).
+"""avgpool_stream (in the layer wrapper the generator ships, rom.avgpool_layer_files) against a numpy reference: per-channel frame sums, requantized (round half to even).
 
 Random frame sizes, channels, widths, per-channel M/S and requant folding (PE dividing and not
 dividing C); frames back to back with random back-pressure on both sides, then a run without
@@ -58,7 +58,7 @@ def run_case(tmp_path, sim: str, case: dict, n_pressure: int, seed: int) -> None
     tmo = 20 * model * len(words) + 2000
     scenarios = [{"frames": words[:n_pressure], "seed": seed, "in_pause": 0.4, "out_pause": 0.4, "timeout_cycles": tmo},
                  {"frames": words[n_pressure:], "seed": seed + 1, "timeout_cycles": tmo}]
-    run = run_testbench(top, [*template_sources("global_avg_pool"), src], "pleiades_fpga.sim.tb.tb_avgpool", sim=sim,
+    run = run_testbench(top, [*template_sources("avgpool_stream"), src], "pleiades_fpga.sim.tb.tb_avgpool", sim=sim,
                         vectors={"scenarios": scenarios})
     runs = run.results["runs"]
     got = [fr for r in runs for fr in r["out"]]
@@ -107,13 +107,13 @@ LINT_SETS = [{}, {"C": 5, "PE": 3, "IN_SIGNED": 1, "OUT_SIGNED": 1}, {"H": 1, "W
 def test_avgpool_verilator_lint(params):
     from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
 
-    rep = verilator_lint("global_avg_pool", template_sources("global_avg_pool"), params)
+    rep = verilator_lint("avgpool_stream", template_sources("avgpool_stream"), params)
     assert rep.ok, "\n".join(rep.messages)
 
 
 def test_avgpool_yosys_no_latches():
     from pleiades_fpga.hw.rtl.lint import template_sources, yosys_synth
 
-    rep = yosys_synth("global_avg_pool", template_sources("global_avg_pool"), {"C": 3, "PE": 2})
+    rep = yosys_synth("avgpool_stream", template_sources("avgpool_stream"), {"C": 3, "PE": 2})
     assert rep.latches == 0
     assert rep.cells.get("cells", 1) > 0

@@ -26,10 +26,10 @@ EXTRA_LINT = [
     ("temporal_conv_buffer", {"K": 2, "PIXELS": 1}),
     ("temporal_conv_buffer", {"K": 10, "C_IN": 3, "C_OUT": 7, "PE": 3, "SIMD": 3, "IN_SIGNED": 1, "OUT_SIGNED": 1}),
     ("temporal_conv_buffer", {"C_IN": 1, "C_OUT": 1, "PE": 1, "SIMD": 1, "W_W": 2, "IN_W": 1, "OUT_W": 1}),
-    ("mvu_pointwise", {"C_IN": 5, "C_OUT": 3, "PE": 3, "SIMD": 5, "IN_SIGNED": 1}),
-    ("mvu_pointwise", {"C_IN": 256, "C_OUT": 10, "PE": 2, "SIMD": 16, "ACC_W": 24}),
-    ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 20, "C_OUT": 4, "PE": 3, "SIMD": 2, "IN_SIGNED": 1}),
-    ("mvu_pointwise", {"GROUP_IN": 5, "C_IN": 240, "C_OUT": 48, "PE": 1, "SIMD": 5, "IN_W": 16}),
+    ("pointwise_mvu", {"C_IN": 5, "C_OUT": 3, "PE": 3, "SIMD": 5, "IN_SIGNED": 1}),
+    ("pointwise_mvu", {"C_IN": 256, "C_OUT": 10, "PE": 2, "SIMD": 16, "ACC_W": 24}),
+    ("pointwise_mvu", {"GROUP_IN": 5, "C_IN": 20, "C_OUT": 4, "PE": 3, "SIMD": 2, "IN_SIGNED": 1}),
+    ("pointwise_mvu", {"GROUP_IN": 5, "C_IN": 240, "C_OUT": 48, "PE": 1, "SIMD": 5, "IN_W": 16}),
     ("projection_state", {"C_IN": 3, "D": 5, "PE": 2, "SIMD": 2, "IN_SIGNED": 1}),
     ("projection_state", {"C_IN": 1, "D": 1, "PE": 1, "SIMD": 1, "PIXELS": 1, "F": 0}),
     ("projection_state", {"C_IN": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),
@@ -43,10 +43,10 @@ WIRING_ONLY = {"zero_extend"}   # blocks without a single cell
 # one illegal parameter set per template and block, and the rule its elaboration check names
 ILLEGAL = [
     ("temporal_conv_buffer", {"DEPTHWISE": 1, "C_IN": 4, "C_OUT": 3}, "DEPTHWISE_needs_C_IN_equal_C_OUT_and_SIMD_1"),
-    ("mvu_pointwise", {"GROUP_IN": 3, "C_IN": 8, "C_OUT": 4}, "GROUP_IN_needs_K_1_no_DEPTHWISE_and_C_IN_equal_C_OUT"),
+    ("pointwise_mvu", {"GROUP_IN": 3, "C_IN": 8, "C_OUT": 4}, "GROUP_IN_needs_K_1_no_DEPTHWISE_and_C_IN_equal_C_OUT"),
     ("conv3x3_stream", {"STRIDE": 3}, "STRIDE_must_be_1_or_2"),
     ("projection_state", {"PE": 6, "D": 5}, "PE_in_1_to_D"),
-    ("global_avg_pool", {"ACC_W": 4, "IN_W": 4}, "ACC_W_above_IN_W"),
+    ("avgpool_stream", {"ACC_W": 4, "IN_W": 4}, "ACC_W_above_IN_W"),
     ("axis_add", {"A_W": 0}, "A_W_B_W_OUT_W_must_be_at_least_1"),
     ("axis_fifo", {"DEPTH": 6}, "DEPTH_must_be_a_power_of_two_at_least_2"),
     ("axis_fork", {"DATA_W": 0}, "DATA_W_must_be_at_least_1"),
@@ -87,7 +87,7 @@ def test_default_parameters_elaborate_in_icarus(name):
 
 
 def test_templates_present():
-    for name in ("requant", "mvu_pointwise", "temporal_conv_buffer"):
+    for name in ("requant", "pointwise_mvu", "temporal_conv_buffer"):
         assert name in TEMPLATES
 
 
@@ -121,7 +121,7 @@ def test_template_yosys_no_latches(name):
     assert (rep.cells.get("cells", 0) > 0) == (name not in WIRING_ONLY), rep.cells
 
 
-@pytest.mark.parametrize("name", ["requant", "temporal_conv_buffer", "mvu_pointwise"])
+@pytest.mark.parametrize("name", ["requant", "temporal_conv_buffer", "pointwise_mvu"])
 def test_own_templates_full_synth_no_latches(name):
     rep = yosys_synth(name, template_sources(name), target="generic")
     assert rep.latches == 0, f"{name}: yosys synth inferred {rep.latches} latches"
@@ -162,9 +162,9 @@ def test_checks_can_fail(tmp_path):
 
 
 def test_template_sources_resolves_dependencies():
-    names = [p.stem for p in template_sources("mvu_pointwise")]
-    assert names[-1] == "mvu_pointwise"
-    assert set(names) == {"requant", "temporal_conv_buffer", "mvu_pointwise", "axis_out_queue", "param_word",
+    names = [p.stem for p in template_sources("pointwise_mvu")]
+    assert names[-1] == "pointwise_mvu"
+    assert set(names) == {"requant", "temporal_conv_buffer", "pointwise_mvu", "axis_out_queue", "param_word",
                           "ram_sdp", "zero_extend"}
     for block in ("requant", "axis_out_queue", "param_word", "ram_sdp", "zero_extend"):
         assert names.index(block) < names.index("temporal_conv_buffer")

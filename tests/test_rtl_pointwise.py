@@ -1,4 +1,4 @@
-"""mvu_pointwise.v (pointwise conv / fully connected, PE x SIMD folded) against a numpy reference.
+"""pointwise_mvu.v (pointwise conv / fully connected, PE x SIMD folded) against a numpy reference.
 
 Random shapes, widths (2..8 bits), weights, bias, per-channel requant; unsigned and signed inputs and
 outputs; random back-pressure and idle cycles on both sides, then a reset and a pause-free run that
@@ -85,8 +85,8 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_in: int, c_out: int, pe: i
              ACC_W=acc_w, BIAS_W=bias_w, M_W=m_w, S_W=s_w, OUT_W=out_w, OUT_SIGNED=int(out_signed))
     name = f"mvu_top_{seed}"
     top = tmp_path / f"{name}.v"
-    top.write_text(files_text(mac_layer_files(name, "mvu_pointwise", p, wt[:, :, None], bias, m, s)))
-    sources = [*template_sources("mvu_pointwise"), top]
+    top.write_text(files_text(mac_layer_files(name, "pointwise_mvu", p, wt[:, :, None], bias, m, s)))
+    sources = [*template_sources("pointwise_mvu"), top]
     clips = [rng.integers(in_lo, in_hi + 1, size=(n_frames, c_in, h, w)) for _ in range(2)]
     scenarios = [{"frames": [pack_frame(f, in_w, in_signed) for f in clip], "seed": seed + i,
                   "in_pause": pause if i == 0 else 0.0, "out_pause": pause if i == 0 else 0.0}

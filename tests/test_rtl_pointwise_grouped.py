@@ -1,4 +1,4 @@
-"""mvu_pointwise.v with GROUP_IN (grouped pointwise: the readout of a depthwise recurrent temporal layer,
+"""pointwise_mvu.v with GROUP_IN (grouped pointwise: the readout of a depthwise recurrent temporal layer,
 output o reads inputs o*G .. o*G+G-1) against a loop reference; random back-pressure, reset, cycle model."""
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def run_config(sim: str, tmp_path: Path, seed: int, c_out: int, g: int, pe: int,
              BIAS_W=11, M_W=1, S_W=4, OUT_W=out_w, OUT_SIGNED=1)
     name = f"mvug_top_{seed}"
     top = tmp_path / f"{name}.v"
-    top.write_text(files_text(mac_layer_files(name, "mvu_pointwise", p, wt[:, :, None], bias, m, s)))
-    sources = [*template_sources("mvu_pointwise"), top]
+    top.write_text(files_text(mac_layer_files(name, "pointwise_mvu", p, wt[:, :, None], bias, m, s)))
+    sources = [*template_sources("pointwise_mvu"), top]
     clips = [rng.integers(-2048, 2048, size=(n_frames, c_in, h, w)) for _ in range(2)]
     scenarios = [{"frames": [pack_frame(f, in_w, True) for f in clip], "seed": seed + i,
                   "in_pause": pause if i == 0 else 0.0, "out_pause": pause if i == 0 else 0.0}

@@ -8,7 +8,7 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
   ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (no multiplier when M is 1 bit wide; a fixed shift when S is too);
 - adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
 - the engines' registers: registered products, the parameter word travelling with them, accumulators,
-  and for temporal_conv_buffer / mvu_pointwise the partial output vector + 2-beat output queue
+  and for temporal_conv_buffer / pointwise_mvu the partial output vector + 2-beat output queue
   (3 x the output beat) with its per-bit select logic (``queue``);
 - memories: block RAM when Yosys would use it (RAMs: :func:`parts.uses_bram`; constant ROMs: when the
   blocks cost Yosys less than logic, :func:`parts.rom_uses_bram`), split by depth like Yosys
@@ -25,10 +25,10 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, Part, bram_split, dsp_block
                                         rom_uses_bram, uses_bram)
 
 _WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
-_REQUANT = _WEIGHTED | {"avgpool", "global_avg_pool"}
+_REQUANT = _WEIGHTED | {"avgpool", "avgpool_stream"}
 
 # Calibration constants per family, fitted to Yosys 0.70 on the layer templates (temporal_conv_buffer,
-# conv3x3_stream, mvu_pointwise, global_avg_pool, axis_add; bench/estimate_vs_synth.py):
+# conv3x3_stream, pointwise_mvu, avgpool_stream, axis_add; bench/estimate_vs_synth.py):
 # - a requant lane costs pw * max(floor, shift * s_bits + round) LUTs (pw = acc + m + 1 bits:
 #   multiplier tail, rounding shifter, compare, clamp);
 # - adder tree: tree * multipliers * (product bits + log2 SIMD); accumulators: acc * PE * acc_bits;
@@ -103,7 +103,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     in_width = in_c * in_bits
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
     # multipliers and their adder tree / accumulators
-    queued = kind in _WEIGHTED and kind != "conv3x3"   # temporal_conv_buffer / mvu_pointwise engines
+    queued = kind in _WEIGHTED and kind != "conv3x3"   # temporal_conv_buffer / pointwise_mvu engines
     if mults and w_bits:
         per = dsp_blocks(w_bits, in_bits + 1, part)
         dsp += mults * per
@@ -160,7 +160,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
             math.log2(max(1, math.ceil(in_c / simd)))) if in_c > simd else 0
         ff += 3 * out_c * out_bits + in_width
         lut += k["ctrl_lut"]
-    if kind in {"avgpool", "global_avg_pool"}:
+    if kind in {"avgpool", "avgpool_stream"}:
         lut += 3 * in_c * acc_bits * k["sum"]        # per-channel frame sums, first-pixel clear, hold-bank select
         ff += 2 * in_c * acc_bits                    # running sums + hold bank
     # stream registers (input/output beats) and control (folded engines need the most)
@@ -180,7 +180,7 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         ff += out_width                                # collect register + output register
     if kind in _WEIGHTED:
         lut += k["ctrl_lut"]
-    elif kind in {"avgpool", "global_avg_pool"}:
+    elif kind in {"avgpool", "avgpool_stream"}:
         lut += k["ctrl_lut"] * 0.35
     else:
         lut += 20

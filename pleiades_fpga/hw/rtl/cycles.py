@@ -22,7 +22,7 @@ def _check_fold(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> N
 
 
 def mac_cycles_per_pixel(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:
-    """Cycles per input pixel of temporal_conv_buffer / mvu_pointwise (k = 1):
+    """Cycles per input pixel of temporal_conv_buffer / pointwise_mvu (k = 1):
     ceil(C_out/PE) * K * ceil(C_in/SIMD) (depthwise: ceil(C/PE) * K)."""
     _check_fold(c_in, c_out, pe, simd, depthwise)
     if k < 1:
@@ -38,7 +38,7 @@ def temporal_conv_cycles_per_frame(c_in: int, c_out: int, k: int, pixels: int, p
 
 
 def mvu_cycles_per_frame(c_in: int, c_out: int, pixels: int, pe: int, simd: int) -> int:
-    """Steady-state cycles per frame of mvu_pointwise (a fully connected layer has pixels = 1)."""
+    """Steady-state cycles per frame of pointwise_mvu (a fully connected layer has pixels = 1)."""
     return pixels * mac_cycles_per_pixel(c_in, c_out, 1, pe, simd)
 
 

@@ -1,4 +1,4 @@
-"""Analytic cycle counts of the spatial templates (conv3x3_stream, global_avg_pool, axis_fork, axis_add).
+"""Analytic cycle counts of the spatial templates (conv3x3_stream, avgpool_stream, axis_fork, axis_add).
 
 All counts are steady-state cycles per frame with frames streamed back to back, an input that
 offers a beat every cycle and an output that is always ready (no back-pressure).
@@ -69,7 +69,7 @@ def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1
 
 
 def avgpool_cycles(height: int, width: int, channels: int, pe: int = 1) -> int:
-    """Cycles per frame of global_avg_pool: max(H*W input beats, ceil(C/PE) + 3 for the requant pass)."""
+    """Cycles per frame of avgpool_stream: max(H*W input beats, ceil(C/PE) + 3 for the requant pass)."""
     if pe < 1:
         raise PleiadesError(f"PE must be >= 1, got {pe}")
     return max(height * width, _ceil_div(channels, pe) + 3)

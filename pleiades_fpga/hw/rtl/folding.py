@@ -67,7 +67,7 @@ def is_depthwise(layer: Layer) -> bool:
 
 def is_grouped_pointwise(layer: Layer) -> bool:
     """A grouped 1x1x1 conv that is not depthwise (the readout of a recurrent temporal layer: groups = C,
-    D state inputs per group). With one output per group it runs natively on mvu_pointwise (GROUP_IN,
+    D state inputs per group). With one output per group it runs natively on pointwise_mvu (GROUP_IN,
     ``group_inputs``); otherwise as a dense layer with a block-diagonal weight (``dense_pointwise_weight``):
     exact, but it costs ``groups`` times the useful MACs (cycles or multipliers)."""
     return (layer.kind == "conv" and layer.role == "pointwise" and layer.groups > 1
@@ -75,7 +75,7 @@ def is_grouped_pointwise(layer: Layer) -> bool:
 
 
 def group_inputs(layer: Layer) -> int:
-    """Inputs per group G of a grouped pointwise conv that mvu_pointwise runs natively (one output per
+    """Inputs per group G of a grouped pointwise conv that pointwise_mvu runs natively (one output per
     group, out = groups); 0 for every other layer."""
     if is_grouped_pointwise(layer) and layer.out_channels == layer.groups:
         return layer.in_channels // layer.groups

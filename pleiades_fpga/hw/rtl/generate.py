@@ -65,7 +65,7 @@ def _widths(bias: np.ndarray, m: np.ndarray, s: np.ndarray) -> tuple[int, int, i
 
 
 def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """temporal_conv_buffer / mvu_pointwise wrapper and its manifest entry fragments."""
+    """temporal_conv_buffer / pointwise_mvu wrapper and its manifest entry fragments."""
     kind = module_kind(layer)
     x = graph.tensors[layer.inputs[0]]
     dw = is_depthwise(layer)
@@ -85,7 +85,7 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
         template = "temporal_conv_buffer"
         params = {**params, "K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(dw)}
     else:
-        template = "mvu_pointwise"
+        template = "pointwise_mvu"
         if g_in:
             params["GROUP_IN"] = g_in
     files = rom.mac_layer_files(name, template, params, w, bias, m, s)
@@ -135,7 +135,7 @@ def _avgpool_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tupl
               "OUT_SIGNED": int(out_signed)}
     files = rom.avgpool_layer_files(name, params, m, s)
     mems = [{"name": f"{name}_params", "kind": "weights", "depth": -(-x.channels // fold.pe), "width": fold.pe * (mw + sw)}]
-    return files, {"module": "global_avg_pool", "memories": mems, "params": params}
+    return files, {"module": "avgpool_stream", "memories": mems, "params": params}
 
 
 def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:

@@ -10,7 +10,7 @@ user never stalls. Two styles, both read by Verilator, Icarus and Yosys (no file
 Words are unsigned bit patterns of ``width`` bits; use :func:`pack_lanes` to build words from
 several signed/unsigned lanes (lane 0 at the least significant bits), the same packing as AXI-Stream
 pixels. The layout helpers at the end of the module define the ROM contents the MAC templates
-(``temporal_conv_buffer``, ``mvu_pointwise``, ``conv3x3_stream``) and ``global_avg_pool`` expect, and build the
+(``temporal_conv_buffer``, ``pointwise_mvu``, ``conv3x3_stream``) and ``avgpool_stream`` expect, and build the
 layer wrappers (template + ROMs) that the generator ships and the template tests simulate.
 """
 from __future__ import annotations
@@ -135,7 +135,7 @@ def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, sty
 
 
 # --------------------------------------------------------------------------------------------------
-# ROM layouts of the MAC templates (mvu_pointwise, temporal_conv_buffer, conv3x3_stream) and layer wrappers
+# ROM layouts of the MAC templates (pointwise_mvu, temporal_conv_buffer, conv3x3_stream) and layer wrappers
 # --------------------------------------------------------------------------------------------------
 
 def _ceil_div(a: int, b: int) -> int:
@@ -143,7 +143,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def mac_weight_words(weights: np.ndarray, pe: int, simd: int, depthwise: bool = False) -> np.ndarray:
-    """Weight ROM contents (lane values, shape (depth, lanes)) for mvu_pointwise / temporal_conv_buffer.
+    """Weight ROM contents (lane values, shape (depth, lanes)) for pointwise_mvu / temporal_conv_buffer.
 
     ``weights``: (C_out, C_in, K) for a full layer (K = 1 for pointwise), (C, K) for depthwise.
     Full: word ``(o*K + k)*NI + i`` (NO = ceil(C_out/PE), NI = ceil(C_in/SIMD)) holds lane
@@ -231,7 +231,7 @@ def layer_with_roms(name: str, template: str, params: dict[str, object], din: in
 
 def mac_layer_files(name: str, template: str, params: dict[str, int], weights: np.ndarray, bias: np.ndarray,
                     mult: np.ndarray, shift: np.ndarray) -> list[tuple[str, str]]:
-    """Layer wrapper ``name`` of a MAC engine (``temporal_conv_buffer``, ``mvu_pointwise``, ``conv3x3_stream``)
+    """Layer wrapper ``name`` of a MAC engine (``temporal_conv_buffer``, ``pointwise_mvu``, ``conv3x3_stream``)
     with its weight and parameter ROMs: what the generator ships, and what the template tests simulate.
 
     ``weights``: (C_OUT, C_IN / groups, taps) integers (taps: K frames, oldest first; 9 = ky*3 + kx for
@@ -253,7 +253,7 @@ def mac_layer_files(name: str, template: str, params: dict[str, int], weights: n
 
 
 def avgpool_param_words(mult: Sequence[int], shift: Sequence[int], pe: int, m_w: int, s_w: int) -> list[int]:
-    """Parameter ROM of global_avg_pool: word g, lane j (channel g*PE + j) = {s, m} (m in the low bits)."""
+    """Parameter ROM of avgpool_stream: word g, lane j (channel g*PE + j) = {s, m} (m in the low bits)."""
     groups = _ceil_div(len(mult), pe)
     return pack_lanes([[(int(shift[g * pe + j]) << m_w) | int(mult[g * pe + j]) if g * pe + j < len(mult) else 0
                         for j in range(pe)] for g in range(groups)], m_w + s_w, signed=False)
@@ -261,14 +261,14 @@ def avgpool_param_words(mult: Sequence[int], shift: Sequence[int], pe: int, m_w:
 
 def avgpool_layer_files(name: str, params: dict[str, int], mult: Sequence[int],
                         shift: Sequence[int]) -> list[tuple[str, str]]:
-    """Layer wrapper ``name``: global_avg_pool with its {s, m} parameter ROM (as :func:`mac_layer_files`)."""
+    """Layer wrapper ``name``: avgpool_stream with its {s, m} parameter ROM (as :func:`mac_layer_files`)."""
     pe, m_w, s_w = int(params["PE"]), int(params["M_W"]), int(params["S_W"])
     for c, (m, s) in enumerate(zip(mult, shift)):
         if not (0 <= int(m) < (1 << m_w) and 0 <= int(s) < (1 << s_w)):
             raise PleiadesError(f"{name}: channel {c}: M={m} or S={s} does not fit M_W={m_w}, S_W={s_w}")
     words = avgpool_param_words(mult, shift, pe, m_w, s_w)
     c = int(params["C"])
-    return layer_with_roms(name, "global_avg_pool", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
+    return layer_with_roms(name, "avgpool_stream", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
                            [("prom", words, pe * (m_w + s_w), False)])
 
 

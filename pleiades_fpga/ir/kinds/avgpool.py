@@ -1,4 +1,4 @@
-"""IR kind "avgpool" (the spatial mean of the head; manifest kind ``avgpool``, template ``global_avg_pool.v``):
+"""IR kind "avgpool" (the spatial mean of the head; manifest kind ``avgpool``, template ``avgpool_stream.v``):
 ``acc[c] = sum_{h, w} x[c, h, w]``; the division by H*W (``pool_size``, a power of two) is folded into the
 requantization shift. Read from an ONNX ``ReduceMean`` over (H, W) with keepdims."""
 from __future__ import annotations

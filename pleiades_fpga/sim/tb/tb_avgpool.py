@@ -1,4 +1,4 @@
-"""cocotb testbench for global_avg_pool (the generator's layer wrapper with its parameter ROM): streams the
+"""cocotb testbench for avgpool_stream (the generator's layer wrapper with its parameter ROM): streams the
 scenarios of the vectors (see :func:`pleiades_fpga.sim.tb.run_stream_vectors`); the pytest side checks them."""
 from __future__ import annotations
 

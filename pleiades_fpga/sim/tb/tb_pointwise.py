@@ -1,4 +1,4 @@
-"""cocotb testbench for mvu_pointwise (kind "pointwise"; the generator's layer wrapper with its ROMs): streams
+"""cocotb testbench for pointwise_mvu (kind "pointwise"; the generator's layer wrapper with its ROMs): streams
 the scenarios of the vectors (see :func:`pleiades_fpga.sim.tb.run_stream_vectors`); the pytest side checks them."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 `timescale 1ns/1ps
 `default_nettype none
-// global_avg_pool: per-channel global average over an H x W frame, requantized.
+// avgpool_stream: per-channel global average over an H x W frame, requantized.
 //   sum[c] = sum over the frame of x[c]            (exact, ACC_W signed bits)
 //   y[c]   = clamp(round_half_even(sum[c] * M[c] / 2**S[c]), lo, hi)   (requant.v; M/2**S ~ 1/(H*W) x scales)
 // Input: one beat = one pixel with all C channels (IN_W each, channel c at [c*IN_W +: IN_W],
@@ -11,7 +11,7 @@
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
 // [pe*FW +: FW], FW = M_W + S_W, holding {S (unsigned), M (unsigned)} MSB to LSB,
 // for channel g*PE + pe (CF = ceil(C/PE) groups; lanes past the last channel are dropped).
-module global_avg_pool #(
+module avgpool_stream #(
     // (small defaults keep template-level lint/synthesis quick; the generator sets every parameter)
     parameter integer H = 4,                    // frame height (pixels)
     parameter integer W = 4,                    // frame width (pixels)
@@ -44,10 +44,10 @@ module global_avg_pool #(
 );
     generate
         if (H < 1 || W < 1 || C < 1 || PE < 1) begin : g_check_sizes
-            PARAMETER_ERROR_global_avg_pool_H_W_C_PE_must_be_at_least_1 u_error ();
+            PARAMETER_ERROR_avgpool_stream_H_W_C_PE_must_be_at_least_1 u_error ();
         end
         if (IN_W < 1 || M_W < 1 || S_W < 1 || OUT_W < 1 || ACC_W <= IN_W) begin : g_check_widths
-            PARAMETER_ERROR_global_avg_pool_widths_must_be_at_least_1_and_ACC_W_above_IN_W u_error ();
+            PARAMETER_ERROR_avgpool_stream_widths_must_be_at_least_1_and_ACC_W_above_IN_W u_error ();
         end
     endgenerate
 

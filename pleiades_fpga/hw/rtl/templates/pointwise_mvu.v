@@ -1,13 +1,13 @@
 `timescale 1ns/1ps
 `default_nettype none
-// mvu_pointwise: pointwise (1x1) convolution / fully connected layer as a folded matrix-vector unit.
+// pointwise_mvu: pointwise (1x1) convolution / fully connected layer as a folded matrix-vector unit.
 //   y[o] = requant(bias[o] + sum_i w[o, i] * x[i])  per input pixel (one beat in, one beat out)
 // PE output channels x SIMD input channels per cycle: ceil(C_OUT/PE) * ceil(C_IN/SIMD) cycles per
 // pixel, pixels accepted back to back. Unsigned (IN_SIGNED = 0) or signed input; unsigned (ReLU
 // fused) or signed output. It is temporal_conv_buffer with K = 1 (no history buffer), so the ROM
 // layouts are the same: weight ROM word o*NI + i, lane j*SIMD + s = w[o*PE + j, i*SIMD + s];
 // parameter ROM word o, lane j = {s, m, bias} of channel o*PE + j.
-module mvu_pointwise #(
+module pointwise_mvu #(
     parameter integer C_IN = 8,                 // input channels
     parameter integer C_OUT = 8,                // output channels
     parameter integer PE = 2,                   // output channels per step
