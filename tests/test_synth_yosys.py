@@ -19,9 +19,11 @@ def test_parse_stat_multiplies_hierarchy():
     design, per = parse_stat(stat, "ecp5")
     assert design == {"LUT4": 11, "MULT18X18D": 3, "CCU2C": 12}
     assert cells_to_utilization(design, "ecp5") == {"lut": 11 + 24, "ff": 0, "dsp": 3, "bram_blocks": 0,
-                                                    "bram_bits": 0}
+                                                    "bram_bits": 0, "uram_bits": 0}
     assert cells_to_utilization({"LUT6": 3, "RAM64M": 2, "RAMB36E1": 1, "RAMB18E1": 1, "FDRE": 7}, "xc7") == \
-        {"lut": 11, "ff": 7, "dsp": 0, "bram_blocks": 3, "bram_bits": 3 * 18432}
+        {"lut": 11, "ff": 7, "dsp": 0, "bram_blocks": 3, "bram_bits": 3 * 18432, "uram_bits": 0}
+    assert cells_to_utilization({"LUT6": 2, "RAM64M8": 1, "RAMB36E2": 1, "URAM288": 2, "DSP48E2": 4}, "xcup") == \
+        {"lut": 10, "ff": 0, "dsp": 4, "bram_blocks": 2, "bram_bits": 2 * 18432, "uram_bits": 2 * 4096 * 72}
 
 
 def test_synth_ecp5_and_xc7(tmp_path):

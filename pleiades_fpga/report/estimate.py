@@ -12,7 +12,8 @@ Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
   (3 x the output beat) with its per-bit select logic (``queue``);
 - memories: block RAM when Yosys would use it (RAMs: :func:`parts.uses_bram`; constant ROMs: when the
   blocks cost Yosys less than logic, :func:`parts.rom_uses_bram`), split by depth like Yosys
-  (:func:`parts.bram_blocks`), else LUT RAM / LUT logic.
+  (:func:`parts.bram_blocks`), UltraRAM on parts that have it when cheaper (:func:`parts.memory_class`), else
+  LUT RAM / LUT logic.
 The structure follows the RTL templates; the constants were fitted to Yosys 0.70 on the layer templates and
 on the generated default net (bench/estimate_vs_synth.py, bench/board_ulx3s.py).
 """
@@ -21,8 +22,8 @@ from __future__ import annotations
 import math
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.toolflow.parts import (RESOURCES, Part, bram_split, dsp_blocks, lutram_luts, rom_luts,
-                                        rom_uses_bram, uses_bram)
+from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram_split, dsp_blocks, lutram_luts,
+                                        memory_class, rom_luts, rom_uses_bram, uram_blocks)
 
 _WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
 _REQUANT = _WEIGHTED | {"avgpool", "avgpool_stream"}
@@ -70,22 +71,29 @@ def map_memory(mem: dict, part: Part) -> dict:
     if mem.get("kind") == "weights" and not rom_uses_bram(depth, width, part):
         return {"name": mem.get("name", ""), "kind": "weights", "depth": depth, "width": width,
                 "bits": depth * width, "resource": "logic", "bram_blocks": 0, "bram_bits": 0,
-                "lutram_luts": rom_luts(depth, width, part), "glue_luts": 0}
-    bram = True if mem.get("kind") == "weights" else uses_bram(depth, width, part)
+                "uram_blocks": 0, "uram_bits": 0, "lutram_luts": rom_luts(depth, width, part), "glue_luts": 0}
+    resource = "bram" if mem.get("kind") == "weights" else memory_class(depth, width, part)
+    bram = resource == "bram"
     blocks, segments = bram_split(depth, width, part) if bram else (0, 0)
-    k = _K[part.family]
+    urams = uram_blocks(depth, width) if resource == "uram" else 0
+    k = _K[part.fabric]
     # block RAM glue (measured on Yosys's mapping of one-write one-read memories): read-enable hold per bit,
     # and an output multiplexer per bit for every depth segment beyond the first
     glue = width * (k["bram_rd"] + k["bram_seg"] * (segments - 1)) if bram else 0.0
+    if urams:   # the same output multiplexer per bit across the rows of URAM288 blocks
+        glue = width * (k["bram_rd"] + k["bram_seg"] * (urams // math.ceil(width / 72) - 1)) if width > 72 \
+            else width * (k["bram_rd"] + k["bram_seg"] * (urams - 1))
     return {"name": mem.get("name", ""), "kind": mem.get("kind", ""), "depth": depth, "width": width,
-            "bits": depth * width, "resource": "bram" if bram else "lutram", "bram_blocks": blocks,
-            "bram_bits": blocks * part.bram_block_bits,
-            "lutram_luts": 0 if bram else lutram_luts(depth, width, part), "glue_luts": int(round(glue))}
+            "bits": depth * width, "resource": resource, "bram_blocks": blocks,
+            "bram_bits": blocks * part.bram_block_bits, "uram_blocks": urams, "uram_bits": urams * URAM_BLOCK_BITS,
+            "lutram_luts": lutram_luts(depth, width, part) if resource == "lutram" else 0,
+            "glue_luts": int(round(glue))}
 
 
 def estimate_layer(layer: dict, part: Part) -> dict:
-    """Estimated lut, ff, dsp, bram_bits (+ bram_blocks, memories) of one manifest layer on ``part``."""
-    k = _K[part.family]
+    """Estimated lut, ff, dsp, bram_bits, uram_bits (+ bram_blocks, uram_blocks, memories) of one manifest layer
+    on ``part``."""
+    k = _K[part.fabric]
     kind = str(layer.get("kind", ""))
     pe = max(1, _int(layer, "pe", 1))
     mults = _int(layer, "multipliers")
@@ -188,9 +196,10 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     lut += sum(m["lutram_luts"] + m["glue_luts"] for m in memories)
     blocks = sum(m["bram_blocks"] for m in memories)
     ff += k["mem_ff"] * sum(m["width"] for m in memories if m["resource"] == "bram")   # read registers
+    urams = sum(m["uram_blocks"] for m in memories)
     return {"name": layer.get("name", ""), "kind": kind, "lut": int(round(lut)), "ff": int(round(ff)),
             "dsp": int(dsp), "bram_blocks": blocks, "bram_bits": blocks * part.bram_block_bits,
-            "memories": memories}
+            "uram_blocks": urams, "uram_bits": urams * URAM_BLOCK_BITS, "memories": memories}
 
 
 def estimate_manifest(manifest: dict, part: Part) -> dict:
@@ -199,18 +208,19 @@ def estimate_manifest(manifest: dict, part: Part) -> dict:
     if not isinstance(layers, list) or not layers:
         raise PleiadesError("manifest.json has no 'layers' list; regenerate the build (pleiades-fpga build ...)")
     per_layer = [estimate_layer(layer, part) for layer in layers]
-    total = {key: sum(l[key] for l in per_layer) for key in (*RESOURCES, "bram_blocks")}
+    total = {key: sum(l[key] for l in per_layer) for key in (*RESOURCES, "bram_blocks", "uram_blocks")}
     return {"part": part.name, "layers": per_layer, "total": total}
 
 
 def memory_breakdown(manifest: dict, part: Part) -> dict[str, dict[str, int]]:
-    """Raw bits and mapped block-RAM bits per memory kind (circular_buffer, line_buffer, weights, ...)."""
+    """Raw bits and mapped block-RAM / UltraRAM bits per memory kind (circular_buffer, line_buffer, weights, ...)."""
     out: dict[str, dict[str, int]] = {}
     for layer in manifest.get("layers", []):
         for mem in layer.get("memories", []):
             m = map_memory(mem, part)
-            slot = out.setdefault(m["kind"] or "other", {"bits": 0, "bram_bits": 0, "lutram_bits": 0})
+            slot = out.setdefault(m["kind"] or "other", {"bits": 0, "bram_bits": 0, "uram_bits": 0, "lutram_bits": 0})
             slot["bits"] += m["bits"]
             slot["bram_bits"] += m["bram_bits"]
-            slot["lutram_bits"] += 0 if m["resource"] == "bram" else m["bits"]
+            slot["uram_bits"] += m["uram_bits"]
+            slot["lutram_bits"] += 0 if m["resource"] in ("bram", "uram") else m["bits"]
     return out

