@@ -1,0 +1,205 @@
+"""Lowering of a temporal conv whose history is in external memory: ``temporal_history_axi`` (the window
+provider, an AXI4 master per layer) followed by ``pointwise_mvu`` (dense: C_IN*K inputs, weight [o][c*K + k] =
+w[o, c, k]; depthwise: GROUP_IN = K). No MAC code of its own. Address map and prefetch depth:
+docs/EXTERNAL_MEMORY.md.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.rom import mac_layer_files
+from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections, wire
+
+#: AXI4 signals of the master port: (channel signal, width key, driven by the master). Width keys: "id", "addr",
+#: "data", "strb" or a number of bits.
+AXI_SIGNALS: tuple[tuple[str, str | int, bool], ...] = (
+    ("awid", "id", True), ("awaddr", "addr", True), ("awlen", 8, True), ("awsize", 3, True), ("awburst", 2, True),
+    ("awvalid", 1, True), ("awready", 1, False),
+    ("wdata", "data", True), ("wstrb", "strb", True), ("wlast", 1, True), ("wvalid", 1, True), ("wready", 1, False),
+    ("bid", "id", False), ("bresp", 2, False), ("bvalid", 1, False), ("bready", 1, True),
+    ("arid", "id", True), ("araddr", "addr", True), ("arlen", 8, True), ("arsize", 3, True), ("arburst", 2, True),
+    ("arvalid", 1, True), ("arready", 1, False),
+    ("rid", "id", False), ("rdata", "data", False), ("rresp", 2, False), ("rlast", 1, False), ("rvalid", 1, False),
+    ("rready", 1, True),
+)
+
+#: cycles of slack in the prefetch depth on top of the latency and one group's transfer
+PREFETCH_SLACK_CYCLES = 8
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, n))))
+
+
+@dataclass(frozen=True)
+class HistoryLayout:
+    """One temporal_history_axi instance: its parameters and the address map of its region in external memory."""
+
+    c_in: int
+    in_w: int
+    k: int
+    pixels: int
+    data_w: int          # AXI data width (bits)
+    bpp: int             # AXI beats per pixel
+    burst_pix: int       # pixels per burst
+    fifo_depth: int      # prefetch FIFO depth per history frame (pixels)
+    base_addr: int = 0
+    addr_w: int = 32
+    id_w: int = 1
+
+    @property
+    def pix_bytes(self) -> int:
+        return self.bpp * self.data_w // 8
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.burst_pix * self.pix_bytes
+
+    @property
+    def n_bursts(self) -> int:
+        return -(-self.pixels // self.burst_pix)
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.n_bursts * self.burst_bytes
+
+    @property
+    def region_bytes(self) -> int:
+        """Bytes of the K-1 frame slots."""
+        return (self.k - 1) * self.slot_bytes
+
+    @property
+    def region_end(self) -> int:
+        """First byte past the region."""
+        return self.base_addr + self.region_bytes
+
+    def width(self, key: str | int) -> int:
+        """Width of an AXI signal by its key in :data:`AXI_SIGNALS`."""
+        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
+
+    def params(self) -> dict[str, object]:
+        """Verilog parameters of temporal_history_axi."""
+        return {"C_IN": self.c_in, "IN_W": self.in_w, "K": self.k, "PIXELS": self.pixels, "DATA_W": self.data_w,
+                "BPP": self.bpp, "BURST_PIX": self.burst_pix, "FIFO_DEPTH": self.fifo_depth, "ADDR_W": self.addr_w,
+                "ID_W": self.id_w, "BASE_ADDR": f"64'h{self.base_addr:x}"}
+
+
+def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pixel: int) -> int:
+    """Prefetch FIFO depth (pixels, a power of two) that hides ``latency`` cycles (address handshake -> first
+    data beat) when the MAC engine takes ``cycles_per_pixel``: a group of K-1 bursts requested when one burst of
+    room frees must arrive (latency + its (K-1)*burst_pix*bpp beats + slack) before the FIFO runs dry."""
+    lead = latency + (k - 1) * burst_pix * bpp + PREFETCH_SLACK_CYCLES
+    return _pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // max(1, cycles_per_pixel))))
+
+
+def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, burst_pix: int | None = None,
+                   fifo_depth: int | None = None, base_addr: int = 0, addr_w: int = 32, latency: int = 64,
+                   cycles_per_pixel: int = 1, name: str = "layer") -> HistoryLayout:
+    """The layout of one layer's history (checked; what the template would reject at elaboration is a
+    PleiadesError here). ``burst_pix`` defaults to the largest power of two with at most 256 beats and 4 KB
+    that leaves at least 4 bursts per frame; ``fifo_depth`` to :func:`prefetch_depth` at ``latency``."""
+    if k < 2:
+        raise PleiadesError(f"{name}: an external history needs K >= 2 temporal taps, got K = {k}")
+    if data_w < 8 or data_w > 1024 or data_w & (data_w - 1):
+        raise PleiadesError(f"{name}: the AXI data width must be a power of two from 8 to 1024 bits, got {data_w}")
+    bpp = _pow2_at_least(-(-(c_in * in_w) // data_w))
+    pix_bytes = bpp * data_w // 8
+    if burst_pix is None:
+        burst_pix = 1
+        while (burst_pix * 2 * bpp <= 256 and burst_pix * 2 * pix_bytes <= 4096
+               and -(-pixels // (burst_pix * 2)) >= 4):
+            burst_pix *= 2
+    if burst_pix < 1 or burst_pix & (burst_pix - 1) or burst_pix * bpp > 256 or burst_pix * pix_bytes > 4096:
+        raise PleiadesError(f"{name}: burst of {burst_pix} pixels x {bpp} beats of {data_w} bits: a burst must be a "
+                            "power of two pixels of at most 256 beats and 4096 bytes; choose a smaller burst")
+    if fifo_depth is None:
+        fifo_depth = prefetch_depth(k, bpp, burst_pix, latency, cycles_per_pixel)
+    if fifo_depth < 2 * burst_pix or fifo_depth & (fifo_depth - 1):
+        raise PleiadesError(f"{name}: the prefetch depth must be a power of two of at least two bursts "
+                            f"({2 * burst_pix} pixels), got {fifo_depth}")
+    lay = HistoryLayout(c_in, in_w, k, pixels, data_w, bpp, burst_pix, fifo_depth, base_addr, addr_w)
+    if base_addr % lay.burst_bytes:
+        raise PleiadesError(f"{name}: base address 0x{base_addr:x} is not a multiple of the burst size "
+                            f"({lay.burst_bytes} bytes); align it")
+    if lay.region_end > 1 << addr_w:
+        raise PleiadesError(f"{name}: the history region 0x{base_addr:x} + {lay.region_bytes} bytes does not fit "
+                            f"a {addr_w}-bit address space")
+    return lay
+
+
+def axi_ports(lay: HistoryLayout, prefix: str = "m_axi", *, master: bool = True) -> list[Port]:
+    """The AXI4 port bundle ``<prefix>_<signal>`` of a master (or of a slave: directions swapped)."""
+    return [Port(f"{prefix}_{sig}", "output" if out == master else "input", lay.width(key))
+            for sig, key, out in AXI_SIGNALS]
+
+
+def axi_connections(port_prefix: str, signal_prefix: str) -> dict[str, str]:
+    return {f"{port_prefix}_{sig}": f"{signal_prefix}_{sig}" for sig, _, _ in AXI_SIGNALS}
+
+
+def mvu_weights(weights: np.ndarray, depthwise: bool) -> np.ndarray:
+    """pointwise_mvu weights (C_OUT, inputs, 1) of a temporal conv's (C_OUT, C_IN or 1, K) weights in the window
+    layout: dense input c*K + k = w[o, c, k]; depthwise (GROUP_IN = K) input k of group o = w[o, 0, k]."""
+    w = np.asarray(weights, dtype=np.int64)
+    c_out, c_in, k = w.shape
+    return (w[:, 0, :] if depthwise else w.reshape(c_out, c_in * k))[:, :, None]
+
+
+def mvu_params(lay: HistoryLayout, c_out: int, mac: dict[str, int], depthwise: bool) -> dict[str, int]:
+    """pointwise_mvu parameters behind the window provider (``mac``: PE, SIMD and the widths)."""
+    return {"C_IN": lay.c_in * lay.k, "C_OUT": c_out, "PE": mac["PE"], "SIMD": mac["SIMD"],
+            "GROUP_IN": lay.k if depthwise else 0,
+            **{key: mac[key] for key in ("IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W", "OUT_W",
+                                         "OUT_SIGNED")}}
+
+
+def external_layer_files(name: str, lay: HistoryLayout, mac: dict[str, int], c_out: int, weights: np.ndarray,
+                         bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, *,
+                         depthwise: bool) -> list[tuple[str, str]]:
+    """Files of layer ``name``: its MAC wrapper ``<name>_mac`` (pointwise_mvu with its ROMs) and the layer module
+    (ports of every layer, plus the AXI4 master ``m_axi_*`` and ``axi_error``)."""
+    if mac["IN_W"] != lay.in_w:
+        raise PleiadesError(f"{name}: MAC input width {mac['IN_W']} differs from the history width {lay.in_w}")
+    mp = mvu_params(lay, c_out, mac, depthwise)
+    files = mac_layer_files(f"{name}_mac", "pointwise_mvu", mp, mvu_weights(weights, depthwise), bias, mult, shift)
+    win_w = lay.k * lay.c_in * lay.in_w
+    body = [wire("win_tdata", win_w), wire("win_tvalid"), wire("win_tready"), wire("win_tlast"),
+            instance("temporal_history_axi", "u_hist",
+                     {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"),
+                      **stream_connections("m_axis", "win"), **axi_connections("m_axi", "m_axi"),
+                      "axi_error": "axi_error"}, lay.params()),
+            instance(f"{name}_mac", "u_mac", {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "win"),
+                                              **stream_connections("m_axis", "m_axis")})]
+    ports = layer_ports(lay.c_in * lay.in_w, c_out * mac["OUT_W"]) + axi_ports(lay) + [Port("axi_error", "output")]
+    text = module(name, ports, body, comment=f"{name}: temporal conv, history in external memory "
+                  f"(temporal_history_axi + pointwise_mvu, generated). Region 0x{lay.base_addr:x} + "
+                  f"{lay.region_bytes} bytes.")
+    return files + [(name, text)]
+
+
+def memory_model_top(top: str, layer: str, lay: HistoryLayout, in_width: int, out_width: int) -> str:
+    """A simulation top: layer ``layer`` on the HDL memory model ``axi_ram_model`` (sim/hdl), with the model's
+    settings (seed, lat_min, lat_max, stall) as inputs and its counters as outputs."""
+    words = -(-lay.region_end // (lay.data_w // 8))
+    ports = layer_ports(in_width, out_width) + [
+        Port("seed", "input", 32), Port("lat_min", "input", 16), Port("lat_max", "input", 16),
+        Port("stall", "input", 16), Port("read_beats", "output", 32), Port("write_beats", "output", 32),
+        Port("errors", "output", 32), Port("unwritten_reads", "output", 32), Port("axi_error", "output")]
+    body = [wire(f"axi_{sig}", lay.width(key)) for sig, key, _ in AXI_SIGNALS]
+    body.append(instance(layer, "u_layer", {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"),
+                                            **stream_connections("m_axis", "m_axis"),
+                                            **axi_connections("m_axi", "axi"), "axi_error": "axi_error"}))
+    body.append(instance("axi_ram_model", "u_mem",
+                         {"clk": "clk", "rst": "rst", "seed": "seed", "lat_min": "lat_min", "lat_max": "lat_max",
+                          "stall": "stall", **axi_connections("s_axi", "axi"), "read_beats": "read_beats",
+                          "write_beats": "write_beats", "errors": "errors", "unwritten_reads": "unwritten_reads"},
+                         {"DATA_W": lay.data_w, "ADDR_W": lay.addr_w, "ID_W": lay.id_w, "DEPTH": words}))
+    return module(top, ports, body, comment=f"{top}: {layer} on the AXI memory model (simulation only, generated).")
+
+
+__all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_ports", "external_layer_files", "history_layout",
+           "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
