@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pleiades_fpga.argtypes import int_range
 from pleiades_fpga.commands.build import clock_mhz_arg
 from pleiades_fpga.toolflow.parts import part_arg
 
@@ -21,6 +22,11 @@ def register(subparsers) -> None:
                    help=f"board (default ulx3s-85f). {targets_help()}; an ECP5 part without a board is refused "
                         "(use `report --synth` for it)")
     p.add_argument("--clock-mhz", type=clock_mhz_arg, default=None, help="network clock (ECP5: PLL when not 25 MHz)")
+    p.add_argument("--baud", type=int_range(300, 3_000_000), default=115200,
+                   help="UART bridge baud rate (default 115200; the ULX3S's FT231X carries up to 3,000,000)")
+    p.add_argument("--program", nargs="?", const="sram", choices=("sram", "flash"), default=None,
+                   help="then load the bitstream into the ULX3S on USB with openFPGALoader: sram (default, until "
+                        "power-off) or flash (SPI flash, loads at power-up)")
     p.set_defaults(func=run)
 
 
@@ -28,17 +34,27 @@ def run(args: argparse.Namespace) -> int:
     """Run the board flow; exit code 0 when a bitstream (ECP5) or a Vivado script (Xilinx) was written."""
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.report.flow import BOARDS, board_for, run_report
+    from pleiades_fpga.toolflow.boards.host import check_baud
+    from pleiades_fpga.toolflow.boards.program import program_board, program_command
     from pleiades_fpga.toolflow.parts import get_part
 
     part = get_part(args.target)
     ecp5 = part.family == "ecp5"
-    if ecp5 and board_for(part.name, args.target) is None:
+    board = board_for(part.name, args.target)
+    if ecp5 and board is None:
         raise PleiadesError(f"synth is the board build and {part.name} has no board here (boards: "
                             f"{', '.join(BOARDS)}); use `pleiades-fpga report {args.build_dir} --target {args.target} "
                             "--synth` for a synthesis of the part")
+    check_baud(args.baud, args.clock_mhz or (board.osc_mhz if board is not None and ecp5 else None))
+    if args.program:   # tool and board support checked before minutes of synthesis
+        program_command("top.bit", board.name if board is not None else args.target, flash=args.program == "flash")
     report = run_report(args.build_dir, args.target, synth=True, pnr=ecp5, bitstream=ecp5,
-                        clock_mhz=args.clock_mhz)
+                        clock_mhz=args.clock_mhz, baud=args.baud)
     print(f"{report['verdict']}  [at {report['fmax_mhz']:.2f} MHz: {report['fmax_source']}]")
     if ecp5:
-        print(f"bitstream: {report['pnr']['bitstream']}  (fmax {report['fmax_mhz']:.2f} MHz)")
+        print(f"bitstream: {report['pnr']['bitstream']}  (fmax {report['fmax_mhz']:.2f} MHz, UART {args.baud} baud)")
+    if args.program:
+        print(program_board(report["pnr"]["bitstream"], board.name, flash=args.program == "flash"))
+        print(f"programmed the {board.name} ({args.program}); stream frames with `pleiades-fpga host "
+              f"{args.build_dir} --port PORT --baud {args.baud} --frames FILE`")
     return 0

@@ -81,7 +81,7 @@ def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock
 
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
                bitstream: bool = False, clock_mhz: float | None = None, html: bool = True,
-               progress: bool = True, strict_fit: bool = True, reuse: bool = False) -> dict:
+               progress: bool = True, strict_fit: bool = True, reuse: bool = False, baud: int = 115200) -> dict:
     """Estimate (always), synthesize (``synth``), place and route (``pnr``, ECP5) and pack a bitstream
     (``bitstream``), then write report.json/report.html; return the report dictionary.
 
@@ -90,7 +90,8 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     ``synth`` the Vivado project script is also written to board/pynq-z2/. Raises DoesNotFitError (after writing the
     report) when the design does not fit and ``strict_fit``. ``reuse``: read the synthesis / place-and-route
     results already in build/NAME/synth/<part> (stamped with the current design hash) instead of running the
-    tools. Without place and route, ``clock_mhz`` is the clock of the frame-rate figures.
+    tools. Without place and route, ``clock_mhz`` is the clock of the frame-rate figures. ``baud``: the board
+    wrapper's UART bridge.
     """
     build_dir = Path(build_dir)
     manifest = load_manifest(build_dir)
@@ -121,7 +122,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
             check_fit(pre["resources"], part)
         board_final = build_dir / "board" / board.name
         board_dir, synth_dir = staging_dir(board_final), staging_dir(synth_final)
-        info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz)
+        info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz, baud=baud)
         full = run_synth(rtl + [Path(f) for f in info["files"]], board.top, part, synth_dir, progress=progress,
                          instances_of=top)
         try:
@@ -138,7 +139,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
             run_ecppack(pnr_result.config, board_dir / bit_name, progress=progress)
         # both runs succeeded: replace the earlier results, then read them back from their final place
         publish_dir(synth_dir, synth_final, build_dir, top=board.top, pnr=True, clock_mhz=info["clock_mhz"])
-        publish_dir(board_dir, board_final, build_dir, clock_mhz=info["clock_mhz"], bitstream=bitstream)
+        publish_dir(board_dir, board_final, build_dir, clock_mhz=info["clock_mhz"], bitstream=bitstream, baud=baud)
         synth_result = _core(load_synth(synth_final, board.top, part, full.seconds), top)
         pnr_result = load_pnr(synth_final, part, info["clock_mhz"], pnr_result.seconds)
         if bitstream:

