@@ -278,3 +278,44 @@ def utilization_percent(used: dict[str, float], part: Part) -> dict[str, float]:
     """Percentage of each resource of ``part`` that ``used`` takes (None for a resource the part lacks)."""
     totals = part.totals()
     return {k: round(100.0 * used.get(k, 0) / totals[k], 2) if totals[k] else None for k in RESOURCES}
+
+
+@dataclass(frozen=True)
+class BoardMemory:
+    """A board's external memory as a design's AXI4 master sees it (the temporal buffers planned external)."""
+
+    board: str
+    part: str                      # key of PARTS
+    kind: str
+    size_bytes: int
+    data_bits: int                 # width of the design's AXI port to it
+    peak_mb_s: float               # peak of the path (memory bus or port, the lower), MB/s = 1e6 bytes/s
+    usable_mb_s: float             # sustained read + write bandwidth budgeted for long sequential bursts
+    source: str                    # where the figures come from
+
+
+BOARD_MEMORIES: dict[str, BoardMemory] = {
+    m.board: m for m in (
+        BoardMemory("pynq-z2", "xc7z020", "DDR3 (Zynq PS, through an AXI HP port)", 512 * 2**20, 64, 2133.0, 1600.0,
+                    "DDR3-1066 on a 16-bit bus (PYNQ-Z2 reference manual: 512 MB, 16-bit) = 2,133 MB/s peak; one "
+                    "HP port is 64-bit AXI3 at 150 MHz = 1,200 MB/s per direction (Zynq-7000 TRM UG585); usable "
+                    "= 75 % of the DDR peak (estimated: refresh, bank and read/write turnaround)"),
+        BoardMemory("ulx3s-85f", "lfe5u-85f", "SDR SDRAM through LiteDRAM (GENSDRPHY 1:1)", 32 * 2**20, 16, 100.0,
+                    70.0,
+                    "16-bit SDR SDRAM at the LiteX ULX3S target's default 50 MHz system clock (litex-boards "
+                    "radiona_ulx3s: MT48LC16M16, sdram_rate 1:1) = 100 MB/s peak; usable = 70 % (estimated: "
+                    "refresh, row activate/precharge, read/write turnaround)"),
+    )
+}
+
+
+def board_memory(name: str) -> BoardMemory:
+    """The external memory of a board, by board name or by its part (name or alias)."""
+    key = name.strip().lower()
+    if key in BOARD_MEMORIES:
+        return BOARD_MEMORIES[key]
+    part = get_part(name)
+    for mem in BOARD_MEMORIES.values():
+        if mem.part == part.name.lower():
+            return mem
+    raise PleiadesError(f"no external memory known for {name!r}; boards with one: {', '.join(BOARD_MEMORIES)}")

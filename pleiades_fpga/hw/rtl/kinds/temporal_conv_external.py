@@ -29,6 +29,9 @@ AXI_SIGNALS: tuple[tuple[str, str | int, bool], ...] = (
 
 #: cycles of slack in the prefetch depth on top of the latency and one group's transfer
 PREFETCH_SLACK_CYCLES = 8
+#: default burst size: long enough for DRAM efficiency, short enough that the prefetch FIFOs (which must cover
+#: one group of K-1 bursts on top of the latency) stay small
+BURST_TARGET_BYTES = 256
 
 
 def _pow2_at_least(n: int) -> int:
@@ -100,8 +103,8 @@ def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, bu
                    fifo_depth: int | None = None, base_addr: int = 0, addr_w: int = 32, latency: int = 64,
                    cycles_per_pixel: int = 1, name: str = "layer") -> HistoryLayout:
     """The layout of one layer's history (checked; what the template would reject at elaboration is a
-    PleiadesError here). ``burst_pix`` defaults to the largest power of two with at most 256 beats and 4 KB
-    that leaves at least 4 bursts per frame; ``fifo_depth`` to :func:`prefetch_depth` at ``latency``."""
+    PleiadesError here). ``burst_pix`` defaults to the largest power of two of at most 256 beats and
+    BURST_TARGET_BYTES that leaves at least 4 bursts per frame; ``fifo_depth`` to :func:`prefetch_depth` at ``latency``."""
     if k < 2:
         raise PleiadesError(f"{name}: an external history needs K >= 2 temporal taps, got K = {k}")
     if data_w < 8 or data_w > 1024 or data_w & (data_w - 1):
@@ -110,7 +113,7 @@ def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, bu
     pix_bytes = bpp * data_w // 8
     if burst_pix is None:
         burst_pix = 1
-        while (burst_pix * 2 * bpp <= 256 and burst_pix * 2 * pix_bytes <= 4096
+        while (burst_pix * 2 * bpp <= 256 and burst_pix * 2 * pix_bytes <= BURST_TARGET_BYTES
                and -(-pixels // (burst_pix * 2)) >= 4):
             burst_pix *= 2
     if burst_pix < 1 or burst_pix & (burst_pix - 1) or burst_pix * bpp > 256 or burst_pix * pix_bytes > 4096:

@@ -1,0 +1,184 @@
+"""Memory planner: where each temporal buffer lives (on chip or in the board's external memory), and the
+external traffic it causes against the board memory's usable bandwidth (docs/EXTERNAL_MEMORY.md).
+
+Buffers: a temporal layer's circular buffer (manifest memory kind ``circular_buffer``: K-1 frames) and a
+GroupNorm frame buffer (kind ``frame_buffer``: one frame). The planner starts from every buffer on chip, applies
+the per-layer overrides (folding JSON ``"memory": "onchip" | "external"``), then moves the largest remaining
+buffers external until the design's block RAM (+ UltraRAM) fits the part with ``headroom`` left free. An external
+buffer keeps on chip its prefetch FIFOs (K-1 history FIFOs + 1 write FIFO of ``fifo_depth`` pixels).
+
+Traffic per frame of an external buffer (steady state, bytes on the AXI bus, pixels padded to whole beats):
+circular buffer: K-1 frames read + 1 written; frame buffer: 1 read + 1 written. MB/s = bytes per frame x frames/s
+at the required rate (1e6 / bin_us) and at the achieved rate (clock / cycles per frame); the verdict compares the
+total with the board memory's usable bandwidth (``toolflow.parts.BOARD_MEMORIES``, figures with their source).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import HistoryLayout, history_layout
+from pleiades_fpga.toolflow.parts import (URAM_BLOCK_BITS, BoardMemory, Part, bram_blocks, memory_class,
+                                        rom_uses_bram, uram_blocks)
+
+MEMORY_CHOICES = ("onchip", "external")
+BUFFER_KINDS = ("circular_buffer", "frame_buffer")
+DEFAULT_HEADROOM = 0.10        # fraction of the part's block RAM left free
+DEFAULT_LATENCY = 64           # nominal memory latency (cycles, address to first data) the prefetch hides
+
+
+def memory_bits(mem: dict[str, Any], part: Part) -> int:
+    """Block RAM + UltraRAM bits one manifest memory takes on ``part`` (LUT RAM and ROMs in logic: 0)."""
+    depth, width = int(mem["depth"]), int(mem["width"])
+    if mem.get("kind") == "weights":
+        return bram_blocks(depth, width, part) * part.bram_block_bits if rom_uses_bram(depth, width, part) else 0
+    cls = memory_class(depth, width, part)
+    if cls == "uram":
+        return uram_blocks(depth, width) * URAM_BLOCK_BITS
+    return bram_blocks(depth, width, part) * part.bram_block_bits if cls == "bram" else 0
+
+
+@dataclass
+class BufferPlan:
+    """One temporal buffer's placement."""
+
+    layer: str
+    kind: str                  # circular_buffer | frame_buffer
+    memory: str                # onchip | external
+    reason: str                # override | fits on chip | moved external to fit the block RAM
+    frames: int                # frames held (K-1, or 1)
+    onchip_bits: int           # block RAM bits when on chip
+    external_onchip_bits: int  # block RAM bits of its prefetch and write FIFOs when external
+    region_bytes: int          # bytes of its external region (0 when on chip)
+    base_addr: int             # byte address of its region (external only)
+    read_bytes_per_frame: int  # external traffic (0 when on chip)
+    write_bytes_per_frame: int
+    layout: HistoryLayout | None = None
+
+
+def _layout(layer: dict[str, Any], mem: dict[str, Any], frames: int, data_w: int, latency: int,
+            base: int) -> HistoryLayout:
+    c, h, w = (int(v) for v in layer["in_shape"])
+    pixels = h * w
+    cpp = max(1, int(layer.get("cycles_per_frame", pixels)) // pixels)
+    pix_bits = c * int(layer["in_bits"])
+    # a master no wider than its pixel (a power of two >= 8 bits): the interconnect upsizes it to the port
+    data_w = min(data_w, max(8, 1 << (pix_bits - 1).bit_length()))
+    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=pixels, data_w=data_w,
+                          base_addr=base, latency=latency, cycles_per_pixel=cpp, name=str(layer["name"]))
+
+
+def _fifo_bits(lay: HistoryLayout, part: Part) -> int:
+    """Block RAM bits of the K-1 prefetch FIFOs and the write FIFO (each FIFO_DEPTH x pixel bits)."""
+    one = memory_bits({"depth": lay.fifo_depth, "width": lay.c_in * lay.in_w, "kind": "fifo"}, part)
+    return lay.k * one
+
+
+def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory | None = None,
+                overrides: dict[str, str] | None = None, headroom: float = DEFAULT_HEADROOM,
+                latency: int = DEFAULT_LATENCY, base_addr: int = 0) -> dict[str, Any]:
+    """Plan every temporal buffer of manifest ``layers`` on ``part`` (see the module docstring).
+
+    ``memory``: the board memory (its port width caps each layer's AXI data width, 64 bits if None; a layer's
+    master is as wide as its pixel rounded up to a power of two, at least 8 bits). ``overrides``: layer name
+    -> "onchip" | "external". External regions are placed one after the other from ``base_addr``, each aligned to
+    4 KB. Returns {"part", "headroom", "budget_bits", "onchip_bits", "fits", "buffers": [...]} (JSON-ready)."""
+    if not 0 <= headroom < 1:
+        raise PleiadesError(f"block RAM headroom must be a fraction in [0, 1), got {headroom}")
+    overrides = dict(overrides or {})
+    names = {str(l.get("name")) for l in layers}
+    for name, choice in overrides.items():
+        if choice not in MEMORY_CHOICES:
+            raise PleiadesError(f"layer {name}: memory {choice!r} is not one of {', '.join(MEMORY_CHOICES)}")
+        if name not in names:
+            raise PleiadesError(f"memory override for unknown layer {name!r}; the layers are {', '.join(sorted(names))}")
+    data_w = memory.data_bits if memory else 64
+    fixed = 0                                    # on-chip bits of everything but the movable buffers
+    buffers: list[BufferPlan] = []
+    for layer in layers:
+        mems = layer.get("memories", [])
+        bufs = [m for m in mems if m.get("kind") in BUFFER_KINDS]
+        fixed += sum(memory_bits(m, part) for m in mems if m.get("kind") not in BUFFER_KINDS)
+        if overrides.get(str(layer["name"])) == "external" and not bufs:
+            raise PleiadesError(f"layer {layer['name']}: memory 'external' needs a temporal buffer; the layer has "
+                                "none (only temporal layers and GroupNorm frame buffers can be external)")
+        for mem in bufs:
+            frames = int(layer.get("kernel", 2)) - 1 if mem["kind"] == "circular_buffer" else 1
+            lay = _layout(layer, mem, frames, data_w, latency, 0)
+            buffers.append(BufferPlan(str(layer["name"]), mem["kind"], "onchip", "fits on chip", frames,
+                                      memory_bits(mem, part), _fifo_bits(lay, part), 0, 0, 0, 0, lay))
+    budget = int((part.bram_bits + part.uram_bits) * (1.0 - headroom))
+    for b in buffers:
+        if overrides.get(b.layer) in MEMORY_CHOICES:
+            b.memory, b.reason = overrides[b.layer], "override"
+
+    def used() -> int:
+        return fixed + sum(b.onchip_bits if b.memory == "onchip" else b.external_onchip_bits for b in buffers)
+
+    for b in sorted((b for b in buffers if b.reason != "override"), key=lambda b: -b.onchip_bits):
+        if used() <= budget:
+            break
+        if b.external_onchip_bits < b.onchip_bits:
+            b.memory, b.reason = "external", "moved external to fit the block RAM"
+    addr = base_addr
+    for b in buffers:
+        if b.memory == "external":
+            assert b.layout is not None
+            lay = history_layout(c_in=b.layout.c_in, in_w=b.layout.in_w, k=b.layout.k, pixels=b.layout.pixels,
+                                 data_w=b.layout.data_w, burst_pix=b.layout.burst_pix, fifo_depth=b.layout.fifo_depth,
+                                 base_addr=addr, name=b.layer)
+            b.layout, b.base_addr, b.region_bytes = lay, addr, lay.region_bytes
+            b.read_bytes_per_frame = b.frames * lay.pixels * lay.pix_bytes
+            b.write_bytes_per_frame = lay.pixels * lay.pix_bytes
+            addr = -(-(addr + lay.region_bytes) // 4096) * 4096
+    if memory is not None and addr - base_addr > memory.size_bytes:
+        raise PleiadesError(f"the external buffers need {addr - base_addr:,} bytes, more than the "
+                            f"{memory.size_bytes:,} bytes of {memory.board}'s {memory.kind}")
+    rows = []
+    for b in buffers:
+        row = {k: v for k, v in asdict(b).items() if k != "layout"}
+        if b.memory == "external" and b.layout is not None:
+            row["params"] = b.layout.params()
+        rows.append(row)
+    total = used()
+    return {"part": part.name, "headroom": headroom, "budget_bits": budget, "onchip_bits": total,
+            "fits": total <= budget, "external_bytes": addr - base_addr, "latency_cycles": latency,
+            "data_bits": data_w, "buffers": rows}
+
+
+def bandwidth(plan: dict[str, Any], *, fps_required: float, fps_achieved: float,
+              memory: BoardMemory | None) -> dict[str, Any]:
+    """External traffic of a plan: per buffer and in total, bytes per frame and MB/s at the required and achieved
+    frame rates, against the board memory's usable bandwidth. Verdict: "ok" when the total at the required rate
+    fits the usable bandwidth ("memory-bound" when only the achieved rate does not: the design then runs at the
+    memory's pace, still real time), "too slow" when even the required rate does not fit, "none" without
+    external buffers."""
+    if fps_required <= 0 or fps_achieved <= 0:
+        raise PleiadesError(f"frame rates must be positive, got required {fps_required}, achieved {fps_achieved}")
+    rows = []
+    for b in plan["buffers"]:
+        if b["memory"] != "external":
+            continue
+        per_frame = b["read_bytes_per_frame"] + b["write_bytes_per_frame"]
+        rows.append({"layer": b["layer"], "kind": b["kind"], "bytes_per_frame": per_frame,
+                     "read_bytes_per_frame": b["read_bytes_per_frame"],
+                     "write_bytes_per_frame": b["write_bytes_per_frame"],
+                     "mb_s_required": per_frame * fps_required / 1e6, "mb_s_achieved": per_frame * fps_achieved / 1e6})
+    total = sum(r["bytes_per_frame"] for r in rows)
+    req, ach = total * fps_required / 1e6, total * fps_achieved / 1e6
+    usable = memory.usable_mb_s if memory else None
+    if not rows:
+        verdict = "none"
+    elif usable is None:
+        verdict = "unknown (no board memory)"
+    else:
+        verdict = "ok" if ach <= usable else "memory-bound" if req <= usable else "too slow"
+    return {"layers": rows, "bytes_per_frame": total, "fps_required": fps_required, "fps_achieved": fps_achieved,
+            "mb_s_required": req, "mb_s_achieved": ach, "usable_mb_s": usable,
+            "memory": asdict(memory) if memory else None, "verdict": verdict,
+            "source": "estimated (traffic model: bytes on the AXI bus per frame; board figures: see memory.source)"}
+
+
+__all__ = ["BUFFER_KINDS", "BufferPlan", "DEFAULT_HEADROOM", "MEMORY_CHOICES", "bandwidth", "memory_bits",
+           "plan_memory"]

@@ -1,0 +1,116 @@
+"""Memory planner (hw.rtl.memory_plan): on-chip / external per temporal buffer to fit the part's block RAM with
+headroom, per-layer overrides, address map, bandwidth model against the board memory. Expected values are
+worked out by hand in the comments (not produced by the planner)."""
+from __future__ import annotations
+
+import pytest
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import history_layout, prefetch_depth
+from pleiades_fpga.hw.rtl.memory_plan import bandwidth, plan_memory
+from pleiades_fpga.toolflow.parts import board_memory, get_part
+
+
+def temporal(name: str, c: int, h: int, w: int, k: int = 10, bits: int = 8, cycles: int | None = None) -> dict:
+    """A manifest layer entry of a temporal conv with its circular buffer ((K-1)*H*W words of C*bits)."""
+    return {"name": name, "kind": "temporal_conv", "in_shape": [c, h, w], "in_bits": bits, "kernel": k,
+            "cycles_per_frame": cycles if cycles is not None else h * w * 4,
+            "memories": [{"name": f"{name}_history", "kind": "circular_buffer", "depth": (k - 1) * h * w,
+                          "width": c * bits}]}
+
+
+# the published network's buffer sizes at 128x128 (../shared/REFERENCE.md: 2.36, 4.72, 3.54, 1.47 Mbit at 8 bits)
+NET128 = [temporal("blocks.0.temporal", 2, 128, 128), temporal("blocks.1.temporal", 4, 128, 128),
+          temporal("blocks.2.temporal", 12, 64, 64), temporal("blocks.3.temporal", 20, 32, 32)]
+
+
+def test_small_design_stays_on_chip():
+    plan = plan_memory([temporal("t0", 4, 8, 8), temporal("t1", 8, 4, 4)], get_part("LFE5U-85F"))
+    assert plan["fits"] and all(b["memory"] == "onchip" for b in plan["buffers"])
+    assert plan["external_bytes"] == 0
+
+
+@pytest.mark.parametrize("part_name", ["LFE5U-85F", "xc7z020"])
+def test_128x128_network_fits_with_external_buffers(part_name):
+    part = get_part(part_name)
+    plan = plan_memory(NET128, part, memory=board_memory(part_name))
+    assert plan["fits"], plan
+    # budget = 90 % of the block RAM: LFE5U-85F 208 x 18,432 x 0.9 = 3,450,470; xc7z020 280 x 18,432 x 0.9 = 4,644,864
+    assert plan["budget_bits"] == {"LFE5U-85F": 3_450_470, "xc7z020": 4_644_864}[part_name]
+    where = {b["layer"]: b["memory"] for b in plan["buffers"]}
+    # the largest buffer (block 1: 4.72 Mbit) cannot stay on chip on either part
+    assert where["blocks.1.temporal"] == "external"
+    # all on chip would need 12.1 Mbit: at least two buffers go out
+    assert sum(m == "external" for m in where.values()) >= 2
+    assert plan["onchip_bits"] <= plan["budget_bits"]
+
+
+def test_address_map_regions_do_not_overlap_and_are_aligned():
+    plan = plan_memory(NET128, get_part("LFE5U-85F"), memory=board_memory("ulx3s"), base_addr=0x10000)
+    ext = sorted((b for b in plan["buffers"] if b["memory"] == "external"), key=lambda b: b["base_addr"])
+    assert ext[0]["base_addr"] == 0x10000
+    for a, b in zip(ext, ext[1:]):
+        assert b["base_addr"] >= a["base_addr"] + a["region_bytes"] and b["base_addr"] % 4096 == 0
+    # block 0 on the 16-bit ULX3S port: 2 x 8-bit = 16-bit pixels, 2 bytes each; 9 slots of 16,384 pixels
+    b0 = next(b for b in ext if b["layer"] == "blocks.0.temporal")
+    assert b0["region_bytes"] == 9 * 16384 * 2
+    assert b0["read_bytes_per_frame"] == 9 * 16384 * 2 and b0["write_bytes_per_frame"] == 16384 * 2
+
+
+def test_overrides_win_and_are_checked():
+    part = get_part("LFE5U-85F")
+    plan = plan_memory(NET128, part, overrides={"blocks.3.temporal": "external", "blocks.1.temporal": "onchip"})
+    where = {b["layer"]: (b["memory"], b["reason"]) for b in plan["buffers"]}
+    assert where["blocks.3.temporal"] == ("external", "override")
+    assert where["blocks.1.temporal"] == ("onchip", "override")
+    assert not plan["fits"]            # 4.72 Mbit forced on chip cannot fit 3.45 Mbit
+    with pytest.raises(PleiadesError, match="blocks.9.temporal"):
+        plan_memory(NET128, part, overrides={"blocks.9.temporal": "external"})
+    with pytest.raises(PleiadesError, match="'offchip' is not one of onchip, external"):
+        plan_memory(NET128, part, overrides={"blocks.0.temporal": "offchip"})
+    with pytest.raises(PleiadesError, match="needs a temporal buffer"):
+        plan_memory([{"name": "head.fc", "in_shape": [8, 1, 1], "in_bits": 8, "memories": []}], part,
+                    overrides={"head.fc": "external"})
+
+
+def test_bandwidth_model_and_verdicts():
+    ulx3s = board_memory("ulx3s")
+    plan = plan_memory(NET128, get_part("LFE5U-85F"), memory=ulx3s)
+    ext = [b for b in plan["buffers"] if b["memory"] == "external"]
+    # K = 10: 9 frames read + 1 written per frame
+    per_frame = sum(10 * b["write_bytes_per_frame"] for b in ext)
+    bw = bandwidth(plan, fps_required=100.0, fps_achieved=150.0, memory=ulx3s)
+    assert bw["bytes_per_frame"] == per_frame
+    assert bw["mb_s_required"] == pytest.approx(per_frame * 100 / 1e6)
+    assert bw["mb_s_achieved"] == pytest.approx(per_frame * 150 / 1e6)
+    # blocks 0 and 1 alone: 10 x 16,384 x (2 + 4) bytes = 983,040 bytes/frame = 98.3 MB/s at 100 fps > 70 usable
+    assert per_frame >= 983_040 and bw["verdict"] == "too slow"
+    slow = bandwidth(plan, fps_required=10.0, fps_achieved=200.0, memory=ulx3s)
+    assert slow["verdict"] == ("memory-bound" if per_frame * 200 / 1e6 > 70 else "ok")
+    pynq = bandwidth(plan_memory(NET128, get_part("xc7z020"), memory=board_memory("pynq-z2")),
+                     fps_required=100.0, fps_achieved=100.0, memory=board_memory("pynq-z2"))
+    assert pynq["verdict"] == "ok" and pynq["usable_mb_s"] == 1600.0
+    assert bandwidth(plan_memory([temporal("t", 2, 4, 4)], get_part("LFE5U-85F")), fps_required=1, fps_achieved=1,
+                     memory=ulx3s)["verdict"] == "none"
+
+
+def test_prefetch_depth_covers_latency():
+    # K = 3, 1 beat per pixel, 16-pixel bursts, latency 40, 6 cycles per pixel:
+    # lead = 40 + 2 x 16 + 8 = 80 cycles = 14 pixels (ceil 80/6), + one burst = 30 -> 32
+    assert prefetch_depth(3, 1, 16, 40, 6) == 32
+    # a fast engine (1 cycle per pixel) needs the whole lead in pixels: 16 + 80 = 96 -> 128
+    assert prefetch_depth(3, 1, 16, 40, 1) == 128
+    lay = history_layout(c_in=4, in_w=8, k=3, pixels=256, data_w=32, latency=40, cycles_per_pixel=6)
+    # default burst: the largest power of two of <= 256 bytes leaving >= 4 bursts per frame: 64 pixels of 4 bytes
+    assert (lay.bpp, lay.burst_pix, lay.n_bursts, lay.slot_bytes, lay.region_bytes) == (1, 64, 4, 1024, 2048)
+
+
+def test_layout_rejects_bad_input():
+    with pytest.raises(PleiadesError, match="K >= 2"):
+        history_layout(c_in=4, in_w=8, k=1, pixels=16, data_w=32)
+    with pytest.raises(PleiadesError, match="not a multiple of the burst size"):
+        history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=32, burst_pix=16, base_addr=100)
+    with pytest.raises(PleiadesError, match="power of two from 8 to 1024"):
+        history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=24)
+    with pytest.raises(PleiadesError, match="at most 256 beats"):
+        history_layout(c_in=64, in_w=8, k=3, pixels=4096, data_w=16, burst_pix=16)
