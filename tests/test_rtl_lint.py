@@ -39,10 +39,28 @@ EXTRA_LINT = [
     ("projection_state", {"C_IN": 8, "D": 5, "PE": 5, "SIMD": 8, "PIXELS": 64}),
     ("ram_sdp", {"CLEAR": 1, "DEPTH": 1}),
     ("ram_sdp", {"CLEAR": 1, "DEPTH": 37, "DATA_W": 1}),
+    ("requant_pipe", {"PIPELINED": 0, "OUT_SIGNED": 1, "M_W": 1}),
+    ("mac_lane", {"MS": 1, "IN_W": 4, "W_W": 4, "ACC_W": 9, "BIAS_W": 9, "IN_SIGNED": 1}),
+    ("mac_lane", {"MS": 19, "ACC_W": 24}),
+    ("groupnorm_stream", {"STATS": 1}),
+    ("groupnorm_stream", {"H": 3, "W": 2, "C": 8, "G": 4, "PE": 1, "STATS": 1, "IN_W": 8, "IN_SIGNED": 1, "P": 0,
+                          "S1_W": 12, "S2_W": 18, "D_W": 22, "ACC_W": 29, "E": "22'd1000", "M_W": 16, "S_W": 5, "B_W": 16,
+                          "OUT_W": 8, "OUT_SIGNED": 1, "RELU": 1}),
+    ("groupnorm_stream", {"H": 1, "W": 1, "C": 6, "G": 6, "PE": 3, "STATS": 0, "IN_W": 1, "IN_SIGNED": 0, "P": 3,
+                          "S1_W": 2, "S2_W": 2, "D_W": 10, "ACC_W": 25, "E": "10'd1000", "M_W": 16, "S_W": 5, "B_W": 16,
+                          "OUT_W": 2, "OUT_SIGNED": 0, "RELU": 0}),
+    ("groupnorm_stream", {"H": 128, "W": 128, "C": 8, "G": 4, "PE": 8, "STATS": 0, "IN_W": 8, "IN_SIGNED": 0,
+                          "P": 16, "S1_W": 24, "S2_W": 31, "D_W": 46, "ACC_W": 57, "E": "46'd1000", "M_W": 16, "S_W": 5,
+                          "B_W": 16, "OUT_W": 8, "OUT_SIGNED": 0, "RELU": 1}),
+    ("groupnorm_stream", {"H": 4, "W": 4, "C": 4, "G": 1, "PE": 2, "STATS": 1, "IN_W": 3, "IN_SIGNED": 0, "P": 16,
+                          "S1_W": 10, "S2_W": 12, "D_W": 18, "ACC_W": 43, "E": "18'd1000", "M_W": 16, "S_W": 5, "B_W": 16,
+                          "OUT_W": 5, "OUT_SIGNED": 1, "RELU": 0}),
+    ("sign_resize", {"IN_W": 8, "OUT_W": 3}),
+    ("sign_resize", {"IN_W": 3, "OUT_W": 8}),
 ]
 
 
-WIRING_ONLY = {"zero_extend"}   # blocks without a single cell
+WIRING_ONLY = {"zero_extend", "sign_resize"}   # blocks without a single cell
 
 # one illegal parameter set per template and block, and the rule its elaboration check names
 ILLEGAL = [
@@ -61,6 +79,10 @@ ILLEGAL = [
     ("ram_sdp", {"CLEAR": 2}, "CLEAR_must_be_0_or_1"),
     ("param_word", {"M_W": 0}, "BIAS_W_M_W_S_W_must_be_at_least_1"),
     ("zero_extend", {"IN_W": 8, "OUT_W": 4}, "OUT_W_must_be_at_least_IN_W"),
+    ("requant_pipe", {"PIPELINED": 2}, "PIPELINED_must_be_0_or_1"),
+    ("mac_lane", {"ACC_W": 8}, "ACC_W_must_hold_a_product_and_the_bias"),
+    ("groupnorm_stream", {"C": 6, "G": 4, "S1_W": 8}, "G_must_divide_C"),
+    ("sign_resize", {"OUT_W": 0}, "IN_W_and_OUT_W_must_be_at_least_1"),
 ]
 
 
@@ -170,7 +192,14 @@ def test_checks_can_fail(tmp_path):
 def test_template_sources_resolves_dependencies():
     names = [p.stem for p in template_sources("pointwise_mvu")]
     assert names[-1] == "pointwise_mvu"
-    assert set(names) == {"requant", "temporal_conv_buffer", "pointwise_mvu", "axis_out_queue", "param_word",
-                          "ram_sdp", "zero_extend"}
-    for block in ("requant", "axis_out_queue", "param_word", "ram_sdp", "zero_extend"):
+    assert set(names) == {"requant_pipe", "mac_lane", "temporal_conv_buffer", "pointwise_mvu", "axis_out_queue",
+                          "param_word", "ram_sdp", "zero_extend"}
+    for block in ("requant_pipe", "mac_lane", "axis_out_queue", "param_word", "ram_sdp", "zero_extend"):
         assert names.index(block) < names.index("temporal_conv_buffer")
+
+
+@pytest.mark.parametrize("stats", [0, 1])
+def test_groupnorm_full_synth_no_latches(stats):
+    rep = yosys_synth("groupnorm_stream", template_sources("groupnorm_stream"), {"STATS": stats}, target="generic")
+    assert rep.latches == 0, f"groupnorm_stream STATS={stats}: yosys synth inferred {rep.latches} latches"
+    assert rep.cells.get("cells", 0) > 0

@@ -272,6 +272,22 @@ def avgpool_layer_files(name: str, params: dict[str, int], mult: Sequence[int],
                            [("prom", words, pe * (m_w + s_w), False)])
 
 
+def groupnorm_layer_files(name: str, params: dict[str, int], mult: Sequence[int], shift: Sequence[int],
+                          bias: Sequence[int]) -> list[tuple[str, str]]:
+    """Layer wrapper ``name``: groupnorm_stream with its parameter ROM (as :func:`mac_layer_files`): word f, lane j
+    (channel f*PE + j) = {S, M, B} with M signed (its two's complement bits in the m field of
+    :func:`channel_param_words`)."""
+    pe, m_w, s_w, b_w = int(params["PE"]), int(params["M_W"]), int(params["S_W"]), int(params["B_W"])
+    m_lo, m_hi = int_range(m_w, True)
+    for c, m in enumerate(mult):
+        if not m_lo <= int(m) <= m_hi:
+            raise PleiadesError(f"{name}: channel {c}: M={m} does not fit M_W={m_w} signed bits ({m_lo}..{m_hi})")
+    words = channel_param_words(bias, [int(m) & ((1 << m_w) - 1) for m in mult], shift, pe, b_w, m_w, s_w)
+    c = int(params["C"])
+    return layer_with_roms(name, "groupnorm_stream", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
+                           [("prom", words, pe * (b_w + m_w + s_w), True)])
+
+
 def files_text(files: list[tuple[str, str]]) -> str:
     """All generated files of a layer as one Verilog source text."""
     return "\n".join(text for _, text in files)
@@ -279,5 +295,6 @@ def files_text(files: list[tuple[str, str]]) -> str:
 
 __all__ = [
     "addr_width", "avgpool_layer_files", "avgpool_param_words", "bits_needed", "channel_param_words", "files_text",
+    "groupnorm_layer_files",
     "int_range", "layer_with_roms", "mac_layer_files", "mac_weight_words", "pack_lanes", "rom_verilog", "unpack_lanes",
 ]

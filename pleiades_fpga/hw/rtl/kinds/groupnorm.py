@@ -1,0 +1,100 @@
+"""RTL lowering of the causal GroupNorm (IR kind ``groupnorm``, template ``groupnorm_stream.v``, docs/GROUPNORM.md).
+
+- :func:`stream_params`: the template parameters of one layer, its widths from the analysis of
+  ``ir.integers`` (S1, S2, D/V and the accumulator; nothing can overflow);
+- :func:`constants_cycles` / :func:`frame_cycles`: the cycle model (checked against simulation in
+  tests/test_rtl_groupnorm.py);
+- :func:`layer_files`: the layer wrapper (template + its {S, M, B} parameter ROM, ``rom.groupnorm_layer_files``);
+- :func:`manifest_entry`, :func:`fold_candidates`, :func:`estimate_terms`: what the build manifest and the
+  estimator know about the layer (its frame buffer, one frame of latency, multipliers).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, signed_bits_for
+from pleiades_fpga.hw.rtl.rom import groupnorm_layer_files
+
+TEMPLATE = "groupnorm_stream"
+STATS_CODE = {"frame": 0, "previous": 1}
+# per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R (normalization)
+MULTIPLIERS_PER_LANE = 3
+
+
+def fold_candidates(channels: int, groups: int) -> list[int]:
+    """Legal PE values (channels per cycle), smallest first: divisors of C that divide C/G or are multiples of it."""
+    cg = channels // groups
+    return [pe for pe in range(1, channels + 1) if channels % pe == 0 and (cg % pe == 0 or pe % cg == 0)]
+
+
+def stream_params(*, name: str, channels: int, groups: int, height: int, width: int, in_bits: int, in_signed: bool,
+                  out_bits: int, out_signed: bool, relu: bool, E: int, M: Sequence[int], S: Sequence[int],
+                  B: Sequence[int], P: int, pe: int, stats: str) -> dict[str, Any]:
+    """groupnorm_stream parameters of layer ``name`` (vocabulary: docs/ARCHITECTURE.md). Widths come from the
+    value ranges: S1 from n*[lo, hi], S2 from n*max(x^2), D (and V = D + E) from n*n*max(x^2) + E, the accumulator
+    from ``ir.integers.groupnorm_acc_bits``; M/S/B widths from their values. E is a sized literal (it may pass
+    2**31)."""
+    if channels < 1 or groups < 1 or channels % groups:
+        raise PleiadesError(f"{name}: {channels} channels are not divisible into {groups} groups")
+    if stats not in GN_STATS:
+        raise PleiadesError(f"{name}: stats must be one of {GN_STATS}, got {stats!r}")
+    legal = fold_candidates(channels, groups)
+    if pe not in legal:
+        raise PleiadesError(f"{name}: PE={pe} is not a legal folding of GroupNorm with C={channels}, G={groups}; "
+                            f"use one of {legal}")
+    m, s, b = (np.asarray(v, np.int64).reshape(-1) for v in (M, S, B))
+    if not (m.size == s.size == b.size == channels):
+        raise PleiadesError(f"{name}: M, S, B need {channels} values each, got {m.size}, {s.size}, {b.size}")
+    if s.size and int(s.min()) < 0:
+        raise PleiadesError(f"{name}: S must be >= 0, got {int(s.min())}")
+    n = channels // groups * height * width
+    lo, hi = int_range(in_bits, in_signed)
+    sq = max(lo * lo, hi * hi)
+    nb = (n).bit_length()
+    d_w = max(1, (n * n * sq + int(E)).bit_length())
+    acc_w = groupnorm_acc_bits(n, in_bits, in_signed, m, b, int(E), P, name)
+    return {
+        "H": height, "W": width, "C": channels, "G": groups, "PE": pe, "STATS": STATS_CODE[stats],
+        "IN_W": in_bits, "IN_SIGNED": int(in_signed), "P": P,
+        "S1_W": min(max(signed_bits_for(n * lo, n * hi), in_bits + 1), in_bits + nb + 1),
+        "S2_W": max((n * sq).bit_length(), 2 * in_bits), "D_W": d_w, "ACC_W": max(acc_w, P + 2),
+        "E": f"{d_w}'d{int(E)}",
+        "M_W": max(2, signed_bits_for(int(m.min(initial=0)), int(m.max(initial=0)))),
+        "S_W": max(1, int(s.max(initial=0)).bit_length()),
+        "B_W": signed_bits_for(int(b.min(initial=0)), int(b.max(initial=0))),
+        "OUT_W": out_bits, "OUT_SIGNED": int(out_signed), "RELU": int(relu),
+    }
+
+
+def constants_cycles(params: dict[str, Any]) -> int:
+    """Cycles of the per-group constants engine for one frame (all G groups): per group load 1, D by shift-add
+    NB + S1_W, V 2, normalization KMAX - 1, rsqrt 1 + 3*(P+2), store 1; plus 1 to start."""
+    n = int(params["C"]) // int(params["G"]) * int(params["H"]) * int(params["W"])
+    kmax = (int(params["D_W"]) + 1) // 2
+    per_group = 1 + n.bit_length() + int(params["S1_W"]) + 2 + (kmax - 1) + 1 + 3 * (int(params["P"]) + 2) + 1
+    return 1 + int(params["G"]) * per_group
+
+
+def frame_cycles(params: dict[str, Any]) -> int:
+    """Cycles per frame in steady state without back-pressure: C/PE cycles per pixel on both sides, and the
+    constants of a frame computed between its input and its normalization ("frame": the buffer is full
+    meanwhile; "previous": the next frame's first pixel waits for them). Hand-over cycles: 3 (statistics
+    pipeline to the hold bank) + 3 for "frame" (replay start, first read, the freed slot seen by the input)
+    or 2 for "previous" (bank load, first pixel accepted)."""
+    pixels = int(params["H"]) * int(params["W"])
+    handover = 3 + (3 if int(params["STATS"]) == STATS_CODE["frame"] else 2)
+    return pixels * (int(params["C"]) // int(params["PE"])) + constants_cycles(params) + handover
+
+
+def layer_files(name: str, params: dict[str, Any], M: Sequence[int], S: Sequence[int],
+                B: Sequence[int]) -> list[tuple[str, str]]:
+    """Generated files (module name, text) of the layer wrapper ``name`` (template + parameter ROM)."""
+    return groupnorm_layer_files(name, params, M, S, B)
+
+
+__all__ = ["MULTIPLIERS_PER_LANE", "STATS_CODE", "TEMPLATE", "constants_cycles", "fold_candidates", "frame_cycles",
+           "layer_files", "stream_params"]

@@ -1,0 +1,109 @@
+"""groupnorm_stream (in the layer wrapper the generator ships: hw.rtl.kinds.groupnorm.layer_files) against the one
+definition of the integer GroupNorm, ``ir.integers.groupnorm_int`` (docs/GROUPNORM.md): zero mismatches.
+
+Per case: M/S/B/E from ``ir.integers.groupnorm_params`` of random gamma/beta; frames: random, constant (D = 0; with
+E = 0 also V = max(0, 1)), all at the top and all at the bottom of the input range, a checkerboard of both
+(largest D), random; signed and unsigned inputs and outputs, ReLU on and off, G = 1, G = C and in between, PE
+folding below and above C/G, both statistics variants. Each case runs the frames under random back-pressure and
+idle input, then without pauses, where the cycles per frame must equal ``kinds.groupnorm.frame_cycles``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pleiades_fpga.hw.rtl.kinds import groupnorm as gn
+from pleiades_fpga.hw.rtl.lint import template_sources
+from pleiades_fpga.hw.rtl.rom import files_text
+from pleiades_fpga.ir.integers import groupnorm_int, groupnorm_params, int_range
+from pleiades_fpga.sim import axis
+from pleiades_fpga.sim.runner import run_testbench
+from pleiades_fpga.toolflow.locate import have_simulator
+
+# (id, stats, C, G, H, W, PE, in_bits, in_signed, out_bits, out_signed, relu, P, eps)
+CASES = {
+    "frame-g2-pe2": ("frame", 4, 2, 2, 3, 2, 4, False, 6, True, False, 6, 1e-5),
+    "previous-gc-pe4": ("previous", 4, 4, 3, 2, 4, 5, True, 5, True, True, 16, 0.05),
+    "frame-g1-pe1-relu": ("frame", 3, 1, 2, 2, 1, 3, True, 4, True, True, 8, 0.05),
+    "previous-g4-pe1": ("previous", 8, 4, 2, 2, 1, 8, False, 8, False, False, 16, 1e-5),
+    "frame-g2-pe4-wide": ("frame", 8, 2, 1, 3, 4, 8, True, 8, True, False, 16, 1e-5),
+}
+ICARUS = ["frame-g2-pe2", "previous-gc-pe4", "frame-g1-pe1-relu", "previous-g4-pe1", "frame-g2-pe4-wide"]
+VERILATOR = ["frame-g2-pe2", "previous-gc-pe4"]
+
+
+def frames_for(rng: np.random.Generator, c: int, h: int, w: int, bits: int, signed: bool) -> np.ndarray:
+    """(F, C, H, W): random, constant, all top, all bottom, checkerboard of both, random."""
+    lo, hi = int_range(bits, signed)
+    checker = np.where((np.arange(c)[:, None, None] + np.arange(h)[:, None] + np.arange(w)) % 2 == 0, lo, hi)
+    return np.stack([rng.integers(lo, hi + 1, (c, h, w)), np.full((c, h, w), int(rng.integers(lo, hi + 1))),
+                     np.full((c, h, w), hi), np.full((c, h, w), lo), checker, rng.integers(lo, hi + 1, (c, h, w))])
+
+
+def make_case(key: str, seed: int) -> dict:
+    stats, c, g, h, w, pe, in_bits, in_signed, out_bits, out_signed, relu, p_bits, eps = CASES[key]
+    rng = np.random.default_rng(seed)
+    gamma = rng.uniform(0.3, 1.5, c) * rng.choice([-1, 1], c)
+    beta = rng.uniform(-1.0, 1.0, c)
+    n = c // g * h * w
+    s_y = 3.0 / 2 ** (out_bits - 1)             # z in about [-3, 3] spans the output range
+    E, M, S, B = groupnorm_params(gamma, beta, eps, 1.0, s_y, n, in_bits, in_signed, P=p_bits, name=key)
+    params = gn.stream_params(name=key, channels=c, groups=g, height=h, width=w, in_bits=in_bits, in_signed=in_signed,
+                              out_bits=out_bits, out_signed=out_signed, relu=relu, E=E, M=M, S=S, B=B, P=p_bits,
+                              pe=pe, stats=stats)
+    x = frames_for(rng, c, h, w, in_bits, in_signed)
+    lo, hi = int_range(out_bits, out_signed)
+    y, _ = groupnorm_int(x.transpose(0, 2, 3, 1)[None], g, E, M, S, B, 0 if relu else lo, hi, P=p_bits, stats=stats)
+    return {"params": params, "M": M, "S": S, "B": B, "E": E, "x": x, "expected": y[0].transpose(0, 3, 1, 2)}
+
+
+def run_case(tmp_path, sim: str, key: str, seed: int) -> None:
+    case = make_case(key, seed)
+    p = case["params"]
+    top = f"groupnorm_top_{seed}"
+    src = tmp_path / f"{top}.v"
+    src.write_text(files_text(gn.layer_files(top, p, case["M"], case["S"], case["B"])))
+    words = [axis.pack_frame(fr, p["IN_W"], bool(p["IN_SIGNED"])) for fr in case["x"]]
+    model = gn.frame_cycles(p)
+    tmo = 20 * model * len(words) + 2000
+    scenarios = [{"frames": words, "seed": seed, "in_pause": 0.4, "out_pause": 0.4, "timeout_cycles": tmo},
+                 {"frames": words, "seed": seed + 1, "timeout_cycles": tmo}]
+    run = run_testbench(top, [*template_sources("groupnorm_stream"), src], "pleiades_fpga.sim.tb.tb_groupnorm",
+                        sim=sim, vectors={"scenarios": scenarios})
+    for i, r in enumerate(run.results["runs"]):      # each scenario starts from reset ("previous": S1 = D = 0)
+        assert [len(fr) for fr in r["out"]] == [p["H"] * p["W"]] * len(words), "one frame (tlast) per input frame"
+        got = np.array([axis.unpack_frame(fr, p["C"], p["H"], p["W"], p["OUT_W"], bool(p["OUT_SIGNED"]))
+                        for fr in r["out"]])
+        bad = got != case["expected"]
+        assert not bad.any(), (f"scenario {i}: {int(bad.sum())} mismatching outputs for {p}; frames "
+                               f"{sorted(set(np.nonzero(bad)[0].tolist()))}:\n{got}\nvs\n{case['expected']}")
+    ends = run.results["runs"][1]["out_end_cycle"]
+    steady = np.diff(ends[1:])                        # frame 0 also waits for the pipeline to fill
+    assert np.all(steady == model), f"cycles per frame {steady.tolist()} vs model {model}"
+
+
+@pytest.mark.parametrize("key", ICARUS)
+def test_groupnorm_icarus(tmp_path, key):
+    if not have_simulator("icarus"):
+        pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
+    run_case(tmp_path, "icarus", key, seed=100 + ICARUS.index(key))
+
+
+@pytest.mark.parametrize("key", VERILATOR)
+def test_groupnorm_verilator(tmp_path, key):
+    run_case(tmp_path, "verilator", key, seed=200 + VERILATOR.index(key))
+
+
+def test_fold_candidates():
+    assert gn.fold_candidates(8, 4) == [1, 2, 4, 8]          # C/G = 2: PE 1 divides it, 4 and 8 are multiples
+    assert gn.fold_candidates(12, 2) == [1, 2, 3, 6, 12]     # C/G = 6: 4 neither divides 6 nor is a multiple
+    assert gn.fold_candidates(6, 6) == [1, 2, 3, 6]
+
+
+def test_stream_params_refuse_illegal_folding():
+    from pleiades_fpga.errors import PleiadesError
+
+    with pytest.raises(PleiadesError, match="PE=4 is not a legal folding.*use one of \\[1, 2, 3, 6, 12\\]"):
+        gn.stream_params(name="gn", channels=12, groups=2, height=2, width=2, in_bits=8, in_signed=False, out_bits=8,
+                         out_signed=False, relu=True, E=0, M=[1] * 12, S=[0] * 12, B=[0] * 12, P=16, pe=4,
+                         stats="frame")
