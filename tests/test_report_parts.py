@@ -120,8 +120,9 @@ def test_xczu7ev_totals_match_zcu104_datasheet():
 @pytest.mark.parametrize("depth,width,cells", [
     (16384, 72, "4 URAM288"), (4096, 72, "1 URAM288"), (2048, 72, "1 URAM288"), (2304, 128, "2 URAM288"),
     (9216, 64, "3 URAM288"), (36864, 8, "1 URAM288"), (147456, 8, "4 URAM288"), (18432, 16, "2 URAM288"),
-    (147456, 16, "8 URAM288"), (36864, 128, "16 URAM288"),
-    (1024, 72, "2 RAMB36E2"), (128, 32, "1 RAMB18E2"), (64, 32, "5 RAM64M8"),
+    (147456, 16, "8 URAM288"), (36864, 128, "16 URAM288"), (9216, 384, "16 URAM288"), (2304, 640, "9 URAM288"),
+    (8192, 24, "1 URAM288"), (4096, 36, "1 URAM288"),
+    (576, 896, "25 RAMB36E2"), (1024, 72, "2 RAMB36E2"), (128, 32, "1 RAMB18E2"), (64, 32, "5 RAM64M8"),
 ])
 def test_memory_class_and_uram_blocks_match_yosys_xcup(depth, width, cells):
     part = get_part("xczu7ev")

@@ -190,7 +190,8 @@ def uram_blocks(depth: int, width: int) -> int:
     The cheapest split of the width into slices of ``URAM_SLICES`` bits, each slice packing 72 // slice words
     into a 72-bit row (8-bit slices: 9 words, 36,864 per block). Measured: 16384 x 72 -> 4, 4096 x 72 -> 1,
     2048 x 72 -> 1, 2304 x 128 -> 2, 9216 x 64 -> 3, 36864 x 8 -> 1, 147456 x 8 -> 4, 18432 x 16 -> 2,
-    147456 x 16 -> 8, 36864 x 128 -> 16 (tests/test_report_parts.py)."""
+    147456 x 16 -> 8, 36864 x 128 -> 16, 9216 x 384 -> 16, 2304 x 640 -> 9, 8192 x 24 -> 1, 4096 x 36 -> 1
+    (tests/test_report_parts.py)."""
     if depth <= 0 or width <= 0:
         return 0
     return min(math.ceil(width / s) * math.ceil(depth / (URAM_DEPTH * (URAM_WIDTH // s))) for s in URAM_SLICES)
