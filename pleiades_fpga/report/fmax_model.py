@@ -1,14 +1,14 @@
 """fmax estimate for reports without place and route, calibrated per FPGA family on measured nextpnr runs.
 
 Model: every engine layer of the manifest is split into the register-to-register stages of its template
-(``STAGES``; docs/ARCHITECTURE.md "RTL engine pipelines"). A stage's delay is a sum of element delays of the
-family (``ELEMENTS``: block-RAM clock-to-out, one LUT level with its route, carry per bit, an 18x18 multiplier)
-times the counts the manifest gives: depth segments of the stage's block RAM (the output multiplexer across
-them), input groups (the operand multiplexer), operand widths (multipliers per product), adder-tree depth
-(products summed per output), accumulator and requantization widths. The design's path is the slowest stage
-of any layer (``P`` ns); the estimate is ``fmax = 1000 / (k * P)`` MHz with one factor ``k`` per family (routing
-and placement: how far nextpnr's placed paths are from the element sum), the geometric mean of
-measured-period / ``P`` over the calibration nets. One parameter, so a leave-one-out check means something.
+(``STAGES``; docs/ARCHITECTURE.md "RTL engine pipelines"). A stage is a chain of elements whose cell delays are the
+family's (``CELLS``, nextpnr's ECP5 timing: block-RAM clock-to-out, LUT, carry per bit, 18x18 multiplier) and
+whose count comes from the manifest: depth segments of the block RAM (the output multiplexer across them), input
+groups (the operand multiplexer), operand widths (multiplier blocks per product), adder-tree depth (products summed
+per output), accumulator and requantization widths. Each element also adds routed nets (hops). The period of a
+stage is ``logic + hops * (a + b * s)``: the routing delay per hop grows with the design's spread ``s`` =
+sqrt(estimated LUT utilization of the part). ``a`` and ``b`` are the family's calibration, a least-squares fit over
+measured nextpnr runs; the design's estimate is 1000 / (its slowest stage's period) MHz.
 
 Calibration data (measured fmax per net, board clock, features, commit, date): ``fmax_calibration.json`` next to
 this module, rewritten by one command against the current templates::
@@ -35,22 +35,22 @@ CALIBRATION_FILE = Path(__file__).resolve().parent / "fmax_calibration.json"
 CALIBRATION_FORMAT = "pleiades-fpga-fmax-calibration/1"
 CALIBRATION_PART = {"ecp5": "LFE5U-85F"}
 
-# element delays in ns (priors; the calibration factor k scales their sum to what nextpnr places and routes)
-ELEMENTS = {
-    "ecp5": {"bram": 4.0, "level": 1.0, "carry": 0.06, "mult18": 4.5, "ff": 0.6},
+# cell delays in ns (nextpnr-ecp5's timing model, as its critical-path reports list them); xc7 when calibrated
+CELLS = {
+    "ecp5": {"bram": 5.61, "ff": 0.52, "lut": 0.24, "carry": 0.06, "mult18": 3.93, "dsp_bits": 18},
 }
-DSP_BITS = {"ecp5": 18}
 
-# what one register-to-register stage of an engine holds (template pipelines, docs/ARCHITECTURE.md):
+# the register-to-register stages of each engine's template (docs/ARCHITECTURE.md "RTL engine pipelines"):
 # "read" = block-RAM/ROM output and its depth-segment multiplexer, "select" = operand multiplexer across input
 # groups, "mult" = product, "tree" = adder tree over the products of an output, "acc" = accumulator add,
-# "requant" = requantization multiply, rounding shift and clamp
+# "requant" = requantization multiply, rounding shift and clamp. Update with the templates' pipelines.
+_MAC = (("read", "select", "mult"), ("tree", "acc"), ("requant",))
 STAGES = {
-    "temporal_conv": (("read", "select"), ("mult",), ("tree", "acc"), ("requant",)),
-    "pointwise": (("read", "select"), ("mult",), ("tree", "acc"), ("requant",)),
-    "conv3x3": (("read", "select"), ("mult",), ("tree", "acc"), ("requant",)),
-    "projection": (("read", "select"), ("mult",), ("tree", "acc"), ("requant",)),
-    "add": (("acc",), ("requant",)),
+    "temporal_conv": _MAC,
+    "pointwise": _MAC,
+    "conv3x3": _MAC,
+    "projection": _MAC,
+    "add": (("acc", "requant"),),
     "avgpool": (("acc",), ("requant",)),
 }
 
@@ -87,60 +87,120 @@ def layer_features(layer: dict, part: Part) -> dict[str, int]:
     }
 
 
-def _mult_ns(a_bits: int, b_bits: int, e: dict, dsp_bits: int) -> float:
-    """An a x b product: one multiplier block, or a cascade of them summed with a carry chain."""
+def _mult(a_bits: int, b_bits: int, c: dict) -> tuple[float, int]:
+    """(logic ns, hops) of an a x b product: one multiplier block, or a cascade summed with a carry chain."""
     if min(a_bits, b_bits) < 2:
-        return 0.0
-    blocks = math.ceil(a_bits / dsp_bits) * math.ceil(b_bits / dsp_bits)
-    return e["mult18"] + (e["level"] + e["carry"] * (a_bits + b_bits) if blocks > 1 else 0.0)
+        return 0.0, 0
+    blocks = math.ceil(a_bits / c["dsp_bits"]) * math.ceil(b_bits / c["dsp_bits"])
+    if blocks == 1:
+        return c["mult18"], 1
+    return c["mult18"] + c["lut"] + c["carry"] * (a_bits + b_bits), 2
 
 
-def element_ns(element: str, f: dict[str, int], family: str) -> float:
-    """Delay of one stage element of a layer with features ``f`` (prior, before the calibration factor)."""
-    e, dsp = ELEMENTS[family], DSP_BITS[family]
-    if element == "read":
-        return e["bram"] + e["level"] * math.ceil(math.log2(f["bram_segments"])) if f["bram_segments"] > 1 \
-            else e["bram"]
-    if element == "select":
-        return e["level"] * math.ceil(math.log2(f["input_groups"]) / 2)      # 4:1 per LUT level (PFU mux)
-    if element == "mult":
-        return _mult_ns(f["in_bits"], f["weight_bits"], e, dsp) if f["weight_bits"] else 0.0
-    if element == "tree":
-        return f["tree_depth"] * (e["level"] + e["carry"] * f["acc_bits"])
-    if element == "acc":
-        return e["level"] + e["carry"] * f["acc_bits"]
-    if element == "requant":
-        mult = _mult_ns(f["acc_bits"] + 1, f["m_bits"] + 1, e, dsp) if f["m_bits"] > 1 else 0.0
-        shift = e["level"] * math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0.0
-        return mult + shift + 2 * e["level"] + e["carry"] * (f["acc_bits"] + f["m_bits"])   # round + clamp
-    raise ValueError(f"unknown stage element {element!r}")
+def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
+    """(logic ns, routed hops into it) of one stage element of a layer with features ``f``."""
+    c = CELLS[family]
+    if name == "read":           # the RAM is the stage's source; hold/clear level + depth-segment multiplexer
+        levels = 1 + math.ceil(math.log2(f["bram_segments"]))
+        return c["bram"] + c["lut"] * levels, levels
+    if name == "select":         # tap/current choice + a 4:1 level (PFU mux) per two select bits of the groups
+        levels = 1 + math.ceil(math.log2(f["input_groups"]) / 2)
+        return c["lut"] * levels, levels
+    if name == "mult":
+        return _mult(f["in_bits"], f["weight_bits"], c) if f["weight_bits"] else (0.0, 0)
+    if name == "tree":
+        return f["tree_depth"] * (c["lut"] + c["carry"] * f["acc_bits"]), f["tree_depth"]
+    if name == "acc":
+        return c["lut"] + c["carry"] * f["acc_bits"], 1
+    if name == "requant":
+        logic, hops = _mult(f["acc_bits"] + 1, f["m_bits"] + 1, c) if f["m_bits"] > 1 else (0.0, 0)
+        shift = math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0
+        levels = shift + 2                                     # rounding shift, round + clamp
+        return logic + c["lut"] * levels + c["carry"] * (f["acc_bits"] + f["m_bits"]), hops + levels
+    raise ValueError(f"unknown stage element {name!r}")
 
 
-def critical_path(manifest: dict, part: Part) -> dict[str, Any]:
-    """The slowest template stage of the design: {"prior_ns", "layer", "stage", "features"} (prior delays)."""
+def stage(names: tuple[str, ...], f: dict[str, int], family: str) -> tuple[float, int]:
+    """(logic ns, hops) of one register-to-register stage: its source (RAM or flip-flop), elements, the net into
+    the destination register."""
+    logic, hops = (0.0, 0) if names[0] == "read" else (CELLS[family]["ff"], 0)
+    for name in names:
+        l, h = element(name, f, family)
+        logic, hops = logic + l, hops + h
+    return logic, hops + 1
+
+
+def spread(manifest: dict, part: Part) -> float:
+    """sqrt of the design's estimated LUT utilization of ``part``: how far its nets run."""
+    from pleiades_fpga.report.estimate import estimate_manifest
+
+    return math.sqrt(min(1.0, estimate_manifest(manifest, part)["total"]["lut"] / part.lut))
+
+
+def critical_path(manifest: dict, part: Part, a: float, b: float) -> dict[str, Any]:
+    """The slowest template stage of the design at routing a + b * spread ns per hop: {"period_ns", "layer",
+    "stage", "logic_ns", "hops", "spread", "features"}."""
     family = part.family
-    if family not in ELEMENTS:
-        raise PleiadesError(f"no fmax model for the {family} family (calibrated: {', '.join(ELEMENTS)})")
-    best = {"prior_ns": ELEMENTS[family]["level"] * 2 + ELEMENTS[family]["ff"], "layer": None, "stage": "control",
-            "features": {}}
+    if family not in CELLS:
+        raise PleiadesError(f"no fmax model for the {family} family (calibrated: {', '.join(CELLS)})")
+    s = spread(manifest, part)
+    route = a + b * s
+    best: dict[str, Any] = {"period_ns": 0.0}
     for layer in manifest.get("layers", []):
         kind = str(layer.get("kind", ""))
         if kind not in STAGES:
             continue
         f = layer_features(layer, part)
-        for stage in STAGES[kind]:
-            ns = ELEMENTS[family]["ff"] + sum(element_ns(el, f, family) for el in stage)
-            if ns > best["prior_ns"]:
-                best = {"prior_ns": round(ns, 3), "layer": layer.get("name"), "stage": "+".join(stage), "features": f}
+        for names in STAGES[kind]:
+            logic, hops = stage(names, f, family)
+            if logic + hops * route > best["period_ns"]:
+                best = {"period_ns": round(logic + hops * route, 3), "layer": layer.get("name"),
+                        "stage": "+".join(names), "logic_ns": round(logic, 3), "hops": hops, "spread": round(s, 4),
+                        "features": f}
     return best
 
 
-def fit_factor(nets: list[dict]) -> float:
-    """k: geometric mean of measured period / prior path over the nets."""
+def design_stages(manifest: dict, part: Part) -> list[dict]:
+    """Every (layer, stage) of the design with its logic delay, hops and the design's spread (what a fit needs)."""
+    s = spread(manifest, part)
+    out = []
+    for layer in manifest.get("layers", []):
+        kind = str(layer.get("kind", ""))
+        f = layer_features(layer, part) if kind in STAGES else {}
+        for names in STAGES.get(kind, ()):
+            logic, hops = stage(names, f, part.family)
+            out.append({"layer": layer.get("name"), "stage": "+".join(names), "logic_ns": round(logic, 3),
+                        "hops": hops, "spread": round(s, 4)})
+    return out
+
+
+def _period(stages: list[dict], a: float, b: float) -> float:
+    return max(st["logic_ns"] + st["hops"] * (a + b * st["spread"]) for st in stages)
+
+
+def fit_routing(nets: list[dict]) -> tuple[float, float]:
+    """(a, b) in ns per hop: least squares of measured period against the slowest stage of each net, iterated
+    because the slowest stage depends on (a, b); b = 0 when the nets do not vary in spread."""
     if not nets:
         raise PleiadesError("no calibration nets to fit the fmax model on")
-    logs = [math.log((1000.0 / n["fmax_mhz"]) / n["prior_ns"]) for n in nets]
-    return math.exp(sum(logs) / len(logs))
+    a, b = 1.0, 0.0
+    for _ in range(20):
+        rows = []
+        for n in nets:
+            st = max(n["stages"], key=lambda x: x["logic_ns"] + x["hops"] * (a + b * x["spread"]))
+            rows.append((st["hops"], st["hops"] * st["spread"], 1000.0 / n["fmax_mhz"] - st["logic_ns"]))
+        spreads = [r[1] / r[0] for r in rows]
+        if len(rows) >= 2 and max(spreads) - min(spreads) > 0.05:
+            sxx = sum(r[0] * r[0] for r in rows), sum(r[0] * r[1] for r in rows), sum(r[1] * r[1] for r in rows)
+            sy = sum(r[0] * r[2] for r in rows), sum(r[1] * r[2] for r in rows)
+            det = sxx[0] * sxx[2] - sxx[1] ** 2
+            new = ((sy[0] * sxx[2] - sy[1] * sxx[1]) / det, (sxx[0] * sy[1] - sxx[1] * sy[0]) / det)
+        else:
+            new = (sum(r[0] * r[2] for r in rows) / sum(r[0] ** 2 for r in rows), 0.0)
+        if abs(new[0] - a) < 1e-6 and abs(new[1] - b) < 1e-6:
+            break
+        a, b = new
+    return a, b
 
 
 def load_calibration(family: str, path: Path | str = CALIBRATION_FILE) -> dict:
@@ -160,25 +220,26 @@ def load_calibration(family: str, path: Path | str = CALIBRATION_FILE) -> dict:
 
 def calibration_entry(net: str, description: str, manifest: dict, pnr: dict, commit: str | None,
                       design: str | None, seconds: float | None) -> dict:
-    """One calibration record: the net, its measured nextpnr fmax and board clock, features, commit, date."""
+    """One calibration record: the net, its measured nextpnr fmax and board clock, stages, commit, date."""
     part = get_part(pnr["part"])
     if not pnr.get("fmax_mhz"):
         raise PleiadesError(f"{net}: place and route reported no fmax")
     return {"net": net, "description": description, "part": part.name, "fmax_mhz": round(float(pnr["fmax_mhz"]), 3),
-            "board_clock_mhz": pnr.get("target_mhz"), "critical_path": critical_path(manifest, part),
-            "multipliers": manifest.get("multipliers"), "commit": commit, "design_hash": design,
+            "board_clock_mhz": pnr.get("target_mhz"), "multipliers": manifest.get("multipliers"),
+            "stages": design_stages(manifest, part), "commit": commit, "design_hash": design,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pnr_seconds": seconds}
 
 
 def write_calibration(family: str, entries: list[dict], path: Path | str = CALIBRATION_FILE) -> Path:
-    """Store the nets of ``family`` (other families kept) with the factor fitted on them; return the path."""
+    """Store the nets of ``family`` (other families kept) with the routing fitted on them; return the path."""
     path = Path(path)
     data = json.loads(path.read_text()) if path.is_file() else {"format": CALIBRATION_FORMAT, "families": {}}
-    nets = [{**e, "prior_ns": e["critical_path"]["prior_ns"]} for e in entries]
+    a, b = fit_routing(entries)
     data["families"][family] = {
-        "part": CALIBRATION_PART.get(family), "elements_ns": ELEMENTS[family],
-        "model": "fmax = 1000 / (k * prior_ns) MHz; prior_ns = slowest template stage of the manifest",
-        "k": round(fit_factor(nets), 4), "nets": nets,
+        "part": CALIBRATION_PART.get(family), "cells_ns": CELLS[family], "stages": {k: ["+".join(s) for s in v]
+                                                                                  for k, v in STAGES.items()},
+        "model": "period = max over template stages of logic_ns + hops * (a + b * spread); fmax = 1000 / period",
+        "routing_ns_per_hop": {"a": round(a, 4), "b": round(b, 4)}, "nets": entries,
     }
     return write_json_atomic(path, data)
 
@@ -191,10 +252,12 @@ def leave_one_out(cal: dict) -> list[dict]:
         others = nets[:i] + nets[i + 1:]
         if not others:
             continue
-        est = 1000.0 / (fit_factor(others) * n["prior_ns"])
+        a, b = fit_routing(others)
+        est = 1000.0 / _period(n["stages"], a, b)
+        st = max(n["stages"], key=lambda x: x["logic_ns"] + x["hops"] * (a + b * x["spread"]))
         rows.append({"net": n["net"], "description": n.get("description"), "measured_mhz": n["fmax_mhz"],
                      "estimate_mhz": round(est, 2), "error": round(est / n["fmax_mhz"] - 1.0, 4),
-                     "critical_stage": f"{n['critical_path']['layer']}: {n['critical_path']['stage']}",
+                     "critical_stage": f"{st['layer']}: {st['stage']}", "fit_on": [o["net"] for o in others],
                      "commit": n.get("commit"), "date": n.get("date")})
     return rows
 
@@ -203,17 +266,19 @@ def estimate_fmax(manifest: dict, part: Part, path: Path | str = CALIBRATION_FIL
     """{"fmax_mhz", "source", "critical_path", "calibration"} for ``manifest`` on ``part``; None when the family
     has no calibration (then no estimate exists)."""
     cal = load_calibration(part.family, path)
-    if not cal.get("nets") or part.family not in ELEMENTS:
+    if not cal.get("nets") or part.family not in CELLS:
         return None
-    crit = critical_path(manifest, part)
-    k = fit_factor(cal["nets"])
+    a, b = fit_routing(cal["nets"])
+    crit = critical_path(manifest, part, a, b)
+    if not crit.get("period_ns"):
+        return None
     loo = [abs(r["error"]) for r in leave_one_out(cal)]
     commits = sorted({str(n.get("commit")) for n in cal["nets"]})
     return {
-        "fmax_mhz": round(1000.0 / (k * crit["prior_ns"]), 2),
+        "fmax_mhz": round(1000.0 / crit["period_ns"], 2),
         "source": (f"estimate (fmax model calibrated on {len(cal['nets'])} nextpnr runs on {cal.get('part')}, "
                    f"leave-one-out error up to {100 * max(loo, default=0):.0f} %)"),
         "critical_path": crit,
-        "calibration": {"k": k, "nets": [n["net"] for n in cal["nets"]], "commits": commits,
-                        "max_leave_one_out_error": max(loo, default=None)},
+        "calibration": {"routing_ns_per_hop": {"a": a, "b": b}, "nets": [n["net"] for n in cal["nets"]],
+                        "commits": commits, "max_leave_one_out_error": max(loo, default=None)},
     }

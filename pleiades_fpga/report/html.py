@@ -120,8 +120,9 @@ def _temporal_memory_html(rows: list[dict]) -> str:
             f"<img src='{plot_temporal_memory(rows)}' alt='temporal memory'>")
 
 
-def plot_accuracy_latency(points: list[dict]) -> str:
-    """Accuracy against latency (ms or frames) of the model; PNG data URI."""
+def plot_accuracy_latency(points: list[dict], hw_latency_ms: float | None = None) -> str:
+    """Accuracy against latency (ms, else frames) of the model; with ``hw_latency_ms`` also the time at which the
+    hardware's logits for that frame are out (frame time + the design's latency); PNG data URI."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,9 +130,14 @@ def plot_accuracy_latency(points: list[dict]) -> str:
 
     key = "latency_ms" if all("latency_ms" in p for p in points) else "latency_frames"
     pts = sorted(points, key=lambda p: p.get(key, 0))
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot([p.get(key, 0) for p in pts], [p["accuracy"] for p in pts], marker="o")
-    ax.set_xlabel(key.replace("_", " "))
+    x = [p.get(key, 0) for p in pts]
+    acc = [p["accuracy"] for p in pts]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(x, acc, marker="o", ms=3, label="model (end of frame)")
+    if hw_latency_ms is not None and key == "latency_ms":
+        ax.plot([v + hw_latency_ms for v in x], acc, ls="--", label=f"+ hardware latency {hw_latency_ms:.3f} ms")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("time after the clip start (ms)" if key == "latency_ms" else "frames after the clip start")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -152,7 +158,17 @@ def _fmt(v) -> str:
 
 
 def _fmax_label(source: str) -> str:
-    return "nextpnr place and route" if source == "place-and-route" else source
+    return "placed and routed: nextpnr" if source == "place-and-route" else source
+
+
+def _other_estimate(r: dict) -> str:
+    """The fmax model's estimate next to a placed-and-routed or requested clock (it is the headline otherwise)."""
+    est = r.get("fmax_estimate")
+    if not est or r.get("fmax_kind") == "estimate":
+        return ""
+    crit = est.get("critical_path") or {}
+    return html.escape(f" [fmax model estimate {est['fmax_mhz']:.1f} MHz, slowest stage {crit.get('layer')}: "
+                       f"{crit.get('stage')}]")
 
 
 def _finn_section(c: dict) -> str:
@@ -187,35 +203,45 @@ def _finn_section(c: dict) -> str:
                             "ours BRAM18", "FINN cycles", "ours cycles", "FINN exec == golden"]) + net_html)
 
 
-def _verification_html(ver: dict | None) -> str:
-    """The verification the report used, as a table (measured in simulation), or why there is none."""
+def _verification_html(ver: dict | None, analytic: dict | None = None) -> str:
+    """The verification the report used, as a table (measured in simulation vs analytic), or why there is none."""
     if ver is None:
         return "<p class='bad'>NOT VERIFIED: no verification.json (run <code>pleiades-fpga verify BUILD</code>)</p>"
     if ver.get("status") != "current":
         return (f"<p class='bad'>NOT VERIFIED ({html.escape(str(ver.get('status')))}): "
                 f"{html.escape(str(ver.get('message')))}</p>")
+    analytic = analytic or {}
+    checks = ver.get("stream_checks") if isinstance(ver.get("stream_checks"), dict) else {}
+    first = checks.get("first_violation")
+    pause = ver.get("pause")
     rows = [
-        ["result", ver.get("verdict")],
-        ["simulator", f"{ver.get('simulator')} {ver.get('simulator_version') or ''}".strip()],
-        ["values compared", ver.get("values_compared")],
-        ["mismatches (total)", ver.get("mismatches")],
+        ["result", ver.get("verdict"), ""],
+        ["simulator", f"{ver.get('simulator')} {ver.get('simulator_version') or ''}".strip(), ""],
+        ["values compared", ver.get("values_compared"), ""],
+        ["mismatches (total)", ver.get("mismatches"), "0"],
         ["mismatches without / with back-pressure",
-         f"{_fmt(ver.get('mismatches_no_backpressure'))} / {_fmt(ver.get('mismatches_backpressure'))}"],
+         f"{_fmt(ver.get('mismatches_no_backpressure'))} / {_fmt(ver.get('mismatches_backpressure'))}", "0 / 0"],
         ["frames (clips x frames per clip)", f"{_fmt(ver.get('frames'))} ({_fmt(ver.get('clips'))} x "
-                                             f"{_fmt(ver.get('frames_per_clip'))})"],
-        ["back-pressure runs", "; ".join(map(str, ver.get("runs") or []))],
-        ["cycles/frame measured / analytic", f"{_fmt(ver.get('cycles_per_frame_measured'))} / "
-                                             f"{_fmt(ver.get('cycles_per_frame_analytic'))}"],
-        ["latency (cycles, median / max)",
-         f"{_fmt(ver.get('latency_cycles'))} / {_fmt(ver.get('latency_cycles_max'))}"],
+                                             f"{_fmt(ver.get('frames_per_clip'))})", ""],
+        ["back-pressure", (f"pause probability {_fmt(pause)} (idle bursts of 1-4 cycles on the input, tready low on "
+                           f"the output), seed {_fmt(ver.get('seed'))}" if pause is not None else ""), ""],
+        ["back-pressure runs", "; ".join(map(str, ver.get("runs") or [])), ""],
+        ["stream-check violations", (f"{_fmt(checks.get('violations'))} ({_fmt(checks.get('streams'))} streams, "
+                                     f"{_fmt(checks.get('runs'))} runs)" + (f"; first: {first}" if first else "")),
+         "0"],
+        ["cycles per frame", _fmt(ver.get("cycles_per_frame_measured")),
+         _fmt(ver.get("cycles_per_frame_analytic", analytic.get("cycles_per_frame")))],
+        ["latency (cycles, median / max)", f"{_fmt(ver.get('latency_cycles'))} / {_fmt(ver.get('latency_cycles_max'))}",
+         _fmt(analytic.get("latency_cycles"))],
     ]
     fm = ver.get("float_model")
     if isinstance(fm, dict):
-        rows.append(["float model argmax agreement", fm.get("argmax_agreement")])
+        rows.append(["float model argmax agreement", fm.get("argmax_agreement"), ""])
     if ver.get("first_mismatching_layer"):
-        rows.append(["first mismatching layer", ver["first_mismatching_layer"]])
+        rows.append(["first mismatching layer", ver["first_mismatching_layer"], ""])
     return ("<p>Measured in simulation (cocotb, RTL against the integer golden model) for this design "
-            f"(design hash {html.escape(str(ver.get('design_hash')))}).</p>" + _table(rows, ["", "value"]))
+            f"(design hash {html.escape(str(ver.get('design_hash')))}); analytic = manifest (cycle model), "
+            "expected for the checks.</p>" + _table(rows, ["", "measured", "analytic / expected"]))
 
 
 def render_html(report: dict) -> str:
@@ -229,9 +255,14 @@ def render_html(report: dict) -> str:
                    l["estimate"]["bram_bits"], (l["synth"] or {}).get("lut")] for l in r["layers"]]
     plots = [("Resources per layer", plot_layer_resources(r)), ("Cycles per layer", plot_layer_cycles(r)),
              ("Memory", plot_memory(r))]
+    acc_html = ""
     if r.get("accuracy_vs_latency"):
-        plots.append(("Accuracy vs latency", plot_accuracy_latency(r["accuracy_vs_latency"])))
-    ver_html = _verification_html(r.get("verification"))
+        pts = r["accuracy_vs_latency"]
+        plots.append(("Accuracy vs latency", plot_accuracy_latency(pts, r["latency_us"] / 1000)))
+        acc_html = (f"<p>Accuracy vs latency: {html.escape(str(pts[0].get('source') or 'metrics.json of the build'))}; "
+                    f"the dashed line adds the design's latency ({html.escape(r['latency_source'])}, at "
+                    f"{r['fmax_mhz']:.1f} MHz).</p>")
+    ver_html = _verification_html(r.get("verification"), r.get("analytic"))
     res_source = {"synthesis": "Yosys synthesis", "estimate": "analytic estimate"}.get(r["resources_source"],
                                                                                        r["resources_source"])
     finn_html = _finn_section(r["finn"]) if r.get("finn") else ""
@@ -245,7 +276,7 @@ img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(str(r['name']))} on {html.escape(r['target'])}</h1>
 <h2 class="{'ok' if ok else 'bad'}">{html.escape(r['verdict'])}</h2>
 <ul>{advice}</ul>
-<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(_fmax_label(r['fmax_source']))});
+<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(_fmax_label(r['fmax_source']))}){_other_estimate(r)};
 {r['cycles_per_frame']:,} cycles/frame ({html.escape(r.get('cycles_source', 'analytic (manifest)'))});
 latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape(r['latency_source'])});
 {r['frames_per_second']:,.1f} frames/s at that clock
@@ -264,6 +295,6 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape
 {_temporal_memory_html(r.get("temporal_memory") or [])}
 <h2>Verification (measured in simulation)</h2>{ver_html}
 {finn_html}
-<h2>Plots</h2>{imgs}
+<h2>Plots</h2>{acc_html}{imgs}
 </body></html>
 """

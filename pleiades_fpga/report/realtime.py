@@ -5,8 +5,9 @@ import math
 
 
 def realtime_check(layers: list[dict], cycles_per_frame: int, fmax_mhz: float, bin_us: float,
-                   memory_overflow: bool = False) -> dict:
-    """Verdict for a design that needs ``cycles_per_frame`` cycles per frame at ``fmax_mhz``.
+                   memory_overflow: bool = False, clock_label: str | None = None) -> dict:
+    """Verdict for a design that needs ``cycles_per_frame`` cycles per frame at ``fmax_mhz``; ``clock_label`` says
+    in the verdict where that clock comes from (placed and routed, estimate, assumed).
 
     frames/s = fmax / cycles_per_frame; required = 1e6 / bin_us (10 ms bins need 100 frames/s).
     When it fails, the advice names the slowest layer and the folding factor it needs, the
@@ -44,7 +45,8 @@ def realtime_check(layers: list[dict], cycles_per_frame: int, fmax_mhz: float, b
             "pixel instead of a K-1 frame circular buffer), fewer channels or a lower resolution"
         )
     margin = fps / required
-    verdict = (f"REAL-TIME: {fps:,.1f} frames/s >= {required:,.1f} required ({margin:.2f}x margin)" if ok else
-               f"NOT REAL-TIME: {fps:,.1f} frames/s < {required:,.1f} required ({margin:.2f}x)")
+    at = f" at {fmax_mhz:,.1f} MHz ({clock_label})" if clock_label else ""
+    verdict = (f"REAL-TIME: {fps:,.1f} frames/s{at} >= {required:,.1f} required ({margin:.2f}x margin)" if ok else
+               f"NOT REAL-TIME: {fps:,.1f} frames/s{at} < {required:,.1f} required ({margin:.2f}x)")
     return {"frames_per_second": fps, "required_fps": required, "realtime": ok, "margin": margin,
             "slowest_layer": slowest.get("name") if slowest else None, "verdict": verdict, "advice": advice}

@@ -16,6 +16,7 @@ from typing import Any
 from pleiades_fpga.artifacts import HASH_KEY, design_hash, write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
 from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
+from pleiades_fpga.report.fmax_model import estimate_fmax
 from pleiades_fpga.toolflow.parts import RESOURCES, Part, check_fit, utilization_percent
 from pleiades_fpga.toolflow.pnr import PnrResult
 from pleiades_fpga.report.realtime import realtime_check
@@ -114,20 +115,36 @@ def _read_json(path: Path) -> dict | list | None:
 
 
 def accuracy_vs_latency(build_dir: Path | str) -> list[dict] | None:
-    """Accuracy-vs-latency points [{"latency_ms", "accuracy"}] from metrics.json or latency.json, if any.
+    """Accuracy-vs-latency points [{"latency_ms", "accuracy", ...}] from metrics.json or latency.json, if any.
 
-    Accepted forms: a list of points, or a dictionary with key "accuracy_vs_latency" or
-    "latency_table" holding such a list (points may use "latency_frames" instead of "latency_ms").
+    Accepted forms: a list of points, or a dictionary with key "accuracy_vs_latency" or "latency_table" holding
+    such a list (points may use "latency_frames" instead of "latency_ms"), or the metrics.json of
+    ``pleiades-fpga train`` (``make demo`` copies the QAT model's there): its test evaluation's
+    ``per_step_accuracy``, the accuracy of the prediction at frame t after the clip start, from reset, becomes
+    points {"latency_frames": t + 1, "latency_ms": (t + 1) x bin, "accuracy", "source"}.
     """
     build_dir = Path(build_dir)
     for name in ("metrics.json", "latency.json", "accuracy_vs_latency.json"):
         data = _read_json(build_dir / name)
         if isinstance(data, dict):
-            data = data.get("accuracy_vs_latency") or data.get("latency_table")
+            steps = data.get("test", {}).get("per_step_accuracy") if isinstance(data.get("test"), dict) else None
+            data = data.get("accuracy_vs_latency") or data.get("latency_table") or _per_step_points(data, steps, name)
         if isinstance(data, list) and data and all(isinstance(p, dict) and "accuracy" in p for p in data):
             # the trainer's latency_table rows are {"t_ms", "accuracy"}
             return [{**p, "latency_ms": p["t_ms"]} if "t_ms" in p and "latency_ms" not in p else p for p in data]
     return None
+
+
+def _per_step_points(metrics: dict, steps: Any, name: str) -> list[dict] | None:
+    """Points of a training run's per-frame test accuracy (see :func:`accuracy_vs_latency`), or None."""
+    if not isinstance(steps, list) or not steps or not all(isinstance(a, (int, float)) for a in steps):
+        return None
+    test = metrics["test"]
+    bin_us = test.get("bin_us") or (metrics.get("config") or {}).get("bin_us")
+    source = (f"{name}: test evaluation of the trained model ({test.get('n_clips', '?')} clips), accuracy of the "
+              "prediction at each frame after the clip start, from reset")
+    return [{"latency_frames": t + 1, **({"latency_ms": (t + 1) * bin_us / 1000} if bin_us else {}),
+             "accuracy": float(a), "source": source} for t, a in enumerate(steps)]
 
 
 def _count(v: Any) -> bool:
@@ -140,8 +157,9 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
                  clock_mhz: float | None = None) -> dict:
     """The report dictionary (see module docstring); does not raise when the design does not fit.
 
-    ``verification``: from :func:`read_verification`; ``clock_mhz``: the clock of the frame-rate figures
-    when there is no place and route (default: the manifest's target clock)."""
+    ``verification``: from :func:`read_verification`; ``clock_mhz``: without place and route, the clock the
+    design is meant to run at (frame rates use it when it is at or below the fmax estimate, see
+    :func:`design_clock`)."""
     est = estimate_manifest(manifest, part)
     if synth is not None:
         resources = {k: synth.utilization[k] for k in RESOURCES}
@@ -155,13 +173,8 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
     except DoesNotFitError as exc:
         fits, overflow = False, str(exc)
 
-    if pnr is not None and pnr.fmax_mhz:
-        fmax, fmax_source = pnr.fmax_mhz, "place-and-route"
-    elif clock_mhz is not None:
-        fmax, fmax_source = float(clock_mhz), "--clock-mhz (assumed clock, no place and route)"
-    else:
-        fmax = float(manifest.get("clock_mhz_target") or 100.0)
-        fmax_source = "target clock (assumed, no place and route)"
+    fmax_estimate = estimate_fmax(manifest, part)
+    fmax, fmax_source, fmax_kind, clock_advice = design_clock(manifest, part, pnr, clock_mhz, fmax_estimate)
     inp = manifest["input"]
     bin_us = float(inp.get("bin_us") or 10000)        # 10 ms bins (the published model) when not recorded
     cycles = int(manifest["cycles_per_frame"])
@@ -181,7 +194,8 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
             latency = int(round(current["latency_cycles"]))
             latency_source = f"{measured}; {latency_source} {analytic['latency_cycles']:,})"
     rt = realtime_check(manifest["layers"], cycles, fmax, bin_us,
-                        memory_overflow=resources["bram_bits"] > part.bram_bits)
+                        memory_overflow=resources["bram_bits"] > part.bram_bits, clock_label=fmax_kind)
+    rt["advice"] = rt["advice"] + clock_advice
 
     layers = []
     for layer, le in zip(manifest["layers"], est["layers"]):
@@ -229,6 +243,8 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "does_not_fit": overflow or None,
         "fmax_mhz": fmax,
         "fmax_source": fmax_source,
+        "fmax_kind": fmax_kind,
+        "fmax_estimate": fmax_estimate,
         "cycles_per_frame": cycles,
         "latency_cycles": latency,
         "latency_us": latency / fmax,
@@ -258,6 +274,28 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "verified": bool(verification and verification.get("status") == "current" and verification.get("passed")),
         "accuracy_vs_latency": accuracy,
     }
+
+
+def design_clock(manifest: dict, part: Part, pnr: PnrResult | None, clock_mhz: float | None,
+                 est: dict | None) -> tuple[float, str, str, list[str]]:
+    """(MHz, source, kind, advice) of the clock the frame-rate figures use: the placed-and-routed fmax; else the
+    fmax model's estimate (kind "estimate"), or the clock asked for when it is below that estimate; an assumed clock
+    only when the family has no fmax model (kind "assumed, not achieved"). ``est``: :func:`estimate_fmax`."""
+    if pnr is not None and pnr.fmax_mhz:
+        return float(pnr.fmax_mhz), "place-and-route", "placed and routed", []
+    if est is not None:
+        if clock_mhz is not None and clock_mhz <= est["fmax_mhz"]:
+            return (float(clock_mhz), f"--clock-mhz (at or below the fmax {est['source']} of {est['fmax_mhz']:.1f} "
+                    "MHz)", "--clock-mhz, below the fmax estimate", [])
+        advice = [] if clock_mhz is None else [
+            f"--clock-mhz {clock_mhz:g} is above the fmax estimate ({est['fmax_mhz']:.1f} MHz): frame rates here are "
+            "at the estimate; place and route (report --pnr) tells what the design reaches"]
+        return est["fmax_mhz"], est["source"], "estimate", advice
+    clock = float(clock_mhz if clock_mhz is not None else manifest.get("clock_mhz_target") or 100.0)
+    what = "--clock-mhz" if clock_mhz is not None else "target clock"
+    return (clock, f"{what} (assumed, no place and route and no fmax model for {part.family}: not achieved)",
+            "assumed, not achieved", [f"the clock is assumed, not achieved: no fmax model for {part.family} parts "
+                                      "yet; run the Vivado script (synth) for the timing"])
 
 
 def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list[Path]:
