@@ -1,0 +1,111 @@
+"""fmax model: features and stage delays from the manifest, the routing fit, leave-one-out, the shipped calibration."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from pleiades_fpga.report import fmax_model as fm
+from pleiades_fpga.toolflow.parts import get_part
+
+ECP5 = get_part("LFE5U-85F")
+
+
+def _layer(name="t", segments_mem=(2304, 128), in_c=16, pe=3, simd=16, acc=22):
+    return {"name": name, "kind": "temporal_conv", "in_shape": [in_c, 16, 16], "out_shape": [24, 16, 16],
+            "in_bits": 8, "in_signed": False, "out_bits": 8, "weight_bits": 8, "acc_bits": acc, "pe": pe,
+            "simd": simd, "multipliers": pe * simd, "cycles_per_frame": 1000, "params": {"M_W": 1, "S_W": 4},
+            "memories": [{"name": "h", "kind": "circular_buffer", "depth": segments_mem[0],
+                          "width": segments_mem[1]}]}
+
+
+def _manifest(layers):
+    return {"format": "pleiades-fpga-manifest/1", "name": "t", "top": "t", "rtl_files": [], "layers": layers,
+            "input": {"channels": 2, "height": 16, "width": 16, "bits": 8, "bin_us": 10000},
+            "output": {"channels": 10, "bits": 16}, "cycles_per_frame": 1000}
+
+
+def test_layer_features_hand_computed():
+    f = fm.layer_features(_layer(), ECP5)
+    # 2304 x 128 history: 2048 rows in 2048x9 blocks + 256 rows in 512x36 blocks = 2 depth segments (19 blocks)
+    assert f["bram_segments"] == 2
+    assert f["input_groups"] == 1                 # 16 input channels, SIMD 16
+    assert f["in_bits"] == 9                      # unsigned 8-bit activations into a signed multiplier
+    assert f["tree_depth"] == 4                   # 16 products per output
+    assert (f["acc_bits"], f["m_bits"], f["s_bits"]) == (22, 1, 4)
+    folded = fm.layer_features(_layer(in_c=64, simd=4), ECP5)
+    assert folded["input_groups"] == 16 and folded["tree_depth"] == 2
+
+
+def test_stage_delays_hand_computed():
+    f = fm.layer_features(_layer(), ECP5)
+    logic, hops = fm.stage(("read", "select", "mult"), f, "ecp5")
+    # BRAM 5.61 + 2 LUT levels (hold + 2-segment mux) + 1 LUT level (tap select) + MULT18X18D 3.93
+    assert logic == pytest.approx(5.61 + 3 * 0.24 + 3.93)
+    assert hops == 2 + 1 + 1 + 1                   # into the mux levels, the select, the multiplier, the register
+    logic, hops = fm.stage(("tree", "acc"), f, "ecp5")
+    assert logic == pytest.approx(0.52 + 4 * (0.24 + 0.06 * 22) + 0.24 + 0.06 * 22)
+    assert hops == 4 + 1 + 1
+    wide = dict(f, in_bits=19)                      # 19 x 8 bits: two multiplier blocks and their sum
+    assert fm.element("mult", wide, "ecp5") == (pytest.approx(3.93 + 0.24 + 0.06 * 27), 2)
+
+
+def _synthetic_nets(a, b):
+    nets = []
+    for i, (logic, hops, spread) in enumerate([(10.0, 5, 0.2), (11.0, 6, 0.45), (9.5, 5, 0.7), (12.0, 7, 0.6)]):
+        stages = [{"layer": "x", "stage": "read+select+mult", "logic_ns": logic, "hops": hops, "spread": spread},
+                  {"layer": "x", "stage": "requant", "logic_ns": 2.0, "hops": 2, "spread": spread}]
+        nets.append({"net": f"n{i}", "fmax_mhz": 1000.0 / (logic + hops * (a + b * spread)), "stages": stages})
+    return nets
+
+
+def test_routing_fit_recovers_the_generating_values_and_leave_one_out_is_exact_then():
+    nets = _synthetic_nets(0.7, 1.6)
+    a, b = fm.fit_routing(nets)
+    assert (a, b) == (pytest.approx(0.7, abs=1e-6), pytest.approx(1.6, abs=1e-6))
+    rows = fm.leave_one_out({"nets": nets})
+    assert [r["net"] for r in rows] == ["n0", "n1", "n2", "n3"]
+    assert all(abs(r["error"]) < 1e-4 for r in rows)
+    assert rows[0]["fit_on"] == ["n1", "n2", "n3"]
+    # a net that does not follow the model shows up in its own leave-one-out row only
+    nets[2]["fmax_mhz"] *= 1.5
+    rows = fm.leave_one_out({"nets": nets})
+    assert rows[2]["error"] < -0.2 and abs(rows[0]["error"]) < abs(rows[2]["error"])
+
+
+def test_estimate_from_a_calibration_file(tmp_path):
+    path = tmp_path / "cal.json"
+    entries = [{**n, "commit": "abc1234", "date": "2026-11-30T00:00:00Z"} for n in _synthetic_nets(0.7, 1.6)]
+    fm.write_calibration("ecp5", entries, path)
+    saved = json.loads(path.read_text())
+    assert saved["format"] == fm.CALIBRATION_FORMAT
+    assert saved["families"]["ecp5"]["routing_ns_per_hop"] == {"a": pytest.approx(0.7, abs=1e-3),
+                                                                "b": pytest.approx(1.6, abs=1e-3)}
+    m = _manifest([_layer()])
+    est = fm.estimate_fmax(m, ECP5, path)
+    crit = est["critical_path"]
+    assert est["fmax_mhz"] == pytest.approx(1000 / (crit["logic_ns"] + crit["hops"] * (0.7 + 1.6 * crit["spread"])),
+                                            rel=1e-3)
+    assert est["source"].startswith("estimate (fmax model calibrated on 4 nextpnr runs on LFE5U-85F")
+    assert est["calibration"]["commits"] == ["abc1234"]
+    # more depth segments in front of the multiplier: a longer path, a lower estimate
+    deeper = fm.estimate_fmax(_manifest([_layer(segments_mem=(2304 * 4, 128))]), ECP5, path)
+    assert deeper["fmax_mhz"] < est["fmax_mhz"]
+    assert fm.estimate_fmax(m, get_part("xc7z020"), path) is None           # no xc7 calibration
+
+
+def test_shipped_calibration_is_complete():
+    cal = fm.load_calibration("ecp5")
+    if not cal:
+        pytest.skip("no shipped calibration yet (python -m bench.fmax_model --calibrate)")
+    nets = cal["nets"]
+    assert len(nets) >= 3 and len({n["net"] for n in nets}) == len(nets)
+    for n in nets:
+        assert n["fmax_mhz"] > 0 and n["commit"] and re.match(r"\d{4}-\d\d-\d\dT", n["date"])
+        assert n["stages"] and all(s["hops"] > 0 and s["logic_ns"] > 0 for s in n["stages"])
+    a, b = fm.fit_routing(nets)
+    assert cal["routing_ns_per_hop"] == {"a": round(a, 4), "b": round(b, 4)}
+    assert a + b * 0.5 > 0 and math.isfinite(b)
+
