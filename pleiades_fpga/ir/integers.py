@@ -106,14 +106,16 @@ def rsqrt_fixed(V: np.ndarray, P: int = GN_P) -> tuple[np.ndarray, np.ndarray]:
 @dataclass
 class GroupNormStats:
     """Statistics of the last frame per (batch, group), the state of ``stats="previous"``: S1 = sum x and
-    D = n*S2 - S1*S1, int64 (B, G). After reset both are 0 (so V = max(E, 1))."""
+    D = n*S2 - S1*S1, int64 (B, G); ``valid`` (B,) bool is False after reset (no previous frame yet: the first frame's
+    normalized value d is 0, so y = clamp(round_half_even(B[c] / 2**S[c])))."""
 
     s1: np.ndarray
     d: np.ndarray
+    valid: np.ndarray
 
     @classmethod
     def reset(cls, batch: int, groups: int) -> "GroupNormStats":
-        return cls(np.zeros((batch, groups), np.int64), np.zeros((batch, groups), np.int64))
+        return cls(np.zeros((batch, groups), np.int64), np.zeros((batch, groups), np.int64), np.zeros(batch, bool))
 
 
 def groupnorm_int(x: np.ndarray, groups: int, E: int, M: np.ndarray, S: np.ndarray, B: np.ndarray, lo: int, hi: int,
@@ -127,7 +129,8 @@ def groupnorm_int(x: np.ndarray, groups: int, E: int, M: np.ndarray, S: np.ndarr
         y  = clamp(round_half_even((d*R*M[c] + (B[c] << (P+k))) / 2**(P+k+S[c])), lo, hi),  d = n*x - S1
 
     ``stats="frame"``: S1, D of the frame itself (exact GroupNorm). ``stats="previous"``: those of the frame
-    before it (``state``: the last frame's statistics of a previous call, None = reset, S1 = D = 0). ``lo = 0``
+    before it (``state``: the last frame's statistics of a previous call, None = reset: the first frame after a reset
+    has no statistics and is normalized to d = 0, i.e. y = clamp(round(B / 2**S))). ``lo = 0``
     fuses a ReLU. The returned state holds the statistics of the last frame (for the next call). An accumulator
     that could leave int64 is refused (``groupnorm_acc_bits`` gives the static width).
     """
@@ -147,14 +150,16 @@ def groupnorm_int(x: np.ndarray, groups: int, E: int, M: np.ndarray, S: np.ndarr
     xg = x.reshape(b, t_len, h * w, groups, cg)
     s1 = xg.sum(axis=(2, 4))  # (B, T, G)
     d_all = n * (xg * xg).sum(axis=(2, 4)) - s1 * s1
+    prev = state if state is not None else GroupNormStats.reset(b, groups)
     if stats == "previous":
-        prev = state if state is not None else GroupNormStats.reset(b, groups)
         s1_use = np.concatenate([prev.s1[:, None], s1[:, :-1]], axis=1)
         d_use = np.concatenate([prev.d[:, None], d_all[:, :-1]], axis=1)
     else:
         s1_use, d_use = s1, d_all
     r, k = rsqrt_fixed(np.maximum(d_use + int(E), 1), P)  # (B, T, G)
     dev = n * xg - s1_use[:, :, None, :, None]  # (B, T, HW, G, cg)
+    if stats == "previous" and t_len and not prev.valid.all():
+        dev[~prev.valid, 0] = 0  # first frame after reset: no statistics, normalized value 0
     bound = int(np.abs(dev).max(initial=0)) * int(r.max(initial=0)) * int(np.abs(M).max(initial=0)) + \
         int(np.abs(B).max(initial=0)) * 2 ** (P + int(k.max(initial=0)))
     if bound >= 2**63:
@@ -164,8 +169,7 @@ def groupnorm_int(x: np.ndarray, groups: int, E: int, M: np.ndarray, S: np.ndarr
     pk = P + k[:, :, None, :, None]
     acc = dev * r[:, :, None, :, None] * mg + np.left_shift(bg, pk)
     y = np.clip(round_shift(acc, pk + sg), lo, hi).reshape(x.shape)
-    last = GroupNormStats(s1[:, -1].copy(), d_all[:, -1].copy()) if t_len else \
-        (state if state is not None else GroupNormStats.reset(b, groups))
+    last = GroupNormStats(s1[:, -1].copy(), d_all[:, -1].copy(), np.ones(b, bool)) if t_len else prev
     return y, last
 
 
@@ -189,7 +193,8 @@ def groupnorm_acc_bits(n: int, x_bits: int, x_signed: bool, M: np.ndarray, B: np
     if bits > GN_MAX_ACC_BITS:
         raise UnsupportedModelError(
             f"GroupNorm layer {name}: accumulator needs {bits} bits (at most {GN_MAX_ACC_BITS}: n={n} elements per "
-            f"group, {x_bits}-bit input, P={P}); lower P or the input width, or use more groups")
+            f"group, {x_bits}-bit input, P={P}); lower P (quant config groupnorm_p) or the input width, or use "
+            "more groups or smaller frames")
     return bits
 
 
