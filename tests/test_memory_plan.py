@@ -19,9 +19,11 @@ def temporal(name: str, c: int, h: int, w: int, k: int = 10, bits: int = 8, cycl
                           "width": c * bits}]}
 
 
-# the published network's buffer sizes at 128x128 (../shared/REFERENCE.md: 2.36, 4.72, 3.54, 1.47 Mbit at 8 bits)
-NET128 = [temporal("blocks.0.temporal", 2, 128, 128), temporal("blocks.1.temporal", 4, 128, 128),
-          temporal("blocks.2.temporal", 12, 64, 64), temporal("blocks.3.temporal", 20, 32, 32)]
+# the published network's temporal layers at 128x128 (preset dvs128: 2, 16, 48, 80, 112 input channels at 128,
+# 64, 32, 16, 8 pixels square; buffers 2.36, 4.72, 3.54, 1.47, 0.52 Mbit at 8 bits, ../shared/REFERENCE.md)
+NET128 = [temporal("blocks.0.temporal", 2, 128, 128), temporal("blocks.1.temporal", 16, 64, 64),
+          temporal("blocks.2.temporal", 48, 32, 32), temporal("blocks.3.temporal", 80, 16, 16),
+          temporal("blocks.4.temporal", 112, 8, 8)]
 
 
 def test_small_design_stays_on_chip():
@@ -40,7 +42,7 @@ def test_128x128_network_fits_with_external_buffers(part_name):
     where = {b["layer"]: b["memory"] for b in plan["buffers"]}
     # the largest buffer (block 1: 4.72 Mbit) cannot stay on chip on either part
     assert where["blocks.1.temporal"] == "external"
-    # all on chip would need 12.1 Mbit: at least two buffers go out
+    # all on chip would need 12.6 Mbit: at least two buffers go out
     assert sum(m == "external" for m in where.values()) >= 2
     assert plan["onchip_bits"] <= plan["budget_bits"]
 
@@ -83,7 +85,7 @@ def test_bandwidth_model_and_verdicts():
     assert bw["bytes_per_frame"] == per_frame
     assert bw["mb_s_required"] == pytest.approx(per_frame * 100 / 1e6)
     assert bw["mb_s_achieved"] == pytest.approx(per_frame * 150 / 1e6)
-    # blocks 0 and 1 alone: 10 x 16,384 x (2 + 4) bytes = 983,040 bytes/frame = 98.3 MB/s at 100 fps > 70 usable
+    # blocks 0 and 1 alone: 10 x (16,384 x 2 + 4,096 x 16) bytes = 983,040 bytes/frame = 98.3 MB/s at 100 fps > 70 usable
     assert per_frame >= 983_040 and bw["verdict"] == "too slow"
     slow = bandwidth(plan, fps_required=10.0, fps_achieved=200.0, memory=ulx3s)
     assert slow["verdict"] == ("memory-bound" if per_frame * 200 / 1e6 > 70 else "ok")
@@ -98,8 +100,10 @@ def test_prefetch_depth_covers_latency():
     # K = 3, 1 beat per pixel, 16-pixel bursts, latency 40, 6 cycles per pixel:
     # lead = 40 + 2 x 16 + 8 = 80 cycles = 14 pixels (ceil 80/6), + one burst = 30 -> 32
     assert prefetch_depth(3, 1, 16, 40, 6) == 32
-    # a fast engine (1 cycle per pixel) needs the whole lead in pixels: 16 + 80 = 96 -> 128
-    assert prefetch_depth(3, 1, 16, 40, 1) == 128
+    # a fast engine (1 cycle per pixel) is paced by the read channel, 2 beats per pixel: 16 + 40 = 56 -> 64
+    assert prefetch_depth(3, 1, 16, 40, 1) == 64
+    # 8 beats per pixel, K = 10: paced at 72 cycles per pixel; lead = 40 + 9 x 4 x 8 + 8 = 336 -> 5 + 4 = 9 -> 16
+    assert prefetch_depth(10, 8, 4, 40, 6) == 16
     lay = history_layout(c_in=4, in_w=8, k=3, pixels=256, data_w=32, latency=40, cycles_per_pixel=6)
     # default burst: the largest power of two of <= 256 bytes leaving >= 4 bursts per frame: 64 pixels of 4 bytes
     assert (lay.bpp, lay.burst_pix, lay.n_bursts, lay.slot_bytes, lay.region_bytes) == (1, 64, 4, 1024, 2048)

@@ -93,10 +93,12 @@ class HistoryLayout:
 
 def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pixel: int) -> int:
     """Prefetch FIFO depth (pixels, a power of two) that hides ``latency`` cycles (address handshake -> first
-    data beat) when the MAC engine takes ``cycles_per_pixel``: a group of K-1 bursts requested when one burst of
-    room frees must arrive (latency + its (K-1)*burst_pix*bpp beats + slack) before the FIFO runs dry."""
+    data beat) when pixels are consumed every max(``cycles_per_pixel`` of the MAC engine, (K-1)*bpp beats of the
+    read channel) cycles: a group of K-1 bursts requested when one burst of room frees must arrive (latency +
+    its (K-1)*burst_pix*bpp beats + slack) before the FIFO runs dry."""
     lead = latency + (k - 1) * burst_pix * bpp + PREFETCH_SLACK_CYCLES
-    return _pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // max(1, cycles_per_pixel))))
+    pace = max(1, cycles_per_pixel, (k - 1) * bpp)
+    return _pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // pace)))
 
 
 def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, burst_pix: int | None = None,
