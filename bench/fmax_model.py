@@ -7,7 +7,7 @@ Calibration, one command, against the templates of the current checkout (about 2
 builds every calibration net of ``NETS`` into ``build/fmax/<net>/`` (``pleiades-fpga build``), places and routes
 it on the ULX3S 85F board wrapper (the report flow: Yosys, nextpnr-ecp5 at the flow's default board clock) unless
 that directory already holds place-and-route results stamped with its current design, and writes the measured
-fmax, the manifest features, the commit and the date of every net to the shipped calibration file
+fmax, the template stages, the commit and the date of every net to the shipped calibration file
 (``pleiades_fpga/report/fmax_calibration.json``, :func:`pleiades_fpga.report.fmax_model.write_calibration`). Then,
 as without ``--calibrate`` (``python -m bench.run_all fmax_model``), it reports leave-one-out: each net's estimate
 from a model fitted on the other nets only, against its measured fmax -> bench/results/fmax_model.json.
@@ -94,9 +94,10 @@ def git_commit() -> str:
 
 
 def measure(net: Net) -> dict:
-    """Build ``net`` (when its design changed) and place and route it (unless current results exist); the
-    calibration entry: measured fmax, board clock, features, commit, date."""
-    from pleiades_fpga.artifacts import design_hash, dir_is_current
+    """Build ``net`` from the current checkout and place and route it, unless place-and-route results stamped with
+    the same design are there already (then the templates were the same: the entry takes the current commit and
+    the date of those results); the calibration entry."""
+    from pleiades_fpga.artifacts import STAMP, design_hash, dir_is_current
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.report.flow import run_report
     from pleiades_fpga.report.fmax_model import calibration_entry
@@ -104,37 +105,39 @@ def measure(net: Net) -> dict:
     from pleiades_fpga.toolflow.parts import get_part
 
     build = OUT / net.name
-    onnx = qonnx_of(net, OUT / "onnx")
-    build_rtl(onnx, build)       # unchanged design: same hash, earlier results stay current
-    part = get_part(BOARD)
-    synth_dir = build / "synth" / part.name.lower()
+    build_rtl(qonnx_of(net, OUT / "onnx"), build)   # unchanged design: same hash, earlier results stay current
+    synth_dir = build / "synth" / get_part(BOARD).name.lower()
     reuse = (synth_dir / "nextpnr_report.json").is_file() and dir_is_current(synth_dir, build)
     start = time.time()
     print(f"{net.name}: {'reusing' if reuse else 'placing and routing'} {build}", flush=True)
     report = run_report(build, BOARD, pnr=not reuse, reuse=reuse, html=False, strict_fit=False)
     if not report.get("pnr"):
         raise SystemExit(f"{net.name}: no place-and-route result in {build}")
-    return calibration_entry(net.name, net.describe(), load_manifest(build), report["pnr"],
-                             commit=git_commit() if not reuse else None, design=design_hash(build),
-                             seconds=None if reuse else round(time.time() - start, 1))
+    entry = calibration_entry(net.name, net.describe(), load_manifest(build), report["pnr"], commit=git_commit(),
+                              design=design_hash(build), seconds=None if reuse else round(time.time() - start, 1))
+    if reuse:
+        entry["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((synth_dir / STAMP).stat().st_mtime))
+        entry["pnr_seconds"] = report["pnr"].get("seconds") or None
+    return entry
 
 
-def calibrate_all() -> Path:
-    """Measure every net and write the shipped calibration file; return its path."""
+def calibrate(names: list[str] | None = None) -> Path:
+    """Measure the nets (all, or those named; the others keep their entries) and rewrite the shipped calibration
+    after each one, so an interrupted run keeps what it measured; return its path."""
     from pleiades_fpga.report.fmax_model import load_calibration, write_calibration
 
-    old = {e["net"]: e for e in load_calibration("ecp5").get("nets", [])}
-    entries = []
+    known = {n.name: n for n in NETS}
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown net(s) {', '.join(unknown)}; nets: {', '.join(known)}")
+    entries = {e["net"]: e for e in load_calibration("ecp5").get("nets", []) if e.get("net") in known}
+    path = None
     for net in NETS:
-        entry = measure(net)
-        prev = old.get(net.name)
-        if entry["commit"] is None:   # reused results: keep the commit and date of the run that produced them
-            if prev is None or prev.get("design_hash") != entry["design_hash"]:
-                raise SystemExit(f"{net.name}: reused results of an unrecorded run; delete "
-                                 f"{OUT / net.name / 'synth'} and calibrate again")
-            entry = {**entry, "commit": prev["commit"], "date": prev["date"], "pnr_seconds": prev.get("pnr_seconds")}
-        entries.append(entry)
-    return write_calibration("ecp5", entries)
+        if names and net.name not in names:
+            continue
+        entries[net.name] = measure(net)
+        path = write_calibration("ecp5", [entries[n.name] for n in NETS if n.name in entries])
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -142,16 +145,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true", help="build, place and route the nets, rewrite the calibration")
-    args = ap.parse_args([] if argv is None and Path(sys.argv[0]).stem == "run_all" else argv)
+    ap.add_argument("--nets", default=None, help=f"with --calibrate: only these nets (comma-separated; "
+                                                   f"{', '.join(n.name for n in NETS)})")
+    args = ap.parse_args([] if argv is None else argv)     # bench.run_all calls main() without options
     if args.calibrate:
-        print(f"wrote {calibrate_all()}")
+        print(f"wrote {calibrate(args.nets.split(',') if args.nets else None)}")
     cal = load_calibration("ecp5")
     rows = leave_one_out(cal)
     within = [r for r in rows if abs(r["error"]) <= BAR]
     result = {
         "family": "ecp5", "board": BOARD, "calibration_file": "pleiades_fpga/report/fmax_calibration.json",
         "method": "leave-one-out: each net's estimate comes from the model fitted on the other nets only",
-        "model": cal.get("model"),
+        "model": cal.get("model"), "routing_ns_per_hop_all_nets": cal.get("routing_ns_per_hop"),
+        "template_commits": sorted({str(n.get("commit")) for n in cal.get("nets", [])}),
         "nets": rows,
         "max_abs_error": max((abs(r["error"]) for r in rows), default=None),
         "bar": {"within_25pct": len(within), "needed": 3, "met": len(within) >= 3},
