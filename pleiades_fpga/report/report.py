@@ -293,9 +293,10 @@ def design_clock(manifest: dict, part: Part, pnr: PnrResult | None, clock_mhz: f
         return est["fmax_mhz"], est["source"], "estimate", advice
     clock = float(clock_mhz if clock_mhz is not None else manifest.get("clock_mhz_target") or 100.0)
     what = "--clock-mhz" if clock_mhz is not None else "target clock"
-    return (clock, f"{what} (assumed, no place and route and no fmax model for {part.family}: not achieved)",
-            "assumed, not achieved", [f"the clock is assumed, not achieved: no fmax model for {part.family} parts "
-                                      "yet; run the Vivado script (synth) for the timing"])
+    timing = "place and route it (report --pnr)" if part.family == "ecp5" else "run the Vivado script (synth)"
+    return (clock, f"{what} (assumed, no place and route and no fmax calibration for {part.family}: not achieved)",
+            "assumed, not achieved", [f"the clock is assumed, not achieved: no fmax calibration for {part.family} "
+                                      f"parts; {timing} for the timing"])
 
 
 def write_report(build_dir: Path | str, report: dict, html: bool = True) -> list[Path]:
