@@ -10,8 +10,8 @@
 //   (ram_sdp, PIXELS words of C*IN_W bits) while S1/S2 accumulate; after its last pixel the per-group constants
 //   are computed; then the buffer is replayed through the normalization. Pixel p of frame t+1 is written only
 //   after pixel p of frame t was read (the buffer is a PIXELS-deep FIFO), so the frames overlap.
-// STATS = 1 ("previous"): no buffer; frame t is normalized on the fly with the statistics of frame t-1 (after
-//   reset: S1 = 0, D = 0). Its first pixel waits until the constants of frame t-1 are ready.
+// STATS = 1 ("previous"): no buffer; frame t is normalized on the fly with the statistics of frame t-1 (the first
+//   frame after reset has none: d = 0). Its first pixel waits until the constants of frame t-1 are ready.
 // Streams: one beat = one pixel with all C channels (channel c at [c*IN_W +: IN_W], signed if IN_SIGNED),
 //   a frame is exactly PIXELS beats (s_axis_tlast is not used); the output carries tlast on each frame's last
 //   pixel. A pixel takes CF = C/PE cycles on each side (PE channels per cycle).
@@ -365,10 +365,7 @@ module groupnorm_stream #(
         if (rst) begin
             cs_reg <= C_IDLE;
             next_full_reg <= 1'b0;
-            // "previous": the constants after reset are those of S1 = 0, D = 0 (a pending all-zero hold bank)
-            hold_full_reg <= (STATS != 0);
-            h1_reg <= {(G*S1_W){1'b0}};
-            h2_reg <= {(G*S2_W){1'b0}};
+            hold_full_reg <= 1'b0;
         end else begin
             if (st3_v_reg && st3_eof_reg) begin
                 h1_reg <= a1_rot;
@@ -484,7 +481,11 @@ module groupnorm_stream #(
     wire              nm_issue;                 // a slice enters the normalization
     wire              nm_gl;                    // ... and it is its group's last slice
     always @(posedge clk) begin
-        if (cur_load) begin
+        if (rst) begin                          // defined values for the first frame of "previous" (d = 0)
+            u1_reg <= {(G*S1_W){1'b0}};
+            ur_reg <= {(G*RW){1'b0}};
+            uk_reg <= {(G*K_W){1'b0}};
+        end else if (cur_load) begin
             u1_reg <= n1_reg;
             ur_reg <= nr_reg;
             uk_reg <= nk_reg;
@@ -513,6 +514,7 @@ module groupnorm_stream #(
     wire [C*IN_W-1:0] nm_word;                  // pixel whose slice nm_f is issued
     wire [CF_W-1:0]   nm_f;
     wire              nm_eof;                   // the issued slice is the last of its frame
+    wire              nm_zero;                  // d = 0 (first frame after reset of "previous": no statistics yet)
     generate
         if (STATS == 0) begin : g_frame
             // one-frame buffer: a FIFO of PIXELS pixel words, replayed once the frame's constants are ready
@@ -576,14 +578,23 @@ module groupnorm_stream #(
             assign nm_word = rdata;
             assign nm_f = rf_reg;
             assign nm_eof = rlast_reg && rf_last;
+            assign nm_zero = 1'b0;
         end else begin : g_previous
-            // on the fly: the input engine's slices are normalized with the previous frame's constants
+            // on the fly: the input engine's slices are normalized with the previous frame's constants; the
+            // first frame after reset has none: it is normalized to d = 0 (y = round(B / 2**S), any k)
             reg cur_ok_reg;                     // the current bank holds constants no frame has used yet
+            reg first_reg;                      // the current bank is the reset one
             wire take = accept && (in_pix_reg == {PIX_W{1'b0}});
             always @(posedge clk) begin
-                if (rst) cur_ok_reg <= 1'b0;
-                else if (cur_load) cur_ok_reg <= 1'b1;
-                else if (take) cur_ok_reg <= 1'b0;
+                if (rst) begin
+                    cur_ok_reg <= 1'b1;
+                    first_reg <= 1'b1;
+                end else if (cur_load) begin
+                    cur_ok_reg <= 1'b1;
+                    first_reg <= 1'b0;
+                end else if (take) begin
+                    cur_ok_reg <= 1'b0;
+                end
             end
             assign in_go = en;
             assign accept_ok = en && (cur_ok_reg || (in_pix_reg != {PIX_W{1'b0}}));
@@ -593,6 +604,7 @@ module groupnorm_stream #(
             assign nm_word = x_reg;
             assign nm_f = in_f_reg;
             assign nm_eof = x_eof_reg && in_f_last;
+            assign nm_zero = first_reg;
         end
     endgenerate
 
@@ -602,7 +614,7 @@ module groupnorm_stream #(
     localparam integer NL = 6;                  // stages 1..6
 
     // stage 1: slice lanes, group constants of the slice, ROM word arrives
-    reg                 n1_v_reg, n1_eof_reg;
+    reg                 n1_v_reg, n1_eof_reg, n1_zero_reg;
     reg  [CF_W-1:0]     n1_f_reg;
     reg  [PE*IN_W-1:0]  n1_x_reg;
     reg  [LG*S1_W-1:0]  n1_s1_reg;
@@ -622,6 +634,7 @@ module groupnorm_stream #(
         end
         if (en) begin
             n1_eof_reg <= nm_eof;
+            n1_zero_reg <= nm_zero;
             n1_f_reg <= nm_f;
             n1_x_reg <= nm_word[nm_f*PE*IN_W +: PE*IN_W];
             n1_s1_reg <= u1_reg[LG*S1_W-1:0];
@@ -696,7 +709,7 @@ module groupnorm_stream #(
             wire y_neg = (OUT_SIGNED != 0) && (RELU != 0) && yq[OUT_W-1];
             always @(posedge clk) begin
                 if (en) begin
-                    d2_reg <= nx - $signed(s1d);
+                    d2_reg <= n1_zero_reg ? {DX_W{1'b0}} : nx - $signed(s1d);
                     b2_reg <= bias;
                     r2_reg <= n1_r_reg[LGI*RW +: RW];
                     k2_reg <= n1_k_reg[LGI*K_W +: K_W];
