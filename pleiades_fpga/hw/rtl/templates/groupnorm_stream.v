@@ -20,11 +20,12 @@
 // Constants per group (sequential, shift and add only): D by shift-add over the bits of N and |S1|
 //   (NB + S1_W cycles), V, k by normalizing V to 2*KMAX bits (KMAX - 1 cycles), then the bitwise restoring
 //   rsqrt: P+2 steps of 3 cycles (candidate Q + (T << (b+1)) + (V << 2b) against 4**(P+KMAX), kept registered).
-//   groupnorm_stream_cycles (hw/rtl/kinds/groupnorm.py) models the cycle count.
+//   hw.rtl.kinds.groupnorm.frame_cycles models the cycles per frame.
 // Normalization pipeline (every stage holds while the 2-beat output queue is full): slice and operands
-//   (buffer word, group constants, parameter ROM word) -> d = N*x - S1 -> d*M -> d*M*R -> z = 2*floor(acc/2**P) +
-//   sticky (acc's bits below P), with the bias entering as B << k -> requant (z / 2**(S+k+1), round half even,
-//   clamp; equal to the rounding of acc / 2**(P+k+S)) and ReLU -> output vector -> queue.
+//   (buffer word, group constants, parameter ROM word) -> d = N*x - S1 -> d*M -> (d*M)*R' (R' = R - 2**P, P+1
+//   bits) -> d*M*R = (d*M)*R' + (d*M << P) -> z = 2*floor(acc/2**P) + sticky (acc's bits below P), with the bias
+//   entering as B << k -> requant (z / 2**(S+k+1), round half even, clamp; equal to the rounding of
+//   acc / 2**(P+k+S)) and ReLU -> output vector -> queue.
 // Param ROM read port (1-cycle synchronous read with enable): address = slice f (CF words), lane j at
 //   [j*FW +: FW], FW = B_W + M_W + S_W, holding {S (unsigned), M (signed), B (signed)} from MSB to LSB of channel
 //   f*PE + j (rom.groupnorm_layer_files builds it).
@@ -85,7 +86,8 @@ module groupnorm_stream #(
     localparam integer QW = 2 * P + 2 * KMAX + 4;            // rsqrt candidate (< 4**(P+KMAX+2))
     localparam integer MR_W = (NB > S1_W) ? NB : S1_W;       // shift-add multiplier register
     localparam integer DM_W = DX_W + M_W;                    // d*M (signed)
-    localparam integer PN_W = DM_W + RW + 1;                 // d*M*R natural width (signed)
+    localparam integer RPW = P + 1;                          // R' = R - 2**P in [0, 2**P] (unsigned)
+    localparam integer QP_W = DM_W + RPW + 1;                // d*M*R' natural width (signed)
     localparam integer UW = ACC_W - P;                       // floor(acc / 2**P) (signed)
     localparam integer ZW = UW + 1;                          // z = 2*floor(acc / 2**P) + sticky
     localparam integer ST_W = $clog2(ZW + 2);                // requant shift, clamped to ZW + 1
@@ -324,8 +326,8 @@ module groupnorm_stream #(
     reg  [RW-1:0]     r_reg;
     reg               next_full_reg;            // the next bank holds a frame's constants not yet taken
     wire              cur_load;                 // the current bank takes the next bank (mode-specific)
-    reg  [G*S1_W-1:0] n1_reg;                   // next bank: S1, R, k per group (group order)
-    reg  [G*RW-1:0]   nr_reg;
+    reg  [G*S1_W-1:0] n1_reg;                   // next bank: S1, R' = R - 2**P, k per group (group order)
+    reg  [G*RPW-1:0]  nr_reg;
     reg  [G*K_W-1:0]  nk_reg;
 
     wire [S1_W-1:0] h1_head = h1_reg[S1_W-1:0];
@@ -340,23 +342,27 @@ module groupnorm_stream #(
     wire [VN_W-1:0] v_sum;
     zero_extend #(.IN_W(D_W), .OUT_W(VN_W)) u_vsum (.x(dd_reg + E), .y(v_sum));
     wire accept_r = (cand_reg <= LIM);
+    localparam [RW-1:0] R_ONE = {{(RW-1){1'b0}}, 1'b1} << P;
+    wire [RW-1:0] r_sub = r_reg - R_ONE;        // R' = R - 2**P in [0, 2**P]: R' is what the banks hold
+    wire [RPW-1:0] r_prime = r_sub[RPW-1:0];
+    wire unused_r_sub = &{1'b0, r_sub[RW-1]};
     // hold bank rotated by one group; next bank with the finished group shifted in at the top
     wire [G*S1_W-1:0] h1_rot, n1_in;
     wire [G*S2_W-1:0] h2_rot;
-    wire [G*RW-1:0]   nr_in;
+    wire [G*RPW-1:0]  nr_in;
     wire [G*K_W-1:0]  nk_in;
     generate
         if (G > 1) begin : g_bank_shift
             assign h1_rot = {h1_head, h1_reg[G*S1_W-1:S1_W]};
             assign h2_rot = {h2_reg[S2_W-1:0], h2_reg[G*S2_W-1:S2_W]};
             assign n1_in = {cs1_reg, n1_reg[G*S1_W-1:S1_W]};
-            assign nr_in = {r_reg, nr_reg[G*RW-1:RW]};
+            assign nr_in = {r_prime, nr_reg[G*RPW-1:RPW]};
             assign nk_in = {k_reg, nk_reg[G*K_W-1:K_W]};
         end else begin : g_bank_one
             assign h1_rot = h1_reg;
             assign h2_rot = h2_reg;
             assign n1_in = cs1_reg;
-            assign nr_in = r_reg;
+            assign nr_in = r_prime;
             assign nk_in = k_reg;
         end
     endgenerate
@@ -476,14 +482,14 @@ module groupnorm_stream #(
 
     // ---------------------------------------------------------------- current bank (used by the normalization)
     reg  [G*S1_W-1:0] u1_reg;                   // ring like the accumulator's: entries 0..LG-1 = groups of the slice
-    reg  [G*RW-1:0]   ur_reg;
+    reg  [G*RPW-1:0]  ur_reg;
     reg  [G*K_W-1:0]  uk_reg;
     wire              nm_issue;                 // a slice enters the normalization
     wire              nm_gl;                    // ... and it is its group's last slice
     always @(posedge clk) begin
         if (rst) begin                          // defined values for the first frame of "previous" (d = 0)
             u1_reg <= {(G*S1_W){1'b0}};
-            ur_reg <= {(G*RW){1'b0}};
+            ur_reg <= {(G*RPW){1'b0}};
             uk_reg <= {(G*K_W){1'b0}};
         end else if (cur_load) begin
             u1_reg <= n1_reg;
@@ -496,12 +502,12 @@ module groupnorm_stream #(
         end
     end
     wire [G*S1_W-1:0] u1_rot;                   // rotated by LG groups
-    wire [G*RW-1:0]   ur_rot;
+    wire [G*RPW-1:0]  ur_rot;
     wire [G*K_W-1:0]  uk_rot;
     generate
         if (G > LG) begin : g_cur_rot
             assign u1_rot = {u1_reg[LG*S1_W-1:0], u1_reg[G*S1_W-1:LG*S1_W]};
-            assign ur_rot = {ur_reg[LG*RW-1:0], ur_reg[G*RW-1:LG*RW]};
+            assign ur_rot = {ur_reg[LG*RPW-1:0], ur_reg[G*RPW-1:LG*RPW]};
             assign uk_rot = {uk_reg[LG*K_W-1:0], uk_reg[G*K_W-1:LG*K_W]};
         end else begin : g_cur_all
             assign u1_rot = u1_reg;
@@ -611,14 +617,14 @@ module groupnorm_stream #(
     // ---------------------------------------------------------------- normalization pipeline
     assign prom_en = en;
     assign prom_addr = nm_f[PROM_AW-1:0];
-    localparam integer NL = 6;                  // stages 1..6
+    localparam integer NL = 7;                  // stages 1..7
 
     // stage 1: slice lanes, group constants of the slice, ROM word arrives
     reg                 n1_v_reg, n1_eof_reg, n1_zero_reg;
     reg  [CF_W-1:0]     n1_f_reg;
     reg  [PE*IN_W-1:0]  n1_x_reg;
     reg  [LG*S1_W-1:0]  n1_s1_reg;
-    reg  [LG*RW-1:0]    n1_r_reg;
+    reg  [LG*RPW-1:0]   n1_r_reg;
     reg  [LG*K_W-1:0]   n1_k_reg;
     // stages 2..6 (per lane below), control
     reg  [NL:2]         nv_reg;                 // valid per stage
@@ -638,19 +644,19 @@ module groupnorm_stream #(
             n1_f_reg <= nm_f;
             n1_x_reg <= nm_word[nm_f*PE*IN_W +: PE*IN_W];
             n1_s1_reg <= u1_reg[LG*S1_W-1:0];
-            n1_r_reg <= ur_reg[LG*RW-1:0];
+            n1_r_reg <= ur_reg[LG*RPW-1:0];
             n1_k_reg <= uk_reg[LG*K_W-1:0];
             neof_reg <= {neof_reg[NL-1:2], n1_eof_reg};
             nf_reg <= {nf_reg[(NL-2)*CF_W-1:0], n1_f_reg};
         end
     end
-    wire [CF_W-1:0] nf6 = nf_reg[(NL-2)*CF_W +: CF_W];
+    wire [CF_W-1:0] nf_last = nf_reg[(NL-2)*CF_W +: CF_W];
 
     localparam [31:0] NCONST32 = N;
     localparam signed [DX_W-1:0] NCONST = NCONST32[DX_W-1:0];
     localparam [31:0] ST_MAX32 = ZW + 1;
     localparam [SR_W-1:0] ST_MAX = ST_MAX32[SR_W-1:0];
-    wire [PE*OUT_W-1:0] y6;                     // stage 6 outputs of the lanes
+    wire [PE*OUT_W-1:0] y_lanes;                // stage NL outputs of the lanes
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_lane
             localparam integer LGI = j / LC;    // lane group of lane j
@@ -666,68 +672,76 @@ module groupnorm_stream #(
             param_word #(.BIAS_W(B_W), .M_W(M_W), .S_W(S_W)) u_prm (
                 .clk(clk), .load(en), .word(prom_data[j*FW +: FW]), .bias(bias), .m(m2), .s(s2)
             );
-            reg signed [DX_W-1:0] d2_reg;
-            reg signed [B_W-1:0]  b2_reg, b3_reg, b4_reg;
-            reg        [RW-1:0]   r2_reg, r3_reg;
-            reg        [K_W-1:0]  k2_reg, k3_reg, k4_reg;
-            reg        [S_W-1:0]  s3_reg, s4_reg;
-            reg signed [DM_W-1:0] dm3_reg;
-            reg signed [ACC_W-1:0] p4_reg;
-            reg        [ZW-1:0]   z5_reg;
-            reg        [ST_W-1:0] st5_reg;
-            reg        [OUT_W-1:0] y6_reg;
+            reg signed [DX_W-1:0]  d2_reg;
+            reg signed [B_W-1:0]   b2_reg, b3_reg, b4_reg, b5_reg;
+            reg        [RPW-1:0]   r2_reg, r3_reg;
+            reg        [K_W-1:0]   k2_reg, k3_reg, k4_reg, k5_reg;
+            reg        [S_W-1:0]   s3_reg, s4_reg, s5_reg;
+            reg signed [DM_W-1:0]  dm3_reg, dm4_reg;
+            reg signed [QP_W-1:0]  q4_reg;
+            reg signed [ACC_W-1:0] p5_reg;
+            reg        [ZW-1:0]    z6_reg;
+            reg        [ST_W-1:0]  st6_reg;
+            reg        [OUT_W-1:0] y7_reg;
             wire signed [DX_W-1:0] nx = $signed(xd) * NCONST;
+            // stage 3: d*M; stage 4: (d*M)*R' with R' = R - 2**P (P+1 bits: one multiplier column less than R)
             wire signed [DM_W-1:0] d_x = {{(DM_W-DX_W){d2_reg[DX_W-1]}}, d2_reg};
             wire signed [DM_W-1:0] m_x = {{(DM_W-M_W){m2[M_W-1]}}, m2};
-            wire signed [PN_W-1:0] dm_x = {{(PN_W-DM_W){dm3_reg[DM_W-1]}}, dm3_reg};
-            wire signed [PN_W-1:0] r_x = {{(PN_W-RW){1'b0}}, r3_reg};
-            wire signed [PN_W-1:0] pn = dm_x * r_x;
-            wire [ACC_W-1:0] p_fit;
-            sign_resize #(.IN_W(PN_W), .OUT_W(ACC_W)) u_pfit (.x(pn), .y(p_fit));
-            // stage 5: z = 2*(floor(p / 2**P) + (B << k)) + sticky, shift S + k + 1 (clamped: beyond ZW + 1 the
+            wire signed [QP_W-1:0] dm_x = {{(QP_W-DM_W){dm3_reg[DM_W-1]}}, dm3_reg};
+            wire signed [QP_W-1:0] r_x = {{(QP_W-RPW){1'b0}}, r3_reg};
+            // stage 5: p = d*M*R = (d*M)*R' + ((d*M) << P), exact modulo 2**ACC_W (|p| fits ACC_W bits)
+            wire [ACC_W-1:0] q_fit, dm_fit;
+            sign_resize #(.IN_W(QP_W), .OUT_W(ACC_W)) u_qfit (.x(q4_reg), .y(q_fit));
+            sign_resize #(.IN_W(DM_W), .OUT_W(ACC_W)) u_dmfit (.x(dm4_reg), .y(dm_fit));
+            // stage 6: z = 2*(floor(p / 2**P) + (B << k)) + sticky, shift S + k + 1 (clamped: beyond ZW + 1 the
             // result is 0 either way)
-            wire [BK_W-1:0] b_ext = {{KMAX{b4_reg[B_W-1]}}, b4_reg};
-            wire [BK_W-1:0] bk = b_ext << k4_reg;
+            wire [BK_W-1:0] b_ext = {{KMAX{b5_reg[B_W-1]}}, b5_reg};
+            wire [BK_W-1:0] bk = b_ext << k5_reg;
             wire [UW-1:0] bk_u;
             sign_resize #(.IN_W(BK_W), .OUT_W(UW)) u_bku (.x(bk), .y(bk_u));
-            wire [UW-1:0] u = p4_reg[ACC_W-1:P] + bk_u;
+            wire [UW-1:0] u = p5_reg[ACC_W-1:P] + bk_u;
             wire sticky;
             if (P > 0) begin : g_sticky
-                assign sticky = |p4_reg[P-1:0];
+                assign sticky = |p5_reg[P-1:0];
             end else begin : g_nosticky
                 assign sticky = 1'b0;
             end
-            wire [SR_W-1:0] s_raw = {{(SR_W-S_W){1'b0}}, s4_reg} + {{(SR_W-K_W){1'b0}}, k4_reg} + {{(SR_W-1){1'b0}}, 1'b1};
+            wire [SR_W-1:0] s_raw = {{(SR_W-S_W){1'b0}}, s5_reg} + {{(SR_W-K_W){1'b0}}, k5_reg} + {{(SR_W-1){1'b0}}, 1'b1};
             wire [SR_W-1:0] s_cl = (s_raw > ST_MAX) ? ST_MAX : s_raw;
             wire [ST_W-1:0] s_fit;              // s_cl < 2**(SR_W-1): resizing keeps its value
             sign_resize #(.IN_W(SR_W), .OUT_W(ST_W)) u_sfit (.x(s_cl), .y(s_fit));
-            // stage 6: round, clamp, ReLU
+            // stage 7: round, clamp, ReLU
             wire [OUT_W-1:0] yq;
             requant #(.ACC_W(ZW), .M_W(1), .S_W(ST_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)) u_rq (
-                .acc(z5_reg), .m(1'b1), .s(st5_reg), .y(yq)
+                .acc(z6_reg), .m(1'b1), .s(st6_reg), .y(yq)
             );
             wire y_neg = (OUT_SIGNED != 0) && (RELU != 0) && yq[OUT_W-1];
             always @(posedge clk) begin
                 if (en) begin
                     d2_reg <= n1_zero_reg ? {DX_W{1'b0}} : nx - $signed(s1d);
                     b2_reg <= bias;
-                    r2_reg <= n1_r_reg[LGI*RW +: RW];
+                    r2_reg <= n1_r_reg[LGI*RPW +: RPW];
                     k2_reg <= n1_k_reg[LGI*K_W +: K_W];
                     dm3_reg <= d_x * m_x;
                     b3_reg <= b2_reg;
                     r3_reg <= r2_reg;
                     k3_reg <= k2_reg;
                     s3_reg <= s2;
-                    p4_reg <= p_fit;
+                    q4_reg <= dm_x * r_x;
+                    dm4_reg <= dm3_reg;
                     b4_reg <= b3_reg;
                     k4_reg <= k3_reg;
                     s4_reg <= s3_reg;
-                    z5_reg <= {u, sticky};
-                    st5_reg <= s_fit;
-                    y6_reg <= y_neg ? {OUT_W{1'b0}} : yq;
+                    p5_reg <= q_fit + (dm_fit << P);
+                    b5_reg <= b4_reg;
+                    k5_reg <= k4_reg;
+                    s5_reg <= s4_reg;
+                    z6_reg <= {u, sticky};
+                    st6_reg <= s_fit;
+                    y7_reg <= y_neg ? {OUT_W{1'b0}} : yq;
                 end
             end
-            assign y6[j*OUT_W +: OUT_W] = y6_reg;
+            assign y_lanes[j*OUT_W +: OUT_W] = y7_reg;
         end
     endgenerate
 
@@ -741,14 +755,14 @@ module groupnorm_stream #(
             localparam [31:0] SL32 = c / PE;
             localparam [CF_W-1:0] SL = SL32[CF_W-1:0];
             always @(posedge clk) begin
-                if (en && nv_reg[NL] && nf6 == SL) part_reg[c*OUT_W +: OUT_W] <= y6[(c % PE)*OUT_W +: OUT_W];
+                if (en && nv_reg[NL] && nf_last == SL) part_reg[c*OUT_W +: OUT_W] <= y_lanes[(c % PE)*OUT_W +: OUT_W];
             end
-            assign beat[c*OUT_W +: OUT_W] = (nf6 == SL) ? y6[(c % PE)*OUT_W +: OUT_W] : part_reg[c*OUT_W +: OUT_W];
+            assign beat[c*OUT_W +: OUT_W] = (nf_last == SL) ? y_lanes[(c % PE)*OUT_W +: OUT_W] : part_reg[c*OUT_W +: OUT_W];
         end
     endgenerate
 
     axis_out_queue #(.DATA_W(C*OUT_W)) u_queue (
-        .clk(clk), .rst(rst), .push(en && nv_reg[NL] && (nf6 == CF_LAST)), .push_data(beat),
+        .clk(clk), .rst(rst), .push(en && nv_reg[NL] && (nf_last == CF_LAST)), .push_data(beat),
         .push_last(neof_reg[NL]), .full(q_full),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
         .m_axis_tlast(m_axis_tlast)
