@@ -194,3 +194,13 @@ def test_layer_wrapper_lint_and_latch_free(tmp_path):
     assert rep.ok, "\n".join(rep.messages)
     syn = yosys_synth("ext_lint", sources, target="prep")
     assert syn.latches == 0
+
+
+def test_history_fifos_infer_ecp5_block_ram():
+    """The prefetch and write FIFOs of a wide, deep history become block RAM (not flip-flops), without latches."""
+    params = dict(C_IN=16, IN_W=8, K=10, PIXELS=256, DATA_W=64, BPP=2, BURST_PIX=16, FIFO_DEPTH=512)
+    rep = yosys_synth("temporal_history_axi", template_sources("temporal_history_axi"), params, target="ecp5")
+    assert rep.latches == 0
+    # 10 FIFOs (9 ages + write) of 512 x 128 bits: 4 DP16KD each (512 x 36 aspect) = 40 blocks
+    assert rep.cells.get("DP16KD", 0) >= 40, f"no block RAM inferred: {rep.cells}"
+    assert rep.cells.get("TRELLIS_FF", 0) < 4000, rep.cells
