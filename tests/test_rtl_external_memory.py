@@ -204,3 +204,8 @@ def test_history_fifos_infer_ecp5_block_ram():
     # 10 FIFOs (9 ages + write) of 512 x 128 bits: 4 DP16KD each (512 x 36 aspect) = 40 blocks
     assert rep.cells.get("DP16KD", 0) >= 40, f"no block RAM inferred: {rep.cells}"
     assert rep.cells.get("TRELLIS_FF", 0) < 4000, rep.cells
+
+
+def test_memory_model_lint_clean():
+    rep = verilator_lint("axi_ram_model", [HDL_MODEL])
+    assert rep.ok, "\n".join(rep.messages)

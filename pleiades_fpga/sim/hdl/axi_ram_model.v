@@ -11,6 +11,11 @@
 // Memory: DEPTH words of DATA_W bits at byte addresses 0 .. DEPTH*DATA_W/8-1. Simulation only.
 `timescale 1ns/1ps
 `default_nettype none
+// a behavioural model: blocking assignments and integer arithmetic on purpose
+// verilator lint_off BLKSEQ
+// verilator lint_off WIDTHEXPAND
+// verilator lint_off WIDTHTRUNC
+// verilator lint_off UNUSEDSIGNAL
 module axi_ram_model #(
     parameter integer DATA_W = 32,              // AXI data width (bits)
     parameter integer ADDR_W = 32,              // AXI address width (bits)
@@ -223,4 +228,8 @@ module axi_ram_model #(
         end
     end
 endmodule
+// verilator lint_on UNUSEDSIGNAL
+// verilator lint_on WIDTHTRUNC
+// verilator lint_on WIDTHEXPAND
+// verilator lint_on BLKSEQ
 `default_nettype wire
