@@ -5,7 +5,8 @@ Per case: M/S/B/E from ``ir.integers.groupnorm_params`` of random gamma/beta; fr
 E = 0 also V = max(0, 1)), all at the top and all at the bottom of the input range, a checkerboard of both
 (largest D), random; signed and unsigned inputs and outputs, ReLU on and off, G = 1, G = C and in between, PE
 folding below and above C/G, both statistics variants. Each case runs the frames under random back-pressure and
-idle input, then without pauses, where the cycles per frame must equal ``kinds.groupnorm.frame_cycles``.
+idle input, then without pauses, where the cycles per frame must equal ``kinds.groupnorm.frame_cycles`` and the
+first frame's last beat must leave at ``kinds.groupnorm.latency_cycles`` (one frame more for "frame").
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def run_case(tmp_path, sim: str, key: str, seed: int) -> None:
     ends = run.results["runs"][1]["out_end_cycle"]
     steady = np.diff(ends[1:])                        # frame 0 also waits for the pipeline to fill
     assert np.all(steady == model), f"cycles per frame {steady.tolist()} vs model {model}"
+    assert ends[0] == gn.latency_cycles(p), f"frame 0 ends at cycle {ends[0]}, model {gn.latency_cycles(p)}"
 
 
 @pytest.mark.parametrize("key", ICARUS)
@@ -107,3 +109,17 @@ def test_stream_params_refuse_illegal_folding():
         gn.stream_params(name="gn", channels=12, groups=2, height=2, width=2, in_bits=8, in_signed=False, out_bits=8,
                          out_signed=False, relu=True, E=0, M=[1] * 12, S=[0] * 12, B=[0] * 12, P=16, pe=4,
                          stats="frame")
+
+
+def test_manifest_memories_and_cost():
+    p = {"H": 128, "W": 128, "C": 8, "G": 4, "PE": 1, "STATS": 0, "IN_W": 8, "B_W": 16, "M_W": 16, "S_W": 5,
+         "P": 16, "S1_W": 24, "D_W": 46}
+    mems = gn.memories("gn", p)
+    assert mems[0] == {"name": "gn_frame", "kind": "frame_buffer", "depth": 16384, "width": 64}   # 1 Mbit
+    assert mems[1]["depth"] == 8 and mems[1]["width"] == 37
+    assert [m["kind"] for m in gn.memories("gn", {**p, "STATS": 1})] == ["weights"]    # no frame buffer
+    c = gn.cost(p)
+    assert c["multipliers"] == 3 and c["macs_per_frame"] == 0
+    assert c["cycles_per_frame"] == 16384 * 8 + gn.constants_cycles(p) + 6
+    # "frame" delays by a whole frame (input, constants, replay), "previous" by the pipeline only
+    assert gn.latency_cycles(p) > 2 * 16384 * 8 > gn.latency_cycles({**p, "STATS": 1}) - 16384 * 8 >= 0

@@ -21,8 +21,9 @@ from pleiades_fpga.hw.rtl.rom import groupnorm_layer_files
 
 TEMPLATE = "groupnorm_stream"
 STATS_CODE = {"frame": 0, "previous": 1}
-# per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R (normalization)
+# per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R' (normalization)
 MULTIPLIERS_PER_LANE = 3
+NORM_STAGES = 7  # normalization pipeline stages of groupnorm_stream.v (NL)
 
 
 def fold_candidates(channels: int, groups: int) -> list[int]:
@@ -90,11 +91,54 @@ def frame_cycles(params: dict[str, Any]) -> int:
     return pixels * (int(params["C"]) // int(params["PE"])) + constants_cycles(params) + handover
 
 
+def latency_cycles(params: dict[str, Any]) -> int:
+    """Cycles from a frame's first input beat to its last output beat without back-pressure: "frame" holds the whole
+    frame (input, statistics pipeline 3, constants, hand-over 2, replay), "previous" only adds the pipeline; both
+    end with the NORM_STAGES normalization stages and the output queue."""
+    pixel_cycles = int(params["H"]) * int(params["W"]) * (int(params["C"]) // int(params["PE"]))
+    tail = NORM_STAGES + 2
+    if int(params["STATS"]) == STATS_CODE["frame"]:
+        return 2 * pixel_cycles + 3 + constants_cycles(params) + 2 + tail
+    return pixel_cycles + tail
+
+
+def memories(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Manifest memories: the one-frame buffer ("frame" only; PIXELS words of C*IN_W bits) and the {S, M, B} ROM."""
+    pixels, c, pe = int(params["H"]) * int(params["W"]), int(params["C"]), int(params["PE"])
+    rom = {"name": f"{name}_params", "kind": "weights", "depth": c // pe,
+           "width": pe * (int(params["B_W"]) + int(params["M_W"]) + int(params["S_W"]))}
+    if int(params["STATS"]) != STATS_CODE["frame"]:
+        return [rom]
+    return [{"name": f"{name}_frame", "kind": "frame_buffer", "depth": pixels, "width": c * int(params["IN_W"])}, rom]
+
+
+def cost(params: dict[str, Any]) -> dict[str, int]:
+    """Cycles per frame, multipliers (MULTIPLIERS_PER_LANE per PE lane) and MACs per frame (0: not a MAC layer)."""
+    return {"cycles_per_frame": frame_cycles(params), "multipliers": MULTIPLIERS_PER_LANE * int(params["PE"]),
+            "macs_per_frame": 0}
+
+
 def layer_files(name: str, params: dict[str, Any], M: Sequence[int], S: Sequence[int],
                 B: Sequence[int]) -> list[tuple[str, str]]:
     """Generated files (module name, text) of the layer wrapper ``name`` (template + parameter ROM)."""
     return groupnorm_layer_files(name, params, M, S, B)
 
 
-__all__ = ["MULTIPLIERS_PER_LANE", "STATS_CODE", "TEMPLATE", "constants_cycles", "fold_candidates", "frame_cycles",
-           "layer_files", "stream_params"]
+def lower(layer: Any, x: Any, name: str, pe: int) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Lowering of an IR ``groupnorm`` layer (``ir.kinds.groupnorm.GroupNormParams``) with input tensor ``x``
+    (``ir.graph.TensorSpec``) to the wrapper ``name`` at PE channels per cycle: (generated files, manifest fragment
+    {"module", "memories", "params", "groups", cost, "latency_cycles", "stats"}) in the form of
+    ``hw.rtl.generate``'s module builders. The RTL generator's dispatch and the estimator call it once the kinds
+    registry of the hardware stages wires kinds to their modules."""
+    p = layer.params
+    params = stream_params(name=layer.name, channels=layer.in_channels, groups=p.groups, height=x.height,
+                           width=x.width, in_bits=x.bits, in_signed=x.signed, out_bits=layer.out_bits,
+                           out_signed=layer.out_signed, relu=layer.relu, E=p.E, M=p.M, S=p.S, B=p.B, P=p.precision,
+                           pe=pe, stats=p.stats)
+    return layer_files(name, params, p.M, p.S, p.B), {
+        "module": TEMPLATE, "memories": memories(name, params), "params": params, "groups": p.groups,
+        **cost(params), "latency_cycles": latency_cycles(params), "stats": p.stats}
+
+
+__all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
+           "fold_candidates", "frame_cycles", "latency_cycles", "layer_files", "lower", "memories", "stream_params"]
