@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.kinds import groupnorm as gn
 from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.rom import files_text
@@ -30,7 +31,7 @@ CASES = {
     "frame-g2-pe4-wide": ("frame", 8, 2, 1, 3, 4, 8, True, 8, True, False, 16, 1e-5),
 }
 ICARUS = ["frame-g2-pe2", "previous-gc-pe4", "frame-g1-pe1-relu", "previous-g4-pe1", "frame-g2-pe4-wide"]
-VERILATOR = ["frame-g2-pe2", "previous-gc-pe4"]
+VERILATOR = ["frame-g2-pe2", "previous-gc-pe4"]   # side by side in one build (one Verilator compile)
 
 
 def frames_for(rng: np.random.Generator, c: int, h: int, w: int, bits: int, signed: bool) -> np.ndarray:
@@ -58,42 +59,55 @@ def make_case(key: str, seed: int) -> dict:
     return {"params": params, "M": M, "S": S, "B": B, "E": E, "x": x, "expected": y[0].transpose(0, 3, 1, 2)}
 
 
-def run_case(tmp_path, sim: str, key: str, seed: int) -> None:
-    case = make_case(key, seed)
-    p = case["params"]
-    top = f"groupnorm_top_{seed}"
+def run_cases(tmp_path, sim: str, keys: list[str], seed: int) -> None:
+    """Simulate the cases ``keys`` side by side in one build (stream prefixes ``g<i>_s_axis`` / ``g<i>_m_axis``)."""
+    cases = [make_case(key, seed + i) for i, key in enumerate(keys)]
+    top = f"groupnorm_tb_top_{seed}"
+    files, ports, body, frames, n_out = [], v.clock_reset(), [], {}, {}
+    for i, case in enumerate(cases):
+        p, name = case["params"], f"groupnorm_top_{seed}_{i}"
+        files += gn.layer_files(name, p, case["M"], case["S"], case["B"])
+        ports += v.stream_ports(f"g{i}_s_axis", p["C"] * p["IN_W"], slave=True)
+        ports += v.stream_ports(f"g{i}_m_axis", p["C"] * p["OUT_W"], slave=False)
+        body.append(v.instance(name, f"u_g{i}", {"clk": "clk", "rst": "rst",
+                                                 **v.stream_connections("s_axis", f"g{i}_s_axis"),
+                                                 **v.stream_connections("m_axis", f"g{i}_m_axis")}))
+        frames[f"g{i}_s_axis"] = [axis.pack_frame(fr, p["IN_W"], bool(p["IN_SIGNED"])) for fr in case["x"]]
+        n_out[f"g{i}_m_axis"] = len(case["x"])
     src = tmp_path / f"{top}.v"
-    src.write_text(files_text(gn.layer_files(top, p, case["M"], case["S"], case["B"])))
-    words = [axis.pack_frame(fr, p["IN_W"], bool(p["IN_SIGNED"])) for fr in case["x"]]
-    model = gn.frame_cycles(p)
-    tmo = 20 * model * len(words) + 2000
-    scenarios = [{"frames": words, "seed": seed, "in_pause": 0.4, "out_pause": 0.4, "timeout_cycles": tmo},
-                 {"frames": words, "seed": seed + 1, "timeout_cycles": tmo}]
+    src.write_text(files_text(files) + "\n" + v.module(top, ports, body, comment=f"{top}: groupnorm cases side by side."))
+    tmo = 20 * max(gn.frame_cycles(c["params"]) for c in cases) * len(cases[0]["x"]) + 2000
+    scenarios = [{"frames": frames, "n_out": n_out, "seed": seed, "in_pause": 0.4, "out_pause": 0.4,
+                  "timeout_cycles": tmo},
+                 {"frames": frames, "n_out": n_out, "seed": seed + 1, "timeout_cycles": tmo}]
     run = run_testbench(top, [*template_sources("groupnorm_stream"), src], "pleiades_fpga.sim.tb.tb_groupnorm",
-                        sim=sim, vectors={"scenarios": scenarios})
-    for i, r in enumerate(run.results["runs"]):      # each scenario starts from reset ("previous": S1 = D = 0)
-        assert [len(fr) for fr in r["out"]] == [p["H"] * p["W"]] * len(words), "one frame (tlast) per input frame"
-        got = np.array([axis.unpack_frame(fr, p["C"], p["H"], p["W"], p["OUT_W"], bool(p["OUT_SIGNED"]))
-                        for fr in r["out"]])
-        bad = got != case["expected"]
-        assert not bad.any(), (f"scenario {i}: {int(bad.sum())} mismatching outputs for {p}; frames "
-                               f"{sorted(set(np.nonzero(bad)[0].tolist()))}:\n{got}\nvs\n{case['expected']}")
-    ends = run.results["runs"][1]["out_end_cycle"]
-    steady = np.diff(ends[1:])                        # frame 0 also waits for the pipeline to fill
-    assert np.all(steady == model), f"cycles per frame {steady.tolist()} vs model {model}"
-    assert ends[0] == gn.latency_cycles(p), f"frame 0 ends at cycle {ends[0]}, model {gn.latency_cycles(p)}"
+                        sim=sim, vectors={"sources": list(frames), "sinks": list(n_out), "scenarios": scenarios})
+    for i, (key, case) in enumerate(zip(keys, cases)):
+        p, sink = case["params"], f"g{i}_m_axis"
+        for j, r in enumerate(run.results["runs"]):  # each scenario starts from reset ("previous": no statistics)
+            out = r["out"][sink]
+            assert [len(fr) for fr in out] == [p["H"] * p["W"]] * len(case["x"]), f"{key}: one frame per input frame"
+            got = np.array([axis.unpack_frame(fr, p["C"], p["H"], p["W"], p["OUT_W"], bool(p["OUT_SIGNED"]))
+                            for fr in out])
+            bad = got != case["expected"]
+            assert not bad.any(), (f"{key} scenario {j}: {int(bad.sum())} mismatching outputs for {p}; frames "
+                                   f"{sorted(set(np.nonzero(bad)[0].tolist()))}:\n{got}\nvs\n{case['expected']}")
+        ends = run.results["runs"][1]["out_end_cycle"][sink]
+        steady = np.diff(ends[1:])                    # frame 0 also waits for the pipeline to fill
+        model = gn.frame_cycles(p)
+        assert np.all(steady == model), f"{key}: cycles per frame {steady.tolist()} vs model {model}"
+        assert ends[0] == gn.latency_cycles(p), f"{key}: frame 0 ends at cycle {ends[0]}, model {gn.latency_cycles(p)}"
 
 
 @pytest.mark.parametrize("key", ICARUS)
 def test_groupnorm_icarus(tmp_path, key):
     if not have_simulator("icarus"):
         pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
-    run_case(tmp_path, "icarus", key, seed=100 + ICARUS.index(key))
+    run_cases(tmp_path, "icarus", [key], seed=100 + 10 * ICARUS.index(key))
 
 
-@pytest.mark.parametrize("key", VERILATOR)
-def test_groupnorm_verilator(tmp_path, key):
-    run_case(tmp_path, "verilator", key, seed=200 + VERILATOR.index(key))
+def test_groupnorm_verilator(tmp_path):
+    run_cases(tmp_path, "verilator", VERILATOR, seed=200)
 
 
 def test_fold_candidates():
