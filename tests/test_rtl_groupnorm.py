@@ -137,3 +137,14 @@ def test_manifest_memories_and_cost():
     assert c["cycles_per_frame"] == 16384 * 8 + gn.constants_cycles(p) + 6
     # "frame" delays by a whole frame (input, constants, replay), "previous" by the pipeline only
     assert gn.latency_cycles(p) > 2 * 16384 * 8 > gn.latency_cycles({**p, "STATS": 1}) - 16384 * 8 >= 0
+
+
+def test_estimate_terms_dsp_blocks():
+    from pleiades_fpga.toolflow.parts import get_part
+
+    # block-0 size, 8-bit: x*x 9x9 (1 block), d*M 25x16 (2: d = 32768*x - S1 needs 8+16+1 bits), (d*M)*R' 41x18 (3)
+    p = {"H": 128, "W": 128, "C": 8, "G": 4, "PE": 2, "STATS": 0, "IN_W": 8, "IN_SIGNED": 0, "P": 16, "S1_W": 24,
+         "S2_W": 31, "D_W": 46, "ACC_W": 57, "M_W": 16, "S_W": 4, "B_W": 16, "OUT_W": 8, "OUT_SIGNED": 0, "RELU": 1}
+    est = gn.estimate_terms(p, get_part("LFE5U-85F"))
+    assert est["dsp"] == 2 * (1 + 2 + 3)
+    assert est["lut"] > 0 and est["ff"] > 0

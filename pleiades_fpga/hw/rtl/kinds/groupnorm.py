@@ -118,6 +118,48 @@ def cost(params: dict[str, Any]) -> dict[str, int]:
             "macs_per_frame": 0}
 
 
+def derived_widths(params: dict[str, Any]) -> dict[str, int]:
+    """The template's derived widths (groupnorm_stream.v "derived sizes"): DX_W (d), DM_W (d*M), RPW (R'), ZW (z),
+    QW (rsqrt registers), KMAX, K_W, bank bits per group (S1, S2 of the accumulator ring and the hold bank; S1, R',
+    k of the next and the current bank)."""
+    n = int(params["C"]) // int(params["G"]) * int(params["H"]) * int(params["W"])
+    p, kmax = int(params["P"]), (int(params["D_W"]) + 1) // 2
+    dx = int(params["IN_W"]) + n.bit_length() + 1
+    k_w = (kmax).bit_length()
+    s1, s2 = int(params["S1_W"]), int(params["S2_W"])
+    return {"DX_W": dx, "DM_W": dx + int(params["M_W"]), "RPW": p + 1, "ZW": int(params["ACC_W"]) - p + 1,
+            "QW": 2 * p + 2 * kmax + 4, "KMAX": kmax, "K_W": k_w, "BANK": 2 * (s1 + s2) + 2 * (s1 + p + 1 + k_w)}
+
+
+# LUTs of the ECP5 fabric (Yosys synth_ecp5): per rsqrt register bit (six QW-bit registers, their adders and
+# selects), per bank bit (rotation selects), per z bit of a lane (requant shifter, compare, round, clamp; B << k;
+# the adders of the lane); fitted on synthesized instances (bench/groupnorm_synth.py records them and the error)
+LUT_PER_QW_BIT, LUT_PER_BANK_BIT, LUT_PER_LANE_Z_BIT, LUT_CONTROL = 7.4, 1.1, 26.0, 20
+
+
+def estimate_terms(params: dict[str, Any], part: Any) -> dict[str, int]:
+    """Estimated logic of one groupnorm_stream (without its memories: the frame buffer and the parameter ROM are
+    manifest ``memories``, mapped by the estimator): {"lut", "ff", "dsp"} on ``part`` (a ``toolflow.parts.Part``).
+    DSP blocks per lane: x*x, d*M, (d*M)*R'; flip-flops counted from the template's registers; LUTs from the
+    fitted per-bit costs above (ECP5; an estimate)."""
+    from pleiades_fpga.toolflow.parts import dsp_blocks
+
+    w = derived_widths(params)
+    pe, g, c = int(params["PE"]), int(params["G"]), int(params["C"])
+    in_w, out_w, s1, s2 = int(params["IN_W"]), int(params["OUT_W"]), int(params["S1_W"]), int(params["S2_W"])
+    m_w, s_w, b_w, acc = int(params["M_W"]), int(params["S_W"]), int(params["B_W"]), int(params["ACC_W"])
+    lg = max(1, pe // min(pe, c // g))
+    dsp = pe * (dsp_blocks(in_w + 1, in_w + 1, part) + dsp_blocks(w["DX_W"], m_w, part)
+                + dsp_blocks(w["DM_W"], w["RPW"] + 1, part))
+    lane_ff = (in_w + s1 + s2 + w["DX_W"] + 4 * b_w + 2 * w["RPW"] + 4 * w["K_W"] + 4 * s_w + m_w + 2 * w["DM_W"]
+               + w["DM_W"] + w["RPW"] + 1 + acc + w["ZW"] + (w["ZW"] + 1).bit_length() + out_w)
+    fixed_ff = (2 * c * in_w + lg * (s1 + s2) + g * w["BANK"] + 6 * w["QW"] + 2 * int(params["D_W"]) + 2 * w["KMAX"]
+                + 3 * c * out_w + lg * (s1 + w["RPW"] + w["K_W"]) + 64)
+    lut = (LUT_PER_QW_BIT * w["QW"] + LUT_PER_BANK_BIT * g * w["BANK"] + LUT_PER_LANE_Z_BIT * w["ZW"] * pe
+           + LUT_CONTROL)
+    return {"lut": int(round(lut)), "ff": int(fixed_ff + pe * lane_ff), "dsp": int(dsp)}
+
+
 def layer_files(name: str, params: dict[str, Any], M: Sequence[int], S: Sequence[int],
                 B: Sequence[int]) -> list[tuple[str, str]]:
     """Generated files (module name, text) of the layer wrapper ``name`` (template + parameter ROM)."""
@@ -141,4 +183,5 @@ def lower(layer: Any, x: Any, name: str, pe: int) -> tuple[list[tuple[str, str]]
 
 
 __all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
-           "fold_candidates", "frame_cycles", "latency_cycles", "layer_files", "lower", "memories", "stream_params"]
+           "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "latency_cycles", "layer_files", "lower",
+           "memories", "stream_params"]
