@@ -28,9 +28,9 @@ CASES = {
     "previous-gc-pe4": ("previous", 4, 4, 3, 2, 4, 5, True, 5, True, True, 16, 0.05),
     "frame-g1-pe1-relu": ("frame", 3, 1, 2, 2, 1, 3, True, 4, True, True, 8, 0.05),
     "previous-g4-pe1": ("previous", 8, 4, 2, 2, 1, 8, False, 8, False, False, 16, 1e-5),
-    "frame-g2-pe4-wide": ("frame", 8, 2, 1, 3, 4, 8, True, 8, True, False, 16, 1e-5),
+    "frame-g4-pe4-wide": ("frame", 8, 4, 1, 3, 4, 8, True, 8, True, False, 16, 1e-5),   # 2 groups per slice
 }
-ICARUS = ["frame-g2-pe2", "previous-gc-pe4", "frame-g1-pe1-relu", "previous-g4-pe1", "frame-g2-pe4-wide"]
+ICARUS = ["frame-g2-pe2", "previous-gc-pe4", "frame-g1-pe1-relu", "previous-g4-pe1", "frame-g4-pe4-wide"]
 VERILATOR = ["frame-g2-pe2", "previous-gc-pe4"]   # side by side in one build (one Verilator compile)
 
 
