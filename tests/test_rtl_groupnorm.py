@@ -148,3 +148,24 @@ def test_estimate_terms_dsp_blocks():
     est = gn.estimate_terms(p, get_part("LFE5U-85F"))
     assert est["dsp"] == 2 * (1 + 2 + 3)
     assert est["lut"] > 0 and est["ff"] > 0
+
+
+def test_lower_ir_layer():
+    """The lowering of an IR groupnorm layer (its fields as ir.kinds.groupnorm reads them) into wrapper + manifest."""
+    from types import SimpleNamespace
+
+    from pleiades_fpga.ir.graph import TensorSpec
+
+    c, g = 8, 4
+    x = TensorSpec("x", c, 4, 6, 8, False, np.asarray(1.0))
+    E, M, S, B = groupnorm_params(np.linspace(0.5, 1.5, c), np.linspace(-1, 1, c), 1e-5, 1.0, 1 / 16, 12, 8, False)
+    layer = SimpleNamespace(name="blocks.0.temporal_norm", in_channels=c, out_bits=8, out_signed=False, relu=True,
+                            params=SimpleNamespace(groups=g, n=12, E=E, M=M, S=S, B=B, precision=16, stats="frame"))
+    files, info = gn.lower(layer, x, "blocks_0_temporal_norm", pe=2)
+    assert [name for name, _ in files] == ["blocks_0_temporal_norm_prom", "blocks_0_temporal_norm"]
+    assert "groupnorm_stream #(" in files[-1][1] and f".E({info['params']['D_W']}'d{E})" in files[-1][1]
+    assert info["module"] == "groupnorm_stream" and info["groups"] == g and info["stats"] == "frame"
+    assert info["memories"][0] == {"name": "blocks_0_temporal_norm_frame", "kind": "frame_buffer", "depth": 24,
+                                   "width": 64}
+    assert info["multipliers"] == 6 and info["cycles_per_frame"] == gn.frame_cycles(info["params"])
+    assert info["params"]["PE"] == 2 and info["params"]["STATS"] == 0 and info["params"]["RELU"] == 1
