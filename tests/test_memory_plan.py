@@ -118,3 +118,23 @@ def test_layout_rejects_bad_input():
         history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=24)
     with pytest.raises(PleiadesError, match="at most 256 beats"):
         history_layout(c_in=64, in_w=8, k=3, pixels=4096, data_w=16, burst_pix=16)
+
+
+def test_lower_from_onchip_manifest_fragment():
+    import numpy as np
+
+    from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import lower_from_onchip
+
+    p = {"C_IN": 24, "C_OUT": 24, "PE": 1, "SIMD": 1, "IN_W": 8, "IN_SIGNED": 0, "W_W": 8, "ACC_W": 19, "BIAS_W": 13,
+         "M_W": 1, "S_W": 4, "OUT_W": 8, "OUT_SIGNED": 0, "K": 10, "PIXELS": 64, "DEPTHWISE": 1}
+    lay = history_layout(c_in=24, in_w=8, k=10, pixels=64, data_w=64)
+    z = np.zeros(24, dtype=np.int64)
+    files, entry = lower_from_onchip("b2", p, np.ones((24, 1, 10), dtype=np.int64), z, z + 1, z, lay)
+    assert [n for n, _ in files] == ["b2_mac_wrom", "b2_mac_prom", "b2_mac", "b2"]
+    # 192-bit pixels on a 64-bit port: 3 beats, rounded to 4; 9 history FIFOs + 1 write FIFO on chip
+    assert lay.bpp == 4 and sum(m["kind"] == "fifo" for m in entry["memories"]) == 10
+    # grouped MVU: GROUP_IN = K = 10 inputs per output, SIMD 1, PE 1: 24 x 10 weight words
+    assert entry["params"]["GROUP_IN"] == 10 and entry["memories"][-2]["depth"] == 240
+    assert entry["external"]["region_bytes"] == 9 * 64 * 32
+    with pytest.raises(PleiadesError, match="does not match"):
+        lower_from_onchip("b2", {**p, "K": 5}, np.ones((24, 1, 5), dtype=np.int64), z, z + 1, z, lay)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -186,6 +187,35 @@ def external_layer_files(name: str, lay: HistoryLayout, mac: dict[str, int], c_o
     return files + [(name, text)]
 
 
+def lower_from_onchip(name: str, params: dict[str, int], weights: np.ndarray, bias: np.ndarray, mult: np.ndarray,
+                      shift: np.ndarray, lay: HistoryLayout) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The external variant of an on-chip temporal layer: ``params`` are its temporal_conv_buffer parameters
+    (C_IN, C_OUT, K, PIXELS, DEPTHWISE, PE, SIMD and the widths), ``weights`` (C_OUT, C_IN or 1, K). Returns the
+    files and the manifest fragment: module, the on-chip memories (K FIFOs of FIFO_DEPTH pixels, the MVU's ROMs)
+    and ``external`` (the region and the history parameters)."""
+    if (params["C_IN"], params["K"], params["PIXELS"], params["IN_W"]) != (lay.c_in, lay.k, lay.pixels, lay.in_w):
+        raise PleiadesError(f"{name}: the history layout ({lay.c_in} channels, K={lay.k}, {lay.pixels} pixels, "
+                            f"{lay.in_w} bits) does not match the layer's parameters")
+    dw = bool(params.get("DEPTHWISE", 0))
+    mac = {key: int(params[key]) for key in ("PE", "IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W",
+                                             "OUT_W", "OUT_SIGNED")}
+    mac["SIMD"] = int(params["SIMD"])
+    files = external_layer_files(name, lay, mac, int(params["C_OUT"]), weights, bias, mult, shift, depthwise=dw)
+    mp = mvu_params(lay, int(params["C_OUT"]), mac, dw)
+    no, g = -(-mp["C_OUT"] // mp["PE"]), (mp["GROUP_IN"] or mp["C_IN"])
+    fw = mp["BIAS_W"] + mp["M_W"] + mp["S_W"]
+    pix_w = lay.c_in * lay.in_w
+    mems = [*({"name": f"{name}_history_fifo{a}", "kind": "fifo", "depth": lay.fifo_depth, "width": pix_w}
+              for a in range(1, lay.k)),
+            {"name": f"{name}_write_fifo", "kind": "fifo", "depth": lay.fifo_depth, "width": pix_w},
+            {"name": f"{name}_mac_weights", "kind": "weights", "depth": no * -(-g // mp["SIMD"]),
+             "width": mp["PE"] * mp["SIMD"] * mp["W_W"]},
+            {"name": f"{name}_mac_params", "kind": "weights", "depth": no, "width": mp["PE"] * fw}]
+    return files, {"module": "temporal_history_axi+pointwise_mvu", "memories": mems, "params": mp,
+                   "external": {"base_addr": lay.base_addr, "region_bytes": lay.region_bytes,
+                                "params": lay.params(), "axi_port": "m_axi"}}
+
+
 def memory_model_top(top: str, layer: str, lay: HistoryLayout, in_width: int, out_width: int) -> str:
     """A simulation top: layer ``layer`` on the HDL memory model ``axi_ram_model`` (sim/hdl), with the model's
     settings (seed, lat_min, lat_max, stall) as inputs and its counters as outputs."""
@@ -207,4 +237,4 @@ def memory_model_top(top: str, layer: str, lay: HistoryLayout, in_width: int, ou
 
 
 __all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_ports", "external_layer_files", "history_layout",
-           "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
+           "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
