@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame "
           f"({report['cycles_source']}), latency {report['latency_cycles']:,} cycles = {report['latency_us']:,.1f} us "
           f"({report['latency_source']})")
+    est = report.get("fmax_estimate")
+    if est is not None and report.get("fmax_kind") != "estimate":
+        print(f"fmax model estimate {est['fmax_mhz']:.2f} MHz ({est['source']})")
     print(verification_line(report.get("verification")))
     print(report["verdict"])
     for line in report["advice"]:
