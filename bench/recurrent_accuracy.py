@@ -53,7 +53,7 @@ def _golden_vs_qonnx(model, test, name: str, frames: int) -> dict:
     w = ModelWrapper(str(path))
     name_in, name_out = w.graph.input[0].name, w.graph.output[0].name
     ref = np.concatenate([execute_onnx(w, {name_in: c[None]})[name_out] for c in clips])
-    layers = [{"name": layer.name, "state_dim": layer.state_dim, "frac_bits": layer.frac_bits,
+    layers = [{"name": layer.name, "state_dim": layer.params.state_dim, "frac_bits": layer.params.frac_bits,
                "state_bits": layer.out_bits, "acc_bits": layer.acc_bits, "in_bits": layer.in_bits,
                "state_scale": float(layer.out_scale)}
               for layer in golden.ir.layers if layer.kind == "projection"]

@@ -29,7 +29,7 @@ def model(tmp_path_factory):
 def test_split_keeps_temporal_layers_out_and_covers_the_rest(model):
     _, ir = model
     segments = find_segments(ir)
-    temporal = {l.name for l in ir.layers if l.role == "temporal"}
+    temporal = {l.name for l in ir.temporal_layers()}
     in_segments = [name for s in segments for name in s.layers]
     assert len(in_segments) == len(set(in_segments))  # each layer in one segment
     assert set(in_segments) == {l.name for l in ir.layers if l.kind != "input"} - temporal
@@ -70,7 +70,7 @@ def test_cut_segments_compute_the_golden_integers(which, request, tmp_path):
     path, ir = request.getfixturevalue(which)
     if which == "recurrent_model":
         assert {l.kind for l in ir.layers} >= {"projection"}
-        assert any(l.kind == "conv" and 1 < l.groups < l.in_channels for l in ir.layers)  # exercised
+        assert any(l.kind == "conv" and 1 < l.params.groups < l.in_channels for l in ir.layers)  # exercised
     segments = write_segments(path, ir, tmp_path)
     data = segment_test_data(ir, segments, frames=3, seed=1)
     for seg in segments:

@@ -87,13 +87,13 @@ def test_streaming_equals_clip(exported):
 def test_ir_structure_and_acc_bits(exported):
     _, path, _ = exported
     ir = read_qonnx(path)
-    kinds = [(l.kind, l.role) for l in ir.layers]
+    kinds = [(l.kind, get_kind(l.kind).role(l)) for l in ir.layers]
     assert kinds.count(("conv", "temporal")) == len(CFG.blocks)
     assert kinds.count(("add", None)) == 1 and kinds.count(("avgpool", None)) == 1
     t0, t1 = ir.layer("blocks.0.temporal"), ir.layer("blocks.1.temporal")
     assert ir.temporal_layers() == [t0, t1]
-    assert t0.kernel == (CFG.kernel_size, 1, 1) and t0.groups == 1 and t0.in_channels == 2
-    assert t1.groups == t1.in_channels == t1.out_channels == CFG.blocks[1].in_channels  # depthwise
+    assert t0.params.kernel == (CFG.kernel_size, 1, 1) and t0.params.groups == 1 and t0.in_channels == 2
+    assert t1.params.groups == t1.in_channels == t1.out_channels == CFG.blocks[1].in_channels  # depthwise
     assert ir.layers[0].kind == "input" and ir.tensors[ir.layers[0].output].bits == 8
     add = ir.layer("blocks.1.add")
     assert len(add.inputs) == 2 and all(ir.tensors[i].signed for i in add.inputs)
@@ -101,24 +101,24 @@ def test_ir_structure_and_acc_bits(exported):
     assert ir.layer("blocks.1.skip").inputs == t1.inputs == [ir.layer("blocks.0.spatial").output]
     assert ir.layer("head.fc2").out_channels == CFG.num_classes
     mean = next(l for l in ir.layers if l.kind == "avgpool")
-    assert mean.pool_size == 64
+    assert mean.params.pool_size == 64
     assert ir.layers[-1].requant is False
     for layer in ir.layers:
         if layer.kind != "conv":
             continue
         # independent bound: brute-force the worst-case input per output channel
         src = ir.tensors[layer.inputs[0]]
-        w = layer.weight.reshape(layer.out_channels, -1)
-        worst_hi = np.where(w > 0, w * src.hi, w * src.lo).sum(1) + layer.bias
-        worst_lo = np.where(w > 0, w * src.lo, w * src.hi).sum(1) + layer.bias
+        w = layer.params.weight.reshape(layer.out_channels, -1)
+        worst_hi = np.where(w > 0, w * src.hi, w * src.lo).sum(1) + layer.params.bias
+        worst_lo = np.where(w > 0, w * src.lo, w * src.hi).sum(1) + layer.params.bias
         need = max(int(worst_hi.max()).bit_length() + 1, int(-worst_lo.min() - 1).bit_length() + 1)
         assert layer.acc_bits == need, layer.name
-        assert np.all(np.abs(layer.weight) <= 2 ** (layer.weight_bits - 1) - 1)
+        assert np.all(np.abs(layer.params.weight) <= 2 ** (layer.params.weight_bits - 1) - 1)
         assert np.all(layer.shift >= 0) and np.all(layer.multiplier >= 1) if layer.requant else True
     assert "pleiades.temporal_layers" in ir.metadata
     dumped = json.loads(ir.to_json())
     assert [l["name"] for l in dumped["layers"]] == [l.name for l in ir.layers]
-    assert dumped["layers"][1]["weight"] == ir.layers[1].weight.tolist()
+    assert dumped["layers"][1]["params"]["weight"] == ir.layers[1].params.weight.tolist()
 
 
 def _ref_round(values, shift, mult=1):

@@ -13,6 +13,7 @@ from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.hw.hls4ml_backend import convert, design_from_ir
 from pleiades_fpga.hw.hls4ml_backend.project import run_testbench
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values
+from pleiades_fpga.ir.kinds import get_kind
 from pleiades_fpga.ir.reader import read_qonnx
 
 from small_qonnx import small_qonnx
@@ -44,7 +45,7 @@ def test_layers_and_precisions_follow_the_ir(compiled):
     for layer in ir.layers[1:]:
         name = layer.name.replace(".", "_")
         expected = {"temporal": "PleiadesTemporalConv", "spatial": ("Conv2D", "DepthwiseConv2D"),
-                    "pointwise": ("Conv2D", "Dense")}.get(layer.role, None)
+                    "pointwise": ("Conv2D", "Dense")}.get(get_kind(layer.kind).role(layer), None)
         if layer.kind == "add":
             expected = "Merge"
         if layer.kind == "avgpool":
@@ -150,8 +151,8 @@ def test_generated_cpp_testbench_builds_with_gpp_and_matches_golden(build_dir):
 def test_unsupported_grouped_conv_names_the_layer(compiled):
     onnx_path, _ = compiled
     ir = read_qonnx(onnx_path)
-    layer = next(l for l in ir.layers if l.role == "spatial" and l.groups > 1)
-    layer.groups = 2
-    layer.weight = np.zeros((layer.out_channels, layer.in_channels // 2, 1, 3, 3), dtype=np.int64)
+    layer = next(l for l in ir.layers if l.kind == "conv" and l.params.role == "spatial" and l.params.groups > 1)
+    layer.params.groups = 2
+    layer.params.weight = np.zeros((layer.out_channels, layer.in_channels // 2, 1, 3, 3), dtype=np.int64)
     with pytest.raises(UnsupportedModelError, match=layer.name):
         design_from_ir(ir)

@@ -10,7 +10,8 @@ import pytest
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.ir.graph import IRGraph, Layer, TensorSpec
-from pleiades_fpga.ir.kinds.projection import ProjectionStats, project_int, project_step
+from pleiades_fpga.ir.kinds.conv import ConvParams
+from pleiades_fpga.ir.kinds.projection import ProjectionParams, ProjectionStats, project_int, project_step
 from pleiades_fpga.quant.projection_format import choose_projection_format, projection_acc_bits
 
 
@@ -149,10 +150,12 @@ def projection_ir(C=3, H=2, W=2, D=5, F=9, bits=12, seed=0, groups_readout=True)
     layers = [
         Layer("in", "input", ["in"], "x", out_bits=3, in_scale=1.0),
         Layer("proj", "projection", ["x"], "s", in_channels=C, out_channels=C * D, in_bits=3,
-              proj_A=fmt.A, proj_B=fmt.B, frac_bits=fmt.frac_bits, state_dim=D, out_bits=fmt.state_bits,
+              params=ProjectionParams(proj_A=fmt.A, proj_B=fmt.B, frac_bits=fmt.frac_bits, state_dim=D),
+              out_bits=fmt.state_bits,
               out_signed=True, requant=False, acc_bits=fmt.acc_bits, out_scale=np.float64(fmt.state_scale)),
-        Layer("readout", "conv", ["s"], "y", role="pointwise", in_channels=C * D, out_channels=C, groups=C,
-              weight=w, weight_bits=4, bias=rng.integers(-5, 5, C), requant=False, in_bits=fmt.state_bits,
+        Layer("readout", "conv", ["s"], "y", in_channels=C * D, out_channels=C,
+              params=ConvParams(role="pointwise", groups=C, weight=w, weight_bits=4, weight_scale=np.ones(C),
+                                bias=rng.integers(-5, 5, C)), requant=False, in_bits=fmt.state_bits,
               in_signed=True),
     ]
     return IRGraph("in", "y", t, layers, output_squeeze=False), fmt, w
@@ -169,7 +172,7 @@ def test_golden_projection_layer_run_step_stream_agree_with_loop():
         ref, _ = loop_reference(x, fmt.A, fmt.B, fmt.frac_bits, fmt.state_bits)
         np.testing.assert_array_equal(tr["proj"][b].transpose(1, 0, 2, 3), ref)
         # readout: grouped (depthwise over D states) dot product, by hand
-        bias = graph.layer("readout").bias
+        bias = graph.layer("readout").params.bias
         for c in range(3):
             yc = np.einsum("n,tnhw->thw", w[c, :, 0, 0, 0], ref[:, c * 5:(c + 1) * 5]) + bias[c]
             np.testing.assert_array_equal(y[b, c], yc)

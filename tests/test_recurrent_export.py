@@ -74,12 +74,12 @@ def test_qonnx_execution_matches_brevitas(exported):
 def test_reader_maps_projection_and_golden_equals_qonnx(exported):
     _, path, clips = exported
     golden = GoldenModel.from_qonnx(path)
-    kinds = [(layer.name, layer.kind, layer.groups) for layer in golden.ir.layers]
-    assert ("blocks.0.temporal.projection", "projection", 1) in kinds
+    kinds = [(layer.name, layer.kind, layer.params.groups) for layer in golden.ir.layers if layer.kind == "conv"]
+    assert golden.ir.layer("blocks.0.temporal.projection").kind == "projection"
     assert ("blocks.0.temporal.readout", "conv", 1) in kinds  # full block: groups 1
     assert ("blocks.1.temporal.readout", "conv", CFG.blocks[1].in_channels) in kinds  # depthwise: groups C_in
     proj = golden.ir.layer("blocks.1.temporal.projection")
-    assert proj.state_dim == CFG.degree + 1 and proj.out_bits == 16 and proj.out_signed
+    assert proj.params.state_dim == CFG.degree + 1 and proj.out_bits == 16 and proj.out_signed
     ints, trace = golden.run(clips, trace=True)
     ref = qonnx_outputs(str(path), clips)
     assert ref.shape == ints.shape == (N_CLIPS, CFG.num_classes, FRAMES)

@@ -93,9 +93,9 @@ def test_unsupported_op_names_op_and_layer(design, tmp_path):
 def test_unsupported_spatial_kernel_is_named(design, tmp_path):
     build_dir, _ = design
     graph = read_qonnx(build_dir / "model.onnx")
-    layer = next(l for l in graph.layers if l.role == "spatial")
-    layer.kernel = (1, 5, 5)
-    layer.weight = np.zeros((layer.out_channels, layer.in_channels // layer.groups, 1, 5, 5), dtype=np.int64)
+    layer = next(l for l in graph.layers if l.kind == "conv" and l.params.role == "spatial")
+    layer.params.kernel = (1, 5, 5)
+    layer.params.weight = np.zeros((layer.out_channels, layer.in_channels // layer.params.groups, 1, 5, 5), dtype=np.int64)
     with pytest.raises(UnsupportedModelError, match=layer.name):
         generate(graph, tmp_path / "b")
 
@@ -128,7 +128,7 @@ def test_trace_layers_names_the_first_diverging_layer(design):
     assert s["first_mismatching_layer"] is None
     graph = read_qonnx(build_dir / "model.onnx")
     target = graph.layer("blocks.1.temporal")
-    target.bias = np.asarray(target.bias) + (1 << 12)  # saturates the layer's outputs high
+    target.params.bias = np.asarray(target.params.bias) + (1 << 12)  # saturates the layer's outputs high
     s = verify_build(build_dir, frames=4, sim="verilator", pause=0.0, seed=2, trace_layers=True,
                      golden=GoldenModel(graph))
     assert s["first_mismatching_layer"] == "blocks.1.temporal", s["layers"]

@@ -45,15 +45,15 @@ def test_recurrent_manifest_has_state_memories(design):
         c, h, w = entry["in_shape"]
         mem = [m for m in entry["memories"] if m["kind"] == "state"][0]
         groups = -(-c // entry["simd"])
-        assert mem["depth"] == h * w * groups and mem["width"] == entry["simd"] * layer.state_dim * layer.out_bits
-        assert mem["depth"] * mem["width"] >= c * h * w * layer.state_dim * layer.out_bits
-        assert entry["out_shape"] == [c * layer.state_dim, h, w]
+        assert mem["depth"] == h * w * groups and mem["width"] == entry["simd"] * layer.params.state_dim * layer.out_bits
+        assert mem["depth"] * mem["width"] >= c * h * w * layer.params.state_dim * layer.out_bits
+        assert entry["out_shape"] == [c * layer.params.state_dim, h, w]
     # the depthwise block's readout (groups = C, D inputs each) runs natively grouped, not block-diagonal
-    dws = [l for l in manifest["layers"] if l["kind"] == "pointwise" and graph.layer(l["name"]).groups > 1]
+    dws = [l for l in manifest["layers"] if l["kind"] == "pointwise" and graph.layer(l["name"]).params.groups > 1]
     assert dws
     for entry in dws:
         layer = graph.layer(entry["name"])
-        assert entry["params"]["GROUP_IN"] == layer.in_channels // layer.groups == 5
+        assert entry["params"]["GROUP_IN"] == layer.in_channels // layer.params.groups == 5
         assert entry["macs_per_frame"] == entry["out_shape"][1] * entry["out_shape"][2] * layer.out_channels * 5
 
 

@@ -72,12 +72,15 @@ def test_report_has_temporal_memory_and_state_bram():
 
 def test_projection_window_from_export_metadata():
     from pleiades_fpga.ir.graph import IRGraph, Layer
-    from pleiades_fpga.ir.kinds.projection import projection_window
+    from pleiades_fpga.ir.kinds.projection import ProjectionParams, projection_window
 
-    layer = Layer("blocks.2.temporal.projection", "projection", ["x"], "s", state_dim=5)
+    def params() -> ProjectionParams:
+        return ProjectionParams(proj_A=np.eye(5, dtype=np.int64), proj_B=np.ones(5, np.int64), frac_bits=0, state_dim=5)
+
+    layer = Layer("blocks.2.temporal.projection", "projection", ["x"], "s", params=params())
     graph = IRGraph("x", "s", {}, [layer], metadata={"pleiades.temporal_layers": [
         {"name": "blocks.1.temporal", "kernel_size": 10}, {"name": "blocks.2.temporal", "kernel_size": 20}]})
     assert projection_window(graph, layer) == 20
-    layer.window = 7  # the IR field wins
+    layer.params.window = 7  # the IR field wins
     assert projection_window(graph, layer) == 7
-    assert projection_window(IRGraph("x", "s", {}, [], metadata={}), Layer("p", "projection", ["x"], "s")) is None
+    assert projection_window(IRGraph("x", "s", {}, [], metadata={}), Layer("p", "projection", ["x"], "s", params=params())) is None

@@ -10,9 +10,10 @@ unsigned.
 
 Layer kinds (``Layer.kind``): one module per kind under ``pleiades_fpga.ir.kinds`` holds its exact integer
 semantics (module docstring), its QONNX reader handler, its golden step and its accumulator analysis; the
-registry ``pleiades_fpga.ir.kinds.KINDS`` lists them ("input", "conv", "add", "avgpool", "projection").
-``Layer`` keeps every kind's fields side by side (kind-specific ones are commented with their kind); the
-direction is typed parameters per kind (docs/ARCHITECTURE.md, "Adding a layer kind").
+registry ``pleiades_fpga.ir.kinds.KINDS`` lists them ("input", "conv", "add", "avgpool", "projection", ...).
+``Layer`` holds what every kind has (connections, widths, scales, requantization); the kind's own parameters
+are ``Layer.params``, a dataclass defined in the kind's module (``ConvParams``, ``AvgPoolParams``,
+``ProjectionParams``; ``LayerParams`` itself for a kind without parameters).
 
 After the accumulator every layer except the last requantizes per output channel c:
 ``y = clamp(round_half_even(acc * M[c] / 2**S[c]), lo, hi)`` with ``M`` >= 1, ``S`` >= 0 int64
@@ -25,7 +26,7 @@ channels, from the actual integer weights and bias).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -54,27 +55,42 @@ class TensorSpec:
         return int_range(self.bits, self.signed)[1]
 
 
+def _jsonable(val: Any) -> Any:
+    return val.tolist() if isinstance(val, np.ndarray) else list(val) if isinstance(val, tuple) else val
+
+
+@dataclass
+class LayerParams:
+    """Typed parameters of one layer kind: subclassed (a dataclass) in the kind's module, e.g.
+    ``pleiades_fpga.ir.kinds.conv.ConvParams``; this base (no fields) is the parameters of a kind without any."""
+
+    @property
+    def temporal(self) -> bool:
+        """True when the layer keeps state across frames (a temporal conv's window, a projection's states)."""
+        return False
+
+    @property
+    def history_frames(self) -> int:
+        """Past input frames the layer keeps (a temporal conv: K-1; 0 for every other layer)."""
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (arrays as nested lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
 @dataclass
 class Layer:
-    """One IR layer (the semantics of each kind: its module in ``pleiades_fpga.ir.kinds``)."""
+    """One IR layer: what every kind has; the kind's own parameters are ``params`` (the kind's module in
+    ``pleiades_fpga.ir.kinds`` defines their type and the layer's semantics)."""
 
     name: str
     kind: str
     inputs: list[str]
     output: str
-    # conv only
-    role: str | None = None
+    params: LayerParams = field(default_factory=LayerParams)
     in_channels: int = 0
     out_channels: int = 0
-    groups: int = 1
-    kernel: tuple[int, int, int] = (1, 1, 1)  # (KT, KH, KW)
-    stride: tuple[int, int] = (1, 1)  # (sh, sw)
-    padding: tuple[int, int] = (0, 0)  # (ph, pw), both sides; time is causal (KT-1 zeros in front)
-    weight: np.ndarray | None = None  # int64 (out, in/groups, KT, KH, KW)
-    weight_bits: int = 0
-    weight_scale: np.ndarray | None = None  # float64 (out,)
-    bias: np.ndarray | None = None  # int64 (out,), at the accumulator scale
-    # every kind
     in_bits: int = 0
     in_signed: bool = False
     in_scale: float = 1.0
@@ -87,19 +103,11 @@ class Layer:
     out_bits: int = 0
     out_signed: bool = False
     out_scale: np.ndarray | None = None  # float64 () after requant, (out,) for requant=False
-    pool_size: int = 1  # avgpool only: H*W averaged
-    # projection only (``pleiades_fpga.ir.kinds.projection``)
-    proj_A: np.ndarray | None = None  # int64 (D, D)
-    proj_B: np.ndarray | None = None  # int64 (D,)
-    frac_bits: int = 0  # F
-    state_dim: int = 0  # D
-    window: int = 0  # the temporal kernel size K this projection replaces (0: unknown; memory report only)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (arrays as nested lists)."""
-        out = {}
-        for key, val in self.__dict__.items():
-            out[key] = val.tolist() if isinstance(val, np.ndarray) else list(val) if isinstance(val, tuple) else val
+        """JSON-friendly dict (arrays as nested lists; ``params`` nested)."""
+        out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "params"}
+        out["params"] = self.params.to_dict()
         return out
 
 
@@ -128,7 +136,8 @@ class IRGraph:
         return [layer for layer in self.layers if tensor in layer.inputs]
 
     def temporal_layers(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.role == "temporal"]
+        """The temporal layers: those keeping state across frames (``LayerParams.temporal``)."""
+        return [layer for layer in self.layers if layer.params.temporal]
 
     def to_json(self) -> str:
         """The whole IR as JSON (weights included)."""

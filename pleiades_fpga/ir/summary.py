@@ -11,7 +11,7 @@ def summary(graph: IRGraph) -> str:
     for layer in graph.layers:
         kind = get_kind(layer.kind)
         t = graph.tensors[layer.output]
-        desc = f"{layer.name:<24} {layer.kind:<10} {layer.role or '':<9} -> ({t.channels},{t.height},{t.width})"
+        desc = f"{layer.name:<24} {layer.kind:<10} {kind.role(layer) or '':<9} -> ({t.channels},{t.height},{t.width})"
         desc += kind.describe(layer)
         desc += f" in{layer.in_bits}{'s' if layer.in_signed else 'u'} acc{layer.acc_bits}"
         desc += " out=acc" if kind.outputs_accumulator(layer) else \

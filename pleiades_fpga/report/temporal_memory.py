@@ -76,11 +76,11 @@ def temporal_memory_ir(graph, d: int = DEFAULT_D) -> list[dict]:
         if l.kind not in ("conv", "projection"):
             continue
         x = graph.tensors[l.inputs[0]]
-        if l.kind == "conv" and l.role == "temporal":
-            rows.append(memory_row(l.name, "buffer", l.kernel[0], x.channels, x.height * x.width, x.bits, x.signed, d))
+        if l.kind == "conv" and l.params.role == "temporal":
+            rows.append(memory_row(l.name, "buffer", l.params.kernel[0], x.channels, x.height * x.width, x.bits, x.signed, d))
         elif l.kind == "projection":
             rows.append(memory_row(l.name, "recurrent", projection_window(graph, l), x.channels, x.height * x.width, x.bits,
-                                   x.signed, l.state_dim, l.out_bits))
+                                   x.signed, l.params.state_dim, l.out_bits))
     return rows
 
 

@@ -45,7 +45,7 @@ def segment_test_data(ir: IRGraph, segments: list[Segment], frames: int, seed: i
     from pleiades_fpga.ir.golden import GoldenModel
 
     first = ir.tensors[ir.layers[0].output]
-    warm = max((layer.kernel[0] for layer in ir.temporal_layers()), default=1)
+    warm = 1 + max((layer.params.history_frames for layer in ir.layers), default=0)
     rng = np.random.default_rng(seed)
     clip = rng.poisson(0.6, size=(1, first.channels, warm + frames, first.height, first.width)).astype(np.float64)
     _, trace = GoldenModel(ir).run(clip, trace=True)
@@ -78,19 +78,19 @@ def network_job(ir: IRGraph, manifest: dict, segments: list[Segment], out_dir: P
     mlayers = {layer["name"]: layer for layer in manifest["layers"]}
     units: list[dict] = []
     for layer in ir.layers:
-        if layer.role != "temporal":
+        if not layer.params.history_frames:  # temporal convs (projections: returned above)
             continue
         tin, tout = ir.tensors[layer.inputs[0]], ir.tensors[layer.output]
         m = mlayers[layer.name]
         est = estimate_layer(m, part)
         module = str(m.get("instance", "")).removeprefix("u_")
-        k = layer.kernel[0]
+        k = layer.params.kernel[0]
         units.append({"kind": "temporal", "name": layer.name, "node": layer.name.replace(".", "_"),
                       "input": layer.inputs[0], "output": layer.output, "attrs": {
                           "NumInChannels": tin.channels, "NumOutChannels": tout.channels,
-                          "ImgDim": [tin.height, tin.width], "Kernel": k, "Groups": layer.groups,
-                          "Weights": [int(v) for v in np.asarray(layer.weight).reshape(tout.channels, -1, k).ravel()],
-                          "Bias": [int(v) for v in layer.bias], "Mult": [int(v) for v in layer.multiplier],
+                          "ImgDim": [tin.height, tin.width], "Kernel": k, "Groups": layer.params.groups,
+                          "Weights": [int(v) for v in np.asarray(layer.params.weight).reshape(tout.channels, -1, k).ravel()],
+                          "Bias": [int(v) for v in layer.params.bias], "Mult": [int(v) for v in layer.multiplier],
                           "Shift": [int(v) for v in layer.shift],
                           "inputDataType": _dtype(tin.bits, tin.signed), "outputDataType": _dtype(tout.bits, tout.signed),
                           "PE": int(m.get("pe", 1)), "SIMD": int(m.get("simd", 1)),
@@ -208,7 +208,7 @@ def compare(ir: IRGraph, manifest: dict, segments: list[Segment], finn_dir: Path
         row["functional"] = _exactness(seg, sdir, test)
         rows.append(row)
     temporal = [{"layer": n, "implemented_by": "pleiades RTL", **our_sum([n])}
-                for n in (layer.name for layer in ir.layers if layer.role == "temporal" or layer.kind == "projection")]
+                for n in (layer.name for layer in ir.temporal_layers())]
     ir_names = {layer.name for layer in ir.layers}
     glue = [{"layer": n, "kind": ours[n][0].get("kind"), "implemented_by": "pleiades RTL", **our_sum([n])}
             for n in ours if n not in ir_names]  # stream forks (+ skip FIFOs) between the units

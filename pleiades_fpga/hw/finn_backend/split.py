@@ -25,6 +25,7 @@ from onnx import helper, numpy_helper
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.ir.kinds import get_kind
 
 
 @dataclass
@@ -46,7 +47,7 @@ def _producers(ir: IRGraph) -> dict[str, Layer]:
 def find_segments(ir: IRGraph) -> list[Segment]:
     """Segments of ``ir`` in topological order (see the module docstring)."""
     producer = _producers(ir)
-    temporal = {layer.name for layer in ir.layers if layer.role == "temporal" or layer.kind == "projection"}
+    temporal = {layer.name for layer in ir.temporal_layers()}
     boundary = {ir.input}
     for layer in ir.layers:
         if layer.name in temporal or layer.kind == "input":
@@ -96,7 +97,7 @@ def split_summary(ir: IRGraph, segments: list[Segment]) -> dict[str, Any]:
         impl = "pleiades RTL (input clip)" if layer.kind == "input" else "pleiades RTL (temporal_conv_buffer)"
         if layer.kind == "projection":
             impl = "pleiades RTL (recurrent projection)"
-        units.append({"name": layer.name, "kind": layer.kind, "role": layer.role, "implemented_by": impl,
+        units.append({"name": layer.name, "kind": layer.kind, "role": get_kind(layer.kind).role(layer), "implemented_by": impl,
                       "why": "FINN has no causal temporal (stateful, frame-to-frame) op"
                       if layer.kind != "input" else "integer clip of the event counts"})
 

@@ -74,7 +74,7 @@ def tensor_exponents(ir: IRGraph) -> dict[str, int]:
         if layer.kind in ("input", "add"):
             exps[layer.output] = 0
         elif layer.kind == "avgpool":
-            pool = _log2_exact(np.array([layer.pool_size]), f"{layer.name} pool size (H*W)")
+            pool = _log2_exact(np.array([layer.params.pool_size]), f"{layer.name} pool size (H*W)")
             m = _log2_exact(layer.multiplier, layer.name)
             if len(np.unique(layer.shift)) != 1:
                 raise UnsupportedModelError(f"{layer.name}: per-channel shifts on the mean are not supported")
@@ -106,8 +106,8 @@ def _conv_params(layer: Layer, e_in: int, e_out: int) -> tuple[np.ndarray, np.nd
     else:
         factor = np.ones(layer.out_channels)
     factor = factor * 2.0 ** (e_out - e_in)
-    w = layer.weight.astype(np.float64) * factor[:, None, None, None, None]
-    b = layer.bias.astype(np.float64) * factor * 2.0**e_in
+    w = layer.params.weight.astype(np.float64) * factor[:, None, None, None, None]
+    b = layer.params.bias.astype(np.float64) * factor * 2.0**e_in
     return w, b
 
 
@@ -155,36 +155,36 @@ def design_from_ir(ir: IRGraph) -> HlsDesign:
             if result is None:  # logits: the exact accumulator
                 result = acc
             p = {"weight": fixed_for_values(w), "bias": fixed_for_values(b), "accum": acc, "result": result}
-            kt, kh, kw = layer.kernel
-            if layer.role == "temporal":
+            kt, kh, kw = layer.params.kernel
+            if layer.params.role == "temporal":
                 if flat[layer.inputs[0]]:
                     raise UnsupportedModelError(f"{layer.name}: temporal conv after the spatial mean")
                 d.update(class_name=LAYER_NAME, inputs=[srcs[0], RESET_INPUT], n_pixels=x.height * x.width,
-                         n_chan=layer.in_channels, n_filt=layer.out_channels, groups=layer.groups, kernel=kt,
+                         n_chan=layer.in_channels, n_filt=layer.out_channels, groups=layer.params.groups, kernel=kt,
                          out_shape=[out.height, out.width, out.channels],
                          weight_data=w[:, :, :, 0, 0].reshape(-1), bias_data=b)
                 if kt < 2:
                     raise UnsupportedModelError(f"{layer.name}: temporal kernel {kt} < 2")
             elif flat[layer.inputs[0]]:
-                if layer.groups != 1 or kh != 1 or kw != 1:
+                if layer.params.groups != 1 or kh != 1 or kw != 1:
                     raise UnsupportedModelError(f"{layer.name}: only 1x1 dense layers after the spatial mean")
                 d.update(class_name="Dense", n_in=layer.in_channels, n_out=layer.out_channels,
                          weight_data=w[:, :, 0, 0, 0].T.copy(), bias_data=b)
             else:
-                ph, pw = layer.padding
-                sh, sw = layer.stride
+                ph, pw = layer.params.padding
+                sh, sw = layer.params.stride
                 d.update(in_height=x.height, in_width=x.width, n_chan=layer.in_channels, n_filt=layer.out_channels,
                          filt_height=kh, filt_width=kw, stride_height=sh, stride_width=sw, pad_top=ph,
                          pad_bottom=ph, pad_left=pw, pad_right=pw, out_height=out.height, out_width=out.width,
                          bias_data=b)
-                if layer.groups == 1:
+                if layer.params.groups == 1:
                     d.update(class_name="Conv2D", weight_data=w[:, :, 0].transpose(2, 3, 1, 0).copy())
-                elif layer.groups == layer.in_channels == layer.out_channels:
+                elif layer.params.groups == layer.in_channels == layer.out_channels:
                     d.update(class_name="DepthwiseConv2D", depth_multiplier=1,
                              depthwise_data=w[:, 0, 0].transpose(1, 2, 0)[..., None].copy())
                 else:
                     raise UnsupportedModelError(
-                        f"{layer.name}: grouped conv with {layer.groups} groups of {layer.in_channels} channels "
+                        f"{layer.name}: grouped conv with {layer.params.groups} groups of {layer.in_channels} channels "
                         "(hls4ml has groups = 1 or depthwise with multiplier 1 only)")
             flat[layer.output] = flat[layer.inputs[0]]
         elif layer.kind == "add":
@@ -192,8 +192,8 @@ def design_from_ir(ir: IRGraph) -> HlsDesign:
             p = {"result": result}
             flat[layer.output] = flat[layer.inputs[0]]
         elif layer.kind == "avgpool":
-            frac = max(-e_in, 0) + int(math.log2(layer.pool_size))
-            bound = layer.pool_size * max(abs(x.lo), abs(x.hi)) * 2.0**e_in
+            frac = max(-e_in, 0) + int(math.log2(layer.params.pool_size))
+            bound = layer.params.pool_size * max(abs(x.lo), abs(x.hi)) * 2.0**e_in
             d.update(class_name="GlobalAveragePooling2D", in_height=x.height, in_width=x.width,
                      n_filt=x.channels, keepdims=False)
             p = {"accum": fixed_for_bound(bound, frac, guard=2), "result": result}

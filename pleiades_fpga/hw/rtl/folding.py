@@ -43,26 +43,26 @@ def module_kind(layer: Layer) -> str:
         return "projection"
     if layer.kind != "conv":
         raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no RTL template")
-    kt, kh, kw = layer.kernel
+    kt, kh, kw = layer.params.kernel
     if is_grouped_pointwise(layer):
         return "pointwise"
-    if layer.groups not in (1, layer.in_channels) or (layer.groups > 1 and layer.in_channels != layer.out_channels):
+    if layer.params.groups not in (1, layer.in_channels) or (layer.params.groups > 1 and layer.in_channels != layer.out_channels):
         raise UnsupportedModelError(
-            f"layer {layer.name}: grouped conv with groups={layer.groups} (in={layer.in_channels}, "
+            f"layer {layer.name}: grouped conv with groups={layer.params.groups} (in={layer.in_channels}, "
             f"out={layer.out_channels}) has no RTL template; only full (groups=1) and depthwise convs are supported")
-    if layer.role == "temporal":
+    if layer.params.role == "temporal":
         return "temporal_conv"
-    if layer.role == "pointwise":
+    if layer.params.role == "pointwise":
         return "pointwise"
-    if (kh, kw) == (3, 3) and layer.padding == (1, 1) and layer.stride[0] == layer.stride[1] and layer.stride[0] in (1, 2):
+    if (kh, kw) == (3, 3) and layer.params.padding == (1, 1) and layer.params.stride[0] == layer.params.stride[1] and layer.params.stride[0] in (1, 2):
         return "conv3x3"
     raise UnsupportedModelError(
-        f"layer {layer.name}: spatial conv {kh}x{kw}, stride {layer.stride}, padding {layer.padding} has no RTL "
+        f"layer {layer.name}: spatial conv {kh}x{kw}, stride {layer.params.stride}, padding {layer.params.padding} has no RTL "
         "template (supported: 3x3, padding 1, stride 1 or 2)")
 
 
 def is_depthwise(layer: Layer) -> bool:
-    return layer.kind == "conv" and layer.groups > 1 and not is_grouped_pointwise(layer)
+    return layer.kind == "conv" and layer.params.groups > 1 and not is_grouped_pointwise(layer)
 
 
 def is_grouped_pointwise(layer: Layer) -> bool:
@@ -70,15 +70,15 @@ def is_grouped_pointwise(layer: Layer) -> bool:
     D state inputs per group). With one output per group it runs natively on pointwise_mvu (GROUP_IN,
     ``group_inputs``); otherwise as a dense layer with a block-diagonal weight (``dense_pointwise_weight``):
     exact, but it costs ``groups`` times the useful MACs (cycles or multipliers)."""
-    return (layer.kind == "conv" and layer.role == "pointwise" and layer.groups > 1
-            and not (layer.in_channels == layer.out_channels == layer.groups))
+    return (layer.kind == "conv" and layer.params.role == "pointwise" and layer.params.groups > 1
+            and not (layer.in_channels == layer.out_channels == layer.params.groups))
 
 
 def group_inputs(layer: Layer) -> int:
     """Inputs per group G of a grouped pointwise conv that pointwise_mvu runs natively (one output per
     group, out = groups); 0 for every other layer."""
-    if is_grouped_pointwise(layer) and layer.out_channels == layer.groups:
-        return layer.in_channels // layer.groups
+    if is_grouped_pointwise(layer) and layer.out_channels == layer.params.groups:
+        return layer.in_channels // layer.params.groups
     return 0
 
 
@@ -86,12 +86,12 @@ def dense_pointwise_weight(layer: Layer) -> np.ndarray:
     """(out, in, 1, 1, 1) weight of a grouped pointwise conv expanded to block-diagonal dense form (zeros outside
     groups); any other layer's weight unchanged (depthwise layers keep (C, 1, K): their template reads one lane
     per channel)."""
-    w = np.asarray(layer.weight, dtype=np.int64)
+    w = np.asarray(layer.params.weight, dtype=np.int64)
     if not is_grouped_pointwise(layer):
         return w
-    og, ig = layer.out_channels // layer.groups, layer.in_channels // layer.groups
+    og, ig = layer.out_channels // layer.params.groups, layer.in_channels // layer.params.groups
     dense = np.zeros((layer.out_channels, layer.in_channels, *w.shape[2:]), dtype=np.int64)
-    for g in range(layer.groups):
+    for g in range(layer.params.groups):
         dense[g * og:(g + 1) * og, g * ig:(g + 1) * ig] = w[g * og:(g + 1) * og]
     return dense
 
@@ -104,7 +104,7 @@ def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
     pix_in, pix_out = x.height * x.width, y.height * y.width
     dw = is_depthwise(layer)
     if kind == "temporal_conv":
-        k = layer.kernel[0]
+        k = layer.params.kernel[0]
         cyc = cycles.temporal_conv_cycles_per_frame(layer.in_channels, layer.out_channels, k, pix_in, fold.pe,
                                                     fold.simd, dw)
         mults = fold.pe if dw else fold.pe * fold.simd
@@ -116,12 +116,12 @@ def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
         macs = pix_out * layer.out_channels * c_in
     elif kind == "conv3x3":
         cyc = cycles_spatial.conv3x3_cycles(x.height, x.width, layer.in_channels, layer.out_channels,
-                                            layer.stride[0], fold.pe, fold.simd, dw)
+                                            layer.params.stride[0], fold.pe, fold.simd, dw)
         mults = cycles_spatial.conv3x3_multipliers(layer.in_channels, layer.out_channels, fold.pe, fold.simd, dw)
         macs = cycles_spatial.conv3x3_macs(x.height, x.width, layer.in_channels, layer.out_channels,
-                                           layer.stride[0], dw)
+                                           layer.params.stride[0], dw)
     elif kind == "projection":
-        d = layer.state_dim
+        d = layer.params.state_dim
         cyc = cycles.projection_cycles_per_frame(layer.in_channels, d, pix_in, fold.pe, fold.simd)
         mults = projection_multipliers(d, fold.pe, fold.simd)
         macs = pix_in * layer.in_channels * d * (d + 1)
@@ -158,7 +158,7 @@ def candidate_folds(layer: Layer) -> list[Fold]:
     if kind == "avgpool":
         return [Fold(pe, 1) for pe in _divisors(layer.in_channels)]
     if kind == "projection":  # PE state rows (<= D) x SIMD channels
-        return [Fold(pe, simd) for pe in _useful(layer.state_dim) for simd in _useful(layer.in_channels)]
+        return [Fold(pe, simd) for pe in _useful(layer.params.state_dim) for simd in _useful(layer.in_channels)]
     pes = _useful(layer.out_channels)
     if group_inputs(layer):
         return [Fold(pe, simd) for pe in pes for simd in _useful(group_inputs(layer))]

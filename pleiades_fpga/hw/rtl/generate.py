@@ -23,6 +23,8 @@ from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.hw.rtl import rom
+from pleiades_fpga.hw.rtl.cycles import MAC_PIPELINE_CYCLES
+from pleiades_fpga.hw.rtl.cycles_spatial import CONV3X3_PIPELINE_CYCLES
 from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, group_inputs,
                                           is_depthwise, layer_cost, module_kind)
@@ -40,10 +42,10 @@ def _ident(name: str) -> str:
     return s if re.match(r"[A-Za-z_]", s) else f"t_{s}"
 
 
-def _requant_fields(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+def _requant_fields(layer: Layer, bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
     """(bias, M, S, out_bits, out_signed) of a layer; a layer without requant outputs its accumulator."""
     n = layer.out_channels
-    bias = np.zeros(n, dtype=np.int64) if layer.bias is None else np.asarray(layer.bias, dtype=np.int64)
+    bias = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     if layer.requant:
         m = np.asarray(layer.multiplier, dtype=np.int64).reshape(-1)
         s = np.asarray(layer.shift, dtype=np.int64).reshape(-1)
@@ -73,11 +75,11 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     # (out, in/g, K); other grouped pointwise convs run dense with a block-diagonal weight
     # depthwise layers keep their (C, 1, K) weight: the template's depthwise mode reads one lane per channel
     raw = dw or g_in
-    w = (np.asarray(layer.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
+    w = (np.asarray(layer.params.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
     k = w.shape[2]
-    bias, m, s, out_bits, out_signed = _requant_fields(layer)
+    bias, m, s, out_bits, out_signed = _requant_fields(layer, layer.params.bias)
     bw, mw, sw = _widths(bias, m, s)
-    w_w = max(2, layer.weight_bits, rom.bits_needed(w, signed=True))
+    w_w = max(2, layer.params.weight_bits, rom.bits_needed(w, signed=True))
     params = {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd,
               "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits, "BIAS_W": bw,
               "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
@@ -93,7 +95,7 @@ def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[li
     if kind == "temporal_conv":
         mems.insert(0, {"name": f"{name}_history", "kind": "circular_buffer", "depth": (k - 1) * x.height * x.width,
                         "width": layer.in_channels * x.bits})
-    return files, {"module": template, "weight_bits": w_w, "kernel": k, "memories": mems, "params": params}
+    return files, {"module": template, "weight_bits": w_w, "stride": int(layer.params.stride[0]), "groups": layer.params.groups, "kernel": k, "memories": mems, "params": params}
 
 
 def _rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> list[dict[str, Any]]:
@@ -111,19 +113,20 @@ def _rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> lis
 def _conv3x3_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     x = graph.tensors[layer.inputs[0]]
     dw = is_depthwise(layer)
-    w = np.asarray(layer.weight, dtype=np.int64)[:, :, 0].reshape(layer.out_channels, -1, 9)  # (out, in/g, 9)
-    bias, m, s, out_bits, out_signed = _requant_fields(layer)
+    w = np.asarray(layer.params.weight, dtype=np.int64)[:, :, 0].reshape(layer.out_channels, -1, 9)  # (out, in/g, 9)
+    bias, m, s, out_bits, out_signed = _requant_fields(layer, layer.params.bias)
     bw, mw, sw = _widths(bias, m, s)
-    w_w = max(2, layer.weight_bits, rom.bits_needed(w, signed=True))
+    w_w = max(2, layer.params.weight_bits, rom.bits_needed(w, signed=True))
     params = {"H": x.height, "W": x.width, "C_IN": layer.in_channels, "C_OUT": layer.out_channels,
-              "STRIDE": layer.stride[0], "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd,
+              "STRIDE": layer.params.stride[0], "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd,
               "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits,
               "BIAS_W": bw, "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
     files = rom.mac_layer_files(name, "conv3x3_stream", params, w, bias, m, s)
-    rows = 3 if layer.stride[0] == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
+    rows = 3 if layer.params.stride[0] == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
     mems = [{"name": f"{name}_lines", "kind": "line_buffer", "depth": rows * x.width, "width": layer.in_channels * x.bits},
             *_rom_memories(name, params, w)]
-    return files, {"module": "conv3x3_stream", "weight_bits": w_w, "kernel": 3, "memories": mems, "params": params}
+    return files, {"module": "conv3x3_stream", "weight_bits": w_w, "stride": int(layer.params.stride[0]),
+                   "groups": layer.params.groups, "kernel": 3, "memories": mems, "params": params}
 
 
 def _avgpool_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
@@ -176,14 +179,14 @@ def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str
 def _projection_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """projection_state wrapper (recurrent temporal layer: D states per channel and pixel in block RAM)."""
     x = graph.tensors[layer.inputs[0]]
-    params = projection_params(layer.proj_A, layer.proj_B, layer.frac_bits, layer.in_channels, x.height * x.width,
+    params = projection_params(layer.params.proj_A, layer.params.proj_B, layer.params.frac_bits, layer.in_channels, x.height * x.width,
                                x.bits, x.signed, layer.out_bits, layer.acc_bits, fold.pe, fold.simd)
     groups = -(-layer.in_channels // fold.simd)  # one word per pixel and channel group
     mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width * groups,
-             "width": fold.simd * layer.state_dim * layer.out_bits}]
+             "width": fold.simd * layer.params.state_dim * layer.out_bits}]
     return [(name, projection_wrapper(name, params))], {
         "module": "projection_state", "memories": mems, "params": params, "kernel": 1,
-        "extra": {"state_dim": layer.state_dim, "state_bits": layer.out_bits, "frac_bits": layer.frac_bits,
+        "extra": {"state_dim": layer.params.state_dim, "state_bits": layer.out_bits, "frac_bits": layer.params.frac_bits,
                   "window": projection_window(graph, layer), "in_signed": bool(x.signed)}}
 
 
@@ -287,8 +290,8 @@ def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, info: dict
     entry = {"name": layer.name, "kind": kind, "module": info["module"], "instance": f"u_{name}",
              "in_shape": _shape(graph, layer.inputs[0]), "out_shape": _shape(graph, layer.output),
              "in_bits": x.bits, "out_bits": y.bits, "weight_bits": info.get("weight_bits", 0),
-             "acc_bits": layer.acc_bits, "kernel": info.get("kernel", 1), "stride": int(layer.stride[0]),
-             "groups": layer.groups, "depthwise": is_depthwise(layer), "pe": fold.pe, "simd": fold.simd,
+             "acc_bits": layer.acc_bits, "kernel": info.get("kernel", 1), "stride": info.get("stride", 1),
+             "groups": info.get("groups", 1), "depthwise": is_depthwise(layer), "pe": fold.pe, "simd": fold.simd,
              **layer_cost(graph, layer, fold), "memories": info["memories"], "params": info["params"]}
     if "m_bits" in info:
         entry["m_bits"] = info["m_bits"]
@@ -344,9 +347,12 @@ def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: li
     }
     manifest["ideal_cycles_per_frame"] = manifest["macs_per_frame"] / max(1, manifest["multipliers"])
     # analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline
-    # rate, then each layer after the input adds about one output pixel of its own work
+    # rate, then each layer after the input adds about one output pixel of its own work and its pipeline
+    pipeline = {"temporal_conv": MAC_PIPELINE_CYCLES, "pointwise": MAC_PIPELINE_CYCLES,
+                "conv3x3": CONV3X3_PIPELINE_CYCLES}
     manifest["latency_cycles"] = int(cycles_per_frame + sum(
-        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) for e in compute))
+        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) + pipeline.get(e["kind"], 0)
+        for e in compute))
     return manifest
 
 

@@ -1,8 +1,8 @@
 """IR kind "conv": ``acc[o] = sum_{i in group(o), kt, kh, kw} weight[o, i, kt, kh, kw] * x[...] + bias[o]``, then
 requantized (or, the last layer, the logits). Read from an ONNX ``Conv`` (3D) with constant Quant weight and bias.
 
-``weight`` int64 (out, in/groups, KT, KH, KW), ``bias`` int64 (out,) at the accumulator scale
-``in_scale * weight_scale[o]``. ``role`` (one of ``CONV_ROLES``): "temporal" (KT > 1, KH = KW = 1: causal along
+Parameters (``ConvParams``): ``weight`` int64 (out, in/groups, KT, KH, KW), ``bias`` int64 (out,) at the
+accumulator scale ``in_scale * weight_scale[o]``. ``role`` (one of ``CONV_ROLES``): "temporal" (KT > 1, KH = KW = 1: causal along
 time, the hardware keeps the last KT-1 input frames per channel and pixel, zero after reset; tap 0 = oldest),
 "spatial" (KT = 1, KH x KW window, ``stride``, zero ``padding`` (ph, pw) on both sides) or "pointwise" (1x1x1,
 includes the head's dense layers on 1x1 maps). ``acc_bits``: the worst case over the input range.
@@ -18,12 +18,35 @@ import numpy as np
 import onnx
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pleiades_fpga.ir.graph import Layer, TensorSpec
+from pleiades_fpga.ir.graph import Layer, LayerParams, TensorSpec
 from pleiades_fpga.ir.integers import signed_bits_for
 from pleiades_fpga.ir.kinds.registry import GoldenLayer, Kind, register, requantized
 from pleiades_fpga.ir.read_context import Pending, ReadContext, node_attrs
 
 CONV_ROLES = ("temporal", "spatial", "pointwise")
+
+
+@dataclass
+class ConvParams(LayerParams):
+    """Parameters of a conv layer (see the module docstring)."""
+
+    role: str  # one of CONV_ROLES
+    weight: np.ndarray  # int64 (out, in/groups, KT, KH, KW)
+    weight_bits: int
+    weight_scale: np.ndarray  # float64 (out,)
+    bias: np.ndarray  # int64 (out,), at the accumulator scale
+    groups: int = 1
+    kernel: tuple[int, int, int] = (1, 1, 1)  # (KT, KH, KW)
+    stride: tuple[int, int] = (1, 1)  # (sh, sw)
+    padding: tuple[int, int] = (0, 0)  # (ph, pw), both sides; time is causal (KT-1 zeros in front)
+
+    @property
+    def temporal(self) -> bool:
+        return self.role == "temporal"
+
+    @property
+    def history_frames(self) -> int:
+        return self.kernel[0] - 1 if self.temporal else 0
 
 
 @dataclass
@@ -91,41 +114,45 @@ class ConvKind(Kind):
             raise ctx.fail(node, "a conv must be temporal (K,1,1) or spatial (1,k,k), not both")
         layer = Layer(
             name=ctx.conv_names.get(node.name) or ctx.name(role), kind="conv", inputs=[node.input[0]],
-            output=node.output[0], role=role,
-            in_channels=x.channels, out_channels=out_ch, groups=groups, kernel=(kt, kh, kw),
-            stride=(strides[1], strides[2]), padding=(pads[1], pads[2]), weight=w, weight_bits=wbits,
-            weight_scale=wscale, bias=bias, in_bits=x.bits, in_signed=x.signed, in_scale=float(x.scale),
+            output=node.output[0],
+            params=ConvParams(role=role, weight=w, weight_bits=wbits, weight_scale=wscale, bias=bias, groups=groups,
+                              kernel=(kt, kh, kw), stride=(strides[1], strides[2]), padding=(pads[1], pads[2])),
+            in_channels=x.channels, out_channels=out_ch, in_bits=x.bits, in_signed=x.signed, in_scale=float(x.scale),
             acc_bits=conv_acc_bits(w, bias, x), acc_scale=acc_scale,
         )
         ctx.pending[node.output[0]] = Pending(layer)
 
+    def role(self, layer: Layer) -> str:
+        return layer.params.role
+
     def describe(self, layer: Layer) -> str:
-        return f" k={layer.kernel} g={layer.groups} w{layer.weight_bits}"
+        p = layer.params
+        return f" k={p.kernel} g={p.groups} w{p.weight_bits}"
 
     def abs_bound(self, layer: Layer, x: TensorSpec | None) -> int:
         amax = max(abs(x.lo), abs(x.hi))
-        w = np.abs(layer.weight.reshape(layer.out_channels, -1)).sum(axis=1)
-        return int((w * amax + np.abs(layer.bias)).max())
+        w = np.abs(layer.params.weight.reshape(layer.out_channels, -1)).sum(axis=1)
+        return int((w * amax + np.abs(layer.params.bias)).max())
 
     def prepare(self, run: GoldenLayer) -> None:
         """Weights as a matrix (O, cin_g*taps): temporal ordered (c, k), else (c, i, j)."""
-        layer = run.layer
-        w = layer.weight.astype(run.dtype)
-        run.const = (w[:, :, :, 0, 0] if layer.role == "temporal" else w[:, :, 0]).reshape(layer.out_channels, -1)
+        layer, p = run.layer, run.layer.params
+        w = p.weight.astype(run.dtype)
+        run.const = (w[:, :, :, 0, 0] if p.temporal else w[:, :, 0]).reshape(layer.out_channels, -1)
 
     def init_state(self, layer: Layer, x: TensorSpec, batch: int, dtype: type) -> TemporalWindow | None:
-        if layer.role != "temporal":
+        if not layer.params.temporal:
             return None
-        return TemporalWindow(np.zeros((batch, layer.kernel[0] - 1, x.height, x.width, x.channels), dtype=dtype))
+        return TemporalWindow(np.zeros((batch, layer.params.kernel[0] - 1, x.height, x.width, x.channels), dtype=dtype))
 
     def golden(self, run: GoldenLayer, xs: list[np.ndarray], state: TemporalWindow | None) -> np.ndarray:
-        layer, x = run.layer, xs[0]
-        if layer.role != "temporal":
-            return requantized(run, _spatial(run, x) + layer.bias)
-        k = layer.kernel[0]
+        p, x = run.layer.params, xs[0]
+        if not p.temporal:
+            return requantized(run, _spatial(run, x) + p.bias)
+        k = p.kernel[0]
         if state is None:  # whole clip, causal zero padding
             window = np.pad(x, ((0, 0), (k - 1, 0), (0, 0), (0, 0), (0, 0)))
-            return requantized(run, _temporal(run, window) + layer.bias)
+            return requantized(run, _temporal(run, window) + p.bias)
         buf, ptr = state.frames, state.pointer
         order = [(ptr + i) % (k - 1) for i in range(k - 1)]
         window = np.concatenate([buf[:, order], x], axis=1)  # oldest -> newest
@@ -135,7 +162,7 @@ class ConvKind(Kind):
         else:  # a chunk: keep its last K-1 frames, in order
             buf[:] = window[:, -(k - 1):]
             state.pointer = 0
-        return requantized(run, _temporal(run, window) + layer.bias)
+        return requantized(run, _temporal(run, window) + p.bias)
 
 
 def conv_acc_bits(w: np.ndarray, bias: np.ndarray, x: TensorSpec) -> int:
@@ -148,19 +175,19 @@ def conv_acc_bits(w: np.ndarray, bias: np.ndarray, x: TensorSpec) -> int:
 
 def _temporal(run: GoldenLayer, window: np.ndarray) -> np.ndarray:
     """Valid temporal conv over a window (B, T+K-1, H, W, C) -> (B, T, H, W, O)."""
-    layer = run.layer
-    k = layer.kernel[0]
+    layer, p = run.layer, run.layer.params
+    k = p.kernel[0]
     win = sliding_window_view(window, k, axis=1)  # (B, T, H, W, C, K)
     cols = win.reshape(*win.shape[:4], -1)
-    return grouped_matmul(cols, run.const, layer.groups, layer.in_channels // layer.groups, k)
+    return grouped_matmul(cols, run.const, p.groups, layer.in_channels // p.groups, k)
 
 
 def _spatial(run: GoldenLayer, x: np.ndarray) -> np.ndarray:
     """Spatial / pointwise conv of every frame (B, T, H, W, C) -> (B, T, Ho, Wo, O)."""
-    layer = run.layer
-    _, kh, kw = layer.kernel
-    sh, sw = layer.stride
-    ph, pw = layer.padding
+    layer, p = run.layer, run.layer.params
+    _, kh, kw = p.kernel
+    sh, sw = p.stride
+    ph, pw = p.padding
     if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         cols = x
     else:
@@ -169,4 +196,4 @@ def _spatial(run: GoldenLayer, x: np.ndarray) -> np.ndarray:
         xp[:, :, ph:ph + h, pw:pw + w] = x
         win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (B,T,Ho,Wo,C,kh,kw)
         cols = win.reshape(*win.shape[:4], -1)
-    return grouped_matmul(cols, run.const, layer.groups, layer.in_channels // layer.groups, kh * kw)
+    return grouped_matmul(cols, run.const, p.groups, layer.in_channels // p.groups, kh * kw)

@@ -2,7 +2,8 @@
 update shared by the golden model, the QONNX op (``projection_op``) and the RTL tests.
 
 Integer semantics: per frame t, input channel c and pixel, with states s in Z^D (D = ``state_dim``, signed,
-``bits`` = ``out_bits`` wide, zero after reset), A = ``proj_A``, B = ``proj_B``, F = ``frac_bits``::
+``bits`` = ``out_bits`` wide, zero after reset), A = ``proj_A``, B = ``proj_B``, F = ``frac_bits`` (the layer's
+``ProjectionParams``)::
 
     acc[n]   = sum_m A[n, m] * s_prev[c, m] + B[n] * x[c]          (exact integers)
     s[c, n]  = clamp(round_half_even(acc[n] / 2**F), lo, hi)        (lo, hi of a signed ``bits`` integer)
@@ -22,7 +23,7 @@ import numpy as np
 import onnx
 
 from pleiades_fpga.errors import UnsupportedModelError
-from pleiades_fpga.ir.graph import Layer, TensorSpec
+from pleiades_fpga.ir.graph import Layer, LayerParams, TensorSpec
 from pleiades_fpga.ir.integers import int_range, round_shift
 from pleiades_fpga.ir.kinds.registry import GoldenLayer, Kind, register
 from pleiades_fpga.ir.read_context import ReadContext, node_attrs
@@ -105,11 +106,26 @@ def project_int(x: np.ndarray, A: np.ndarray, B: np.ndarray, frac_bits: int, bit
     return out.reshape(t_len, c * d, h, w)
 
 
+@dataclass
+class ProjectionParams(LayerParams):
+    """Parameters of a projection layer (see the module docstring)."""
+
+    proj_A: np.ndarray  # int64 (D, D)
+    proj_B: np.ndarray  # int64 (D,)
+    frac_bits: int  # F
+    state_dim: int  # D
+    window: int = 0  # the temporal kernel size K this projection replaces (0: unknown; memory report only)
+
+    @property
+    def temporal(self) -> bool:
+        return True
+
+
 def projection_window(graph, layer) -> int | None:
-    """Kernel size K a projection layer replaces (memory reports): ``layer.window``, else the QONNX export
+    """Kernel size K a projection layer replaces (memory reports): ``params.window``, else the QONNX export
     metadata ``pleiades.temporal_layers`` entry of its temporal layer (name without ".projection")."""
-    if layer.window:
-        return int(layer.window)
+    if layer.params.window:
+        return int(layer.params.window)
     base = layer.name.removesuffix(".projection")
     for entry in graph.metadata.get("pleiades.temporal_layers") or []:
         if isinstance(entry, dict) and entry.get("name") == base and entry.get("kernel_size"):
@@ -149,7 +165,7 @@ class ProjectionKind(Kind):
             in_channels=x.channels, out_channels=x.channels * d, in_bits=x.bits, in_signed=x.signed,
             in_scale=float(x.scale), acc_bits=projection_acc_bits(A, B, x.lo, x.hi, bits),
             acc_scale=np.asarray(s_s * 2.0**-frac), requant=False, out_bits=bits, out_signed=True,
-            out_scale=np.asarray(s_s), proj_A=A, proj_B=B, frac_bits=frac, state_dim=d))
+            out_scale=np.asarray(s_s), params=ProjectionParams(proj_A=A, proj_B=B, frac_bits=frac, state_dim=d)))
         ctx.add_act(out, x.channels * d, x.height, x.width, bits, True, s_s)
 
     def module_name(self, layer: Layer, producers: dict[str, Layer], layers: list[Layer]) -> str | None:
@@ -161,7 +177,7 @@ class ProjectionKind(Kind):
         return name
 
     def describe(self, layer: Layer) -> str:
-        return f" D={layer.state_dim} F={layer.frac_bits}"
+        return f" D={layer.params.state_dim} F={layer.params.frac_bits}"
 
     def outputs_accumulator(self, layer: Layer) -> bool:
         return False  # its states are rounded and clamped by the update itself
@@ -175,18 +191,18 @@ class ProjectionKind(Kind):
                                         "bits exceeds int64; reduce frac_bits or the state width")
 
     def init_state(self, layer: Layer, x: TensorSpec, batch: int, dtype: type) -> ProjectionState:
-        return ProjectionState(np.zeros((batch, x.height, x.width, x.channels, layer.state_dim), np.int64))
+        return ProjectionState(np.zeros((batch, x.height, x.width, x.channels, layer.params.state_dim), np.int64))
 
     def golden(self, run: GoldenLayer, xs: list[np.ndarray], state: ProjectionState | None) -> np.ndarray:
         """States of every frame of x (B, T, H, W, C) -> (B, T, H, W, C*D), channel c*D+n."""
-        layer, x = run.layer, xs[0]
+        layer, p, x = run.layer, run.layer.params, xs[0]
         b, t_len, h, w, c = x.shape
-        d = layer.state_dim
+        d = p.state_dim
         s = np.zeros((b, h, w, c, d), np.int64) if state is None else state.states
         xi = x.astype(np.int64)
         out = np.empty((b, t_len, h, w, c * d), dtype=run.dtype)
         for t in range(t_len):
-            s, n_sat = project_update(xi[:, t], s, layer.proj_A, layer.proj_B, layer.frac_bits, layer.out_bits)
+            s, n_sat = project_update(xi[:, t], s, p.proj_A, p.proj_B, p.frac_bits, layer.out_bits)
             run.saturated += n_sat
             out[:, t] = s.reshape(b, h, w, c * d)
         if state is not None:

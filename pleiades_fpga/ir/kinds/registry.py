@@ -51,6 +51,10 @@ class Kind:
         return None
 
     # ---- description and analysis
+    def role(self, layer: Layer) -> str | None:
+        """The layer's role within its kind (a conv: temporal / spatial / pointwise), or None."""
+        return None
+
     def describe(self, layer: Layer) -> str:
         """Kind-specific part of the one-line summary (``pleiades_fpga.ir.summary``)."""
         return ""
