@@ -112,11 +112,13 @@ def test_cli_refuses_float_checkpoint(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_cli_refuses_groupnorm(tmp_path, capsys):
-    ckpt = save_checkpoint(build_quant_model(CFG.replace(temporal_norm="group"), "w4a4"), tmp_path / "g.pt")
+def test_cli_refuses_unexportable_groupnorm(tmp_path, capsys):
+    cfg = CFG.replace(temporal_norm="group", input_size=(128, 128))
+    ckpt = save_checkpoint(build_quant_model(cfg, {"weight_bits": 8, "act_bits": 8, "groupnorm_p": 24}),
+                           tmp_path / "g.pt")
     assert main(["export", str(ckpt), "--out", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "blocks.0.temporal_norm" in err and "GroupNorm" in err
+    assert "blocks.0.temporal_norm" in err and "lower P" in err
 
 
 def test_cli_refuses_bad_bits(tmp_path, capsys):

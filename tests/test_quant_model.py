@@ -1,4 +1,4 @@
-"""Brevitas QAT network: kernel quantization, float init, padding modes, BatchNorm folding, GroupNorm refusal."""
+"""Brevitas QAT network: kernel quantization, float init, padding modes, BatchNorm folding, GroupNorm width refusal."""
 import math
 
 import numpy as np
@@ -122,10 +122,11 @@ def test_fold_batchnorm_math():
     assert float((ya - yb).norm() / ya.norm()) < 0.3
 
 
-def test_groupnorm_model_fails_export_naming_the_layer(tmp_path):
-    cfg = CFG.replace(temporal_norm="group")
-    q = build_quant_model(cfg, "w4a4")
-    with pytest.raises(UnsupportedModelError, match=r"blocks\.0\.temporal_norm.*GroupNorm"):
+def test_unexportable_groupnorm_model_fails_export_naming_the_layer(tmp_path):
+    """A causal GroupNorm whose accumulator cannot stay within 62 bits (P = 24 at 128x128) is refused up front."""
+    cfg = CFG.replace(temporal_norm="group", input_size=(128, 128))
+    q = build_quant_model(cfg, {"weight_bits": 8, "act_bits": 8, "groupnorm_p": 24})
+    with pytest.raises(UnsupportedModelError, match=r"GroupNorm layer blocks\.0\.temporal_norm.*lower P"):
         export_model(q, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 

@@ -1,7 +1,8 @@
 """``pleiades-fpga export CKPT --out model.onnx``: QONNX export of a quantized checkpoint (BatchNorm folded).
 
 A float checkpoint is refused unless ``--quant SPEC`` asks for post-training quantization (activation scales
-calibrated on synthetic training clips); QAT (``pleiades-fpga train --quant ...``) is the accurate route.
+calibrated on synthetic training clips, ``pleiades_fpga.quant.ptq`` as in ``pleiades-fpga quantize``); QAT
+(``pleiades-fpga train --quant ...``) is the accurate route.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import argparse
 from pleiades_fpga.argtypes import positive_int
 from pleiades_fpga.commands.train import bit_width
 
-DEFAULT_CALIB_CLIPS = 16
+DEFAULT_CALIB_CLIPS = 8  # post-training calibration clips, one pass each (also `quantize`)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,21 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _post_training_quant(model, args: argparse.Namespace):
-    from pleiades_fpga.data.datasets import load_clips
-    from pleiades_fpga.errors import PleiadesError
-    from pleiades_fpga.quant import build_quant_model, calibrate
-    from pleiades_fpga.quant.config import overrides_must_match, resolve_spec
+    from pleiades_fpga.quant.config import resolve_spec
+    from pleiades_fpga.quant.ptq import calibrate_ptq, calibration_frames, prepare_ptq
 
-    spec = resolve_spec(args.quant, args.wbits, args.abits)
-    with overrides_must_match(spec):
-        qmodel = build_quant_model(model.config, spec, init_from=model)
-    h, w = model.config.input_size
-    if h != w:
-        raise PleiadesError(f"post-training calibration needs square frames, the model has {h}x{w}")
-    clips = load_clips("synthetic", "train", h, args.calib_clips or DEFAULT_CALIB_CLIPS, 0, None)
-    frames = clips.frames(model.config.bin_us).float()
-    t = min(frames.shape[2], model.config.receptive_field + 12)
-    return calibrate(qmodel, frames[:, :, :t], batch_size=8)
+    qmodel = prepare_ptq(model, resolve_spec(args.quant, args.wbits, args.abits))
+    return calibrate_ptq(qmodel, calibration_frames(model.config, "synthetic", args.calib_clips or DEFAULT_CALIB_CLIPS))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkp
     weight_bits = 4          # default for every conv / temporal / head weight (2..8)
     act_bits = 4             # default for every activation quantizer (2..8)
     input_bits = 8           # unsigned event counts, clipped to [0, 2**input_bits - 1] (2..8)
+    groupnorm_stats = "frame"  # causal GroupNorm: "frame" (exact) or "previous" (previous frame's statistics)
+    groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
     [layers."blocks.0.*"]    # glob over module names; later entries win
     weight_bits = 8
     act_bits = 8
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.ir.integers import GN_STATS
 
 MIN_BITS, MAX_BITS = 2, 8
-KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits")
+KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
+        "groupnorm_stats", "groupnorm_p")
 SCALINGS = ("pot", "dyadic")
 LAYER_KEYS = ("weight_bits", "act_bits")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
@@ -74,6 +78,16 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         if isinstance(sb, bool) or not isinstance(sb, int) or not 4 <= sb <= 32:
             raise PleiadesError(f"quant config state_bits must be an integer from 4 to 32, got {sb!r}")
         out["state_bits"] = sb
+    if "groupnorm_stats" in spec:  # causal GroupNorm statistics: "frame" (exact) or "previous" (no frame buffer)
+        if spec["groupnorm_stats"] not in GN_STATS:
+            raise PleiadesError(f"quant config groupnorm_stats must be one of {GN_STATS}, got "
+                                f"{spec['groupnorm_stats']!r}")
+        out["groupnorm_stats"] = spec["groupnorm_stats"]
+    if "groupnorm_p" in spec:  # fraction bits P of GroupNorm's fixed-point reciprocal square root (default 16)
+        gp = spec["groupnorm_p"]
+        if isinstance(gp, bool) or not isinstance(gp, int) or not 4 <= gp <= 24:
+            raise PleiadesError(f"quant config groupnorm_p must be an integer from 4 to 24, got {gp!r}")
+        out["groupnorm_p"] = gp
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")
@@ -94,6 +108,29 @@ def parse_shortcut(text: str, input_bits: int = 8) -> dict[str, Any]:
     return normalize_spec({"weight_bits": int(m.group(1)), "act_bits": int(m.group(2)), "input_bits": input_bits})
 
 
+def _read_config_file(path: Path, what: str) -> Any:
+    """The data of a .toml, .yaml/.yml or .json file (``what`` names it in errors)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PleiadesError(f"cannot read {what} {path}: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+        if suffix == ".json":
+            return json.loads(text)
+    except Exception as exc:
+        raise PleiadesError(f"cannot parse {what} {path}: {exc}") from exc
+    raise PleiadesError(f"{what} {path}: use a .toml, .yaml/.yml or .json file")
+
+
 def load_spec_file(path: str | Path) -> dict[str, Any]:
     """Read a quant config from a .toml, .yaml/.yml or .json file."""
     path = Path(path)
@@ -102,28 +139,7 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
             raise PleiadesError(f"quant spec {str(path)!r} is neither a shortcut like 'w4a4' (weight and activation "
                                 f"bits, {MIN_BITS}..{MAX_BITS}) nor a config file ({', '.join(SPEC_SUFFIXES)})")
         raise PleiadesError(f"quant config file {path} does not exist")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PleiadesError(f"cannot read quant config {path}: {exc}") from exc
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise PleiadesError(f"quant config {path}: use a .toml, .yaml/.yml or .json file")
-    except PleiadesError:
-        raise
-    except Exception as exc:
-        raise PleiadesError(f"cannot parse quant config {path}: {exc}") from exc
+    data = _read_config_file(path, "quant config")
     if isinstance(data, dict) and "quant" in data and isinstance(data["quant"], dict):
         data = data["quant"]
     return normalize_spec(data)
@@ -169,6 +185,26 @@ def _resolve_spec(spec: str | Path | dict[str, Any] | None, weight_bits: int | N
     if act_bits is not None:
         base["act_bits"] = act_bits
     return normalize_spec(base)
+
+
+def with_layer_config(spec: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``spec`` with the per-layer widths of a JSON/TOML/YAML file merged in (``pleiades-fpga quantize --config``):
+    either a quant config fragment (its ``layers`` entries are added after the spec's, so they win; other keys
+    replace the spec's) or a plain mapping from module-name globs to {weight_bits, act_bits}."""
+    path = Path(path)
+    if not path.is_file():
+        raise PleiadesError(f"per-layer width config {path} does not exist")
+    data = _read_config_file(path, "per-layer width config")
+    if not isinstance(data, dict):
+        raise PleiadesError(f"per-layer width config {path} must be a mapping (layer glob -> widths)")
+    if not set(data) & set(KEYS):
+        data = {"layers": data}
+    merged = {**spec, **{k: v for k, v in data.items() if k != "layers"}}
+    merged["layers"] = {**spec.get("layers", {}), **(data.get("layers") or {})}
+    try:
+        return normalize_spec(merged)
+    except PleiadesError as exc:
+        raise PleiadesError(f"per-layer width config {path}: {exc}") from exc
 
 
 _LAYER_RECORDERS: list[set[str]] = []  # names looked up by bits_for, per active overrides_must_match

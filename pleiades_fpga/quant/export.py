@@ -28,7 +28,7 @@ from torch import nn
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.ir.qonnx_checks import QONNX_FORMAT
-from pleiades_fpga.quant.fold import fold_batchnorm
+from pleiades_fpga.quant.fold import check_exportable, fold_batchnorm
 from pleiades_fpga.quant.network import QuantPleiadesNet
 from pleiades_fpga.quant.temporal import QuantPleiadesConv
 
@@ -119,13 +119,16 @@ def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: in
         raise UnsupportedModelError(
             f"export needs a quantized network (from `pleiades-fpga train --quant ...`), got {type(model).__name__}"
         )
+    h, w = (height, width) if height is not None else model.config.input_size
+    check_exportable(model.config, model.quant_config, h, w)
     folded = fold_batchnorm(model)
     cfg = folded.config
-    h, w = (height, width) if height is not None else cfg.input_size
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _allow_export_without_onnxoptimizer()
     x = torch.zeros(batch, cfg.in_channels, frames, h, w)
+    with torch.no_grad():  # one eval pass: layers with integer constants (QuantGroupNorm) record them for export
+        _Causal(folded).eval()(x)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "raw.onnx"

@@ -9,7 +9,9 @@ reshaped when fine-tuning from a float model. Extra modules: ``input_quant`` (ev
 shared by both inputs of the skip add, so the integer add is exact) and ``add_act``, ``head.pool_quant``,
 ``head.fc1_act``. Every conv has a bias quantized to its accumulator scale (zero until BatchNorm is
 folded into it, see ``pleiades_fpga.quant.fold``). The logits are the dequantized accumulators of
-``head.fc2``.
+``head.fc2``. With ``temporal_norm == "group"`` the temporal (and DWS pointwise) norms are ``QuantGroupNorm``
+(``pleiades_fpga.quant.groupnorm``: input quantizer ``<norm>.in_quant``, exact integer GroupNorm in eval) that
+quantize straight to the block's ``temporal_act`` (unsigned, ReLU) or the DWS ``add_quant`` (signed).
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ from brevitas.quant_tensor import QuantTensor
 from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.ir.integers import GN_P
 from pleiades_fpga.model.presets import BlockSpec, NetConfig
 from pleiades_fpga.quant.config import bits_for, normalize_spec, resolve_spec
+from pleiades_fpga.quant.groupnorm import QuantGroupNorm, norm_act
 from pleiades_fpga.quant.quantizers import BiasAccQuant, IntActPoT, UintActPoT, input_quant_kwargs, weight_quant_kwargs
 from pleiades_fpga.quant.temporal import QuantFreeTemporalConv, QuantPleiadesConv
 
@@ -42,15 +46,6 @@ def drop_frames(x: Any, n: int) -> Any:
     if isinstance(x, QuantTensor):
         return x.set(value=x.value[:, :, n:])
     return x[:, :, n:]
-
-
-class PerFrameGroupNorm(nn.GroupNorm):
-    """Causal GroupNorm on (B, C, T, H, W): statistics of each frame separately (no hardware export)."""
-
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        b, c, t, h, w = x.shape
-        y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
-        return y.reshape(b, t, c, h, w).transpose(1, 2)
 
 
 class _Builder:
@@ -88,12 +83,16 @@ class _Builder:
             layer.coeffs.copy_(ref.coeffs)
         return layer
 
-    def norm(self, channels: int, folded: bool) -> nn.Module:
-        if folded:
-            return nn.Identity()
+    def norm(self, name: str, channels: int, folded: bool) -> nn.Module:
+        """The norm after a temporal/pointwise conv: a QuantGroupNorm (never folded; its input quantizer is
+        ``<name>.in_quant``), else BatchNorm (Identity once folded)."""
         if self.config.temporal_norm == "group":
-            return PerFrameGroupNorm(self.config.norm_groups, channels, eps=1e-5)
-        return nn.BatchNorm3d(channels)
+            gn = QuantGroupNorm(self.config.norm_groups, channels, self.signed_act(f"{name}.in_quant"), eps=1e-5,
+                                stats=self.spec.get("groupnorm_stats", "frame"),
+                                precision=self.spec.get("groupnorm_p", GN_P))
+            gn.name = name
+            return gn
+        return nn.Identity() if folded else nn.BatchNorm3d(channels)
 
     def bn(self, channels: int, folded: bool) -> nn.Module:
         return nn.Identity() if folded else nn.BatchNorm3d(channels)
@@ -117,14 +116,14 @@ class QuantFullBlock(nn.Module):
     def __init__(self, b: _Builder, prefix: str, spec: BlockSpec, folded: bool) -> None:
         super().__init__()
         self.temporal = b.temporal(f"{prefix}.temporal", spec.in_channels, spec.med_channels, 1)
-        self.temporal_norm = b.norm(spec.med_channels, folded)
+        self.temporal_norm = b.norm(f"{prefix}.temporal_norm", spec.med_channels, folded)
         self.temporal_act = b.relu(f"{prefix}.temporal_act")
         self.spatial = b.spatial(f"{prefix}.spatial", spec.med_channels, spec.out_channels, 1)
         self.spatial_norm = b.bn(spec.out_channels, folded)
         self.spatial_act = b.relu(f"{prefix}.spatial_act")
 
     def forward(self, x, pad: str = "valid"):
-        y = self.temporal_act(self.temporal_norm(self.temporal(x, pad=pad)))
+        y = norm_act(self.temporal_norm, self.temporal(x, pad=pad), self.temporal_act)
         return self.spatial_act(self.spatial_norm(self.spatial(y)))
 
 
@@ -135,10 +134,10 @@ class QuantDWSBlock(nn.Module):
         super().__init__()
         cin, med, out = spec.in_channels, spec.med_channels, spec.out_channels
         self.temporal = b.temporal(f"{prefix}.temporal", cin, cin, cin)
-        self.temporal_norm = b.norm(cin, folded)
+        self.temporal_norm = b.norm(f"{prefix}.temporal_norm", cin, folded)
         self.temporal_act = b.relu(f"{prefix}.temporal_act")
         self.pointwise = b.conv(f"{prefix}.pointwise", cin, med)
-        self.pointwise_norm = b.norm(med, folded)
+        self.pointwise_norm = b.norm(f"{prefix}.pointwise_norm", med, folded)
         self.skip = b.conv(f"{prefix}.skip", cin, med)
         self.add_quant = b.signed_act(f"{prefix}.add_quant")
         self.add_act = b.relu(f"{prefix}.add_act")
@@ -150,9 +149,9 @@ class QuantDWSBlock(nn.Module):
         self.spatial_pointwise_act = b.relu(f"{prefix}.spatial_pointwise_act")
 
     def forward(self, x, pad: str = "valid"):
-        t = self.temporal_act(self.temporal_norm(self.temporal(x, pad=pad)))
+        t = norm_act(self.temporal_norm, self.temporal(x, pad=pad), self.temporal_act)
         x_aligned = x if pad == "causal" else drop_frames(x, self.temporal.kernel_size_t - 1)
-        main = self.add_quant(self.pointwise_norm(self.pointwise(t)))
+        main = norm_act(self.pointwise_norm, self.pointwise(t), self.add_quant)
         skip = self.add_quant(self.skip(x_aligned))
         y = self.add_act(value(main) + value(skip))
         y = self.spatial_act(self.spatial_norm(self.spatial(y)))
@@ -277,18 +276,26 @@ def clone(model: QuantPleiadesNet) -> QuantPleiadesNet:
 
 @torch.no_grad()
 def calibrate(model: QuantPleiadesNet, clips: Tensor, batch_size: int = 8, passes: int | None = None,
-              pad: str = "causal") -> QuantPleiadesNet:
+              pad: str = "causal", freeze_norms: bool = False, progress: bool = False) -> QuantPleiadesNet:
     """Set activation scales (and BatchNorm statistics) from data: forward passes in train mode, no gradients.
 
     ``passes`` defaults to the number of statistics steps of the activation quantizers, after which their
-    scales become fixed parameters. The model is returned in eval mode.
+    scales become fixed parameters. ``freeze_norms`` keeps BatchNorm layers in eval mode (their trained running
+    statistics are used and kept: post-training quantization of a trained float model). ``progress``: a tqdm bar
+    over the passes. The model is returned in eval mode.
     """
+    from tqdm import tqdm
+
     from pleiades_fpga.quant.quantizers import UintActPoT
 
     passes = passes or UintActPoT.collect_stats_steps + 1
     model.train()
+    if freeze_norms:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     n = len(clips)
-    for i in range(passes):
+    for i in tqdm(range(passes), desc="calibrating", unit="pass", disable=not progress, leave=False):
         start = (i * batch_size) % max(1, n)
         model(clips[start:start + batch_size].float(), pad=pad)
     return model.eval()

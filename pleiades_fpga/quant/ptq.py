@@ -1,0 +1,66 @@
+"""Post-training quantization (PTQ) of a float PLEIADES network, the one route of ``pleiades-fpga quantize`` and
+``export --quant``: exportability checked from the configuration first (seconds), the quantized network built with
+the float weights, then activation scales calibrated on event clips with the trained norms frozen.
+
+Calibration data (``calibration_frames``): synthetic gestures at the model's resolution
+(``pleiades_fpga.data.synthetic``) or a local DVS128 Gesture copy (``pleiades_fpga.data.dvs128``), binned at the
+model's bin size, ``receptive_field + 12`` frames per clip (every temporal buffer filled). Each calibration pass
+is one clip; the activation quantizers average their statistics over the clips, then their scales are fixed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.quant.config import overrides_must_match
+from pleiades_fpga.quant.fold import check_exportable
+from pleiades_fpga.quant.network import QuantPleiadesNet, build_quant_model, calibrate
+EXTRA_FRAMES = 12  # calibration frames past the receptive field
+
+
+def calibration_frames(config, source: str, n_clips: int, seed: int = 0,
+                       progress: bool = True) -> Tensor:
+    """Calibration clips (N, 2, T, H, W) for a network of ``config``: ``source`` "synthetic" or a DVS128 directory."""
+    from pleiades_fpga.data.datasets import check_frames_request, load_clips
+
+    h, w = config.input_size
+    if h != w:
+        raise PleiadesError(f"calibration clips are square; the model's input is {h}x{w}")
+    name, root = ("synthetic", None) if source == "synthetic" else ("dvs128", source)
+    check_frames_request(name, "train", h, n_clips, config.bin_us)
+    clips = load_clips(name, "train", h, n_clips, seed, root, progress=progress)
+    frames = clips.frames(config.bin_us, progress=progress)
+    return frames[:, :, :min(frames.shape[2], config.receptive_field + EXTRA_FRAMES)]
+
+
+def prepare_ptq(model: nn.Module, spec: dict[str, Any]) -> QuantPleiadesNet:
+    """The quantized network of the float ``model`` for the resolved quant config ``spec`` (weights copied, not yet
+    calibrated), after the checks that need no data: exportability (``check_exportable``) and per-layer overrides
+    that match no layer. Call it before reading or generating calibration clips."""
+    if getattr(model, "quant_config", None) is not None:
+        raise PleiadesError("post-training quantization needs a float model; this one is already quantized")
+    check_exportable(model.config, spec)
+    with overrides_must_match(spec):
+        return build_quant_model(model.config, spec, init_from=model)
+
+
+def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = True) -> QuantPleiadesNet:
+    """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of the N passes averaged
+    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen; then the scales are fixed."""
+    from brevitas.graph.calibrate import finalize_collect_stats
+
+    n = len(frames)
+    if n < 1:
+        raise PleiadesError("post-training calibration needs at least one clip")
+
+    def collect_for_n_passes(module: nn.Module) -> None:
+        if hasattr(module, "collect_stats_steps") and hasattr(module, "counter"):
+            module.collect_stats_steps = n
+            module.momentum = None  # a true average over the passes
+
+    qmodel.apply(collect_for_n_passes)
+    calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
+    qmodel.apply(finalize_collect_stats)
+    return qmodel.eval()
