@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
                         clock_mhz=args.clock_mhz, html=not args.no_html, reuse=args.reuse)
     r = report["resources"]
     print(f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
-          f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits")
+          f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits"
+          + (f"  URAM {r['uram_bits']:,} bits" if r.get("uram_bits") else ""))
     print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame "
           f"({report['cycles_source']}), latency {report['latency_cycles']:,} cycles = {report['latency_us']:,.1f} us "
           f"({report['latency_source']})")
