@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import HistoryLayout, history_layout
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import HistoryLayout, axi_data_width, history_layout
 from pleiades_fpga.toolflow.parts import (URAM_BLOCK_BITS, BoardMemory, Part, bram_blocks, memory_class,
                                         rom_uses_bram, uram_blocks)
 
@@ -62,10 +62,8 @@ def _layout(layer: dict[str, Any], mem: dict[str, Any], frames: int, data_w: int
     c, h, w = (int(v) for v in layer["in_shape"])
     pixels = h * w
     cpp = max(1, int(layer.get("cycles_per_frame", pixels)) // pixels)
-    pix_bits = c * int(layer["in_bits"])
-    # a master no wider than its pixel (a power of two >= 8 bits): the interconnect upsizes it to the port
-    data_w = min(data_w, max(8, 1 << (pix_bits - 1).bit_length()))
-    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=pixels, data_w=data_w,
+    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=pixels,
+                          data_w=axi_data_width(c * int(layer["in_bits"]), data_w),
                           base_addr=base, latency=latency, cycles_per_pixel=cpp, name=str(layer["name"]))
 
 

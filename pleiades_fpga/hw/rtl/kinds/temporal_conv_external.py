@@ -92,6 +92,12 @@ class HistoryLayout:
                 "ID_W": self.id_w, "BASE_ADDR": f"64'h{self.base_addr:x}"}
 
 
+def axi_data_width(pixel_bits: int, port_bits: int) -> int:
+    """AXI data width of a layer's master: its pixel width rounded up to a power of two (>= 8 bits), at most the
+    memory port's width (a narrower master is upsized to the port by the interconnect)."""
+    return min(port_bits, max(8, 1 << (pixel_bits - 1).bit_length()))
+
+
 def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pixel: int) -> int:
     """Prefetch FIFO depth (pixels, a power of two) that hides ``latency`` cycles (address handshake -> first
     data beat) when pixels are consumed every max(``cycles_per_pixel`` of the MAC engine, (K-1)*bpp beats of the
@@ -236,5 +242,5 @@ def memory_model_top(top: str, layer: str, lay: HistoryLayout, in_width: int, ou
     return module(top, ports, body, comment=f"{top}: {layer} on the AXI memory model (simulation only, generated).")
 
 
-__all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_ports", "external_layer_files", "history_layout",
+__all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_data_width", "axi_ports", "external_layer_files", "history_layout",
            "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
