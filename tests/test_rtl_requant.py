@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pleiades_fpga.hw.rtl import template_path
+from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.sim.runner import run_testbench
 
 pytestmark = pytest.mark.rtl
@@ -43,7 +43,7 @@ def check(sim: str, acc_w: int, m_w: int, s_w: int, out_w: int, signed: bool, se
     rng = np.random.default_rng(seed)
     vec = make_vectors(rng, acc_w, m_w, s_w, n)
     params = {"ACC_W": acc_w, "M_W": m_w, "S_W": s_w, "OUT_W": out_w, "OUT_SIGNED": int(signed)}
-    run = run_testbench("requant", [template_path("requant")], "pleiades_fpga.sim.tb.tb_requant", sim=sim,
+    run = run_testbench("requant", template_sources("requant"), "pleiades_fpga.sim.tb.tb_requant", sim=sim,
                         parameters=params, vectors=vec)
     got = run.results["y"]
     assert len(got) == len(vec["acc"])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.hw.rtl.lint import template_sources
-from pleiades_fpga.hw.rtl.cycles import temporal_conv_cycles_per_frame, temporal_conv_reset_cycles
+from pleiades_fpga.hw.rtl.cycles import MAC_PIPELINE_CYCLES, temporal_conv_cycles_per_frame, temporal_conv_reset_cycles
 from pleiades_fpga.hw.rtl.rom import files_text, mac_layer_files
 from pleiades_fpga.sim.axis import pack_frame
 from pleiades_fpga.sim.runner import run_testbench
@@ -137,9 +137,10 @@ def run_config(sim: str, tmp_path: Path, seed: int, k: int, depthwise: bool, c_i
     measured = (ends[-1] - ends[1]) / (len(ends) - 2)
     model = temporal_conv_cycles_per_frame(c_in, c_out, k, h * w, pe, simd, depthwise)
     assert abs(measured - model) <= 0.05 * model, f"cycles/frame measured {measured} vs model {model}"
-    # first frame: history clear after reset, then one frame of compute, plus a few cycles of pipeline
+    # first frame: history clear after reset, then one frame of compute, plus the pipeline (cycles.mac_latency)
     extra = ends[0] - temporal_conv_reset_cycles(k, h * w) - model
-    assert 2 <= extra <= 5, f"first output frame ends at cycle {ends[0]}: {extra} cycles beyond clear + compute"
+    assert MAC_PIPELINE_CYCLES - 1 <= extra <= MAC_PIPELINE_CYCLES + 2, \
+        f"first output frame ends at cycle {ends[0]}: {extra} cycles beyond clear + compute"
     return {"measured": measured, "model": model, "params": p}
 
 

@@ -47,9 +47,14 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
     return (k - 1) * pixels
 
 
+# temporal_conv_buffer / pointwise_mvu pipeline after the last step's issue: history read (2, registered block-RAM
+# output), operands, products, adder tree (2), accumulator, requant_pipe (3) -> output queue
+MAC_PIPELINE_CYCLES = 10
+
+
 def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:
     """Cycles from the input handshake of a pixel to the output beat becoming valid."""
-    return mac_cycles_per_pixel(c_in, c_out, k, pe, simd, depthwise) + 3
+    return mac_cycles_per_pixel(c_in, c_out, k, pe, simd, depthwise) + MAC_PIPELINE_CYCLES
 
 
 def projection_cycles_per_pixel(c: int, d: int, pixels: int, pe: int, simd: int) -> int:
@@ -79,7 +84,7 @@ def requant_cycles() -> int:
 
 
 __all__ = [
-    "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "projection_cycles_per_frame",
+    "MAC_PIPELINE_CYCLES", "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "projection_cycles_per_frame",
     "projection_cycles_per_pixel", "projection_reset_cycles", "requant_cycles", "temporal_conv_cycles_per_frame",
     "temporal_conv_reset_cycles",
 ]

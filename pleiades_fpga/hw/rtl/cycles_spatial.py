@@ -8,6 +8,11 @@ from __future__ import annotations
 from pleiades_fpga.errors import PleiadesError
 
 
+# conv3x3_stream pipeline after an output pixel's last fold: reads (2, registered block-RAM output), operands,
+# products, adder tree (2), accumulator, requant_pipe (3), collect, output queue
+CONV3X3_PIPELINE_CYCLES = 13
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -69,10 +74,11 @@ def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1
 
 
 def avgpool_cycles(height: int, width: int, channels: int, pe: int = 1) -> int:
-    """Cycles per frame of avgpool_stream: max(H*W input beats, ceil(C/PE) + 3 for the requant pass)."""
+    """Cycles per frame of avgpool_stream: max(H*W input beats, ceil(C/PE) + 7 for the requant pass: ROM read,
+    registered sums, requant_pipe (3), output beat)."""
     if pe < 1:
         raise PleiadesError(f"PE must be >= 1, got {pe}")
-    return max(height * width, _ceil_div(channels, pe) + 3)
+    return max(height * width, _ceil_div(channels, pe) + 7)
 
 
 def stream_cycles(height: int, width: int) -> int:

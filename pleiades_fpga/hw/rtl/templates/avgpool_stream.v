@@ -2,12 +2,13 @@
 `default_nettype none
 // avgpool_stream: per-channel global average over an H x W frame, requantized.
 //   sum[c] = sum over the frame of x[c]            (exact, ACC_W signed bits)
-//   y[c]   = clamp(round_half_even(sum[c] * M[c] / 2**S[c]), lo, hi)   (requant.v; M/2**S ~ 1/(H*W) x scales)
+//   y[c]   = clamp(round_half_even(sum[c] * M[c] / 2**S[c]), lo, hi)   (requant_pipe.v; M/2**S ~ 1/(H*W) x scales)
 // Input: one beat = one pixel with all C channels (IN_W each, channel c at [c*IN_W +: IN_W],
 // signed if IN_SIGNED); a frame is H*W beats (an early s_axis_tlast also ends the frame).
 // Output: one beat per frame with all C channels (OUT_W each), tlast = 1.
 // The input accepts one beat per cycle; at a frame end the sums move to a hold bank, which PE
-// requant lanes turn into the output beat in C/PE cycles while the next frame accumulates.
+// requant lanes (requant_pipe, 3 stages after the registered sums) turn into the output beat in C/PE + 7
+// cycles (cycles_spatial.avgpool_cycles) while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
 // [pe*FW +: FW], FW = M_W + S_W, holding {S (unsigned), M (unsigned)} MSB to LSB,
 // for channel g*PE + pe (CF = ceil(C/PE) groups; lanes past the last channel are dropped).
@@ -91,7 +92,14 @@ module avgpool_stream #(
     reg  [CP*OUT_W-1:0] out_data;
     reg           out_valid;
     wire out_fire = out_valid && m_axis_tready;
-    wire rq_start = hold_full && !rq_busy && !s2_v && !out_valid;
+    reg           s3_v, s3_last;                // stage 3: selected sums and parameters registered
+    reg  [GB-1:0] s3_g;
+    reg  [2:0]    rv, rlast;                    // requant_pipe stages
+    reg  [3*GB-1:0] rg;
+    wire          r_v = rv[2];
+    wire          r_last = rlast[2];
+    wire [GB-1:0] r_g = rg[2*GB +: GB];
+    wire rq_start = hold_full && !rq_busy && !s2_v && !s3_v && !(|rv) && !out_valid;
     assign prom_addr = g[PROM_AW-1:0];
 
     always @(posedge clk) begin
@@ -99,16 +107,24 @@ module avgpool_stream #(
         if (in_fire && in_end) hold <= hold_next;
         s2_g <= g;
         s2_last <= (g == G_LAST);
+        s3_g <= s2_g;
+        s3_last <= s2_last;
+        rg <= {rg[0 +: 2*GB], s3_g};
+        rlast <= {rlast[1:0], s3_last};
         if (rst) begin
             pix <= {PB{1'b0}};
             hold_full <= 1'b0;
             rq_busy <= 1'b0;
             g <= {GB{1'b0}};
             s2_v <= 1'b0;
+            s3_v <= 1'b0;
+            rv <= 3'd0;
             out_valid <= 1'b0;
         end else begin
             if (in_fire) pix <= in_end ? {PB{1'b0}} : pix + 1'b1;
             s2_v <= rq_busy;
+            s3_v <= s2_v;
+            rv <= {rv[1:0], s3_v};
             if (rq_start) begin
                 rq_busy <= 1'b1;
                 g <= {GB{1'b0}};
@@ -118,22 +134,29 @@ module avgpool_stream #(
             end
             if (in_fire && in_end) hold_full <= 1'b1;
             else if (s2_v && s2_last) hold_full <= 1'b0;
-            if (s2_v && s2_last) out_valid <= 1'b1;
+            if (r_v && r_last) out_valid <= 1'b1;
             else if (out_fire) out_valid <= 1'b0;
         end
     end
 
     wire [PE*OUT_W-1:0] yq;
-    wire [PE*ACC_W-1:0] hsel = hold[s2_g * (PE * ACC_W) +: PE * ACC_W];
+    reg  [PE*ACC_W-1:0] h3;                     // the group's sums (from the hold bank), registered
+    reg  [PE*FW-1:0]    prm3;                   // its parameter ROM word, registered
+    always @(posedge clk) begin
+        h3 <= hold[s2_g * (PE * ACC_W) +: PE * ACC_W];
+        prm3 <= prom_data;
+    end
     genvar pe;
     generate
         for (pe = 0; pe < PE; pe = pe + 1) begin : g_rq
-            wire [FW-1:0] prm = prom_data[pe*FW +: FW];
-            requant #(
+            wire [FW-1:0] prm = prm3[pe*FW +: FW];
+            requant_pipe #(
                 .ACC_W(ACC_W), .M_W(M_W), .S_W(S_W),
-                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)
+                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)
             ) u_rq (
-                .acc(hsel[pe*ACC_W +: ACC_W]),
+                .clk(clk),
+                .en(1'b1),
+                .acc(h3[pe*ACC_W +: ACC_W]),
                 .m(prm[0 +: M_W]),
                 .s(prm[M_W +: S_W]),
                 .y(yq[pe*OUT_W +: OUT_W])
@@ -142,7 +165,7 @@ module avgpool_stream #(
     endgenerate
 
     always @(posedge clk) begin
-        if (s2_v) out_data[s2_g * (PE * OUT_W) +: PE * OUT_W] <= yq;
+        if (r_v) out_data[r_g * (PE * OUT_W) +: PE * OUT_W] <= yq;
     end
 
     assign m_axis_tdata = out_data[C*OUT_W-1:0];

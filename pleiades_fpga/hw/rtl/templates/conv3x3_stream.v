@@ -19,8 +19,8 @@
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
 // Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
-// leaves KF*9*CF + 4 cycles later (issue -> operands -> products -> accumulator -> requantized
-// collect -> output register).
+// leaves KF*9*CF + 13 cycles later (issue -> reads (2) -> operands -> products -> adder tree (2) ->
+// accumulator -> requant_pipe (3) -> collect -> output queue). Up to 3 pixels are in flight.
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
 //     full: lane (pe, s) at [(pe*SIMD + s)*W_W +: W_W] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
@@ -29,7 +29,8 @@
 //     BIAS_W + M_W + S_W, holding {S (unsigned), M (unsigned), bias (signed)} from MSB to LSB.
 // Accumulation is exact: internal width max(ACC_W, IN_W+1+W_W, BIAS_W), modulo arithmetic,
 // so the result is exact whenever the true sum fits in ACC_W signed bits.
-// The frame end on the input side is the pixel count H*W or an early s_axis_tlast (resync).
+// The frame end on the input side is the pixel count H*W or an early s_axis_tlast (resync). The input
+// enters through a 2-beat queue (axis_out_queue) whose registered `full` is s_axis_tready.
 // KF = ceil(C_OUT/PE), CF = ceil(C_IN/SIMD): lanes past the last channel compute zeros and are dropped.
 // DEPTHWISE requires C_OUT == C_IN and SIMD == 1. The ROM layouts equal rom.mac_weight_words(w.reshape(C_OUT, C_IN, 9)
 // or (C_IN, 9), PE, SIMD) and rom.channel_param_words (tap = ky*3 + kx).
@@ -174,20 +175,28 @@ module conv3x3_stream #(
     wire in_allow = !(in_ahead && in_last_px) &&
                     ((!in_ahead && iy < C_NS) || (rel_row < cy + C_NS1) ||
                      ((rel_row == cy + C_NS1) && (ix + C_1 < cx)));
-    assign s_axis_tready = in_allow && !rst;
-    wire in_fire = s_axis_tvalid && s_axis_tready;
-    wire in_frame_end = in_fire && (in_last_px || s_axis_tlast);
+    // input skid queue: s_axis_tready is a register (no path from the window logic to the producer)
+    wire [C_IN*IN_W-1:0] in_data;
+    wire in_valid, in_last, inq_full;
+    assign s_axis_tready = !inq_full && !rst;
+    axis_out_queue #(.DATA_W(C_IN*IN_W)) u_inq (
+        .clk(clk), .rst(rst), .push(s_axis_tvalid && s_axis_tready), .push_data(s_axis_tdata),
+        .push_last(s_axis_tlast), .full(inq_full),
+        .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(in_allow), .m_axis_tlast(in_last)
+    );
+    wire in_fire = in_valid && in_allow;
+    wire in_frame_end = in_fire && (in_last_px || in_last);
     wire in_row_end = in_fire && (ix == C_W1);
 
     wire [CP*IN_W-1:0] lb_rd;
     wire [CP*IN_W-1:0] lb_wdata;
-    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_wpad (.x(s_axis_tdata), .y(lb_wdata));
+    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_wpad (.x(in_data), .y(lb_wdata));
     wire [LB_AW-1:0] lb_waddr = slot_base(in_slot) + ix[LB_AW-1:0];
     wire [LB_AW-1:0] lb_raddr;
 
     wire lines_clearing;                        // always 0 (no clear: every row is written before it is read)
     wire unused_lines = &{1'b0, lines_clearing};
-    ram_sdp #(.DATA_W(CP*IN_W), .DEPTH(LB_DEPTH), .CLEAR(0)) u_lines (
+    ram_sdp #(.DATA_W(CP*IN_W), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1)) u_lines (   // word at stage 2
         .clk(clk), .rst(rst), .clearing(lines_clearing),
         .we(in_fire), .waddr(lb_waddr), .wdata(lb_wdata), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
     );
@@ -197,7 +206,7 @@ module conv3x3_stream #(
     reg [KGB-1:0]      kg;
     reg [CGB-1:0]      cg;
     reg [WROM_AW-1:0]  waddr;
-    reg [1:0]          inflight;   // pixels started and not yet sent
+    reg [1:0]          inflight;   // pixels started and not yet sent (at most 3)
 
     wire px_first = (waddr == {WROM_AW{1'b0}});
     wire px_last  = (waddr == WA_LAST);
@@ -209,7 +218,7 @@ module conv3x3_stream #(
     wire [CB-1:0] ty = (cy + C_1 > C_H1) ? C_H1 : cy + C_1;
     wire [CB-1:0] tx = (cx + C_1 > C_W1) ? C_W1 : cx + C_1;
     wire received = in_ahead || (iy > ty) || ((iy == ty) && (ix > tx));
-    wire issue = !rst && (!px_first || (received && inflight != 2'd2));
+    wire issue = !rst && (!px_first || (received && inflight != 2'd3));
     wire eng_frame_end = issue && px_last && frame_lastpx;
 
     // window position of this fold, offset by +1 (0 = padding row/column before the frame)
@@ -218,8 +227,6 @@ module conv3x3_stream #(
     wire pad = (row_p1 == {CB{1'b0}}) || (row_p1 > C_HH) || (col_p1 == {CB{1'b0}}) || (col_p1 > C_W1 + C_1);
     wire [LB_AW-1:0] col = cx[LB_AW-1:0] + {{(LB_AW-2){1'b0}}, kx} - {{(LB_AW-1){1'b0}}, 1'b1};
     assign lb_raddr = slot_base(slot_add(top_slot, ky)) + col;
-    assign wrom_addr = waddr;
-    assign prom_addr = kg[PROM_AW-1:0];
 
     always @(posedge clk) begin
         if (rst) begin
@@ -288,72 +295,114 @@ module conv3x3_stream #(
         end
     end
 
-    // ---------------------------------------------------------------- stage 2: MAC
+    // ---------------------------------------------------------------- stages 1, 2: line-buffer and ROM reads
+    // (the line buffer's registered block-RAM output and the weight ROM word arrive at stage 2)
+    reg           s1_v, s1_pad, s1_first, s1_lastk, s1_pxlast, s1_frlast;
+    reg [KGB-1:0] s1_kg;
+    reg [CGB-1:0] s1_cg;
+    reg [WROM_AW-1:0] s1_waddr;
     reg           s2_v, s2_pad, s2_first, s2_lastk, s2_pxlast, s2_frlast;
     reg [KGB-1:0] s2_kg;
+    reg [CGB-1:0] s2_cg;
+    assign wrom_addr = s1_waddr;
 
     always @(posedge clk) begin
         if (rst) begin
+            s1_v <= 1'b0;
             s2_v <= 1'b0;
         end else begin
-            s2_v <= issue;
+            s1_v <= issue;
+            s2_v <= s1_v;
         end
-        s2_pad <= pad;
-        s2_first <= (ky == 2'd0) && (kx == 2'd0) && (cg == {CGB{1'b0}});
-        s2_lastk <= tap_last && cg_last;
-        s2_pxlast <= px_last;
-        s2_frlast <= frame_lastpx;
-        s2_kg <= kg;
+        s1_pad <= pad;
+        s1_first <= (ky == 2'd0) && (kx == 2'd0) && (cg == {CGB{1'b0}});
+        s1_lastk <= tap_last && cg_last;
+        s1_pxlast <= px_last;
+        s1_frlast <= frame_lastpx;
+        s1_kg <= kg;
+        s1_cg <= cg;
+        s1_waddr <= waddr;
+        s2_pad <= s1_pad;
+        s2_first <= s1_first;
+        s2_lastk <= s1_lastk;
+        s2_pxlast <= s1_pxlast;
+        s2_frlast <= s1_frlast;
+        s2_kg <= s1_kg;
+        s2_cg <= s1_cg;
     end
 
     wire [XB*IN_W-1:0] x_sel;
     generate
         if (DEPTHWISE != 0) begin : g_xdw
             assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_kg * (PE * IN_W) +: PE * IN_W];
+            wire unused_cg = &{1'b0, s2_cg};
         end else begin : g_xfull
-            reg [CGB-1:0] s2_cg;
-            always @(posedge clk) s2_cg <= cg;
             assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_cg * (SIMD * IN_W) +: SIMD * IN_W];
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stage 3: registered products
-    // The multipliers (line-buffer and ROM outputs in) get a cycle of their own; stage 4 accumulates
-    // (the bias enters at the first fold) and stage 5 requantizes the finished accumulator.
-    reg           s3_v, s3_first, s3_lastk, s3_pxlast, s3_frlast;
-    reg [KGB-1:0] s3_kg;
-    reg [PE*FW-1:0] s3_prm;
+    // ---------------------------------------------------------------- stage O: registered operands
+    // Line-buffer (block RAM) and ROM outputs and their selection end in registers: the multipliers of
+    // mac_lane start from registers only. Then mac_lane's stages P, T1, T2 and the accumulator; the
+    // parameter ROM is read at stage P (address = its output group) and registered at T2 (bias, m, s).
+    reg [XB*IN_W-1:0]     xo;
+    reg [WLANES*W_W-1:0]  wo;
+    reg [3:0]             fv;                     // valid: stages O, P, T1, T2
+    reg [4*KGB-1:0]       fkg;                    // output group: stages O, P, T1, T2
+    reg [3:0]             ffirst, flastk, fpxlast, ffrlast;
+    reg [PE*FW-1:0]       t2_prm;
+    wire [KGB-1:0]        p_kg = fkg[KGB +: KGB];
+    wire [KGB-1:0]        t2_kg = fkg[3*KGB +: KGB];
+    wire                  t2_v = fv[3];
+    wire                  t2_first = ffirst[3];
+    wire                  t2_lastk = flastk[3];
+    wire                  t2_pxlast = fpxlast[3];
+    wire                  t2_frlast = ffrlast[3];
+    wire unused_flags = &{1'b0, ffirst[2:0], flastk[2:0], fpxlast[2:0], ffrlast[2:0], fkg[2*KGB +: KGB], fkg[0 +: KGB]};
+    assign prom_addr = p_kg[PROM_AW-1:0];
     always @(posedge clk) begin
         if (rst) begin
-            s3_v <= 1'b0;
+            fv <= 4'd0;
         end else begin
-            s3_v <= s2_v;
+            fv <= {fv[2:0], s2_v};
         end
-        s3_first <= s2_first;
-        s3_lastk <= s2_lastk;
-        s3_pxlast <= s2_pxlast;
-        s3_frlast <= s2_frlast;
-        s3_kg <= s2_kg;
-        s3_prm <= prom_data;
+        xo <= x_sel;
+        wo <= wrom_data;
+        fkg <= {fkg[0 +: 3*KGB], s2_kg};
+        ffirst <= {ffirst[2:0], s2_first};
+        flastk <= {flastk[2:0], s2_lastk};
+        fpxlast <= {fpxlast[2:0], s2_pxlast};
+        ffrlast <= {ffrlast[2:0], s2_frlast};
+        t2_prm <= prom_data;
     end
 
-    // stage 4 -> 5: the accumulator of the last fold of an output-channel group is requantized
-    reg           s4_v, s4_pxlast, s4_frlast;
-    reg [KGB-1:0] s4_kg;
+    // accumulator final (sa_*), then requant_pipe's three stages (r*_ shift registers)
+    reg           sa_v, sa_pxlast, sa_frlast;
+    reg [KGB-1:0] sa_kg;
+    reg [2:0]     rv, rpxlast, rfrlast;
+    reg [3*KGB-1:0] rkg;
     always @(posedge clk) begin
         if (rst) begin
-            s4_v <= 1'b0;
+            sa_v <= 1'b0;
+            rv <= 3'd0;
         end else begin
-            s4_v <= s3_v && s3_lastk;
+            sa_v <= t2_v && t2_lastk;
+            rv <= {rv[1:0], sa_v};
         end
-        if (s3_v && s3_lastk) begin
-            s4_pxlast <= s3_pxlast;
-            s4_frlast <= s3_frlast;
-            s4_kg <= s3_kg;
+        if (t2_v && t2_lastk) begin
+            sa_pxlast <= t2_pxlast;
+            sa_frlast <= t2_frlast;
+            sa_kg <= t2_kg;
         end
+        rpxlast <= {rpxlast[1:0], sa_pxlast};
+        rfrlast <= {rfrlast[1:0], sa_frlast};
+        rkg <= {rkg[0 +: 2*KGB], sa_kg};
     end
+    wire           r_v = rv[2];
+    wire           r_pxlast = rpxlast[2];
+    wire           r_frlast = rfrlast[2];
+    wire [KGB-1:0] r_kg = rkg[2*KGB +: KGB];
 
-    wire signed [AW-1:0] acc [0:PE-1];
     wire [PE*OUT_W-1:0] yq;
 
     genvar pe;
@@ -361,98 +410,66 @@ module conv3x3_stream #(
         for (pe = 0; pe < PE; pe = pe + 1) begin : g_pe
             wire [NX*IN_W-1:0] xl;                                  // input lanes of this PE lane
             if (DEPTHWISE != 0) begin : g_xdw
-                assign xl = x_sel[pe*IN_W +: IN_W];
+                assign xl = xo[pe*IN_W +: IN_W];
             end else begin : g_xfull
-                assign xl = x_sel[0 +: NX*IN_W];
+                assign xl = xo[0 +: NX*IN_W];
             end
             wire signed [BIAS_W-1:0] bias;
             wire [M_W-1:0] m4;
             wire [S_W-1:0] sh4;
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
-                .clk(clk), .load(s3_v && s3_lastk), .word(s3_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
+                .clk(clk), .load(t2_v && t2_lastk), .word(t2_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
             );
-            // products registered, then accumulated from the bias (kept inline, see temporal_conv_buffer)
-            wire [NX*AW-1:0] prods;
-            genvar sl;
-            for (sl = 0; sl < NX; sl = sl + 1) begin : g_mul
-                wire [IN_W-1:0] xv = xl[sl*IN_W +: IN_W];
-                wire signed [IN_W:0] xe = $signed({(IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0, xv});
-                wire signed [W_W-1:0] wv = $signed(wrom_data[(pe*NX + sl)*W_W +: W_W]);
-                reg  [PW-1:0] p;
-                always @(posedge clk) p <= xe * wv;
-                if (AW > PW) begin : g_ext
-                    assign prods[sl*AW +: AW] = {{(AW-PW){p[PW-1]}}, p};
-                end else begin : g_same
-                    assign prods[sl*AW +: AW] = p;
-                end
-            end
-            reg [AW-1:0] dot;
-            integer i;
-            always @* begin
-                dot = {AW{1'b0}};
-                for (i = 0; i < NX; i = i + 1) dot = dot + prods[i*AW +: AW];
-            end
-            wire [AW-1:0] bias_ext;
-            if (AW > BIAS_W) begin : g_bext
-                assign bias_ext = {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias};
-            end else begin : g_bsame
-                assign bias_ext = bias;
-            end
-            reg [AW-1:0] acc_reg;
-            always @(posedge clk) begin
-                if (s3_v) acc_reg <= (s3_first ? bias_ext : acc_reg) + dot;
-            end
-            assign acc[pe] = acc_reg;
-            requant #(
+            // products, adder tree and accumulator (shared with temporal_conv_buffer)
+            wire signed [AW-1:0] acc;
+            mac_lane #(.MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+                .clk(clk), .en(1'b1), .x(xl), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(t2_v), .first(t2_first),
+                .bias(bias), .acc(acc)
+            );
+            requant_pipe #(
                 .ACC_W(AW), .M_W(M_W), .S_W(S_W),
-                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)
+                .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)
             ) u_rq (
-                .acc(acc[pe]),
-                .m(m4),
-                .s(sh4),
-                .y(yq[pe*OUT_W +: OUT_W])
+                .clk(clk), .en(1'b1), .acc(acc), .m(m4), .s(sh4), .y(yq[pe*OUT_W +: OUT_W])
             );
         end
     endgenerate
 
-    // ---------------------------------------------------------------- collect + output register
+    // ---------------------------------------------------------------- collect + 2-entry output queue
+    // At most 3 pixels are in flight (started, not yet sent): two in the queue and one being collected.
     reg [KP*OUT_W-1:0] collect;
-    reg [C_OUT*OUT_W-1:0] out_data;
     generate
         if (KP > C_OUT) begin : g_drop
             wire unused_lanes = &{1'b0, collect[KP*OUT_W-1:C_OUT*OUT_W]};
         end
     endgenerate
-    reg collect_full, collect_last, out_valid, out_last;
-    wire out_fire = out_valid && m_axis_tready;
-    wire move = collect_full && (!out_valid || m_axis_tready);
+    reg collect_full, collect_last;
+    wire q_full;
+    wire push = collect_full && !q_full;
+    wire out_fire = m_axis_tvalid && m_axis_tready;
 
     always @(posedge clk) begin
-        if (s4_v) collect[s4_kg * (PE * OUT_W) +: PE * OUT_W] <= yq;
-        if (move) begin
-            out_data <= collect[C_OUT*OUT_W-1:0];
-            out_last <= collect_last;
-        end
+        if (r_v) collect[r_kg * (PE * OUT_W) +: PE * OUT_W] <= yq;
         if (rst) begin
             collect_full <= 1'b0;
             collect_last <= 1'b0;
-            out_valid <= 1'b0;
             inflight <= 2'd0;
         end else begin
-            if (s4_v && s4_pxlast) begin
+            if (r_v && r_pxlast) begin
                 collect_full <= 1'b1;
-                collect_last <= s4_frlast;
-            end else if (move) begin
+                collect_last <= r_frlast;
+            end else if (push) begin
                 collect_full <= 1'b0;
             end
-            if (move) out_valid <= 1'b1;
-            else if (out_fire) out_valid <= 1'b0;
             inflight <= inflight + ((issue && px_first) ? 2'd1 : 2'd0) - (out_fire ? 2'd1 : 2'd0);
         end
     end
 
-    assign m_axis_tdata = out_data;
-    assign m_axis_tvalid = out_valid;
-    assign m_axis_tlast = out_last;
+    axis_out_queue #(.DATA_W(C_OUT*OUT_W)) u_queue (
+        .clk(clk), .rst(rst), .push(push), .push_data(collect[C_OUT*OUT_W-1:0]), .push_last(collect_last),
+        .full(q_full),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
+        .m_axis_tlast(m_axis_tlast)
+    );
 endmodule
 `default_nettype wire

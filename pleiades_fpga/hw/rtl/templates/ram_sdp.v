@@ -4,12 +4,20 @@
 // reset (block library). With CLEAR = 1, reset starts a sweep that writes zeros to every word, one per
 // cycle (DEPTH cycles, `clearing` high meanwhile; the user must not write then). Read: rdata <= mem[raddr]
 // on a rising edge with re high (hold otherwise). Deep memories map to block RAM.
+// OUT_REG = 1 (registered block-RAM outputs): the memory is split in banks no deeper than one block RAM of
+// this width (BANK_DEPTH); every rising edge with re high reads each bank into its block-RAM register and
+// moves the previous read into a fabric register, and rdata selects the bank from those registers: rdata =
+// the word addressed two re edges earlier (a 2-stage read pipeline advancing with re), and no multiplexer of
+// block-RAM outputs sits in front of a register.
 module ram_sdp #(
     parameter integer DATA_W = 8,               // word width (bits)
     parameter integer DEPTH = 16,               // words
     parameter integer CLEAR = 0,                // 1: zero every word after reset
+    parameter integer OUT_REG = 0,              // 1: banked, read data registered again (2-edge read)
     // derived (do not override)
-    parameter integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1
+    parameter integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1,
+    parameter integer BANK_DEPTH = (DATA_W <= 1) ? 16384 : (DATA_W <= 2) ? 8192 : (DATA_W <= 4) ? 4096 :
+                                   (DATA_W <= 9) ? 2048 : (DATA_W <= 18) ? 1024 : 512   // one 18 kbit block
 ) (
     input  wire              clk,
     input  wire              rst,
@@ -31,10 +39,11 @@ module ram_sdp #(
         if (CLEAR != 0 && CLEAR != 1) begin : g_check_clear
             PARAMETER_ERROR_ram_sdp_CLEAR_must_be_0_or_1 u_error ();
         end
+        if (OUT_REG != 0 && OUT_REG != 1) begin : g_check_out_reg
+            PARAMETER_ERROR_ram_sdp_OUT_REG_must_be_0_or_1 u_error ();
+        end
     endgenerate
 
-    reg [DATA_W-1:0] mem [0:DEPTH-1];
-    reg [DATA_W-1:0] rdata_reg;
     wire             mem_we;
     wire [ADDR_W-1:0] mem_wa;
     wire [DATA_W-1:0] mem_wd;
@@ -67,10 +76,54 @@ module ram_sdp #(
         end
     endgenerate
 
-    always @(posedge clk) begin
-        if (mem_we) mem[mem_wa] <= mem_wd;
-        if (re) rdata_reg <= mem[raddr];
-    end
-    assign rdata = rdata_reg;
+    generate
+        if (OUT_REG == 0 || DEPTH <= BANK_DEPTH) begin : g_one
+            reg [DATA_W-1:0] mem [0:DEPTH-1];
+            reg [DATA_W-1:0] rdata_reg;
+            always @(posedge clk) begin
+                if (mem_we) mem[mem_wa] <= mem_wd;
+                if (re) rdata_reg <= mem[raddr];
+            end
+            if (OUT_REG != 0) begin : g_out_reg
+                reg [DATA_W-1:0] rdata_q_reg;           // the block RAM's output, registered in the fabric
+                always @(posedge clk) begin
+                    if (re) rdata_q_reg <= rdata_reg;
+                end
+                assign rdata = rdata_q_reg;
+            end else begin : g_out
+                assign rdata = rdata_reg;
+            end
+        end else begin : g_banks
+            localparam integer BA_W = $clog2(BANK_DEPTH);          // address bits within a bank
+            localparam integer NB = (DEPTH + BANK_DEPTH - 1) / BANK_DEPTH;
+            localparam integer NB_W = ADDR_W - BA_W;                // bank number bits (>= 1 here)
+            reg  [NB_W-1:0]   bank1_reg, bank2_reg;                 // bank of the read, one and two edges on
+            wire [NB*DATA_W-1:0] banks_q;
+            always @(posedge clk) begin
+                if (re) begin
+                    bank1_reg <= raddr[ADDR_W-1:BA_W];
+                    bank2_reg <= bank1_reg;
+                end
+            end
+            genvar b;
+            for (b = 0; b < NB; b = b + 1) begin : g_bank
+                localparam integer BD = (b == NB - 1) ? DEPTH - (NB - 1) * BANK_DEPTH : BANK_DEPTH;
+                localparam integer BD_W = (BD > 1) ? $clog2(BD) : 1;     // address bits of this bank
+                localparam [NB_W-1:0] B_ID = b;
+                reg [DATA_W-1:0] mem [0:BD-1];
+                reg [DATA_W-1:0] rdata_reg, rdata_q_reg;
+                always @(posedge clk) begin
+                    if (mem_we && mem_wa[ADDR_W-1:BA_W] == B_ID) mem[mem_wa[BD_W-1:0]] <= mem_wd;
+                    if (re) begin
+                        rdata_reg <= mem[raddr[BD_W-1:0]];
+                        rdata_q_reg <= rdata_reg;
+                    end
+                end
+                assign banks_q[b*DATA_W +: DATA_W] = rdata_q_reg;
+            end
+            assign rdata = banks_q[bank2_reg*DATA_W +: DATA_W];
+            wire unused_low = &{1'b0, mem_wa, raddr};     // the last bank may use fewer address bits
+        end
+    endgenerate
 endmodule
 `default_nettype wire

@@ -5,7 +5,7 @@
 //   LO, HI = 0, 2**OUT_W - 1            (OUT_SIGNED = 0: unsigned output, ReLU fused)
 //          = -2**(OUT_W-1), 2**(OUT_W-1) - 1   (OUT_SIGNED = 1)
 // m is an unsigned multiplier (>= 1), s an unsigned right shift; s must be < ACC_W + M_W + 1.
-// Callers register the output (one instance per PE lane).
+// It is requant_pipe with PIPELINED = 0 (the engines use the pipelined form). Callers register the output.
 module requant #(
     parameter integer ACC_W = 16,               // accumulator width (bits, signed)
     parameter integer M_W = 8,                  // multiplier width (bits, unsigned)
@@ -24,37 +24,8 @@ module requant #(
         end
     endgenerate
 
-    localparam integer PW = ACC_W + M_W + 1;  // exact product width (m extended to signed)
-    localparam [PW-1:0] ONE = {{(PW-1){1'b0}}, 1'b1};
-    localparam integer PAD = (PW > OUT_W) ? PW - OUT_W : 1;  // = PW - OUT_W for a legal parameter set
-    localparam [PW-1:0] HI_U = {{PAD{1'b0}}, {OUT_W{1'b1}}};
-    localparam [PW-1:0] HI_S = {{(PAD+1){1'b0}}, {(OUT_W-1){1'b1}}};
-    localparam [PW-1:0] LO_S = {{(PAD+1){1'b1}}, {(OUT_W-1){1'b0}}};
-    localparam signed [PW-1:0] HI = (OUT_SIGNED != 0) ? HI_S : HI_U;
-    localparam signed [PW-1:0] LO = (OUT_SIGNED != 0) ? LO_S : {PW{1'b0}};
-
-    wire signed [PW-1:0] acc_x = {{(PW-ACC_W){acc[ACC_W-1]}}, acc};
-    wire signed [PW-1:0] m_x   = {{(PW-M_W){1'b0}}, m};
-    // M_W == 1 means m is 0 or 1 (power-of-two scales): no multiplier is needed
-    wire signed [PW-1:0] prod;
-    generate
-        if (M_W == 1) begin : g_no_mult
-            assign prod = m[0] ? acc_x : {PW{1'b0}};
-            wire unused_m = &{1'b0, m_x};
-        end else begin : g_mult
-            assign prod = acc_x * m_x;
-        end
-    endgenerate
-    wire signed [PW-1:0] q     = prod >>> s;                 // floor(prod / 2**s)
-    wire        [PW-1:0] low_mask = ~({PW{1'b1}} << s);      // bits below the shift
-    wire        [PW-1:0] rem   = prod & low_mask;
-    wire        [PW-1:0] half  = (ONE << s) >> 1;            // 2**(s-1), 0 when s == 0
-    wire round_up = (s != {S_W{1'b0}}) && ((rem > half) || ((rem == half) && q[0]));
-    wire signed [PW-1:0] r     = q + (round_up ? ONE : {PW{1'b0}});
-    wire signed [PW-1:0] c     = (r > HI) ? HI : ((r < LO) ? LO : r);
-    assign y = c[OUT_W-1:0];
-
-    // Only the low OUT_W bits of the clamped value are used.
-    wire unused_ok = &{1'b0, c[PW-1:OUT_W]};
+    requant_pipe #(.ACC_W(ACC_W), .M_W(M_W), .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(0)) u_rq (
+        .clk(1'b0), .en(1'b0), .acc(acc), .m(m), .s(s), .y(y)
+    );
 endmodule
 `default_nettype wire

@@ -22,9 +22,10 @@
 // C_IN = C_OUT * G, output o reads inputs o*G .. o*G+G-1 only; steps ceil(C_OUT/PE) * ceil(G/SIMD) per
 // pixel; weight ROM as for a full layer of G inputs (word o*NI + i, lane j*SIMD + s = w[o*PE+j, i*SIMD+s],
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
-// Pipeline: step issue -> stage 1 (history / ROM reads) -> stage P (products registered) -> accumulate
-// -> stage 2 (requantize into the output queue); a pixel's beat is valid K*NI*NO + 3 cycles after its input
-// handshake (cycles.mac_latency).
+// Pipeline: step issue -> stage 1 (history read) -> stage H (history word registered out of the block RAM,
+// weight ROM word) -> stage O (operands selected and registered) -> stage P (products registered) -> T1, T2
+// (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output queue; a pixel's beat is valid
+// K*NI*NO + 10 cycles after its input handshake (cycles.mac_latency).
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
 // pipeline enable come from registers only (no combinational path from m_axis_tready).
 module temporal_conv_buffer #(
@@ -240,10 +241,11 @@ module temporal_conv_buffer #(
 
             // one write port (the current pixel after its last step), one read port; reset clears it
             wire [C_IN*IN_W-1:0] hist_rdata;
-            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1)) u_hist (
+            // registered block-RAM outputs: the word of a step's read arrives at stage H (two enabled edges)
+            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1)) u_hist (
                 .clk(clk), .rst(rst), .clearing(clearing),
                 .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
-                .re(issue && !last_k), .raddr(rd_base + pix_x), .rdata(hist_rdata)
+                .re(en), .raddr(rd_base + pix_x), .rdata(hist_rdata)
             );
             zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_hpad (.x(hist_rdata), .y(hist_pad));
         end else begin : g_nohist
@@ -253,17 +255,14 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stage 1: operands
-    // (history word, current slice, weight and parameter ROM words)
-    assign wrom_en = en;
-    assign wrom_addr = step_c;
-    assign prom_en = en;
-    assign prom_addr = of_c;
-
+    // ---------------------------------------------------------------- stage 1: history read, current slice
     reg                 v1, first1, last1, cur1, eof1;
     reg  [NO_W-1:0]     of1;
     reg  [XN_W-1:0]     sel1;
     reg  [XS*IN_W-1:0]  xcur1;                  // slice of the current pixel (tap K-1)
+    reg  [WROM_AW-1:0]  step1;                  // weight ROM address, read at stage 1 -> word at stage H
+    assign wrom_en = en;
+    assign wrom_addr = step1;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -277,19 +276,41 @@ module temporal_conv_buffer #(
             of1 <= of_c;
             sel1 <= sel0;
             xcur1 <= x_pad[sel0*XS*IN_W +: XS*IN_W];
+            step1 <= step_c;
         end
     end
 
-    wire [XS*IN_W-1:0] xsrc1 = cur1 ? xcur1 : hist_pad[sel1*XS*IN_W +: XS*IN_W];
+    // ---------------------------------------------------------------- stage H: registered history word
+    reg                 vh, firsth, lasth, curh, eofh;
+    reg  [NO_W-1:0]     ofh;
+    reg  [XN_W-1:0]     selh;
+    reg  [XS*IN_W-1:0]  xcurh;
+    always @(posedge clk) begin
+        if (rst) begin
+            vh <= 1'b0;
+        end else if (en) begin
+            vh <= v1;
+            firsth <= first1;
+            lasth <= last1;
+            curh <= cur1;
+            eofh <= eof1;
+            ofh <= of1;
+            selh <= sel1;
+            xcurh <= xcur1;
+        end
+    end
 
-    // grouped pointwise: the PE x SIMD input lanes of this step, registered like xcur1
-    wire [PE*SIMD*IN_W-1:0] xg1;
+    wire [XS*IN_W-1:0] xsrc1 = curh ? xcurh : hist_pad[selh*XS*IN_W +: XS*IN_W];
+
+    // grouped pointwise: the PE x SIMD input lanes of this step, registered like xcur1 (and xcurh)
+    localparam integer XO_W = (GROUP_IN > 0) ? PE * SIMD * IN_W : XS * IN_W;   // operand lanes per step
+    wire [XO_W-1:0] xop1;                       // the operand lanes of this step (stage H)
     generate
         if (GROUP_IN > 0) begin : g_grp
             localparam integer GP = NO * PE * GROUP_IN + SIMD;   // padded so that every lane index is in range
             wire [GP*IN_W-1:0] xg_pad;
             zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(GP*IN_W)) u_gpad (.x(x_reg), .y(xg_pad));
-            reg  [PE*SIMD*IN_W-1:0] xg_r;
+            reg  [PE*SIMD*IN_W-1:0] xg_r, xg_h;
             genvar gj, gs;
             for (gj = 0; gj < PE; gj = gj + 1) begin : g_gl
                 for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_gs
@@ -299,103 +320,136 @@ module temporal_conv_buffer #(
                     end
                 end
             end
-            assign xg1 = xg_r;
-            wire unused_xsrc = &{1'b0, xsrc1};                  // grouped lanes come from xg1 only
+            always @(posedge clk) begin
+                if (en) xg_h <= xg_r;
+            end
+            assign xop1 = xg_h;
+            wire unused_xsrc = &{1'b0, xsrc1};                  // grouped lanes come from xg_r only
         end else begin : g_nogrp
-            assign xg1 = {(PE*SIMD*IN_W){1'b0}};
-            wire unused_xg = &{1'b0, xg1};
+            assign xop1 = xsrc1;
         end
     endgenerate
 
+    // ---------------------------------------------------------------- stage O: registered operands
+    // The memory outputs (and the multiplexers of block-RAM segments and of the tap/slice select) end in
+    // registers here, so the multipliers of stage P start from registers only.
+    reg                  vo, firsto, lasto, eofo;
+    reg         [NO_W-1:0] ofo;
+    reg         [XO_W-1:0] xo;
+    reg         [WLANES*W_W-1:0] wo;
+    always @(posedge clk) begin
+        if (rst) begin
+            vo <= 1'b0;
+        end else if (en) begin
+            vo <= vh;
+            firsto <= firsth;
+            lasto <= lasth;
+            eofo <= eofh;
+            ofo <= ofh;
+            xo <= xop1;
+            wo <= wrom_data;
+        end
+    end
+
     // ---------------------------------------------------------------- stage P: registered products
-    // The multipliers (block RAM / ROM outputs in, DSP blocks) get a cycle of their own: products and the
-    // parameter ROM word are registered here, and the accumulator adds them one stage later.
+    // The parameter ROM is read one stage ahead of its use (address = output group of stage P).
     reg                  vp, firstp, lastp, eofp;
     reg         [NO_W-1:0] ofp;
-    reg         [PE*FW-1:0] prp;
-    wire signed [AW-1:0] acc [0:PE-1];
-    wire        [M_W-1:0] m2 [0:PE-1];
-    wire        [S_W-1:0] s2 [0:PE-1];
-    reg                   v2, eof2;
-    reg         [NO_W-1:0] of2;
-
+    assign prom_en = en;
+    assign prom_addr = ofp;
     always @(posedge clk) begin
         if (rst) begin
             vp <= 1'b0;
         end else if (en) begin
-            vp <= v1;
-            firstp <= first1;
-            lastp <= last1;
-            eofp <= eof1;
-            ofp <= of1;
-            prp <= prom_data;
+            vp <= vo;
+            firstp <= firsto;
+            lastp <= lasto;
+            eofp <= eofo;
+            ofp <= ofo;
         end
     end
+
+    // ---------------------------------------------------------------- stages T1, T2 (mac_lane adder tree)
+    reg                  vt1, firstt1, lastt1, eoft1, vt2, firstt2, lastt2, eoft2;
+    reg         [NO_W-1:0] oft1, oft2;
+    reg         [PE*FW-1:0] prt2;                               // parameter ROM word of the stage-T2 group
+    always @(posedge clk) begin
+        if (rst) begin
+            vt1 <= 1'b0;
+            vt2 <= 1'b0;
+        end else if (en) begin
+            vt1 <= vp;
+            firstt1 <= firstp;
+            lastt1 <= lastp;
+            eoft1 <= eofp;
+            oft1 <= ofp;
+            vt2 <= vt1;
+            firstt2 <= firstt1;
+            lastt2 <= lastt1;
+            eoft2 <= eoft1;
+            oft2 <= oft1;
+            prt2 <= prom_data;
+        end
+    end
+
+    wire signed [AW-1:0] acc [0:PE-1];
+    wire        [M_W-1:0] m2 [0:PE-1];
+    wire        [S_W-1:0] s2 [0:PE-1];
 
     genvar j;
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_pe
             wire [MS*IN_W-1:0] xl;                                  // input lanes of this PE lane
             if (GROUP_IN > 0) begin : g_xg
-                assign xl = xg1[j*SIMD*IN_W +: MS*IN_W];
+                assign xl = xo[j*SIMD*IN_W +: MS*IN_W];
             end else if (DEPTHWISE != 0) begin : g_xdw
-                assign xl = xsrc1[j*IN_W +: IN_W];
+                assign xl = xo[j*IN_W +: IN_W];
             end else begin : g_xfull
-                assign xl = xsrc1[0 +: MS*IN_W];
+                assign xl = xo[0 +: MS*IN_W];
             end
             wire signed [BIAS_W-1:0] bias;
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
-                .clk(clk), .load(en && vp && lastp), .word(prp[j*FW +: FW]), .bias(bias), .m(m2[j]), .s(s2[j])
+                .clk(clk), .load(en && vt2 && lastt2), .word(prt2[j*FW +: FW]), .bias(bias), .m(m2[j]), .s(s2[j])
             );
-            // products registered (DSP blocks get a cycle of their own), then accumulated from the bias. Kept
-            // inline: as a separate module (hierarchical synthesis) the operand muxes in front grow by a quarter.
-            reg signed [PW-1:0] prod [0:MS-1];
-            genvar s;
-            for (s = 0; s < MS; s = s + 1) begin : g_simd
-                wire [IN_W-1:0] xv = xl[s*IN_W +: IN_W];
-                wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
-                wire signed [W_W-1:0] wv = wrom_data[(j*MS + s)*W_W +: W_W];
-                wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
-                wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
-                always @(posedge clk) begin
-                    if (en) prod[s] <= xe_x * wv_x;
-                end
-            end
-            reg  signed [AW-1:0] acc_reg;
-            wire signed [AW-1:0] base = firstp ? {{(AW-BIAS_W){bias[BIAS_W-1]}}, bias} : acc_reg;
-            reg  signed [AW-1:0] sum;
-            integer t;
-            always @(*) begin
-                sum = base;
-                for (t = 0; t < MS; t = t + 1) begin
-                    sum = sum + {{(AW-PW){prod[t][PW-1]}}, prod[t]};
-                end
-            end
-            always @(posedge clk) begin
-                if (en && vp) acc_reg <= sum;
-            end
-            assign acc[j] = acc_reg;
+            // products, adder tree and accumulator (shared with conv3x3_stream)
+            wire [MS*W_W-1:0] wl = wo[j*MS*W_W +: MS*W_W];
+            mac_lane #(.MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+                .clk(clk), .en(en), .x(xl), .w(wl), .acc_load(vt2), .first(firstt2), .bias(bias), .acc(acc[j])
+            );
         end
     endgenerate
 
+    // ---------------------------------------------------------------- stages R1..R3: requantize
+    // v2: the accumulator of an output group is final; requant_pipe takes three enabled edges.
+    reg                   v2, eof2;
+    reg         [NO_W-1:0] of2;
+    reg         [2:0]     vr;
+    reg         [3*NO_W-1:0] ofr;
+    reg         [2:0]     eofr;
     always @(posedge clk) begin
         if (rst) begin
             v2 <= 1'b0;
+            vr <= 3'b000;
         end else if (en) begin
-            v2 <= vp && lastp;
-            if (vp && lastp) begin
-                of2 <= ofp;
-                eof2 <= eofp;
+            v2 <= vt2 && lastt2;
+            if (vt2 && lastt2) begin
+                of2 <= oft2;
+                eof2 <= eoft2;
             end
+            vr <= {vr[1:0], v2};
+            ofr <= {ofr[0 +: 2*NO_W], of2};
+            eofr <= {eofr[1:0], eof2};
         end
     end
+    wire            v3 = vr[2];
+    wire [NO_W-1:0] of3 = ofr[2*NO_W +: NO_W];
+    wire            eof3 = eofr[2];
 
-    // ---------------------------------------------------------------- stage 2: requantize, output register
     wire [OUT_W-1:0] rq [0:PE-1];
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_rq
-            requant #(.ACC_W(AW), .M_W(M_W), .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)) u_rq (
-                .acc(acc[j]), .m(m2[j]), .s(s2[j]), .y(rq[j])
+            requant_pipe #(.ACC_W(AW), .M_W(M_W), .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)) u_rq (
+                .clk(clk), .en(en), .acc(acc[j]), .m(m2[j]), .s(s2[j]), .y(rq[j])
             );
         end
     endgenerate
@@ -409,14 +463,14 @@ module temporal_conv_buffer #(
             localparam [31:0] GRP32 = c / PE;
             localparam [NO_W-1:0] GRP = GRP32[NO_W-1:0];
             always @(posedge clk) begin
-                if (en && v2 && of2 == GRP) part[c*OUT_W +: OUT_W] <= rq[c % PE];
+                if (en && v3 && of3 == GRP) part[c*OUT_W +: OUT_W] <= rq[c % PE];
             end
-            assign beat[c*OUT_W +: OUT_W] = (of2 == GRP) ? rq[c % PE] : part[c*OUT_W +: OUT_W];
+            assign beat[c*OUT_W +: OUT_W] = (of3 == GRP) ? rq[c % PE] : part[c*OUT_W +: OUT_W];
         end
     endgenerate
 
     axis_out_queue #(.DATA_W(C_OUT*OUT_W)) u_queue (
-        .clk(clk), .rst(rst), .push(en && v2 && (of2 == NO_LAST)), .push_data(beat), .push_last(eof2),
+        .clk(clk), .rst(rst), .push(en && v3 && (of3 == NO_LAST)), .push_data(beat), .push_last(eof3),
         .full(q_full),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
         .m_axis_tlast(m_axis_tlast)

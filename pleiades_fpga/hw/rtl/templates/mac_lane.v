@@ -1,0 +1,121 @@
+`timescale 1ns/1ps
+`default_nettype none
+// mac_lane: one output lane of a MAC engine (block library; temporal_conv_buffer and conv3x3_stream):
+// MS products x[s] * w[s] per step, summed by a pipelined adder tree and accumulated from the bias.
+//   stage P : p[s] <= x[s] * w[s]                  (registered products: the multipliers, DSP blocks)
+//   stage T1: groups of 4 products summed, registered
+//   stage T2: groups of 4 stage-T1 sums summed, registered
+//   acc     : acc <= (first ? bias : acc) + the ceil(MS/16) stage-T2 sums    (when acc_load)
+// Every stage advances while `en` is high. The caller delays its step flags by the three stages P, T1, T2:
+// `first` and `acc_load` (with `en`) belong to the step whose sums are in T2, as does `bias`.
+// Arithmetic is modulo 2**ACC_W (exact whenever the true sum fits in ACC_W signed bits).
+module mac_lane #(
+    parameter integer MS = 4,                   // products per step
+    parameter integer IN_W = 8,                 // activation width (bits)
+    parameter integer IN_SIGNED = 0,            // 1: activations are two's complement
+    parameter integer W_W = 8,                  // weight width (bits, signed)
+    parameter integer BIAS_W = 8,               // bias width (bits, signed)
+    parameter integer ACC_W = 18,               // accumulator width (bits, signed; >= IN_W + 1 + W_W and BIAS_W)
+    // derived (do not override)
+    parameter integer N1 = (MS + 3) / 4,        // partial sums after stage T1
+    parameter integer N2 = (N1 + 3) / 4         // partial sums after stage T2
+) (
+    input  wire                     clk,
+    input  wire                     en,         // every stage advances
+    input  wire [MS*IN_W-1:0]       x,          // activations of this step (registered by the caller)
+    input  wire [MS*W_W-1:0]        w,          // weights of this step (registered by the caller)
+    input  wire                     acc_load,   // the step in stage T2 is valid: accumulate it
+    input  wire                     first,      // the step in stage T2 is the first of an output: start from bias
+    input  wire signed [BIAS_W-1:0] bias,       // bias of the output in stage T2
+    output wire signed [ACC_W-1:0]  acc         // accumulator (final one edge after the last step's acc_load)
+);
+    localparam integer PW = IN_W + 1 + W_W;     // exact product width
+    generate
+        if (MS < 1 || IN_W < 1 || W_W < 1 || BIAS_W < 1) begin : g_check_sizes
+            PARAMETER_ERROR_mac_lane_MS_IN_W_W_W_BIAS_W_must_be_at_least_1 u_error ();
+        end
+        if (ACC_W < PW || ACC_W < BIAS_W) begin : g_check_acc
+            PARAMETER_ERROR_mac_lane_ACC_W_must_hold_a_product_and_the_bias u_error ();
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stage P: products
+    wire [MS*ACC_W-1:0] prods;
+    genvar s;
+    generate
+        for (s = 0; s < MS; s = s + 1) begin : g_mul
+            wire [IN_W-1:0] xv = x[s*IN_W +: IN_W];
+            wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
+            wire signed [W_W-1:0] wv = w[s*W_W +: W_W];
+            wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
+            wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
+            reg  signed [PW-1:0] p_reg;
+            always @(posedge clk) begin
+                if (en) p_reg <= xe_x * wv_x;
+            end
+            if (ACC_W > PW) begin : g_ext
+                assign prods[s*ACC_W +: ACC_W] = {{(ACC_W-PW){p_reg[PW-1]}}, p_reg};
+            end else begin : g_same
+                assign prods[s*ACC_W +: ACC_W] = p_reg;
+            end
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stages T1, T2: adder tree
+    wire [N1*ACC_W-1:0] sums1;
+    wire [N2*ACC_W-1:0] sums2;
+    genvar g;
+    generate
+        for (g = 0; g < N1; g = g + 1) begin : g_t1
+            localparam integer NG = (MS - 4*g < 4) ? MS - 4*g : 4;
+            reg [ACC_W-1:0] t1_sum;
+            reg [ACC_W-1:0] t1_reg;
+            integer u;
+            always @(*) begin
+                t1_sum = {ACC_W{1'b0}};
+                for (u = 0; u < NG; u = u + 1) t1_sum = t1_sum + prods[(4*g + u)*ACC_W +: ACC_W];
+            end
+            always @(posedge clk) begin
+                if (en) t1_reg <= t1_sum;
+            end
+            assign sums1[g*ACC_W +: ACC_W] = t1_reg;
+        end
+        for (g = 0; g < N2; g = g + 1) begin : g_t2
+            localparam integer NG = (N1 - 4*g < 4) ? N1 - 4*g : 4;
+            reg [ACC_W-1:0] t2_sum;
+            reg [ACC_W-1:0] t2_reg;
+            integer u;
+            always @(*) begin
+                t2_sum = {ACC_W{1'b0}};
+                for (u = 0; u < NG; u = u + 1) t2_sum = t2_sum + sums1[(4*g + u)*ACC_W +: ACC_W];
+            end
+            always @(posedge clk) begin
+                if (en) t2_reg <= t2_sum;
+            end
+            assign sums2[g*ACC_W +: ACC_W] = t2_reg;
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- accumulator
+    wire [ACC_W-1:0] bias_x;                    // bias sign-extended to the accumulator
+    generate
+        if (ACC_W > BIAS_W) begin : g_bext
+            assign bias_x = {{(ACC_W-BIAS_W){bias[BIAS_W-1]}}, bias};
+        end else begin : g_bsame
+            assign bias_x = bias;
+        end
+    endgenerate
+    reg  [ACC_W-1:0] acc_reg;
+    wire [ACC_W-1:0] base = first ? bias_x : acc_reg;
+    reg  [ACC_W-1:0] acc_sum;
+    integer t;
+    always @(*) begin
+        acc_sum = base;
+        for (t = 0; t < N2; t = t + 1) acc_sum = acc_sum + sums2[t*ACC_W +: ACC_W];
+    end
+    always @(posedge clk) begin
+        if (en && acc_load) acc_reg <= acc_sum;
+    end
+    assign acc = acc_reg;
+endmodule
+`default_nettype wire

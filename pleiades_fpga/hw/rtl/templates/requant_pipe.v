@@ -1,0 +1,109 @@
+`timescale 1ns/1ps
+`default_nettype none
+// requant_pipe: per-channel requantization of an exact signed accumulator, combinational or pipelined
+// (block library; the one implementation: requant.v is this module with PIPELINED = 0).
+//   y = clamp(round_half_even(acc * m / 2**s), LO, HI)
+//   LO, HI = 0, 2**OUT_W - 1            (OUT_SIGNED = 0: unsigned output, ReLU fused)
+//          = -2**(OUT_W-1), 2**(OUT_W-1) - 1   (OUT_SIGNED = 1)
+// m is an unsigned multiplier (>= 1), s an unsigned right shift; s must be < ACC_W + M_W + 1.
+// Rounding is one addition before the shift: floor((p + 2**(s-1) - 1 + p[s]) / 2**s) equals
+// round_half_even(p / 2**s) for s >= 1 (p[s] is the lowest bit kept: ties go up only when it is odd).
+// PIPELINED = 1: three register stages, each advancing while `en` is high:
+//   product (acc * m) -> rounding sum -> shifted value; the clamp after the last register is combinational,
+// so y belongs to the acc/m/s sampled three enabled edges earlier (callers register y).
+module requant_pipe #(
+    parameter integer ACC_W = 16,               // accumulator width (bits, signed)
+    parameter integer M_W = 8,                  // multiplier width (bits, unsigned)
+    parameter integer S_W = 5,                  // shift width (bits, unsigned)
+    parameter integer OUT_W = 8,                // output width (bits)
+    parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
+    parameter integer PIPELINED = 1             // 1: three register stages (see above), 0: combinational
+) (
+    input  wire                    clk,
+    input  wire                    en,          // the pipeline registers advance (PIPELINED = 1)
+    input  wire signed [ACC_W-1:0] acc,
+    input  wire        [M_W-1:0]   m,
+    input  wire        [S_W-1:0]   s,
+    output wire        [OUT_W-1:0] y
+);
+    generate
+        if (ACC_W < 1 || M_W < 1 || S_W < 1 || OUT_W < 1 || OUT_W > ACC_W + M_W) begin : g_check
+            PARAMETER_ERROR_requant_pipe_widths_must_be_at_least_1_and_OUT_W_at_most_ACC_W_plus_M_W u_error ();
+        end
+        if (PIPELINED != 0 && PIPELINED != 1) begin : g_check_pipelined
+            PARAMETER_ERROR_requant_pipe_PIPELINED_must_be_0_or_1 u_error ();
+        end
+    endgenerate
+
+    localparam integer PW = ACC_W + M_W + 1;  // exact product width (m extended to signed)
+    localparam integer TW = PW + 1;           // product + rounding constant (< 2**(PW-2)): cannot overflow
+    localparam [TW-1:0] ONE = {{(TW-1){1'b0}}, 1'b1};
+    localparam integer PAD = (TW > OUT_W) ? TW - OUT_W : 1;  // = TW - OUT_W for a legal parameter set
+    localparam [TW-1:0] HI_U = {{PAD{1'b0}}, {OUT_W{1'b1}}};
+    localparam [TW-1:0] HI_S = {{(PAD+1){1'b0}}, {(OUT_W-1){1'b1}}};
+    localparam [TW-1:0] LO_S = {{(PAD+1){1'b1}}, {(OUT_W-1){1'b0}}};
+    localparam signed [TW-1:0] HI = (OUT_SIGNED != 0) ? HI_S : HI_U;
+    localparam signed [TW-1:0] LO = (OUT_SIGNED != 0) ? LO_S : {TW{1'b0}};
+
+    // ---------------------------------------------------------------- product
+    wire signed [PW-1:0] acc_x = {{(PW-ACC_W){acc[ACC_W-1]}}, acc};
+    wire signed [PW-1:0] m_x   = {{(PW-M_W){1'b0}}, m};
+    wire signed [PW-1:0] prod;
+    generate
+        if (M_W == 1) begin : g_no_mult         // m is 0 or 1 (power-of-two scales): no multiplier
+            assign prod = m[0] ? acc_x : {PW{1'b0}};
+            wire unused_m = &{1'b0, m_x};
+        end else begin : g_mult
+            assign prod = acc_x * m_x;
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stage registers (or wires)
+    wire signed [PW-1:0] p_q;                   // product, stage 1
+    wire        [S_W-1:0] s_q1, s_q2;           // shift at stages 1 and 2
+    wire signed [TW-1:0] t_d, t_q;              // rounding sum, stage 2
+    wire signed [TW-1:0] r_d, r_q;              // shifted value, stage 3
+    generate
+        if (PIPELINED != 0) begin : g_pipe
+            reg signed [PW-1:0] p_reg;
+            reg signed [TW-1:0] t_reg, r_reg;
+            reg        [S_W-1:0] s1_reg, s2_reg;
+            always @(posedge clk) begin
+                if (en) begin
+                    p_reg <= prod;
+                    s1_reg <= s;
+                    t_reg <= t_d;
+                    s2_reg <= s1_reg;
+                    r_reg <= r_d;
+                end
+            end
+            assign p_q = p_reg;
+            assign s_q1 = s1_reg;
+            assign t_q = t_reg;
+            assign s_q2 = s2_reg;
+            assign r_q = r_reg;
+        end else begin : g_comb
+            assign p_q = prod;
+            assign s_q1 = s;
+            assign t_q = t_d;
+            assign s_q2 = s;
+            assign r_q = r_d;
+            wire unused_clk = &{1'b0, clk, en};
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- rounding sum, shift, clamp
+    wire signed [TW-1:0] p_x = {p_q[PW-1], p_q};
+    wire        [TW-1:0] bit_s = ONE << s_q1;                       // 2**s
+    wire        [TW-1:0] half = bit_s >> 1;                         // 2**(s-1), 0 when s == 0
+    wire                 p_s = |(p_x & bit_s);                      // lowest bit kept by the shift
+    wire        [TW-1:0] rnd = (s_q1 == {S_W{1'b0}}) ? {TW{1'b0}} : (p_s ? half : half - ONE);
+    assign t_d = p_x + $signed(rnd);
+    assign r_d = t_q >>> s_q2;                                      // floor: round half to even
+    wire signed [TW-1:0] c = (r_q > HI) ? HI : ((r_q < LO) ? LO : r_q);
+    assign y = c[OUT_W-1:0];
+
+    // Only the low OUT_W bits of the clamped value are used.
+    wire unused_ok = &{1'b0, c[TW-1:OUT_W]};
+endmodule
+`default_nettype wire
