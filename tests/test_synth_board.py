@@ -1,6 +1,7 @@
 """Board flows: ULX3S 85F bitstream (Yosys + nextpnr-ecp5 + ecppack) and the PYNQ-Z2 Vivado script."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
-from pleiades_fpga.toolflow.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog
+from pleiades_fpga.toolflow.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog, write_board
 from pleiades_fpga.report.flow import run_report
 
 DATA = Path(__file__).parent / "data" / "mac_stream"
@@ -53,6 +54,27 @@ def test_wrapper_ports_follow_manifest():
     text = ulx3s_top_verilog(ports)
     assert "mac_stream_top u_net" in text and ".FRAME_PIXELS(256)" in text and ".CLK_HZ(25000000)" in text
     assert "MMCME2_BASE" in pynq_z2_top_verilog(ports, 100.0)
+
+
+@pytest.mark.parametrize("asked", [100.0, 87.3])
+def test_ulx3s_pll_makes_the_clock_it_reports(tmp_path, asked):
+    """A clock other than the 25 MHz oscillator: ulx3s_top runs the network from an EHXPLLL whose dividers make
+    the clock the wrapper reports (UART timing and nextpnr's constraint use it)."""
+    info = write_board("ulx3s-85f", json.loads((DATA / "manifest.json").read_text()), tmp_path, clock_mhz=asked)
+    pll = (tmp_path / "pleiades_pll.v").read_text()
+    div = {k: int(re.search(rf"\.{k}\((\d+)\)", pll).group(1)) for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV")}
+    assert "EHXPLLL" in pll and 'FEEDBK_PATH("CLKOP")' in pll
+    made = 25.0 * div["CLKFB_DIV"] / div["CLKI_DIV"]                 # CLKOP feedback: f_out = f_in * FB / I
+    assert 400.0 <= made * div["CLKOP_DIV"] <= 800.0                 # VCO range
+    assert info["clock_mhz"] == pytest.approx(made) and abs(made - asked) / asked < 0.01
+    top = (tmp_path / "ulx3s_top.v").read_text()
+    assert "pleiades_pll u_pll (.clkin(clk_25mhz), .clkout0(clk), .locked(locked));" in top
+    assert f".CLK_HZ({round(made * 1e6)})" in top
+
+
+def test_ulx3s_clock_outside_the_pll_range_is_refused(tmp_path):
+    with pytest.raises(PleiadesError, match="outside what the ECP5 PLL makes.*10 .. 400 MHz"):
+        write_board("ulx3s-85f", json.loads((DATA / "manifest.json").read_text()), tmp_path, clock_mhz=1000.0)
 
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")

@@ -199,8 +199,16 @@ endmodule
 """
 
 
+ECP5_PLL_MHZ = (10.0, 400.0)   # EHXPLLL output range (ecppll's limits)
+
+
 def write_ecp5_pll(out_dir: Path, clock_mhz: float, module: str = "pleiades_pll") -> tuple[Path, float]:
-    """Generate a PLL module (25 MHz in -> ``clock_mhz`` out) with ecppll; return (file, achieved MHz)."""
+    """Generate a PLL module (25 MHz in -> ``clock_mhz`` out) with ecppll; return (file, achieved MHz: the nearest
+    clock the dividers make, which the wrapper and the timing constraint use)."""
+    lo, hi = ECP5_PLL_MHZ
+    if not lo <= clock_mhz <= hi:
+        raise PleiadesError(f"--clock-mhz {clock_mhz:g} is outside what the ECP5 PLL makes ({lo:g} .. {hi:g} MHz); "
+                            "choose a clock in that range (at most the fmax place and route reports)")
     path = Path(out_dir).resolve() / f"{module}.v"
     cmd = [find_tool("yowasp-ecppll"), "-n", module, "-i", "25", "-o", f"{clock_mhz:g}", "-f", str(path)]
     env = dict(os.environ, YOWASP_MOUNT=yowasp_mounts([path.parent]))
