@@ -29,27 +29,29 @@ def _manifest(layers):
 
 def test_layer_features_hand_computed():
     f = fm.layer_features(_layer(), ECP5)
-    # 2304 x 128 history: 2048 rows in 2048x9 blocks + 256 rows in 512x36 blocks = 2 depth segments (19 blocks)
-    assert f["bram_segments"] == 2
+    # 2304 x 128 history: ram_sdp banks of 512 words for words wider than 18 bits -> 5 banks
+    assert f["ram_banks"] == 5
     assert f["input_groups"] == 1                 # 16 input channels, SIMD 16
     assert f["in_bits"] == 9                      # unsigned 8-bit activations into a signed multiplier
     assert f["tree_depth"] == 4                   # 16 products per output
     assert (f["acc_bits"], f["m_bits"], f["s_bits"]) == (22, 1, 4)
-    folded = fm.layer_features(_layer(in_c=64, simd=4), ECP5)
+    folded = fm.layer_features(_layer(in_c=64, simd=4, segments_mem=(2304, 16)), ECP5)
     assert folded["input_groups"] == 16 and folded["tree_depth"] == 2
+    assert folded["ram_banks"] == 3               # 16-bit words: banks of 1024
 
 
 def test_stage_delays_hand_computed():
     f = fm.layer_features(_layer(), ECP5)
-    logic, hops = fm.stage(("read", "select", "mult"), f, "ecp5")
-    # BRAM 5.61 + 2 LUT levels (hold + 2-segment mux) + 1 LUT level (tap select) + MULT18X18D 3.93
-    assert logic == pytest.approx(5.61 + 3 * 0.24 + 3.93)
-    assert hops == 2 + 1 + 1 + 1                   # into the mux levels, the select, the multiplier, the register
-    logic, hops = fm.stage(("tree", "acc"), f, "ecp5")
-    assert logic == pytest.approx(0.52 + 4 * (0.24 + 0.06 * 22) + 0.24 + 0.06 * 22)
-    assert hops == 4 + 1 + 1
+    assert fm.stage(("read",), f, "ecp5") == (pytest.approx(5.61), 1)    # block RAM into its fabric register
+    logic, hops = fm.stage(("banks", "select"), f, "ecp5")
+    # from the bank registers: 5 banks = 2 levels of 4:1, then the tap/current select (1 level)
+    assert logic == pytest.approx(0.52 + 3 * 0.24) and hops == 2 + 1 + 1
+    logic, hops = fm.stage(("tree",), f, "ecp5")
+    assert logic == pytest.approx(0.52 + 2 * (0.24 + 0.06 * 22)) and hops == 2 + 1     # 4 levels in two stages
+    assert fm.stage(("mult",), f, "ecp5") == (pytest.approx(0.52 + 3.93), 2)
     wide = dict(f, in_bits=19)                      # 19 x 8 bits: two multiplier blocks and their sum
     assert fm.element("mult", wide, "ecp5") == (pytest.approx(3.93 + 0.24 + 0.06 * 27), 2)
+    assert fm.bank_count(9216, 16) == 9 and fm.bank_count(100, 8) == 1
 
 
 def _synthetic_nets(a, b):
@@ -90,8 +92,9 @@ def test_estimate_from_a_calibration_file(tmp_path):
                                             rel=1e-3)
     assert est["source"].startswith("estimate (fmax model calibrated on 4 nextpnr runs on LFE5U-85F")
     assert est["calibration"]["commits"] == ["abc1234"]
-    # more depth segments in front of the multiplier: a longer path, a lower estimate
-    deeper = fm.estimate_fmax(_manifest([_layer(segments_mem=(2304 * 4, 128))]), ECP5, path)
+    # more banks in front of the operand register: a longer path, a lower estimate
+    deeper = fm.estimate_fmax(_manifest([_layer(segments_mem=(2304 * 64, 128))]), ECP5, path)
+    assert deeper["critical_path"]["stage"] == "banks+select"
     assert deeper["fmax_mhz"] < est["fmax_mhz"]
     assert fm.estimate_fmax(m, get_part("xc7z020"), path) is None           # no xc7 calibration
 

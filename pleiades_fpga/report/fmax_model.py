@@ -3,8 +3,8 @@
 Model: every engine layer of the manifest is split into the register-to-register stages of its template
 (``STAGES``; docs/ARCHITECTURE.md "RTL engine pipelines"). A stage is a chain of elements whose cell delays are the
 family's (``CELLS``, nextpnr's ECP5 timing: block-RAM clock-to-out, LUT, carry per bit, 18x18 multiplier) and
-whose count comes from the manifest: depth segments of the block RAM (the output multiplexer across them), input
-groups (the operand multiplexer), operand widths (multiplier blocks per product), adder-tree depth (products summed
+whose count comes from the manifest: banks of a block-RAM buffer (the multiplexer across them), input groups
+(the operand multiplexer), operand widths (multiplier blocks per product), adder-tree depth (products summed
 per output), accumulator and requantization widths. Each element also adds routed nets (hops). The period of a
 stage is ``logic + hops * (a + b * s)``: the routing delay per hop grows with the design's spread ``s`` =
 sqrt(estimated LUT utilization of the part). ``a`` and ``b`` are the family's calibration, a least-squares fit over
@@ -29,7 +29,7 @@ from typing import Any
 
 from pleiades_fpga.artifacts import write_json_atomic
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.toolflow.parts import Part, bram_split, get_part, rom_uses_bram, uses_bram
+from pleiades_fpga.toolflow.parts import Part, get_part, uses_bram
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "fmax_calibration.json"
 CALIBRATION_FORMAT = "pleiades-fpga-fmax-calibration/1"
@@ -41,18 +41,28 @@ CELLS = {
 }
 
 # the register-to-register stages of each engine's template (docs/ARCHITECTURE.md "RTL engine pipelines"):
-# "read" = block-RAM/ROM output and its depth-segment multiplexer, "select" = operand multiplexer across input
-# groups, "mult" = product, "tree" = adder tree over the products of an output, "acc" = accumulator add,
-# "requant" = requantization multiply, rounding shift and clamp. Update with the templates' pipelines.
-_MAC = (("read", "select", "mult"), ("tree", "acc"), ("requant",))
+# "read" = block-RAM output into its fabric register (ram_sdp OUT_REG), "banks" = multiplexer across the RAM's
+# banks, "select" = operand multiplexer across input groups, "mult" = product, "tree" = half the adder tree over
+# the products of an output (two stages), "acc" = accumulator add, "rq_mult"/"rq_round"/"rq_shift" = the three
+# requant_pipe stages, "control" = the step/hold logic every stage register waits on. Update with the templates.
+_REQUANT = (("rq_mult",), ("rq_round",), ("rq_shift",))
+_MAC = (("read",), ("banks", "select"), ("mult",), ("tree",), ("tree",), ("acc",), *_REQUANT, ("control",))
 STAGES = {
     "temporal_conv": _MAC,
     "pointwise": _MAC,
     "conv3x3": _MAC,
     "projection": _MAC,
-    "add": (("acc", "requant"),),
-    "avgpool": (("acc",), ("requant",)),
+    "add": (("acc", "rq_mult", "rq_round", "rq_shift"), ("control",)),
+    "avgpool": (("read",), ("acc",), *_REQUANT, ("control",)),
 }
+# ram_sdp's bank depth for a word width (one 18 kbit block per bank; its BANK_DEPTH parameter)
+_BANK_DEPTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
+
+
+def bank_count(depth: int, width: int) -> int:
+    """Banks ram_sdp (OUT_REG = 1) splits a depth x width memory into: ceil(depth / bank depth of the width)."""
+    bank = next((d for w, d in _BANK_DEPTH if width <= w), 512)
+    return max(1, math.ceil(depth / bank))
 
 
 def _int(d: dict, key: str, default: int = 0) -> int:
@@ -68,14 +78,13 @@ def layer_features(layer: dict, part: Part) -> dict[str, int]:
     in_c = int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) and layer["in_shape"] else 0
     depthwise = bool(layer.get("depthwise")) or bool(params.get("DEPTHWISE"))
     lanes = pe if depthwise else simd
-    segments = 1
+    banks = 1
     for mem in layer.get("memories", []):
         depth, width = _int(mem, "depth"), _int(mem, "width")
-        in_bram = rom_uses_bram(depth, width, part) if mem.get("kind") == "weights" else uses_bram(depth, width, part)
-        if in_bram and depth > 0 and width > 0:
-            segments = max(segments, bram_split(depth, width, part)[1])
+        if mem.get("kind") in ("circular_buffer", "line_buffer", "state") and uses_bram(depth, width, part):
+            banks = max(banks, bank_count(depth, width))
     return {
-        "bram_segments": segments,
+        "ram_banks": banks,
         "input_groups": max(1, math.ceil(in_c / lanes)) if in_c else 1,
         "in_bits": _int(layer, "in_bits", 8) + (0 if layer.get("in_signed") else 1),
         "weight_bits": _int(layer, "weight_bits"),
@@ -100,23 +109,30 @@ def _mult(a_bits: int, b_bits: int, c: dict) -> tuple[float, int]:
 def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
     """(logic ns, routed hops into it) of one stage element of a layer with features ``f``."""
     c = CELLS[family]
-    if name == "read":           # the RAM is the stage's source; hold/clear level + depth-segment multiplexer
-        levels = 1 + math.ceil(math.log2(f["bram_segments"]))
-        return c["bram"] + c["lut"] * levels, levels
-    if name == "select":         # tap/current choice + a 4:1 level (PFU mux) per two select bits of the groups
+    if name == "read":           # the RAM is the stage's source, its fabric register the destination
+        return c["bram"], 0
+    if name == "banks":          # 4:1 per LUT level (PFU mux) across the banks
+        levels = math.ceil(math.log2(f["ram_banks"]) / 2)
+        return c["lut"] * levels, levels
+    if name == "select":         # tap/current choice + a 4:1 level per two select bits of the input groups
         levels = 1 + math.ceil(math.log2(f["input_groups"]) / 2)
         return c["lut"] * levels, levels
     if name == "mult":
         return _mult(f["in_bits"], f["weight_bits"], c) if f["weight_bits"] else (0.0, 0)
-    if name == "tree":
-        return f["tree_depth"] * (c["lut"] + c["carry"] * f["acc_bits"]), f["tree_depth"]
+    if name == "tree":           # half of the adder tree's levels
+        levels = math.ceil(f["tree_depth"] / 2)
+        return levels * (c["lut"] + c["carry"] * f["acc_bits"]), levels
     if name == "acc":
         return c["lut"] + c["carry"] * f["acc_bits"], 1
-    if name == "requant":
-        logic, hops = _mult(f["acc_bits"] + 1, f["m_bits"] + 1, c) if f["m_bits"] > 1 else (0.0, 0)
-        shift = math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0
-        levels = shift + 2                                     # rounding shift, round + clamp
-        return logic + c["lut"] * levels + c["carry"] * (f["acc_bits"] + f["m_bits"]), hops + levels
+    if name == "rq_mult":
+        return _mult(f["acc_bits"] + 1, f["m_bits"] + 1, c) if f["m_bits"] > 1 else (0.0, 0)
+    if name == "rq_round":
+        return c["lut"] + c["carry"] * (f["acc_bits"] + f["m_bits"]), 1
+    if name == "rq_shift":       # rounding shift (4:1 per level over the shift bits), clamp
+        levels = (math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0) + 2
+        return c["lut"] * levels, levels
+    if name == "control":        # step counters and the hold of every stage on back-pressure
+        return 3 * c["lut"] + c["carry"] * 8, 3
     raise ValueError(f"unknown stage element {name!r}")
 
 
