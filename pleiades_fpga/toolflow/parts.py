@@ -269,7 +269,8 @@ def check_fit(used: dict[str, float], part: Part) -> None:
                          "multipliers) or a smaller --max-multipliers")
         if any(o.startswith(("bram_bits", "uram_bits")) for o in over):
             hints.append("use the recurrent temporal mode (N+1 polynomial states per channel and pixel instead of "
-                         "a K-1 frame circular buffer) or a lower input resolution to save block RAM")
+                         "a K-1 frame circular buffer; it saves memory only for kernels longer than the report's "
+                         "temporal_memory crossover_k) or a lower input resolution to save on-chip memory")
         hints.append("or pick a larger part")
         raise DoesNotFitError(f"design does not fit {part.name}: " + "; ".join(over) + ". To fix: "
                               + "; ".join(hints) + ".")
