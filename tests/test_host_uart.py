@@ -2,7 +2,9 @@
 (UART bridge + network, cocotb on Verilator) and gets the golden model's logits back; its errors without a board."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import threading
 import time
 
@@ -115,6 +117,23 @@ def test_a_silent_port_times_out_with_what_to_check():
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_baud_of_the_board_build(design, tmp_path):
+    from pleiades_fpga.artifacts import stamp_dir
+    from pleiades_fpga.commands.host import board_baud
+
+    build_dir, _ = design
+    board = build_dir / "board" / "ulx3s-85f"
+    board.mkdir(parents=True)
+    try:
+        assert board_baud(build_dir) is None                   # no stamp: no recorded baud
+        stamp_dir(board, build_dir, clock_mhz=25.0, baud=1_000_000)
+        assert board_baud(build_dir) == 1_000_000
+        (board / "design_hash.json").write_text(json.dumps({"design_hash": "0" * 16, "baud": 9600}))
+        assert board_baud(build_dir) is None                   # a bitstream of another design says nothing
+    finally:
+        shutil.rmtree(build_dir / "board")
 
 
 def test_host_cli_errors(design, tmp_path, capsys):

@@ -8,6 +8,7 @@ before a run) unless ``--no-check``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,28 @@ def register(subparsers) -> None:
                     "(FIRE1) before a run so that it starts, like the golden model, from the zero state.")
     p.add_argument("build_dir", help="build directory of the design the board runs (manifest.json, model.onnx)")
     p.add_argument("--port", required=True, help="serial port of the board (ULX3S: /dev/ttyUSB0 on Linux)")
-    p.add_argument("--baud", type=int_range(300, 3_000_000), default=115200,
-                   help="baud rate the bitstream was built with (synth --baud; default 115200, at most 3,000,000)")
+    p.add_argument("--baud", type=int_range(300, 3_000_000), default=None,
+                   help="baud rate the bitstream was built with (synth --baud, at most 3,000,000; default: the one "
+                        "recorded with build/NAME's ULX3S bitstream, else 115200)")
     p.add_argument("--frames", required=True, help=".npy event counts (channels, T, height, width)")
     p.add_argument("--out", default=None, help="write the logits (T, classes) integers to this .npy file")
     p.add_argument("--timeout", type=float_range(0.0, lo_open=True), default=5.0, help="seconds to wait for a frame's logits")
     p.add_argument("--no-check", action="store_true", help="do not compare with the golden model")
     p.set_defaults(func=run)
+
+
+def board_baud(build_dir: str | Path, board: str = "ulx3s-85f") -> int | None:
+    """The baud rate ``synth --baud`` built build_dir's bitstream for, when that bitstream is of the current design."""
+    from pleiades_fpga.artifacts import STAMP, dir_is_current
+
+    out = Path(build_dir) / "board" / board
+    if not (out / STAMP).is_file() or not dir_is_current(out, build_dir):
+        return None
+    try:
+        baud = json.loads((out / STAMP).read_text()).get("baud")
+    except (OSError, ValueError):
+        return None
+    return baud if isinstance(baud, int) and not isinstance(baud, bool) else None
 
 
 def load_frames(path: str | Path, manifest: dict) -> np.ndarray:
@@ -87,12 +103,13 @@ def run(args: argparse.Namespace) -> int:
     from pleiades_fpga.report.report import load_manifest
     from pleiades_fpga.toolflow.boards.host import check_baud
 
-    check_baud(args.baud)
     manifest = load_manifest(args.build_dir)
+    baud = check_baud(args.baud or board_baud(args.build_dir) or 115200)
     frames = load_frames(args.frames, manifest)
     if args.out:
         check_output_file(args.out, "--out", inputs=[args.frames])
-    logits, expected = stream_to_board(args.build_dir, args.port, args.baud, frames, timeout=args.timeout)
+    print(f"{args.port} at {baud:,} baud")
+    logits, expected = stream_to_board(args.build_dir, args.port, baud, frames, timeout=args.timeout)
     for t, row in enumerate(logits):
         print(f"frame {t}: class {int(np.argmax(row))}  logits {' '.join(map(str, row.tolist()))}")
     if args.out:
