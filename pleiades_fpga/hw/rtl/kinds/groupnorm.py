@@ -1,12 +1,14 @@
 """RTL lowering of the causal GroupNorm (IR kind ``groupnorm``, template ``groupnorm_stream.v``, docs/GROUPNORM.md).
 
-- :func:`stream_params`: the template parameters of one layer, its widths from the analysis of
-  ``ir.integers`` (S1, S2, D/V and the accumulator; nothing can overflow);
-- :func:`constants_cycles` / :func:`frame_cycles`: the cycle model (checked against simulation in
-  tests/test_rtl_groupnorm.py);
-- :func:`layer_files`: the layer wrapper (template + its {S, M, B} parameter ROM, ``rom.groupnorm_layer_files``);
-- :func:`manifest_entry`, :func:`fold_candidates`, :func:`estimate_terms`: what the build manifest and the
-  estimator know about the layer (its frame buffer, one frame of latency, multipliers).
+- :func:`lower`: an IR groupnorm layer -> layer wrapper files + manifest fragment (the form of ``hw.rtl.generate``'s
+  module builders), from :func:`stream_params` (template parameters, widths from the analysis of ``ir.integers``:
+  S1, S2, D/V and the accumulator; nothing can overflow), :func:`layer_files` (template + {S, M, B} parameter ROM,
+  ``rom.groupnorm_layer_files``), :func:`memories` (the frame buffer, kind "frame_buffer", and the ROM),
+  :func:`cost` (cycles per frame, multipliers) and :func:`latency_cycles` (one frame more for "frame");
+- :func:`fold_candidates`: legal PE values; :func:`frame_cycles` / :func:`constants_cycles`: the cycle model
+  (checked exactly against simulation in tests/test_rtl_groupnorm.py);
+- :func:`estimate_terms`: the estimator's logic terms (LUT, FF, DSP; bench/groupnorm_synth.py compares them with
+  Yosys).
 """
 from __future__ import annotations
 
@@ -55,13 +57,12 @@ def stream_params(*, name: str, channels: int, groups: int, height: int, width: 
     n = channels // groups * height * width
     lo, hi = int_range(in_bits, in_signed)
     sq = max(lo * lo, hi * hi)
-    nb = (n).bit_length()
     d_w = max(1, (n * n * sq + int(E)).bit_length())
     acc_w = groupnorm_acc_bits(n, in_bits, in_signed, m, b, int(E), P, name)
     return {
         "H": height, "W": width, "C": channels, "G": groups, "PE": pe, "STATS": STATS_CODE[stats],
         "IN_W": in_bits, "IN_SIGNED": int(in_signed), "P": P,
-        "S1_W": min(max(signed_bits_for(n * lo, n * hi), in_bits + 1), in_bits + nb + 1),
+        "S1_W": max(signed_bits_for(n * lo, n * hi), in_bits + 1),
         "S2_W": max((n * sq).bit_length(), 2 * in_bits), "D_W": d_w, "ACC_W": max(acc_w, P + 2),
         "E": f"{d_w}'d{int(E)}",
         "M_W": max(2, signed_bits_for(int(m.min(initial=0)), int(m.max(initial=0)))),
