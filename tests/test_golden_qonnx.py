@@ -187,14 +187,15 @@ def test_bad_inputs(exported, tmp_path):
 
 
 def test_kind_registry_dispatches_every_op_and_refuses_an_unknown_kind(exported):
-    assert set(KINDS) == {"input", "conv", "add", "avgpool", "projection"}
+    assert set(KINDS) == {"input", "conv", "add", "avgpool", "projection", "groupnorm"}
     table = handlers()
     for kind in KINDS.values():
         assert all(table[op] == kind.read for op in kind.onnx_ops), kind.name
-    with pytest.raises(UnsupportedModelError, match="'groupnorm'; known kinds: add, avgpool, conv, input, projection"):
-        get_kind("groupnorm")
+    with pytest.raises(UnsupportedModelError,
+                       match="'layernorm'; known kinds: add, avgpool, conv, groupnorm, input, projection"):
+        get_kind("layernorm")
     _, path, _ = exported
     ir = read_qonnx(path)
-    ir.layers[-1].kind = "groupnorm"
-    with pytest.raises(UnsupportedModelError, match="unknown IR layer kind 'groupnorm'"):
+    ir.layers[-1].kind = "layernorm"
+    with pytest.raises(UnsupportedModelError, match="unknown IR layer kind 'layernorm'"):
         GoldenModel(ir)
