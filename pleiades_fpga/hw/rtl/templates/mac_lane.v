@@ -62,37 +62,38 @@ module mac_lane #(
     endgenerate
 
     // ---------------------------------------------------------------- stages T1, T2: adder tree
-    wire [N1*ACC_W-1:0] sums1;
-    wire [N2*ACC_W-1:0] sums2;
-    genvar g;
+    // level l + 1 holds the registered sums of groups of 4 values of level l (level 0: the products);
+    // values past a level's count are zero
+    wire [MS*ACC_W-1:0] lvl [0:2];
+    assign lvl[0] = prods;
+    genvar l, g;
     generate
-        for (g = 0; g < N1; g = g + 1) begin : g_t1
-            localparam integer NG = (MS - 4*g < 4) ? MS - 4*g : 4;
-            reg [ACC_W-1:0] t1_sum;
-            reg [ACC_W-1:0] t1_reg;
-            integer u;
-            always @(*) begin
-                t1_sum = {ACC_W{1'b0}};
-                for (u = 0; u < NG; u = u + 1) t1_sum = t1_sum + prods[(4*g + u)*ACC_W +: ACC_W];
+        for (l = 0; l < 2; l = l + 1) begin : g_lvl
+            localparam integer NIN = (l == 0) ? MS : N1;         // values summed at this level
+            localparam integer NOUT = (NIN + 3) / 4;            // registered sums it makes
+            for (g = 0; g < NOUT; g = g + 1) begin : g_sum
+                localparam integer NG = (NIN - 4*g < 4) ? NIN - 4*g : 4;
+                reg [ACC_W-1:0] sum;
+                reg [ACC_W-1:0] sum_reg;
+                integer u;
+                always @(*) begin
+                    sum = {ACC_W{1'b0}};
+                    for (u = 0; u < NG; u = u + 1) sum = sum + lvl[l][(4*g + u)*ACC_W +: ACC_W];
+                end
+                always @(posedge clk) begin
+                    if (en) sum_reg <= sum;
+                end
+                assign lvl[l + 1][g*ACC_W +: ACC_W] = sum_reg;
             end
-            always @(posedge clk) begin
-                if (en) t1_reg <= t1_sum;
+            if (NOUT < MS) begin : g_pad
+                assign lvl[l + 1][MS*ACC_W-1:NOUT*ACC_W] = {((MS - NOUT)*ACC_W){1'b0}};
             end
-            assign sums1[g*ACC_W +: ACC_W] = t1_reg;
         end
-        for (g = 0; g < N2; g = g + 1) begin : g_t2
-            localparam integer NG = (N1 - 4*g < 4) ? N1 - 4*g : 4;
-            reg [ACC_W-1:0] t2_sum;
-            reg [ACC_W-1:0] t2_reg;
-            integer u;
-            always @(*) begin
-                t2_sum = {ACC_W{1'b0}};
-                for (u = 0; u < NG; u = u + 1) t2_sum = t2_sum + sums1[(4*g + u)*ACC_W +: ACC_W];
-            end
-            always @(posedge clk) begin
-                if (en) t2_reg <= t2_sum;
-            end
-            assign sums2[g*ACC_W +: ACC_W] = t2_reg;
+    endgenerate
+    wire [N2*ACC_W-1:0] sums2 = lvl[2][N2*ACC_W-1:0];
+    generate
+        if (N2 < MS) begin : g_unused
+            wire unused_pad = &{1'b0, lvl[2][MS*ACC_W-1:N2*ACC_W]};
         end
     endgenerate
 
