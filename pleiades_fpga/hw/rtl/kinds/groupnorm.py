@@ -25,7 +25,7 @@ TEMPLATE = "groupnorm_stream"
 STATS_CODE = {"frame": 0, "previous": 1}
 # per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R' (normalization)
 MULTIPLIERS_PER_LANE = 3
-NORM_STAGES = 7  # normalization pipeline stages of groupnorm_stream.v (NL)
+NORM_STAGES = 10  # normalization pipeline stages of groupnorm_stream.v (NL)
 
 
 def fold_candidates(channels: int, groups: int) -> list[int]:

@@ -25,7 +25,7 @@
 //   (buffer word, group constants, parameter ROM word) -> d = N*x - S1 -> d*M -> (d*M)*R' (R' = R - 2**P, P+1
 //   bits) -> d*M*R = (d*M)*R' + (d*M << P) -> z = 2*floor(acc/2**P) + sticky (acc's bits below P), with the bias
 //   entering as B << k -> requant (z / 2**(S+k+1), round half even, clamp; equal to the rounding of
-//   acc / 2**(P+k+S)) and ReLU -> output vector -> queue.
+//   acc / 2**(P+k+S); requant_pipe, 3 stages) -> ReLU -> output vector -> queue.
 // Param ROM read port (1-cycle synchronous read with enable): address = slice f (CF words), lane j at
 //   [j*FW +: FW], FW = B_W + M_W + S_W, holding {S (unsigned), M (signed), B (signed)} from MSB to LSB of channel
 //   f*PE + j (rom.groupnorm_layer_files builds it).
@@ -617,7 +617,7 @@ module groupnorm_stream #(
     // ---------------------------------------------------------------- normalization pipeline
     assign prom_en = en;
     assign prom_addr = nm_f[PROM_AW-1:0];
-    localparam integer NL = 7;                  // stages 1..7
+    localparam integer NL = 10;                 // stages 1..10
 
     // stage 1: slice lanes, group constants of the slice, ROM word arrives
     reg                 n1_v_reg, n1_eof_reg, n1_zero_reg;
@@ -673,16 +673,18 @@ module groupnorm_stream #(
                 .clk(clk), .load(en), .word(prom_data[j*FW +: FW]), .bias(bias), .m(m2), .s(s2)
             );
             reg signed [DX_W-1:0]  d2_reg;
-            reg signed [B_W-1:0]   b2_reg, b3_reg, b4_reg, b5_reg;
+            reg signed [B_W-1:0]   b2_reg, b3_reg, b4_reg;
             reg        [RPW-1:0]   r2_reg, r3_reg;
-            reg        [K_W-1:0]   k2_reg, k3_reg, k4_reg, k5_reg;
-            reg        [S_W-1:0]   s3_reg, s4_reg, s5_reg;
+            reg        [K_W-1:0]   k2_reg, k3_reg, k4_reg;
+            reg        [S_W-1:0]   s3_reg, s4_reg;
+            reg        [UW-1:0]    bk5_reg;
+            reg        [ST_W-1:0]  st5_reg;
             reg signed [DM_W-1:0]  dm3_reg, dm4_reg;
             reg signed [QP_W-1:0]  q4_reg;
             reg signed [ACC_W-1:0] p5_reg;
             reg        [ZW-1:0]    z6_reg;
             reg        [ST_W-1:0]  st6_reg;
-            reg        [OUT_W-1:0] y7_reg;
+            reg        [OUT_W-1:0] y_reg;
             wire signed [DX_W-1:0] nx = $signed(xd) * NCONST;
             // stage 3: d*M; stage 4: (d*M)*R' with R' = R - 2**P (P+1 bits: one multiplier column less than R)
             wire signed [DM_W-1:0] d_x = {{(DM_W-DX_W){d2_reg[DX_W-1]}}, d2_reg};
@@ -693,27 +695,27 @@ module groupnorm_stream #(
             wire [ACC_W-1:0] q_fit, dm_fit;
             sign_resize #(.IN_W(QP_W), .OUT_W(ACC_W)) u_qfit (.x(q4_reg), .y(q_fit));
             sign_resize #(.IN_W(DM_W), .OUT_W(ACC_W)) u_dmfit (.x(dm4_reg), .y(dm_fit));
-            // stage 6: z = 2*(floor(p / 2**P) + (B << k)) + sticky, shift S + k + 1 (clamped: beyond ZW + 1 the
-            // result is 0 either way)
-            wire [BK_W-1:0] b_ext = {{KMAX{b5_reg[B_W-1]}}, b5_reg};
-            wire [BK_W-1:0] bk = b_ext << k5_reg;
+            // stage 5 also: B << k and the shift S + k + 1 (clamped: beyond ZW + 1 the result is 0 either way);
+            // stage 6: z = 2*(floor(p / 2**P) + (B << k)) + sticky
+            wire [BK_W-1:0] b_ext = {{KMAX{b4_reg[B_W-1]}}, b4_reg};
+            wire [BK_W-1:0] bk = b_ext << k4_reg;
             wire [UW-1:0] bk_u;
             sign_resize #(.IN_W(BK_W), .OUT_W(UW)) u_bku (.x(bk), .y(bk_u));
-            wire [UW-1:0] u = p5_reg[ACC_W-1:P] + bk_u;
+            wire [UW-1:0] u = p5_reg[ACC_W-1:P] + bk5_reg;
             wire sticky;
             if (P > 0) begin : g_sticky
                 assign sticky = |p5_reg[P-1:0];
             end else begin : g_nosticky
                 assign sticky = 1'b0;
             end
-            wire [SR_W-1:0] s_raw = {{(SR_W-S_W){1'b0}}, s5_reg} + {{(SR_W-K_W){1'b0}}, k5_reg} + {{(SR_W-1){1'b0}}, 1'b1};
+            wire [SR_W-1:0] s_raw = {{(SR_W-S_W){1'b0}}, s4_reg} + {{(SR_W-K_W){1'b0}}, k4_reg} + {{(SR_W-1){1'b0}}, 1'b1};
             wire [SR_W-1:0] s_cl = (s_raw > ST_MAX) ? ST_MAX : s_raw;
             wire [ST_W-1:0] s_fit;              // s_cl < 2**(SR_W-1): resizing keeps its value
             sign_resize #(.IN_W(SR_W), .OUT_W(ST_W)) u_sfit (.x(s_cl), .y(s_fit));
-            // stage 7: round, clamp, ReLU
+            // stages 7..9: round, clamp (requant_pipe, M = 1); stage 10: ReLU
             wire [OUT_W-1:0] yq;
-            requant #(.ACC_W(ZW), .M_W(1), .S_W(ST_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED)) u_rq (
-                .acc(z6_reg), .m(1'b1), .s(st6_reg), .y(yq)
+            requant_pipe #(.ACC_W(ZW), .M_W(1), .S_W(ST_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)) u_rq (
+                .clk(clk), .en(en), .acc(z6_reg), .m(1'b1), .s(st6_reg), .y(yq)
             );
             wire y_neg = (OUT_SIGNED != 0) && (RELU != 0) && yq[OUT_W-1];
             always @(posedge clk) begin
@@ -733,15 +735,14 @@ module groupnorm_stream #(
                     k4_reg <= k3_reg;
                     s4_reg <= s3_reg;
                     p5_reg <= q_fit + (dm_fit << P);
-                    b5_reg <= b4_reg;
-                    k5_reg <= k4_reg;
-                    s5_reg <= s4_reg;
+                    bk5_reg <= bk_u;
+                    st5_reg <= s_fit;
                     z6_reg <= {u, sticky};
-                    st6_reg <= s_fit;
-                    y7_reg <= y_neg ? {OUT_W{1'b0}} : yq;
+                    st6_reg <= st5_reg;
+                    y_reg <= y_neg ? {OUT_W{1'b0}} : yq;
                 end
             end
-            assign y_lanes[j*OUT_W +: OUT_W] = y7_reg;
+            assign y_lanes[j*OUT_W +: OUT_W] = y_reg;
         end
     endgenerate
 
