@@ -1,6 +1,7 @@
 """Analytic resource estimator (no synthesis) from manifest.json, for fast design-space exploration.
 
-Per layer (fields of the manifest schema, docs/ARCHITECTURE.md):
+Per layer (fields of the manifest schema, docs/ARCHITECTURE.md), the terms its hardware kind has (the kind
+is looked up by the manifest ``kind``: ``pleiades_fpga.hw.rtl.kinds``; its module holds its own terms):
 - multipliers (``multipliers`` = PE x SIMD lanes) of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP
   blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
 - one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
@@ -22,11 +23,9 @@ from __future__ import annotations
 import math
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.kinds import EstimateInput, hw_kind, manifest_int
 from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram_split, dsp_blocks, lutram_luts,
                                         memory_class, rom_luts, rom_uses_bram, uram_blocks)
-
-_WEIGHTED = {"temporal_conv", "conv3x3", "pointwise", "conv", "dense", "fc", "mvu"}
-_REQUANT = _WEIGHTED | {"avgpool", "avgpool_stream"}
 
 # Calibration constants per family, fitted to Yosys 0.70 on the layer templates (temporal_conv_buffer,
 # conv3x3_stream, pointwise_mvu, avgpool_stream, axis_add; bench/estimate_vs_synth.py):
@@ -49,23 +48,13 @@ _K = {
 }
 
 
-def _int(layer: dict, key: str, default: int = 0) -> int:
-    value = layer.get(key, default)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise PleiadesError(f"layer {layer.get('name', '?')!r}: field {key!r} must be an integer, got {value!r}") from exc
-
-
 def _prod(shape) -> int:
     return int(math.prod(int(v) for v in shape)) if shape else 0
 
 
 def map_memory(mem: dict, part: Part) -> dict:
     """One manifest memory mapped to ``part``: block RAM blocks/bits or LUT-RAM LUTs."""
-    depth, width = _int(mem, "depth"), _int(mem, "width")
+    depth, width = manifest_int(mem, "depth"), manifest_int(mem, "width")
     if depth <= 0 or width <= 0:
         raise PleiadesError(f"memory {mem.get('name', '?')!r} needs positive depth and width, got {depth} x {width}")
     if mem.get("kind") == "weights" and not rom_uses_bram(depth, width, part):
@@ -90,108 +79,90 @@ def map_memory(mem: dict, part: Part) -> dict:
             "glue_luts": int(round(glue))}
 
 
+def _estimate_input(layer: dict, part: Part) -> EstimateInput:
+    """The fields every estimate term reads (defaults for a hand-written entry: 8-bit beats, 16-bit accumulators,
+    M and S widths from ``m_bits``/``s_bits``, else the recorded template ``params``, else 16/6)."""
+    params = layer.get("params") or {}          # the template parameters the generator used, if recorded
+    return EstimateInput(
+        entry=layer, part=part, k=_K[part.fabric], pe=max(1, manifest_int(layer, "pe", 1)),
+        simd=max(1, manifest_int(layer, "simd", 1)), mults=manifest_int(layer, "multipliers"),
+        in_bits=manifest_int(layer, "in_bits", 8), out_bits=manifest_int(layer, "out_bits", 8),
+        w_bits=manifest_int(layer, "weight_bits"), acc_bits=manifest_int(layer, "acc_bits", 16),
+        m_bits=manifest_int(layer, "m_bits", int(params.get("M_W", params.get("M_BITS", 16)))),
+        s_bits=manifest_int(layer, "s_bits", int(params.get("S_W", params.get("S_BITS", 6)))),
+        in_c=int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) else 0,
+        out_c=int(layer["out_shape"][0]) if isinstance(layer.get("out_shape"), list) else 1, params=params)
+
+
+def _mac_terms(est: EstimateInput, memories: list[dict]) -> tuple[float, float, float]:
+    """(lut, ff, dsp) of the multipliers, their adder tree, accumulators, input-lane selection and registers."""
+    k, part, pe, simd, mults = est.k, est.part, est.pe, est.simd, est.mults
+    in_bits, w_bits, acc_bits, in_c = est.in_bits, est.w_bits, est.acc_bits, est.in_c
+    groups_field = est.int("groups", 1)
+    depthwise = bool(est.entry.get("depthwise", groups_field > 1 and groups_field == in_c))
+    lut = ff = 0.0
+    per = dsp_blocks(w_bits, in_bits + 1, part)
+    dsp = mults * per
+    if per == 0:
+        lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
+    prod_bits = w_bits + in_bits + 1
+    lut += k["tree"] * mults * (prod_bits + math.ceil(math.log2(simd)))
+    lut += k["acc"] * pe * acc_bits
+    lanes = pe if depthwise else simd          # input channels consumed per cycle
+    groups = math.ceil(in_c / lanes) if in_c else 1
+    if groups > 1:   # a groups:1 multiplexer per input lane bit: LUT4 trees (log depth), LUT6 4:1 steps
+        levels = math.ceil(math.log2(groups)) if part.lut_inputs < 6 else math.ceil((groups - 1) / 3)
+        lut += k["mux"] * lanes * in_bits * levels
+    # depthwise engines select their lanes from the whole input pixel; it costs dw_in LUTs per bit
+    # when the pixel comes from flip-flops or LUT RAM (temporal engines, narrow line buffers), not
+    # when a block-RAM line buffer delivers it (fitted on the default net and the templates)
+    bram_lines = any(m["kind"] == "line_buffer" and m["resource"] == "bram" for m in memories)
+    if depthwise and not bram_lines:
+        lut += k["dw_in"] * est.in_width
+    # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
+    ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
+    bias_bits = int(est.params.get("BIAS_W", est.params.get("BIAS_BITS", 16)))
+    ff += pe * (bias_bits + est.m_bits + est.s_bits)                   # parameter word held with the products
+    return lut, ff, dsp
+
+
+def _requant_terms(est: EstimateInput) -> tuple[float, float, float]:
+    """One requantization lane per PE: requant.v has no multiplier when M is 1 bit wide (power-of-two scales),
+    and a per-channel shift S from the parameter ROM is a rounding barrel shifter."""
+    k, pe, acc_bits, m_bits, s_bits = est.k, est.pe, est.acc_bits, est.m_bits, est.s_bits
+    pw = acc_bits + m_bits + 1
+    dsp = pe * dsp_blocks(acc_bits + 1, m_bits + 1, est.part) if m_bits > 1 else 0
+    if m_bits > 1 or s_bits > 1:
+        lut = pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
+    else:
+        lut = pe * acc_bits * 2.0                 # round + clamp of a fixed shift
+    return lut, pe * est.out_bits, dsp
+
+
 def estimate_layer(layer: dict, part: Part) -> dict:
     """Estimated lut, ff, dsp, bram_bits, uram_bits (+ bram_blocks, uram_blocks, memories) of one manifest layer
-    on ``part``."""
-    k = _K[part.fabric]
+    on ``part``: the shared terms its hardware kind has (``pleiades_fpga.hw.rtl.kinds``, by manifest kind) plus
+    the kind's own ``estimate_terms``."""
     kind = str(layer.get("kind", ""))
-    pe = max(1, _int(layer, "pe", 1))
-    mults = _int(layer, "multipliers")
-    in_bits, out_bits = _int(layer, "in_bits", 8), _int(layer, "out_bits", 8)
-    w_bits, acc_bits = _int(layer, "weight_bits"), _int(layer, "acc_bits", 16)
-    params = layer.get("params") or {}          # the template parameters the generator used, if recorded
-    m_bits = _int(layer, "m_bits", int(params.get("M_W", params.get("M_BITS", 16))))
-    s_bits = _int(layer, "s_bits", int(params.get("S_W", params.get("S_BITS", 6))))
-    in_c = int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) else 0
-    out_c = int(layer["out_shape"][0]) if isinstance(layer.get("out_shape"), list) else 1
-    simd = max(1, _int(layer, "simd", 1))
-    depthwise = bool(layer.get("depthwise", _int(layer, "groups", 1) > 1 and _int(layer, "groups", 1) == in_c))
+    hk = hw_kind(kind)
+    est = _estimate_input(layer, part)
+    k = est.k
     lut = ff = dsp = 0.0
-
-    in_width = in_c * in_bits
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
-    # multipliers and their adder tree / accumulators
-    queued = kind in _WEIGHTED and kind != "conv3x3"   # temporal_conv_buffer / pointwise_mvu engines
-    if mults and w_bits:
-        per = dsp_blocks(w_bits, in_bits + 1, part)
-        dsp += mults * per
-        if per == 0:
-            lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
-        prod_bits = w_bits + in_bits + 1
-        lut += k["tree"] * mults * (prod_bits + math.ceil(math.log2(simd)))
-        lut += k["acc"] * pe * acc_bits
-        lanes = pe if depthwise else simd          # input channels consumed per cycle
-        groups = math.ceil(in_c / lanes) if in_c else 1
-        if groups > 1:   # a groups:1 multiplexer per input lane bit: LUT4 trees (log depth), LUT6 4:1 steps
-            levels = math.ceil(math.log2(groups)) if part.lut_inputs < 6 else math.ceil((groups - 1) / 3)
-            lut += k["mux"] * lanes * in_bits * levels
-        # depthwise engines select their lanes from the whole input pixel; it costs dw_in LUTs per bit
-        # when the pixel comes from flip-flops or LUT RAM (temporal engines, narrow line buffers), not
-        # when a block-RAM line buffer delivers it (fitted on the default net and the templates)
-        bram_lines = any(m["kind"] == "line_buffer" and m["resource"] == "bram" for m in memories)
-        if depthwise and not bram_lines:
-            lut += k["dw_in"] * in_width
-        # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
-        ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
-        bias_bits = int(params.get("BIAS_W", params.get("BIAS_BITS", 16)))
-        ff += pe * (bias_bits + m_bits + s_bits)                   # parameter word held with the products
-    # requantization: one lane per PE; requant.v has no multiplier when M is 1 bit wide (power-of-two
-    # scales), and a per-channel shift S from the parameter ROM is a rounding barrel shifter
-    if kind in _REQUANT:
-        pw = acc_bits + m_bits + 1
-        if m_bits > 1:
-            dsp += pe * dsp_blocks(acc_bits + 1, m_bits + 1, part)
-        if m_bits > 1 or s_bits > 1:
-            lut += pe * pw * max(k["floor"], s_bits * k["shift"] + k["round"])
-        else:
-            lut += pe * acc_bits * 2.0                 # round + clamp of a fixed shift
-        ff += pe * out_bits
-    elif kind == "add":
-        # one requant per channel with constant M/S (a DSP block per channel unless M is 1 bit wide)
-        lut += out_c * (out_bits + 2) * 2 * k["add2"]
-        if _int(layer, "m_bits", 1) > 1:
-            dsp += out_c * dsp_blocks(acc_bits + 1, _int(layer, "m_bits", 1) + 1, part)
-        lut += out_c * k["add_rq"]
-        ff += out_c * out_bits
-    if kind == "projection":
-        # projection_state: PE x SIMD lanes of D + 1 products (coefficient x state / input), an adder tree,
-        # a fixed-shift rounding + clamp per lane; the states of a pixel are held 3 times in flip-flops
-        # (partial vector + 2-entry output queue); the state memory itself is in `memories`
-        coef_w, s_w = int(params.get("COEF_W", 16)), int(params.get("S_W", out_bits))
-        lanes = pe * simd
-        per = dsp_blocks(coef_w, s_w, part)
-        dsp += mults * per
-        if per == 0:
-            lut += mults * k["mul_lut"] * coef_w * s_w
-        lut += k["tree"] * mults * (coef_w + s_w + 3) + lanes * acc_bits * 2.0
-        lut += k["mux"] * lanes * (in_bits + _int(layer, "state_dim", 1) * s_w) * math.ceil(
-            math.log2(max(1, math.ceil(in_c / simd)))) if in_c > simd else 0
-        ff += 3 * out_c * out_bits + in_width
-        lut += k["ctrl_lut"]
-    if kind in {"avgpool", "avgpool_stream"}:
-        lut += 3 * in_c * acc_bits * k["sum"]        # per-channel frame sums, first-pixel clear, hold-bank select
-        ff += 2 * in_c * acc_bits                    # running sums + hold bank
+    terms = [_mac_terms(est, memories)] if est.mults and est.w_bits else []
+    if hk.requant_lanes:
+        terms.append(_requant_terms(est))
+    terms.append(hk.estimate_terms(est))
+    for t_lut, t_ff, t_dsp in terms:
+        lut, ff, dsp = lut + t_lut, ff + t_ff, dsp + t_dsp
     # stream registers (input/output beats) and control (folded engines need the most)
-    out_width = out_c * out_bits
-    if kind == "add":
-        ff += out_width + k["ctrl_ff"]                 # output register only (inputs are not held)
-    elif kind == "fork":
-        ff += in_width + 3                             # one beat register, valid/pending flags
-    else:
-        ff += in_width + out_width + k["ctrl_ff"]
-    if queued:
+    ff += hk.stream_ff(est)
+    if hk.output_queue:
         # partial output vector + 2-beat output queue (3 x the output beat in flip-flops); the beat
         # multiplexer (finished group or partial vector) and the queue head's input select per bit
-        ff += 2 * out_width
-        lut += k["queue"] * out_width
-    elif kind == "conv3x3":
-        ff += out_width                                # collect register + output register
-    if kind in _WEIGHTED:
-        lut += k["ctrl_lut"]
-    elif kind in {"avgpool", "avgpool_stream"}:
-        lut += k["ctrl_lut"] * 0.35
-    else:
-        lut += 20
+        ff += 2 * est.out_width
+        lut += k["queue"] * est.out_width
+    lut += k["ctrl_lut"] * hk.control_share if hk.control_share is not None else 20
     # memories
     lut += sum(m["lutram_luts"] + m["glue_luts"] for m in memories)
     blocks = sum(m["bram_blocks"] for m in memories)

@@ -55,33 +55,45 @@ def memory_row(name: str, mode: str, k: int | None, channels: int, pixels: int, 
     }
 
 
+def _buffer_entry_row(e: dict, d: int) -> dict:
+    c, h, w = (int(v) for v in e.get("in_shape", [0, 0, 0]))
+    return memory_row(e["name"], "buffer", int(e["kernel"]), c, h * w, int(e["in_bits"]), bool(e.get("in_signed")), d)
+
+
+def _recurrent_entry_row(e: dict, d: int) -> dict:
+    c, h, w = (int(v) for v in e.get("in_shape", [0, 0, 0]))
+    return memory_row(e["name"], "recurrent", e.get("window"), c, h * w, int(e["in_bits"]), bool(e.get("in_signed")),
+                      int(e["state_dim"]), int(e["state_bits"]))
+
+
+# manifest kind of a temporal layer -> its row (other kinds keep no temporal memory)
+_MANIFEST_ROWS = {"temporal_conv": _buffer_entry_row, "projection": _recurrent_entry_row}
+
+
 def temporal_memory(manifest: dict, d: int = DEFAULT_D) -> list[dict]:
     """Rows for every temporal layer of a build manifest (temporal_conv or projection entries)."""
-    rows = []
-    for e in manifest.get("layers", []):
-        c, h, w = (int(v) for v in e.get("in_shape", [0, 0, 0]))
-        signed = bool(e.get("in_signed", False))
-        if e.get("kind") == "temporal_conv":
-            rows.append(memory_row(e["name"], "buffer", int(e["kernel"]), c, h * w, int(e["in_bits"]), signed, d))
-        elif e.get("kind") == "projection":
-            rows.append(memory_row(e["name"], "recurrent", e.get("window"), c, h * w, int(e["in_bits"]), signed,
-                                   int(e["state_dim"]), int(e["state_bits"])))
-    return rows
+    return [_MANIFEST_ROWS[e["kind"]](e, d) for e in manifest.get("layers", []) if e.get("kind") in _MANIFEST_ROWS]
+
+
+def _buffer_layer_row(graph, layer, d: int) -> dict:
+    x = graph.tensors[layer.inputs[0]]
+    return memory_row(layer.name, "buffer", layer.params.history_frames + 1, x.channels, x.height * x.width, x.bits,
+                      x.signed, d)
+
+
+def _recurrent_layer_row(graph, layer, d: int) -> dict:
+    x = graph.tensors[layer.inputs[0]]
+    return memory_row(layer.name, "recurrent", projection_window(graph, layer), x.channels, x.height * x.width,
+                      x.bits, x.signed, layer.params.state_dim, layer.out_bits)
+
+
+# IR kind of a temporal layer (``IRGraph.temporal_layers``) -> its row
+_IR_ROWS = {"conv": _buffer_layer_row, "projection": _recurrent_layer_row}
 
 
 def temporal_memory_ir(graph, d: int = DEFAULT_D) -> list[dict]:
-    """The same rows from an IR graph (temporal convs and projection layers)."""
-    rows = []
-    for l in graph.layers:
-        if l.kind not in ("conv", "projection"):
-            continue
-        x = graph.tensors[l.inputs[0]]
-        if l.kind == "conv" and l.params.role == "temporal":
-            rows.append(memory_row(l.name, "buffer", l.params.kernel[0], x.channels, x.height * x.width, x.bits, x.signed, d))
-        elif l.kind == "projection":
-            rows.append(memory_row(l.name, "recurrent", projection_window(graph, l), x.channels, x.height * x.width, x.bits,
-                                   x.signed, l.params.state_dim, l.out_bits))
-    return rows
+    """The same rows from an IR graph (its temporal layers: temporal convs and projection layers)."""
+    return [_IR_ROWS[l.kind](graph, l, d) for l in graph.temporal_layers()]
 
 
 __all__ = ["analysed_state_bits", "crossover_k", "memory_row", "temporal_memory", "temporal_memory_ir"]

@@ -44,16 +44,29 @@ def _producers(ir: IRGraph) -> dict[str, Layer]:
     return {layer.output: layer for layer in ir.layers}
 
 
+_STATEFUL = "FINN has no causal temporal (stateful, frame-to-frame) op"
+# IR kind of a layer outside the FINN segments -> (what implements it, why)
+_OUTSIDE_FINN = {
+    "input": ("pleiades RTL (input clip)", "integer clip of the event counts"),
+    "conv": ("pleiades RTL (temporal_conv_buffer)", _STATEFUL),
+    "projection": ("pleiades RTL (recurrent projection)", _STATEFUL),
+}
+
+
+def _outside_finn(ir: IRGraph) -> list[Layer]:
+    """The layers our RTL (or the host) implements: the input clip (reads the graph input) and the temporal layers."""
+    return [layer for layer in ir.layers if ir.input in layer.inputs or layer.params.temporal]
+
+
 def find_segments(ir: IRGraph) -> list[Segment]:
     """Segments of ``ir`` in topological order (see the module docstring)."""
     producer = _producers(ir)
-    temporal = {layer.name for layer in ir.temporal_layers()}
+    outside = {layer.name for layer in _outside_finn(ir)}
     boundary = {ir.input}
-    for layer in ir.layers:
-        if layer.name in temporal or layer.kind == "input":
-            boundary.add(layer.output)
-            boundary.update(layer.inputs)
-    body = [layer for layer in ir.layers if layer.name not in temporal and layer.kind != "input"]
+    for layer in _outside_finn(ir):
+        boundary.add(layer.output)
+        boundary.update(layer.inputs)
+    body = [layer for layer in ir.layers if layer.name not in outside]
     parent = {layer.name: layer.name for layer in body}
 
     def root(n: str) -> str:
@@ -94,12 +107,9 @@ def split_summary(ir: IRGraph, segments: list[Segment]) -> dict[str, Any]:
     for layer in ir.layers:
         if layer.name in seg_of:
             continue
-        impl = "pleiades RTL (input clip)" if layer.kind == "input" else "pleiades RTL (temporal_conv_buffer)"
-        if layer.kind == "projection":
-            impl = "pleiades RTL (recurrent projection)"
-        units.append({"name": layer.name, "kind": layer.kind, "role": get_kind(layer.kind).role(layer), "implemented_by": impl,
-                      "why": "FINN has no causal temporal (stateful, frame-to-frame) op"
-                      if layer.kind != "input" else "integer clip of the event counts"})
+        impl, why = _OUTSIDE_FINN[layer.kind]
+        units.append({"name": layer.name, "kind": layer.kind, "role": get_kind(layer.kind).role(layer),
+                      "implemented_by": impl, "why": why})
 
     def stream(t: str) -> dict[str, Any]:
         spec = ir.tensors[t]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.hls4ml_backend.extension import LAYER_NAME, register_extension
 from pleiades_fpga.hw.hls4ml_backend.precision import activation_type, fixed_for_bound, fixed_for_values, frac_bits
-from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.ir.graph import IRGraph, Layer, TensorSpec
 from pleiades_fpga.ir.reader import read_qonnx
 
 DEFAULT_PART = "xc7z020clg400-1"  # PYNQ-Z2
@@ -48,6 +49,37 @@ def _log2_exact(values: np.ndarray, what: str) -> int:
     return int(vals[0]).bit_length() - 1
 
 
+def _add_input_exponent(layer: Layer) -> int:
+    """The exponent an add requires of its inputs: ``log2(M) - S`` (its requantization becomes the cast of the sum)."""
+    if len(np.unique(layer.shift)) != 1:
+        raise UnsupportedModelError(f"{layer.name}: per-channel shifts on an add are not supported")
+    return _log2_exact(layer.multiplier, layer.name) - int(np.unique(layer.shift)[0])
+
+
+def _not_an_add_input(layer: Layer, required: int | None) -> None:
+    if required is not None:
+        raise UnsupportedModelError(f"{layer.name}: an add input must come from a conv, not a {layer.kind}")
+
+
+def _zero_exponent(layer: Layer, exps: dict[str, int], required: int | None) -> int:
+    _not_an_add_input(layer, required)
+    return 0
+
+
+def _conv_exponent(layer: Layer, exps: dict[str, int], required: int | None) -> int:
+    return 0 if required is None else required  # a conv can produce any exponent: its weights absorb it
+
+
+def _mean_exponent(layer: Layer, exps: dict[str, int], required: int | None) -> int:
+    """``e_in - log2(pool) - log2(M) + S``: hls4ml divides by the pool."""
+    _not_an_add_input(layer, required)
+    pool = _log2_exact(np.array([layer.params.pool_size]), f"{layer.name} pool size (H*W)")
+    m = _log2_exact(layer.multiplier, layer.name)
+    if len(np.unique(layer.shift)) != 1:
+        raise UnsupportedModelError(f"{layer.name}: per-channel shifts on the mean are not supported")
+    return exps[layer.inputs[0]] - pool - m + int(layer.shift[0])
+
+
 def tensor_exponents(ir: IRGraph) -> dict[str, int]:
     """Per IR tensor the exponent ``e``: hls4ml carries integer ``q`` as ``q * 2**e``.
 
@@ -56,31 +88,17 @@ def tensor_exponents(ir: IRGraph) -> dict[str, int]:
     """
     required: dict[str, int] = {}
     for layer in ir.layers:
-        if layer.kind == "add":
-            e = _log2_exact(layer.multiplier, layer.name) - int(np.unique(layer.shift)[0])
-            if len(np.unique(layer.shift)) != 1:
-                raise UnsupportedModelError(f"{layer.name}: per-channel shifts on an add are not supported")
-            for t in layer.inputs:
-                if required.get(t, e) != e:
-                    raise UnsupportedModelError(f"{layer.name}: tensor {t} feeds adds with different scales")
-                required[t] = e
+        rule = _hls_kind(layer).input_exponent
+        if rule is None:
+            continue
+        e = rule(layer)
+        for t in layer.inputs:
+            if required.get(t, e) != e:
+                raise UnsupportedModelError(f"{layer.name}: tensor {t} feeds adds with different scales")
+            required[t] = e
     exps: dict[str, int] = {}
     for layer in ir.layers:
-        if layer.kind == "conv":
-            exps[layer.output] = required.get(layer.output, 0)
-            continue
-        if layer.output in required:
-            raise UnsupportedModelError(f"{layer.name}: an add input must come from a conv, not a {layer.kind}")
-        if layer.kind in ("input", "add"):
-            exps[layer.output] = 0
-        elif layer.kind == "avgpool":
-            pool = _log2_exact(np.array([layer.params.pool_size]), f"{layer.name} pool size (H*W)")
-            m = _log2_exact(layer.multiplier, layer.name)
-            if len(np.unique(layer.shift)) != 1:
-                raise UnsupportedModelError(f"{layer.name}: per-channel shifts on the mean are not supported")
-            exps[layer.output] = exps[layer.inputs[0]] - pool - m + int(layer.shift[0])
-        else:
-            raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no hls4ml mapping")
+        exps[layer.output] = _hls_kind(layer).exponent(layer, exps, required.get(layer.output))
     return exps
 
 
@@ -120,6 +138,110 @@ def _accum_type(ir: IRGraph, layer: Layer, w: np.ndarray, b: np.ndarray, e_in: i
     return fixed_for_bound(bound, frac, guard=2)
 
 
+@dataclass
+class _LayerCtx:
+    """One IR layer being mapped: its input/output tensors and exponents, the hls4ml names of its inputs, its
+    result precision (None: the exact accumulator) and whether its input is flat (after the spatial mean)."""
+
+    ir: IRGraph
+    layer: Layer
+    x: TensorSpec
+    out: TensorSpec
+    e_in: int
+    e_out: int
+    srcs: list[str]
+    result: str | None
+    flat_in: bool
+
+
+def _temporal_conv(c: _LayerCtx, d: dict[str, Any], w: np.ndarray, b: np.ndarray) -> None:
+    layer, kt = c.layer, c.layer.params.kernel[0]
+    if c.flat_in:
+        raise UnsupportedModelError(f"{layer.name}: temporal conv after the spatial mean")
+    d.update(class_name=LAYER_NAME, inputs=[c.srcs[0], RESET_INPUT], n_pixels=c.x.height * c.x.width,
+             n_chan=layer.in_channels, n_filt=layer.out_channels, groups=layer.params.groups, kernel=kt,
+             out_shape=[c.out.height, c.out.width, c.out.channels], weight_data=w[:, :, :, 0, 0].reshape(-1),
+             bias_data=b)
+    if kt < 2:
+        raise UnsupportedModelError(f"{layer.name}: temporal kernel {kt} < 2")
+
+
+def _dense(c: _LayerCtx, d: dict[str, Any], w: np.ndarray, b: np.ndarray) -> None:
+    """A 1x1 conv after the spatial mean (flat input)."""
+    layer, (_, kh, kw) = c.layer, c.layer.params.kernel
+    if layer.params.groups != 1 or kh != 1 or kw != 1:
+        raise UnsupportedModelError(f"{layer.name}: only 1x1 dense layers after the spatial mean")
+    d.update(class_name="Dense", n_in=layer.in_channels, n_out=layer.out_channels,
+             weight_data=w[:, :, 0, 0, 0].T.copy(), bias_data=b)
+
+
+def _conv2d(c: _LayerCtx, d: dict[str, Any], w: np.ndarray, b: np.ndarray) -> None:
+    """A per-frame conv: ``Conv2D`` (groups 1) or ``DepthwiseConv2D`` (groups = channels)."""
+    layer, p = c.layer, c.layer.params
+    _, kh, kw = p.kernel
+    (ph, pw), (sh, sw) = p.padding, p.stride
+    d.update(in_height=c.x.height, in_width=c.x.width, n_chan=layer.in_channels, n_filt=layer.out_channels,
+             filt_height=kh, filt_width=kw, stride_height=sh, stride_width=sw, pad_top=ph,
+             pad_bottom=ph, pad_left=pw, pad_right=pw, out_height=c.out.height, out_width=c.out.width,
+             bias_data=b)
+    if p.groups == 1:
+        d.update(class_name="Conv2D", weight_data=w[:, :, 0].transpose(2, 3, 1, 0).copy())
+    elif p.groups == layer.in_channels == layer.out_channels:
+        d.update(class_name="DepthwiseConv2D", depth_multiplier=1,
+                 depthwise_data=w[:, 0, 0].transpose(1, 2, 0)[..., None].copy())
+    else:
+        raise UnsupportedModelError(
+            f"{layer.name}: grouped conv with {p.groups} groups of {layer.in_channels} channels "
+            "(hls4ml has groups = 1 or depthwise with multiplier 1 only)")
+
+
+def _conv(c: _LayerCtx, d: dict[str, Any]) -> tuple[dict[str, str], bool]:
+    w, b = _conv_params(c.layer, c.e_in, c.e_out)
+    acc = _accum_type(c.ir, c.layer, w, b, c.e_in)
+    p = {"weight": fixed_for_values(w), "bias": fixed_for_values(b), "accum": acc,
+         "result": acc if c.result is None else c.result}  # the logits: the exact accumulator
+    per_frame = _dense if c.flat_in else _conv2d
+    (_temporal_conv if c.layer.params.temporal else per_frame)(c, d, w, b)
+    return p, c.flat_in
+
+
+def _add(c: _LayerCtx, d: dict[str, Any]) -> tuple[dict[str, str], bool]:
+    d.update(class_name="Merge", op="add")
+    return {"result": c.result}, c.flat_in
+
+
+def _mean(c: _LayerCtx, d: dict[str, Any]) -> tuple[dict[str, str], bool]:
+    frac = max(-c.e_in, 0) + int(math.log2(c.layer.params.pool_size))
+    bound = c.layer.params.pool_size * max(abs(c.x.lo), abs(c.x.hi)) * 2.0**c.e_in
+    d.update(class_name="GlobalAveragePooling2D", in_height=c.x.height, in_width=c.x.width,
+             n_filt=c.x.channels, keepdims=False)
+    return {"accum": fixed_for_bound(bound, frac, guard=2), "result": c.result}, True
+
+
+@dataclass(frozen=True)
+class _HlsKind:
+    """How one IR kind maps to hls4ml: its output exponent (given the exponent an add requires of it, or None),
+    the exponent it requires of its inputs (an add) and its hls4ml layer (dict update, precision, flat output)."""
+
+    exponent: Callable[[Layer, dict[str, int], int | None], int]
+    build: Callable[[_LayerCtx, dict[str, Any]], tuple[dict[str, str], bool]] | None = None
+    input_exponent: Callable[[Layer], int] | None = None
+
+
+_HLS_KINDS = {
+    "input": _HlsKind(_zero_exponent),
+    "conv": _HlsKind(_conv_exponent, _conv),
+    "add": _HlsKind(_zero_exponent, _add, _add_input_exponent),
+    "avgpool": _HlsKind(_mean_exponent, _mean),
+}
+
+
+def _hls_kind(layer: Layer) -> _HlsKind:
+    if layer.kind not in _HLS_KINDS:
+        raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no hls4ml mapping")
+    return _HLS_KINDS[layer.kind]
+
+
 def design_from_ir(ir: IRGraph) -> HlsDesign:
     """Map every IR layer to an hls4ml layer dict and exact per-layer precisions (see module docstring)."""
     exps = tensor_exponents(ir)
@@ -149,57 +271,8 @@ def design_from_ir(ir: IRGraph) -> HlsDesign:
         else:
             result = None
         d: dict[str, Any] = {"name": name, "inputs": srcs, "outputs": [name], "data_format": "channels_last"}
-        if layer.kind == "conv":
-            w, b = _conv_params(layer, e_in, e_out)
-            acc = _accum_type(ir, layer, w, b, e_in)
-            if result is None:  # logits: the exact accumulator
-                result = acc
-            p = {"weight": fixed_for_values(w), "bias": fixed_for_values(b), "accum": acc, "result": result}
-            kt, kh, kw = layer.params.kernel
-            if layer.params.role == "temporal":
-                if flat[layer.inputs[0]]:
-                    raise UnsupportedModelError(f"{layer.name}: temporal conv after the spatial mean")
-                d.update(class_name=LAYER_NAME, inputs=[srcs[0], RESET_INPUT], n_pixels=x.height * x.width,
-                         n_chan=layer.in_channels, n_filt=layer.out_channels, groups=layer.params.groups, kernel=kt,
-                         out_shape=[out.height, out.width, out.channels],
-                         weight_data=w[:, :, :, 0, 0].reshape(-1), bias_data=b)
-                if kt < 2:
-                    raise UnsupportedModelError(f"{layer.name}: temporal kernel {kt} < 2")
-            elif flat[layer.inputs[0]]:
-                if layer.params.groups != 1 or kh != 1 or kw != 1:
-                    raise UnsupportedModelError(f"{layer.name}: only 1x1 dense layers after the spatial mean")
-                d.update(class_name="Dense", n_in=layer.in_channels, n_out=layer.out_channels,
-                         weight_data=w[:, :, 0, 0, 0].T.copy(), bias_data=b)
-            else:
-                ph, pw = layer.params.padding
-                sh, sw = layer.params.stride
-                d.update(in_height=x.height, in_width=x.width, n_chan=layer.in_channels, n_filt=layer.out_channels,
-                         filt_height=kh, filt_width=kw, stride_height=sh, stride_width=sw, pad_top=ph,
-                         pad_bottom=ph, pad_left=pw, pad_right=pw, out_height=out.height, out_width=out.width,
-                         bias_data=b)
-                if layer.params.groups == 1:
-                    d.update(class_name="Conv2D", weight_data=w[:, :, 0].transpose(2, 3, 1, 0).copy())
-                elif layer.params.groups == layer.in_channels == layer.out_channels:
-                    d.update(class_name="DepthwiseConv2D", depth_multiplier=1,
-                             depthwise_data=w[:, 0, 0].transpose(1, 2, 0)[..., None].copy())
-                else:
-                    raise UnsupportedModelError(
-                        f"{layer.name}: grouped conv with {layer.params.groups} groups of {layer.in_channels} channels "
-                        "(hls4ml has groups = 1 or depthwise with multiplier 1 only)")
-            flat[layer.output] = flat[layer.inputs[0]]
-        elif layer.kind == "add":
-            d.update(class_name="Merge", op="add")
-            p = {"result": result}
-            flat[layer.output] = flat[layer.inputs[0]]
-        elif layer.kind == "avgpool":
-            frac = max(-e_in, 0) + int(math.log2(layer.params.pool_size))
-            bound = layer.params.pool_size * max(abs(x.lo), abs(x.hi)) * 2.0**e_in
-            d.update(class_name="GlobalAveragePooling2D", in_height=x.height, in_width=x.width,
-                     n_filt=x.channels, keepdims=False)
-            p = {"accum": fixed_for_bound(bound, frac, guard=2), "result": result}
-            flat[layer.output] = True
-        else:
-            raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no hls4ml mapping")
+        ctx = _LayerCtx(ir, layer, x, out, e_in, e_out, srcs, result, flat[layer.inputs[0]])
+        p, flat[layer.output] = _hls_kind(layer).build(ctx, d)
         layers.append(d)
         prec[name] = p
         producer[layer.output] = name

@@ -11,160 +11,23 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.kinds import Fold, hardware_layers, hw_kind_of
 from pleiades_fpga.ir.graph import IRGraph, Layer
-from pleiades_fpga.hw.rtl import cycles, cycles_spatial
-from pleiades_fpga.hw.rtl.projection_rtl import projection_multipliers
-
-
-@dataclass(frozen=True)
-class Fold:
-    """Parallelism of one layer: PE output channels x SIMD input channels per cycle."""
-
-    pe: int = 1
-    simd: int = 1
-
-
-def module_kind(layer: Layer) -> str:
-    """Template family of an IR layer: temporal_conv | conv3x3 | pointwise | add | avgpool | projection | input."""
-    if layer.kind == "input":
-        return "input"
-    if layer.kind == "add":
-        return "add"
-    if layer.kind == "avgpool":
-        return "avgpool"
-    if layer.kind == "projection":
-        return "projection"
-    if layer.kind != "conv":
-        raise UnsupportedModelError(f"layer {layer.name}: kind {layer.kind!r} has no RTL template")
-    kt, kh, kw = layer.params.kernel
-    if is_grouped_pointwise(layer):
-        return "pointwise"
-    if layer.params.groups not in (1, layer.in_channels) or (layer.params.groups > 1 and layer.in_channels != layer.out_channels):
-        raise UnsupportedModelError(
-            f"layer {layer.name}: grouped conv with groups={layer.params.groups} (in={layer.in_channels}, "
-            f"out={layer.out_channels}) has no RTL template; only full (groups=1) and depthwise convs are supported")
-    if layer.params.role == "temporal":
-        return "temporal_conv"
-    if layer.params.role == "pointwise":
-        return "pointwise"
-    if (kh, kw) == (3, 3) and layer.params.padding == (1, 1) and layer.params.stride[0] == layer.params.stride[1] and layer.params.stride[0] in (1, 2):
-        return "conv3x3"
-    raise UnsupportedModelError(
-        f"layer {layer.name}: spatial conv {kh}x{kw}, stride {layer.params.stride}, padding {layer.params.padding} has no RTL "
-        "template (supported: 3x3, padding 1, stride 1 or 2)")
-
-
-def is_depthwise(layer: Layer) -> bool:
-    return layer.kind == "conv" and layer.params.groups > 1 and not is_grouped_pointwise(layer)
-
-
-def is_grouped_pointwise(layer: Layer) -> bool:
-    """A grouped 1x1x1 conv that is not depthwise (the readout of a recurrent temporal layer: groups = C,
-    D state inputs per group). With one output per group it runs natively on pointwise_mvu (GROUP_IN,
-    ``group_inputs``); otherwise as a dense layer with a block-diagonal weight (``dense_pointwise_weight``):
-    exact, but it costs ``groups`` times the useful MACs (cycles or multipliers)."""
-    return (layer.kind == "conv" and layer.params.role == "pointwise" and layer.params.groups > 1
-            and not (layer.in_channels == layer.out_channels == layer.params.groups))
-
-
-def group_inputs(layer: Layer) -> int:
-    """Inputs per group G of a grouped pointwise conv that pointwise_mvu runs natively (one output per
-    group, out = groups); 0 for every other layer."""
-    if is_grouped_pointwise(layer) and layer.out_channels == layer.params.groups:
-        return layer.in_channels // layer.params.groups
-    return 0
-
-
-def dense_pointwise_weight(layer: Layer) -> np.ndarray:
-    """(out, in, 1, 1, 1) weight of a grouped pointwise conv expanded to block-diagonal dense form (zeros outside
-    groups); any other layer's weight unchanged (depthwise layers keep (C, 1, K): their template reads one lane
-    per channel)."""
-    w = np.asarray(layer.params.weight, dtype=np.int64)
-    if not is_grouped_pointwise(layer):
-        return w
-    og, ig = layer.out_channels // layer.params.groups, layer.in_channels // layer.params.groups
-    dense = np.zeros((layer.out_channels, layer.in_channels, *w.shape[2:]), dtype=np.int64)
-    for g in range(layer.params.groups):
-        dense[g * og:(g + 1) * og, g * ig:(g + 1) * ig] = w[g * og:(g + 1) * og]
-    return dense
 
 
 def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
-    """Cycles per frame, multipliers and MACs per frame of ``layer`` at ``fold``."""
-    kind = module_kind(layer)
-    x = graph.tensors[layer.inputs[0]] if layer.kind != "input" else graph.tensors[layer.output]
-    y = graph.tensors[layer.output]
-    pix_in, pix_out = x.height * x.width, y.height * y.width
-    dw = is_depthwise(layer)
-    if kind == "temporal_conv":
-        k = layer.params.kernel[0]
-        cyc = cycles.temporal_conv_cycles_per_frame(layer.in_channels, layer.out_channels, k, pix_in, fold.pe,
-                                                    fold.simd, dw)
-        mults = fold.pe if dw else fold.pe * fold.simd
-        macs = pix_out * layer.out_channels * (1 if dw else layer.in_channels) * k
-    elif kind == "pointwise":
-        c_in = group_inputs(layer) or layer.in_channels  # grouped: G inputs per output
-        cyc = cycles.mvu_cycles_per_frame(c_in, layer.out_channels, pix_in, fold.pe, fold.simd)
-        mults = fold.pe * fold.simd
-        macs = pix_out * layer.out_channels * c_in
-    elif kind == "conv3x3":
-        cyc = cycles_spatial.conv3x3_cycles(x.height, x.width, layer.in_channels, layer.out_channels,
-                                            layer.params.stride[0], fold.pe, fold.simd, dw)
-        mults = cycles_spatial.conv3x3_multipliers(layer.in_channels, layer.out_channels, fold.pe, fold.simd, dw)
-        macs = cycles_spatial.conv3x3_macs(x.height, x.width, layer.in_channels, layer.out_channels,
-                                           layer.params.stride[0], dw)
-    elif kind == "projection":
-        d = layer.params.state_dim
-        cyc = cycles.projection_cycles_per_frame(layer.in_channels, d, pix_in, fold.pe, fold.simd)
-        mults = projection_multipliers(d, fold.pe, fold.simd)
-        macs = pix_in * layer.in_channels * d * (d + 1)
-    elif kind == "avgpool":
-        cyc = cycles_spatial.avgpool_cycles(x.height, x.width, x.channels, fold.pe)
-        mults, macs = fold.pe, 0  # one requant lane (a multiplier unless M is 1) per PE
-    else:  # add / input: one pixel per cycle
-        cyc = cycles_spatial.stream_cycles(y.height, y.width)
-        mults, macs = 0, 0
-    return {"cycles_per_frame": int(cyc), "multipliers": int(mults), "macs_per_frame": int(macs)}
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _useful(n: int) -> list[int]:
-    """Lane counts 1..n that are not dominated: each gives fewer passes ceil(n/p) than any smaller one."""
-    out, passes = [], None
-    for p in range(1, n + 1):
-        if -(-n // p) != passes:
-            out.append(p)
-            passes = -(-n // p)
-    return out
+    """Cycles per frame, multipliers and MACs per frame of ``layer`` at ``fold`` (its hardware kind's cost model)."""
+    cost = hw_kind_of(layer).cost(graph, layer, fold)
+    return {key: int(cost[key]) for key in ("cycles_per_frame", "multipliers", "macs_per_frame")}
 
 
 def candidate_folds(layer: Layer) -> list[Fold]:
-    """Legal foldings of a layer. MAC templates accept any PE <= C_out, SIMD <= C_in (lanes past the last
-    channel compute zeros); only counts that reduce the passes ceil(C/P) are useful. The average pool's
-    PE must divide its channels."""
-    kind = module_kind(layer)
-    if kind in ("input", "add"):
-        return [Fold(1, 1)]
-    if kind == "avgpool":
-        return [Fold(pe, 1) for pe in _divisors(layer.in_channels)]
-    if kind == "projection":  # PE state rows (<= D) x SIMD channels
-        return [Fold(pe, simd) for pe in _useful(layer.params.state_dim) for simd in _useful(layer.in_channels)]
-    pes = _useful(layer.out_channels)
-    if group_inputs(layer):
-        return [Fold(pe, simd) for pe in pes for simd in _useful(group_inputs(layer))]
-    if is_depthwise(layer):
-        return [Fold(pe, 1) for pe in pes]
-    return [Fold(pe, simd) for pe in pes for simd in _useful(layer.in_channels)]
+    """Legal foldings of a layer (its hardware kind's)."""
+    return hw_kind_of(layer).candidate_folds(layer)
 
 
 def _cheapest(graph: IRGraph, layer: Layer, target: int) -> Fold:
@@ -198,7 +61,7 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
     The target is the slowest layer's best rate, relaxed to ``clock_mhz * 1e6 / target_fps`` if that is
     larger, and further (binary search) until the design needs at most ``max_multipliers``.
     """
-    hw_layers = [l for l in graph.layers if l.kind != "input"]
+    hw_layers = hardware_layers(graph)
     target = max(min_cycles(graph, l) for l in hw_layers)
     if target_fps is not None:
         if target_fps <= 0:
@@ -261,7 +124,7 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         what = f"unknown key(s) {', '.join(map(repr, extra))}; " if extra else ""
         raise PleiadesError(f"folding config {path}: {what}expected exactly {shape} (as in the folding.json "
                             "a build writes)")
-    layers = {l.name: l for l in graph.layers if l.kind != "input"}
+    layers = {l.name: l for l in hardware_layers(graph)}
     folding = default_folding(graph)
     for name, entry in data["layers"].items():
         if name not in layers:

@@ -7,6 +7,10 @@ pixel of a frame). A tensor read by two layers (the DWS block input) goes throug
 branch that reaches the ``add`` first gets an ``axis_fifo``. The IR's ``input`` layer (clipping event
 counts to the input width) is done by the host: the top's input stream carries those integers.
 The top's output is one beat per frame: the logits (signed accumulators of the last layer).
+
+``generate`` is a sequence of small passes over the graph: check the graph and pick the hardware layers, fold,
+plan the streams (insert forks and skip FIFOs: hardware kind ``fork``), lower each layer with its hardware kind
+(``pleiades_fpga.hw.rtl.kinds``), emit the top, write the RTL, write the manifest and its analytic latency.
 """
 from __future__ import annotations
 
@@ -21,19 +25,13 @@ import numpy as np
 
 from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
-from pleiades_fpga.ir.graph import IRGraph, Layer
-from pleiades_fpga.hw.rtl import rom
-from pleiades_fpga.hw.rtl.cycles import MAC_PIPELINE_CYCLES
-from pleiades_fpga.hw.rtl.cycles_spatial import CONV3X3_PIPELINE_CYCLES
 from pleiades_fpga.hw.rtl import verilog as v
-from pleiades_fpga.hw.rtl.folding import (Fold, default_folding, dense_pointwise_weight, folding_to_json, group_inputs,
-                                          is_depthwise, layer_cost, module_kind)
-from pleiades_fpga.ir.kinds.projection import projection_window
-from pleiades_fpga.hw.rtl.projection_rtl import projection_params, projection_wrapper
+from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json, layer_cost
+from pleiades_fpga.hw.rtl.kinds import HW_KINDS, Fold, Lowered, hardware_layers, hw_kind, hw_kind_of
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
+from pleiades_fpga.ir.graph import IRGraph, Layer
 
 TOP = "pleiades_top"
-SKIP_FIFO_DEPTH = 16
 MANIFEST_FORMAT = "pleiades-fpga-manifest/1"
 
 
@@ -42,170 +40,12 @@ def _ident(name: str) -> str:
     return s if re.match(r"[A-Za-z_]", s) else f"t_{s}"
 
 
-def _requant_fields(layer: Layer, bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """(bias, M, S, out_bits, out_signed) of a layer; a layer without requant outputs its accumulator."""
-    n = layer.out_channels
-    bias = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-    if layer.requant:
-        m = np.asarray(layer.multiplier, dtype=np.int64).reshape(-1)
-        s = np.asarray(layer.shift, dtype=np.int64).reshape(-1)
-        m, s = np.broadcast_to(m, (n,)).copy(), np.broadcast_to(s, (n,)).copy()
-        # the same ratio M / 2**S with the fewest multiplier bits (exact): halve even M while S > 0
-        while True:
-            even = (m % 2 == 0) & (s > 0) & (m > 0)
-            if not even.any():
-                break
-            m[even] //= 2
-            s[even] -= 1
-        return bias, m, s, layer.out_bits, layer.out_signed
-    return bias, np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64), layer.acc_bits, True
-
-
-def _widths(bias: np.ndarray, m: np.ndarray, s: np.ndarray) -> tuple[int, int, int]:
-    return (max(2, rom.bits_needed(bias, signed=True)), max(1, rom.bits_needed(m, signed=False)),
-            max(1, rom.bits_needed(s, signed=False)))
-
-
-def _mac_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """temporal_conv_buffer / pointwise_mvu wrapper and its manifest entry fragments."""
-    kind = module_kind(layer)
-    x = graph.tensors[layer.inputs[0]]
-    dw = is_depthwise(layer)
-    g_in = group_inputs(layer)  # grouped pointwise with one output per group: native (GROUP_IN)
-    # (out, in/g, K); other grouped pointwise convs run dense with a block-diagonal weight
-    # depthwise layers keep their (C, 1, K) weight: the template's depthwise mode reads one lane per channel
-    raw = dw or g_in
-    w = (np.asarray(layer.params.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
-    k = w.shape[2]
-    bias, m, s, out_bits, out_signed = _requant_fields(layer, layer.params.bias)
-    bw, mw, sw = _widths(bias, m, s)
-    w_w = max(2, layer.params.weight_bits, rom.bits_needed(w, signed=True))
-    params = {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd,
-              "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits, "BIAS_W": bw,
-              "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
-    if kind == "temporal_conv":
-        template = "temporal_conv_buffer"
-        params = {**params, "K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(dw)}
-    else:
-        template = "pointwise_mvu"
-        if g_in:
-            params["GROUP_IN"] = g_in
-    files = rom.mac_layer_files(name, template, params, w, bias, m, s)
-    mems = _rom_memories(name, params, w)
-    if kind == "temporal_conv":
-        mems.insert(0, {"name": f"{name}_history", "kind": "circular_buffer", "depth": (k - 1) * x.height * x.width,
-                        "width": layer.in_channels * x.bits})
-    return files, {"module": template, "weight_bits": w_w, "stride": int(layer.params.stride[0]), "groups": layer.params.groups, "kernel": k, "memories": mems, "params": params}
-
-
-def _rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> list[dict[str, Any]]:
-    """Manifest memories of the weight / parameter ROMs of a MAC layer wrapper (rom.mac_layer_files)."""
-    dw = bool(params.get("DEPTHWISE"))
-    out_groups = -(-params["C_OUT"] // params["PE"])
-    in_groups = 1 if dw else -(-weights.shape[1] // params["SIMD"])
-    lanes = params["PE"] if dw else params["PE"] * params["SIMD"]
-    fw = params["BIAS_W"] + params["M_W"] + params["S_W"]
-    return [{"name": f"{name}_weights", "kind": "weights", "depth": out_groups * weights.shape[2] * in_groups,
-             "width": lanes * params["W_W"]},
-            {"name": f"{name}_params", "kind": "weights", "depth": out_groups, "width": params["PE"] * fw}]
-
-
-def _conv3x3_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    x = graph.tensors[layer.inputs[0]]
-    dw = is_depthwise(layer)
-    w = np.asarray(layer.params.weight, dtype=np.int64)[:, :, 0].reshape(layer.out_channels, -1, 9)  # (out, in/g, 9)
-    bias, m, s, out_bits, out_signed = _requant_fields(layer, layer.params.bias)
-    bw, mw, sw = _widths(bias, m, s)
-    w_w = max(2, layer.params.weight_bits, rom.bits_needed(w, signed=True))
-    params = {"H": x.height, "W": x.width, "C_IN": layer.in_channels, "C_OUT": layer.out_channels,
-              "STRIDE": layer.params.stride[0], "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd,
-              "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits,
-              "BIAS_W": bw, "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
-    files = rom.mac_layer_files(name, "conv3x3_stream", params, w, bias, m, s)
-    rows = 3 if layer.params.stride[0] == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
-    mems = [{"name": f"{name}_lines", "kind": "line_buffer", "depth": rows * x.width, "width": layer.in_channels * x.bits},
-            *_rom_memories(name, params, w)]
-    return files, {"module": "conv3x3_stream", "weight_bits": w_w, "stride": int(layer.params.stride[0]),
-                   "groups": layer.params.groups, "kernel": 3, "memories": mems, "params": params}
-
-
-def _avgpool_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    x = graph.tensors[layer.inputs[0]]
-    _, m, s, out_bits, out_signed = _requant_fields(layer)
-    mw, sw = max(1, rom.bits_needed(m, False)), max(1, rom.bits_needed(s, False))
-    params = {"H": x.height, "W": x.width, "C": x.channels, "IN_W": x.bits, "IN_SIGNED": int(x.signed),
-              "ACC_W": layer.acc_bits, "PE": fold.pe, "M_W": mw, "S_W": sw, "OUT_W": out_bits,
-              "OUT_SIGNED": int(out_signed)}
-    files = rom.avgpool_layer_files(name, params, m, s)
-    mems = [{"name": f"{name}_params", "kind": "weights", "depth": -(-x.channels // fold.pe), "width": fold.pe * (mw + sw)}]
-    return files, {"module": "avgpool_stream", "memories": mems, "params": params}
-
-
-def _add_module(graph: IRGraph, layer: Layer, name: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """axis_add (exact sum) followed by a per-channel requant (constant M, S) on the registered sum."""
-    a, b = (graph.tensors[i] for i in layer.inputs)
-    _, m, s, out_bits, out_signed = _requant_fields(layer)
-    mw, sw = max(1, rom.bits_needed(m, False)), max(1, rom.bits_needed(s, False))
-    acc = layer.acc_bits
-    c = layer.out_channels
-    params = {"C": c, "A_W": a.bits, "A_SIGNED": int(a.signed), "SHIFT_A": 0, "B_W": b.bits,
-              "B_SIGNED": int(b.signed), "SHIFT_B": 0, "OUT_W": acc, "OUT_SIGNED": 1}
-    body = [v.wire("sum_data", c * acc),
-            v.instance("axis_add", "u_add", {"clk": "clk", "rst": "rst", **v.stream_connections("s_a_axis", "s_a_axis"),
-                                             **v.stream_connections("s_b_axis", "s_b_axis"), "m_axis_tdata": "sum_data",
-                                             **{f"m_axis_{sig}": f"m_axis_{sig}" for sig in ("tvalid", "tready", "tlast")}},
-                       params)]
-    for i in range(c):
-        mi, si = int(m[i]), int(s[i])
-        k = mi.bit_length() - 1
-        y = f"m_axis_tdata[{i * out_bits} +: {out_bits}]"
-        if mi == 1 << k:  # M = 2**k: a constant left shift of the sum, no multiplier
-            acc_in = f"{{sum_data[{i * acc} +: {acc}], {k}'d0}}" if k else f"sum_data[{i * acc} +: {acc}]"
-            rq = {"ACC_W": acc + k, "M_W": 1, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
-            conns = {"acc": acc_in, "m": "1'b1", "s": f"{sw}'d{si}", "y": y}
-        else:
-            rq = {"ACC_W": acc, "M_W": mw, "S_W": sw, "OUT_W": out_bits, "OUT_SIGNED": int(out_signed)}
-            conns = {"acc": f"sum_data[{i * acc} +: {acc}]", "m": f"{mw}'d{mi}", "s": f"{sw}'d{si}", "y": y}
-        body.append(v.instance("requant", f"u_rq{i}", conns, rq))
-    ports = (v.clock_reset() + v.stream_ports("s_a_axis", c * a.bits, slave=True)
-             + v.stream_ports("s_b_axis", c * b.bits, slave=True) + v.stream_ports("m_axis", c * out_bits, slave=False))
-    text = v.module(name, ports, body, comment=f"{name}: DWS skip add = axis_add (exact sum) + per-channel requant "
-                                               "(generated).")
-    pow2 = all(int(x) == 1 << (int(x).bit_length() - 1) for x in m)
-    mw = 1 if pow2 else mw  # what the estimator should assume: no multipliers when every M is a power of two
-    return [(name, text)], {"module": "axis_add", "memories": [], "params": params, "m_bits": mw}
-
-
-def _projection_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """projection_state wrapper (recurrent temporal layer: D states per channel and pixel in block RAM)."""
-    x = graph.tensors[layer.inputs[0]]
-    params = projection_params(layer.params.proj_A, layer.params.proj_B, layer.params.frac_bits, layer.in_channels, x.height * x.width,
-                               x.bits, x.signed, layer.out_bits, layer.acc_bits, fold.pe, fold.simd)
-    groups = -(-layer.in_channels // fold.simd)  # one word per pixel and channel group
-    mems = [{"name": f"{name}_state", "kind": "state", "depth": x.height * x.width * groups,
-             "width": fold.simd * layer.params.state_dim * layer.out_bits}]
-    return [(name, projection_wrapper(name, params))], {
-        "module": "projection_state", "memories": mems, "params": params, "kernel": 1,
-        "extra": {"state_dim": layer.params.state_dim, "state_bits": layer.out_bits, "frac_bits": layer.params.frac_bits,
-                  "window": projection_window(graph, layer), "in_signed": bool(x.signed)}}
-
-
 def _bin_us(graph: IRGraph) -> int | None:
     """Bin size the model was trained for, from the QONNX metadata (None if absent)."""
     cfg = graph.metadata.get("pleiades.net_config")
     if isinstance(cfg, dict) and cfg.get("bin_us"):
         return int(cfg["bin_us"])
     return graph.metadata.get("bin_us")
-
-
-_LAYER_MODULES = {"temporal_conv": _mac_module, "pointwise": _mac_module, "conv3x3": _conv3x3_module,
-                  "avgpool": _avgpool_module, "projection": _projection_module}
-
-
-def _layer_module(graph: IRGraph, layer: Layer, name: str, fold: Fold) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """Generated files and manifest fragments of one hardware layer (dispatch on its template family)."""
-    kind = module_kind(layer)
-    return _add_module(graph, layer, name) if kind == "add" else _LAYER_MODULES[kind](graph, layer, name, fold)
 
 
 def _shape(graph: IRGraph, tensor: str) -> list[int]:
@@ -231,8 +71,9 @@ class _Streams:
 
 
 def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _Streams:
-    """Producer of every tensor; a tensor with two readers goes through axis_fork, and the short branch (the
-    add itself, or the layer whose output the add reads: the skip) through an axis_fifo."""
+    """Producer of every tensor; a tensor with two readers goes through a fork (hardware kind ``fork``), its short
+    branch (the joining layer itself, e.g. the add, or the layer whose output it reads: the skip) through the
+    fork's FIFO."""
     st = _Streams(producers={in_tensor: "s_in"})
     readers: dict[str, list[Layer]] = {}
     for l in hw_layers:
@@ -240,7 +81,7 @@ def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _St
             readers.setdefault(t, []).append(l)
         st.producers[l.output] = f"{_ident(l.name)}_out"
         st.decls += v.stream_wires(st.producers[l.output], _width(graph, l.output))
-    adds = [l for l in hw_layers if l.kind == "add"]
+    joins = [l for l in hw_layers if len(hw_kind_of(l).input_ports) > 1]
     for tname, cons in readers.items():
         if tname not in st.producers:
             raise UnsupportedModelError(f"tensor {tname} is read by {cons[0].name} but produced by no hardware layer")
@@ -250,54 +91,40 @@ def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _St
             continue
         if len(cons) != 2:
             raise UnsupportedModelError(f"tensor {tname} has {len(cons)} readers; the RTL backend forks into 2 at most")
-        ident, w = _ident(tname), _width(graph, tname)
-        fa, fb, fq = f"fork_{ident}_a", f"fork_{ident}_b", f"fork_{ident}_bq"
-        for prefix in (fa, fb, fq):
-            st.decls += v.stream_wires(prefix, w)
-        st.insts.append(v.instance("axis_fork", f"u_fork_{ident}", {
-            "clk": "clk", "rst": "rst", **v.stream_connections("s_axis", src), **v.stream_connections("m_a_axis", fa),
-            **v.stream_connections("m_b_axis", fb)}, {"DATA_W": w}))
-        st.insts.append(v.instance("axis_fifo", f"u_fifo_{ident}", {
-            "clk": "clk", "rst": "rst", **v.stream_connections("s_axis", fb), **v.stream_connections("m_axis", fq)},
-            {"DATA_W": w, "DEPTH": SKIP_FIFO_DEPTH}))
-        near = [i for i, c in enumerate(cons) if c.kind == "add" or any(c.output in a.inputs for a in adds)]
+        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname))
+        st.decls += fork.decls
+        st.insts += fork.insts
+        near = [i for i, c in enumerate(cons) if c in joins or any(c.output in j.inputs for j in joins)]
         short = near[0] if len(near) == 1 else 1
-        st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fa
-        st.port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fq
-        shape = _shape(graph, tname)
-        st.forks.append({"name": f"fork_{ident}", "kind": "fork", "module": "axis_fork+axis_fifo", "in_shape": shape,
-                         "memories": [{"name": f"fifo_{ident}", "kind": "fifo", "depth": SKIP_FIFO_DEPTH, "width": w + 1}],
-                         "macs_per_frame": 0, "multipliers": 0, "cycles_per_frame": shape[1] * shape[2]})
+        st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fork.direct
+        st.port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fork.queued
+        st.forks.append(fork.entry)
     return st
 
 
 def _layer_instance(layer: Layer, name: str, st: _Streams) -> str:
     """Instance ``u_<name>`` of a layer wrapper in the top, wired to its input stream(s) and ``<ident>_out``."""
     conns = {"clk": "clk", "rst": "rst"}
-    if layer.kind == "add":
-        conns.update(v.stream_connections("s_a_axis", st.port_of[(layer.inputs[0], layer.name, 0)]))
-        conns.update(v.stream_connections("s_b_axis", st.port_of[(layer.inputs[1], layer.name, 1)]))
-    else:
-        conns.update(v.stream_connections("s_axis", st.port_of[(layer.inputs[0], layer.name, 0)]))
+    for i, (port, tensor) in enumerate(zip(hw_kind_of(layer).input_ports, layer.inputs)):
+        conns.update(v.stream_connections(port, st.port_of[(tensor, layer.name, i)]))
     conns.update(v.stream_connections("m_axis", st.producers[layer.output]))
     return v.instance(name, f"u_{name}", conns)
 
 
-def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, info: dict[str, Any]) -> dict[str, Any]:
-    """The manifest entry of one hardware layer."""
+_ENTRY_FIELDS = {"weight_bits": 0, "kernel": 1, "stride": 1, "groups": 1, "depthwise": False}
+
+
+def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, low: Lowered) -> dict[str, Any]:
+    """The manifest entry of one hardware layer (schema: docs/ARCHITECTURE.md)."""
     x, y = graph.tensors[layer.inputs[0]], graph.tensors[layer.output]
-    kind = module_kind(layer)
-    entry = {"name": layer.name, "kind": kind, "module": info["module"], "instance": f"u_{name}",
+    fields = {key: low.fields.get(key, default) for key, default in _ENTRY_FIELDS.items()}
+    entry = {"name": layer.name, "kind": hw_kind_of(layer).name, "module": low.module, "instance": f"u_{name}",
              "in_shape": _shape(graph, layer.inputs[0]), "out_shape": _shape(graph, layer.output),
-             "in_bits": x.bits, "out_bits": y.bits, "weight_bits": info.get("weight_bits", 0),
-             "acc_bits": layer.acc_bits, "kernel": info.get("kernel", 1), "stride": info.get("stride", 1),
-             "groups": info.get("groups", 1), "depthwise": is_depthwise(layer), "pe": fold.pe, "simd": fold.simd,
-             **layer_cost(graph, layer, fold), "memories": info["memories"], "params": info["params"]}
-    if "m_bits" in info:
-        entry["m_bits"] = info["m_bits"]
-    entry.update(info.get("extra", {}))
-    if kind == "temporal_conv":
-        entry["in_signed"] = bool(x.signed)
+             "in_bits": x.bits, "out_bits": y.bits, "weight_bits": fields["weight_bits"],
+             "acc_bits": layer.acc_bits, "kernel": fields["kernel"], "stride": fields["stride"],
+             "groups": fields["groups"], "depthwise": fields["depthwise"], "pe": fold.pe, "simd": fold.simd,
+             **layer_cost(graph, layer, fold), "memories": low.memories, "params": low.params,
+             **{key: value for key, value in low.fields.items() if key not in _ENTRY_FIELDS}}
     for mem in entry["memories"]:
         mem["bits"] = int(mem["depth"]) * int(mem["width"])
     return entry
@@ -324,7 +151,6 @@ def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: li
               folding: dict[str, Any], clock_mhz_target: float) -> dict[str, Any]:
     """manifest.json (schema: docs/ARCHITECTURE.md) of a generated design."""
     tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
-    compute = [e for e in layers_json if e.get("kind") not in ("fork",)]
     cycles_per_frame = max(e["cycles_per_frame"] for e in layers_json)
     manifest = {
         "format": MANIFEST_FORMAT, "name": out_dir.name, "top": top, "rtl_files": [f"rtl/{f}" for f in files],
@@ -336,24 +162,23 @@ def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: li
                    "scale": np.broadcast_to(np.asarray(tout.scale, dtype=float), (tout.channels,)).tolist()},
         "layers": layers_json,
         "cycles_per_frame": int(cycles_per_frame),
-        "macs_per_frame": int(sum(e.get("macs_per_frame", 0) for e in compute)),
-        "multipliers": int(sum(e.get("multipliers", 0) for e in compute)),
+        "macs_per_frame": int(sum(e.get("macs_per_frame", 0) for e in layers_json)),
+        "multipliers": int(sum(e.get("multipliers", 0) for e in layers_json)),
         "folding": folding,
-        "reset_cycles": int(max([(e["kernel"] - 1) * e["in_shape"][1] * e["in_shape"][2]
-                                 for e in layers_json if e.get("kind") == "temporal_conv"]
-                                + [m["depth"] for e in layers_json if e.get("kind") == "projection"
-                                   for m in e["memories"] if m["kind"] == "state"]  # state memory clear
-                                or [0])),
+        "reset_cycles": int(max([hw_kind(e["kind"]).reset_cycles(e) for e in layers_json] or [0])),
     }
     manifest["ideal_cycles_per_frame"] = manifest["macs_per_frame"] / max(1, manifest["multipliers"])
-    # analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline
-    # rate, then each layer after the input adds about one output pixel of its own work and its pipeline
-    pipeline = {"temporal_conv": MAC_PIPELINE_CYCLES, "pointwise": MAC_PIPELINE_CYCLES,
-                "conv3x3": CONV3X3_PIPELINE_CYCLES}
-    manifest["latency_cycles"] = int(cycles_per_frame + sum(
-        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) + pipeline.get(e["kind"], 0)
-        for e in compute))
+    manifest["latency_cycles"] = _latency_cycles(layers_json)
     return manifest
+
+
+def _latency_cycles(layers_json: list[dict]) -> int:
+    """Analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline rate,
+    then each pipeline stage after the input adds about one output pixel of its own work and its pipeline depth."""
+    stages = [(e, hw_kind(e["kind"])) for e in layers_json]
+    return int(max(e["cycles_per_frame"] for e in layers_json) + sum(
+        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) + kind.pipeline_cycles
+        for e, kind in stages if kind.adds_latency))
 
 
 def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text: str,
@@ -374,11 +199,11 @@ def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text
     return files + generated
 
 
-def _check_graph(graph: IRGraph, hw_layers: list[Layer]) -> str:
-    """The top's input tensor; a clear error for a graph the RTL backend cannot build (before anything is written)."""
-    for l in hw_layers:
-        module_kind(l)  # raises a clear error for unsupported layers
-    inputs = [l for l in graph.layers if l.kind == "input"]
+def _check_graph(graph: IRGraph) -> tuple[list[Layer], str]:
+    """The hardware layers (each checked by its kind) and the top's input tensor: a clear error for a graph the
+    RTL backend cannot build, before anything is written."""
+    hw_layers = hardware_layers(graph)
+    inputs = [l for l in graph.layers if l not in hw_layers]
     in_tensor = inputs[0].output if inputs else graph.input
     if in_tensor not in graph.tensors:
         raise UnsupportedModelError("the IR has no quantized input tensor; export the model with an input quantizer")
@@ -387,32 +212,36 @@ def _check_graph(graph: IRGraph, hw_layers: list[Layer]) -> str:
         raise UnsupportedModelError(
             f"the network output {graph.output} is a {tout.height}x{tout.width} map; the RTL backend needs a "
             "classifier head ending in a global mean (one logit vector per frame)")
-    return in_tensor
+    return hw_layers, in_tensor
+
+
+def _lower_layers(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold],
+                  st: _Streams) -> tuple[list[tuple[str, str]], list[str], list[dict[str, Any]], set[str]]:
+    """Lower each layer with its hardware kind: generated modules, top instances, manifest entries, templates."""
+    modules, insts, entries, templates = [], [], [], set()
+    for idx, l in enumerate(hw_layers):
+        name = f"L{idx}_{_ident(l.name)}"
+        low = hw_kind_of(l).lower(graph, l, name, folding[l.name])
+        templates.add(low.module)
+        modules += low.files
+        insts.append(_layer_instance(l, name, st))
+        entries.append(_layer_entry(graph, l, name, folding[l.name], low))
+    return modules, insts, entries, templates
 
 
 def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | None = None,
              top: str = TOP, clock_mhz_target: float = 100.0) -> dict[str, Any]:
     """Write ``out_dir/rtl/*.v`` and ``out_dir/manifest.json`` for ``graph``; return the manifest."""
     out_dir = Path(out_dir)
-    folding = dict(folding or default_folding(graph))
-    hw_layers = [l for l in graph.layers if l.kind != "input"]
-    in_tensor = _check_graph(graph, hw_layers)
-    for l in hw_layers:
-        folding.setdefault(l.name, Fold())
+    hw_layers, in_tensor = _check_graph(graph)
+    folding = {l.name: Fold() for l in hw_layers} | dict(folding or default_folding(graph))
     st = _plan_streams(graph, hw_layers, in_tensor)
-    modules, insts, layers_json = [], [], list(st.forks)
-    templates_used = {"requant"} | ({"axis_fork", "axis_fifo"} if st.forks else set())
-    for idx, l in enumerate(hw_layers):
-        name = f"L{idx}_{_ident(l.name)}"
-        files, info = _layer_module(graph, l, name, folding[l.name])
-        templates_used.add(info["module"])
-        modules += files
-        insts.append(_layer_instance(l, name, st))
-        layers_json.append(_layer_entry(graph, l, name, folding[l.name], info))
+    modules, insts, entries, templates = _lower_layers(graph, hw_layers, folding, st)
+    templates |= {"requant"} | ({"axis_fork", "axis_fifo"} if st.forks else set())
     rtl_dir = out_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    files = _write_rtl(rtl_dir, modules, top, _top_verilog(graph, top, in_tensor, st, insts), templates_used)
-    manifest = _manifest(graph, out_dir, top, in_tensor, files, layers_json,
+    files = _write_rtl(rtl_dir, modules, top, _top_verilog(graph, top, in_tensor, st, insts), templates)
+    manifest = _manifest(graph, out_dir, top, in_tensor, files, st.forks + entries,
                          folding_to_json({l.name: folding[l.name] for l in hw_layers}), clock_mhz_target)
     write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
