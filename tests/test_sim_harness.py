@@ -161,3 +161,13 @@ def test_pause_threshold():
     assert pause_threshold(0.0) == 0 and pause_threshold(0.5) == 32768 and pause_threshold(0.99999999) == 65535
     with pytest.raises(PleiadesError):
         pause_threshold(1.0)
+
+
+def test_progress_bar_counts_output_frames_as_the_harness_writes_them(design, capsys):
+    # the harness appends one line per output frame to its +progress_file (a 128x128 run takes minutes per clip):
+    # the bar ends at every frame of both runs (clip 0 without and with pauses), not at 0
+    build_dir, _ = design
+    s = verify_build(build_dir, frames=5, sim="verilator", pause=0.3, seed=3, progress=True)
+    assert s["passed"]
+    err = capsys.readouterr().err
+    assert re.search(r"verify \(verilator, 1 job\(s\)\): 100%\|[^|]*\| 10/10 ", err), err[-500:]

@@ -5,7 +5,9 @@ The per-cycle work of ``verify`` happens in the simulator: :func:`harness_verilo
 
 - ``axis_frame_source``: the clip's frames, loaded in bulk from ``frames.hex`` ($readmemh) at each start;
 - a sink that takes the output beats (random back-pressure) and writes them with their cycle stamps to
-  ``outputs.txt``; the cycle of every frame's first input beat goes to ``inputs.txt``;
+  ``outputs.txt``; the cycle of every frame's first input beat goes to ``inputs.txt``; with the plusarg
+  ``+progress_file=PATH`` every output frame also appends its run id to PATH at once (flushed), so that a
+  long run (a 128x128 network simulates ~0.5 M cycles a frame) shows progress frame by frame;
 - ``pause_gen`` (xorshift32, seeded) on each side: idle gaps on the input, back-pressure on the output,
   probabilities as runtime inputs (one build serves every setting);
 - an ``axis_stream_checker`` on every stream of the top (the input, each layer's output, fork branches),
@@ -124,7 +126,8 @@ module {HARNESS_TOP} (
     reg         dut_rst;
     reg         first;
     reg  [31:0] out_count;
-    integer     out_fd, in_fd;
+    integer     out_fd, in_fd, progress_fd;
+    reg [8*1024-1:0] progress_file;
     wire        in_pause, out_pause;
     wire [{in_w - 1}:0] s_tdata;
     wire        s_tvalid, s_tready, s_tlast;
@@ -148,6 +151,8 @@ module {HARNESS_TOP} (
         out_count = 32'd0;
         out_fd = $fopen("outputs.txt", "w");
         in_fd = $fopen("inputs.txt", "w");
+        progress_fd = 0;
+        if ($value$plusargs("progress_file=%s", progress_file)) progress_fd = $fopen(progress_file, "a");
     end
     always #5 clk = ~clk;
 
@@ -191,6 +196,10 @@ module {HARNESS_TOP} (
                 end
                 if (m_tvalid && m_tready) begin
                     $fwrite(out_fd, "%0d %0d %h\\n", seen_id, cycle, m_tdata);
+                    if (progress_fd != 0) begin
+                        $fwrite(progress_fd, "%0d\\n", seen_id);
+                        $fflush(progress_fd);
+                    end
                     out_count <= out_count + 32'd1;
                 end
                 if (out_count == n_frames * OUT_BEATS && sent == n_frames * BEATS) begin

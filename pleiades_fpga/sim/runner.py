@@ -162,13 +162,14 @@ def run_testbench(toplevel: str, sources: Sequence[str | Path], test_module: str
                   parameters: Mapping[str, object] | None = None, defines: Mapping[str, object] | None = None,
                   vectors: Mapping[str, Any] | None = None, cache_dir: Path | None = None,
                   testcase: str | None = None, seed: int = 1, keep_run_dir: bool = False,
-                  check: bool = True, build_args: Sequence[str] = ()) -> SimRun:
+                  check: bool = True, build_args: Sequence[str] = (), plusargs: Sequence[str] = ()) -> SimRun:
     """Build (cached) and run cocotb ``test_module`` against ``toplevel``; return a :class:`SimRun`.
 
     ``vectors`` is written as JSON for the testbench; the dict the testbench writes back is
     ``SimRun.results``. With ``check`` (default) a failing cocotb test raises :class:`SimulationError`
     with the end of the simulation log. The run directory is deleted after a passing run unless
-    ``keep_run_dir``. ``build_args``: extra simulator build options (part of the cache key).
+    ``keep_run_dir``. ``build_args``: extra simulator build options (part of the cache key); ``plusargs``: run-time
+    ``+name=value`` arguments of the simulation (not part of the key).
     """
     bdir, build_s, cached = build(toplevel, sources, sim=sim, parameters=parameters, defines=defines,
                                   cache_dir=cache_dir, build_args=build_args)
@@ -186,7 +187,7 @@ def run_testbench(toplevel: str, sources: Sequence[str | Path], test_module: str
         try:
             runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", build_dir=bdir, test_dir=run_dir,
                         results_xml=str(xml), log_file=log, seed=seed, testcase=testcase,
-                        parameters=dict(parameters or {}), timescale=TIMESCALE)
+                        parameters=dict(parameters or {}), timescale=TIMESCALE, plusargs=list(plusargs))
         except SystemExit as exc:  # cocotb's runner exits on simulator failure
             if check:
                 raise SimulationError(f"{sim} simulation of {toplevel} exited ({exc.code}); log {log}:\n{_tail(log)}") from None

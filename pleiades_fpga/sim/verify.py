@@ -366,7 +366,8 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                 procs.append(_start_simulation({
                     "toplevel": HARNESS_TOP, "sources": [str(p) for p in sources], "test_module": TB_MODULE,
                     "sim": sim, "build_args": list(build_args), "seed": seed,
-                    "vectors": {"runs": chunk, "checkers": len(streams), "progress": str(progress_files[k])}},
+                    "plusargs": [f"+progress_file={progress_files[k]}"],   # one line per output frame
+                    "vectors": {"runs": chunk, "checkers": len(streams)}},
                     tmp / f"result{k}.json"))
             for i in range(n_clips):
                 clip = clips[i:i + 1] if clips is not None else counts[i][None].astype(np.float32)
@@ -495,12 +496,13 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
 
 
 def _advance(bar: Any, progress_files: list[Path]) -> None:
-    """Move the progress bar to the frames the simulator processes report done."""
+    """Move the progress bar to the frames the simulator processes report done (the harness appends one line per
+    output frame to its ``+progress_file``)."""
     done = 0
     for pf in progress_files:
         try:
-            done += sum(int(line.split()[1]) for line in pf.read_text().splitlines() if line.strip())
-        except (OSError, ValueError, IndexError):
+            done += sum(1 for line in pf.read_text().splitlines() if line.strip())
+        except OSError:
             pass
     if done > bar.n:
         bar.update(done - bar.n)

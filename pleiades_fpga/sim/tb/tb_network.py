@@ -2,11 +2,11 @@
 
 All per-cycle work (clock, stream source and sink, random pauses, stream checks) runs in the simulator.
 For each run of the vectors (``{"runs": [{"id", "hex", "frames", "in_thresh", "out_thresh", "in_seed",
-"out_seed", "trace", "timeout_cycles"}], "checkers": n, "progress": path}``) this testbench copies the
+"out_seed", "trace", "timeout_cycles"}], "checkers": n}``) this testbench copies the
 run's frame file to ``frames.hex``, writes the settings and a new ``start_id``, waits for ``done`` and
 reads every checker's counters; at the end it returns the output beats and cycle stamps the harness
-wrote (``outputs.txt``, ``inputs.txt``) and the traced streams. After each run it appends
-"<run id> <frames>" to the progress file, which the parent process turns into a progress bar.
+wrote (``outputs.txt``, ``inputs.txt``) and the traced streams. Progress: the harness itself appends a line
+per output frame to its ``+progress_file`` plusarg (see :mod:`pleiades_fpga.sim.harness`).
 """
 from __future__ import annotations
 
@@ -53,9 +53,6 @@ async def network_harness(dut) -> None:
         runs.append({"id": run["id"], "timed_out": timed_out, "cycles": int(dut.cycle.value),
                      "checks": [{k: int(getattr(c, k).value) for k in CHECKER_FIELDS} for c in checkers]})
         dut.trace_en.value = 0
-        if vec.get("progress"):
-            with open(vec["progress"], "a") as f:
-                f.write(f"{run['id']} {run['frames']}\n")
     await RisingEdge(dut.clk)  # the harness flushes its files with `done`; a timed-out run is flushed here
     result = {"runs": runs, "loop_seconds": time.monotonic() - t0, "outputs": _read_lines("outputs.txt"), "inputs": _read_lines("inputs.txt"), "traces": {}}
     for i in range(vec["checkers"]):
