@@ -52,6 +52,11 @@ def test_stage_delays_hand_computed():
     wide = dict(f, in_bits=19)                      # 19 x 8 bits: two multiplier blocks and their sum
     assert fm.element("mult", wide, "ecp5") == (pytest.approx(3.93 + 0.24 + 0.06 * 27), 2)
     assert fm.bank_count(9216, 16) == 9 and fm.bank_count(100, 8) == 1
+    # conv3x3 window arithmetic on a 16x16 frame: 3 carry chains over log2(17) + 1 = 6 bits, 5 LUT levels, 8 nets
+    conv = dict(_layer(), kind="conv3x3")
+    assert fm.stage(("window",), fm.layer_features(conv, ECP5), "ecp5") == (
+        pytest.approx(0.52 + 3 * (0.85 + 0.035 * 6) + 5 * 0.24), 8)
+    assert ("window",) in fm.STAGES["conv3x3"] and ("control",) in fm.STAGES["temporal_conv"]
 
 
 def _synthetic_nets(a, b):

@@ -37,20 +37,23 @@ CALIBRATION_PART = {"ecp5": "LFE5U-85F"}
 
 # cell delays in ns (nextpnr-ecp5's timing model, as its critical-path reports list them); xc7 when calibrated
 CELLS = {
-    "ecp5": {"bram": 5.61, "ff": 0.52, "lut": 0.24, "carry": 0.06, "mult18": 3.93, "dsp_bits": 18},
+    "ecp5": {"bram": 5.61, "ff": 0.52, "lut": 0.24, "carry": 0.06, "chain": 0.85, "chain_bit": 0.035,
+             "mult18": 3.93, "dsp_bits": 18},
 }
 
 # the register-to-register stages of each engine's template (docs/ARCHITECTURE.md "RTL engine pipelines"):
 # "read" = block-RAM output into its fabric register (ram_sdp OUT_REG), "banks" = multiplexer across the RAM's
 # banks, "select" = operand multiplexer across input groups, "mult" = product, "tree" = half the adder tree over
 # the products of an output (two stages), "acc" = accumulator add, "rq_mult"/"rq_round"/"rq_shift" = the three
-# requant_pipe stages, "control" = the step/hold logic every stage register waits on. Update with the templates.
+# requant_pipe stages, "control" = the step/hold logic every stage register waits on (conv3x3: "window" = the
+# window position arithmetic, three compare/subtract chains over the row/column counters, into the counters'
+# enables: the critical path of the small nets at 61ac9ec). Update with the templates.
 _REQUANT = (("rq_mult",), ("rq_round",), ("rq_shift",))
 _MAC = (("read",), ("banks", "select"), ("mult",), ("tree",), ("tree",), ("acc",), *_REQUANT, ("control",))
 STAGES = {
     "temporal_conv": _MAC,
     "pointwise": _MAC,
-    "conv3x3": _MAC,
+    "conv3x3": (*_MAC[:-1], ("window",)),
     "projection": _MAC,
     "add": (("acc", "rq_mult", "rq_round", "rq_shift"), ("control",)),
     "avgpool": (("read",), ("acc",), *_REQUANT, ("control",)),
@@ -78,11 +81,14 @@ def layer_features(layer: dict, part: Part) -> dict[str, int]:
     in_c = int(layer["in_shape"][0]) if isinstance(layer.get("in_shape"), list) and layer["in_shape"] else 0
     depthwise = bool(layer.get("depthwise")) or bool(params.get("DEPTHWISE"))
     lanes = pe if depthwise else simd
+    shape = layer["in_shape"] if isinstance(layer.get("in_shape"), list) and len(layer["in_shape"]) == 3 else [1, 1, 1]
+    frame_side = max(int(shape[1]), int(shape[2]))
+    pixels = int(shape[1]) * int(shape[2])
     banks = 1
     for mem in layer.get("memories", []):
-        depth, width = _int(mem, "depth"), _int(mem, "width")
-        if mem.get("kind") in ("circular_buffer", "line_buffer", "state") and uses_bram(depth, width, part):
-            banks = max(banks, bank_count(depth, width))
+        depth, word = _int(mem, "depth"), _int(mem, "width")
+        if mem.get("kind") in ("circular_buffer", "line_buffer", "state") and uses_bram(depth, word, part):
+            banks = max(banks, bank_count(depth, word))
     return {
         "ram_banks": banks,
         "input_groups": max(1, math.ceil(in_c / lanes)) if in_c else 1,
@@ -93,6 +99,8 @@ def layer_features(layer: dict, part: Part) -> dict[str, int]:
         "m_bits": _int(layer, "m_bits", int(params.get("M_W", 1))),
         "s_bits": _int(layer, "s_bits", int(params.get("S_W", 1))),
         "multipliers": mults,
+        "step_bits": math.ceil(math.log2(max(2, pixels * (math.ceil(in_c / lanes) if in_c else 1)))),
+        "window_bits": math.ceil(math.log2(frame_side + 1)) + 1,
     }
 
 
@@ -131,8 +139,10 @@ def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
     if name == "rq_shift":       # rounding shift (4:1 per level over the shift bits), clamp
         levels = (math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0) + 2
         return c["lut"] * levels, levels
-    if name == "control":        # step counters and the hold of every stage on back-pressure
-        return 3 * c["lut"] + c["carry"] * 8, 3
+    if name == "control":        # step counter compare and the hold of every stage on back-pressure
+        return c["chain"] + c["chain_bit"] * f["step_bits"] + 3 * c["lut"], 4
+    if name == "window":         # three chained subtract/compare carry chains, then the enable multiplexers
+        return 3 * (c["chain"] + c["chain_bit"] * f["window_bits"]) + 5 * c["lut"], 7
     raise ValueError(f"unknown stage element {name!r}")
 
 
