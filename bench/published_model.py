@@ -1,0 +1,225 @@
+"""The published DVS128 network at 128x128 on hardware (issue #14): build, verify, reports on three parts.
+
+Every step runs the command line as a user would (``python -m pleiades_fpga.cli ...``) and is timed:
+1. two networks: the published checkpoint imported and quantized w8a8 (``import-checkpoint``, ``quantize``;
+   GroupNorm), and a BatchNorm network of the published shape (channels, kernel 10, 128x128; untrained,
+   ``export --quant w8a8``: the build and verification mechanics do not depend on training); a step that cannot
+   run (e.g. no RTL for a layer kind yet, or no ../shared) is recorded as ``not_done`` with its reason;
+2. ``build --backend rtl`` (folded within LFE5U-85F's multipliers, the default);
+3. ``verify --frames 50 --clip-frames 50 --jobs 2`` (past the 46-frame receptive field; random idle gaps and
+   back-pressure, p = 0.3, verify's default, plus the clip once without pauses for the timing);
+4. ``report --target`` xc7z020, LFE5U-85F, xczu7ev: fit verdict, memory per layer (and where it maps), what does
+   not fit on chip, frames/s, latency, the recurrent-mode alternative's memory (analytic estimates; the
+   cycles/latency measured in simulation when the verification is current); and, for xc7z020 and xczu7ev,
+   the same network folded within that part's own multipliers (``build --max-multipliers``, not simulated);
+5. at ``--bin-ms`` 5 and 20 (re-discretized kernels, K = 20 and 5) when ``quantize --bin-ms`` exists: build and
+   the reports' real-time verdicts at 200 and 50 frames/s;
+6. fidelity figures read from bench/results/published_fidelity.json when present (not recomputed here).
+
+Work directory: ``$PLEIADES_BENCH_WORK`` (default /tmp/pleiades-bench/published_model). With
+``PLEIADES_BENCH_REUSE=1`` a step whose outputs are already there for the current design is not re-run; its
+figures are then marked ``"reused": true`` with the times recorded when they were made.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"
+PARTS = ("xc7z020", "LFE5U-85F", "xczu7ev")
+FRAMES = 50
+BINS_MS = (5, 20)
+
+
+def _work() -> Path:
+    return Path(os.environ.get("PLEIADES_BENCH_WORK", "/tmp/pleiades-bench/published_model"))
+
+
+def _reuse() -> bool:
+    return os.environ.get("PLEIADES_BENCH_REUSE", "") == "1"
+
+
+def cli(*args: str, log: Path, check: bool = True) -> dict[str, Any]:
+    """Run ``pleiades-fpga ARGS`` (this interpreter), output to ``log``; {"command", "seconds", "exit"}."""
+    cmd = [sys.executable, "-m", "pleiades_fpga.cli", *args]
+    print("$ pleiades-fpga " + " ".join(args), flush=True)
+    t0 = time.monotonic()
+    with open(log, "w") as out:
+        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - t0
+    if check and rc != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise RuntimeError(f"pleiades-fpga {' '.join(args)} exited {rc}:\n{tail}")
+    return {"command": "pleiades-fpga " + " ".join(args), "seconds": round(seconds, 1), "exit": rc}
+
+
+def standin_model(work: Path) -> tuple[Path, dict[str, Any]]:
+    """The BatchNorm network of the published shape (untrained; w8a8 post-training quantization)."""
+    ckpt, out = work / "bn128.pt", work / "bn128_w8a8.onnx"
+    info: dict[str, Any] = {"model": "BatchNorm network of the published shape (channels, kernel 10, 128x128; "
+                                     "untrained, w8a8 post-training quantization on 2 synthetic clips)"}
+    if not ckpt.is_file():
+        import torch
+
+        from pleiades_fpga.model import build_model, get_preset
+        from pleiades_fpga.model.checkpoint import save_checkpoint
+
+        torch.manual_seed(0)
+        cfg = get_preset("dvs128").replace(temporal_norm="batch", pad="causal")
+        save_checkpoint(build_model(cfg), ckpt, meta={"note": "untrained BatchNorm network of the published shape"})
+    if not (_reuse() and out.is_file()):
+        info["export"] = cli("export", str(ckpt), "--quant", "w8a8", "--calib-clips", "2", "--out", str(out),
+                             "--quiet", log=work / "export.log")
+    return out, info
+
+
+def published_model(work: Path, bin_ms: float | None = None) -> tuple[Path, dict[str, Any]]:
+    """The published checkpoint imported and quantized w8a8 (``quantize --calib synthetic``, optionally re-sampled)."""
+    if not PUBLISHED.is_file():
+        raise RuntimeError(f"published checkpoint {PUBLISHED} absent (../shared is not part of a clone)")
+    suffix = "" if bin_ms is None else f"_bin{bin_ms:g}ms"
+    ckpt, out = work / "dvs128.pt", work / f"dvs128_w8a8{suffix}.onnx"
+    info: dict[str, Any] = {"model": "published DVS128 checkpoint (GroupNorm), post-training quantized w8a8"
+                                     + (f", re-sampled to {bin_ms:g} ms bins" if bin_ms else "")}
+    if not ckpt.is_file():
+        info["import"] = cli("import-checkpoint", str(PUBLISHED), "--out", str(ckpt), log=work / "import.log")
+    if not (_reuse() and out.is_file()):
+        extra = ["--bin-ms", f"{bin_ms:g}"] if bin_ms is not None else []
+        info["quantize"] = cli("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", *extra,
+                               "--out", str(out), "--quiet", "--no-progress", log=work / f"quantize{suffix}.log")
+    else:
+        info["reused"] = True
+    return out, info
+
+
+def build(work: Path, model: Path, name: str, *options: str) -> tuple[Path, dict[str, Any]]:
+    out = work / name
+    info: dict[str, Any] = {}
+    if not (_reuse() and (out / "manifest.json").is_file()):
+        info["build"] = cli("build", str(model), "--backend", "rtl", "--out", str(out), *options,
+                            log=work / f"{name}.build.log")
+    m = json.loads((out / "manifest.json").read_text())
+    info.update({"cycles_per_frame_analytic": m["cycles_per_frame"], "latency_cycles_analytic": m.get("latency_cycles"),
+                 "multipliers": m["multipliers"], "macs_per_frame": m["macs_per_frame"],
+                 "rtl_files": len(m["rtl_files"]),
+                 "rtl_bytes": sum((out / f).stat().st_size for f in m["rtl_files"]),
+                 "layers": len(m["layers"])})
+    return out, info
+
+
+def verify(work: Path, build_dir: Path) -> dict[str, Any]:
+    from pleiades_fpga.report.report import read_verification
+
+    ver = read_verification(build_dir)
+    info: dict[str, Any] = {}
+    if _reuse() and ver and ver.get("status") == "current" and ver.get("frames", 0) >= FRAMES:
+        info["reused"] = True
+    else:
+        info["verify"] = cli("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES),
+                             "--jobs", "2", log=work / f"{build_dir.name}.verify.log", check=False)
+        ver = read_verification(build_dir)
+    keys = ("passed", "bit_exact", "frames", "clips", "pause", "runs", "values_compared", "mismatches",
+            "mismatches_no_backpressure", "mismatches_backpressure", "missing_values", "nonzero_outputs",
+            "cycles_per_frame_measured", "cycles_per_frame_analytic", "cycles_per_frame_ratio", "latency_cycles",
+            "sim_cycles", "sim_seconds", "build_seconds", "sim_cycles_per_second", "sim_cycles_per_second_in_simulator",
+            "sim_cycles_per_second_wall", "wall_seconds", "temporal_wraps", "jobs", "simulator_version")
+    info.update({k: (ver or {}).get(k) for k in keys})
+    checks = (ver or {}).get("stream_checks") or {}
+    info["stream_checks"] = {k: checks.get(k) for k in ("streams", "violations", "ok")}
+    return info
+
+
+def report(work: Path, build_dir: Path, part: str) -> dict[str, Any]:
+    info = cli("report", str(build_dir), "--target", part, "--no-html", log=work / f"{build_dir.name}.{part}.log",
+               check=False)   # exit 1 = not real time (a verdict, not a failure)
+    path = build_dir / f"report_{part}.json"
+    shutil.copyfile(build_dir / "report.json", path)
+    r = json.loads(path.read_text())
+    per_layer = []
+    for l in r["layers"]:
+        mems = [{k: m[k] for k in ("name", "kind", "depth", "width", "bits", "resource", "bram_bits", "uram_bits")}
+                for m in l["memories"] if m["bits"] > 4096]
+        per_layer.append({"layer": l["name"], "memory_bits": l["memory_bits"], "memories": mems})
+    available = r["available"]
+    over = {k: {"used": r["resources"][k], "available": available[k]} for k in r["resources"]
+            if r["resources"][k] > available[k]}
+    big = sorted(((m["bits"], l["layer"], m["name"]) for l in per_layer for m in l["memories"]
+                  if m["kind"] == "circular_buffer"), reverse=True)
+    return {
+        "command": info, "report_file": str(path), "target": r["target"], "fits": r["fits"],
+        "realtime": r["realtime"], "verdict": r["verdict"], "resources": r["resources"],
+        "resources_source": r["resources_source"], "available": available,
+        "utilization_percent": r["utilization_percent"], "does_not_fit": over,
+        "largest_buffers": [{"layer": b[1], "memory": b[2], "bits": b[0]} for b in big],
+        "fmax_mhz": r["fmax_mhz"], "fmax_source": r["fmax_source"], "frames_per_second": r["frames_per_second"],
+        "required_fps": r["required_fps"], "cycles_per_frame": r["cycles_per_frame"],
+        "cycles_source": r["cycles_source"], "latency_cycles": r["latency_cycles"], "latency_us": r["latency_us"],
+        "latency_source": r["latency_source"], "memory": r["memory"], "memory_per_layer": per_layer,
+        "temporal_memory": r["temporal_memory"], "verified": r["verified"],
+    }
+
+
+_SHORT = ("fits", "realtime", "verdict", "frames_per_second", "required_fps", "fmax_mhz", "fmax_source",
+          "cycles_per_frame", "latency_us", "resources", "does_not_fit")
+
+
+def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> dict[str, Any]:
+    """Build, verify and report one 128x128 network (and its builds folded for xc7z020 and xczu7ev)."""
+    from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
+
+    build_dir, build_info = build(work, model, f"{tag}128")
+    out: dict[str, Any] = {"model": model_info, "build": build_info, "verification": verify(work, build_dir),
+                           "reports": {p: report(work, build_dir, p) for p in PARTS}}
+    own: dict[str, Any] = {}
+    for p in ("xc7z020", "xczu7ev"):
+        budget = multiplier_budget(get_part(p))
+        bdir, binfo = build(work, model, f"{tag}128_{p}", "--max-multipliers", str(budget))
+        r = report(work, bdir, p)
+        own[p] = {"max_multipliers": budget, "build": binfo, "report": {k: r[k] for k in _SHORT}}
+    out["folded_for_part"] = own
+    return out
+
+
+def _attempt(what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:   # a step that cannot run yet is recorded with its reason, not hidden
+        print(f"{what}: not done: {exc}", flush=True)
+        return {"not_done": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+def main() -> dict:
+    work = _work()
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    result: dict[str, Any] = {"work_dir": str(work), "frames_verified": FRAMES, "parts": list(PARTS)}
+    result["standin"] = _attempt("stand-in", lambda: network(work, "standin", *standin_model(work)))
+    result["published"] = _attempt("published", lambda: network(work, "published", *published_model(work)))
+    bins: dict[str, Any] = {}
+    for ms in BINS_MS:
+        def one(ms: int = ms) -> dict[str, Any]:
+            m, info = published_model(work, bin_ms=ms)
+            bdir, binfo = build(work, m, f"published128_bin{ms}ms")
+            return {"model": info, "build": binfo,
+                    "reports": {p: {k: v for k, v in report(work, bdir, p).items() if k in _SHORT} for p in PARTS}}
+        bins[f"{ms}ms"] = _attempt(f"{ms} ms bins", one)
+    result["bin_sizes"] = bins
+    fid = RESULTS / "published_fidelity.json"
+    result["fidelity"] = (json.loads(fid.read_text()) if fid.is_file()
+                          else "bench/results/published_fidelity.json absent (its bench has not run)")
+    result["wall_seconds"] = round(time.monotonic() - t0, 1)
+    write_result("published_model", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
