@@ -135,7 +135,7 @@ def derived_widths(params: dict[str, Any]) -> dict[str, int]:
 # LUTs of the ECP5 fabric (Yosys synth_ecp5): per rsqrt register bit (six QW-bit registers, their adders and
 # selects), per bank bit (rotation selects), per z bit of a lane (requant shifter, compare, round, clamp; B << k;
 # the adders of the lane); fitted on synthesized instances (bench/groupnorm_synth.py records them and the error)
-LUT_PER_QW_BIT, LUT_PER_BANK_BIT, LUT_PER_LANE_Z_BIT, LUT_CONTROL = 7.4, 1.1, 26.0, 20
+LUT_PER_QW_BIT, LUT_PER_BANK_BIT, LUT_PER_LANE_Z_BIT, LUT_CONTROL = 8.9, 1.24, 11.1, 20
 
 
 def estimate_terms(params: dict[str, Any], part: Any) -> dict[str, int]:
@@ -153,7 +153,8 @@ def estimate_terms(params: dict[str, Any], part: Any) -> dict[str, int]:
     dsp = pe * (dsp_blocks(in_w + 1, in_w + 1, part) + dsp_blocks(w["DX_W"], m_w, part)
                 + dsp_blocks(w["DM_W"], w["RPW"] + 1, part))
     lane_ff = (in_w + s1 + s2 + w["DX_W"] + 4 * b_w + 2 * w["RPW"] + 4 * w["K_W"] + 4 * s_w + m_w + 2 * w["DM_W"]
-               + w["DM_W"] + w["RPW"] + 1 + acc + w["ZW"] + (w["ZW"] + 1).bit_length() + out_w)
+               + w["DM_W"] + w["RPW"] + 1 + acc + 2 * (w["ZW"] + (w["ZW"] + 1).bit_length()) - 1 + out_w
+               + (w["ZW"] + 2) + 2 * (w["ZW"] + 3) + 2 * (w["ZW"] + 1).bit_length())   # + requant_pipe's registers
     fixed_ff = (2 * c * in_w + lg * (s1 + s2) + g * w["BANK"] + 6 * w["QW"] + 2 * int(params["D_W"]) + 2 * w["KMAX"]
                 + 3 * c * out_w + lg * (s1 + w["RPW"] + w["K_W"]) + 64)
     lut = (LUT_PER_QW_BIT * w["QW"] + LUT_PER_BANK_BIT * g * w["BANK"] + LUT_PER_LANE_Z_BIT * w["ZW"] * pe
