@@ -138,3 +138,20 @@ def test_lower_from_onchip_manifest_fragment():
     assert entry["external"]["region_bytes"] == 9 * 64 * 32
     with pytest.raises(PleiadesError, match="does not match"):
         lower_from_onchip("b2", {**p, "K": 5}, np.ones((24, 1, 5), dtype=np.int64), z, z + 1, z, lay)
+
+
+def test_external_kind_cost_matches_onchip_when_mac_bound(tmp_path):
+    """hw kind temporal_conv_external: registered; cycles per frame of the small net's temporal layers equal the
+    on-chip kind's when the read channel keeps up ((K-1) x beats per pixel <= MAC cycles per pixel)."""
+    from small_qonnx import small_qonnx
+
+    from pleiades_fpga.hw.rtl.kinds import HW_KINDS, hw_kind
+    from pleiades_fpga.ir.reader import read_qonnx
+
+    assert "temporal_conv_external" in HW_KINDS
+    graph = read_qonnx(small_qonnx(tmp_path / "small.onnx"))
+    ext, onchip = hw_kind("temporal_conv_external"), hw_kind("temporal_conv")
+    for layer in (l for l in graph.layers if l.kind == "conv" and l.params.temporal):
+        fold = ext.candidate_folds(layer)[0]          # the slowest folding: one lane
+        c_ext, c_on = ext.cost(graph, layer, fold), onchip.cost(graph, layer, fold)
+        assert c_ext == c_on, (layer.name, c_ext, c_on)

@@ -12,8 +12,12 @@ from typing import Any
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl import cycles
+from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, Fold, HwKind, Lowered, register
+from pleiades_fpga.hw.rtl.lowering import is_depthwise, lower_mac, mac_folds, requant_fields
 from pleiades_fpga.hw.rtl.rom import mac_layer_files
 from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections, wire
+from pleiades_fpga.ir.graph import IRGraph, Layer
 
 #: AXI4 signals of the master port: (channel signal, width key, driven by the master). Width keys: "id", "addr",
 #: "data", "strb" or a number of bits.
@@ -242,5 +246,69 @@ def memory_model_top(top: str, layer: str, lay: HistoryLayout, in_width: int, ou
     return module(top, ports, body, comment=f"{top}: {layer} on the AXI memory model (simulation only, generated).")
 
 
+# ---------------------------------------------------------------- hardware kind (registry)
+#: LUTs and flip-flops of the history engine beyond its FIFOs (AXI address/length registers, counters, credits);
+#: estimated from the template's registers (3 ADDR_W-bit address registers, 8-bit lengths, counters)
+HISTORY_FF_PER_ADDR_BIT = 3
+HISTORY_CONTROL = 120
+
+
+@register
+class TemporalConvExternal(HwKind):
+    """A temporal conv planned external (``hw.rtl.memory_plan``): temporal_history_axi + pointwise_mvu. Not mapped
+    from the IR directly (``ir_kind`` None): the generator picks it for the layers its memory plan puts external."""
+
+    name = "temporal_conv_external"
+    requant_lanes, output_queue, control_share = True, True, 1.0
+
+    def candidate_folds(self, layer: Layer) -> list[Fold]:
+        return mac_folds(layer, layer.in_channels)
+
+    def cost(self, graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, int]:
+        x, y = graph.tensors[layer.inputs[0]], graph.tensors[layer.output]
+        k, dw, pixels = layer.params.kernel[0], is_depthwise(layer), x.height * x.width
+        g = k if dw else layer.in_channels * k
+        mac = cycles.mvu_cycles_per_frame(g, layer.out_channels, pixels, fold.pe, fold.simd)
+        lay = default_layout(graph, layer, fold)
+        return {"cycles_per_frame": max(mac, pixels * (k - 1) * lay.bpp),   # the read channel: 1 beat per cycle
+                "multipliers": fold.pe * fold.simd,
+                "macs_per_frame": y.height * y.width * layer.out_channels * (1 if dw else layer.in_channels) * k}
+
+    def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
+        return self.lower_with(graph, layer, name, fold, default_layout(graph, layer, fold))
+
+    def lower_with(self, graph: IRGraph, layer: Layer, name: str, fold: Fold, lay: HistoryLayout) -> Lowered:
+        """The lowering with a planned layout (base address, AXI width, prefetch depth)."""
+        x = graph.tensors[layer.inputs[0]]
+        w = np.asarray(layer.params.weight, dtype=np.int64)[:, :, :, 0, 0]
+        k = w.shape[2]
+        onchip = lower_mac(graph, layer, f"{name}_onchip", "temporal_conv_buffer", w, k,
+                           {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
+                           {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))})
+        m, s, _, _ = requant_fields(layer)
+        files, entry = lower_from_onchip(name, onchip.params, w, np.asarray(layer.params.bias, dtype=np.int64), m, s,
+                                         lay)
+        return Lowered(files, entry["module"], entry["params"], entry["memories"],
+                       {**onchip.fields, "in_signed": bool(x.signed), "external": entry["external"]})
+
+    def estimate_terms(self, est: EstimateInput) -> tuple[float, float, float]:
+        addr_w = int(est.entry.get("external", {}).get("params", {}).get("ADDR_W", 32))
+        ff = HISTORY_FF_PER_ADDR_BIT * addr_w + HISTORY_CONTROL
+        return float(ff), float(ff), 0.0
+
+
+def default_layout(graph: IRGraph, layer: Layer, fold: Fold, *, port_bits: int = 64, base_addr: int = 0,
+                   latency: int = 64) -> HistoryLayout:
+    """The layout of a layer's history without a plan: AXI width = the pixel width rounded up to a power of two
+    (>= 8), at most ``port_bits``; prefetch depth for ``latency`` at the MAC engine's pace."""
+    x = graph.tensors[layer.inputs[0]]
+    k, dw = layer.params.kernel[0], is_depthwise(layer)
+    pix_bits = layer.in_channels * x.bits
+    data_w = axi_data_width(pix_bits, port_bits)
+    cpp = cycles.mac_cycles_per_pixel(k if dw else layer.in_channels * k, layer.out_channels, 1, fold.pe, fold.simd)
+    return history_layout(c_in=layer.in_channels, in_w=x.bits, k=k, pixels=x.height * x.width, data_w=data_w,
+                          base_addr=base_addr, latency=latency, cycles_per_pixel=cpp, name=layer.name)
+
+
 __all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_data_width", "axi_ports", "external_layer_files", "history_layout",
-           "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
+           "TemporalConvExternal", "default_layout", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
