@@ -143,3 +143,22 @@ def test_quantize_published_checkpoint(tmp_path, capsys):
     assert sum(layer.kind == "groupnorm" for layer in golden.ir.layers) == 8
     clip = load_clips("synthetic", "test", 128, 1, 3, progress=False).frames(10_000)[:, :, 40:48].float().numpy()
     assert int((golden.forward(clip) != qonnx_outputs(out, clip)).sum()) == 0
+
+
+def test_act_percentile_sets_the_calibrated_scales():
+    """quant config act_percentile: the activation scales cover that percentile (100 = the maximum) of the
+    calibration activations; out of range is refused."""
+    from pleiades_fpga.errors import PleiadesError
+    from pleiades_fpga.quant.config import resolve_spec
+    from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq
+
+    model = build_model(CFG.replace(input_size=(8, 8)))
+    frames = torch.poisson(torch.full((3, 2, 12, 8, 8), 0.5), generator=torch.Generator().manual_seed(0))
+    scales = {}
+    for pct in (90, 100):
+        q = calibrate_ptq(prepare_ptq(model, resolve_spec({"weight_bits": 8, "act_bits": 8, "act_percentile": pct})),
+                          frames, progress=False)
+        scales[pct] = float(q.blocks[0].temporal_act.act_quant.scale())
+    assert scales[100] > scales[90]
+    with pytest.raises(PleiadesError, match="act_percentile must be a number from 90 to 100"):
+        resolve_spec({"weight_bits": 8, "act_bits": 8, "act_percentile": 101})

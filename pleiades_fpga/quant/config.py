@@ -7,6 +7,7 @@ A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkp
     input_bits = 8           # unsigned event counts, clipped to [0, 2**input_bits - 1] (2..8)
     groupnorm_stats = "frame"  # causal GroupNorm: "frame" (exact) or "previous" (previous frame's statistics)
     groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
+    act_percentile = 99.9    # calibration: the percentile of activations an activation scale covers (90..100)
     [layers."blocks.0.*"]    # glob over module names; later entries win
     weight_bits = 8
     act_bits = 8
@@ -30,7 +31,7 @@ from pleiades_fpga.ir.integers import GN_STATS
 
 MIN_BITS, MAX_BITS = 2, 8
 KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
-        "groupnorm_stats", "groupnorm_p")
+        "groupnorm_stats", "groupnorm_p", "act_percentile")
 SCALINGS = ("pot", "dyadic")
 LAYER_KEYS = ("weight_bits", "act_bits")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
@@ -88,6 +89,11 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         if isinstance(gp, bool) or not isinstance(gp, int) or not 4 <= gp <= 24:
             raise PleiadesError(f"quant config groupnorm_p must be an integer from 4 to 24, got {gp!r}")
         out["groupnorm_p"] = gp
+    if "act_percentile" in spec:  # percentile of |activations| that sets an activation scale in calibration
+        ap = spec["act_percentile"]
+        if isinstance(ap, bool) or not isinstance(ap, (int, float)) or not 90.0 <= float(ap) <= 100.0:
+            raise PleiadesError(f"quant config act_percentile must be a number from 90 to 100, got {ap!r}")
+        out["act_percentile"] = float(ap)
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")

@@ -97,17 +97,22 @@ class _Builder:
     def bn(self, channels: int, folded: bool) -> nn.Module:
         return nn.Identity() if folded else nn.BatchNorm3d(channels)
 
+    def act_kwargs(self, name: str) -> dict[str, Any]:
+        """Width and calibration percentile (quant config ``act_percentile``, default the quantizers' 99.9) of the
+        activation quantizer ``name``."""
+        kw: dict[str, Any] = {"bit_width": bits_for(self.spec, name, "act_bits"), "return_quant_tensor": True}
+        if "act_percentile" in self.spec:
+            kw["high_percentile_q"] = float(self.spec["act_percentile"])
+        return kw
+
     def relu(self, name: str) -> QuantReLU:
-        return QuantReLU(act_quant=UintActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
-                         return_quant_tensor=True)
+        return QuantReLU(act_quant=UintActPoT, **self.act_kwargs(name))
 
     def unsigned_act(self, name: str) -> QuantIdentity:
-        return QuantIdentity(act_quant=UintActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
-                             return_quant_tensor=True)
+        return QuantIdentity(act_quant=UintActPoT, **self.act_kwargs(name))
 
     def signed_act(self, name: str) -> QuantIdentity:
-        return QuantIdentity(act_quant=IntActPoT, bit_width=bits_for(self.spec, name, "act_bits"),
-                             return_quant_tensor=True)
+        return QuantIdentity(act_quant=IntActPoT, **self.act_kwargs(name))
 
 
 class QuantFullBlock(nn.Module):
