@@ -6,29 +6,26 @@ import numpy as np
 
 from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.rtl import cycles_spatial
-from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, check_conv_groups, is_depthwise, lower_mac, mac_folds
+from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
+from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, register
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
 @register
-class Conv3x3(HwKind):
+class Conv3x3(MacEngine):
     name = "conv3x3"
-    ir_kind, ir_role = "conv", "spatial"
-    requant_lanes, control_share = True, 1.0
+    ir_role = "spatial"
     pipeline_cycles = cycles_spatial.CONV3X3_PIPELINE_CYCLES
 
     def check(self, layer: Layer) -> None:
-        check_conv_groups(layer)
+        super().check(layer)
         p = layer.params
         _, kh, kw = p.kernel
         if not ((kh, kw) == (3, 3) and p.padding == (1, 1) and p.stride[0] == p.stride[1] and p.stride[0] in (1, 2)):
             raise UnsupportedModelError(
                 f"layer {layer.name}: spatial conv {kh}x{kw}, stride {p.stride}, padding {p.padding} has no RTL "
                 "template (supported: 3x3, padding 1, stride 1 or 2)")
-
-    def candidate_folds(self, layer: Layer) -> list[Fold]:
-        return mac_folds(layer, layer.in_channels)
 
     def cost(self, graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, int]:
         x = graph.tensors[layer.inputs[0]]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from pleiades_fpga.hw.rtl import cycles
-from pleiades_fpga.hw.rtl.kinds.registry import HwKind, register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, check_conv_groups, is_depthwise, lower_mac, mac_folds
+from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
+from pleiades_fpga.hw.rtl.kinds.registry import register
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac, mac_folds
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
@@ -40,15 +41,15 @@ def dense_pointwise_weight(layer: Layer) -> np.ndarray:
 
 
 @register
-class Pointwise(HwKind):
+class Pointwise(MacEngine):
     name = "pointwise"
-    ir_kind, ir_role = "conv", "pointwise"
-    requant_lanes, output_queue, control_share = True, True, 1.0
+    ir_role = "pointwise"
+    output_queue = True
     pipeline_cycles = cycles.MAC_PIPELINE_CYCLES
 
     def check(self, layer: Layer) -> None:
         if not is_grouped_pointwise(layer):
-            check_conv_groups(layer)
+            super().check(layer)
 
     def candidate_folds(self, layer: Layer) -> list[Fold]:
         return mac_folds(layer, group_inputs(layer) or layer.in_channels)

@@ -7,23 +7,18 @@ from typing import Any
 import numpy as np
 
 from pleiades_fpga.hw.rtl import cycles
-from pleiades_fpga.hw.rtl.kinds.registry import HwKind, register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, check_conv_groups, is_depthwise, lower_mac, mac_folds
+from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
+from pleiades_fpga.hw.rtl.kinds.registry import register
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
 @register
-class TemporalConv(HwKind):
+class TemporalConv(MacEngine):
     name = "temporal_conv"
-    ir_kind, ir_role = "conv", "temporal"
-    requant_lanes, output_queue, control_share = True, True, 1.0
+    ir_role = "temporal"
+    output_queue = True
     pipeline_cycles = cycles.MAC_PIPELINE_CYCLES
-
-    def check(self, layer: Layer) -> None:
-        check_conv_groups(layer)
-
-    def candidate_folds(self, layer: Layer) -> list[Fold]:
-        return mac_folds(layer, layer.in_channels)
 
     def cost(self, graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, int]:
         x, y = graph.tensors[layer.inputs[0]], graph.tensors[layer.output]
