@@ -16,7 +16,10 @@ UltraRAM is a memory class of its own (resource key ``uram_bits``): a RAM goes t
 cost Yosys less than its block RAM (``synth_xilinx -family xcup -uram``, costs from Yosys's memory library:
 1,024 per URAM288, 129 per RAMB18); see :func:`memory_class`. ROMs never go to UltraRAM (it has no initial
 contents). UltraScale+ logic, LUT RAM and DSP mapping follow the 7-series rules (``Part.fabric``), and the
-estimator uses the constants fitted on xc7z020 for it (not refitted on an UltraScale+ synthesis).
+estimator uses the constants fitted on xc7z020 for it (not refitted on an UltraScale+ synthesis). Known
+difference: Yosys's UltraScale+ LUT-RAM library has deeper cells (RAM256X1S, RAM64M8); the mac_stream test
+design's 256 x 16 buffer became 16 RAM256X1S (64 LUTs) on xcup where the 7-series rule counts one RAMB18
+(measured: 64 x 32 -> 5 RAM64M8, 256 x 8 -> 8 RAM64M8, 64 x 256 -> 37 RAM64M8, 128 x 32 -> 1 RAMB18E2).
 """
 from __future__ import annotations
 
