@@ -92,10 +92,14 @@ def published_model(work: Path, bin_ms: float | None = None) -> tuple[Path, dict
                                      + (f", re-sampled to {bin_ms:g} ms bins" if bin_ms else "")}
     if not ckpt.is_file():
         info["import"] = cli("import-checkpoint", str(PUBLISHED), "--out", str(ckpt), log=work / "import.log")
+    log = work / f"quantize{suffix}.log"
+    if _reuse() and not out.is_file() and log.is_file() and "error" in log.read_text(errors="replace"):
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if "error" in ln.lower()]
+        raise RuntimeError(f"quantize failed in an earlier run of this bench (reused log {log}): {lines[-1][:500]}")
     if not (_reuse() and out.is_file()):
         extra = ["--bin-ms", f"{bin_ms:g}"] if bin_ms is not None else []
         info["quantize"] = cli("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", *extra,
-                               "--out", str(out), "--quiet", "--no-progress", log=work / f"quantize{suffix}.log")
+                               "--out", str(out), "--quiet", "--no-progress", log=log)
     else:
         info["reused"] = True
     return out, info
@@ -108,7 +112,8 @@ def build(work: Path, model: Path, name: str, *options: str) -> tuple[Path, dict
         info["build"] = cli("build", str(model), "--backend", "rtl", "--out", str(out), *options,
                             log=work / f"{name}.build.log")
     m = json.loads((out / "manifest.json").read_text())
-    info.update({"cycles_per_frame_analytic": m["cycles_per_frame"], "latency_cycles_analytic": m.get("latency_cycles"),
+    built = time.gmtime((out / "manifest.json").stat().st_mtime)
+    info.update({"built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", built), "cycles_per_frame_analytic": m["cycles_per_frame"], "latency_cycles_analytic": m.get("latency_cycles"),
                  "multipliers": m["multipliers"], "macs_per_frame": m["macs_per_frame"],
                  "rtl_files": len(m["rtl_files"]),
                  "rtl_bytes": sum((out / f).stat().st_size for f in m["rtl_files"]),
@@ -201,7 +206,10 @@ def main() -> dict:
     work = _work()
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    result: dict[str, Any] = {"work_dir": str(work), "frames_verified": FRAMES, "parts": list(PARTS)}
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI"], capture_output=True,
+                            text=True).stdout.strip()
+    result: dict[str, Any] = {"work_dir": str(work), "commit_at_bench_time": commit, "frames_verified": FRAMES,
+                              "parts": list(PARTS)}
     result["standin"] = _attempt("stand-in", lambda: network(work, "standin", *standin_model(work)))
     result["published"] = _attempt("published", lambda: network(work, "published", *published_model(work)))
     bins: dict[str, Any] = {}
