@@ -140,18 +140,43 @@ def test_lower_from_onchip_manifest_fragment():
         lower_from_onchip("b2", {**p, "K": 5}, np.ones((24, 1, 5), dtype=np.int64), z, z + 1, z, lay)
 
 
-def test_external_kind_cost_matches_onchip_when_mac_bound(tmp_path):
-    """hw kind temporal_conv_external: registered; cycles per frame of the small net's temporal layers equal the
-    on-chip kind's when the read channel keeps up ((K-1) x beats per pixel <= MAC cycles per pixel)."""
+@pytest.fixture(scope="module")
+def small_graph(tmp_path_factory):
     from small_qonnx import small_qonnx
 
-    from pleiades_fpga.hw.rtl.kinds import HW_KINDS, hw_kind
     from pleiades_fpga.ir.reader import read_qonnx
 
+    return read_qonnx(small_qonnx(tmp_path_factory.mktemp("small") / "small.onnx"))
+
+
+def test_external_kind_cost_matches_onchip_when_mac_bound(small_graph):
+    """hw kind temporal_conv_external: registered; cycles per frame of the small net's temporal layers equal the
+    on-chip kind's when the read channel keeps up ((K-1) x beats per pixel <= MAC cycles per pixel)."""
+    from pleiades_fpga.hw.rtl.kinds import HW_KINDS, hw_kind
+
     assert "temporal_conv_external" in HW_KINDS
-    graph = read_qonnx(small_qonnx(tmp_path / "small.onnx"))
+    graph = small_graph
     ext, onchip = hw_kind("temporal_conv_external"), hw_kind("temporal_conv")
     for layer in (l for l in graph.layers if l.kind == "conv" and l.params.temporal):
         fold = ext.candidate_folds(layer)[0]          # the slowest folding: one lane
         c_ext, c_on = ext.cost(graph, layer, fold), onchip.cost(graph, layer, fold)
         assert c_ext == c_on, (layer.name, c_ext, c_on)
+
+
+def test_folding_json_memory_key(small_graph, tmp_path):
+    """The folding JSON's optional per-layer "memory" key: read as planner overrides, bad values refused."""
+    import json
+
+    from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json, load_folding, memory_overrides
+
+    cfg = folding_to_json(default_folding(small_graph))
+    temporal = [l.name for l in small_graph.layers if l.kind == "conv" and l.params.temporal]
+    cfg["layers"][temporal[0]]["memory"] = "external"
+    path = tmp_path / "folding.json"
+    path.write_text(json.dumps(cfg))
+    assert load_folding(path, small_graph) == default_folding(small_graph)
+    assert memory_overrides(path, small_graph) == {temporal[0]: "external"}
+    cfg["layers"][temporal[0]]["memory"] = "dram"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(PleiadesError, match=f"layer {temporal[0]}: memory = 'dram' must be one of 'onchip', 'external'"):
+        load_folding(path, small_graph)

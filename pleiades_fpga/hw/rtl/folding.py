@@ -16,6 +16,7 @@ from typing import Any
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds import Fold, hardware_layers, hw_kind_of
+from pleiades_fpga.hw.rtl.memory_plan import MEMORY_CHOICES
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
@@ -86,6 +87,7 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
 
 
 FOLDING_KEYS = ("pe", "simd")
+MEMORY_KEY = "memory"   # optional per layer: where a temporal buffer lives (hw.rtl.memory_plan overrides)
 
 
 _START_FROM = "start from BUILD/folding.json written by `pleiades-fpga build` and edit the values"
@@ -95,8 +97,9 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
     """Read a folding config JSON ``{"layers": {name: {"pe": P, "simd": S}}}`` setting every layer.
 
     Checked before any work: valid JSON (else file, line and column), exactly the key "layers", known layer
-    names, only the keys "pe"/"simd" per layer, positive integers (not bool, float or string), both keys for
-    every layer of the model (nothing is filled in silently), legal values."""
+    names, only the keys "pe"/"simd" (and the optional "memory": "onchip" | "external", see
+    :func:`memory_overrides`) per layer, positive integers (not bool, float or string), both keys for every layer
+    of the model (nothing is filled in silently), legal values."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -133,11 +136,14 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         if not isinstance(entry, dict):
             raise PleiadesError(f"folding config {path}: layer {name}: expected {{\"pe\": P, \"simd\": S}}, "
                                 f"got {entry!r}")
-        unknown = sorted(set(entry) - set(FOLDING_KEYS))
+        unknown = sorted(set(entry) - {*FOLDING_KEYS, MEMORY_KEY})
         if unknown:
             raise PleiadesError(f"folding config {path}: layer {name}: unknown key(s) {', '.join(map(repr, unknown))}"
-                                f"; allowed: {', '.join(FOLDING_KEYS)}")
-        for key, value in entry.items():
+                                f"; allowed: {', '.join((*FOLDING_KEYS, MEMORY_KEY))}")
+        if MEMORY_KEY in entry and entry[MEMORY_KEY] not in MEMORY_CHOICES:
+            raise PleiadesError(f"folding config {path}: layer {name}: memory = {entry[MEMORY_KEY]!r} must be one of "
+                                f"{', '.join(map(repr, MEMORY_CHOICES))}")
+        for key, value in ((k, v) for k, v in entry.items() if k != MEMORY_KEY):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PleiadesError(f"folding config {path}: layer {name}: {key} = {value!r} must be a positive "
                                     "integer (e.g. 1, 2, 4)")
@@ -156,6 +162,13 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         raise PleiadesError(f"folding config {path} sets {len(data['layers'])} of the model's {len(folding)} layers; "
                             f"missing: {', '.join(missing)}. The file sets every layer: {_START_FROM}")
     return folding
+
+
+def memory_overrides(path: str | Path, graph: IRGraph) -> dict[str, str]:
+    """The per-layer ``"memory"`` choices of a folding config (checked by :func:`load_folding` first)."""
+    load_folding(path, graph)
+    return {name: entry[MEMORY_KEY] for name, entry in json.loads(Path(path).read_text())["layers"].items()
+            if MEMORY_KEY in entry}
 
 
 def folding_to_json(folding: dict[str, Fold]) -> dict[str, Any]:
