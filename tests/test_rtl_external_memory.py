@@ -165,6 +165,7 @@ def test_external_hdl_model_icarus(tmp_path, cfg_name):
     run_hdl_model("icarus", tmp_path, CONFIGS[cfg_name], 21, SPECS, 6, f"exth_{cfg_name}")
 
 
+@pytest.mark.slow
 def test_external_hdl_model_verilator_long(tmp_path):
     """60 frames per scenario, K = 3 with several bursts per frame, random latency 5..60 and back-pressure."""
     runs = run_hdl_model("verilator", tmp_path, CONFIGS["dense"], 22, SPECS, 60, "exth_long")
@@ -196,6 +197,7 @@ def test_layer_wrapper_lint_and_latch_free(tmp_path):
     assert syn.latches == 0
 
 
+@pytest.mark.slow
 def test_history_fifos_infer_ecp5_block_ram():
     """The prefetch and write FIFOs of a wide, deep history become block RAM (not flip-flops), without latches."""
     params = dict(C_IN=16, IN_W=8, K=10, PIXELS=256, DATA_W=64, BPP=2, BURST_PIX=16, FIFO_DEPTH=512)
@@ -211,6 +213,7 @@ def test_memory_model_lint_clean():
     assert rep.ok, "\n".join(rep.messages)
 
 
+@pytest.mark.slow
 def test_lowered_ir_temporal_layers_bit_exact(tmp_path):
     """The hardware kind temporal_conv_external lowers the small net's temporal layers (full and depthwise, w4a4,
     K = 10, from the QONNX reader) to the external engine: bit-exact against the layer's integer semantics
