@@ -142,7 +142,8 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
     total = used()
     return {"part": part.name, "headroom": headroom, "budget_bits": budget, "onchip_bits": total,
             "fits": total <= budget, "external_bytes": addr - base_addr, "latency_cycles": latency,
-            "data_bits": data_w, "buffers": rows}
+            "data_bits": data_w, "buffers": rows,
+            "source": "estimated (block RAM of each memory by the part's mapping rules, toolflow.parts)"}
 
 
 def bandwidth(plan: dict[str, Any], *, fps_required: float, fps_achieved: float,
