@@ -151,21 +151,29 @@ def test_estimate_terms_dsp_blocks():
 
 
 def test_lower_ir_layer():
-    """The lowering of an IR groupnorm layer (its fields as ir.kinds.groupnorm reads them) into wrapper + manifest."""
+    """The registry's hardware kind lowers an IR groupnorm layer (its fields as ir.kinds.groupnorm reads them)."""
     from types import SimpleNamespace
 
+    from pleiades_fpga.hw.rtl.kinds import Fold, hw_kind
     from pleiades_fpga.ir.graph import TensorSpec
 
     c, g = 8, 4
-    x = TensorSpec("x", c, 4, 6, 8, False, np.asarray(1.0))
+    graph = SimpleNamespace(tensors={"x": TensorSpec("x", c, 4, 6, 8, False, np.asarray(1.0))})
     E, M, S, B = groupnorm_params(np.linspace(0.5, 1.5, c), np.linspace(-1, 1, c), 1e-5, 1.0, 1 / 16, 12, 8, False)
     layer = SimpleNamespace(name="blocks.0.temporal_norm", in_channels=c, out_bits=8, out_signed=False, relu=True,
+                            inputs=["x"],
                             params=SimpleNamespace(groups=g, n=12, E=E, M=M, S=S, B=B, precision=16, stats="frame"))
-    files, info = gn.lower(layer, x, "blocks_0_temporal_norm", pe=2)
-    assert [name for name, _ in files] == ["blocks_0_temporal_norm_prom", "blocks_0_temporal_norm"]
-    assert "groupnorm_stream #(" in files[-1][1] and f".E({info['params']['D_W']}'d{E})" in files[-1][1]
-    assert info["module"] == "groupnorm_stream" and info["groups"] == g and info["stats"] == "frame"
-    assert info["memories"][0] == {"name": "blocks_0_temporal_norm_frame", "kind": "frame_buffer", "depth": 24,
-                                   "width": 64}
-    assert info["multipliers"] == 6 and info["cycles_per_frame"] == gn.frame_cycles(info["params"])
-    assert info["params"]["PE"] == 2 and info["params"]["STATS"] == 0 and info["params"]["RELU"] == 1
+    kind = hw_kind("groupnorm")
+    assert [f.pe for f in kind.candidate_folds(layer)] == [1, 2, 4, 8]
+    low = kind.lower(graph, layer, "blocks_0_temporal_norm", Fold(2, 1))
+    assert [name for name, _ in low.files] == ["blocks_0_temporal_norm_prom", "blocks_0_temporal_norm"]
+    assert "groupnorm_stream #(" in low.files[-1][1] and f".E({low.params['D_W']}'d{E})" in low.files[-1][1]
+    assert low.module == "groupnorm_stream" and low.fields == {"groups": g, "stats": "frame"}
+    assert low.memories[0] == {"name": "blocks_0_temporal_norm_frame", "kind": "frame_buffer", "depth": 24,
+                               "width": 64}
+    cost = kind.cost(graph, layer, Fold(2, 1))
+    assert cost["multipliers"] == 6 and cost["cycles_per_frame"] == gn.frame_cycles(low.params)
+    assert low.params["PE"] == 2 and low.params["STATS"] == 0 and low.params["RELU"] == 1
+    # the analytic latency counts the held frame: its constants and its replay
+    entry = {"params": low.params, "cycles_per_frame": cost["cycles_per_frame"], "out_shape": [c, 4, 6]}
+    assert kind.latency_cycles(entry) == gn.latency_cycles(low.params) - 24 * 4 + 4 > 24 * 4

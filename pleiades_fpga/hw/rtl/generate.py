@@ -177,8 +177,7 @@ def _latency_cycles(layers_json: list[dict]) -> int:
     then each pipeline stage after the input adds about one output pixel of its own work and its pipeline depth."""
     stages = [(e, hw_kind(e["kind"])) for e in layers_json]
     return int(max(e["cycles_per_frame"] for e in layers_json) + sum(
-        -(-e["cycles_per_frame"] // max(1, e["out_shape"][1] * e["out_shape"][2])) + kind.pipeline_cycles
-        for e, kind in stages if kind.adds_latency))
+        kind.latency_cycles(e) for e, kind in stages if kind.adds_latency))
 
 
 def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text: str,

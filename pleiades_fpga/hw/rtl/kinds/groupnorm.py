@@ -1,8 +1,9 @@
 """RTL lowering of the causal GroupNorm (IR kind ``groupnorm``, template ``groupnorm_stream.v``, docs/GROUPNORM.md).
 
-- :func:`lower`: an IR groupnorm layer -> layer wrapper files + manifest fragment (the form of ``hw.rtl.generate``'s
-  module builders), from :func:`stream_params` (template parameters, widths from the analysis of ``ir.integers``:
-  S1, S2, D/V and the accumulator; nothing can overflow), :func:`layer_files` (template + {S, M, B} parameter ROM,
+- ``GroupNormHw`` (hardware kind ``groupnorm`` of the registry): an IR groupnorm layer -> legal folds, cost, the
+  layer wrapper + manifest fragment (``Lowered``), its latency and estimate terms, from :func:`stream_params`
+  (template parameters, widths from the analysis of ``ir.integers``: S1, S2, D/V and the accumulator; nothing can
+  overflow), :func:`layer_files` (template + {S, M, B} parameter ROM,
   ``rom.groupnorm_layer_files``), :func:`memories` (the frame buffer, kind "frame_buffer", and the ROM),
   :func:`cost` (cycles per frame, multipliers) and :func:`latency_cycles` (one frame more for "frame");
 - :func:`fold_candidates`: legal PE values; :func:`frame_cycles` / :func:`constants_cycles`: the cycle model
@@ -18,8 +19,11 @@ from typing import Any
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, signed_bits_for
+from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered
 from pleiades_fpga.hw.rtl.rom import groupnorm_layer_files
+from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, signed_bits_for
 
 TEMPLATE = "groupnorm_stream"
 STATS_CODE = {"frame": 0, "previous": 1}
@@ -168,22 +172,50 @@ def layer_files(name: str, params: dict[str, Any], M: Sequence[int], S: Sequence
     return groupnorm_layer_files(name, params, M, S, B)
 
 
-def lower(layer: Any, x: Any, name: str, pe: int) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """Lowering of an IR ``groupnorm`` layer (``ir.kinds.groupnorm.GroupNormParams``) with input tensor ``x``
-    (``ir.graph.TensorSpec``) to the wrapper ``name`` at PE channels per cycle: (generated files, manifest fragment
-    {"module", "memories", "params", "groups", cost, "latency_cycles", "stats"}) in the form of
-    ``hw.rtl.generate``'s module builders. The RTL generator's dispatch and the estimator call it once the kinds
-    registry of the hardware stages wires kinds to their modules."""
-    p = layer.params
-    params = stream_params(name=layer.name, channels=layer.in_channels, groups=p.groups, height=x.height,
-                           width=x.width, in_bits=x.bits, in_signed=x.signed, out_bits=layer.out_bits,
-                           out_signed=layer.out_signed, relu=layer.relu, E=p.E, M=p.M, S=p.S, B=p.B, P=p.precision,
-                           pe=pe, stats=p.stats)
-    return layer_files(name, params, p.M, p.S, p.B), {
-        "module": TEMPLATE, "memories": memories(name, params), "params": params, "groups": p.groups,
-        **cost(params), "latency_cycles": latency_cycles(params), "stats": p.stats}
+def layer_params(graph: IRGraph, layer: Layer, pe: int) -> dict[str, Any]:
+    """Template parameters of an IR groupnorm layer (``ir.kinds.groupnorm.GroupNormParams``) at PE."""
+    x, p = graph.tensors[layer.inputs[0]], layer.params
+    return stream_params(name=layer.name, channels=layer.in_channels, groups=p.groups, height=x.height,
+                         width=x.width, in_bits=x.bits, in_signed=x.signed, out_bits=layer.out_bits,
+                         out_signed=layer.out_signed, relu=layer.relu, E=p.E, M=p.M, S=p.S, B=p.B, P=p.precision,
+                         pe=pe, stats=p.stats)
+
+
+@register
+class GroupNormHw(HwKind):
+    """Hardware kind ``groupnorm`` (IR kind ``groupnorm``) on ``groupnorm_stream``."""
+
+    name = "groupnorm"
+    ir_kind = "groupnorm"
+    pipeline_cycles = NORM_STAGES + 2
+
+    def candidate_folds(self, layer: Layer) -> list[Fold]:
+        return [Fold(pe, 1) for pe in fold_candidates(layer.in_channels, layer.params.groups)]
+
+    def cost(self, graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, int]:
+        return cost(layer_params(graph, layer, fold.pe))
+
+    def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
+        params = layer_params(graph, layer, fold.pe)
+        p = layer.params
+        return Lowered(layer_files(name, params, p.M, p.S, p.B), TEMPLATE, params, memories(name, params),
+                       {"groups": p.groups, "stats": p.stats})
+
+    def latency_cycles(self, entry: dict[str, Any]) -> int:
+        """Beyond streaming the frame in: "frame" holds it (constants, then its replay), "previous" one pixel and
+        the pipeline."""
+        p = entry["params"]
+        pixel = int(p["C"]) // int(p["PE"])
+        return latency_cycles(p) - int(p["H"]) * int(p["W"]) * pixel + pixel
+
+    def stream_ff(self, est: EstimateInput) -> float:
+        return 0.0  # the beats and the queue are counted by estimate_terms
+
+    def estimate_terms(self, est: EstimateInput) -> tuple[float, float, float]:
+        t = estimate_terms(est.params, est.part)
+        return t["lut"] - LUT_CONTROL, t["ff"], t["dsp"]  # the estimator adds the control LUTs itself
 
 
 __all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
-           "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "latency_cycles", "layer_files", "lower",
-           "memories", "stream_params"]
+           "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "latency_cycles",
+           "layer_files", "layer_params", "memories", "stream_params"]

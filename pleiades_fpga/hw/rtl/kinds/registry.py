@@ -97,6 +97,11 @@ class HwKind:
         """The generated wrapper module ``name`` of the layer and its manifest fragment."""
         raise NotImplementedError(self.name)
 
+    def latency_cycles(self, entry: dict[str, Any]) -> int:
+        """Cycles the layer adds to the analytic latency: about one output pixel of its own work and its pipeline."""
+        return -(-entry["cycles_per_frame"] // max(1, entry["out_shape"][1] * entry["out_shape"][2])) \
+            + self.pipeline_cycles
+
     def reset_cycles(self, entry: dict[str, Any]) -> int:
         """Cycles after reset before the layer accepts input (memory clear), from its manifest entry."""
         return 0
