@@ -128,9 +128,9 @@ def test_current_verification_is_a_table(model, tmp_path, capsys):
     fake_verification(build)
     cli(capsys, "report", build)
     page = (build / "report.html").read_text()
-    assert "<td>values compared</td><td>640</td>" in page and "<td>4,321.50 / 770</td>" in page
+    assert "<td>values compared</td><td>640</td>" in page and "<td>cycles per frame</td><td>4,321.50</td><td>770</td>" in page
     assert "{'" not in page                                 # no raw dict
-    assert "analytic estimate" in page and "target clock (assumed" in page
+    assert "analytic estimate" in page and "estimate (fmax model" in page
 
 
 @pytest.mark.parametrize("fields, verdict", [
