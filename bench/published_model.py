@@ -16,9 +16,12 @@ Every step runs the command line as a user would (``python -m pleiades_fpga.cli 
    the reports' real-time verdicts at 200 and 50 frames/s;
 6. fidelity figures read from bench/results/published_fidelity.json when present (not recomputed here).
 
+The published checkpoint: ``$PLEIADES_PUBLISHED_CKPT`` (default ../shared/fixtures/dvs128_ckpt.pt).
 Work directory: ``$PLEIADES_BENCH_WORK`` (default /tmp/pleiades-bench/published_model). With
-``PLEIADES_BENCH_REUSE=1`` a step whose outputs are already there for the current design is not re-run; its
-figures are then marked ``"reused": true`` with the times recorded when they were made.
+``PLEIADES_BENCH_REUSE=1`` a step whose outputs are already there for the current design is not re-run (a
+report: when its design hash and verification status are still those of the build); its figures are then
+marked ``"reused": true`` with the times recorded when they were made. ``PLEIADES_BENCH_VERIFY=0`` starts no
+verification (one that is not current is then recorded as not verified).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from typing import Any
 from bench.common import RESULTS, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"
+PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_CKPT", ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"))
 PARTS = ("xc7z020", "LFE5U-85F", "xczu7ev")
 FRAMES = 50
 BINS_MS = (5, 20)
@@ -128,6 +131,8 @@ def verify(work: Path, build_dir: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
     if _reuse() and ver and ver.get("status") == "current" and ver.get("frames", 0) >= FRAMES:
         info["reused"] = True
+    elif os.environ.get("PLEIADES_BENCH_VERIFY", "1") == "0":
+        info["not_verified"] = "PLEIADES_BENCH_VERIFY=0: no verification started by this run"
     else:
         info["verify"] = cli("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES),
                              "--jobs", "2", log=work / f"{build_dir.name}.verify.log", check=False)
@@ -144,10 +149,19 @@ def verify(work: Path, build_dir: Path) -> dict[str, Any]:
 
 
 def report(work: Path, build_dir: Path, part: str) -> dict[str, Any]:
-    info = cli("report", str(build_dir), "--target", part, "--no-html", log=work / f"{build_dir.name}.{part}.log",
-               check=False)   # exit 1 = not real time (a verdict, not a failure)
+    from pleiades_fpga.artifacts import design_hash
+    from pleiades_fpga.report.report import read_verification
+
     path = build_dir / f"report_{part}.json"
-    shutil.copyfile(build_dir / "report.json", path)
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    ver = read_verification(build_dir)
+    if (_reuse() and old.get("design_hash") == design_hash(build_dir)
+            and (old.get("verification") or {}).get("status") == (ver or {}).get("status")):
+        info: dict[str, Any] = {"reused": True}
+    else:
+        info = cli("report", str(build_dir), "--target", part, "--no-html", check=False,   # exit 1: not real time
+                   log=work / f"{build_dir.name}.{part}.log")
+        shutil.copyfile(build_dir / "report.json", path)
     r = json.loads(path.read_text())
     per_layer = []
     for l in r["layers"]:
