@@ -1,0 +1,181 @@
+"""Bench published_fidelity: the published DVS128 PLEIADES network (../shared/fixtures/dvs128_ckpt.pt through
+``import-checkpoint``) quantized after training (``pleiades-fpga quantize``'s route, ``pleiades_fpga.quant.ptq``:
+4 synthetic calibration clips) against its float model at 128x128 on 3 synthetic test gestures (1 s each).
+
+Figures (all measured): per-step argmax agreement with the float model and logit error, counted after the warm-up
+(the receptive field: 46 frames at 10 ms), for
+- w8a8 and w4a8 with exact per-frame GroupNorm statistics, and what a lower calibration percentile
+  (``act_percentile = 99``: finer activation steps for the heavy-tailed GroupNorm outputs) and 8-bit temporal weights
+  recover;
+- w8a8 with the previous frame's statistics (``groupnorm_stats = "previous"``, no frame buffer), against the float
+  model with previous-frame statistics too and against the exact float model; plus the float model's own error
+  from previous-frame statistics;
+- w8a8 at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no retraining), against the
+  float model re-sampled to the same bin;
+- the wall and CPU time of ``pleiades-fpga quantize`` on the published model (w8a8), with the machine's load.
+
+The quantized model is run as the torch model in eval mode after BatchNorm folding, which equals the exported QONNX
+and the golden model bit for bit (tests/test_groupnorm_export.py). The float model uses the kernel-first contraction
+(same function, faster at 128x128). Writes bench/results/published_fidelity.json.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import write_result
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"
+N_TEST = 3
+N_CALIB = 4  # calibration clips of the fidelity runs (`quantize` defaults to 8; its timed run below uses 8)
+N_CALIB_CLI = 8
+BAR = 0.99
+WORKERS = 3  # fidelity runs in parallel processes (one per run; the machine is shared)
+W8, W4 = {"weight_bits": 8, "act_bits": 8}, {"weight_bits": 4, "act_bits": 8}
+RUNS = [  # (label, bin_us, quant config); the first is the bar
+    ("w8a8", 10_000, W8),
+    ("w4a8", 10_000, W4),
+    ("w8a8 previous-frame stats", 10_000, {**W8, "groupnorm_stats": "previous"}),
+    ("w8a8 act_percentile 99", 10_000, {**W8, "act_percentile": 99.0}),
+    ("w4a8 act_percentile 99 + 8-bit temporal weights", 10_000,
+     {**W4, "act_percentile": 99.0, "layers": {"blocks.*.temporal": {"weight_bits": 8}}}),
+    ("w8a8", 5_000, W8),
+    ("w8a8", 20_000, W8),
+]
+
+
+def _previous_stats_float(model):
+    """A copy of the float network whose GroupNorms use the previous frame's statistics
+    (``quant.groupnorm.frame_group_norm``), on the time-folded frames of ONE clip: the bench runs one clip at a time."""
+    import torch
+
+    from pleiades_fpga.quant.groupnorm import frame_group_norm
+
+    class PreviousStatsNorm(torch.nn.Module):
+        def __init__(self, gn: torch.nn.GroupNorm) -> None:
+            super().__init__()
+            self.gn = gn
+
+        def forward(self, x):  # (T, C, H, W) of one clip
+            gn = self.gn
+            y = frame_group_norm(x.transpose(0, 1)[None], gn.num_groups, gn.weight, gn.bias, gn.eps, "previous")
+            return y[0].transpose(0, 1)
+
+    m = copy.deepcopy(model)
+    for block in m.blocks:
+        for name in ("temporal_norm", "pointwise_norm"):
+            if isinstance(getattr(block, name, None), torch.nn.GroupNorm):
+                setattr(block, name, PreviousStatsNorm(getattr(block, name)))
+    return m
+
+
+def _logits(model, frames) -> np.ndarray:
+    """(N, classes, T) logits, causal, one clip at a time."""
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([model(frames[i:i + 1].float(), pad="causal").double().numpy()
+                               for i in range(len(frames))])
+
+
+def _compare(ref: np.ndarray, q: np.ndarray, warmup: int) -> dict:
+    r, y = ref[:, :, warmup:], q[:, :, warmup:]
+    err = np.abs(y - r)
+    return {"steps": int(r.shape[0] * r.shape[2]),
+            "argmax_agreement": float(np.mean(r.argmax(1) == y.argmax(1))),
+            "logit_mean_abs_error": float(err.mean()), "logit_max_abs_error": float(err.max()),
+            "logit_rel_error": float(np.linalg.norm(y - r) / np.linalg.norm(r))}
+
+
+def _quantized(model, spec: dict, calib) -> tuple[object, float]:
+    from pleiades_fpga.quant import fold_batchnorm
+    from pleiades_fpga.quant.config import resolve_spec
+    from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq
+
+    t0 = time.process_time()
+    q = calibrate_ptq(prepare_ptq(model, resolve_spec(spec)), calib, progress=False)
+    return fold_batchnorm(q), time.process_time() - t0
+
+
+def _run(task: tuple[str, int, dict]) -> tuple[str, dict]:
+    """One fidelity run (a worker process): float reference and quantized model at the bin size of the task."""
+    import torch
+
+    from pleiades_fpga.data.datasets import load_clips
+    from pleiades_fpga.model.published import import_published
+    from pleiades_fpga.quant.ptq import calibration_frames
+    from pleiades_fpga.train.loop import resample_for_bin
+
+    label, bin_us, spec = task
+    torch.set_num_threads(1)
+    t0 = time.process_time()
+    fm = resample_for_bin(import_published(FIXTURE).eval(), bin_us)
+    fm.set_contraction("kernel")
+    warm = fm.config.receptive_field
+    frames = load_clips("synthetic", "test", 128, N_TEST, 1, progress=False).frames(bin_us)
+    calib = calibration_frames(fm.config, "synthetic", N_CALIB, progress=False)
+    ref = _logits(fm, frames)
+    q, ptq_cpu = _quantized(fm, spec, calib)
+    entry = {"spec": spec, "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
+             "ptq_cpu_s": round(ptq_cpu, 1), "vs_float": _compare(ref, _logits(q, frames), warm)}
+    if spec.get("groupnorm_stats") == "previous":
+        fprev = _logits(_previous_stats_float(fm), frames)
+        entry["vs_float_previous_stats"] = _compare(fprev, _logits(q, frames), warm)
+        entry["float_previous_stats_vs_float"] = _compare(ref, fprev, warm)
+    entry["cpu_s"] = round(time.process_time() - t0, 1)
+    return f"{label} @ {bin_us / 1000:g} ms", entry
+
+
+def _time_quantize_cli(ckpt: Path) -> dict:
+    """``pleiades-fpga quantize`` of the published model (w8a8, synthetic calibration): wall and child CPU time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        load_before = os.getloadavg()
+        c0, t0 = os.times(), time.time()
+        subprocess.run([sys.executable, "-m", "pleiades_fpga.cli", "quantize", str(ckpt), "--quant", "w8a8",
+                        "--calib", "synthetic", "--calib-clips", str(N_CALIB_CLI), "--out",
+                        str(Path(tmp) / "dvs128_w8a8.onnx"), "--no-progress",
+                        "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        wall, c1 = time.time() - t0, os.times()
+    cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "calib_clips": N_CALIB_CLI, "cores": os.cpu_count(),
+            "loadavg_1min_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
+            "source": "measured (subprocess; CPU = user + system of the child)"}
+
+
+def main() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pleiades_fpga.model import save_checkpoint
+    from pleiades_fpga.model.published import import_published
+
+    if not FIXTURE.is_file():
+        raise FileNotFoundError(f"published checkpoint {FIXTURE} not found (the ../shared fixtures of the workspace)")
+    start = time.time()
+    result: dict = {"checkpoint": str(FIXTURE), "input": "128x128", "test_clips": N_TEST, "calib_clips": N_CALIB,
+                    "test_data": "synthetic test split (seed 1), 1 s clips", "bar_argmax_agreement": BAR,
+                    "source": "measured: quantized torch model (== golden model == QONNX) vs float model, this run",
+                    "runs": {}}
+    with ProcessPoolExecutor(WORKERS) as pool:
+        for key, entry in pool.map(_run, RUNS):  # written after every run: an interrupted bench keeps its figures
+            result["runs"][key] = entry
+            print(f"{key}: {entry['vs_float']}", flush=True)
+            result["wall_s"] = round(time.time() - start, 1)
+            write_result("published_fidelity", result)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = save_checkpoint(import_published(FIXTURE), Path(tmp) / "dvs128.pt")
+        result["quantize_time"] = _time_quantize_cli(ckpt)
+    print(f"quantize: {result['quantize_time']}", flush=True)
+    result["wall_s"] = round(time.time() - start, 1)
+    write_result("published_fidelity", result)
+
+
+if __name__ == "__main__":
+    main()
