@@ -133,7 +133,12 @@ def export_model(model: nn.Module, path: str | Path, frames: int = 16, batch: in
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "raw.onnx"
         export_qonnx(_Causal(folded).eval(), x, export_path=str(raw), verbose=False)
-        wrapper = cleanup_model(ModelWrapper(str(raw)))
+        wrapper = ModelWrapper(str(raw))
+        # qonnx's constant folding runs nodes at the version of the FIRST opset import: the default domain first
+        imports = sorted(wrapper.model.opset_import, key=lambda o: o.domain != "")
+        del wrapper.model.opset_import[:]
+        wrapper.model.opset_import.extend(imports)
+        wrapper = cleanup_model(wrapper)
     m = wrapper.model
     del m.metadata_props[:]
     props = {
