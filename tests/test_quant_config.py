@@ -72,10 +72,28 @@ def test_cli_overrides_replace_defaults(tmp_path):
 def test_bad_bit_widths_in_dicts(bad):
     with pytest.raises(PleiadesError, match="bit width from 2 to 8"):
         resolve_spec({"weight_bits": bad, "act_bits": 4})
-    with pytest.raises(PleiadesError, match="bit width from 2 to 8"):
-        resolve_spec({"weight_bits": 4, "act_bits": 4, "layers": {"head.*": {"act_bits": bad}}})
+    if bad != 9:  # activations may be up to 16 bits wide
+        with pytest.raises(PleiadesError, match="bit width from 2 to 16"):
+            resolve_spec({"weight_bits": 4, "act_bits": 4, "layers": {"head.*": {"act_bits": bad}}})
     with pytest.raises(PleiadesError, match="bit width from 2 to 8"):
         resolve_spec("w4a4", act_bits=bad)
+
+
+def test_activation_widths_up_to_16_bits_and_per_layer_percentile():
+    spec = resolve_spec({"weight_bits": 8, "act_bits": 8, "layers": {
+        "*.in_quant": {"act_bits": 12, "act_percentile": 100}, "head.fc1_act": {"act_bits": 16}}})
+    assert bits_for(spec, "blocks.2.pointwise_norm.in_quant", "act_bits") == 12
+    assert bits_for(spec, "blocks.2.pointwise_norm.in_quant", "act_percentile") == 100.0
+    assert bits_for(spec, "blocks.2.add_quant", "act_percentile") is None  # the quantizers' default
+    assert bits_for(spec, "head.fc1_act", "act_bits") == 16
+    with pytest.raises(PleiadesError, match=r"layers\['head.\*'\].act_bits must be an integer bit width from 2 to 16"):
+        resolve_spec({"weight_bits": 8, "act_bits": 8, "layers": {"head.*": {"act_bits": 17}}})
+    with pytest.raises(PleiadesError, match="weight_bits must be an integer bit width from 2 to 8"):
+        resolve_spec({"weight_bits": 8, "act_bits": 8, "layers": {"head.*": {"weight_bits": 9}}})
+    with pytest.raises(PleiadesError, match="act_percentile must be a number from 90 to 100"):
+        resolve_spec({"weight_bits": 8, "act_bits": 8, "layers": {"head.*": {"act_percentile": 101}}})
+    with pytest.raises(PleiadesError, match="from 2 to 8"):
+        parse_shortcut("w8a16")  # shortcuts stay within 8 bits; wider activations come from a config file
 
 
 def test_bad_files_and_keys(tmp_path):

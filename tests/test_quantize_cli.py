@@ -87,6 +87,25 @@ def test_quantize_per_layer_widths_from_config(float_ckpt, tmp_path, capsys):
     assert rc == 2 and "'blocks.9.*' match(es) no layer" in err and not (tmp_path / "x.onnx").exists()
 
 
+def test_quantize_shipped_published_config_12_bit_groupnorm_golden_equals_qonnx(float_ckpt, tmp_path, capsys):
+    """The shipped per-layer widths of the published network (12-bit GroupNorm inputs and outputs, calibrated on
+    the maximum): the IR carries them and the golden model equals qonnx with activations wider than 8 bits."""
+    import pleiades_fpga.quant
+
+    cfg = Path(pleiades_fpga.quant.__file__).parent / "configs" / "published_w8a8.json"
+    out = tmp_path / "m.onnx"
+    rc, _, err = _quantize([str(float_ckpt), "--quant", "w8a8", "--calib", "synthetic", "--calib-clips", "1",
+                            "--config", str(cfg), "--out", str(out)], capsys)
+    assert rc == 0, err
+    golden = GoldenModel.from_qonnx(out)
+    for name in ("blocks.0.temporal_norm", "blocks.1.temporal_norm", "blocks.1.pointwise_norm"):
+        assert (golden.ir.layer(name).in_bits, golden.ir.layer(name).out_bits) == (12, 12), name
+    clips = load_clips("synthetic", "test", 32, 2, 1, progress=False).frames(CFG.bin_us)[:, :, :16].float().numpy()
+    logits = golden.forward(clips)
+    assert int((logits != qonnx_outputs(out, clips)).sum()) == 0
+    assert len(np.unique(logits)) > 10
+
+
 def test_quantize_calibrates_on_a_dvs128_directory(float_ckpt, tmp_path, capsys):
     """--calib DIR: a DVS128 Gesture copy (tonic layout, events x, y, p, t[ms]) read by the project's loader."""
     rng = np.random.default_rng(0)
@@ -160,5 +179,9 @@ def test_act_percentile_sets_the_calibrated_scales():
                           frames, progress=False)
         scales[pct] = float(q.blocks[0].temporal_act.act_quant.scale())
     assert scales[100] > scales[90]
+    per_layer = resolve_spec({"weight_bits": 8, "act_bits": 8, "act_percentile": 90,
+                              "layers": {"blocks.0.temporal_act": {"act_percentile": 100}}})
+    q = calibrate_ptq(prepare_ptq(model, per_layer), frames, progress=False)
+    assert float(q.blocks[0].temporal_act.act_quant.scale()) == scales[100]  # the layer's own percentile wins
     with pytest.raises(PleiadesError, match="act_percentile must be a number from 90 to 100"):
         resolve_spec({"weight_bits": 8, "act_bits": 8, "act_percentile": 101})

@@ -3,14 +3,15 @@
 A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkpoints)::
 
     weight_bits = 4          # default for every conv / temporal / head weight (2..8)
-    act_bits = 4             # default for every activation quantizer (2..8)
+    act_bits = 4             # default for every activation quantizer (2..16)
     input_bits = 8           # unsigned event counts, clipped to [0, 2**input_bits - 1] (2..8)
     groupnorm_stats = "frame"  # causal GroupNorm: "frame" (exact) or "previous" (previous frame's statistics)
     groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
     act_percentile = 99.9    # calibration: the percentile of activations an activation scale covers (90..100)
     [layers."blocks.0.*"]    # glob over module names; later entries win
     weight_bits = 8
-    act_bits = 8
+    act_bits = 12            # e.g. wider GroupNorm inputs (up to 16 bits)
+    act_percentile = 100     # per-layer calibration percentile
 
 Weight quantizers are named by their layer (``blocks.0.temporal``, ``blocks.1.spatial_pointwise``,
 ``head.fc2`` ...), activation quantizers by ``<block>.<name>_act`` / ``<block>.add_quant`` /
@@ -30,21 +31,30 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.ir.integers import GN_STATS
 
 MIN_BITS, MAX_BITS = 2, 8
+MAX_ACT_BITS = 16  # activation widths (default and per layer) may go up to 16 bits: the IR, golden model and RTL
+# templates take any width; weights (and the CLI shortcut) stay within MAX_BITS
 KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
         "groupnorm_stats", "groupnorm_p", "act_percentile")
 SCALINGS = ("pot", "dyadic")
-LAYER_KEYS = ("weight_bits", "act_bits")
+LAYER_KEYS = ("weight_bits", "act_bits", "act_percentile")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
 SPEC_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
 
-def check_bits(value: Any, what: str) -> int:
-    """A bit width in [2, 8] or a PleiadesError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_BITS <= value <= MAX_BITS:
+def check_bits(value: Any, what: str, max_bits: int = MAX_BITS) -> int:
+    """A bit width in [MIN_BITS, max_bits] or a PleiadesError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_BITS <= value <= max_bits:
         raise PleiadesError(
-            f"{what} must be an integer bit width from {MIN_BITS} to {MAX_BITS}, got {value!r}"
+            f"{what} must be an integer bit width from {MIN_BITS} to {max_bits}, got {value!r}"
         )
     return value
+
+
+def check_percentile(value: Any, what: str) -> float:
+    """A calibration percentile in [90, 100] or a PleiadesError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 90.0 <= float(value) <= 100.0:
+        raise PleiadesError(f"quant config {what} must be a number from 90 to 100, got {value!r}")
+    return float(value)
 
 
 def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +69,7 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
             raise PleiadesError(f"quant config needs '{key}' (e.g. weight_bits = 4, act_bits = 4)")
     out = {
         "weight_bits": check_bits(spec["weight_bits"], "weight_bits"),
-        "act_bits": check_bits(spec["act_bits"], "act_bits"),
+        "act_bits": check_bits(spec["act_bits"], "act_bits", MAX_ACT_BITS),
         "input_bits": check_bits(spec.get("input_bits", 8), "input_bits"),
         "scaling": spec.get("scaling", "pot"),
         "layers": {},
@@ -90,10 +100,7 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
             raise PleiadesError(f"quant config groupnorm_p must be an integer from 4 to 24, got {gp!r}")
         out["groupnorm_p"] = gp
     if "act_percentile" in spec:  # percentile of |activations| that sets an activation scale in calibration
-        ap = spec["act_percentile"]
-        if isinstance(ap, bool) or not isinstance(ap, (int, float)) or not 90.0 <= float(ap) <= 100.0:
-            raise PleiadesError(f"quant config act_percentile must be a number from 90 to 100, got {ap!r}")
-        out["act_percentile"] = float(ap)
+        out["act_percentile"] = check_percentile(spec["act_percentile"], "act_percentile")
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")
@@ -102,7 +109,10 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
             raise PleiadesError(
                 f"quant config layers[{pattern!r}] must be a mapping with keys among {LAYER_KEYS}, got {override!r}"
             )
-        out["layers"][str(pattern)] = {k: check_bits(v, f"layers[{pattern!r}].{k}") for k, v in override.items()}
+        out["layers"][str(pattern)] = {
+            k: check_percentile(v, f"layers[{pattern!r}].{k}") if k == "act_percentile"
+            else check_bits(v, f"layers[{pattern!r}].{k}", MAX_ACT_BITS if k == "act_bits" else MAX_BITS)
+            for k, v in override.items()}
     return out
 
 
@@ -111,7 +121,8 @@ def parse_shortcut(text: str, input_bits: int = 8) -> dict[str, Any]:
     m = SHORTCUT.match(text.strip().lower())
     if not m:
         raise PleiadesError(f"quant shortcut must look like 'w4a4' (weights 4 bits, activations 4 bits), got {text!r}")
-    return normalize_spec({"weight_bits": int(m.group(1)), "act_bits": int(m.group(2)), "input_bits": input_bits})
+    act_bits = check_bits(int(m.group(2)), "the shortcut's activation bits")  # wider ones only from a config file
+    return normalize_spec({"weight_bits": int(m.group(1)), "act_bits": act_bits, "input_bits": input_bits})
 
 
 def _read_config_file(path: Path, what: str) -> Any:
@@ -232,17 +243,17 @@ def overrides_must_match(spec: dict[str, Any]) -> Iterator[None]:
                             f"network; its layers are: {', '.join(sorted(names))}")
 
 
-def bits_for(spec: dict[str, Any], name: str, key: str) -> int:
-    """Bit width ``key`` ("weight_bits" or "act_bits") for module ``name``: an entry naming the layer exactly wins,
-    else the last matching glob, else the default (so `[layers."blocks.0.temporal"]` is never overridden by a
-    later `[layers."blocks.*"]`)."""
+def bits_for(spec: dict[str, Any], name: str, key: str) -> Any:
+    """Setting ``key`` ("weight_bits", "act_bits" or "act_percentile") for module ``name``: an entry naming the layer
+    exactly wins, else the last matching glob, else the config's default (None if it has none) (so
+    `[layers."blocks.0.temporal"]` is never overridden by a later `[layers."blocks.*"]`)."""
     for names in _LAYER_RECORDERS:
         names.add(name)
     layers = spec.get("layers", {})
     exact = layers.get(name, {})
     if key in exact:
         return exact[key]
-    bits = spec[key]
+    bits = spec.get(key)
     for pattern, override in layers.items():
         if key in override and fnmatch.fnmatchcase(name, pattern):
             bits = override[key]

@@ -98,11 +98,12 @@ class _Builder:
         return nn.Identity() if folded else nn.BatchNorm3d(channels)
 
     def act_kwargs(self, name: str) -> dict[str, Any]:
-        """Width and calibration percentile (quant config ``act_percentile``, default the quantizers' 99.9) of the
-        activation quantizer ``name``."""
+        """Width and calibration percentile (quant config ``act_percentile``, default or per layer; else the
+        quantizers' 99.9) of the activation quantizer ``name``."""
         kw: dict[str, Any] = {"bit_width": bits_for(self.spec, name, "act_bits"), "return_quant_tensor": True}
-        if "act_percentile" in self.spec:
-            kw["high_percentile_q"] = float(self.spec["act_percentile"])
+        percentile = bits_for(self.spec, name, "act_percentile")
+        if percentile is not None:
+            kw["high_percentile_q"] = float(percentile)
         return kw
 
     def relu(self, name: str) -> QuantReLU:
