@@ -91,15 +91,28 @@ def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _St
             continue
         if len(cons) != 2:
             raise UnsupportedModelError(f"tensor {tname} has {len(cons)} readers; the RTL backend forks into 2 at most")
-        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname))
-        st.decls += fork.decls
-        st.insts += fork.insts
         near = [i for i, c in enumerate(cons) if c in joins or any(c.output in j.inputs for j in joins)]
         short = near[0] if len(near) == 1 else 1
+        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname),
+                                           _frames_held(cons[1 - short], readers, joins))
+        st.decls += fork.decls
+        st.insts += fork.insts
         st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fork.direct
         st.port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fork.queued
         st.forks.append(fork.entry)
     return st
+
+
+def _frames_held(first: Layer, readers: dict[str, list[Layer]], joins: list[Layer]) -> int:
+    """Whole frames held by a fork's long branch: its layers from ``first`` up to the joining layer."""
+    held, layer = 0, first
+    while layer not in joins:
+        held += hw_kind_of(layer).frames_held(layer)
+        nxt = readers.get(layer.output, [])
+        if len(nxt) != 1:
+            break
+        layer = nxt[0]
+    return held
 
 
 def _layer_instance(layer: Layer, name: str, st: _Streams) -> str:
@@ -236,7 +249,7 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
     folding = {l.name: Fold() for l in hw_layers} | dict(folding or default_folding(graph))
     st = _plan_streams(graph, hw_layers, in_tensor)
     modules, insts, entries, templates = _lower_layers(graph, hw_layers, folding, st)
-    templates |= {"requant"} | ({"axis_fork", "axis_fifo"} if st.forks else set())
+    templates |= {"requant"} | {module for fork in st.forks for module in fork["module"].split("+")}
     rtl_dir = out_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
     files = _write_rtl(rtl_dir, modules, top, _top_verilog(graph, top, in_tensor, st, insts), templates)

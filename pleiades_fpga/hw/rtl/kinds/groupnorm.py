@@ -201,6 +201,9 @@ class GroupNormHw(HwKind):
         return Lowered(layer_files(name, params, p.M, p.S, p.B), TEMPLATE, params, memories(name, params),
                        {"groups": p.groups, "stats": p.stats})
 
+    def frames_held(self, layer: Layer) -> int:
+        return 1 if layer.params.stats == "frame" else 0
+
     def latency_cycles(self, entry: dict[str, Any]) -> int:
         """Beyond streaming the frame in: "frame" holds it (constants, then its replay), "previous" one pixel and
         the pipeline."""

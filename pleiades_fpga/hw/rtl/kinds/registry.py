@@ -82,6 +82,11 @@ class HwKind:
     output_queue: ClassVar[bool] = False  # partial output vector + 2-beat output queue
     control_share: ClassVar[float | None] = None  # share of the family's control LUTs (None: 20 LUTs)
 
+    def frames_held(self, layer: Layer) -> int:
+        """Whole frames the engine takes in before it emits the first output of a frame (0: it streams). A fork's
+        skip FIFO holds that many frames of the branch it bypasses (``kinds.fork``)."""
+        return 0
+
     def check(self, layer: Layer) -> None:
         """Raise ``UnsupportedModelError`` naming the layer when this kind cannot build it."""
 
