@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary(golden.ir))
     cfg = model.config
-    print(f"quantized {args.checkpoint} ({spec['weight_bits']}-bit weights, {spec['act_bits']}-bit activations, "
-          f"{cfg.bin_us / 1000:g} ms bins, K={cfg.kernel_size}) on {len(frames)} {args.calib} clips")
+    widths = f" (per layer: {args.config or args.quant})" if spec["layers"] else ""
+    print(f"quantized {args.checkpoint} ({spec['weight_bits']}-bit weights, {spec['act_bits']}-bit activations"
+          f"{widths}, {cfg.bin_us / 1000:g} ms bins, K={cfg.kernel_size}) on {len(frames)} {args.calib} clips")
     print(f"wrote {out}")
     return 0
