@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl import template_path
+from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.hw.rtl.cycles import mac_cycles_per_pixel, mvu_cycles_per_frame, temporal_conv_cycles_per_frame
 from pleiades_fpga.hw.rtl.rom import (addr_width, channel_param_words, mac_weight_words, pack_lanes, rom_verilog,
                                       unpack_lanes)
@@ -78,7 +78,7 @@ def test_build_key_depends_on_parameters_and_content(tmp_path):
 @needs_icarus
 def test_runner_roundtrip_and_cache_icarus(tmp_path):
     vec = {"acc": [5, 7, -6, 1000], "m": [1, 1, 1, 1], "s": [1, 1, 1, 0]}
-    runs = [run_testbench("requant", [template_path("requant")], "pleiades_fpga.sim.tb.tb_requant", sim="icarus",
+    runs = [run_testbench("requant", template_sources("requant"), "pleiades_fpga.sim.tb.tb_requant", sim="icarus",
                           parameters=REQ_PARAMS, vectors=vec, cache_dir=tmp_path) for _ in range(2)]
     assert not runs[0].cached_build and runs[1].cached_build
     for run in runs:
@@ -90,7 +90,7 @@ def test_runner_roundtrip_and_cache_icarus(tmp_path):
 def test_runner_verilator_cached_rebuild():
     vec = {"acc": [-7], "m": [3], "s": [2]}   # -21/4 = -5.25 -> -5
     for _ in range(2):
-        run = run_testbench("requant", [template_path("requant")], "pleiades_fpga.sim.tb.tb_requant", sim="verilator",
+        run = run_testbench("requant", template_sources("requant"), "pleiades_fpga.sim.tb.tb_requant", sim="verilator",
                             parameters=REQ_PARAMS, vectors=vec)
         assert run.results["y"] == [(-5) & 0x7F]
     assert run.cached_build
@@ -99,7 +99,7 @@ def test_runner_verilator_cached_rebuild():
 @needs_icarus
 def test_runner_reports_failing_testbench(tmp_path):
     with pytest.raises(SimulationError, match="failed"):
-        run_testbench("requant", [template_path("requant")], "pleiades_fpga.sim.tb.tb_requant", sim="icarus",
+        run_testbench("requant", template_sources("requant"), "pleiades_fpga.sim.tb.tb_requant", sim="icarus",
                       parameters=REQ_PARAMS, vectors={"m": [1]}, cache_dir=tmp_path)  # no "acc": the test raises
 
 
