@@ -117,3 +117,18 @@ def test_shipped_calibration_is_complete():
     assert cal["routing_ns_per_hop"] == {"a": round(a, 4), "b": round(b, 4)}
     assert a + b * 0.5 > 0 and math.isfinite(b)
 
+
+
+def test_estimate_outside_the_calibrated_spread_says_it_is_extrapolated(tmp_path, monkeypatch):
+    path = tmp_path / "cal.json"
+    fm.write_calibration("ecp5", [{**n, "commit": "abc1234", "date": "2026-11-30T00:00:00Z"}
+                                  for n in _synthetic_nets(0.7, 1.6)], path)
+    spreads = [st["spread"] for n in fm.load_calibration("ecp5", path)["nets"] for st in n["stages"]]
+    m = _manifest([_layer()])
+    monkeypatch.setattr(fm, "spread", lambda manifest, part: (min(spreads) + max(spreads)) / 2)
+    inside = fm.estimate_fmax(m, ECP5, path)
+    assert not inside["extrapolated"] and "leave-one-out error up to" in inside["source"]
+    monkeypatch.setattr(fm, "spread", lambda manifest, part: max(spreads) + 0.3)
+    outside = fm.estimate_fmax(m, ECP5, path)
+    assert outside["extrapolated"] and "EXTRAPOLATED" in outside["source"]
+    assert "leave-one-out" not in outside["source"]

@@ -288,6 +288,9 @@ def leave_one_out(cal: dict) -> list[dict]:
     return rows
 
 
+SPREAD_MARGIN = 0.05  # a design's spread this far outside the calibrated nets' range is an extrapolation
+
+
 def estimate_fmax(manifest: dict, part: Part, path: Path | str = CALIBRATION_FILE) -> dict | None:
     """{"fmax_mhz", "source", "critical_path", "calibration"} for ``manifest`` on ``part``; None when the family
     has no calibration (then no estimate exists)."""
@@ -300,10 +303,16 @@ def estimate_fmax(manifest: dict, part: Part, path: Path | str = CALIBRATION_FIL
         return None
     loo = [abs(r["error"]) for r in leave_one_out(cal)]
     commits = sorted({str(n.get("commit")) for n in cal["nets"]})
+    spreads = [st["spread"] for n in cal["nets"] for st in n.get("stages", [])]
+    lo, hi = (min(spreads), max(spreads)) if spreads else (crit["spread"], crit["spread"])
+    extrapolated = not lo - SPREAD_MARGIN <= crit["spread"] <= hi + SPREAD_MARGIN
+    bound = (f"EXTRAPOLATED: this design's spread {crit['spread']:.2f} lies outside the calibrated nets' "
+             f"{lo:.2f}-{hi:.2f}, so their error bound does not apply" if extrapolated else
+             f"leave-one-out error up to {100 * max(loo, default=0):.0f} %")
     return {
         "fmax_mhz": round(1000.0 / crit["period_ns"], 2),
-        "source": (f"estimate (fmax model calibrated on {len(cal['nets'])} nextpnr runs on {cal.get('part')}, "
-                   f"leave-one-out error up to {100 * max(loo, default=0):.0f} %)"),
+        "source": f"estimate (fmax model calibrated on {len(cal['nets'])} nextpnr runs on {cal.get('part')}, {bound})",
+        "extrapolated": extrapolated,
         "critical_path": crit,
         "calibration": {"routing_ns_per_hop": {"a": a, "b": b}, "nets": [n["net"] for n in cal["nets"]],
                         "commits": commits, "max_leave_one_out_error": max(loo, default=None)},
