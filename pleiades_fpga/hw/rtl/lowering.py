@@ -113,6 +113,11 @@ def useful_lanes(n: int) -> list[int]:
     return out
 
 
+def pow2_at_least(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1): FIFO depths, bursts, bus widths."""
+    return 1 << max(0, n - 1).bit_length()
+
+
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 

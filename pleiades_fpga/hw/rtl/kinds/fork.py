@@ -10,6 +10,7 @@ from typing import Any
 
 from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
+from pleiades_fpga.hw.rtl.lowering import pow2_at_least
 
 SKIP_FIFO_DEPTH = 16
 
@@ -21,7 +22,7 @@ def skip_fifo_depth(frames_held: int, pixels: int) -> int:
     if frames_held <= 0:
         return SKIP_FIFO_DEPTH
     need = (frames_held + 1) * pixels + SKIP_FIFO_DEPTH
-    return 1 << (need - 1).bit_length()
+    return pow2_at_least(need)
 
 
 @dataclass

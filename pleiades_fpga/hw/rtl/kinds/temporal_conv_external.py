@@ -5,7 +5,6 @@ docs/EXTERNAL_MEMORY.md.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import cycles
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, Fold, HwKind, Lowered, register
-from pleiades_fpga.hw.rtl.lowering import is_depthwise, lower_mac, mac_folds, requant_fields
+from pleiades_fpga.hw.rtl.lowering import is_depthwise, lower_mac, mac_folds, pow2_at_least, requant_fields
 from pleiades_fpga.hw.rtl.rom import mac_layer_files
 from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections, wire
 from pleiades_fpga.ir.graph import IRGraph, Layer
@@ -37,10 +36,6 @@ PREFETCH_SLACK_CYCLES = 8
 #: default burst size: long enough for DRAM efficiency, short enough that the prefetch FIFOs (which must cover
 #: one group of K-1 bursts on top of the latency) stay small
 BURST_TARGET_BYTES = 256
-
-
-def _pow2_at_least(n: int) -> int:
-    return 1 << max(0, math.ceil(math.log2(max(1, n))))
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,7 @@ class HistoryLayout:
 def axi_data_width(pixel_bits: int, port_bits: int) -> int:
     """AXI data width of a layer's master: its pixel width rounded up to a power of two (>= 8 bits), at most the
     memory port's width (a narrower master is upsized to the port by the interconnect)."""
-    return min(port_bits, max(8, 1 << (pixel_bits - 1).bit_length()))
+    return min(port_bits, max(8, pow2_at_least(pixel_bits)))
 
 
 def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pixel: int) -> int:
@@ -109,7 +104,7 @@ def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pi
     its (K-1)*burst_pix*bpp beats + slack) before the FIFO runs dry."""
     lead = latency + (k - 1) * burst_pix * bpp + PREFETCH_SLACK_CYCLES
     pace = max(1, cycles_per_pixel, (k - 1) * bpp)
-    return _pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // pace)))
+    return pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // pace)))
 
 
 def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, burst_pix: int | None = None,
@@ -122,7 +117,7 @@ def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, bu
         raise PleiadesError(f"{name}: an external history needs K >= 2 temporal taps, got K = {k}")
     if data_w < 8 or data_w > 1024 or data_w & (data_w - 1):
         raise PleiadesError(f"{name}: the AXI data width must be a power of two from 8 to 1024 bits, got {data_w}")
-    bpp = _pow2_at_least(-(-(c_in * in_w) // data_w))
+    bpp = pow2_at_least(-(-(c_in * in_w) // data_w))
     pix_bytes = bpp * data_w // 8
     if burst_pix is None:
         burst_pix = 1
