@@ -53,6 +53,7 @@ module conv3x3_stream #(
     parameter integer S_W = 4,                  // requant shift width (bits, unsigned)
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
+    parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
     // derived: do not override
     parameter integer KF = (C_OUT + PE - 1) / PE,
     parameter integer CF = (DEPTHWISE != 0) ? 1 : (C_IN + SIMD - 1) / SIMD,
@@ -422,7 +423,9 @@ module conv3x3_stream #(
             );
             // products, adder tree and accumulator (shared with temporal_conv_buffer)
             wire signed [AW-1:0] acc;
-            mac_lane #(.MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+            mac_lane #(
+                .MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
+            ) u_mac (
                 .clk(clk), .en(1'b1), .x(xl), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(t2_v), .first(t2_first),
                 .bias(bias), .acc(acc)
             );

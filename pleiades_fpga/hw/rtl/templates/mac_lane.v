@@ -16,6 +16,7 @@ module mac_lane #(
     parameter integer W_W = 8,                  // weight width (bits, signed)
     parameter integer BIAS_W = 8,               // bias width (bits, signed)
     parameter integer ACC_W = 18,               // accumulator width (bits, signed; >= IN_W + 1 + W_W and BIAS_W)
+    parameter integer MAC_MODE = 0,             // 0: one product per multiplier (DSP), 1: two packed, 2: LUT (see below)
     // derived (do not override)
     parameter integer N1 = (MS + 3) / 4,        // partial sums after stage T1
     parameter integer N2 = (N1 + 3) / 4         // partial sums after stage T2
@@ -33,6 +34,12 @@ module mac_lane #(
     generate
         if (MS < 1 || IN_W < 1 || W_W < 1 || BIAS_W < 1) begin : g_check_sizes
             PARAMETER_ERROR_mac_lane_MS_IN_W_W_W_BIAS_W_must_be_at_least_1 u_error ();
+        end
+        if (MAC_MODE < 0 || MAC_MODE > 2) begin : g_check_mode
+            PARAMETER_ERROR_mac_lane_MAC_MODE_must_be_0_1_or_2 u_error ();
+        end
+        if (MAC_MODE != 0) begin : g_check_mode_todo
+            PARAMETER_ERROR_mac_lane_MAC_MODE_1_and_2_not_yet_implemented u_error ();
         end
         if (ACC_W < PW || ACC_W < BIAS_W) begin : g_check_acc
             PARAMETER_ERROR_mac_lane_ACC_W_must_hold_a_product_and_the_bias u_error ();

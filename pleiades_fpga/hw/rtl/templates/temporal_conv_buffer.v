@@ -46,6 +46,7 @@ module temporal_conv_buffer #(
     parameter integer S_W = 5,                  // requant shift width (bits, unsigned)
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
+    parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
     parameter integer NI = (DEPTHWISE != 0) ? 1 : (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,
@@ -413,7 +414,9 @@ module temporal_conv_buffer #(
             );
             // products, adder tree and accumulator (shared with conv3x3_stream)
             wire [MS*W_W-1:0] wl = wo[j*MS*W_W +: MS*W_W];
-            mac_lane #(.MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW)) u_mac (
+            mac_lane #(
+                .MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
+            ) u_mac (
                 .clk(clk), .en(en), .x(xl), .w(wl), .acc_load(vt2), .first(firstt2), .bias(bias), .acc(acc[j])
             );
         end
