@@ -127,13 +127,16 @@ def test_stream_params_refuse_illegal_folding():
 
 def test_manifest_memories_and_cost():
     p = {"H": 128, "W": 128, "C": 8, "G": 4, "PE": 1, "STATS": 0, "IN_W": 8, "B_W": 16, "M_W": 16, "S_W": 5,
-         "P": 16, "S1_W": 24, "D_W": 46}
+         "P": 16, "S1_W": 24, "S2_W": 31, "D_W": 46, "ACC_W": 57}
     mems = gn.memories("gn", p)
     assert mems[0] == {"name": "gn_frame", "kind": "frame_buffer", "depth": 16384, "width": 64}   # 1 Mbit
     assert mems[1]["depth"] == 8 and mems[1]["width"] == 37
     assert [m["kind"] for m in gn.memories("gn", {**p, "STATS": 1})] == ["weights"]    # no frame buffer
     c = gn.cost(p)
-    assert c["multipliers"] == 3 and c["macs_per_frame"] == 0
+    # multiplier blocks, not products: x*x 9x9 -> 1, d*M 25x16 -> 2, (d*M)*R' 41x18 -> 3 (18x18 blocks)
+    assert c["multipliers"] == 1 + 2 + 3 and c["macs_per_frame"] == 0
+    assert gn.cost({**p, "PE": 2})["multipliers"] == 2 * 6
+    assert gn.cost({**p, "H": 2, "W": 2, "IN_W": 4, "M_W": 4, "P": 8})["multipliers"] == 3   # narrow: 1 each
     assert c["cycles_per_frame"] == 16384 * 8 + gn.constants_cycles(p) + 6
     # "frame" delays by a whole frame (input, constants, replay), "previous" by the pipeline only
     assert gn.latency_cycles(p) > 2 * 16384 * 8 > gn.latency_cycles({**p, "STATS": 1}) - 16384 * 8 >= 0
@@ -172,7 +175,10 @@ def test_lower_ir_layer():
     assert low.memories[0] == {"name": "blocks_0_temporal_norm_frame", "kind": "frame_buffer", "depth": 24,
                                "width": 64}
     cost = kind.cost(graph, layer, Fold(2, 1))
-    assert cost["multipliers"] == 6 and cost["cycles_per_frame"] == gn.frame_cycles(low.params)
+    # per lane x*x 9x9, d*M 13 x M_W, (d*M)*R' (13 + M_W) x 18: 18x18 blocks
+    dm_blocks = -(-(13 + low.params["M_W"]) // 18)
+    assert low.params["M_W"] <= 18 and cost["multipliers"] == 2 * (1 + 1 + dm_blocks)
+    assert cost["cycles_per_frame"] == gn.frame_cycles(low.params)
     assert low.params["PE"] == 2 and low.params["STATS"] == 0 and low.params["RELU"] == 1
     # the analytic latency counts the held frame: its constants and its replay
     entry = {"params": low.params, "cycles_per_frame": cost["cycles_per_frame"], "out_shape": [c, 4, 6]}

@@ -5,7 +5,8 @@
   (template parameters, widths from the analysis of ``ir.integers``: S1, S2, D/V and the accumulator; nothing can
   overflow), :func:`layer_files` (template + {S, M, B} parameter ROM,
   ``rom.groupnorm_layer_files``), :func:`memories` (the frame buffer, kind "frame_buffer", and the ROM),
-  :func:`cost` (cycles per frame, multipliers) and :func:`latency_cycles` (one frame more for "frame");
+  :func:`cost` (cycles per frame, multiplier blocks: :func:`multiplier_blocks`) and :func:`latency_cycles` (one
+  frame more for "frame");
 - :func:`fold_candidates`: legal PE values; :func:`frame_cycles` / :func:`constants_cycles`: the cycle model
   (checked exactly against simulation in tests/test_rtl_groupnorm.py);
 - :func:`estimate_terms`: the estimator's logic terms (LUT, FF, DSP; bench/groupnorm_synth.py compares them with
@@ -27,7 +28,8 @@ from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, s
 
 TEMPLATE = "groupnorm_stream"
 STATS_CODE = {"frame": 0, "previous": 1}
-# per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R' (normalization)
+# per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R' (normalization); wide ones split into
+# several multiplier blocks (lane_products, multiplier_blocks)
 MULTIPLIERS_PER_LANE = 3
 NORM_STAGES = 10  # normalization pipeline stages of groupnorm_stream.v (NL)
 
@@ -117,10 +119,28 @@ def memories(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": f"{name}_frame", "kind": "frame_buffer", "depth": pixels, "width": c * int(params["IN_W"])}, rom]
 
 
+def lane_products(params: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """Operand widths (a, b) of the MULTIPLIERS_PER_LANE products of one lane: x*x (IN_W + 1 each: an unsigned x
+    gets a sign bit), d*M (DX_W x M_W) and (d*M)*R' (DM_W x RPW + 1)."""
+    w, in_w = derived_widths(params), int(params["IN_W"])
+    return (in_w + 1, in_w + 1), (w["DX_W"], int(params["M_W"])), (w["DM_W"], w["RPW"] + 1)
+
+
+def multiplier_blocks(params: dict[str, Any], part: Any = None) -> int:
+    """Multiplier blocks of the layer (all PE lanes) on ``part`` (a ``toolflow.parts.Part``; default the default
+    part, LFE5U-85F: 18x18 blocks, the narrowest of the known parts): a wide product counts every block it splits
+    into (``parts.dsp_blocks``), e.g. 6 per lane at the published block 0 (1 + 2 + 3)."""
+    from pleiades_fpga.toolflow.parts import DEFAULT_PART, dsp_blocks, get_part
+
+    part = part if part is not None else get_part(DEFAULT_PART)
+    return int(params["PE"]) * sum(dsp_blocks(a, b, part) for a, b in lane_products(params))
+
+
 def cost(params: dict[str, Any]) -> dict[str, int]:
-    """Cycles per frame, multipliers (MULTIPLIERS_PER_LANE per PE lane) and MACs per frame (0: not a MAC layer)."""
-    return {"cycles_per_frame": frame_cycles(params), "multipliers": MULTIPLIERS_PER_LANE * int(params["PE"]),
-            "macs_per_frame": 0}
+    """Cycles per frame, multipliers and MACs per frame (0: not a MAC layer). ``multipliers`` counts multiplier
+    blocks (:func:`multiplier_blocks` on the default part), not products: what the folding budget
+    (``default_folding(max_multipliers=...)``, 90 % of a part's blocks) and the estimator's DSP count measure."""
+    return {"cycles_per_frame": frame_cycles(params), "multipliers": multiplier_blocks(params), "macs_per_frame": 0}
 
 
 def derived_widths(params: dict[str, Any]) -> dict[str, int]:
@@ -145,17 +165,14 @@ LUT_PER_QW_BIT, LUT_PER_BANK_BIT, LUT_PER_LANE_Z_BIT, LUT_CONTROL = 8.9, 1.24, 1
 def estimate_terms(params: dict[str, Any], part: Any) -> dict[str, int]:
     """Estimated logic of one groupnorm_stream (without its memories: the frame buffer and the parameter ROM are
     manifest ``memories``, mapped by the estimator): {"lut", "ff", "dsp"} on ``part`` (a ``toolflow.parts.Part``).
-    DSP blocks per lane: x*x, d*M, (d*M)*R'; flip-flops counted from the template's registers; LUTs from the
+    DSP blocks: :func:`multiplier_blocks` on ``part``; flip-flops counted from the template's registers; LUTs from the
     fitted per-bit costs above (ECP5; an estimate)."""
-    from pleiades_fpga.toolflow.parts import dsp_blocks
-
     w = derived_widths(params)
     pe, g, c = int(params["PE"]), int(params["G"]), int(params["C"])
     in_w, out_w, s1, s2 = int(params["IN_W"]), int(params["OUT_W"]), int(params["S1_W"]), int(params["S2_W"])
     m_w, s_w, b_w, acc = int(params["M_W"]), int(params["S_W"]), int(params["B_W"]), int(params["ACC_W"])
     lg = max(1, pe // min(pe, c // g))
-    dsp = pe * (dsp_blocks(in_w + 1, in_w + 1, part) + dsp_blocks(w["DX_W"], m_w, part)
-                + dsp_blocks(w["DM_W"], w["RPW"] + 1, part))
+    dsp = multiplier_blocks(params, part)
     lane_ff = (in_w + s1 + s2 + w["DX_W"] + 4 * b_w + 2 * w["RPW"] + 4 * w["K_W"] + 4 * s_w + m_w + 2 * w["DM_W"]
                + w["DM_W"] + w["RPW"] + 1 + acc + 2 * (w["ZW"] + (w["ZW"] + 1).bit_length()) - 1 + out_w
                + (w["ZW"] + 2) + 2 * (w["ZW"] + 3) + 2 * (w["ZW"] + 1).bit_length())   # + requant_pipe's registers
@@ -220,5 +237,5 @@ class GroupNormHw(HwKind):
 
 
 __all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
-           "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "latency_cycles",
-           "layer_files", "layer_params", "memories", "stream_params"]
+           "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "lane_products",
+           "latency_cycles", "layer_files", "layer_params", "memories", "multiplier_blocks", "stream_params"]
