@@ -87,12 +87,14 @@ def _maybe_part(key: str) -> Part | None:
         return None
 
 
-def _core_instance(ports: StreamPorts, clk: str, rst: str) -> str:
+def _core_instance(ports: StreamPorts, clk: str, rst: str, extra: dict[str, str] | None = None) -> str:
     return instance(ports.top, "u_net", {"clk": clk, "rst": rst, **stream_connections("s_axis", "in"),
-                                         **stream_connections("m_axis", "out")})
+                                         **stream_connections("m_axis", "out"), **(extra or {})})
 
 
-def _bridge(ports: StreamPorts, clk_hz: int, baud: int, clk: str, rst: str) -> str:
+def _bridge(ports: StreamPorts, clk_hz: int, baud: int, clk: str, rst: str,
+            net_extra: dict[str, str] | None = None) -> str:
+    """UART bridge + network instance (``net_extra``: more network port connections, e.g. its AXI master)."""
     bridge = instance("pleiades_uart_bridge", "u_bridge", {
         "clk": clk, "rst": rst, "uart_rx": "uart_rx_i", "uart_tx": "uart_tx_o", **stream_connections("m_axis", "in"),
         **stream_connections("s_axis", "out"), "frame_in_toggle": "frame_in_toggle",
@@ -100,7 +102,8 @@ def _bridge(ports: StreamPorts, clk_hz: int, baud: int, clk: str, rst: str) -> s
         {"CLK_HZ": clk_hz, "BAUD": baud, "IN_W": ports.in_width, "OUT_W": ports.out_width,
          "FRAME_PIXELS": ports.frame_pixels})
     return "\n".join([*stream_wires("in", ports.in_width), *stream_wires("out", ports.out_width),
-                      wire("frame_in_toggle"), wire("frame_out_toggle"), bridge, _core_instance(ports, clk, rst)])
+                      wire("frame_in_toggle"), wire("frame_out_toggle"), bridge,
+                      _core_instance(ports, clk, rst, net_extra)])
 
 
 def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int) -> str:
@@ -202,15 +205,19 @@ endmodule
 ECP5_PLL_MHZ = (10.0, 400.0)   # EHXPLLL output range (ecppll's limits)
 
 
-def write_ecp5_pll(out_dir: Path, clock_mhz: float, module: str = "pleiades_pll") -> tuple[Path, float]:
+def write_ecp5_pll(out_dir: Path, clock_mhz: float, module: str = "pleiades_pll",
+                   phase1_deg: float | None = None) -> tuple[Path, float]:
     """Generate a PLL module (25 MHz in -> ``clock_mhz`` out) with ecppll; return (file, achieved MHz: the nearest
-    clock the dividers make, which the wrapper and the timing constraint use)."""
+    clock the dividers make, which the wrapper and the timing constraint use). ``phase1_deg``: also output
+    ``clkout1``, the same clock shifted by that phase (an SDRAM clock)."""
     lo, hi = ECP5_PLL_MHZ
     if not lo <= clock_mhz <= hi:
         raise PleiadesError(f"--clock-mhz {clock_mhz:g} is outside what the ECP5 PLL makes ({lo:g} .. {hi:g} MHz); "
                             "choose a clock in that range (at most the fmax place and route reports)")
     path = Path(out_dir).resolve() / f"{module}.v"
     cmd = [find_tool("yowasp-ecppll"), "-n", module, "-i", "25", "-o", f"{clock_mhz:g}", "-f", str(path)]
+    if phase1_deg is not None:
+        cmd += ["--clkout1", f"{clock_mhz:g}", "--phase1", f"{phase1_deg:g}"]
     env = dict(os.environ, YOWASP_MOUNT=yowasp_mounts([path.parent]))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if proc.returncode != 0 or not path.exists():
@@ -221,7 +228,7 @@ def write_ecp5_pll(out_dir: Path, clock_mhz: float, module: str = "pleiades_pll"
         achieved = float(m.group(1))
     text = path.read_text()
     # ecppll names the ports clkin/clkout0/locked; make them what ulx3s_top instantiates.
-    for port in ("clkin", "clkout0", "locked"):
+    for port in ("clkin", "clkout0", "locked", *(("clkout1",) if phase1_deg is not None else ())):
         if not re.search(rf"\b{port}\b", text):
             raise PleiadesError(f"ecppll output {path} has no port {port!r}; cannot wire the PLL")
     return path, achieved
