@@ -2,10 +2,19 @@
 `default_nettype none
 // mac_lane: one output lane of a MAC engine (block library; temporal_conv_buffer and conv3x3_stream):
 // MS products x[s] * w[s] per step, summed by a pipelined adder tree and accumulated from the bias.
-//   stage P : p[s] <= x[s] * w[s]                  (registered products: the multipliers, DSP blocks)
-//   stage T1: groups of 4 products summed, registered
+//   stage P : the NP multiplier outputs, registered (NP = MS, or ceil(MS/2) packed)
+//   stage T1: groups of 4 multiplier outputs summed, registered
 //   stage T2: groups of 4 stage-T1 sums summed, registered
-//   acc     : acc <= (first ? bias : acc) + the ceil(MS/16) stage-T2 sums    (when acc_load)
+//   acc     : acc <= (first ? bias : acc) + the ceil(NP/16) stage-T2 sums    (when acc_load)
+// MAC_MODE (same ports, same latency, same results):
+//   0 "dsp"   : p[s] = x[s] * w[s], one product per multiplier (a DSP block each).
+//   1 "packed": two products per multiplier (an 18x18 DSP block): for the pair (x0, w0), (x1, w1)
+//               A = x0 + x1 * 2**S, B = w1 + w0 * 2**S, A*B = x0*w1 + 2**S (x0*w0 + x1*w1) + 2**(2S) x1*w0;
+//               the middle field x0*w0 + x1*w1 = A*B[2S-1:S] + A*B[S-1] (mod 2**S; the added bit undoes the
+//               borrow of a negative low field x0*w1), S = PW = IN_W + 1 + W_W bits hold it and the low field
+//               exactly; A (S + IN_W + 1 bits) and B (S + W_W + 1 bits) must fit 18 bits signed (e.g. both
+//               <= 5 bits). An odd MS leaves the last product on its own multiplier.
+//   2 "lut"   : p[s] = x[s] * w[s] as shift-add partial products of the weight bits (no DSP block; <= 4 bits).
 // Every stage advances while `en` is high. The caller delays its step flags by the three stages P, T1, T2:
 // `first` and `acc_load` (with `en`) belong to the step whose sums are in T2, as does `bias`.
 // Arithmetic is modulo 2**ACC_W (exact whenever the true sum fits in ACC_W signed bits).
@@ -18,7 +27,8 @@ module mac_lane #(
     parameter integer ACC_W = 18,               // accumulator width (bits, signed; >= IN_W + 1 + W_W and BIAS_W)
     parameter integer MAC_MODE = 0,             // 0: one product per multiplier (DSP), 1: two packed, 2: LUT (see below)
     // derived (do not override)
-    parameter integer N1 = (MS + 3) / 4,        // partial sums after stage T1
+    parameter integer NP = (MAC_MODE == 1) ? (MS + 1) / 2 : MS,  // multiplier outputs per step
+    parameter integer N1 = (NP + 3) / 4,        // partial sums after stage T1
     parameter integer N2 = (N1 + 3) / 4         // partial sums after stage T2
 ) (
     input  wire                     clk,
@@ -30,7 +40,11 @@ module mac_lane #(
     input  wire signed [BIAS_W-1:0] bias,       // bias of the output in stage T2
     output wire signed [ACC_W-1:0]  acc         // accumulator (final one edge after the last step's acc_load)
 );
-    localparam integer PW = IN_W + 1 + W_W;     // exact product width
+    localparam integer PW = IN_W + 1 + W_W;     // exact product width (packed: also the field width S)
+    localparam integer PA_W = 2*PW - W_W;       // packed operand A = x0 + x1 * 2**PW (bits, signed)
+    localparam integer PB_W = 2*PW - IN_W;      // packed operand B = w1 + w0 * 2**PW (bits, signed)
+    localparam integer MUL_MAX_W = 18;          // an ECP5 / 7-series multiplier's signed operand width
+    localparam integer LUT_MAX_W = 4;           // widest operands of a LUT multiplier
     generate
         if (MS < 1 || IN_W < 1 || W_W < 1 || BIAS_W < 1) begin : g_check_sizes
             PARAMETER_ERROR_mac_lane_MS_IN_W_W_W_BIAS_W_must_be_at_least_1 u_error ();
@@ -38,8 +52,11 @@ module mac_lane #(
         if (MAC_MODE < 0 || MAC_MODE > 2) begin : g_check_mode
             PARAMETER_ERROR_mac_lane_MAC_MODE_must_be_0_1_or_2 u_error ();
         end
-        if (MAC_MODE != 0) begin : g_check_mode_todo
-            PARAMETER_ERROR_mac_lane_MAC_MODE_1_and_2_not_yet_implemented u_error ();
+        if (MAC_MODE == 1 && (PA_W > MUL_MAX_W || PB_W > MUL_MAX_W)) begin : g_check_packed
+            PARAMETER_ERROR_mac_lane_packed_needs_2xIN_W_plus_W_W_and_IN_W_plus_2xW_W_at_most_16 u_error ();
+        end
+        if (MAC_MODE == 2 && (IN_W > LUT_MAX_W || W_W > LUT_MAX_W)) begin : g_check_lut
+            PARAMETER_ERROR_mac_lane_lut_needs_IN_W_and_W_W_at_most_4 u_error ();
         end
         if (ACC_W < PW || ACC_W < BIAS_W) begin : g_check_acc
             PARAMETER_ERROR_mac_lane_ACC_W_must_hold_a_product_and_the_bias u_error ();
@@ -47,23 +64,63 @@ module mac_lane #(
     endgenerate
 
     // ---------------------------------------------------------------- stage P: products
-    wire [MS*ACC_W-1:0] prods;
+    // xe[s]: activation s as a signed IN_W+1-bit value; wv[s]: weight s (signed)
+    wire [MS*(IN_W+1)-1:0] xe;
     genvar s;
     generate
-        for (s = 0; s < MS; s = s + 1) begin : g_mul
+        for (s = 0; s < MS; s = s + 1) begin : g_ext_x
             wire [IN_W-1:0] xv = x[s*IN_W +: IN_W];
-            wire signed [IN_W:0] xe = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
-            wire signed [W_W-1:0] wv = w[s*W_W +: W_W];
-            wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xe[IN_W]}}, xe};
-            wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
-            reg  signed [PW-1:0] p_reg;
-            always @(posedge clk) begin
-                if (en) p_reg <= xe_x * wv_x;
+            assign xe[s*(IN_W+1) +: IN_W+1] = {((IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0), xv};
+        end
+    endgenerate
+    wire [NP*ACC_W-1:0] prods;
+    genvar q;
+    generate
+        for (q = 0; q < NP; q = q + 1) begin : g_mul
+            reg signed [PW-1:0] p_reg;           // product (packed: sum of two products)
+            if (MAC_MODE == 1 && 2*q + 1 < MS) begin : g_packed
+                wire signed [IN_W:0]  x0 = xe[(2*q)*(IN_W+1) +: IN_W+1];
+                wire signed [IN_W:0]  x1 = xe[(2*q+1)*(IN_W+1) +: IN_W+1];
+                wire signed [W_W-1:0] w0 = w[(2*q)*W_W +: W_W];
+                wire signed [W_W-1:0] w1 = w[(2*q+1)*W_W +: W_W];
+                wire signed [PA_W-1:0] pa = {x1, {PW{1'b0}}} + {{(PA_W-IN_W-1){x0[IN_W]}}, x0};
+                wire signed [PB_W-1:0] pb = {w0[W_W-1], w0, {PW{1'b0}}} + {{(PB_W-W_W){w1[W_W-1]}}, w1};
+                wire signed [PA_W+PB_W-1:0] pp = pa * pb;
+                wire [PW-1:0] mid = pp[2*PW-1:PW] + {{(PW-1){1'b0}}, pp[PW-1]};
+                wire unused_pp = &{1'b0, pp[PA_W+PB_W-1:2*PW], pp[PW-2:0]};
+                always @(posedge clk) begin
+                    if (en) p_reg <= mid;
+                end
+            end else begin : g_single
+                localparam integer S0 = (MAC_MODE == 1) ? 2*q : q;      // the product's index
+                wire signed [IN_W:0]  xs = xe[S0*(IN_W+1) +: IN_W+1];
+                wire signed [W_W-1:0] wv = w[S0*W_W +: W_W];
+                wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xs[IN_W]}}, xs};
+                if (MAC_MODE == 2) begin : g_lut
+                    // shift-add: the weight's bits select shifted activations (the sign bit's is subtracted)
+                    reg signed [PW-1:0] lp;
+                    integer b;
+                    always @(*) begin
+                        lp = {PW{1'b0}};
+                        for (b = 0; b < W_W - 1; b = b + 1) begin
+                            if (wv[b]) lp = lp + (xe_x <<< b);
+                        end
+                        if (wv[W_W-1]) lp = lp - (xe_x <<< (W_W - 1));
+                    end
+                    always @(posedge clk) begin
+                        if (en) p_reg <= lp;
+                    end
+                end else begin : g_dsp
+                    wire signed [PW-1:0] wv_x = {{(PW-W_W){wv[W_W-1]}}, wv};
+                    always @(posedge clk) begin
+                        if (en) p_reg <= xe_x * wv_x;
+                    end
+                end
             end
             if (ACC_W > PW) begin : g_ext
-                assign prods[s*ACC_W +: ACC_W] = {{(ACC_W-PW){p_reg[PW-1]}}, p_reg};
+                assign prods[q*ACC_W +: ACC_W] = {{(ACC_W-PW){p_reg[PW-1]}}, p_reg};
             end else begin : g_same
-                assign prods[s*ACC_W +: ACC_W] = p_reg;
+                assign prods[q*ACC_W +: ACC_W] = p_reg;
             end
         end
     endgenerate
@@ -71,12 +128,12 @@ module mac_lane #(
     // ---------------------------------------------------------------- stages T1, T2: adder tree
     // level l + 1 holds the registered sums of groups of 4 values of level l (level 0: the products);
     // values past a level's count are zero
-    wire [MS*ACC_W-1:0] lvl [0:2];
+    wire [NP*ACC_W-1:0] lvl [0:2];
     assign lvl[0] = prods;
     genvar l, g;
     generate
         for (l = 0; l < 2; l = l + 1) begin : g_lvl
-            localparam integer NIN = (l == 0) ? MS : N1;         // values summed at this level
+            localparam integer NIN = (l == 0) ? NP : N1;         // values summed at this level
             localparam integer NOUT = (NIN + 3) / 4;            // registered sums it makes
             for (g = 0; g < NOUT; g = g + 1) begin : g_sum
                 localparam integer NG = (NIN - 4*g < 4) ? NIN - 4*g : 4;
@@ -92,15 +149,15 @@ module mac_lane #(
                 end
                 assign lvl[l + 1][g*ACC_W +: ACC_W] = sum_reg;
             end
-            if (NOUT < MS) begin : g_pad
-                assign lvl[l + 1][MS*ACC_W-1:NOUT*ACC_W] = {((MS - NOUT)*ACC_W){1'b0}};
+            if (NOUT < NP) begin : g_pad
+                assign lvl[l + 1][NP*ACC_W-1:NOUT*ACC_W] = {((NP - NOUT)*ACC_W){1'b0}};
             end
         end
     endgenerate
     wire [N2*ACC_W-1:0] sums2 = lvl[2][N2*ACC_W-1:0];
     generate
-        if (N2 < MS) begin : g_unused
-            wire unused_pad = &{1'b0, lvl[2][MS*ACC_W-1:N2*ACC_W]};
+        if (N2 < NP) begin : g_unused
+            wire unused_pad = &{1'b0, lvl[2][NP*ACC_W-1:N2*ACC_W]};
         end
     endgenerate
 
