@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pleiades_fpga.argtypes import float_range, positive_int
+from pleiades_fpga.argtypes import float_range, int_range, positive_int
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.toolflow.parts import DEFAULT_PART, part_arg
 
@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"--folding, --target-fps and --max-multipliers the RTL design is folded within the "
                         f"multipliers of {DEFAULT_PART}, the part `report` uses by default")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint, for float-model agreement in `verify`")
+    p.add_argument("--axi-data-bits", type=int, choices=[8, 16, 32, 64, 128, 256, 512, 1024],
+                   help="AXI data width of the external memory port (temporal buffers planned external; default: "
+                        "the widest external pixel rounded up to a power of two, at most the board memory's port)")
+    p.add_argument("--memory-latency", type=int_range(1, 100_000),
+                   help="nominal external memory latency in cycles (address to first data) that the prefetch FIFOs "
+                        "hide (default 64); see docs/EXTERNAL_MEMORY.md")
     p.set_defaults(func=run)
 
 
@@ -50,6 +56,12 @@ def check_options(args: argparse.Namespace) -> None:
     if args.target_fps is not None and args.clock_mhz is None:
         raise PleiadesError("--target-fps needs --clock-mhz: the frame rate is reached at that clock "
                             "(e.g. --target-fps 100 --clock-mhz 50)")
+    if args.backend != "rtl":
+        ignored = [flag for flag, value in (("--axi-data-bits", args.axi_data_bits),
+                                            ("--memory-latency", args.memory_latency)) if value is not None]
+        if ignored:
+            raise PleiadesError(f"{', '.join(ignored)} only apply to --backend rtl (external temporal buffers); "
+                                "drop them")
     if args.backend == "hls4ml":
         ignored = [flag for flag, value in (("--folding", args.folding), ("--target-fps", args.target_fps),
                                             ("--max-multipliers", args.max_multipliers), ("--target", args.target),
@@ -95,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
                   "routed (a board target such as ulx3s-85f also gives a bitstream)", file=sys.stderr)
     if args.backend == "finn":
         return _run_finn(args)
+    rtl_only = ({"part": args.target, "axi_data_bits": args.axi_data_bits, "memory_latency": args.memory_latency}
+                if args.backend == "rtl" else {})
     m = build(args.model, args.out, args.backend, folding=args.folding, target_fps=args.target_fps,
-              clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt)
+              clock_mhz=args.clock_mhz, max_multipliers=args.max_multipliers, float_checkpoint=args.float_ckpt,
+              **rtl_only)
     if args.backend != "rtl":
         print(f"wrote {args.out}/manifest.json and the {args.backend} project under {args.out}/{args.backend} "
               f"(see docs/HLS4ML.md for synthesis with Vitis HLS)")
@@ -114,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
     eff = m["ideal_cycles_per_frame"] / m["cycles_per_frame"]
     print(f"cycles/frame {m['cycles_per_frame']:,} (ideal {m['ideal_cycles_per_frame']:,.0f}, efficiency {eff:.2f}), "
           f"{m['multipliers']} multipliers, {m['macs_per_frame']:,} MACs/frame")
+    ext = m.get("external_memory")
+    if ext:
+        print(f"external memory: {len(ext['masters'])} temporal layer(s) ({', '.join(x['layer'] for x in ext['masters'])})"
+              f" on one AXI4 port {ext['port']}_* ({ext['data_bits']} bits), {ext['region_bytes']:,} bytes from "
+              f"parameter {ext['base_addr_parameter']}, {ext['bytes_per_frame']:,} bytes/frame")
     print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
     if args.target:
         from pleiades_fpga.report.flow import run_report

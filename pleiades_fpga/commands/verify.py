@@ -35,7 +35,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also record every layer's output stream (first clip, no pauses) and compare it with the "
                         "golden model: names the first layer that differs")
     p.add_argument("--float-ckpt", type=Path, help="float checkpoint (default: BUILD/float.pt when present)")
+    p.add_argument("--mem-latency", type=_latency_range, metavar="MIN:MAX",
+                   help="designs with external memory: random latency range (cycles) of the AXI memory model in the "
+                        "runs with pauses (default 16:2x the nominal latency; the timing run uses the nominal one)")
+    p.add_argument("--mem-stall", type=float_range(0.0, MAX_PAUSE),
+                   help="designs with external memory: probability that the memory model holds a ready/valid low "
+                        "in a cycle of the runs with pauses (default: --pause)")
     p.set_defaults(func=run)
+
+
+def _latency_range(text: str) -> tuple[int, int]:
+    """``MIN:MAX`` cycles, 1 <= MIN <= MAX < 65536."""
+    try:
+        lo, hi = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN:MAX (two whole numbers of cycles, e.g. 16:128)")
+    if not 1 <= lo <= hi < 1 << 16:
+        raise argparse.ArgumentTypeError(f"latency range {text}: need 1 <= MIN <= MAX < 65536")
+    return lo, hi
 
 
 def _fmt(value: float | None, spec: str = ",.0f") -> str:
@@ -47,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     s = verify_build(args.build_dir, frames=args.frames, sim=args.sim, clip_frames=args.clip_frames, seed=args.seed,
                      pause=args.pause, float_checkpoint=args.float_ckpt, trace_layers=args.trace_layers,
-                     jobs=args.jobs, progress=True)
+                     jobs=args.jobs, progress=True, mem_latency=args.mem_latency, mem_stall=args.mem_stall)
     verdict = "BIT-EXACT" if s["bit_exact"] else "MISMATCH"
     print(f"{verdict}: {s['mismatches']} mismatching and {s['missing_values']} missing of {s['values_compared']:,} "
           f"values over {s['frames']} frames ({s['simulator']})")
@@ -55,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"stream checks: {checks['violations']} violations on {checks['streams']} streams")
     for msg in checks["messages"]:
         print(f"  {msg}")
+    mem = s.get("external_memory")
+    if mem:
+        print(f"external memory (HDL model, latency {mem['latency_cycles'][0]}-{mem['latency_cycles'][1]} cycles, "
+              f"stall {mem['stall']}): {mem['read_beats']:,} beats read, {mem['write_beats']:,} written, "
+              f"{mem['errors']} AXI rule violations, {mem['unwritten_reads']} reads of unwritten words, "
+              f"error responses: {mem['axi_error']}")
     print(f"cycles/frame measured {_fmt(s['cycles_per_frame_measured'])} vs analytic "
           f"{s['cycles_per_frame_analytic']:,} (efficiency {_fmt(s['efficiency'], '.2f')}); latency "
           f"{_fmt(s['latency_cycles'])} cycles; {_fmt(s['sim_cycles_per_second'])} simulated cycles/s per job, "

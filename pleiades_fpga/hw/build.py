@@ -63,8 +63,14 @@ def check_float_checkpoint(path: str | Path, graph: Any) -> None:
 
 def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | None = None,
               target_fps: float | None = None, clock_mhz: float = 100.0, max_multipliers: int | None = None,
-              float_checkpoint: str | Path | None = None) -> dict[str, Any]:
+              float_checkpoint: str | Path | None = None, part: str | None = None,
+              axi_data_bits: int | None = None, memory_latency: int | None = None) -> dict[str, Any]:
     """Generate the streaming RTL design of a QONNX model into ``out_dir``; return the manifest.
+
+    Temporal buffers (``hw.rtl.memory_plan``): with ``part``, the ones that do not fit its block RAM go to the
+    board's external memory; without, all stay on chip; the folding config's per-layer ``"memory"`` wins.
+    ``axi_data_bits``: the external layers' shared AXI data width, ``memory_latency``: the nominal latency
+    (cycles) their prefetch hides.
 
     ``out_dir`` receives a copy of the model (``model.onnx``), ``rtl/``, ``manifest.json``,
     ``folding.json`` (the folding used; edit it and pass it back with ``folding``) and ``ir.txt``
@@ -73,8 +79,9 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
     first, so a failing build leaves ``out_dir`` as it was; results of another design in ``out_dir``
     are moved to ``out_dir/stale/`` (:func:`pleiades_fpga.artifacts.publish_build`).
     """
-    from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json, load_folding
-    from pleiades_fpga.hw.rtl.generate import generate
+    from pleiades_fpga.hw.rtl.folding import default_folding, load_folding, memory_overrides
+    from pleiades_fpga.hw.rtl.generate import MemoryOptions, generate
+    from pleiades_fpga.toolflow.parts import BOARD_MEMORIES, get_part
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     check_build_inputs(onnx_path, out_dir, float_checkpoint)
@@ -82,12 +89,17 @@ def build_rtl(onnx_path: str | Path, out_dir: str | Path, folding: str | Path | 
     if float_checkpoint:
         check_float_checkpoint(float_checkpoint, graph)
     fold = load_folding(folding, graph) if folding else default_folding(graph, target_fps, clock_mhz, max_multipliers)
+    the_part = get_part(part) if part else None
+    board = next((m for m in BOARD_MEMORIES.values() if the_part and m.part == the_part.name.lower()), None)
+    mem_opts = MemoryOptions(part=the_part, memory=board,
+                             overrides=memory_overrides(folding, graph) if folding else {},
+                             data_bits=axi_data_bits, latency=memory_latency)
     with staged_build(out_dir) as stage:
         shutil.copyfile(onnx_path, stage / "model.onnx")
         if float_checkpoint:
             shutil.copyfile(float_checkpoint, stage / "float.pt")
-        manifest = generate(graph, stage, fold, clock_mhz_target=clock_mhz)
-        write_json_atomic(stage / "folding.json", folding_to_json(fold))
+        manifest = generate(graph, stage, fold, clock_mhz_target=clock_mhz, memory=mem_opts)
+        write_json_atomic(stage / "folding.json", manifest["folding"])
         write_text_atomic(stage / "ir.txt", summary(graph) + "\n")
     return manifest
 

@@ -33,6 +33,8 @@ from pleiades_fpga.sim.axis import pack_frames
 
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
 HDL_FILES = ("pause_gen.v", "axis_frame_source.v", "axis_stream_checker.v")
+MEMORY_MODEL = "axi_ram_model.v"   # the top's external memory when the manifest has "external_memory"
+MEMORY_FIELDS = ("read_beats", "write_beats", "errors", "unwritten_reads", "axi_error")
 HARNESS_TOP = "pleiades_harness"
 RESET_CYCLES = 4
 PAUSE_ONE = 1 << 16  # pause threshold scale: probability p -> round(p * 65536)
@@ -89,8 +91,39 @@ def max_clip_frames(manifest: dict[str, Any]) -> int:
     return memory_beats(beats) // beats
 
 
+def _memory_verilog(ext: dict[str, Any] | None) -> tuple[str, str, str]:
+    """Harness pieces of a design with external memory: (ports, the memory model instance, the top's AXI
+    connections). The model ``axi_ram_model`` (seeded random latency and back-pressure, rule checks) holds the
+    whole region at EXT_BASE_ADDR = 0 and keeps its contents across runs (only its queues reset)."""
+    if not ext:
+        return "", "", ""
+    port = ext["port"]
+    sigs = [(x["name"][len(port) + 1:], x["bits"]) for x in ext["signals"]]
+    words = -(-int(ext["region_bytes"]) // (int(ext["data_bits"]) // 8))
+    ports = ("    input  wire [31:0] mem_seed /*verilator public_flat_rw*/,     // memory model: random sequence\n"
+             "    input  wire [15:0] mem_lat_min /*verilator public_flat_rw*/,  // latency range (cycles)\n"
+             "    input  wire [15:0] mem_lat_max /*verilator public_flat_rw*/,\n"
+             "    input  wire [15:0] mem_stall /*verilator public_flat_rw*/,    // back-pressure probability * 65536\n"
+             "    output wire [31:0] read_beats /*verilator public_flat_rd*/,\n"
+             "    output wire [31:0] write_beats /*verilator public_flat_rd*/,\n"
+             "    output wire [31:0] errors /*verilator public_flat_rd*/,       // AXI rule violations\n"
+             "    output wire [31:0] unwritten_reads /*verilator public_flat_rd*/,\n"
+             "    output wire        axi_error /*verilator public_flat_rd*/,    // the design saw an error response\n")
+    wires = "\n".join(f"    wire {f'[{w - 1}:0] ' if w > 1 else ''}axi_{sig};" for sig, w in sigs)
+    conns = ", ".join(f".s_axi_{sig}(axi_{sig})" for sig, _ in sigs)
+    model = (f"{wires}\n    axi_ram_model #(.DATA_W({ext['data_bits']}), .ADDR_W({ext['addr_bits']}), "
+             f".ID_W({ext['id_bits']}), .DEPTH({words})) u_mem (\n"
+             f"        .clk(clk), .rst(dut_rst), .seed(mem_seed), .lat_min(mem_lat_min), .lat_max(mem_lat_max),\n"
+             f"        .stall(mem_stall), .read_beats(read_beats), .write_beats(write_beats), .errors(errors),\n"
+             f"        .unwritten_reads(unwritten_reads),\n        {conns});")
+    dut = ", " + ", ".join(f".{port}_{sig}(axi_{sig})" for sig, _ in sigs) + f", .{ext['error_port']}(axi_error)"
+    return ports, model, dut
+
+
 def harness_verilog(manifest: dict[str, Any], streams: list[Stream]) -> str:
-    """Verilog of ``pleiades_harness`` around ``manifest['top']`` (simulation only: clock, files, checkers)."""
+    """Verilog of ``pleiades_harness`` around ``manifest['top']`` (simulation only: clock, files, checkers; the
+    AXI memory model on the top's ``m_axi`` when the design has external memory)."""
+    mem_ports, mem_model, mem_dut = _memory_verilog(manifest.get("external_memory"))
     inp, out = manifest["input"], manifest["output"]
     in_w, out_w = inp["channels"] * inp["bits"], out["channels"] * out["bits"]
     beats = inp["height"] * inp["width"]
@@ -114,7 +147,7 @@ module {HARNESS_TOP} (
     input  wire [31:0] in_seed /*verilator public_flat_rw*/,
     input  wire [31:0] out_seed /*verilator public_flat_rw*/,
     input  wire        trace_en /*verilator public_flat_rw*/,
-    output reg         done /*verilator public_flat_rd*/,
+{mem_ports}    output reg         done /*verilator public_flat_rd*/,
     output reg  [31:0] cycle /*verilator public_flat_rd*/,
     output reg         clk /*verilator public_flat_rd*/
 );
@@ -164,7 +197,8 @@ module {HARNESS_TOP} (
     {manifest['top']} dut (
         .clk(clk), .rst(dut_rst),
         .s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready), .s_axis_tlast(s_tlast),
-        .m_axis_tdata(m_tdata), .m_axis_tvalid(m_tvalid), .m_axis_tready(m_tready), .m_axis_tlast(m_tlast));
+        .m_axis_tdata(m_tdata), .m_axis_tvalid(m_tvalid), .m_axis_tready(m_tready), .m_axis_tlast(m_tlast){mem_dut});
+{mem_model}
 
     always @(posedge clk) begin
         if (start_id != seen_id) begin  // also abandons a run that did not finish
@@ -275,7 +309,8 @@ def write_harness(build_dir: Path, manifest: dict[str, Any], out_dir: Path) -> t
     path = Path(out_dir) / f"{HARNESS_TOP}.v"
     path.write_text(harness_verilog(manifest, streams))
     (Path(out_dir) / "streams.json").write_text(json.dumps([s.__dict__ for s in streams]))
-    return [HDL_DIR / f for f in HDL_FILES] + [path], streams
+    memory = [HDL_DIR / MEMORY_MODEL] if manifest.get("external_memory") else []
+    return [HDL_DIR / f for f in HDL_FILES] + memory + [path], streams
 
 
 def pause_threshold(p: float) -> int:
@@ -291,6 +326,6 @@ def write_frames_hex(path: Path, ints: np.ndarray, bits: int, signed: bool) -> P
     return path
 
 
-__all__ = ["CHECK_KINDS", "CHECKER_FIELDS", "HARNESS_TOP", "Stream", "design_streams", "harness_verilog",
+__all__ = ["CHECK_KINDS", "CHECKER_FIELDS", "HARNESS_TOP", "MEMORY_FIELDS", "Stream", "design_streams", "harness_verilog",
            "max_clip_frames", "pause_threshold", "reference_testbench_verilog", "write_frames_hex",
            "write_harness"]

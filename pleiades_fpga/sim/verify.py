@@ -258,7 +258,8 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
 def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator", clip_frames: int | None = None,
                  seed: int = 0, pause: float = 0.3, float_checkpoint: str | Path | None = None,
                  clips: np.ndarray | None = None, golden: GoldenModel | None = None,
-                 trace_layers: bool = False, jobs: int = 1, progress: bool = False) -> dict[str, Any]:
+                 trace_layers: bool = False, jobs: int = 1, progress: bool = False,
+                 mem_latency: tuple[int, int] | None = None, mem_stall: float | None = None) -> dict[str, Any]:
     """Verify ``build_dir`` bit-exactly against its golden model; write verification.json/.npz; return the summary.
 
     ``frames`` in clips of ``clip_frames`` (default: up to 100; a reset before each clip; the frame count is
@@ -268,6 +269,9 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     (default: the build's model.onnx). ``trace_layers``: also record every layer's output stream in the first
     run (no pauses) and compare it with the golden model's layer outputs (``summary["layers"]``,
     ``first_mismatching_layer``).
+    A design with external memory (manifest ``external_memory``) runs on the HDL memory model: the timing run at
+    the nominal latency without back-pressure, the others with a random latency in ``mem_latency`` (cycles;
+    default 16 .. 2 x nominal) per burst and back-pressure with probability ``mem_stall`` (default ``pause``).
     """
     check_options(frames, sim, clip_frames, seed, pause, jobs)
     if float_checkpoint is not None and not Path(float_checkpoint).is_file():
@@ -275,6 +279,13 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                             "option out (BUILD/float.pt is used when present)")
     build_dir = Path(build_dir)
     manifest = load_manifest(build_dir)
+    ext = manifest.get("external_memory")
+    nominal = int(ext["latency_cycles"]) if ext else 0
+    lat_lo, lat_hi = mem_latency or ((min(16, nominal), 2 * nominal) if ext else (1, 1))
+    stall = pause if mem_stall is None else mem_stall
+    if not 1 <= lat_lo <= lat_hi < 1 << 16 or not 0 <= stall <= MAX_PAUSE:
+        raise PleiadesError(f"memory latency {lat_lo}..{lat_hi} and stall {stall}: give 1 <= MIN <= MAX < 65536 "
+                            f"cycles and a stall probability in [0, {MAX_PAUSE}]")
     # the results must be writable before minutes of simulation are spent on them
     check_output_dir(build_dir, "build directory", files={"verification.json": None, "verification.npz": None})
     inp, out = manifest["input"], manifest["output"]
@@ -344,7 +355,11 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                              "in_thresh": pause_threshold(p), "out_thresh": pause_threshold(p),
                              "in_seed": (seed * 7919 + 2 * rid + 1) & 0xFFFFFFFF,
                              "out_seed": (seed * 7919 + 2 * rid + 2) & 0xFFFFFFFF,
-                             "trace": trace_layers and rid == 1, "timeout_cycles": timeout(p)})
+                             "trace": trace_layers and rid == 1, "timeout_cycles": timeout(p) * (3 if ext else 1),
+                             "mem_seed": (seed * 7919 + 2 * rid + 3) & 0xFFFFFFFF,
+                             "mem_lat_min": lat_lo if p else max(1, nominal),
+                             "mem_lat_max": lat_hi if p else max(1, nominal),
+                             "mem_stall": pause_threshold(stall) if p else 0})
                 clip_of[rid] = i
 
         # simulate (worker processes) while the golden model runs here
@@ -367,7 +382,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
                     "toplevel": HARNESS_TOP, "sources": [str(p) for p in sources], "test_module": TB_MODULE,
                     "sim": sim, "build_args": list(build_args), "seed": seed,
                     "plusargs": [f"+progress_file={progress_files[k]}"],   # one line per output frame
-                    "vectors": {"runs": chunk, "checkers": len(streams)}},
+                    "vectors": {"runs": chunk, "checkers": len(streams), "memory": bool(ext)}},
                     tmp / f"result{k}.json"))
             for i in range(n_clips):
                 clip = clips[i:i + 1] if clips is not None else counts[i][None].astype(np.float32)
@@ -465,7 +480,9 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
         "wall_seconds": wall, "temporal_wraps": {},
         "projection_saturations": dict(golden.saturation),
     }
-    summary["passed"] = bool(summary["bit_exact"] and checks["ok"])
+    summary["external_memory"] = _memory_checks(runs, results, lat_lo, lat_hi, stall, nominal) if ext else None
+    summary["passed"] = bool(summary["bit_exact"] and checks["ok"]
+                             and (summary["external_memory"] is None or summary["external_memory"]["ok"]))
     arrays: dict[str, np.ndarray] = {}
     if trace_layers:
         summary["layers"] = _compare_layers(streams, traces, traced, golden, arrays)
@@ -493,6 +510,17 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     write_json_atomic(build_dir / "verification.json", summary)
     write_npz_atomic(build_dir / "verification.npz", **arrays)
     return summary
+
+
+def _memory_checks(runs: list[dict[str, Any]], results: dict[int, dict[str, Any]], lat_lo: int, lat_hi: int,
+                   stall: float, nominal: int) -> dict[str, Any]:
+    """The AXI memory model's counters summed over the runs: AXI rule violations, reads of never-written words and
+    error responses must all be zero."""
+    tot = {k: sum(int((results.get(r["id"], {}).get("memory") or {}).get(k, 0)) for r in runs)
+           for k in ("read_beats", "write_beats", "errors", "unwritten_reads", "axi_error")}
+    return {"model": "sim/hdl/axi_ram_model.v", "latency_cycles": [lat_lo, lat_hi], "stall": stall,
+            "timing_run_latency_cycles": nominal, **tot,
+            "ok": tot["errors"] == 0 and tot["unwritten_reads"] == 0 and tot["axi_error"] == 0}
 
 
 def _advance(bar: Any, progress_files: list[Path]) -> None:

@@ -26,13 +26,22 @@ import numpy as np
 from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.rtl import verilog as v
-from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json, layer_cost
+from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json
 from pleiades_fpga.hw.rtl.kinds import HW_KINDS, Fold, Lowered, hardware_layers, hw_kind, hw_kind_of
+from pleiades_fpga.hw.rtl.kinds.registry import HwKind
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (AXI_SIGNALS, HistoryLayout, axi_connections,
+                                                               external_cycles_per_pixel)
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
+from pleiades_fpga.hw.rtl.memory_plan import plan_layouts, plan_memory
 from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.toolflow.parts import DEFAULT_PART, BoardMemory, Part, get_part
 
 TOP = "pleiades_top"
 MANIFEST_FORMAT = "pleiades-fpga-manifest/1"
+EXT_BASE_PARAM = "EXT_BASE_ADDR"   # the top's parameter: byte address of the external memory regions
+EXT_PORT = "m_axi"                 # the top's AXI4 master port prefix (when a layer is external)
+EXT_ERROR = "axi_error"            # the top's sticky AXI error output (SLVERR/DECERR seen by any layer)
+ARBITER = "axi_arbiter"
 
 
 def _ident(name: str) -> str:
@@ -115,41 +124,90 @@ def _frames_held(first: Layer, readers: dict[str, list[Layer]], joins: list[Laye
     return held
 
 
-def _layer_instance(layer: Layer, name: str, st: _Streams) -> str:
-    """Instance ``u_<name>`` of a layer wrapper in the top, wired to its input stream(s) and ``<ident>_out``."""
+def _layer_instance(layer: Layer, name: str, st: _Streams, ext: HistoryLayout | None = None) -> str:
+    """Instance ``u_<name>`` of a layer wrapper in the top, wired to its input stream(s) and ``<ident>_out``; an
+    external layer also to its AXI wires ``<name>_axi_*``, ``<name>_axi_error`` and its region's base address."""
     conns = {"clk": "clk", "rst": "rst"}
     for i, (port, tensor) in enumerate(zip(hw_kind_of(layer).input_ports, layer.inputs)):
         conns.update(v.stream_connections(port, st.port_of[(tensor, layer.name, i)]))
     conns.update(v.stream_connections("m_axis", st.producers[layer.output]))
-    return v.instance(name, f"u_{name}", conns)
+    if ext is None:
+        return v.instance(name, f"u_{name}", conns)
+    conns.update({**axi_connections("m_axi", f"{name}_axi"), "axi_error": f"{name}_axi_error"})
+    return v.instance(name, f"u_{name}", conns, {"BASE_ADDR": f"{EXT_BASE_PARAM} + 64'h{ext.base_addr:x}"})
 
 
 _ENTRY_FIELDS = {"weight_bits": 0, "kernel": 1, "stride": 1, "groups": 1, "depthwise": False}
 
 
-def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, low: Lowered) -> dict[str, Any]:
+def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, low: Lowered, kind: HwKind) -> dict[str, Any]:
     """The manifest entry of one hardware layer (schema: docs/ARCHITECTURE.md)."""
     x, y = graph.tensors[layer.inputs[0]], graph.tensors[layer.output]
     fields = {key: low.fields.get(key, default) for key, default in _ENTRY_FIELDS.items()}
-    entry = {"name": layer.name, "kind": hw_kind_of(layer).name, "module": low.module, "instance": f"u_{name}",
+    cost = kind.cost(graph, layer, fold)
+    entry = {"name": layer.name, "kind": kind.name, "module": low.module, "instance": f"u_{name}",
              "in_shape": _shape(graph, layer.inputs[0]), "out_shape": _shape(graph, layer.output),
              "in_bits": x.bits, "out_bits": y.bits, "weight_bits": fields["weight_bits"],
              "acc_bits": layer.acc_bits, "kernel": fields["kernel"], "stride": fields["stride"],
              "groups": fields["groups"], "depthwise": fields["depthwise"], "pe": fold.pe, "simd": fold.simd,
-             **layer_cost(graph, layer, fold), "memories": low.memories, "params": low.params,
+             **{key: int(cost[key]) for key in ("cycles_per_frame", "multipliers", "macs_per_frame")},
+             "memories": low.memories, "params": low.params,
              **{key: value for key, value in low.fields.items() if key not in _ENTRY_FIELDS}}
     for mem in entry["memories"]:
         mem["bits"] = int(mem["depth"]) * int(mem["width"])
     return entry
 
 
-def _top_verilog(graph: IRGraph, top: str, in_tensor: str, st: _Streams, insts: list[str]) -> str:
-    """The network top: the host's input stream -> layer wrappers (forks, FIFOs) -> one logit beat per frame."""
+def _axi_width(sig_key: str | int, data_w: int, addr_w: int, id_w: int) -> int:
+    return {"id": id_w, "addr": addr_w, "data": data_w, "strb": data_w // 8}.get(sig_key, sig_key)  # type: ignore[arg-type,return-value]
+
+
+def _axi_top(masters: list[str], lay: HistoryLayout) -> tuple[list[v.Port], list[str]]:
+    """The top's one AXI4 master port (``m_axi_*``, ``axi_error``) and the wiring from the external layers'
+    masters ``<name>_axi_*``: directly for one layer, else through ``axi_arbiter`` (master i in bits [i*W +: W],
+    responses routed back by the upper ID bits)."""
+    m = len(masters)
+    id_w = lay.id_w + (max(1, (m - 1).bit_length()) if m > 1 else 0)
+    ports = [v.Port(f"{EXT_PORT}_{sig}", "output" if out else "input", _axi_width(key, lay.data_w, lay.addr_w, id_w))
+             for sig, key, out in AXI_SIGNALS] + [v.Port(EXT_ERROR, "output")]
+    body = [v.wire(f"{n}_{sig}", _axi_width(key, lay.data_w, lay.addr_w, lay.id_w))
+            for n in (f"{name}_axi" for name in masters) for sig, key, _ in AXI_SIGNALS]
+    body += [v.wire(f"{name}_axi_error") for name in masters]
+    body.append(f"    assign {EXT_ERROR} = " + " | ".join(f"{name}_axi_error" for name in masters) + ";")
+    if m == 1:
+        for sig, _, out in AXI_SIGNALS:
+            dst, src = (f"{EXT_PORT}_{sig}", f"{masters[0]}_axi_{sig}")
+            body.append(f"    assign {dst} = {src};" if out else f"    assign {src} = {dst};")
+        return ports, body
+    if not (TEMPLATES_DIR / f"{ARBITER}.v").is_file():
+        raise UnsupportedModelError(f"{m} layers are planned external, which needs the template {ARBITER}.v to share "
+                                    "one AXI port; put at most one layer in external memory")
+    conns = {"clk": "clk", "rst": "rst"}
+    for sig, key, out in AXI_SIGNALS:
+        width = _axi_width(key, lay.data_w, lay.addr_w, lay.id_w)
+        flat = f"arb_s_axi_{sig}"
+        body.append(v.wire(flat, m * width))
+        for i, name in enumerate(masters):
+            body.append(f"    assign {flat}[{i * width + width - 1}:{i * width}] = {name}_axi_{sig};" if out else
+                        f"    assign {name}_axi_{sig} = {flat}[{i * width + width - 1}:{i * width}];")
+        conns[f"s_axi_{sig}"] = flat
+        conns[f"m_axi_{sig}"] = f"{EXT_PORT}_{sig}"
+    body.append(v.instance(ARBITER, f"u_{ARBITER}", conns, {"M_COUNT": m, "ADDR_W": lay.addr_w, "DATA_W": lay.data_w,
+                                                           "S_ID_W": lay.id_w}))
+    return ports, body
+
+
+def _top_verilog(graph: IRGraph, top: str, in_tensor: str, st: _Streams, insts: list[str],
+                 layouts: dict[str, HistoryLayout]) -> str:
+    """The network top: the host's input stream -> layer wrappers (forks, FIFOs) -> one logit beat per frame;
+    with external layers (``layouts`` by wrapper module name), one AXI4 master port and ``EXT_BASE_ADDR``."""
     tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
     din, out = _width(graph, in_tensor), st.producers[graph.output]
+    ports = v.layer_ports(din, _width(graph, graph.output))
+    axi_ports, axi_body = _axi_top(list(layouts), next(iter(layouts.values()))) if layouts else ([], [])
     body = [v.wire("s_in_tdata", din, "s_axis_tdata"), v.wire("s_in_tvalid", value="s_axis_tvalid"), v.wire("s_in_tready"),
             v.wire("s_in_tlast", value="s_axis_tlast"), "    assign s_axis_tready = s_in_tready;",
-            *st.decls, *st.insts, *insts,
+            *st.decls, *axi_body, *st.insts, *insts,
             f"    assign m_axis_tdata = {out}_tdata;", f"    assign m_axis_tvalid = {out}_tvalid;",
             f"    assign {out}_tready = m_axis_tready;", f"    assign m_axis_tlast = {out}_tlast;"]
     comment = (f"{top}: streaming PLEIADES network (generated by pleiades_fpga.hw.rtl.generate).\n"
@@ -157,7 +215,12 @@ def _top_verilog(graph: IRGraph, top: str, in_tensor: str, st: _Streams, insts: 
                f"({'signed' if tin.signed else 'unsigned'}),\n"
                f"  raster order {tin.height}x{tin.width}, s_axis_tlast on the last pixel of each frame.\n"
                f"Output: one beat per frame, {tout.channels} logits x {tout.bits} bits (signed), m_axis_tlast = 1.")
-    return v.module(top, v.layer_ports(din, _width(graph, graph.output)), body, comment=comment)
+    if layouts:
+        comment += (f"\nExternal memory: AXI4 master {EXT_PORT}_* of the temporal layers {', '.join(layouts)}; "
+                    f"parameter {EXT_BASE_PARAM}: byte address of their regions\n  (a multiple of 4096; map in "
+                    f"manifest.json external_memory); {EXT_ERROR}: sticky, an AXI error response was seen.")
+    return v.module(top, ports + axi_ports, body, comment=comment,
+                    parameters={EXT_BASE_PARAM: "64'h0"} if layouts else None)
 
 
 def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: list[str], layers_json: list[dict],
@@ -227,34 +290,110 @@ def _check_graph(graph: IRGraph) -> tuple[list[Layer], str]:
     return hw_layers, in_tensor
 
 
-def _lower_layers(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold],
-                  st: _Streams) -> tuple[list[tuple[str, str]], list[str], list[dict[str, Any]], set[str]]:
-    """Lower each layer with its hardware kind: generated modules, top instances, manifest entries, templates."""
-    modules, insts, entries, templates = [], [], [], set()
+def _lower_layers(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold], st: _Streams,
+                  external: dict[str, HistoryLayout]) -> tuple[list[tuple[str, str]], list[str], list[dict[str, Any]],
+                                                               set[str], dict[str, HistoryLayout]]:
+    """Lower each layer with its hardware kind (a layer in ``external``, by IR name, with ``temporal_conv_external``
+    on its planned layout): generated modules, top instances, manifest entries, templates and the external layers'
+    layouts by wrapper module name."""
+    modules, insts, entries, templates, by_module = [], [], [], set(), {}
+    ext_kind = HW_KINDS["temporal_conv_external"]
     for idx, l in enumerate(hw_layers):
         name = f"L{idx}_{_ident(l.name)}"
-        low = hw_kind_of(l).lower(graph, l, name, folding[l.name])
-        templates.add(low.module)
+        lay = external.get(l.name)
+        kind = hw_kind_of(l) if lay is None else ext_kind
+        low = kind.lower(graph, l, name, folding[l.name]) if lay is None else \
+            ext_kind.lower_with(graph, l, name, folding[l.name], lay)  # type: ignore[attr-defined]
+        templates |= set(low.module.split("+"))
         modules += low.files
-        insts.append(_layer_instance(l, name, st))
-        entries.append(_layer_entry(graph, l, name, folding[l.name], low))
-    return modules, insts, entries, templates
+        insts.append(_layer_instance(l, name, st, lay))
+        entries.append(_layer_entry(graph, l, name, folding[l.name], low, kind))
+        if lay is not None:
+            by_module[name] = lay
+    return modules, insts, entries, templates, by_module
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """Where the temporal buffers go: ``part`` (plan to fit its block RAM; None: all on chip unless
+    ``overrides`` say external), the board ``memory`` (its port width and size), per-layer ``overrides``
+    (folding JSON ``"memory"``), the shared AXI ``data_bits`` (None: from the layers and the port) and the
+    nominal memory ``latency`` (cycles) the prefetch FIFOs hide."""
+
+    part: Part | None = None
+    memory: BoardMemory | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    data_bits: int | None = None
+    latency: int | None = None
+
+
+def _memory_plan(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold], entries: list[dict[str, Any]],
+                 opts: MemoryOptions) -> dict[str, Any]:
+    """The memory plan (``hw.rtl.memory_plan``) of the on-chip lowering's manifest entries; only circular buffers
+    can go external (the external temporal engine)."""
+    cpp = {l.name: external_cycles_per_pixel(l, folding[l.name]) for l in hw_layers
+           if hw_kind_of(l).name == "temporal_conv"}
+    extra = {} if opts.latency is None else {"latency": opts.latency}
+    return plan_memory(entries, opts.part or get_part(DEFAULT_PART), memory=opts.memory, overrides=opts.overrides,
+                       auto=opts.part is not None, external_kinds=("circular_buffer",), data_w=opts.data_bits,
+                       cycles_per_pixel=cpp, **extra)
+
+
+def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
+                     entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The manifest's ``external_memory`` (schema: docs/EXTERNAL_MEMORY.md), None without external layers."""
+    if not by_module:
+        return None
+    lay = next(iter(by_module.values()))
+    m = len(by_module)
+    id_w = lay.id_w + (max(1, (m - 1).bit_length()) if m > 1 else 0)
+    name_of = {e["instance"][2:]: e["name"] for e in entries}   # wrapper module name -> IR layer
+    rows = {b["layer"]: b for b in plan["buffers"] if b["memory"] == "external"}
+    masters = []
+    for i, (module_name, l) in enumerate(by_module.items()):
+        b = rows[name_of[module_name]]
+        masters.append({"index": i, "layer": b["layer"], "module": module_name, "offset": l.base_addr,
+                        "region_bytes": l.region_bytes, "read_bytes_per_frame": b["read_bytes_per_frame"],
+                        "write_bytes_per_frame": b["write_bytes_per_frame"]})
+    return {"port": EXT_PORT, "error_port": EXT_ERROR, "base_addr_parameter": EXT_BASE_PARAM,
+            "base_addr_alignment": 4096, "protocol": "AXI4", "data_bits": lay.data_w, "addr_bits": lay.addr_w,
+            "id_bits": id_w, "master_id_bits": lay.id_w, "arbiter": ARBITER if m > 1 else None,
+            "signals": [{"name": f"{EXT_PORT}_{sig}", "direction": "output" if out else "input",
+                         "bits": _axi_width(key, lay.data_w, lay.addr_w, id_w)} for sig, key, out in AXI_SIGNALS],
+            "region_bytes": int(plan["external_bytes"]), "latency_cycles": int(plan["latency_cycles"]),
+            "bytes_per_frame": sum(x["read_bytes_per_frame"] + x["write_bytes_per_frame"] for x in masters),
+            "masters": masters}
 
 
 def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | None = None,
-             top: str = TOP, clock_mhz_target: float = 100.0) -> dict[str, Any]:
-    """Write ``out_dir/rtl/*.v`` and ``out_dir/manifest.json`` for ``graph``; return the manifest."""
+             top: str = TOP, clock_mhz_target: float = 100.0,
+             memory: MemoryOptions | None = None) -> dict[str, Any]:
+    """Write ``out_dir/rtl/*.v`` and ``out_dir/manifest.json`` for ``graph``; return the manifest. ``memory``:
+    where the temporal buffers go (default: all on chip)."""
     out_dir = Path(out_dir)
     hw_layers, in_tensor = _check_graph(graph)
     folding = {l.name: Fold() for l in hw_layers} | dict(folding or default_folding(graph))
+    opts = memory or MemoryOptions()
     st = _plan_streams(graph, hw_layers, in_tensor)
-    modules, insts, entries, templates = _lower_layers(graph, hw_layers, folding, st)
+    modules, insts, entries, templates, _ = _lower_layers(graph, hw_layers, folding, st, {})
+    plan = _memory_plan(graph, hw_layers, folding, st.forks + entries, opts)
+    external = plan_layouts(plan)
+    by_module: dict[str, HistoryLayout] = {}
+    if external:
+        modules, insts, entries, templates, by_module = _lower_layers(graph, hw_layers, folding, st, external)
+        if len(by_module) > 1:
+            templates.add(ARBITER)
     templates |= {"requant"} | {module for fork in st.forks for module in fork["module"].split("+")}
     rtl_dir = out_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    files = _write_rtl(rtl_dir, modules, top, _top_verilog(graph, top, in_tensor, st, insts), templates)
-    manifest = _manifest(graph, out_dir, top, in_tensor, files, st.forks + entries,
-                         folding_to_json({l.name: folding[l.name] for l in hw_layers}), clock_mhz_target)
+    top_text = _top_verilog(graph, top, in_tensor, st, insts, by_module)
+    files = _write_rtl(rtl_dir, modules, top, top_text, templates)
+    fold_json = folding_to_json({l.name: folding[l.name] for l in hw_layers})
+    for name, choice in opts.overrides.items():
+        fold_json["layers"][name]["memory"] = choice
+    manifest = _manifest(graph, out_dir, top, in_tensor, files, st.forks + entries, fold_json, clock_mhz_target)
+    manifest["memory_plan"] = plan
+    manifest["external_memory"] = _external_memory(plan, by_module, entries)
     write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
@@ -270,4 +409,4 @@ def rtl_sources(build_dir: str | Path) -> list[Path]:
     return [build_dir / f for f in manifest["rtl_files"]]
 
 
-__all__ = ["TOP", "generate", "rtl_sources", "TEMPLATES_DIR"]
+__all__ = ["EXT_BASE_PARAM", "EXT_PORT", "MemoryOptions", "TOP", "generate", "rtl_sources", "TEMPLATES_DIR"]

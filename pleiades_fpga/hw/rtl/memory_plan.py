@@ -57,14 +57,18 @@ class BufferPlan:
     layout: HistoryLayout | None = None
 
 
-def _layout(layer: dict[str, Any], mem: dict[str, Any], frames: int, data_w: int, latency: int,
-            base: int) -> HistoryLayout:
+def _entry_cycles_per_pixel(layer: dict[str, Any]) -> int:
+    """MAC cycles per pixel of a manifest layer entry (its cycles per frame over its input pixels)."""
+    _, h, w = (int(v) for v in layer["in_shape"])
+    return max(1, int(layer.get("cycles_per_frame", h * w)) // (h * w))
+
+
+def _layout(layer: dict[str, Any], frames: int, port_w: int, latency: int, cpp: int) -> HistoryLayout:
+    """A buffer's layout on a port of ``port_w`` bits (the layer's own AXI width: its pixel rounded up)."""
     c, h, w = (int(v) for v in layer["in_shape"])
-    pixels = h * w
-    cpp = max(1, int(layer.get("cycles_per_frame", pixels)) // pixels)
-    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=pixels,
-                          data_w=axi_data_width(c * int(layer["in_bits"]), data_w),
-                          base_addr=base, latency=latency, cycles_per_pixel=cpp, name=str(layer["name"]))
+    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=h * w,
+                          data_w=axi_data_width(c * int(layer["in_bits"]), port_w),
+                          latency=latency, cycles_per_pixel=cpp, name=str(layer["name"]))
 
 
 def _fifo_bits(lay: HistoryLayout, part: Part) -> int:
@@ -75,25 +79,33 @@ def _fifo_bits(lay: HistoryLayout, part: Part) -> int:
 
 def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory | None = None,
                 overrides: dict[str, str] | None = None, headroom: float = DEFAULT_HEADROOM,
-                latency: int = DEFAULT_LATENCY, base_addr: int = 0) -> dict[str, Any]:
+                latency: int = DEFAULT_LATENCY, base_addr: int = 0, auto: bool = True,
+                external_kinds: tuple[str, ...] = BUFFER_KINDS, data_w: int | None = None,
+                cycles_per_pixel: dict[str, int] | None = None) -> dict[str, Any]:
     """Plan every temporal buffer of manifest ``layers`` on ``part`` (see the module docstring).
 
-    ``memory``: the board memory (its port width caps each layer's AXI data width, 64 bits if None; a layer's
-    master is as wide as its pixel rounded up to a power of two, at least 8 bits). ``overrides``: layer name
-    -> "onchip" | "external". External regions are placed one after the other from ``base_addr``, each aligned to
-    4 KB. Returns {"part", "headroom", "budget_bits", "onchip_bits", "fits", "buffers": [...]} (JSON-ready)."""
+    ``memory``: the board memory (its port width caps the AXI data width, 64 bits if None). All external buffers
+    share one AXI data width (one port behind an arbiter): ``data_w``, by default the widest external pixel rounded
+    up to a power of two (>= 8 bits), at most the port's width. ``overrides``: layer name -> "onchip" |
+    "external". ``auto`` False: no buffer is moved external unless an override says so. ``external_kinds``: the
+    buffer kinds that may go external (an override on another kind is refused). ``cycles_per_pixel``: the MAC
+    cycles per pixel of a layer's external engine (sets its prefetch depth; default from its entry's cycles).
+    External regions are placed one after the other from ``base_addr``, each aligned to 4 KB. Returns {"part",
+    "headroom", "budget_bits", "onchip_bits", "fits", "buffers": [...]} (JSON-ready)."""
     if not 0 <= headroom < 1:
         raise PleiadesError(f"block RAM headroom must be a fraction in [0, 1), got {headroom}")
     overrides = dict(overrides or {})
+    cpp_of = dict(cycles_per_pixel or {})
     names = {str(l.get("name")) for l in layers}
     for name, choice in overrides.items():
         if choice not in MEMORY_CHOICES:
             raise PleiadesError(f"layer {name}: memory {choice!r} is not one of {', '.join(MEMORY_CHOICES)}")
         if name not in names:
             raise PleiadesError(f"memory override for unknown layer {name!r}; the layers are {', '.join(sorted(names))}")
-    data_w = memory.data_bits if memory else 64
+    port_w = memory.data_bits if memory else 64
     fixed = 0                                    # on-chip bits of everything but the movable buffers
     buffers: list[BufferPlan] = []
+    cpp_used: dict[str, int] = {}
     for layer in layers:
         mems = layer.get("memories", [])
         bufs = [m for m in mems if m.get("kind") in BUFFER_KINDS]
@@ -101,9 +113,14 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
         if overrides.get(str(layer["name"])) == "external" and not bufs:
             raise PleiadesError(f"layer {layer['name']}: memory 'external' needs a temporal buffer; the layer has "
                                 "none (only temporal layers and GroupNorm frame buffers can be external)")
+        if overrides.get(str(layer["name"])) == "external" and any(m["kind"] not in external_kinds for m in bufs):
+            raise PleiadesError(f"layer {layer['name']}: its {bufs[0]['kind']} cannot be external in this design "
+                                f"(external buffers: {', '.join(external_kinds)}); set its memory to 'onchip'")
         for mem in bufs:
             frames = int(layer.get("kernel", 2)) - 1 if mem["kind"] == "circular_buffer" else 1
-            lay = _layout(layer, mem, frames, data_w, latency, 0)
+            cpp = cpp_of.get(str(layer["name"])) or _entry_cycles_per_pixel(layer)
+            cpp_used[str(layer["name"])] = cpp
+            lay = _layout(layer, frames, port_w, latency, cpp)
             buffers.append(BufferPlan(str(layer["name"]), mem["kind"], "onchip", "fits on chip", frames,
                                       memory_bits(mem, part), _fifo_bits(lay, part), 0, 0, 0, 0, lay))
     budget = int((part.bram_bits + part.uram_bits) * (1.0 - headroom))
@@ -114,22 +131,26 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
     def used() -> int:
         return fixed + sum(b.onchip_bits if b.memory == "onchip" else b.external_onchip_bits for b in buffers)
 
-    for b in sorted((b for b in buffers if b.reason != "override"), key=lambda b: -b.onchip_bits):
+    movable = (b for b in buffers if b.reason != "override" and b.kind in external_kinds)
+    for b in sorted(movable, key=lambda b: -b.onchip_bits) if auto else ():
         if used() <= budget:
             break
         if b.external_onchip_bits < b.onchip_bits:
             b.memory, b.reason = "external", "moved external to fit the block RAM"
+    ext = [b for b in buffers if b.memory == "external"]
+    if data_w is None:
+        data_w = max((b.layout.data_w for b in ext if b.layout is not None), default=port_w)
     addr = base_addr
-    for b in buffers:
-        if b.memory == "external":
-            assert b.layout is not None
-            lay = history_layout(c_in=b.layout.c_in, in_w=b.layout.in_w, k=b.layout.k, pixels=b.layout.pixels,
-                                 data_w=b.layout.data_w, burst_pix=b.layout.burst_pix, fifo_depth=b.layout.fifo_depth,
-                                 base_addr=addr, name=b.layer)
-            b.layout, b.base_addr, b.region_bytes = lay, addr, lay.region_bytes
-            b.read_bytes_per_frame = b.frames * lay.pixels * lay.pix_bytes
-            b.write_bytes_per_frame = lay.pixels * lay.pix_bytes
-            addr = -(-(addr + lay.region_bytes) // 4096) * 4096
+    for b in ext:
+        assert b.layout is not None
+        lay = history_layout(c_in=b.layout.c_in, in_w=b.layout.in_w, k=b.layout.k, pixels=b.layout.pixels,
+                             data_w=data_w, base_addr=addr, latency=latency,
+                             cycles_per_pixel=cpp_used[b.layer], name=b.layer)
+        b.layout, b.base_addr, b.region_bytes = lay, addr, lay.region_bytes
+        b.external_onchip_bits = _fifo_bits(lay, part)
+        b.read_bytes_per_frame = b.frames * lay.pixels * lay.pix_bytes
+        b.write_bytes_per_frame = lay.pixels * lay.pix_bytes
+        addr = -(-(addr + lay.region_bytes) // 4096) * 4096
     if memory is not None and addr - base_addr > memory.size_bytes:
         raise PleiadesError(f"the external buffers need {addr - base_addr:,} bytes, more than the "
                             f"{memory.size_bytes:,} bytes of {memory.board}'s {memory.kind}")
@@ -142,8 +163,21 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
     total = used()
     return {"part": part.name, "headroom": headroom, "budget_bits": budget, "onchip_bits": total,
             "fits": total <= budget, "external_bytes": addr - base_addr, "latency_cycles": latency,
-            "data_bits": data_w, "buffers": rows,
+            "data_bits": data_w, "auto": auto, "buffers": rows,
             "source": "estimated (block RAM of each memory by the part's mapping rules, toolflow.parts)"}
+
+
+def plan_layouts(plan: dict[str, Any]) -> dict[str, HistoryLayout]:
+    """The history layout of every external circular buffer of a plan, by layer (checked again)."""
+    out = {}
+    for b in plan["buffers"]:
+        if b["memory"] == "external" and b["kind"] == "circular_buffer":
+            p = b["params"]
+            out[b["layer"]] = history_layout(c_in=p["C_IN"], in_w=p["IN_W"], k=p["K"], pixels=p["PIXELS"],
+                                             data_w=p["DATA_W"], burst_pix=p["BURST_PIX"],
+                                             fifo_depth=p["FIFO_DEPTH"], base_addr=b["base_addr"],
+                                             addr_w=p["ADDR_W"], name=b["layer"])
+    return out
 
 
 def bandwidth(plan: dict[str, Any], *, fps_required: float, fps_achieved: float,
@@ -180,4 +214,4 @@ def bandwidth(plan: dict[str, Any], *, fps_required: float, fps_achieved: float,
 
 
 __all__ = ["BUFFER_KINDS", "BufferPlan", "DEFAULT_HEADROOM", "MEMORY_CHOICES", "bandwidth", "memory_bits",
-           "plan_memory"]
+           "plan_layouts", "plan_memory"]

@@ -18,7 +18,7 @@ import cocotb
 from cocotb.triggers import RisingEdge, with_timeout
 from cocotb.triggers import SimTimeoutError
 
-from pleiades_fpga.sim.harness import CHECKER_FIELDS
+from pleiades_fpga.sim.harness import CHECKER_FIELDS, MEMORY_FIELDS
 from pleiades_fpga.sim.tb import CLOCK_NS, load_vectors, write_result
 
 
@@ -44,6 +44,9 @@ async def network_harness(dut) -> None:
         dut.in_seed.value = run["in_seed"]
         dut.out_seed.value = run["out_seed"]
         dut.trace_en.value = int(run.get("trace", False))
+        if vec.get("memory"):  # the AXI memory model's settings (designs with external memory)
+            for key in ("mem_seed", "mem_lat_min", "mem_lat_max", "mem_stall"):
+                getattr(dut, key).value = run[key]
         dut.start_id.value = run["id"]
         timed_out = False
         try:
@@ -51,7 +54,8 @@ async def network_harness(dut) -> None:
         except SimTimeoutError:
             timed_out = True
         runs.append({"id": run["id"], "timed_out": timed_out, "cycles": int(dut.cycle.value),
-                     "checks": [{k: int(getattr(c, k).value) for k in CHECKER_FIELDS} for c in checkers]})
+                     "checks": [{k: int(getattr(c, k).value) for k in CHECKER_FIELDS} for c in checkers],
+                     "memory": {k: int(getattr(dut, k).value) for k in MEMORY_FIELDS} if vec.get("memory") else None})
         dut.trace_en.value = 0
     await RisingEdge(dut.clk)  # the harness flushes its files with `done`; a timed-out run is flushed here
     result = {"runs": runs, "loop_seconds": time.monotonic() - t0, "outputs": _read_lines("outputs.txt"), "inputs": _read_lines("inputs.txt"), "traces": {}}

@@ -182,13 +182,14 @@ def external_layer_files(name: str, lay: HistoryLayout, mac: dict[str, int], c_o
             instance("temporal_history_axi", "u_hist",
                      {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"),
                       **stream_connections("m_axis", "win"), **axi_connections("m_axi", "m_axi"),
-                      "axi_error": "axi_error"}, lay.params()),
+                      "axi_error": "axi_error"}, {**lay.params(), "BASE_ADDR": "BASE_ADDR"}),
             instance(f"{name}_mac", "u_mac", {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "win"),
                                               **stream_connections("m_axis", "m_axis")})]
     ports = layer_ports(lay.c_in * lay.in_w, c_out * mac["OUT_W"]) + axi_ports(lay) + [Port("axi_error", "output")]
     text = module(name, ports, body, comment=f"{name}: temporal conv, history in external memory "
-                  f"(temporal_history_axi + pointwise_mvu, generated). Region 0x{lay.base_addr:x} + "
-                  f"{lay.region_bytes} bytes.")
+                  f"(temporal_history_axi + pointwise_mvu, generated).\nParameter BASE_ADDR: byte address of its region "
+                  f"of {lay.region_bytes} bytes (default 0x{lay.base_addr:x}; a multiple of {lay.burst_bytes}).",
+                  parameters={"BASE_ADDR": f"64'h{lay.base_addr:x}"})
     return files + [(name, text)]
 
 
@@ -292,18 +293,22 @@ class TemporalConvExternal(HwKind):
         return float(ff), float(ff), 0.0
 
 
+def external_cycles_per_pixel(layer: Layer, fold: Fold) -> int:
+    """MAC cycles per pixel of a temporal layer's external engine (pointwise_mvu over its window)."""
+    k, dw = layer.params.kernel[0], is_depthwise(layer)
+    return cycles.mac_cycles_per_pixel(k if dw else layer.in_channels * k, layer.out_channels, 1, fold.pe, fold.simd)
+
+
 def default_layout(graph: IRGraph, layer: Layer, fold: Fold, *, port_bits: int = 64, base_addr: int = 0,
                    latency: int = 64) -> HistoryLayout:
     """The layout of a layer's history without a plan: AXI width = the pixel width rounded up to a power of two
     (>= 8), at most ``port_bits``; prefetch depth for ``latency`` at the MAC engine's pace."""
     x = graph.tensors[layer.inputs[0]]
-    k, dw = layer.params.kernel[0], is_depthwise(layer)
-    pix_bits = layer.in_channels * x.bits
-    data_w = axi_data_width(pix_bits, port_bits)
-    cpp = cycles.mac_cycles_per_pixel(k if dw else layer.in_channels * k, layer.out_channels, 1, fold.pe, fold.simd)
-    return history_layout(c_in=layer.in_channels, in_w=x.bits, k=k, pixels=x.height * x.width, data_w=data_w,
-                          base_addr=base_addr, latency=latency, cycles_per_pixel=cpp, name=layer.name)
+    data_w = axi_data_width(layer.in_channels * x.bits, port_bits)
+    return history_layout(c_in=layer.in_channels, in_w=x.bits, k=layer.params.kernel[0], pixels=x.height * x.width,
+                          data_w=data_w, base_addr=base_addr, latency=latency,
+                          cycles_per_pixel=external_cycles_per_pixel(layer, fold), name=layer.name)
 
 
 __all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_data_width", "axi_ports", "external_layer_files", "history_layout",
-           "TemporalConvExternal", "default_layout", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
+           "TemporalConvExternal", "default_layout", "external_cycles_per_pixel", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
