@@ -106,7 +106,12 @@ def _bridge(ports: StreamPorts, clk_hz: int, baud: int, clk: str, rst: str,
                       _core_instance(ports, clk, rst, net_extra)])
 
 
-def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int) -> str:
+def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int, status: tuple[str, ...] = ()) -> str:
+    """Power-on/button reset held while ``locked`` is low, and the LEDs: heartbeat, input and output frame
+    toggles, then the ``status`` signals (LED 3, 4, ...)."""
+    lights = [*reversed(status), "frame_out_toggle", "frame_in_toggle", "heartbeat[25]"]
+    if n_leds > len(lights):
+        lights.insert(0, "{" + str(n_leds - len(lights)) + "{1'b0}}")
     return f"""    // power-on reset (16 cycles after the clock is stable) or the button
     reg [4:0] por = 5'd0;
     reg [1:0] btn_sync = 2'b00;
@@ -118,7 +123,7 @@ def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int) -> str:
     wire rst = !por[4] || btn_sync[1];
     reg [25:0] heartbeat = 26'd0;
     always @(posedge {clk}) heartbeat <= heartbeat + 1'b1;
-    assign led = {{{"{" + str(n_leds - 3) + "{1'b0}}"}, frame_out_toggle, frame_in_toggle, heartbeat[25]}};"""
+    assign led = {{{", ".join(lights)}}};"""
 
 
 def ulx3s_top_verilog(ports: StreamPorts, clock_mhz: float = 25.0, baud: int = 115200,
