@@ -8,6 +8,7 @@ A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkp
     groupnorm_stats = "frame"  # causal GroupNorm: "frame" (exact) or "previous" (previous frame's statistics)
     groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
     act_percentile = 99.9    # calibration: the percentile of activations an activation scale covers (90..100)
+    bias_correction = false  # post-training quantization: conv biases corrected for the weight rounding's mean shift
     [layers."blocks.0.*"]    # glob over module names; later entries win
     weight_bits = 8
     act_bits = 12            # e.g. wider GroupNorm inputs (up to 16 bits)
@@ -34,7 +35,7 @@ MIN_BITS, MAX_BITS = 2, 8
 MAX_ACT_BITS = 16  # activation widths (default and per layer) may go up to 16 bits: the IR, golden model and RTL
 # templates take any width; weights (and the CLI shortcut) stay within MAX_BITS
 KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
-        "groupnorm_stats", "groupnorm_p", "act_percentile")
+        "groupnorm_stats", "groupnorm_p", "act_percentile", "bias_correction")
 SCALINGS = ("pot", "dyadic")
 LAYER_KEYS = ("weight_bits", "act_bits", "act_percentile")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
@@ -101,6 +102,10 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         out["groupnorm_p"] = gp
     if "act_percentile" in spec:  # percentile of |activations| that sets an activation scale in calibration
         out["act_percentile"] = check_percentile(spec["act_percentile"], "act_percentile")
+    if "bias_correction" in spec:  # PTQ: biases corrected for weight rounding (pleiades_fpga.quant.bias_correction)
+        if not isinstance(spec["bias_correction"], bool):
+            raise PleiadesError(f"quant config bias_correction must be true or false, got {spec['bias_correction']!r}")
+        out["bias_correction"] = spec["bias_correction"]
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")

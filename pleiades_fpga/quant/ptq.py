@@ -6,6 +6,8 @@ Calibration data (``calibration_frames``): synthetic gestures at the model's res
 (``pleiades_fpga.data.synthetic``) or a local DVS128 Gesture copy (``pleiades_fpga.data.dvs128``), binned at the
 model's bin size, ``receptive_field + 12`` frames per clip (every temporal buffer filled). Each calibration pass
 is one clip; the activation quantizers average their statistics over the clips, then their scales are fixed.
+With ``bias_correction`` in the quant config the network is then BatchNorm-folded and its conv biases corrected for
+the mean shift of weight rounding on the same clips (``pleiades_fpga.quant.bias_correction``).
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.quant.bias_correction import correct_biases
 from pleiades_fpga.quant.config import overrides_must_match
-from pleiades_fpga.quant.fold import check_exportable
+from pleiades_fpga.quant.fold import check_exportable, fold_batchnorm
 from pleiades_fpga.quant.network import QuantPleiadesNet, build_quant_model, calibrate
 EXTRA_FRAMES = 12  # calibration frames past the receptive field
 
@@ -48,7 +51,8 @@ def prepare_ptq(model: nn.Module, spec: dict[str, Any]) -> QuantPleiadesNet:
 
 def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = True) -> QuantPleiadesNet:
     """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of the N passes averaged
-    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen; then the scales are fixed."""
+    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen; then the scales are fixed. With
+    ``bias_correction`` the BatchNorm-folded network with corrected biases is returned (what export writes)."""
     from brevitas.graph.calibrate import finalize_collect_stats
 
     n = len(frames)
@@ -63,4 +67,6 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     qmodel.apply(collect_for_n_passes)
     calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
     qmodel.apply(finalize_collect_stats)
+    if qmodel.quant_config.get("bias_correction"):
+        return correct_biases(fold_batchnorm(qmodel), frames, progress=progress)
     return qmodel.eval()
