@@ -1,6 +1,7 @@
-"""The ULX3S LiteDRAM path without LiteX: the init write table (against LiteDRAM's own generated C init code), the
+"""The ULX3S LiteDRAM path. Without LiteX: the init write table (against LiteDRAM's own generated C init code), the
 litedram_init sequencer in simulation (Icarus, Verilator), the board top (lint against LiteDRAM's port list),
-the configuration checks. Generating the core itself needs the LiteX venv: that test skips without it."""
+the configuration checks. With the LiteX venv (else skipped, with the reason): the generated core, and LiteDRAM's
+core with its SDRAM model simulated with the sequencer and a real AXI master (temporal_history_axi), bit-exact."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import pytest
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections, axi_ports, history_layout
 from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
-from pleiades_fpga.hw.rtl.verilog import instance, layer_ports, module, stream_connections
+from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
 from pleiades_fpga.toolflow.boards.litedram_core import (core_config, generate_core, init_sequencer_params,
                                                          init_writes)
@@ -70,15 +71,31 @@ def test_core_config_checks():
         core_config(16, 1, 150.0)
 
 
+def _external_memory(lay, region_bytes: int) -> dict:
+    """manifest["external_memory"] of a top whose m_axi_* is ``lay``'s master (schema: docs/EXTERNAL_MEMORY.md)."""
+    return {"protocol": "AXI4", "port": "m_axi", "error_port": "axi_error", "base_addr_parameter": "EXT_BASE_ADDR",
+            "data_bits": lay.data_w, "addr_bits": lay.addr_w, "id_bits": lay.id_w, "region_bytes": region_bytes,
+            "signals": [{"name": p.name, "direction": p.direction, "bits": p.width} for p in axi_ports(lay)]}
+
+
+LAYOUT = history_layout(c_in=2, in_w=8, k=3, pixels=64, data_w=16, base_addr=0, latency=64, cycles_per_pixel=4,
+                        name="standin")
+
+
 def test_axi_master_from_manifest():
-    ext = {"data_w": 16, "addr_w": 32, "id_w": 1, "base_addr": 0x1000, "region_bytes": 8192}
-    assert AxiMaster.from_manifest({"external_memory": ext}) == AxiMaster(16, 32, 1, 0x3000)
+    ext = _external_memory(LAYOUT, 8192)
+    axi = AxiMaster.from_manifest({"external_memory": ext})
+    assert (axi.port, axi.error_port, axi.data_w, axi.id_w, axi.region_bytes) == ("m_axi", "axi_error", 16, 1, 8192)
+    assert ("m_axi_araddr", "output", 32) in axi.signals and ("m_axi_rdata", "input", 16) in axi.signals
     with pytest.raises(PleiadesError, match="no external memory"):
-        AxiMaster.from_manifest({})
-    with pytest.raises(PleiadesError, match="beyond the ULX3S SDRAM"):
-        AxiMaster.from_manifest({"external_memory": {**ext, "base_addr": 32 * 2**20 - 4096}})
+        AxiMaster.from_manifest({"external_memory": None})
+    with pytest.raises(PleiadesError, match="more than the ULX3S SDRAM"):
+        AxiMaster.from_manifest({"external_memory": {**ext, "region_bytes": 32 * 2**20 + 4096}})
     with pytest.raises(PleiadesError, match="lacks a field"):
-        AxiMaster.from_manifest({"external_memory": {"data_w": 16}})
+        AxiMaster.from_manifest({"external_memory": {"data_bits": 16}})
+    with pytest.raises(PleiadesError, match="lacks wlast"):
+        AxiMaster.from_manifest({"external_memory": {**ext, "signals": [s for s in ext["signals"]
+                                                                       if s["name"] != "m_axi_wlast"]}})
 
 
 # ---------------------------------------------------------------- the sequencer in simulation
@@ -199,16 +216,13 @@ def test_sequencer_stops_on_err_and_restarts_on_reset(sequencer_sim):
 
 def _standin(tmp: Path) -> tuple[dict, list[Path]]:
     """A network top with one external temporal history (temporal_history_axi, a real AXI4 master)."""
-    lay = history_layout(c_in=2, in_w=8, k=3, pixels=64, data_w=16, base_addr=0, latency=64, cycles_per_pixel=4,
-                         name="standin")
     body = [instance("temporal_history_axi", "u_hist", {"clk": "clk", "rst": "rst",
                      **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis"),
-                     **axi_connections("m_axi", "m_axi"), "axi_error": ""}, lay.params())]
-    (tmp / "standin_net.v").write_text(module("standin_net", layer_ports(16, 48) + axi_ports(lay), body))
+                     **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, LAYOUT.params())]
+    ports = layer_ports(16, 48) + axi_ports(LAYOUT) + [Port("axi_error", "output")]
+    (tmp / "standin_net.v").write_text(module("standin_net", ports, body))
     manifest = {"top": "standin_net", "input": {"channels": 2, "bits": 8, "height": 8, "width": 8},
-                "output": {"channels": 6, "bits": 8},
-                "external_memory": {"data_w": 16, "addr_w": lay.addr_w, "id_w": lay.id_w, "base_addr": 0,
-                                    "region_bytes": lay.region_bytes}}
+                "output": {"channels": 6, "bits": 8}, "external_memory": _external_memory(LAYOUT, LAYOUT.region_bytes)}
     return manifest, [tmp / "standin_net.v", *template_sources("temporal_history_axi")]
 
 
@@ -249,3 +263,129 @@ def test_generate_core_with_the_litex_env(tmp_path):
     assert init_writes(init) == init_writes(INIT)
     ports = Path(init["verilog"]).read_text()
     assert "input  wire   [24:0] user_port_axi_0_araddr" in ports and "wb_ctrl_adr" in ports
+
+
+# ---------------------------------------------------------------- LiteDRAM in simulation (needs the LiteX venv)
+
+SIM_TB = r"""
+`timescale 1ns/1ps
+`default_nettype none
+module tb;
+    localparam integer K = @K@, PIXELS = @PIXELS@, FRAMES = @FRAMES@;
+    reg clk = 1'b0;
+    always #10 clk = ~clk;                                    // 50 MHz, the core's sys_clk_freq
+    wire ram_rst, ram_init_done, ram_init_error, seq_done, seq_error, net_axi_error;
+    wire [29:0] wb_adr; wire [31:0] wb_dat_w; wire [3:0] wb_sel; wire wb_cyc, wb_stb, wb_we, wb_ack, wb_err;
+    wire [2:0] wb_cti; wire [1:0] wb_bte;
+@AXI_WIRES@
+    litedram_init #(.N_WRITES(@N@), .WRITES(@WRITES@)) u_init (
+        .clk(clk), .rst(ram_rst), .wb_adr_o(wb_adr), .wb_dat_o(wb_dat_w), .wb_sel_o(wb_sel), .wb_cyc_o(wb_cyc),
+        .wb_stb_o(wb_stb), .wb_we_o(wb_we), .wb_cti_o(wb_cti), .wb_bte_o(wb_bte), .wb_ack_i(wb_ack),
+        .wb_err_i(wb_err), .done_o(seq_done), .error_o(seq_error));
+@CORE@
+    wire ready = seq_done && !seq_error && ram_init_done && !ram_init_error && !ram_rst;
+    reg rst = 1'b1;
+    reg [15:0] s_tdata = 16'd0; reg s_tvalid = 1'b0, s_tlast = 1'b0, m_tready = 1'b0;
+    wire s_tready, m_tvalid, m_tlast; wire [K*16-1:0] m_tdata;
+@NET@
+    function [15:0] pixel(input integer f, input integer p);      // {channel 1, channel 0}
+        pixel = {f[7:0] * 8'd5 + p[7:0] * 8'd3 + 8'd1, f[7:0] * 8'd11 + p[7:0] * 8'd7 + 8'd2};
+    endfunction
+    reg [31:0] lfsr = 32'h1badf00d;
+    integer cycle = 0, in_f = 0, in_p = 0, out_f = 0, out_p = 0, mismatches = 0, k, c, g, init_cycles = 0;
+    reg [15:0] tap; reg [7:0] want;
+    always @(posedge clk) begin
+        cycle <= cycle + 1;
+        lfsr <= {lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]};
+        if (rst && ready) begin rst <= 1'b0; init_cycles <= cycle; end
+        m_tready <= lfsr[3:0] > 4'd3;                          // output back-pressure 25 % of the cycles
+        if (!rst) begin
+            if (s_tvalid && s_tready) begin
+                if (in_p == PIXELS - 1) begin in_p = 0; in_f = in_f + 1; end else in_p = in_p + 1;
+            end
+            if ((!s_tvalid || s_tready) && in_f < FRAMES) begin
+                s_tvalid <= lfsr[7:5] != 3'd0;                 // input gaps 1/8 of the cycles
+                s_tdata <= pixel(in_f, in_p); s_tlast <= in_p == PIXELS - 1;
+            end else if (s_tready) s_tvalid <= 1'b0;
+            if (m_tvalid && m_tready) begin
+                for (k = 0; k < K; k = k + 1) begin            // lane c*K + k: channel c of tap k (0 = oldest)
+                    g = out_f - (K - 1 - k);
+                    tap = g >= 0 ? pixel(g, out_p) : 16'd0;
+                    for (c = 0; c < 2; c = c + 1) begin
+                        want = tap[c*8 +: 8];
+                        if (m_tdata[(c*K + k)*8 +: 8] !== want) mismatches = mismatches + 1;
+                    end
+                end
+                if (m_tlast !== (out_p == PIXELS - 1)) mismatches = mismatches + 1;
+                if (out_p == PIXELS - 1) begin out_p = 0; out_f = out_f + 1; end else out_p = out_p + 1;
+                if (out_f == FRAMES) begin
+                    $display("RESULT %0d %0d %0d %0d %0d", out_f, mismatches, init_cycles, cycle, net_axi_error);
+                    $finish;
+                end
+            end
+        end
+        if (cycle > @TIMEOUT@) begin
+            $display("TIMEOUT ready=%0d seq_done=%0d init_done=%0d out_f=%0d", ready, seq_done, ram_init_done, out_f);
+            $finish;
+        end
+    end
+endmodule
+"""
+
+
+@pytest.fixture(scope="module")
+def litedram_sim_core(tmp_path_factory):
+    """LiteDRAM's core with its SDRAM model inside (``sim``), generated in the LiteX venv; skips without it."""
+    from pleiades_fpga.errors import BackendNotInstalledError
+    from pleiades_fpga.toolflow.boards.litedram_core import litex_python
+    try:
+        litex_python()
+    except BackendNotInstalledError as exc:
+        pytest.skip(f"no LiteX environment: {exc}")
+    return generate_core(tmp_path_factory.mktemp("litedram_sim"), {**core_config(16, 1, 50.0), "sim": True})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMS)
+def test_litedram_sim_initializes_and_serves_the_history_bit_exact(sim, litedram_sim_core, tmp_path):
+    """Sequencer + LiteDRAM (its own SDRAM model) + temporal_history_axi through the board top's AXI wiring:
+    LiteDRAM reaches init_done from the CPU-less initialization, then every window of 12 frames is bit-exact
+    under input gaps and output back-pressure."""
+    from pleiades_fpga.toolflow.boards.ulx3s_litedram import axi_wiring
+    init = litedram_sim_core
+    manifest, net = _standin(tmp_path)
+    axi = AxiMaster.from_manifest(manifest)
+    wires, net_axi, core_axi = axi_wiring(axi)
+    params = init_sequencer_params(init_writes(init))
+    wb = {f"wb_ctrl_{s}": f"wb_{s}" for s in ("adr", "sel", "cyc", "stb", "we", "cti", "bte", "ack", "err")}
+    core = instance("litedram_core", "u_litedram", {"clk": "clk", "sim_trace": "1'b0", "init_done": "ram_init_done",
+                                                    "init_error": "ram_init_error", "user_clk": "",
+                                                    "user_rst": "ram_rst", **wb, "wb_ctrl_dat_w": "wb_dat_w",
+                                                    "wb_ctrl_dat_r": "", **core_axi})
+    net_inst = instance("standin_net", "u_net", {"clk": "clk", "rst": "rst", "s_axis_tdata": "s_tdata",
+                                                 "s_axis_tvalid": "s_tvalid", "s_axis_tready": "s_tready",
+                                                 "s_axis_tlast": "s_tlast", "m_axis_tdata": "m_tdata",
+                                                 "m_axis_tvalid": "m_tvalid", "m_axis_tready": "m_tready",
+                                                 "m_axis_tlast": "m_tlast", **net_axi})
+    frames = 12
+    tb = tmp_path / "tb.v"
+    tb.write_text(SIM_TB.replace("@K@", str(LAYOUT.k)).replace("@PIXELS@", str(LAYOUT.pixels))
+                  .replace("@FRAMES@", str(frames)).replace("@N@", str(params["N_WRITES"]))
+                  .replace("@WRITES@", str(params["WRITES"])).replace("@AXI_WIRES@", "\n".join(wires))
+                  .replace("@CORE@", core).replace("@NET@", net_inst).replace("@TIMEOUT@", "200000"))
+    srcs = [str(tb), str(BOARDS_DIR / "litedram_init.v"), init["verilog"], *map(str, net)]
+    if sim == "icarus":
+        subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), *srcs], check=True, capture_output=True)
+        cmd = ["vvp", "-n", str(tmp_path / "sim")]
+    else:
+        build = subprocess.run([*verilator_cmd(), "--binary", "--timing", "-CFLAGS", "-std=c++20 -fcoroutines -O0",
+                                "-Wno-fatal", "--top-module", "tb", "-Mdir", str(tmp_path / "obj"), *srcs],
+                               capture_output=True, text=True, env={**os.environ, **tool_env("verilator")})
+        assert build.returncode == 0, build.stderr[-2000:]
+        cmd = [str(tmp_path / "obj" / "Vtb")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout.splitlines()
+    result = [line.split()[1:] for line in out if line.startswith("RESULT")]
+    assert result, "\n".join(out[-10:])
+    got_frames, mismatches, init_cycles, _, axi_error = (int(v) for v in result[0])
+    assert (got_frames, mismatches, axi_error) == (frames, 0, 0)
+    assert init_cycles > 20_000                    # the power-up wait of LiteDRAM's sequence happened

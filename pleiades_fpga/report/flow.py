@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pleiades_fpga.artifacts import HASH_KEY, STAMP, design_hash, dir_is_current, publish_dir, stamp_dir, staging_dir
 from pleiades_fpga.errors import DoesNotFitError, PleiadesError
+from pleiades_fpga.toolflow.boards.ulx3s_litedram import write_ulx3s_litedram
 from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
 from pleiades_fpga.toolflow.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
 from pleiades_fpga.toolflow.parts import PARTS, check_fit, get_part
@@ -122,7 +123,10 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
             check_fit(pre["resources"], part)
         board_final = build_dir / "board" / board.name
         board_dir, synth_dir = staging_dir(board_final), staging_dir(synth_final)
-        info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz, baud=baud)
+        if board.name == "ulx3s-85f" and manifest.get("external_memory"):   # the SDRAM through LiteDRAM
+            info = write_ulx3s_litedram(manifest, board_dir, clock_mhz=clock_mhz, baud=baud)
+        else:
+            info = write_board(board.name, manifest, board_dir, clock_mhz=clock_mhz, baud=baud)
         full = run_synth(rtl + [Path(f) for f in info["files"]], board.top, part, synth_dir, progress=progress,
                          instances_of=top)
         try:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import AXI_SIGNALS
 from pleiades_fpga.hw.rtl.verilog import instance, wire
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
 from pleiades_fpga.toolflow.boards.litedram_core import (SDRAM_ADDR_W, SDRAM_BYTES, core_config, generate_core,
@@ -35,49 +34,63 @@ SDRAM_PINS = (("sdram_a", "output", 13), ("sdram_ba", "output", 2), ("sdram_cas_
 
 @dataclass(frozen=True)
 class AxiMaster:
-    """The network top's AXI4 master ``m_axi_*``: widths and the bytes its regions occupy from address 0."""
+    """The network top's AXI4 master, from manifest["external_memory"] (schema: docs/EXTERNAL_MEMORY.md)."""
 
+    port: str                                  # signal prefix, "m_axi"
+    error_port: str                            # sticky AXI error output, "axi_error"
     data_w: int
-    addr_w: int
     id_w: int
-    region_end: int
+    region_bytes: int                          # all regions, from EXT_BASE_ADDR (= 0 on the board)
+    signals: tuple[tuple[str, str, int], ...]  # (name, direction seen from the network, bits)
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "AxiMaster":
-        """Read manifest["external_memory"] (docs/EXTERNAL_MEMORY.md); refuse what LiteDRAM's port cannot serve."""
+        """Read the external memory port; refuse what LiteDRAM's user port or the 32 MB SDRAM cannot serve."""
         ext = manifest.get("external_memory")
         if not ext:
-            raise PleiadesError("the build has no external memory (manifest.json has no 'external_memory'); the "
+            raise PleiadesError("the build has no external memory (manifest.json 'external_memory' is empty); the "
                                 "ULX3S LiteDRAM top is only for designs with external buffers")
         try:
-            port = cls(data_w=int(ext["data_w"]), addr_w=int(ext["addr_w"]), id_w=int(ext["id_w"]),
-                       region_end=int(ext["base_addr"]) + int(ext["region_bytes"]))
+            port = cls(port=str(ext["port"]), error_port=str(ext["error_port"]), data_w=int(ext["data_bits"]),
+                       id_w=int(ext["id_bits"]), region_bytes=int(ext["region_bytes"]),
+                       signals=tuple((str(s["name"]), str(s["direction"]), int(s["bits"])) for s in ext["signals"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise PleiadesError(f"manifest external_memory lacks a field the ULX3S LiteDRAM top needs: {exc!r}; "
                                 "rebuild the design (docs/EXTERNAL_MEMORY.md)") from exc
-        if port.region_end > SDRAM_BYTES:
-            raise PleiadesError(f"the external regions end at byte {port.region_end:,}, beyond the ULX3S SDRAM's "
-                                f"{SDRAM_BYTES:,} bytes: lower the base address or keep more buffers on chip")
+        if ext.get("protocol") != "AXI4":
+            raise PleiadesError(f"external memory protocol {ext.get('protocol')!r}: LiteDRAM's user port is AXI4")
+        if port.region_bytes > SDRAM_BYTES:
+            raise PleiadesError(f"the external regions need {port.region_bytes:,} bytes, more than the ULX3S SDRAM's "
+                                f"{SDRAM_BYTES:,}: keep more buffers on chip (folding JSON 'memory': 'onchip')")
+        names = {n[len(port.port) + 1:] for n, _, _ in port.signals if n.startswith(port.port + "_")}
+        missing = sorted(set(LITEDRAM_AXI) - names)
+        if missing:
+            raise PleiadesError(f"the network's {port.port}_* port lacks {', '.join(missing)}; LiteDRAM's AXI port "
+                                "needs them")
         return port
 
-    def width(self, key: str | int) -> int:
-        """Width of an AXI signal by its key in :data:`AXI_SIGNALS`."""
-        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
+
+#: the AXI4 signals of LiteDRAM's user port (``user_port_axi_0_<sig>``)
+LITEDRAM_AXI = ("awid", "awaddr", "awlen", "awsize", "awburst", "awvalid", "awready", "wdata", "wstrb", "wlast",
+                "wvalid", "wready", "bid", "bresp", "bvalid", "bready", "arid", "araddr", "arlen", "arsize",
+                "arburst", "arvalid", "arready", "rid", "rdata", "rresp", "rlast", "rvalid", "rready")
 
 
-def _axi_wiring(axi: AxiMaster) -> tuple[list[str], dict[str, str], dict[str, str]]:
+def axi_wiring(axi: AxiMaster) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """Wires ``axi_<sig>`` between network and core; their connections on each side (address and size adapted)."""
     wires, net, core = [], {}, {}
-    for sig, key, _ in AXI_SIGNALS:
-        wires.append(wire(f"axi_{sig}", axi.width(key)))
-        net[f"m_axi_{sig}"] = f"axi_{sig}"
+    for name, _, bits in axi.signals:
+        sig = name[len(axi.port) + 1:]
+        wires.append(wire(f"axi_{sig}", bits))
+        net[name] = f"axi_{sig}"
         if sig in ("araddr", "awaddr"):
-            core[f"user_port_axi_0_{sig}"] = (f"axi_{sig}[{SDRAM_ADDR_W - 1}:0]" if axi.addr_w >= SDRAM_ADDR_W else
-                                              f"{{{SDRAM_ADDR_W - axi.addr_w}'d0, axi_{sig}}}")
+            core[f"user_port_axi_0_{sig}"] = (f"axi_{sig}[{SDRAM_ADDR_W - 1}:0]" if bits >= SDRAM_ADDR_W else
+                                              f"{{{SDRAM_ADDR_W - bits}'d0, axi_{sig}}}")
         elif sig in ("arsize", "awsize"):
             core[f"user_port_axi_0_{sig}"] = f"{{1'b0, axi_{sig}}}"
-        else:
+        elif sig in LITEDRAM_AXI:
             core[f"user_port_axi_0_{sig}"] = f"axi_{sig}"
+    net[axi.error_port] = "net_axi_error"
     return wires, net, core
 
 
@@ -86,7 +99,7 @@ def ulx3s_litedram_top_verilog(ports: StreamPorts, axi: AxiMaster, init_params: 
                                pll_module: str = "pleiades_pll") -> str:
     """Verilog of ``ulx3s_top`` with LiteDRAM (see the module docstring)."""
     clk_hz = int(round(clock_mhz * 1e6))
-    wires, net_axi, core_axi = _axi_wiring(axi)
+    wires, net_axi, core_axi = axi_wiring(axi)
     pins = ",\n".join(f"    {d:<6} wire {f'[{w - 1}:0] ' if w > 1 else ''}{n}" for n, d, w in SDRAM_PINS)
     wb = [("adr", 30), ("dat_w", 32), ("dat_r", 32), ("sel", 4), ("cyc", 1), ("stb", 1), ("we", 1), ("cti", 3),
           ("bte", 2), ("ack", 1), ("err", 1)]
@@ -102,13 +115,15 @@ def ulx3s_litedram_top_verilog(ports: StreamPorts, axi: AxiMaster, init_params: 
     return f"""`timescale 1ns/1ps
 `default_nettype none
 // ulx3s_top: generated by pleiades-fpga. ULX3S 85F board top around the network `{ports.top}`, whose AXI4 master
-// (m_axi_*: {axi.data_w}-bit data, {axi.addr_w}-bit addresses, {axi.id_w}-bit IDs, regions below byte
-// {axi.region_end:,}) reaches the 32 MB SDRAM through LiteDRAM (litedram_core, initialized by litedram_init: no CPU).
+// ({axi.port}_*: {axi.data_w}-bit data, {axi.id_w}-bit IDs; EXT_BASE_ADDR = 0: its regions are the SDRAM's first
+// {axi.region_bytes:,} bytes) reaches the 32 MB SDRAM through LiteDRAM (litedram_core, initialized by
+// litedram_init: no CPU).
 // Clock {clock_mhz:g} MHz for core and network (PLL from the 25 MHz oscillator), SDRAM clock = the same at
 // {SDRAM_CLOCK_PHASE:g} degrees (ODDRX1F). Reset = FIRE1, power-on, PLL lock, and until LiteDRAM reports init_done.
 // UART {baud} baud 8N1 on the FTDI port: {(ports.in_width + 7) // 8} byte(s) per input pixel (LSB first),
 // {ports.frame_pixels} pixels per frame, {(ports.out_width + 7) // 8} byte(s) per output vector (LSB first).
-// LEDs: 0 = heartbeat, 1 = toggles per input frame, 2 = toggles per output vector. docs/EXTERNAL_MEMORY.md.
+// LEDs: 0 = heartbeat, 1 = toggles per input frame, 2 = toggles per output vector, 3 = SDRAM ready,
+// 4 = SDRAM initialization failed, 5 = the network saw an AXI error response. docs/EXTERNAL_MEMORY.md.
 module ulx3s_top (
     input  wire       clk_25mhz,
     input  wire       ftdi_txd,
@@ -126,7 +141,7 @@ module ulx3s_top (
     assign ftdi_rxd = uart_tx_o;
     wire ram_rst, ram_init_done, ram_init_error;
 {chr(10).join("    " + wire(f"wb_{s}", w).strip() for s, w in wb if s != "dat_r")}
-    wire seq_done, seq_error;
+    wire seq_done, seq_error, net_axi_error;
     // the address bits above the SDRAM's 25 are zero: the regions lie below 32 MB (checked by the generator)
     /* verilator lint_off UNUSEDSIGNAL */
 {chr(10).join("    " + w.strip() for w in wires)}
@@ -137,7 +152,7 @@ module ulx3s_top (
 {core}
     /* verilator lint_on PINCONNECTEMPTY */
     wire ram_ready = locked && !ram_rst && seq_done && !seq_error && ram_init_done && !ram_init_error;
-{_reset_and_leds('clk', 'btn_fire1', 'ram_ready', 8)}
+{_reset_and_leds('clk', 'btn_fire1', 'ram_ready', 8, ('ram_ready', 'seq_error || ram_init_error', 'net_axi_error'))}
 {_bridge(ports, clk_hz, baud, 'clk', 'rst', net_axi)}
 endmodule
 `default_nettype wire
