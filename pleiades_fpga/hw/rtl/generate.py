@@ -250,10 +250,18 @@ def _manifest(graph: IRGraph, out_dir: Path, top: str, in_tensor: str, files: li
 
 def _latency_cycles(layers_json: list[dict]) -> int:
     """Analytic latency (first input pixel of a frame -> its logits): the frame streams in at the pipeline rate,
-    then each pipeline stage after the input adds about one output pixel of its own work and its pipeline depth."""
-    stages = [(e, hw_kind(e["kind"])) for e in layers_json]
-    return int(max(e["cycles_per_frame"] for e in layers_json) + sum(
-        kind.latency_cycles(e) for e, kind in stages if kind.adds_latency))
+    then each pipeline stage after the input adds about one output pixel of its own work and its pipeline depth,
+    and a stage holding whole frames (entry "frames_held": a frame-statistics GroupNorm) adds the time its frame
+    takes to stream on to the next such stage: the pipeline's cycles per frame while the slowest stage is still
+    ahead (it throttles everything before it), after it the slowest stage of that stretch (in manifest order)."""
+    stages = [e for e in layers_json if hw_kind(e["kind"]).adds_latency]
+    period = max(e["cycles_per_frame"] for e in layers_json)
+    slowest = max(i for i, e in enumerate(stages) if e["cycles_per_frame"] == period) if stages else 0
+    held = [i for i, e in enumerate(stages) if e.get("frames_held")]
+    spread = [period if i < slowest else max(e["cycles_per_frame"] for e in stages[i:nxt])
+              for i, nxt in zip(held, [*held[1:], len(stages)])]
+    return int(period + sum(hw_kind(e["kind"]).latency_cycles(e) for e in stages)
+               + sum(stages[i]["frames_held"] * s for i, s in zip(held, spread)))
 
 
 def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text: str,

@@ -216,17 +216,19 @@ class GroupNormHw(HwKind):
         params = layer_params(graph, layer, fold.pe)
         p = layer.params
         return Lowered(layer_files(name, params, p.M, p.S, p.B), TEMPLATE, params, memories(name, params),
-                       {"groups": p.groups, "stats": p.stats})
+                       {"groups": p.groups, "stats": p.stats, "frames_held": self.frames_held(layer)})
 
     def frames_held(self, layer: Layer) -> int:
         return 1 if layer.params.stats == "frame" else 0
 
     def latency_cycles(self, entry: dict[str, Any]) -> int:
-        """Beyond streaming the frame in: "frame" holds it (constants, then its replay), "previous" one pixel and
-        the pipeline."""
+        """One pixel and the pipeline, and for "frame" the statistics pipeline, the constants and the hand-over
+        between the held frame's last input pixel and its replay (the held frame itself: the entry's
+        ``frames_held``, counted by the generator's analytic latency at the rate it streams on)."""
         p = entry["params"]
-        pixel = int(p["C"]) // int(p["PE"])
-        return latency_cycles(p) - int(p["H"]) * int(p["W"]) * pixel + pixel
+        pixel_cycles = int(p["H"]) * int(p["W"]) * (int(p["C"]) // int(p["PE"]))
+        hold = pixel_cycles if int(p["STATS"]) == STATS_CODE["frame"] else 0
+        return latency_cycles(p) - pixel_cycles - hold + int(p["C"]) // int(p["PE"])
 
     def stream_ff(self, est: EstimateInput) -> float:
         return 0.0  # the beats and the queue are counted by estimate_terms
