@@ -244,6 +244,28 @@ def _verification_html(ver: dict | None, analytic: dict | None = None) -> str:
             "expected for the checks.</p>" + _table(rows, ["", "measured", "analytic / expected"]))
 
 
+def _external_memory_html(ext: dict | None) -> str:
+    """The external memory section: per-layer and total traffic against the board memory (estimated bandwidth)."""
+    if not ext:
+        return ""
+    rows = [[l["layer"], l["read_bytes_per_frame"], l["write_bytes_per_frame"], l["bytes_per_frame"],
+             f"{l['mb_s_required']:,.2f}", f"{l['mb_s_achieved']:,.2f}"] for l in ext["layers"]]
+    rows.append(["total", sum(l["read_bytes_per_frame"] for l in ext["layers"]),
+                 sum(l["write_bytes_per_frame"] for l in ext["layers"]), ext["bytes_per_frame"],
+                 f"{ext['mb_s_required']:,.2f}", f"{ext['mb_s_achieved']:,.2f}"])
+    mem = ext.get("memory")
+    board = (f"{html.escape(mem['board'])}: {html.escape(mem['kind'])}, {_fmt(ext['usable_mb_s'])} MB/s usable "
+             f"({html.escape(mem['source'])})" if mem else "no board memory known for this part")
+    fps_mem = f"; the memory sustains {ext['fps_memory']:,.1f} frames/s" if ext.get("fps_memory") else ""
+    return (f"<h2>External memory (estimated bandwidth)</h2>"
+            + _table(rows, ["layer", "read bytes/frame", "written bytes/frame", "bytes/frame",
+                            f"MB/s at {ext['fps_required']:,.1f} frames/s (required)",
+                            f"MB/s at {ext['fps_achieved']:,.1f} frames/s (achieved)"])
+            + f"<p>Verdict: <b>{html.escape(ext['verdict'])}</b>{fps_mem}. Board memory: {board}. Traffic: bytes on "
+              f"the AXI bus per frame (K-1 history frames read, 1 written; pixels padded to whole beats), estimated "
+              f"bandwidth.</p>")
+
+
 def render_html(report: dict) -> str:
     """The whole report page (no external files)."""
     r = report
@@ -293,6 +315,7 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape
                      'LUT estimate', 'DSP estimate', 'BRAM bits estimate',
                      'LUT (Yosys)'])}
 {_temporal_memory_html(r.get("temporal_memory") or [])}
+{_external_memory_html(r.get("external_memory"))}
 <h2>Verification (measured in simulation)</h2>{ver_html}
 {finn_html}
 <h2>Plots</h2>{acc_html}{imgs}

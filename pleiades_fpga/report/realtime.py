@@ -50,3 +50,25 @@ def realtime_check(layers: list[dict], cycles_per_frame: int, fmax_mhz: float, b
                f"NOT REAL-TIME: {fps:,.1f} frames/s{at} < {required:,.1f} required ({margin:.2f}x)")
     return {"frames_per_second": fps, "required_fps": required, "realtime": ok, "margin": margin,
             "slowest_layer": slowest.get("name") if slowest else None, "verdict": verdict, "advice": advice}
+
+
+def external_memory_check(manifest: dict, part_name: str, fps_required: float, fps_achieved: float) -> dict | None:
+    """External traffic of a design with external temporal buffers (manifest ``memory_plan``) against the usable
+    bandwidth of the board memory of ``part_name`` (``hw.rtl.memory_plan.bandwidth``; figures estimated), with
+    ``fps_memory``: the frame rate the memory sustains (None without a board memory). None without external
+    buffers."""
+    from pleiades_fpga.errors import PleiadesError
+    from pleiades_fpga.hw.rtl.memory_plan import bandwidth
+    from pleiades_fpga.toolflow.parts import board_memory
+
+    plan = manifest.get("memory_plan")
+    if not manifest.get("external_memory") or not plan:
+        return None
+    try:
+        memory = board_memory(part_name)
+    except PleiadesError:
+        memory = None
+    bw = bandwidth(plan, fps_required=fps_required, fps_achieved=fps_achieved, memory=memory)
+    bw["fps_memory"] = (bw["usable_mb_s"] * 1e6 / bw["bytes_per_frame"]
+                        if bw["usable_mb_s"] and bw["bytes_per_frame"] else None)
+    return bw

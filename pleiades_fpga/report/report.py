@@ -19,7 +19,7 @@ from pleiades_fpga.report.estimate import estimate_manifest, memory_breakdown
 from pleiades_fpga.report.fmax_model import estimate_fmax
 from pleiades_fpga.toolflow.parts import RESOURCES, Part, check_fit, utilization_percent
 from pleiades_fpga.toolflow.pnr import PnrResult
-from pleiades_fpga.report.realtime import realtime_check
+from pleiades_fpga.report.realtime import external_memory_check, realtime_check
 from pleiades_fpga.toolflow.synth import SynthResult, layer_utilization
 from pleiades_fpga.report.temporal_memory import temporal_memory
 
@@ -196,6 +196,10 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
     rt = realtime_check(manifest["layers"], cycles, fmax, bin_us,
                         memory_overflow=resources["bram_bits"] > part.bram_bits, clock_label=fmax_kind)
     rt["advice"] = rt["advice"] + clock_advice
+    ext = external_memory_check(manifest, part.name, rt["required_fps"], rt["frames_per_second"])
+    if ext is not None:
+        realtime_ok, rt["verdict"] = _with_memory(rt, ext)
+        rt["realtime"] = realtime_ok
 
     layers = []
     for layer, le in zip(manifest["layers"], est["layers"]):
@@ -263,6 +267,7 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "multipliers": int(manifest.get("multipliers", sum(l["multipliers"] for l in layers))),
         "memory": memory_breakdown(manifest, part),
         "temporal_memory": temporal_memory(manifest),
+        "external_memory": ext,
         "layers": layers,
         "estimate": est["total"],
         "estimate_over_synth": ratio,
@@ -274,6 +279,23 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         "verified": bool(verification and verification.get("status") == "current" and verification.get("passed")),
         "accuracy_vs_latency": accuracy,
     }
+
+
+def _with_memory(rt: dict, ext: dict) -> tuple[bool, str]:
+    """The real-time verdict accounting for the external memory's bandwidth (estimated): too slow -> not real
+    time; memory-bound -> frames at the memory's pace (still real time)."""
+    total = (f"external memory {ext['mb_s_required']:,.1f} MB/s at the required rate, {ext['mb_s_achieved']:,.1f} "
+             f"MB/s at the achieved rate")
+    if ext["usable_mb_s"] is None:
+        return rt["realtime"], f"{rt['verdict']}; {total}, no board memory known for this part (estimated bandwidth)"
+    usable = f"{ext['usable_mb_s']:,.0f} MB/s usable on {ext['memory']['board']} (estimated bandwidth)"
+    if ext["verdict"] == "too slow":
+        return False, (f"NOT REAL-TIME: the external memory is too slow: {total} > {usable}; the memory sustains "
+                       f"{ext['fps_memory']:,.1f} frames/s < {rt['required_fps']:,.1f} required")
+    if ext["verdict"] == "memory-bound":
+        return rt["realtime"], (f"{rt['verdict']}; memory-bound: {ext['fps_memory']:,.1f} frames/s at the memory's "
+                                f"pace ({total} > {usable}), still >= {rt['required_fps']:,.1f} required")
+    return rt["realtime"], f"{rt['verdict']}; {total} <= {usable}"
 
 
 def design_clock(manifest: dict, part: Part, pnr: PnrResult | None, clock_mhz: float | None,
