@@ -21,8 +21,10 @@ from pathlib import Path
 from pleiades_fpga.errors import BackendNotInstalledError, PleiadesError
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
 
-#: what the LiteX venv holds (the versions this flow was built and placed with)
-LITEX_PACKAGES = ("litex==2024.12", "litedram==2024.12", "migen==0.10.0", "pyyaml>=6")
+#: what the LiteX venv holds (the versions this flow was built and placed with; liteeth and litescope only because
+#: LiteX's simulation support, used for LiteDRAM's SDRAM model, imports them)
+LITEX_PACKAGES = ("litex==2024.12", "litedram==2024.12", "migen==0.10.0", "pyyaml>=6", "liteeth==2024.12",
+                  "litescope==2024.12")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STAMP = ".pleiades-litex-env"
 #: the ULX3S SDRAM: one MT48LC16M16A2-compatible chip (16M x 16 bit = 32 MB); ``sdram_module_nb`` counts the bytes
