@@ -57,6 +57,11 @@ STAGES = {
     "projection": _MAC,
     "add": (("acc", "rq_mult", "rq_round", "rq_shift"), ("control",)),
     "avgpool": (("read",), ("acc",), *_REQUANT, ("control",)),
+    # groupnorm_stream: statistics (x*x, S2 accumulation), the constants engine (D by shift-add, one rsqrt step),
+    # the normalization pipeline (frame-buffer read and bank multiplexer, d = N*x - S1, d*M, (d*M)*R',
+    # p = (d*M)*R' + (d*M << P), z = p / 2**P + (B << k), then requant_pipe with M = 1 on z)
+    "groupnorm": (("gn_sq",), ("gn_s2",), ("gn_dn",), ("gn_rsqrt",), ("read",), ("banks",), ("gn_d",), ("gn_dm",),
+                  ("gn_dmr",), ("gn_p",), ("gn_z",), ("rq_round",), ("rq_shift",), ("control",)),
 }
 # ram_sdp's bank depth for a word width (one 18 kbit block per bank; its BANK_DEPTH parameter)
 _BANK_DEPTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
@@ -73,8 +78,30 @@ def _int(d: dict, key: str, default: int = 0) -> int:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
 
 
+def groupnorm_features(layer: dict, part: Part) -> dict[str, int]:
+    """The widths of a groupnorm_stream's stages (``hw.rtl.kinds.groupnorm.derived_widths`` of its parameters):
+    its requant_pipe works on z (ZW bits) with M = 1 and an ST_W-bit shift; the frame buffer's banks."""
+    from pleiades_fpga.hw.rtl.kinds.groupnorm import derived_widths
+
+    p = layer.get("params") or {}
+    w = derived_widths(p)
+    n = int(p["C"]) // int(p["G"]) * int(p["H"]) * int(p["W"])
+    frame = [m for m in layer.get("memories", []) if m.get("kind") == "frame_buffer"
+             and uses_bram(_int(m, "depth"), _int(m, "width"), part)]
+    return {"ram_banks": max([bank_count(_int(m, "depth"), _int(m, "width")) for m in frame], default=1),
+            "x_bits": int(p["IN_W"]) + 1, "s2_bits": int(p["S2_W"]), "d_bits": int(p["D_W"]), "qw_bits": w["QW"],
+            "n_terms": bin(n).count("1"), "dx_bits": w["DX_W"], "gm_bits": int(p["M_W"]), "dm_bits": w["DM_W"],
+            "rp_bits": w["RPW"] + 1, "p_bits": int(p["ACC_W"]), "acc_bits": w["ZW"], "m_bits": 1,
+            "s_bits": (w["ZW"] + 1).bit_length()}
+
+
+# features of a kind beyond the shared ones (its template's own widths)
+KIND_FEATURES = {"groupnorm": groupnorm_features}
+
+
 def layer_features(layer: dict, part: Part) -> dict[str, int]:
-    """What the stage delays of one manifest layer depend on (all from the manifest)."""
+    """What the stage delays of one manifest layer depend on (all from the manifest; a kind's own widths from
+    ``KIND_FEATURES``)."""
     params = layer.get("params") or {}
     pe, simd = max(1, _int(layer, "pe", 1)), max(1, _int(layer, "simd", 1))
     mults = _int(layer, "multipliers")
@@ -101,6 +128,7 @@ def layer_features(layer: dict, part: Part) -> dict[str, int]:
         "multipliers": mults,
         "step_bits": math.ceil(math.log2(max(2, pixels * (math.ceil(in_c / lanes) if in_c else 1)))),
         "window_bits": math.ceil(math.log2(frame_side + 1)) + 1,
+        **(KIND_FEATURES[layer["kind"]](layer, part) if layer.get("kind") in KIND_FEATURES else {}),
     }
 
 
@@ -112,6 +140,12 @@ def _mult(a_bits: int, b_bits: int, c: dict) -> tuple[float, int]:
     if blocks == 1:
         return c["mult18"], 1
     return c["mult18"] + c["lut"] + c["carry"] * (a_bits + b_bits), 2
+
+
+# GroupNorm's single adds: element -> (width feature, LUT levels before/after the carry chain): S2 accumulation,
+# D's shift-add step (bit select), one rsqrt step (sum, then the accept select into the registers), p, z
+_GN_ADDS = {"gn_s2": ("s2_bits", 1), "gn_dn": ("d_bits", 2), "gn_rsqrt": ("qw_bits", 2), "gn_p": ("p_bits", 1),
+            "gn_z": ("acc_bits", 1)}
 
 
 def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
@@ -143,6 +177,17 @@ def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
         return c["chain"] + c["chain_bit"] * f["step_bits"] + 3 * c["lut"], 4
     if name == "window":         # three chained subtract/compare carry chains, then the enable multiplexers
         return 3 * (c["chain"] + c["chain_bit"] * f["window_bits"]) + 5 * c["lut"], 7
+    if name == "gn_sq":          # GroupNorm statistics: x*x
+        return _mult(f["x_bits"], f["x_bits"], c)
+    if name in _GN_ADDS:         # one add (carry chain) of the feature's width, after a select LUT level or two
+        key, levels = _GN_ADDS[name]
+        return levels * c["lut"] + c["carry"] * f[key], levels
+    if name == "gn_d":           # d = N*x - S1: N constant, one add per set bit of N (a shift when N = 2**j)
+        return f["n_terms"] * (c["lut"] + c["carry"] * f["dx_bits"]), f["n_terms"]
+    if name == "gn_dm":
+        return _mult(f["dx_bits"], f["gm_bits"], c)
+    if name == "gn_dmr":
+        return _mult(f["dm_bits"], f["rp_bits"], c)
     raise ValueError(f"unknown stage element {name!r}")
 
 
