@@ -1,13 +1,14 @@
 """The published DVS128 network at 128x128 on hardware (issue #14): build, verify, reports on three parts.
 
 Every step runs the command line as a user would (``python -m pleiades_fpga.cli ...``) and is timed:
-1. two networks: the published checkpoint imported and quantized w8a8 (``import-checkpoint``, ``quantize``;
-   GroupNorm), and a BatchNorm network of the published shape (channels, kernel 10, 128x128; untrained,
+1. two networks: the published checkpoint imported and quantized w8a8 with the shipped per-layer widths
+   (``import-checkpoint``, ``quantize --config quant/configs/published_w8a8.json``; GroupNorm), and a BatchNorm network of the published shape (channels, kernel 10, 128x128; untrained,
    ``export --quant w8a8``: the build and verification mechanics do not depend on training); a step that cannot
    run (e.g. no RTL for a layer kind yet, or no ../shared) is recorded as ``not_done`` with its reason;
 2. ``build --backend rtl`` (folded within LFE5U-85F's multipliers, the default);
-3. ``verify --frames 50 --clip-frames 50 --jobs 2`` (past the 46-frame receptive field; random idle gaps and
-   back-pressure, p = 0.3, verify's default, plus the clip once without pauses for the timing);
+3. ``verify --frames 50 --clip-frames 50 --pause 0.2`` (past the 46-frame receptive field; random idle gaps and
+   back-pressure, p = 0.2, plus the clip once without pauses for the cycles per frame and the latency); the
+   published network's verification also goes to bench/results/published_model_verify.json;
 4. ``report --target`` xc7z020, LFE5U-85F, xczu7ev: fit verdict, memory per layer (and where it maps), what does
    not fit on chip, frames/s, latency, the recurrent-mode alternative's memory (analytic estimates; the
    cycles/latency measured in simulation when the verification is current); and, for xc7z020 and xczu7ev,
@@ -40,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_CKPT", ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"))
 PARTS = ("xc7z020", "LFE5U-85F", "xczu7ev")
 FRAMES = 50
+PAUSE = 0.2
 BINS_MS = (5, 20)
+CONFIG = ROOT / "pleiades_fpga" / "quant" / "configs" / "published_w8a8.json"   # the shipped per-layer widths
 
 
 def _work() -> Path:
@@ -91,8 +94,10 @@ def published_model(work: Path, bin_ms: float | None = None) -> tuple[Path, dict
         raise RuntimeError(f"published checkpoint {PUBLISHED} absent (../shared is not part of a clone)")
     suffix = "" if bin_ms is None else f"_bin{bin_ms:g}ms"
     ckpt, out = work / "dvs128.pt", work / f"dvs128_w8a8{suffix}.onnx"
-    info: dict[str, Any] = {"model": "published DVS128 checkpoint (GroupNorm), post-training quantized w8a8"
-                                     + (f", re-sampled to {bin_ms:g} ms bins" if bin_ms else "")}
+    info: dict[str, Any] = {"model": "published DVS128 checkpoint (GroupNorm), post-training quantized w8a8 with "
+                                     f"the per-layer widths of {CONFIG.relative_to(ROOT)}"
+                                     + (f", re-sampled to {bin_ms:g} ms bins" if bin_ms else ""),
+                            "config": json.loads(CONFIG.read_text())}
     if not ckpt.is_file():
         info["import"] = cli("import-checkpoint", str(PUBLISHED), "--out", str(ckpt), log=work / "import.log")
     log = work / f"quantize{suffix}.log"
@@ -101,8 +106,8 @@ def published_model(work: Path, bin_ms: float | None = None) -> tuple[Path, dict
         raise RuntimeError(f"quantize failed in an earlier run of this bench (reused log {log}): {lines[-1][:500]}")
     if not (_reuse() and out.is_file()):
         extra = ["--bin-ms", f"{bin_ms:g}"] if bin_ms is not None else []
-        info["quantize"] = cli("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", *extra,
-                               "--out", str(out), "--quiet", "--no-progress", log=log)
+        info["quantize"] = cli("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", "--config",
+                               str(CONFIG), *extra, "--out", str(out), "--quiet", "--no-progress", log=log)
     else:
         info["reused"] = True
     return out, info
@@ -135,13 +140,14 @@ def verify(work: Path, build_dir: Path) -> dict[str, Any]:
         info["not_verified"] = "PLEIADES_BENCH_VERIFY=0: no verification started by this run"
     else:
         info["verify"] = cli("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES),
-                             "--jobs", "2", log=work / f"{build_dir.name}.verify.log", check=False)
+                             "--pause", str(PAUSE), log=work / f"{build_dir.name}.verify.log", check=False)
         ver = read_verification(build_dir)
     keys = ("passed", "bit_exact", "frames", "clips", "pause", "runs", "values_compared", "mismatches",
             "mismatches_no_backpressure", "mismatches_backpressure", "missing_values", "nonzero_outputs",
             "cycles_per_frame_measured", "cycles_per_frame_analytic", "cycles_per_frame_ratio", "latency_cycles",
             "sim_cycles", "sim_seconds", "build_seconds", "sim_cycles_per_second", "sim_cycles_per_second_in_simulator",
-            "sim_cycles_per_second_wall", "wall_seconds", "temporal_wraps", "jobs", "simulator_version")
+            "sim_cycles_per_second_wall", "wall_seconds", "temporal_wraps", "jobs", "simulator_version",
+            "latency_cycles_max", "design_hash")
     info.update({k: (ver or {}).get(k) for k in keys})
     checks = (ver or {}).get("stream_checks") or {}
     info["stream_checks"] = {k: checks.get(k) for k in ("streams", "violations", "ok")}
@@ -208,6 +214,36 @@ def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> di
     return out
 
 
+def write_verify_result(build_dir: Path, published: dict[str, Any]) -> None:
+    """bench/results/published_model_verify.json: the published network's build and its verification (the whole
+    verification.json), with the analytic latency against the measured one."""
+    from pleiades_fpga.report.report import read_verification
+
+    ver = read_verification(build_dir)
+    if not ver:
+        raise RuntimeError(f"{build_dir} has no verification (run without PLEIADES_BENCH_VERIFY=0)")
+    m = json.loads((build_dir / "manifest.json").read_text())
+    measured, analytic = ver.get("latency_cycles"), m.get("latency_cycles")
+    write_result("published_model_verify", {
+        "what": "the published DVS128 checkpoint (causal GroupNorm, 128x128) quantized w8a8 with the shipped "
+                "per-layer widths, built by the RTL backend (folded within LFE5U-85F's multiplier blocks) and "
+                f"verified on Verilator over one {FRAMES}-frame clip, once without pauses (cycles per frame, latency) "
+                f"and once with random input idles and output back-pressure (p = {PAUSE})",
+        "commands": [c["command"] for c in (published.get("model", {}).get("quantize"),
+                                            published.get("build", {}).get("build"),
+                                            published.get("verification", {}).get("verify")) if c],
+        "model": published.get("model"),
+        "manifest": {k: m.get(k) for k in ("cycles_per_frame", "latency_cycles", "multipliers", "macs_per_frame",
+                                           "ideal_cycles_per_frame")},
+        "latency": {"measured_cycles": measured, "analytic_cycles": analytic,
+                    "analytic_error": (analytic / measured - 1) if measured and analytic else None,
+                    "measured_is": "first input beat of a frame to its logits, median over the frames of the run "
+                                   "without pauses (verify)"},
+        "status": ver.get("status"),
+        "verification": ver,
+    })
+
+
 def _attempt(what: str, fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -226,6 +262,7 @@ def main() -> dict:
                               "parts": list(PARTS)}
     result["standin"] = _attempt("stand-in", lambda: network(work, "standin", *standin_model(work)))
     result["published"] = _attempt("published", lambda: network(work, "published", *published_model(work)))
+    _attempt("published verification", lambda: write_verify_result(work / "published128", result["published"]))
     bins: dict[str, Any] = {}
     for ms in BINS_MS:
         def one(ms: int = ms) -> dict[str, Any]:
