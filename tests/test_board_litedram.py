@@ -147,6 +147,18 @@ endmodule
 """
 
 
+def _compile(sim: str, tmp: Path, srcs: list[Path]) -> list[str]:
+    """Compile the self-checking testbench ``tb`` (first source) with Icarus or Verilator; its run command."""
+    if sim == "icarus":
+        subprocess.run(["iverilog", "-g2012", "-o", str(tmp / "sim"), *map(str, srcs)], check=True, capture_output=True)
+        return ["vvp", "-n", str(tmp / "sim")]
+    build = subprocess.run([*verilator_cmd(), "--binary", "--timing", "-CFLAGS", "-std=c++20 -fcoroutines -O0",
+                            "-Wno-fatal", "--top-module", "tb", "-Mdir", str(tmp / "obj"), *map(str, srcs)],
+                           capture_output=True, text=True, env={**os.environ, **tool_env("verilator")})
+    assert build.returncode == 0, build.stderr[-2000:]
+    return [str(tmp / "obj" / "Vtb")]
+
+
 @pytest.fixture(scope="module")
 def sequencer_sim(request, tmp_path_factory):
     """Build the sequencer testbench with LiteDRAM's init table once per simulator; return a run function."""
@@ -154,16 +166,7 @@ def sequencer_sim(request, tmp_path_factory):
     params = init_sequencer_params(init_writes(INIT))
     tb = tmp / "tb.v"
     tb.write_text(TB.replace("@N@", str(params["N_WRITES"])).replace("@WRITES@", str(params["WRITES"])))
-    srcs = [str(tb), str(BOARDS_DIR / "litedram_init.v")]
-    if sim == "icarus":
-        subprocess.run(["iverilog", "-g2012", "-o", str(tmp / "sim"), *srcs], check=True, capture_output=True)
-        cmd = ["vvp", "-n", str(tmp / "sim")]
-    else:
-        build = subprocess.run([*verilator_cmd(), "--binary", "--timing", "-CFLAGS", "-std=c++20 -fcoroutines -O0",
-                                "-Wno-fatal", "--top-module", "tb", "-Mdir", str(tmp / "obj"), *srcs],
-                               capture_output=True, text=True, env={**os.environ, **tool_env("verilator")})
-        assert build.returncode == 0, build.stderr[-2000:]
-        cmd = [str(tmp / "obj" / "Vtb")]
+    cmd = _compile(sim, tmp, [tb, BOARDS_DIR / "litedram_init.v"])
 
     def run(err_at: int = -1, restart_at: int = 0, cycles: int = 21_500) -> list[str]:
         args = [f"+ERR_AT={err_at}", f"+RESTART_AT={restart_at}", f"+CYCLES={cycles}"]
@@ -373,16 +376,7 @@ def test_litedram_sim_initializes_and_serves_the_history_bit_exact(sim, litedram
                   .replace("@FRAMES@", str(frames)).replace("@N@", str(params["N_WRITES"]))
                   .replace("@WRITES@", str(params["WRITES"])).replace("@AXI_WIRES@", "\n".join(wires))
                   .replace("@CORE@", core).replace("@NET@", net_inst).replace("@TIMEOUT@", "200000"))
-    srcs = [str(tb), str(BOARDS_DIR / "litedram_init.v"), init["verilog"], *map(str, net)]
-    if sim == "icarus":
-        subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), *srcs], check=True, capture_output=True)
-        cmd = ["vvp", "-n", str(tmp_path / "sim")]
-    else:
-        build = subprocess.run([*verilator_cmd(), "--binary", "--timing", "-CFLAGS", "-std=c++20 -fcoroutines -O0",
-                                "-Wno-fatal", "--top-module", "tb", "-Mdir", str(tmp_path / "obj"), *srcs],
-                               capture_output=True, text=True, env={**os.environ, **tool_env("verilator")})
-        assert build.returncode == 0, build.stderr[-2000:]
-        cmd = [str(tmp_path / "obj" / "Vtb")]
+    cmd = _compile(sim, tmp_path, [tb, BOARDS_DIR / "litedram_init.v", Path(init["verilog"]), *net])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout.splitlines()
     result = [line.split()[1:] for line in out if line.startswith("RESULT")]
     assert result, "\n".join(out[-10:])
