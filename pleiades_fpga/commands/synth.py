@@ -15,7 +15,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "synth", help="board build: Yosys + nextpnr + ecppack bitstream (ULX3S 85F) or a Vivado script (PYNQ-Z2)",
         description="ECP5 boards: board wrapper (UART stream bridge, docs/BOARDS.md), synthesis, place and route "
-                    "and a bitstream in build/NAME/board/<board>/. Xilinx boards: Yosys utilization plus "
+                    "and a bitstream in build/NAME/board/<board>/; a build with external memory gets the ULX3S "
+                    "SDRAM through LiteDRAM (its venv: python -m pleiades_fpga.toolflow.boards.litedram_core; "
+                    "docs/EXTERNAL_MEMORY.md). Xilinx boards: Yosys utilization plus "
                     "build/NAME/board/pynq-z2/build_vivado.tcl for a machine with Vivado. Also writes the report.")
     p.add_argument("build_dir", help="build directory with manifest.json")
     p.add_argument("--target", type=part_arg, default="ulx3s-85f",
