@@ -21,7 +21,7 @@ from pleiades_fpga.toolflow.boards.litedram_core import (core_config, generate_c
                                                          init_writes)
 from pleiades_fpga.toolflow.boards.ulx3s_litedram import AxiMaster, ulx3s_litedram_top_verilog
 from pleiades_fpga.toolflow.boards.wrapper import StreamPorts
-from pleiades_fpga.toolflow.locate import have_simulator, tool_env, verilator_cmd
+from pleiades_fpga.toolflow.locate import find_tool, have_simulator, tool_env, verilator_cmd
 
 DATA = Path(__file__).parent / "data"
 #: LiteDRAM 2024.12's generator output for the ULX3S SDRAM at 50 MHz (litedram_worker.py, cpu None)
@@ -252,6 +252,23 @@ def test_board_top_lints_against_litedrams_ports(tmp_path):
     report = verilator_lint("ulx3s_top", srcs)
     assert report.ok, "\n".join(report.messages[:20])
     assert "axi_awaddr[24:0]" in top and "{1'b0, axi_arsize}" in top and "inout  wire [15:0] sdram_dq" in top
+
+
+def test_board_files_refuse_early(tmp_path, monkeypatch):
+    """A clock outside LiteDRAM's range before any tool runs; a missing LiteX venv with how to create it."""
+    from pleiades_fpga.errors import BackendNotInstalledError
+    from pleiades_fpga.toolflow.boards.ulx3s_litedram import write_ulx3s_litedram
+    manifest, _ = _standin(tmp_path)
+    with pytest.raises(PleiadesError, match="--clock-mhz"):
+        write_ulx3s_litedram(manifest, tmp_path / "a", clock_mhz=150.0)
+    assert not (tmp_path / "a" / "pleiades_pll.v").exists()
+    monkeypatch.setenv("PLEIADES_LITEX_PYTHON", str(tmp_path / "no-such-python"))
+    try:
+        find_tool("yowasp-ecppll")
+    except PleiadesError as exc:
+        pytest.skip(f"the PLL is generated before the core: {exc}")
+    with pytest.raises(BackendNotInstalledError, match="litedram_core"):
+        write_ulx3s_litedram(manifest, tmp_path / "b")
 
 
 def test_generate_core_with_the_litex_env(tmp_path):

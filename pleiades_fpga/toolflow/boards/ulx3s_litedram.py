@@ -167,6 +167,7 @@ def write_ulx3s_litedram(manifest: dict, out_dir: Path | str, clock_mhz: float |
     ports, axi = StreamPorts.from_manifest(manifest), AxiMaster.from_manifest(manifest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    core_config(axi.data_w, axi.id_w, clock_mhz or DEFAULT_CLOCK_MHZ)       # refuses a bad width or clock first
     pll, clock = write_ecp5_pll(out_dir, clock_mhz or DEFAULT_CLOCK_MHZ, phase1_deg=SDRAM_CLOCK_PHASE)
     config = core_config(axi.data_w, axi.id_w, clock)
     init = generate_core(Path(core_dir) if core_dir else out_dir / "litedram", config)
