@@ -19,6 +19,7 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.quant.bias_correction import correct_biases
 from pleiades_fpga.quant.config import overrides_must_match
 from pleiades_fpga.quant.fold import check_exportable, fold_batchnorm
+from pleiades_fpga.quant.groupnorm import QuantGroupNorm
 from pleiades_fpga.quant.network import QuantPleiadesNet, build_quant_model, calibrate
 EXTRA_FRAMES = 12  # calibration frames past the receptive field
 
@@ -51,7 +52,9 @@ def prepare_ptq(model: nn.Module, spec: dict[str, Any]) -> QuantPleiadesNet:
 
 def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = True) -> QuantPleiadesNet:
     """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of the N passes averaged
-    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen; then the scales are fixed. With
+    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen, causal GroupNorms on their exact
+    per-frame statistics whatever their ``stats`` (the previous frame's blow up after the near-constant first frames
+    of a clip, in float, and would set the scales); then the scales are fixed. With
     ``bias_correction`` the BatchNorm-folded network with corrected biases is returned (what export writes)."""
     from brevitas.graph.calibrate import finalize_collect_stats
 
@@ -65,7 +68,17 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
             module.momentum = None  # a true average over the passes
 
     qmodel.apply(collect_for_n_passes)
-    calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
+    # activation scales from exact GroupNorm statistics: previous-frame statistics after a near-constant frame (the
+    # start of a clip) divide by ~sqrt(eps) in float, and those transients would set every scale after them
+    norms = [m for m in qmodel.modules() if isinstance(m, QuantGroupNorm)]
+    stats = [m.stats for m in norms]
+    for m in norms:
+        m.stats = "frame"
+    try:
+        calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
+    finally:
+        for m, s in zip(norms, stats):
+            m.stats = s
     qmodel.apply(finalize_collect_stats)
     if qmodel.quant_config.get("bias_correction"):
         return correct_biases(fold_batchnorm(qmodel), frames, progress=progress)
