@@ -24,7 +24,8 @@ def master_id_width(m_count: int, s_id_w: int) -> int:
 
 def axi_width(key: str | int, *, id_w: int, addr_w: int, data_w: int) -> int:
     """Width of an AXI signal by its width key in ``AXI_SIGNALS`` ("id", "addr", "data", "strb" or bits)."""
-    return {"id": id_w, "addr": addr_w, "data": data_w, "strb": data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
+    widths = {"id": id_w, "addr": addr_w, "data": data_w, "strb": data_w // 8}
+    return widths[key] if isinstance(key, str) else key
 
 
 def arbiter_params(m_count: int, *, addr_w: int, data_w: int, s_id_w: int) -> dict[str, int]:

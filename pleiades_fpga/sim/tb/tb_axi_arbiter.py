@@ -1,4 +1,6 @@
-"""cocotb testbench of ``axi_arbiter``: M_COUNT cocotbext-axi ``AxiMaster`` models (ports ``s<i>_axi_*`` of a
+"""cocotb testbenches of ``axi_arbiter``.
+
+``axi_arbiter_random``: M_COUNT cocotbext-axi ``AxiMaster`` models (ports ``s<i>_axi_*`` of a
 generated top) through the arbiter onto one ``AxiRam`` (port ``m_axi_*``), seeded random pauses on every channel
 of every model.
 
@@ -7,9 +9,11 @@ Each master owns the region [i*region, (i+1)*region) of the RAM: its first half 
 unaligned transfers), its second half is filled through the RAM's backdoor and read by a concurrent reader task.
 All masters run at once. A monitor checks every cycle that a valid held without ready keeps its payload (the
 arbiter's outputs: AW, W, AR on ``m_axi``, B and R on each ``s<i>_axi``). Vectors: ``m_count``, ``region``,
-``ops`` (transfers per task), ``max_len`` (bytes), ``writers``, ``pause``, ``seed``, ``timeout_cycles``. Result per master: the
-transfers and the bytes that differ from the expected ones, plus the handshake violations and ``timed_out``
-(the transfers did not finish in ``timeout_cycles``: a deadlock).
+``ops`` (transfers per task), ``max_len`` (bytes), ``writers``, ``pause``, ``seed``, ``timeout_cycles``.
+Result per master: the transfers and the bytes that differ from the expected ones, plus the handshake violations
+and ``timed_out`` (the transfers did not finish in ``timeout_cycles``: a deadlock).
+
+``layers_through_arbiter``: external temporal layers sharing one AxiRam through the arbiter (its docstring).
 """
 from __future__ import annotations
 
@@ -77,7 +81,8 @@ async def _reader(master: Any, base: int, expected: bytes, rng: random.Random, o
         back = (await master.read(base + off, length)).data
         res["transfers"] += 1
         res["bytes"] += length
-        res["mismatched_bytes"] += sum(a != b for a, b in zip(back, expected[off:off + length])) + abs(len(back) - length)
+        want = expected[off:off + length]
+        res["mismatched_bytes"] += sum(a != b for a, b in zip(back, want)) + abs(len(back) - length)
 
 
 @cocotb.test()
@@ -131,3 +136,27 @@ async def axi_arbiter_random(dut) -> None:
         timed_out = True                      # a deadlock: the test reports the transfers done so far
     cycles = (get_sim_time() - t0) / get_sim_steps(CLOCK_NS, "ns")
     write_result({"masters": results, "cycles": cycles, "timed_out": timed_out, **counts})
+
+
+@cocotb.test()
+async def layers_through_arbiter(dut) -> None:
+    """Several external temporal layers (streams ``s<i>_axis`` -> ``m<i>_axis``) whose AXI4 masters share one port
+    through the arbiter onto an AxiRam with random pauses. Vectors: ``layers``, ``mem_bytes``, ``axi_pause``,
+    ``axi_seed`` and ``scenarios`` (``frames``/``n_out`` by stream prefix, pauses, seed); result ``{"runs": [...]}``
+    (:meth:`StreamHarness.run_streams` dicts plus ``axi_error``). The memory keeps its contents across the reset
+    before each scenario."""
+    from pleiades_fpga.sim.tb import StreamHarness
+    from pleiades_fpga.sim.tb.tb_external_memory import attach_axi_ram
+
+    vec = load_vectors()
+    n = int(vec["layers"])
+    h = StreamHarness(dut, [f"s{i}_axis" for i in range(n)], [f"m{i}_axis" for i in range(n)])
+    attach_axi_ram(dut, int(vec["mem_bytes"]), float(vec.get("axi_pause", 0.0)), int(vec.get("axi_seed", 1)))
+    runs = []
+    for sc in vec["scenarios"]:
+        res = await h.run_streams(sc["frames"], sc["n_out"], in_pause=sc.get("in_pause", 0.0),
+                                  out_pause=sc.get("out_pause", 0.0), seed=sc.get("seed", 0),
+                                  timeout_cycles=sc.get("timeout_cycles", 1_000_000))
+        res["axi_error"] = int(dut.axi_error.value)
+        runs.append(res)
+    write_result({"runs": runs})

@@ -175,8 +175,9 @@ module axi_arbiter #(
             wire aw_full, route_ready;
             wire aw_req = |s_axi_awvalid && !aw_full;
             wire aw_go = aw_req && route_ready;     // the picked master's address enters the queue
-            wire [AX_W-1:0] aw_in = {aw_pick, s_axi_awid[aw_pick*S_ID_W +: S_ID_W], s_axi_awaddr[aw_pick*ADDR_W +: ADDR_W],
-                                     s_axi_awlen[aw_pick*8 +: 8], s_axi_awsize[aw_pick*3 +: 3], s_axi_awburst[aw_pick*2 +: 2]};
+            wire [AX_W-1:0] aw_in = {aw_pick, s_axi_awid[aw_pick*S_ID_W +: S_ID_W],
+                                     s_axi_awaddr[aw_pick*ADDR_W +: ADDR_W], s_axi_awlen[aw_pick*8 +: 8],
+                                     s_axi_awsize[aw_pick*3 +: 3], s_axi_awburst[aw_pick*2 +: 2]};
             wire [AX_W-1:0] aw_out;
             wire unused_aw_last;
             assign s_axi_awready = aw_go ? (ONE << aw_pick) : {M_COUNT{1'b0}};
@@ -216,8 +217,9 @@ module axi_arbiter #(
             wire [IX_W-1:0] ar_pick = rr_pick(s_axi_arvalid, ar_last_reg);
             wire ar_full, unused_ar_last;
             wire ar_go = |s_axi_arvalid && !ar_full;
-            wire [AX_W-1:0] ar_in = {ar_pick, s_axi_arid[ar_pick*S_ID_W +: S_ID_W], s_axi_araddr[ar_pick*ADDR_W +: ADDR_W],
-                                     s_axi_arlen[ar_pick*8 +: 8], s_axi_arsize[ar_pick*3 +: 3], s_axi_arburst[ar_pick*2 +: 2]};
+            wire [AX_W-1:0] ar_in = {ar_pick, s_axi_arid[ar_pick*S_ID_W +: S_ID_W],
+                                     s_axi_araddr[ar_pick*ADDR_W +: ADDR_W], s_axi_arlen[ar_pick*8 +: 8],
+                                     s_axi_arsize[ar_pick*3 +: 3], s_axi_arburst[ar_pick*2 +: 2]};
             wire [AX_W-1:0] ar_out;
             assign s_axi_arready = ar_go ? (ONE << ar_pick) : {M_COUNT{1'b0}};
             always @(posedge clk) begin
