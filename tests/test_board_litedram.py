@@ -184,7 +184,8 @@ def _end(out: list[str]) -> list[str]:
 
 
 SIMS = [pytest.param("icarus", marks=pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")),
-        pytest.param("verilator", marks=pytest.mark.skipif(not have_simulator("verilator"), reason="no verilator"))]
+        pytest.param("verilator", marks=[pytest.mark.slow,   # a Verilator --timing build: 30-60 s on 2 busy cores
+                                         pytest.mark.skipif(not have_simulator("verilator"), reason="no verilator")])]
 
 
 @pytest.mark.parametrize("sequencer_sim", SIMS, indirect=True)
