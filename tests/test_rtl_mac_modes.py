@@ -3,7 +3,7 @@
 Each mode runs inside the generator's pointwise_mvu layer wrapper against an independent numpy reference with
 M = 1, S = 0 and an output as wide as the accumulator, so every output integer is the exact accumulator: random
 and extreme operands (e.g. -8 * -8, 15 * -8), odd products per lane (a packed pair and a single), unsigned and
-signed activations, random back-pressure on both sides, on Icarus and Verilator. Yosys synth_ecp5: packed halves
+signed activations, 8-bit activations in LUT mode, random back-pressure on both sides, on Icarus and Verilator. Yosys synth_ecp5: packed halves
 the MULT18X18D count and lut has none. Illegal widths are refused at elaboration by name.
 """
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _need_icarus() -> None:
 
 @pytest.mark.parametrize("mode,in_w,w_w,in_signed,seed", [
     ("packed", 4, 4, False, 1), ("packed", 4, 4, True, 2), ("packed", 5, 5, False, 3), ("packed", 2, 3, True, 4),
-    ("lut", 4, 4, False, 5), ("lut", 4, 4, True, 6), ("lut", 1, 2, False, 7), ("dsp", 4, 4, True, 8)])
+    ("lut", 4, 4, False, 5), ("lut", 4, 4, True, 6), ("lut", 1, 2, False, 7), ("lut", 8, 4, False, 9),
+    ("dsp", 4, 4, True, 8)])
 def test_mac_mode_icarus(tmp_path, mode, in_w, w_w, in_signed, seed):
     _need_icarus()
     run_mode("icarus", tmp_path, mode, in_w, w_w, in_signed, seed)
@@ -87,7 +88,8 @@ def test_mac_mode_ecp5_multipliers(ms, mode, dsp):
 @pytest.mark.parametrize("params,rule", [
     ({"MAC_MODE": 1, "IN_W": 6, "W_W": 5}, "packed_needs"),    # A = 2*6 + 5 + 2 = 19 bits > 18
     ({"MAC_MODE": 1, "IN_W": 4, "W_W": 8}, "packed_needs"),    # B = 4 + 2*8 + 2 = 22 bits
-    ({"MAC_MODE": 2, "IN_W": 5, "W_W": 4}, "lut_needs"),
+    ({"MAC_MODE": 2, "IN_W": 4, "W_W": 5}, "lut_needs"),
+    ({"MAC_MODE": 2, "IN_W": 9, "W_W": 4}, "lut_needs"),
     ({"MAC_MODE": 3}, "MAC_MODE_must_be"),
 ])
 def test_mac_mode_refused_at_elaboration(params, rule):

@@ -2,8 +2,11 @@
 
 Per layer (fields of the manifest schema, docs/ARCHITECTURE.md), the terms its hardware kind has (the kind
 is looked up by the manifest ``kind``: ``pleiades_fpga.hw.rtl.kinds``; its module holds its own terms):
-- multipliers (``multipliers`` = PE x SIMD lanes) of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP
-  blocks when Yosys would map them there (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs);
+- multipliers of ``weight_bits`` x (``in_bits`` + 1) bits go to DSP blocks when Yosys would map them there
+  (:func:`parts.dsp_blocks`), else to LUTs (about a*b LUTs); per the layer's MAC mode (``mac``, mac_lane): "dsp"
+  one product per multiplier (``multipliers`` = PE x SIMD), "packed" two products per multiplier of the packed
+  operand widths (``multipliers`` = PE x ceil(SIMD/2)) + the operand and field-extraction adders, "lut" no
+  multiplier: PE x SIMD shift-add products of about ``lut_mul`` LUTs per operand bit pair;
 - one requantizer per PE lane (acc x M multiplier, rounding shifter, clamp) for layers with weights
   and for pooling; M and S widths from the layer fields ``m_bits``/``s_bits``, else the recorded template
   ``params`` (M_W/M_BITS, S_W/S_BITS), else 16/6 (no multiplier when M is 1 bit wide; a fixed shift when S is too);
@@ -24,6 +27,7 @@ import math
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds import EstimateInput, hw_kind, manifest_int
+from pleiades_fpga.hw.rtl.lowering import packed_operand_bits
 from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram_split, dsp_blocks, lutram_luts,
                                         memory_class, rom_luts, rom_uses_bram, uram_blocks)
 
@@ -37,14 +41,17 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 # - ``tree`` (with the registered products) and ``queue`` (LUTs per output-beat bit) were refitted on the
 #   default net (32x32, 21 layers; folding of the ULX3S build) after the multiplier pipeline stage;
 # - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
-#   absorbs both into the DSP48E1 and the RAMB18).
+#   absorbs both into the DSP48E1 and the RAMB18);
+# - ``lut_mul``: LUTs per activation x weight bit pair of a LUT-mode (shift-add) product: ECP5 from synth_ecp5 of
+#   mac_lane (MS 4, 4 x 4 bits: 229 vs 104 LUTs in mode "dsp", LUT4 + 2 CCU2C; tests/test_rtl_mac_modes.py);
+#   7-series: the LUT-multiplier constant ``mul_lut`` (not measured for this mode).
 _K = {
     "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
              "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
-             "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5},
+             "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55},
     "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
             "acc": 3.41, "mux": 1.0, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40,
-            "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5},
+            "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5, "lut_mul": 0.6},
 }
 
 
@@ -101,12 +108,22 @@ def _mac_terms(est: EstimateInput, memories: list[dict]) -> tuple[float, float, 
     groups_field = est.int("groups", 1)
     depthwise = bool(est.entry.get("depthwise", groups_field > 1 and groups_field == in_c))
     lut = ff = 0.0
-    per = dsp_blocks(w_bits, in_bits + 1, part)
-    dsp = mults * per
-    if per == 0:
-        lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
+    mode = str(est.entry.get("mac", "dsp"))
     prod_bits = w_bits + in_bits + 1
-    lut += k["tree"] * mults * (prod_bits + math.ceil(math.log2(simd)))
+    tree_in = mults                            # registered multiplier outputs entering the adder tree
+    if mode == "lut":
+        tree_in = pe if depthwise else pe * simd
+        per = 0
+        lut += tree_in * k["lut_mul"] * w_bits * (in_bits + 1)
+    elif mode == "packed":                     # operands x0 + x1 2^S, w1 + w0 2^S; the middle field + borrow bit
+        per = dsp_blocks(*packed_operand_bits(in_bits, w_bits), part)
+        lut += mults * k["add2"] * (in_bits + 1 + w_bits + 1 + prod_bits)
+    else:
+        per = dsp_blocks(w_bits, in_bits + 1, part)
+        if per == 0:
+            lut += mults * k["mul_lut"] * w_bits * (in_bits + 1)
+    dsp = mults * per
+    lut += k["tree"] * tree_in * (prod_bits + math.ceil(math.log2(simd)))
     lut += k["acc"] * pe * acc_bits
     lanes = pe if depthwise else simd          # input channels consumed per cycle
     groups = math.ceil(in_c / lanes) if in_c else 1
@@ -120,7 +137,7 @@ def _mac_terms(est: EstimateInput, memories: list[dict]) -> tuple[float, float, 
     if depthwise and not bram_lines:
         lut += k["dw_in"] * est.in_width
     # registered products (7-series: absorbed into the DSP48E1 M register), accumulators
-    ff += mults * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
+    ff += tree_in * prod_bits * (k["dsp_ff"] if per else 1.0) + pe * acc_bits
     bias_bits = int(est.params.get("BIAS_W", est.params.get("BIAS_BITS", 16)))
     ff += pe * (bias_bits + est.m_bits + est.s_bits)                   # parameter word held with the products
     return lut, ff, dsp
@@ -149,7 +166,8 @@ def estimate_layer(layer: dict, part: Part) -> dict:
     k = est.k
     lut = ff = dsp = 0.0
     memories = [map_memory(m, part) for m in layer.get("memories", [])]
-    terms = [_mac_terms(est, memories)] if est.mults and est.w_bits else []
+    has_macs = est.mults or layer.get("mac") == "lut"        # LUT-mode MAC lanes have no multiplier
+    terms = [_mac_terms(est, memories)] if has_macs and est.w_bits else []
     if hk.requant_lanes:
         terms.append(_requant_terms(est))
     terms.append(hk.estimate_terms(est))

@@ -62,11 +62,6 @@ def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int =
     return max(height * width, compute + stalls)
 
 
-def conv3x3_multipliers(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:
-    """Multipliers instantiated by conv3x3_stream: PE (depthwise) or PE*SIMD."""
-    return pe if depthwise else pe * simd
-
-
 def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1, depthwise: bool = False) -> int:
     """Multiply-accumulates per frame (padding taps included, as the hardware computes them)."""
     ho, wo = conv3x3_out_shape(height, width, stride)

@@ -5,7 +5,9 @@ analytic cycle models next to the templates (``cycles.py``, ``cycles_spatial.py`
 folding balances the dataflow pipeline like FINN's SetFolding: every layer gets the cheapest folding
 (fewest multipliers) that meets a target number of cycles per frame; the default target is the
 slowest layer's best achievable rate (the temporal layers need at least K cycles per pixel), or the
-rate a ``target_fps`` at ``clock_mhz`` asks for, whichever is larger.
+rate a ``target_fps`` at ``clock_mhz`` asks for, whichever is larger. The MAC engines' folds carry their MAC
+mode (``lowering.default_mac``: two products per multiplier where the widths allow, LUT multipliers for the
+one-product lanes of <= 4-bit depthwise engines), so a multiplier budget buys about twice the MACs at <= 5 bits.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from typing import Any
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds import Fold, hardware_layers, hw_kind_of
+from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
+from pleiades_fpga.hw.rtl.lowering import MAC_MODES, mac_mode_problem, weight_width
 from pleiades_fpga.hw.rtl.memory_plan import MEMORY_CHOICES
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
@@ -35,8 +39,10 @@ def _cheapest(graph: IRGraph, layer: Layer, target: int) -> Fold:
     best = None
     for f in candidate_folds(layer):
         c = layer_cost(graph, layer, f)
-        key = (c["cycles_per_frame"] > target, c["multipliers"] if c["cycles_per_frame"] <= target else 0,
-               c["cycles_per_frame"], f.pe)
+        meets = c["cycles_per_frame"] <= target
+        lut_products = f.pe * f.simd if f.mac == "lut" else 0      # LUT multipliers: cheapest that meets too
+        key = (not meets, c["multipliers"] if meets else 0, lut_products if meets else 0, c["cycles_per_frame"],
+               f.pe)
         if best is None or key < best[0]:
             best = (key, f)
     return best[1]
@@ -88,6 +94,8 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
 
 FOLDING_KEYS = ("pe", "simd")
 MEMORY_KEY = "memory"   # optional per layer: where a temporal buffer lives (hw.rtl.memory_plan overrides)
+MAC_KEY = "mac"         # optional per MAC layer: "dsp" (absent), "packed" or "lut" (lowering.MAC_MODES)
+OPTIONAL_KEYS = (MEMORY_KEY, MAC_KEY)
 
 
 _START_FROM = "start from BUILD/folding.json written by `pleiades-fpga build` and edit the values"
@@ -98,8 +106,9 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
 
     Checked before any work: valid JSON (else file, line and column), exactly the key "layers", known layer
     names, only the keys "pe"/"simd" (and the optional "memory": "onchip" | "external", see
-    :func:`memory_overrides`) per layer, positive integers (not bool, float or string), both keys for every layer
-    of the model (nothing is filled in silently), legal values."""
+    :func:`memory_overrides`, and "mac": "dsp" | "packed" | "lut" on a MAC engine, absent = "dsp", refused when
+    the layer's widths do not allow it) per layer, positive integers (not bool, float or string), both keys for
+    every layer of the model (nothing else is filled in silently), legal values."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -136,14 +145,15 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         if not isinstance(entry, dict):
             raise PleiadesError(f"folding config {path}: layer {name}: expected {{\"pe\": P, \"simd\": S}}, "
                                 f"got {entry!r}")
-        unknown = sorted(set(entry) - {*FOLDING_KEYS, MEMORY_KEY})
+        unknown = sorted(set(entry) - {*FOLDING_KEYS, *OPTIONAL_KEYS})
         if unknown:
             raise PleiadesError(f"folding config {path}: layer {name}: unknown key(s) {', '.join(map(repr, unknown))}"
-                                f"; allowed: {', '.join((*FOLDING_KEYS, MEMORY_KEY))}")
+                                f"; allowed: {', '.join((*FOLDING_KEYS, *OPTIONAL_KEYS))}")
         if MEMORY_KEY in entry and entry[MEMORY_KEY] not in MEMORY_CHOICES:
             raise PleiadesError(f"folding config {path}: layer {name}: memory = {entry[MEMORY_KEY]!r} must be one of "
                                 f"{', '.join(map(repr, MEMORY_CHOICES))}")
-        for key, value in ((k, v) for k, v in entry.items() if k != MEMORY_KEY):
+        mac = _mac_mode(path, layers[name], entry.get(MAC_KEY, "dsp"))
+        for key, value in ((k, v) for k, v in entry.items() if k not in OPTIONAL_KEYS):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PleiadesError(f"folding config {path}: layer {name}: {key} = {value!r} must be a positive "
                                     "integer (e.g. 1, 2, 4)")
@@ -151,9 +161,9 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
         if absent:
             raise PleiadesError(f"folding config {path}: layer {name} has no {' and no '.join(absent)}; every layer "
                                 f"needs both {' and '.join(FOLDING_KEYS)}: {_START_FROM}")
-        fold = Fold(entry["pe"], entry["simd"])
-        if fold not in candidate_folds(layers[name]):
-            legal = sorted({(c.pe, c.simd) for c in candidate_folds(layers[name])})
+        fold = Fold(entry["pe"], entry["simd"], mac)
+        legal = sorted({(c.pe, c.simd) for c in candidate_folds(layers[name])})
+        if (fold.pe, fold.simd) not in legal:
             raise PleiadesError(f"{path}: layer {name}: PE={fold.pe}, SIMD={fold.simd} is not legal; "
                                 f"choose (PE, SIMD) from {legal}")
         folding[name] = fold
@@ -164,6 +174,23 @@ def load_folding(path: str | Path, graph: IRGraph) -> dict[str, Fold]:
     return folding
 
 
+def _mac_mode(path: Path, layer: Layer, mac: Any) -> str:
+    """The checked "mac" of a folding config entry: a known mode, on a MAC engine, that the widths allow."""
+    if mac not in MAC_MODES:
+        raise PleiadesError(f"folding config {path}: layer {layer.name}: mac = {mac!r} must be one of "
+                            f"{', '.join(map(repr, MAC_MODES))}")
+    if mac == "dsp":
+        return mac
+    if not isinstance(hw_kind_of(layer), MacEngine):
+        raise PleiadesError(f"folding config {path}: layer {layer.name} ({hw_kind_of(layer).name}) has no MAC engine "
+                            f"lanes; remove its \"mac\" (or set \"dsp\")")
+    problem = mac_mode_problem(mac, layer.in_bits, weight_width(layer))
+    if problem:
+        raise PleiadesError(f"folding config {path}: layer {layer.name}: mac = {mac!r}: {problem}; use \"dsp\""
+                            + ("" if mac == "lut" else " or \"lut\" at <= 4 bits"))
+    return mac
+
+
 def memory_overrides(path: str | Path, graph: IRGraph) -> dict[str, str]:
     """The per-layer ``"memory"`` choices of a folding config (checked by :func:`load_folding` first)."""
     load_folding(path, graph)
@@ -172,4 +199,6 @@ def memory_overrides(path: str | Path, graph: IRGraph) -> dict[str, str]:
 
 
 def folding_to_json(folding: dict[str, Fold]) -> dict[str, Any]:
-    return {"layers": {k: {"pe": f.pe, "simd": f.simd} for k, f in folding.items()}}
+    """The folding config of ``folding`` (``load_folding``'s format; "mac" only where it is not "dsp")."""
+    return {"layers": {k: {"pe": f.pe, "simd": f.simd, **({MAC_KEY: f.mac} if f.mac != "dsp" else {})}
+                       for k, f in folding.items()}}

@@ -1,6 +1,6 @@
 """What the hardware kinds' lowerings (``pleiades_fpga.hw.rtl.kinds``) share: ``Fold`` and ``Lowered``, the
-requantization constants and their ROM widths, the MAC-engine wrapper and its ROM memories, conv grouping, the
-folding candidate lists."""
+requantization constants and their ROM widths, the MAC-engine wrapper and its ROM memories, the MAC modes of its
+lanes (``mac_lane`` MAC_MODE), conv grouping, the folding candidate lists."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,17 +8,75 @@ from typing import Any
 
 import numpy as np
 
-from pleiades_fpga.errors import UnsupportedModelError
+from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.rtl import rom
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
+MAC_MODES = ("dsp", "packed", "lut")   # mac_lane MAC_MODE 0, 1, 2 (templates/mac_lane.v)
+MUL_OPERAND_BITS = 18                  # signed operand width of an ECP5 / 7-series multiplier (packed operands)
+LUT_MAC_MAX_W_BITS = 4                 # widest weight of a LUT (shift-add) multiplier: its partial products
+LUT_MAC_MAX_IN_BITS = 8                # widest activation of a LUT multiplier
+
+
 @dataclass(frozen=True)
 class Fold:
-    """Parallelism of one layer: PE output channels x SIMD input channels per cycle."""
+    """Parallelism of one layer: PE output channels x SIMD input channels per cycle; ``mac``: how a MAC engine's
+    lanes multiply (one of ``MAC_MODES``: one product per multiplier, two packed per multiplier, LUT shift-add)."""
 
     pe: int = 1
     simd: int = 1
+    mac: str = "dsp"
+
+
+def mac_multipliers(fold: Fold) -> int:
+    """Multipliers of a MAC engine's PE lanes (``mac_lane``; SIMD products per lane, 1 for depthwise folds):
+    one per product ("dsp"), one per pair of products ("packed"), none ("lut")."""
+    per_lane = {"dsp": fold.simd, "packed": -(-fold.simd // 2), "lut": 0}[fold.mac]
+    return fold.pe * per_lane
+
+
+def packed_operand_bits(in_bits: int, w_bits: int) -> tuple[int, int]:
+    """Widths (A, B) of a packed multiplier's operands: A = x0 + x1 * 2**S, B = w1 + w0 * 2**S with the field
+    S = in_bits + 1 + w_bits (mac_lane PA_W, PB_W)."""
+    field = in_bits + 1 + w_bits
+    return field + in_bits + 1, field + w_bits + 1
+
+
+def mac_mode_problem(mode: str, in_bits: int, w_bits: int) -> str | None:
+    """Why ``mode`` cannot multiply ``in_bits``-bit activations by ``w_bits``-bit weights (None: it can); the
+    rules of mac_lane's elaboration checks."""
+    if mode not in MAC_MODES:
+        return f"unknown MAC mode {mode!r}; use one of {', '.join(MAC_MODES)}"
+    if mode == "packed":
+        a, b = packed_operand_bits(in_bits, w_bits)
+        if max(a, b) > MUL_OPERAND_BITS:
+            return (f"packed operands need {a} x {b} bits for {in_bits}-bit activations and {w_bits}-bit weights, "
+                    f"more than the {MUL_OPERAND_BITS}-bit multiplier (both widths <= 5 bits fit)")
+    if mode == "lut" and (w_bits > LUT_MAC_MAX_W_BITS or in_bits > LUT_MAC_MAX_IN_BITS):
+        return (f"LUT multipliers take weights of at most {LUT_MAC_MAX_W_BITS} bits and activations of at most "
+                f"{LUT_MAC_MAX_IN_BITS}, not {w_bits} and {in_bits}")
+    return None
+
+
+def weight_width(layer: Layer, w: np.ndarray | None = None) -> int:
+    """W_W of a MAC engine: the weight quantizer's bits, widened to hold the weights (at least 2)."""
+    p = layer.params
+    return max(2, p.weight_bits, rom.bits_needed(np.asarray(p.weight if w is None else w, dtype=np.int64), signed=True))
+
+
+def default_mac(layer: Layer, lane_products: int) -> str:
+    """The MAC mode default_folding gives a fold: "packed" where a lane has two products or more and the widths
+    fit one multiplier per pair; "lut" where the widths allow LUT multipliers and packing cannot pair products
+    (depthwise engines: one product per lane) or cannot fit the widths (e.g. 8-bit inputs x 4-bit weights);
+    else "dsp" (one product per multiplier)."""
+    in_bits, w_bits = layer.in_bits, weight_width(layer)
+    packable = mac_mode_problem("packed", in_bits, w_bits) is None
+    if lane_products >= 2 and packable:
+        return "packed"
+    if mac_mode_problem("lut", in_bits, w_bits) is None and (is_depthwise(layer) or not packable):
+        return "lut"
+    return "dsp"
 
 
 @dataclass
@@ -70,22 +128,27 @@ def rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> list
 
 
 def lower_mac(graph: IRGraph, layer: Layer, name: str, template: str, w: np.ndarray, kernel: int,
-              shape_params: dict[str, int], tail_params: dict[str, int]) -> Lowered:
+              shape_params: dict[str, int], tail_params: dict[str, int], mac: str = "dsp") -> Lowered:
     """A MAC engine wrapper (temporal_conv_buffer, pointwise_mvu, conv3x3_stream) with its weight and parameter
-    ROMs; ``w`` (out, in/g, taps), template parameters ``shape_params`` + the common ones + ``tail_params``."""
+    ROMs; ``w`` (out, in/g, taps), template parameters ``shape_params`` + the common ones + ``tail_params``; its
+    lanes multiply in MAC mode ``mac`` (refused naming the layer when the widths do not allow it)."""
     x = graph.tensors[layer.inputs[0]]
     p = layer.params
     bias = np.asarray(p.bias, dtype=np.int64)
     m, s, out_bits, out_signed = requant_fields(layer)
     mw, sw = ms_widths(m, s)
-    w_w = max(2, p.weight_bits, rom.bits_needed(w, signed=True))
+    w_w = weight_width(layer, w)
+    problem = mac_mode_problem(mac, x.bits, w_w)
+    if problem:
+        raise PleiadesError(f"layer {layer.name}: MAC mode {mac!r}: {problem}; choose another \"mac\" in the "
+                            "folding config")
     params = {**shape_params, "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits,
               "BIAS_W": max(2, rom.bits_needed(bias, signed=True)), "M_W": mw, "S_W": sw, "OUT_W": out_bits,
-              "OUT_SIGNED": int(out_signed), **tail_params}
+              "OUT_SIGNED": int(out_signed), **tail_params, "MAC_MODE": MAC_MODES.index(mac)}
     files = rom.mac_layer_files(name, template, params, w, bias, m, s)
     return Lowered(files, template, params, rom_memories(name, params, w),
-                   {"weight_bits": w_w, "kernel": kernel,
-                    "stride": int(p.stride[0]), "groups": p.groups, "depthwise": is_depthwise(layer)})
+                   {"weight_bits": w_w, "kernel": kernel, "stride": int(p.stride[0]), "groups": p.groups,
+                    "depthwise": is_depthwise(layer), "mac": mac})
 
 
 def is_depthwise(layer: Layer) -> bool:
@@ -124,8 +187,9 @@ def divisors(n: int) -> list[int]:
 
 def mac_folds(layer: Layer, inputs_per_output: int) -> list[Fold]:
     """Foldings of a MAC engine: any PE <= C_out and SIMD <= the inputs per output (lanes past the last channel
-    compute zeros; only counts that reduce the passes are useful); depthwise engines have SIMD 1."""
+    compute zeros; only counts that reduce the passes are useful); depthwise engines have SIMD 1. Each in its
+    default MAC mode (:func:`default_mac`)."""
     pes = useful_lanes(layer.out_channels)
     if is_depthwise(layer):
-        return [Fold(pe, 1) for pe in pes]
-    return [Fold(pe, simd) for pe in pes for simd in useful_lanes(inputs_per_output)]
+        return [Fold(pe, 1, default_mac(layer, 1)) for pe in pes]
+    return [Fold(pe, simd, default_mac(layer, simd)) for pe in pes for simd in useful_lanes(inputs_per_output)]

@@ -8,7 +8,7 @@ from pleiades_fpga.errors import UnsupportedModelError
 from pleiades_fpga.hw.rtl import cycles_spatial
 from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac, mac_multipliers
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
@@ -32,7 +32,7 @@ class Conv3x3(MacEngine):
         c_in, c_out, stride, dw = layer.in_channels, layer.out_channels, layer.params.stride[0], is_depthwise(layer)
         return {"cycles_per_frame": cycles_spatial.conv3x3_cycles(x.height, x.width, c_in, c_out, stride, fold.pe,
                                                                   fold.simd, dw),
-                "multipliers": cycles_spatial.conv3x3_multipliers(c_in, c_out, fold.pe, fold.simd, dw),
+                "multipliers": mac_multipliers(fold),
                 "macs_per_frame": cycles_spatial.conv3x3_macs(x.height, x.width, c_in, c_out, stride, dw)}
 
     def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
@@ -41,7 +41,8 @@ class Conv3x3(MacEngine):
         w = np.asarray(layer.params.weight, dtype=np.int64)[:, :, 0].reshape(layer.out_channels, -1, 9)  # (out, in/g, 9)
         low = lower_mac(graph, layer, name, "conv3x3_stream", w, 3,
                         {"H": x.height, "W": x.width, "C_IN": layer.in_channels, "C_OUT": layer.out_channels,
-                         "STRIDE": stride, "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd}, {})
+                         "STRIDE": stride, "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": 1 if dw else fold.simd}, {},
+                        fold.mac)
         rows = 3 if stride == 1 else 4  # conv3x3_stream keeps one extra row at stride 2 (no stalls)
         low.memories.insert(0, {"name": f"{name}_lines", "kind": "line_buffer", "depth": rows * x.width,
                                 "width": layer.in_channels * x.bits})

@@ -10,7 +10,7 @@ import numpy as np
 from pleiades_fpga.hw.rtl import cycles
 from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
 from pleiades_fpga.hw.rtl.kinds.registry import register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac, mac_folds
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac, mac_folds, mac_multipliers
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
@@ -59,7 +59,7 @@ class Pointwise(MacEngine):
         c_in = group_inputs(layer) or layer.in_channels  # grouped: G inputs per output
         return {"cycles_per_frame": cycles.mvu_cycles_per_frame(c_in, layer.out_channels, x.height * x.width,
                                                                 fold.pe, fold.simd),
-                "multipliers": fold.pe * fold.simd, "macs_per_frame": y.height * y.width * layer.out_channels * c_in}
+                "multipliers": mac_multipliers(fold), "macs_per_frame": y.height * y.width * layer.out_channels * c_in}
 
     def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
         g_in = group_inputs(layer)
@@ -68,4 +68,4 @@ class Pointwise(MacEngine):
         w = (np.asarray(layer.params.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
         return lower_mac(graph, layer, name, "pointwise_mvu", w, w.shape[2],
                          {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                         {"GROUP_IN": g_in} if g_in else {})
+                         {"GROUP_IN": g_in} if g_in else {}, fold.mac)

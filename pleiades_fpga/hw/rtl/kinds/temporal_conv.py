@@ -9,7 +9,7 @@ import numpy as np
 from pleiades_fpga.hw.rtl import cycles
 from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
 from pleiades_fpga.hw.rtl.kinds.registry import register
-from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac
+from pleiades_fpga.hw.rtl.lowering import Fold, Lowered, is_depthwise, lower_mac, mac_multipliers
 from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
@@ -25,7 +25,7 @@ class TemporalConv(MacEngine):
         k, dw = layer.params.kernel[0], is_depthwise(layer)
         return {"cycles_per_frame": cycles.temporal_conv_cycles_per_frame(
                     layer.in_channels, layer.out_channels, k, x.height * x.width, fold.pe, fold.simd, dw),
-                "multipliers": fold.pe if dw else fold.pe * fold.simd,
+                "multipliers": mac_multipliers(fold),
                 "macs_per_frame": y.height * y.width * layer.out_channels * (1 if dw else layer.in_channels) * k}
 
     def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
@@ -34,7 +34,7 @@ class TemporalConv(MacEngine):
         k = w.shape[2]
         low = lower_mac(graph, layer, name, "temporal_conv_buffer", w, k,
                         {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                        {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))})
+                        {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold.mac)
         low.memories.insert(0, {"name": f"{name}_history", "kind": "circular_buffer",
                                 "depth": (k - 1) * x.height * x.width, "width": layer.in_channels * x.bits})
         low.fields["in_signed"] = bool(x.signed)

@@ -14,7 +14,8 @@
 //               borrow of a negative low field x0*w1), S = PW = IN_W + 1 + W_W bits hold it and the low field
 //               exactly; A (S + IN_W + 1 bits) and B (S + W_W + 1 bits) must fit 18 bits signed (e.g. both
 //               <= 5 bits). An odd MS leaves the last product on its own multiplier.
-//   2 "lut"   : p[s] = x[s] * w[s] as shift-add partial products of the weight bits (no DSP block; <= 4 bits).
+//   2 "lut"   : p[s] = x[s] * w[s] as shift-add partial products of the weight bits (no DSP block; weights
+//               <= 4 bits: at most 4 partial products, activations <= 8 bits).
 // Every stage advances while `en` is high. The caller delays its step flags by the three stages P, T1, T2:
 // `first` and `acc_load` (with `en`) belong to the step whose sums are in T2, as does `bias`.
 // Arithmetic is modulo 2**ACC_W (exact whenever the true sum fits in ACC_W signed bits).
@@ -44,7 +45,8 @@ module mac_lane #(
     localparam integer PA_W = 2*PW - W_W;       // packed operand A = x0 + x1 * 2**PW (bits, signed)
     localparam integer PB_W = 2*PW - IN_W;      // packed operand B = w1 + w0 * 2**PW (bits, signed)
     localparam integer MUL_MAX_W = 18;          // an ECP5 / 7-series multiplier's signed operand width
-    localparam integer LUT_MAX_W = 4;           // widest operands of a LUT multiplier
+    localparam integer LUT_MAX_W = 4;           // widest weight of a LUT multiplier (its partial products)
+    localparam integer LUT_MAX_IN_W = 8;        // widest activation of a LUT multiplier
     generate
         if (MS < 1 || IN_W < 1 || W_W < 1 || BIAS_W < 1) begin : g_check_sizes
             PARAMETER_ERROR_mac_lane_MS_IN_W_W_W_BIAS_W_must_be_at_least_1 u_error ();
@@ -55,8 +57,8 @@ module mac_lane #(
         if (MAC_MODE == 1 && (PA_W > MUL_MAX_W || PB_W > MUL_MAX_W)) begin : g_check_packed
             PARAMETER_ERROR_mac_lane_packed_needs_2xIN_W_plus_W_W_and_IN_W_plus_2xW_W_at_most_16 u_error ();
         end
-        if (MAC_MODE == 2 && (IN_W > LUT_MAX_W || W_W > LUT_MAX_W)) begin : g_check_lut
-            PARAMETER_ERROR_mac_lane_lut_needs_IN_W_and_W_W_at_most_4 u_error ();
+        if (MAC_MODE == 2 && (IN_W > LUT_MAX_IN_W || W_W > LUT_MAX_W)) begin : g_check_lut
+            PARAMETER_ERROR_mac_lane_lut_needs_W_W_at_most_4_and_IN_W_at_most_8 u_error ();
         end
         if (ACC_W < PW || ACC_W < BIAS_W) begin : g_check_acc
             PARAMETER_ERROR_mac_lane_ACC_W_must_hold_a_product_and_the_bias u_error ();
