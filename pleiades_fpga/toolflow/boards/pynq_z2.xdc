@@ -1,10 +1,8 @@
 ## PYNQ-Z2 (xc7z020clg400-1): pins used by the pleiades-fpga board wrapper (pynq_z2_top.v).
 ## Pin sites from the board's master XDC (TUL PYNQ-Z2 v1.0).
 ## A USB-UART adapter (3.3 V) on Pmod JA: JA1 = uart_rx (host -> FPGA), JA2 = uart_tx (FPGA -> host).
-
-## 125 MHz system clock
-set_property -dict { PACKAGE_PIN H16 IOSTANDARD LVCMOS33 } [get_ports { sysclk }]
-create_clock -add -name sys_clk_pin -period 8.000 -waveform {0 4} [get_ports { sysclk }]
+## The clock: pynq_z2_sysclk.xdc (the 125 MHz sysclk pin, on-chip designs) or the Zynq PS's FCLK_CLK0 (designs with
+## external memory: constrained by the processing_system7 IP).
 
 ## Button BTN0 (active high) = reset
 set_property -dict { PACKAGE_PIN D19 IOSTANDARD LVCMOS33 } [get_ports { btn0 }]
