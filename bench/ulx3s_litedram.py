@@ -1,13 +1,18 @@
-"""ULX3S with LiteDRAM (issue 15): the demo net with every temporal layer's history in the 32 MB SDRAM, the whole
-board design (network + axi_arbiter + LiteDRAM controller + CPU-less SDRAM init + UART bridge + PLL) synthesized,
-placed and routed with the open flow at a 50 MHz board clock (core and network in one domain).
+"""ULX3S with LiteDRAM (issue 15): whole board designs (network + LiteDRAM controller + CPU-less SDRAM init + UART
+bridge + PLL) synthesized, placed and routed with the open flow at a 50 MHz board clock (core and network in one
+domain).
 
-Runs ``pleiades-fpga build build/demo/model.onnx --out build/ulx3s_litedram --folding F --axi-data-bits 16``, F =
+- ``standin``: a network of one external temporal history (temporal_history_axi, K = 3, 2 x 8-bit channels, 32x32,
+  16-bit AXI: a real AXI4 master) on the LiteDRAM board top (``standin_design``; also the tests' design).
+- ``demo`` (when build/demo exists and ``demo`` is not False): the demo net with every temporal layer's history in
+  the SDRAM. Runs ``pleiades-fpga build build/demo/model.onnx --out build/ulx3s_litedram --folding F --axi-data-bits 16``, F =
 the demo's folding with ``"memory": "external"`` on every temporal layer, then ``pleiades-fpga synth
 build/ulx3s_litedram --target ulx3s-85f --clock-mhz 50`` (the board flow picks the LiteDRAM top for a design with
 external memory; the core is generated in the LiteX venv, `python -m pleiades_fpga.toolflow.boards.litedram_core`),
-unless build/ulx3s_litedram already holds a current report of that design. Needs build/demo (``make demo``).
-Writes bench/results/ulx3s_litedram.json. No board here: nothing is run on hardware. ~20-40 min on 2 busy cores.
+unless build/ulx3s_litedram already holds a current report of that design. Needs build/demo (``make demo``);
+~40 min to hours on 2 busy cores.
+
+Writes bench/results/ulx3s_litedram.json. No board here: nothing is run on hardware.
 """
 from __future__ import annotations
 
@@ -18,12 +23,65 @@ import time
 from pathlib import Path
 
 from bench.common import write_result
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (HistoryLayout, axi_connections, axi_ports,
+                                                                history_layout)
+from pleiades_fpga.hw.rtl.lint import template_sources
+from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "build" / "demo"
 OUT = ROOT / "build" / "ulx3s_litedram"
 CLOCK_MHZ = 50.0
 KEYS = ("lut", "ff", "dsp", "bram_bits")
+
+
+def standin_layout(height: int, width: int) -> HistoryLayout:
+    """The stand-in's history: K = 3, two 8-bit channels, 16-bit AXI."""
+    return history_layout(c_in=2, in_w=8, k=3, pixels=height * width, data_w=16, base_addr=0, latency=64,
+                          cycles_per_pixel=4, name="standin")
+
+
+def standin_design(out: Path, height: int, width: int) -> tuple[dict, list[Path]]:
+    """Write ``standin_net`` (one external temporal history: stream in, window stream out, ``m_axi_*``,
+    ``axi_error``) into ``out``; return its manifest (``external_memory`` as docs/EXTERNAL_MEMORY.md) and sources."""
+    lay = standin_layout(height, width)
+    body = [instance("temporal_history_axi", "u_hist", {"clk": "clk", "rst": "rst",
+                     **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis"),
+                     **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, lay.params())]
+    ports = layer_ports(16, 16 * lay.k) + axi_ports(lay) + [Port("axi_error", "output")]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "standin_net.v").write_text(module("standin_net", ports, body))
+    ext = {"protocol": "AXI4", "port": "m_axi", "error_port": "axi_error", "base_addr_parameter": "EXT_BASE_ADDR",
+           "data_bits": lay.data_w, "addr_bits": lay.addr_w, "id_bits": lay.id_w, "region_bytes": lay.region_bytes,
+           "signals": [{"name": p.name, "direction": p.direction, "bits": p.width} for p in axi_ports(lay)]}
+    manifest = {"top": "standin_net", "input": {"channels": 2, "bits": 8, "height": height, "width": width},
+                "output": {"channels": 2 * lay.k, "bits": 8}, "external_memory": ext}
+    return manifest, [out / "standin_net.v", *template_sources("temporal_history_axi")]
+
+
+def run_standin(out: Path = ROOT / "build" / "ulx3s_litedram_standin") -> dict:
+    """The stand-in on the LiteDRAM board top: Yosys synth_ecp5 + nextpnr-ecp5 at 50 MHz."""
+    from pleiades_fpga.toolflow.boards.ulx3s_litedram import write_ulx3s_litedram
+    from pleiades_fpga.toolflow.parts import get_part
+    from pleiades_fpga.toolflow.pnr import run_nextpnr
+    from pleiades_fpga.toolflow.synth import run_synth
+
+    manifest, net = standin_design(out / "net", 32, 32)
+    info = write_ulx3s_litedram(manifest, out / "board", clock_mhz=CLOCK_MHZ)
+    part = get_part("LFE5U-85F")
+    start = time.time()
+    syn = run_synth([*net, *info["files"]], "ulx3s_top", part, out / "synth", instances_of="standin_net")
+    pnr = run_nextpnr(syn.netlist, info["constraints"], part, out / "synth", freq_mhz=info["clock_mhz"])
+    util = pnr.utilization
+    return {"design": "standin_net: temporal_history_axi K=3, 2x8-bit, 32x32, 16-bit AXI, on LiteDRAM",
+            "board_clock_mhz": info["clock_mhz"], "fmax_mhz": pnr.fmax_mhz, "fmax_source": "place-and-route",
+            "timing_met_at_board_clock": pnr.fmax_mhz is not None and pnr.fmax_mhz >= info["clock_mhz"],
+            "board_resources_placed": pnr.resources,
+            "cells_placed": {k: util[k]["used"] for k in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
+                                                           "TRELLIS_RAMW", "IOLOGIC", "TRELLIS_IO", "EHXPLLL")},
+            "board_resources_source": "nextpnr-ecp5 (placed and routed): stand-in + LiteDRAM + init + bridge + PLL",
+            "synth_utilization": syn.utilization, "litedram_config": info["litedram"]["config"],
+            "seconds": time.time() - start}
 
 
 def _cli(*args: str) -> None:
@@ -54,9 +112,8 @@ def _current_report() -> dict | None:
     return rep
 
 
-def main() -> dict:
-    if not (DEMO / "model.onnx").is_file():
-        raise SystemExit(f"{DEMO / 'model.onnx'} is missing: run `make demo` first")
+def run_demo() -> dict:
+    """The demo net with every temporal layer external (see the module docstring)."""
     rep, seconds = _current_report(), None
     reused = rep is not None
     if rep is None:
@@ -91,12 +148,21 @@ def main() -> dict:
         "utilization_percent": rep.get("utilization_percent"),
         "cycles_per_frame": rep.get("cycles_per_frame"), "verdict": rep.get("verdict"),
         "bitstream": pnr.get("bitstream"),
-        "not_run": "no ULX3S here: the bitstream was not loaded; LiteDRAM was simulated with its own SDRAM model "
-                   "(tests/test_board_litedram.py), not against the board's SDRAM chip",
     }
+    return result
+
+
+def main(demo: bool | None = None) -> dict:
+    """Stand-in always; the demo when build/demo exists (``demo`` None) or when asked."""
+    demo = (DEMO / "model.onnx").is_file() if demo is None else demo
+    if demo and not (DEMO / "model.onnx").is_file():
+        raise SystemExit(f"{DEMO / 'model.onnx'} is missing: run `make demo` first")
+    result = {"standin": run_standin(), "demo": run_demo() if demo else None,
+              "not_run": "no ULX3S here: no bitstream was loaded; LiteDRAM was simulated with its own SDRAM model "
+                         "(tests/test_board_litedram.py), not against the board's SDRAM chip"}
     write_result("ulx3s_litedram", result)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main(demo=None if "--no-demo" not in sys.argv[1:] else False)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.ulx3s_litedram import standin_design, standin_layout
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections, axi_ports, history_layout
-from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
-from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
+from pleiades_fpga.hw.rtl.lint import verilator_lint
+from pleiades_fpga.hw.rtl.verilog import instance
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
 from pleiades_fpga.toolflow.boards.litedram_core import (core_config, generate_core, init_sequencer_params,
                                                          init_writes)
@@ -71,19 +71,11 @@ def test_core_config_checks():
         core_config(16, 1, 150.0)
 
 
-def _external_memory(lay, region_bytes: int) -> dict:
-    """manifest["external_memory"] of a top whose m_axi_* is ``lay``'s master (schema: docs/EXTERNAL_MEMORY.md)."""
-    return {"protocol": "AXI4", "port": "m_axi", "error_port": "axi_error", "base_addr_parameter": "EXT_BASE_ADDR",
-            "data_bits": lay.data_w, "addr_bits": lay.addr_w, "id_bits": lay.id_w, "region_bytes": region_bytes,
-            "signals": [{"name": p.name, "direction": p.direction, "bits": p.width} for p in axi_ports(lay)]}
+LAYOUT = standin_layout(8, 8)
 
 
-LAYOUT = history_layout(c_in=2, in_w=8, k=3, pixels=64, data_w=16, base_addr=0, latency=64, cycles_per_pixel=4,
-                        name="standin")
-
-
-def test_axi_master_from_manifest():
-    ext = _external_memory(LAYOUT, 8192)
+def test_axi_master_from_manifest(tmp_path):
+    ext = {**standin_design(tmp_path, 8, 8)[0]["external_memory"], "region_bytes": 8192}
     axi = AxiMaster.from_manifest({"external_memory": ext})
     assert (axi.port, axi.error_port, axi.data_w, axi.id_w, axi.region_bytes) == ("m_axi", "axi_error", 16, 1, 8192)
     assert ("m_axi_araddr", "output", 32) in axi.signals and ("m_axi_rdata", "input", 16) in axi.signals
@@ -219,15 +211,8 @@ def test_sequencer_stops_on_err_and_restarts_on_reset(sequencer_sim):
 # ---------------------------------------------------------------- the board top
 
 def _standin(tmp: Path) -> tuple[dict, list[Path]]:
-    """A network top with one external temporal history (temporal_history_axi, a real AXI4 master)."""
-    body = [instance("temporal_history_axi", "u_hist", {"clk": "clk", "rst": "rst",
-                     **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis"),
-                     **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, LAYOUT.params())]
-    ports = layer_ports(16, 48) + axi_ports(LAYOUT) + [Port("axi_error", "output")]
-    (tmp / "standin_net.v").write_text(module("standin_net", ports, body))
-    manifest = {"top": "standin_net", "input": {"channels": 2, "bits": 8, "height": 8, "width": 8},
-                "output": {"channels": 6, "bits": 8}, "external_memory": _external_memory(LAYOUT, LAYOUT.region_bytes)}
-    return manifest, [tmp / "standin_net.v", *template_sources("temporal_history_axi")]
+    """A network top with one external temporal history (temporal_history_axi, a real AXI4 master), 8x8."""
+    return standin_design(tmp, 8, 8)
 
 
 @pytest.mark.skipif(not have_simulator("verilator"), reason="no verilator")
