@@ -52,6 +52,7 @@ def run_arbiter(sim: str, tmp_path: Path, m_count: int, *, data_w: int = 32, s_i
     res = run.results
     assert not res["timed_out"], f"the transfers did not finish in time (deadlock): {res}"
     assert res["violations"] == 0, f"a valid was dropped or its payload changed under back-pressure: {res}"
+    assert res["aw_unfair"] == res["ar_unfair"] == 0, f"grants were not round robin: {res}"
     for i, r in enumerate(res["masters"]):
         expected = (2 * WRITERS + 1) * ops           # each writer writes and reads back, one reader
         assert r["transfers"] == expected, f"master {i}: {r['transfers']} transfers, expected {expected}"

@@ -8,7 +8,9 @@ Each master owns the region [i*region, (i+1)*region) of the RAM: its first half 
 ``writers`` concurrent tasks (random offsets, lengths and alignments, so single- and multi-burst, narrow and
 unaligned transfers), its second half is filled through the RAM's backdoor and read by a concurrent reader task.
 All masters run at once. A monitor checks every cycle that a valid held without ready keeps its payload (the
-arbiter's outputs: AW, W, AR on ``m_axi``, B and R on each ``s<i>_axi``). Vectors: ``m_count``, ``region``,
+arbiter's outputs: AW, W, AR on ``m_axi``, B and R on each ``s<i>_axi``), and that AW and AR grants are round
+robin (``aw_unfair``/``ar_unfair``: a master granted again while another one it was granted before still waits).
+Vectors: ``m_count``, ``region``,
 ``ops`` (transfers per task), ``max_len`` (bytes), ``writers``, ``pause``, ``seed``, ``timeout_cycles``.
 Result per master: the transfers and the bytes that differ from the expected ones, plus the handshake violations
 and ``timed_out`` (the transfers did not finish in ``timeout_cycles``: a deadlock).
@@ -56,6 +58,24 @@ async def _monitor(dut: Any, channels: list[tuple[str, str, tuple[str, ...]]], c
                 counts["violations"] += 1
                 counts.setdefault("first_violation", f"{key} at {get_sim_time('ns')} ns")
             held[key] = data if valid and not ready else None
+
+
+async def _fairness(dut: Any, m_count: int, counts: dict[str, Any]) -> None:
+    """Round robin on AW and AR: once master i is granted while master j waits, i is not granted again before j."""
+    for ch in ("aw", "ar"):
+        counts[f"{ch}_unfair"] = 0
+    owed: dict[str, list[set[int]]] = {ch: [set() for _ in range(m_count)] for ch in ("aw", "ar")}
+    while True:
+        await RisingEdge(dut.clk)
+        for ch in ("aw", "ar"):
+            valid = [int(getattr(dut, f"s{i}_axi_{ch}valid").value) for i in range(m_count)]
+            ready = [int(getattr(dut, f"s{i}_axi_{ch}ready").value) for i in range(m_count)]
+            for i in (i for i in range(m_count) if valid[i] and ready[i]):
+                for waiting in owed[ch]:
+                    waiting.discard(i)
+                if owed[ch][i]:
+                    counts[f"{ch}_unfair"] += 1
+                owed[ch][i] = {j for j in range(m_count) if j != i and valid[j]}
 
 
 async def _writer(master: Any, base: int, size: int, rng: random.Random, ops: int, max_len: int,
@@ -114,6 +134,7 @@ async def axi_arbiter_random(dut) -> None:
     dut.rst.value = 0
     await RisingEdge(dut.clk)
     cocotb.start_soon(_monitor(dut, channels, counts))
+    cocotb.start_soon(_fairness(dut, m_count, counts))
     t0 = get_sim_time()
     half = region // 2
     results, tasks = [], []
