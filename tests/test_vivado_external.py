@@ -179,3 +179,35 @@ def test_ps_path_refuses_what_it_cannot_serve(tmp_path, kwargs, build_kw, match)
     manifest, build = external_build(tmp_path, **build_kw)
     with pytest.raises(PleiadesError, match=match):
         write_vivado_project(manifest, build, **kwargs)
+
+
+@pytest.mark.slow
+def test_real_build_with_two_external_layers_fits_the_ps_top(tmp_path):
+    """The small net with both temporal layers external (two masters through axi_arbiter): the generated network,
+    the board top and the block-design wrapper's ports lint together."""
+    from small_qonnx import small_qonnx
+
+    from pleiades_fpga.hw.build import build_rtl
+    from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json
+    from pleiades_fpga.ir.reader import read_qonnx
+
+    onnx_path = small_qonnx(tmp_path / "model.onnx")
+    graph = read_qonnx(onnx_path)
+    cfg = folding_to_json(default_folding(graph))
+    for layer in graph.layers:
+        if layer.kind == "conv" and layer.params.temporal:
+            cfg["layers"][layer.name]["memory"] = "external"
+    (tmp_path / "folding.json").write_text(json.dumps(cfg))
+    build = tmp_path / "ext"
+    manifest = build_rtl(onnx_path, build, folding=tmp_path / "folding.json")
+    ext = manifest["external_memory"]
+    assert ext["arbiter"] == "axi_arbiter" and len(ext["masters"]) == 2
+    write_vivado_project(manifest, build, clock_mhz=100.0)
+    board = build / "board" / "pynq-z2"
+    srcs = [build / f for f in manifest["rtl_files"]] + [
+        board / "uart_stream_bridge.v", board / "pynq_z2_top.v",
+        ps_wrapper_stub(tmp_path / "pleiades_ps_wrapper.v", ext["data_bits"], ext["id_bits"])]
+    rep = verilator_lint("pynq_z2_top", srcs)
+    own = [m for m in rep.messages if "pynq_z2_top.v" in m and "PROCASSINIT" not in m]
+    assert not own, "\n".join(own)
+    assert not [m for m in rep.messages if re.search(r"PIN(MISSING|NOTFOUND)", m)]
