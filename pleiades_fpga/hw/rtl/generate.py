@@ -26,6 +26,7 @@ import numpy as np
 from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
 from pleiades_fpga.hw.rtl import verilog as v
+from pleiades_fpga.hw.rtl.axi_arbiter import arbiter_instance, axi_width, master_id_width
 from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json
 from pleiades_fpga.hw.rtl.kinds import HW_KINDS, Fold, Lowered, hardware_layers, hw_kind, hw_kind_of
 from pleiades_fpga.hw.rtl.kinds.registry import HwKind
@@ -158,42 +159,25 @@ def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, low: Lower
     return entry
 
 
-def _axi_width(sig_key: str | int, data_w: int, addr_w: int, id_w: int) -> int:
-    return {"id": id_w, "addr": addr_w, "data": data_w, "strb": data_w // 8}.get(sig_key, sig_key)  # type: ignore[arg-type,return-value]
-
-
 def _axi_top(masters: list[str], lay: HistoryLayout) -> tuple[list[v.Port], list[str]]:
     """The top's one AXI4 master port (``m_axi_*``, ``axi_error``) and the wiring from the external layers'
     masters ``<name>_axi_*``: directly for one layer, else through ``axi_arbiter`` (master i in bits [i*W +: W],
     responses routed back by the upper ID bits)."""
-    m = len(masters)
-    id_w = lay.id_w + (max(1, (m - 1).bit_length()) if m > 1 else 0)
-    ports = [v.Port(f"{EXT_PORT}_{sig}", "output" if out else "input", _axi_width(key, lay.data_w, lay.addr_w, id_w))
+    id_w = master_id_width(len(masters), lay.id_w)
+    ports = [v.Port(f"{EXT_PORT}_{sig}", "output" if out else "input",
+                    axi_width(key, id_w=id_w, addr_w=lay.addr_w, data_w=lay.data_w))
              for sig, key, out in AXI_SIGNALS] + [v.Port(EXT_ERROR, "output")]
-    body = [v.wire(f"{n}_{sig}", _axi_width(key, lay.data_w, lay.addr_w, lay.id_w))
+    body = [v.wire(f"{n}_{sig}", axi_width(key, id_w=lay.id_w, addr_w=lay.addr_w, data_w=lay.data_w))
             for n in (f"{name}_axi" for name in masters) for sig, key, _ in AXI_SIGNALS]
     body += [v.wire(f"{name}_axi_error") for name in masters]
     body.append(f"    assign {EXT_ERROR} = " + " | ".join(f"{name}_axi_error" for name in masters) + ";")
-    if m == 1:
+    if len(masters) == 1:
         for sig, _, out in AXI_SIGNALS:
             dst, src = (f"{EXT_PORT}_{sig}", f"{masters[0]}_axi_{sig}")
             body.append(f"    assign {dst} = {src};" if out else f"    assign {src} = {dst};")
         return ports, body
-    if not (TEMPLATES_DIR / f"{ARBITER}.v").is_file():
-        raise UnsupportedModelError(f"{m} layers are planned external, which needs the template {ARBITER}.v to share "
-                                    "one AXI port; put at most one layer in external memory")
-    conns = {"clk": "clk", "rst": "rst"}
-    for sig, key, out in AXI_SIGNALS:
-        width = _axi_width(key, lay.data_w, lay.addr_w, lay.id_w)
-        flat = f"arb_s_axi_{sig}"
-        body.append(v.wire(flat, m * width))
-        for i, name in enumerate(masters):
-            body.append(f"    assign {flat}[{i * width + width - 1}:{i * width}] = {name}_axi_{sig};" if out else
-                        f"    assign {name}_axi_{sig} = {flat}[{i * width + width - 1}:{i * width}];")
-        conns[f"s_axi_{sig}"] = flat
-        conns[f"m_axi_{sig}"] = f"{EXT_PORT}_{sig}"
-    body.append(v.instance(ARBITER, f"u_{ARBITER}", conns, {"M_COUNT": m, "ADDR_W": lay.addr_w, "DATA_W": lay.data_w,
-                                                           "S_ID_W": lay.id_w}))
+    body.append(arbiter_instance(f"u_{ARBITER}", [f"{name}_axi" for name in masters], EXT_PORT, addr_w=lay.addr_w,
+                                 data_w=lay.data_w, s_id_w=lay.id_w))
     return ports, body
 
 
@@ -354,7 +338,7 @@ def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
         return None
     lay = next(iter(by_module.values()))
     m = len(by_module)
-    id_w = lay.id_w + (max(1, (m - 1).bit_length()) if m > 1 else 0)
+    id_w = master_id_width(m, lay.id_w)
     name_of = {e["instance"][2:]: e["name"] for e in entries}   # wrapper module name -> IR layer
     rows = {b["layer"]: b for b in plan["buffers"] if b["memory"] == "external"}
     masters = []
@@ -367,7 +351,8 @@ def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
             "base_addr_alignment": 4096, "protocol": "AXI4", "data_bits": lay.data_w, "addr_bits": lay.addr_w,
             "id_bits": id_w, "master_id_bits": lay.id_w, "arbiter": ARBITER if m > 1 else None,
             "signals": [{"name": f"{EXT_PORT}_{sig}", "direction": "output" if out else "input",
-                         "bits": _axi_width(key, lay.data_w, lay.addr_w, id_w)} for sig, key, out in AXI_SIGNALS],
+                         "bits": axi_width(key, id_w=id_w, addr_w=lay.addr_w, data_w=lay.data_w)}
+                        for sig, key, out in AXI_SIGNALS],
             "region_bytes": int(plan["external_bytes"]), "latency_cycles": int(plan["latency_cycles"]),
             "bytes_per_frame": sum(x["read_bytes_per_frame"] + x["write_bytes_per_frame"] for x in masters),
             "masters": masters}
