@@ -80,7 +80,12 @@ def run_standin(out: Path = ROOT / "build" / "ulx3s_litedram_standin") -> dict:
             "cells_placed": {k: util[k]["used"] for k in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
                                                            "TRELLIS_RAMW", "IOLOGIC", "TRELLIS_IO", "EHXPLLL")},
             "board_resources_source": "nextpnr-ecp5 (placed and routed): stand-in + LiteDRAM + init + bridge + PLL",
-            "synth_utilization": syn.utilization, "litedram_config": info["litedram"]["config"],
+            "synth_utilization": syn.utilization,
+            "synth_by_module": {name.split("\\")[-1]: {k: v.get(k) for k in KEYS} for name, v in syn.modules.items()
+                                if any(m in name for m in ("litedram_core", "litedram_init", "standin_net",
+                                                           "pleiades_uart_bridge"))},
+            "synth_source": "Yosys synth_ecp5 (before place and route), per module with its submodules",
+            "litedram_config": info["litedram"]["config"],
             "seconds": time.time() - start}
 
 
