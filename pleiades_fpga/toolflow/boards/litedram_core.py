@@ -84,8 +84,8 @@ def core_config(data_w: int, id_w: int, clock_mhz: float) -> dict:
     (LiteDRAM converts to its 16-bit native port) and ``id_w``-bit IDs, at ``clock_mhz`` (core and design)."""
     if data_w < 16 or data_w > 256 or data_w & (data_w - 1):
         raise PleiadesError(f"the LiteDRAM AXI port is {data_w} bits wide; it must be a power of two from 16 to 256 "
-                            "(the SDRAM's 16-bit port, or a multiple LiteDRAM converts): build with a wider external "
-                            "AXI data width")
+                            "(the SDRAM's 16-bit port, or a multiple LiteDRAM converts): rebuild with `--axi-data-bits 16` "
+                            "or wider")
     if not 1 <= id_w <= 16:
         raise PleiadesError(f"AXI ID width {id_w} is outside 1..16")
     lo, hi = CLOCK_MHZ
