@@ -84,14 +84,14 @@ def core_config(data_w: int, id_w: int, clock_mhz: float) -> dict:
     (LiteDRAM converts to its 16-bit native port) and ``id_w``-bit IDs, at ``clock_mhz`` (core and design)."""
     if data_w < 16 or data_w > 256 or data_w & (data_w - 1):
         raise PleiadesError(f"the LiteDRAM AXI port is {data_w} bits wide; it must be a power of two from 16 to 256 "
-                            "(the SDRAM's 16-bit port, or a multiple LiteDRAM converts): rebuild with `--axi-data-bits 16` "
-                            "or wider")
+                            "(the SDRAM's 16-bit port, or a multiple LiteDRAM converts): rebuild with "
+                            "`--axi-data-bits 16` or wider")
     if not 1 <= id_w <= 16:
         raise PleiadesError(f"AXI ID width {id_w} is outside 1..16")
     lo, hi = CLOCK_MHZ
     if not lo <= clock_mhz <= hi:
         raise PleiadesError(f"clock {clock_mhz:g} MHz is outside {lo:g}..{hi:g} MHz, where the ECP5 PLL and "
-                            "LiteDRAM's SDR PHY work on the ULX3S; choose --clock-mhz in that range (50 is the default)")
+                            "LiteDRAM's SDR PHY work on the ULX3S; choose --clock-mhz in that range (default 50)")
     return {**ULX3S_SDRAM, "sys_clk_freq": clock_mhz * 1e6,
             "user_ports": {"axi_0": {"type": "axi", "id_width": id_w, "data_width": data_w}}}
 
