@@ -6,11 +6,11 @@ domain).
   16-bit AXI: a real AXI4 master) on the LiteDRAM board top (``standin_design``; also the tests' design).
 - ``demo`` (when build/demo exists and ``demo`` is not False): the demo net with every temporal layer's history in
   the SDRAM. Runs ``pleiades-fpga build build/demo/model.onnx --out build/ulx3s_litedram --folding F
-  --axi-data-bits 16``, F = the demo's folding with ``"memory": "external"`` on every temporal layer, then ``pleiades-fpga synth
-build/ulx3s_litedram --target ulx3s-85f --clock-mhz 50`` (the board flow picks the LiteDRAM top for a design with
-external memory; the core is generated in the LiteX venv, `python -m pleiades_fpga.toolflow.boards.litedram_core`),
-unless build/ulx3s_litedram already holds a current report of that design. Needs build/demo (``make demo``);
-~40 min to hours on 2 busy cores.
+  --axi-data-bits 16`` (F = the demo's folding with ``"memory": "external"`` on every temporal layer), then
+  ``pleiades-fpga synth build/ulx3s_litedram --target ulx3s-85f --clock-mhz 50`` (the board flow picks the
+  LiteDRAM top for a design with external memory; the core is generated in the LiteX venv, ``python -m
+  pleiades_fpga.toolflow.boards.litedram_core``), unless build/ulx3s_litedram already holds a current report of
+  that design. Needs build/demo (``make demo``); ~40 min to hours on 2 busy cores.
 
 Writes bench/results/ulx3s_litedram.json. No board here: nothing is run on hardware.
 """
