@@ -170,12 +170,25 @@ module conv3x3_stream #(
     reg           in_ahead;       // input has finished the frame the engine is working on
     reg  [CB-1:0] cy, cx;         // engine: centre of the current window (oy*S, ox*S)
     reg  [1:0]    top_slot;       // engine: slot of row cy-1
+    // registered sums kept with the counters they follow (the comparisons below start from registers)
+    reg  [CB-1:0] iy_h_reg;       // iy + H
+    reg  [CB-1:0] ix1_reg;        // ix + 1
+    reg  [CB-1:0] cy_ns1_reg;     // cy + NS - 1
+    reg  [CB-1:0] ty_reg, tx_reg; // last input row/column the current window needs: min(cy + 1, H - 1), min(cx + 1, W - 1)
 
-    wire [CB-1:0] rel_row = in_ahead ? iy + C_HH : iy;
+    function [CB-1:0] next_in;    // min(c + 1, last)
+        input [CB-1:0] c;
+        input [CB-1:0] last;
+        begin
+            next_in = (c + C_1 > last) ? last : c + C_1;
+        end
+    endfunction
+
+    wire [CB-1:0] rel_row = in_ahead ? iy_h_reg : iy;
     wire in_last_px = (iy == C_H1) && (ix == C_W1);
     wire in_allow = !(in_ahead && in_last_px) &&
-                    ((!in_ahead && iy < C_NS) || (rel_row < cy + C_NS1) ||
-                     ((rel_row == cy + C_NS1) && (ix + C_1 < cx)));
+                    ((!in_ahead && iy < C_NS) || (rel_row < cy_ns1_reg) ||
+                     ((rel_row == cy_ns1_reg) && (ix1_reg < cx)));
     // input skid queue: s_axis_tready is a register (no path from the window logic to the producer)
     wire [C_IN*IN_W-1:0] in_data;
     wire in_valid, in_last, inq_full;
@@ -216,9 +229,7 @@ module conv3x3_stream #(
     wire row_lastpx = (cx == C_CXL);
     wire frame_lastpx = row_lastpx && (cy == C_CYL);
 
-    wire [CB-1:0] ty = (cy + C_1 > C_H1) ? C_H1 : cy + C_1;
-    wire [CB-1:0] tx = (cx + C_1 > C_W1) ? C_W1 : cx + C_1;
-    wire received = in_ahead || (iy > ty) || ((iy == ty) && (ix > tx));
+    wire received = in_ahead || (iy > ty_reg) || ((iy == ty_reg) && (ix > tx_reg));
     wire issue = !rst && (!px_first || (received && inflight != 2'd3));
     wire eng_frame_end = issue && px_last && frame_lastpx;
 
@@ -233,17 +244,24 @@ module conv3x3_stream #(
         if (rst) begin
             iy <= {CB{1'b0}};
             ix <= {CB{1'b0}};
+            iy_h_reg <= C_HH;
+            ix1_reg <= C_1;
             in_slot <= 2'd0;
             in_ahead <= 1'b0;
         end else begin
             if (in_frame_end) begin
                 iy <= {CB{1'b0}};
                 ix <= {CB{1'b0}};
+                iy_h_reg <= C_HH;
+                ix1_reg <= C_1;
             end else if (in_row_end) begin
                 iy <= iy + C_1;
                 ix <= {CB{1'b0}};
+                iy_h_reg <= iy_h_reg + C_1;
+                ix1_reg <= C_1;
             end else if (in_fire) begin
                 ix <= ix + C_1;
+                ix1_reg <= ix1_reg + C_1;
             end
             if (in_frame_end || in_row_end) in_slot <= slot_add(in_slot, 2'd1);
             if (in_frame_end && !eng_frame_end) in_ahead <= 1'b1;
@@ -255,6 +273,9 @@ module conv3x3_stream #(
         if (rst) begin
             cy <= {CB{1'b0}};
             cx <= {CB{1'b0}};
+            cy_ns1_reg <= C_NS1;
+            ty_reg <= next_in({CB{1'b0}}, C_H1);
+            tx_reg <= next_in({CB{1'b0}}, C_W1);
             top_slot <= SLOT_TOP0;
             ky <= 2'd0;
             kx <= 2'd0;
@@ -282,13 +303,19 @@ module conv3x3_stream #(
             if (px_last) begin
                 if (!row_lastpx) begin
                     cx <= cx + C_S;
+                    tx_reg <= next_in(cx + C_S, C_W1);
                 end else begin
                     cx <= {CB{1'b0}};
+                    tx_reg <= next_in({CB{1'b0}}, C_W1);
                     if (!frame_lastpx) begin
                         cy <= cy + C_S;
+                        cy_ns1_reg <= cy_ns1_reg + C_S;
+                        ty_reg <= next_in(cy + C_S, C_H1);
                         top_slot <= slot_add(top_slot, SLOT_S);
                     end else begin
                         cy <= {CB{1'b0}};
+                        cy_ns1_reg <= C_NS1;
+                        ty_reg <= next_in({CB{1'b0}}, C_H1);
                         top_slot <= slot_add(top_slot, SLOT_N);
                     end
                 end
@@ -332,15 +359,28 @@ module conv3x3_stream #(
         s2_cg <= s1_cg;
     end
 
-    wire [XB*IN_W-1:0] x_sel;
+    // operand slice of this fold: output group kg (depthwise) or input group cg, selected by comparisons
+    // (an AND-OR over the slices; an index multiplied by a slice width that is not a power of two would
+    // become a multiplier in front of a shifter)
+    localparam integer XG = (DEPTHWISE != 0) ? KF : CF;     // slices per stored pixel
+    localparam integer XGB = (DEPTHWISE != 0) ? KGB : CGB;
+    wire [XGB-1:0] s2_slice;
     generate
         if (DEPTHWISE != 0) begin : g_xdw
-            assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_kg * (PE * IN_W) +: PE * IN_W];
+            assign s2_slice = s2_kg;
             wire unused_cg = &{1'b0, s2_cg};
         end else begin : g_xfull
-            assign x_sel = s2_pad ? {XB*IN_W{1'b0}} : lb_rd[s2_cg * (SIMD * IN_W) +: SIMD * IN_W];
+            assign s2_slice = s2_cg;
         end
     endgenerate
+    reg [XB*IN_W-1:0] x_sel;
+    integer xg;
+    always @(*) begin
+        x_sel = {XB*IN_W{1'b0}};
+        for (xg = 0; xg < XG; xg = xg + 1) begin
+            if (!s2_pad && s2_slice == xg[XGB-1:0]) x_sel = x_sel | lb_rd[xg*XB*IN_W +: XB*IN_W];
+        end
+    end
 
     // ---------------------------------------------------------------- stage O: registered operands
     // Line-buffer (block RAM) and ROM outputs and their selection end in registers: the multipliers of
@@ -451,8 +491,16 @@ module conv3x3_stream #(
     wire push = collect_full && !q_full;
     wire out_fire = m_axis_tvalid && m_axis_tready;
 
+    genvar gk;
+    generate
+        for (gk = 0; gk < KF; gk = gk + 1) begin : g_collect
+            localparam [31:0] GK32 = gk;
+            always @(posedge clk) begin
+                if (r_v && r_kg == GK32[KGB-1:0]) collect[gk*PE*OUT_W +: PE*OUT_W] <= yq;
+            end
+        end
+    endgenerate
     always @(posedge clk) begin
-        if (r_v) collect[r_kg * (PE * OUT_W) +: PE * OUT_W] <= yq;
         if (rst) begin
             collect_full <= 1'b0;
             collect_last <= 1'b0;
