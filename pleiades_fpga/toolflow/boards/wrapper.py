@@ -112,15 +112,18 @@ def _reset_and_leds(clk: str, btn: str, locked: str, n_leds: int, status: tuple[
     lights = [*reversed(status), "frame_out_toggle", "frame_in_toggle", "heartbeat[25]"]
     if n_leds > len(lights):
         lights.insert(0, "{" + str(n_leds - len(lights)) + "{1'b0}}")
-    return f"""    // power-on reset (16 cycles after the clock is stable) or the button
+    return f"""    // power-on reset (16 cycles after the clock is stable) or the button; the network's reset comes from a
+    // register (rst_reg), not from logic: it fans out to every layer across the chip
     reg [4:0] por = 5'd0;
     reg [1:0] btn_sync = 2'b00;
+    reg rst_reg = 1'b1;
     always @(posedge {clk}) begin
         btn_sync <= {{btn_sync[0], {btn}}};
         if (!{locked}) por <= 5'd0;
         else if (!por[4]) por <= por + 1'b1;
+        rst_reg <= !por[4] || btn_sync[1];
     end
-    wire rst = !por[4] || btn_sync[1];
+    wire rst = rst_reg;
     reg [25:0] heartbeat = 26'd0;
     always @(posedge {clk}) heartbeat <= heartbeat + 1'b1;
     assign led = {{{", ".join(lights)}}};"""
