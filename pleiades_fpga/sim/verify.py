@@ -491,7 +491,7 @@ def verify_build(build_dir: str | Path, frames: int = 30, sim: str = "verilator"
     elif summary["mismatches"]:
         summary["hint"] = "re-run with --trace-layers to find the first layer whose output differs"
     for layer in manifest["layers"]:
-        if layer.get("kind") == "temporal_conv":
+        if layer.get("kind") in ("temporal_conv", "temporal_conv_external"):
             summary["temporal_wraps"][layer["name"]] = (t_len - 1) / max(1, layer["kernel"] - 1)
     golden_f = golden.dequantize(expected)
     arrays.update({"input_frames": _compact(ints), "input_counts": np.stack(counts),
