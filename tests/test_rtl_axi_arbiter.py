@@ -62,7 +62,7 @@ def run_arbiter(sim: str, tmp_path: Path, m_count: int, *, data_w: int = 32, s_i
 
 @pytest.mark.parametrize("m_count", [1, 2, 3])
 def test_arbiter_random_bursts_verilator(tmp_path, m_count):
-    run_arbiter("verilator", tmp_path, m_count, seed=m_count)
+    run_arbiter("verilator", tmp_path, m_count, ops=8, seed=m_count)
 
 
 @pytest.mark.parametrize("m_count", [2, 3])
