@@ -47,9 +47,9 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
     return (k - 1) * pixels
 
 
-# temporal_conv_buffer / pointwise_mvu pipeline after the last step's issue: history read (2, registered block-RAM
-# output), operands, products, adder tree (2), accumulator, requant_pipe (3) -> output queue
-MAC_PIPELINE_CYCLES = 10
+# temporal_conv_buffer / pointwise_mvu pipeline: input queue (1), then after the last step's issue: history read (2,
+# registered block-RAM output), operands, products, adder tree (2), accumulator, requant_pipe (3) -> output queue
+MAC_PIPELINE_CYCLES = 11
 
 
 def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:

@@ -22,12 +22,13 @@
 // C_IN = C_OUT * G, output o reads inputs o*G .. o*G+G-1 only; steps ceil(C_OUT/PE) * ceil(G/SIMD) per
 // pixel; weight ROM as for a full layer of G inputs (word o*NI + i, lane j*SIMD + s = w[o*PE+j, i*SIMD+s],
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
-// Pipeline: step issue -> stage 1 (history read) -> stage H (history word registered out of the block RAM,
-// weight ROM word) -> stage O (operands selected and registered) -> stage P (products registered) -> T1, T2
-// (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output queue; a pixel's beat is valid
-// K*NI*NO + 10 cycles after its input handshake (cycles.mac_latency).
-// Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready and the
-// pipeline enable come from registers only (no combinational path from m_axis_tready).
+// Pipeline: 2-beat input queue -> step issue -> stage 1 (history read) -> stage H (history word registered out
+// of the block RAM, weight ROM word) -> stage O (operands selected and registered) -> stage P (products
+// registered) -> T1, T2 (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output queue; a pixel's beat is
+// valid K*NI*NO + 11 cycles after its input handshake (cycles.mac_latency).
+// Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready (the input queue's
+// free entry) and the pipeline enable come from registers only (no combinational path from m_axis_tready
+// or from the step counters to the producer).
 module temporal_conv_buffer #(
     parameter integer C_IN = 4,                 // input channels
     parameter integer C_OUT = 4,                // output channels
@@ -142,8 +143,18 @@ module temporal_conv_buffer #(
     wire issue = en && busy;
     wire frame_end = issue && last_step && x_last;
 
-    assign s_axis_tready = !clearing && en && (!busy || last_step);
-    wire accept = s_axis_tvalid && s_axis_tready;
+    // input skid queue: s_axis_tready is a register (no path from the step counters and the output queue to
+    // the producer, which may sit across the chip); a beat waits in it at most until the current pixel's last step
+    wire [C_IN*IN_W-1:0] in_data;
+    wire in_valid, in_last, inq_full;
+    wire take = !clearing && en && (!busy || last_step);
+    assign s_axis_tready = !inq_full && !clearing && !rst;
+    axis_out_queue #(.DATA_W(C_IN*IN_W)) u_inq (
+        .clk(clk), .rst(rst), .push(s_axis_tvalid && s_axis_tready), .push_data(s_axis_tdata),
+        .push_last(s_axis_tlast), .full(inq_full),
+        .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(take), .m_axis_tlast(in_last)
+    );
+    wire accept = in_valid && take;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -157,8 +168,8 @@ module temporal_conv_buffer #(
         end else begin
             if (accept) begin
                 busy <= 1'b1;
-                x_reg <= s_axis_tdata;
-                x_last <= s_axis_tlast;
+                x_reg <= in_data;
+                x_last <= in_last;
             end else if (issue && last_step) begin
                 busy <= 1'b0;
             end
