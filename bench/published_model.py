@@ -22,7 +22,10 @@ Work directory: ``$PLEIADES_BENCH_WORK`` (default /tmp/pleiades-bench/published_
 ``PLEIADES_BENCH_REUSE=1`` a step whose outputs are already there for the current design is not re-run (a
 report: when its design hash and verification status are still those of the build); its figures are then
 marked ``"reused": true`` with the times recorded when they were made. ``PLEIADES_BENCH_VERIFY=0`` starts no
-verification (one that is not current is then recorded as not verified).
+verification (one that is not current is then recorded as not verified). ``PLEIADES_BENCH_VERIFIED=DIR``: the work
+directory of an earlier run (e.g. at an earlier quantization config) whose ``published128`` build is verified; its
+build, verification and reports are added as ``published_verified`` and its verification, when this run's
+published build has none, goes to bench/results/published_model_verify.json.
 """
 from __future__ import annotations
 
@@ -214,6 +217,25 @@ def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> di
     return out
 
 
+def verified_section(earlier: Path) -> dict[str, Any]:
+    """The verified published build of an earlier run (``PLEIADES_BENCH_VERIFIED``): its model, build,
+    verification and reports (no step re-run: only what the directory holds)."""
+    build_dir = earlier / "published128"
+    m = json.loads((build_dir / "manifest.json").read_text())
+    log = earlier / "quantize.log"
+    summary = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("quantized ")] \
+        if log.is_file() else []
+    return {"work_dir": str(earlier), "model": {"onnx": str(earlier / "dvs128_w8a8.onnx"),
+                                                "quantize_summary": summary[-1] if summary else None},
+            "build": {"built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(
+                (build_dir / "manifest.json").stat().st_mtime)),
+                "cycles_per_frame_analytic": m["cycles_per_frame"], "latency_cycles_analytic": m.get("latency_cycles"),
+                "multipliers": m["multipliers"]},
+            "verification": verify(earlier, build_dir),
+            "reports": {p: {k: v for k, v in report(earlier, build_dir, p).items() if k in _SHORT + (
+                "latency_cycles", "latency_source", "cycles_source", "verified")} for p in PARTS}}
+
+
 def write_verify_result(build_dir: Path, published: dict[str, Any]) -> None:
     """bench/results/published_model_verify.json: the published network's build and its verification (the whole
     verification.json), with the analytic latency against the measured one."""
@@ -262,7 +284,15 @@ def main() -> dict:
                               "parts": list(PARTS)}
     result["standin"] = _attempt("stand-in", lambda: network(work, "standin", *standin_model(work)))
     result["published"] = _attempt("published", lambda: network(work, "published", *published_model(work)))
-    _attempt("published verification", lambda: write_verify_result(work / "published128", result["published"]))
+    verified, earlier = work, os.environ.get("PLEIADES_BENCH_VERIFIED")
+    if earlier:
+        result["published_verified"] = _attempt("verified build", lambda: verified_section(Path(earlier)))
+        if "not_done" not in result["published_verified"] and not (result["published"].get("verification") or {}
+                                                                      ).get("passed"):
+            verified = Path(earlier)
+    _attempt("published verification",
+             lambda: write_verify_result(verified / "published128",
+                                         result["published"] if verified == work else result["published_verified"]))
     bins: dict[str, Any] = {}
     for ms in BINS_MS:
         def one(ms: int = ms) -> dict[str, Any]:
