@@ -1,26 +1,27 @@
 """Bench published_fidelity: the published DVS128 PLEIADES network (../shared/fixtures/dvs128_ckpt.pt through
 ``import-checkpoint``) quantized after training (``pleiades-fpga quantize``'s route, ``pleiades_fpga.quant.ptq``:
-4 synthetic calibration clips) against its float model at 128x128 on 3 synthetic test gestures (1 s each).
+4 synthetic calibration clips) against its float model at 128x128 on 6 synthetic test gestures (1 s each).
 
-Figures (all measured): per-step argmax agreement with the float model and logit error, counted after the warm-up
-(the receptive field: 46 frames at 10 ms), for
-- the bar: w8a8 with the shipped per-layer widths ``pleiades_fpga/quant/configs/published_w8a8.json``
-  (``quantize --quant w8a8 --config`` it): 8-bit weights everywhere; every activation inside the blocks (GroupNorm
-  inputs and outputs, skip-add inputs and output, spatial activations) 12 bits with its scale calibrated on the
-  maximum (``act_percentile = 100``); the head's activations (pool, fc1) 8 bits at the default percentile.
-  (No bug found: with all activations 16 bits (GroupNorm inputs 12, the accumulator limit) and percentile 100 the
-  agreement is 100 %; the plain w8a8 loss is precision: 8-bit GroupNorm inputs and clipping of heavy tails);
-- w8a8 and w4a8 with exact per-frame GroupNorm statistics, and what a lower calibration percentile
-  (``act_percentile = 99``: finer activation steps for the heavy-tailed GroupNorm outputs) and 8-bit temporal weights
-  recover;
-- w8a8 with the previous frame's statistics (``groupnorm_stats = "previous"``, no frame buffer), against the float
-  model with previous-frame statistics too and against the exact float model; plus the float model's own error
-  from previous-frame statistics;
-- w8a8 at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no retraining), against the
-  float model re-sampled to the same bin;
-- the wall and CPU time of ``pleiades-fpga quantize`` on the published model (w8a8), with the machine's load.
+Figures (all measured): per-step argmax agreement with the float model (total and per clip), the float top-2 margin
+where they differ, and logit error, counted after the warm-up (the receptive field: 46 frames at 10 ms), for
+- the bar: w8a8 with the shipped config ``pleiades_fpga/quant/configs/published_w8a8.json`` (``quantize --quant
+  w8a8 --config`` it): 8-bit weights with dyadic per-output-channel scales (8-bit mantissa, folded into the
+  per-channel requantization multiplier); every activation inside the blocks (GroupNorm inputs and outputs,
+  skip-add inputs and output, spatial activations) 12 bits calibrated on the maximum; the head's 8 bits;
+- the ablation, one step at a time from plain w8a8: 12-bit block activations, dyadic weight scales, bias correction
+  (``quant.bias_correction``), and every activation 16 bits (the ceiling of activation widths at 8-bit weights);
+- w8a8 with the previous frame's statistics (``groupnorm_stats = "previous"``, no frame buffer) and the shipped
+  widths, against the float model with previous-frame statistics too and against the exact float model; plus the
+  float model's own error from previous-frame statistics; and (``groupnorm_previous_saving``) the memory and
+  latency both variants are built with (RTL backend manifests);
+- w4a8, plain and with ``published_w4a8.json`` (8-bit temporal, first-block and head weights, bias correction);
+- the shipped config at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no
+  retraining), against the float model re-sampled to the same bin;
+- the wall and CPU time of ``pleiades-fpga quantize`` on the published model (shipped config), with the machine's
+  load, and its QONNX file run by qonnx against the golden model (mismatching integers).
 
-``python -m bench.published_fidelity LABEL ...`` reruns only the named runs and merges them into the results file.
+``python -m bench.published_fidelity LABEL ...`` reruns only the named runs (a label: every bin size of it; or a result
+key "LABEL @ 10 ms"; "quantize": the timed command) and merges them into the results file.
 The quantized model is run as the torch model in eval mode after BatchNorm folding, which equals the exported QONNX
 and the golden model bit for bit (tests/test_groupnorm_export.py). The float model uses the kernel-first contraction
 (same function, faster at 128x128). Writes bench/results/published_fidelity.json.
@@ -41,29 +42,34 @@ from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"
-N_TEST = 3
+N_TEST = 6
 N_CALIB = 4  # calibration clips of the fidelity runs (`quantize` defaults to 8; its timed run below uses 8)
 N_CALIB_CLI = 8
 BAR = 0.99
 WORKERS = 3  # fidelity runs in parallel processes (one per run; the machine is shared)
 W8, W4 = {"weight_bits": 8, "act_bits": 8}, {"weight_bits": 4, "act_bits": 8}
-PUBLISHED_CONFIG = ROOT / "pleiades_fpga" / "quant" / "configs" / "published_w8a8.json"  # the shipped widths
+CONFIGS = ROOT / "pleiades_fpga" / "quant" / "configs"
+PUBLISHED_CONFIG = CONFIGS / "published_w8a8.json"  # the shipped per-layer widths
+W4_CONFIG = CONFIGS / "published_w4a8.json"
 PUBLISHED_LABEL = "w8a8 + published per-layer widths"
+B12 = {"blocks.*": {"act_bits": 12, "act_percentile": 100.0}}  # every activation inside the blocks 12 bits, max
+DYADIC = {"scaling": "dyadic", "mantissa_bits": 8}
+SHIPPED = {"config": str(PUBLISHED_CONFIG.relative_to(ROOT))}
 RUNS = [  # (label, bin_us, quant config); the first is the bar (its config: `quantize --quant w8a8 --config FILE`)
-    (PUBLISHED_LABEL, 10_000, {"config": str(PUBLISHED_CONFIG.relative_to(ROOT))}),
-    ("w8a8 + every activation 16 bits, max-calibrated (ceiling of activation widths)", 10_000,
-     {**W8, "act_bits": 16, "act_percentile": 100.0, "groupnorm_p": 12}),
-    ("w8a8 dyadic weights (8-bit mantissa) + published per-layer widths", 10_000,
-     {**W8, "scaling": "dyadic", "mantissa_bits": 8,
-      "layers": {"blocks.*": {"act_bits": 12, "act_percentile": 100.0}}}),
+    (PUBLISHED_LABEL, 10_000, SHIPPED),
+    # ablation, one step at a time (8-bit weights throughout)
     ("w8a8", 10_000, W8),
+    ("w8a8 + 12-bit block activations", 10_000, {**W8, "layers": B12}),
+    ("w8a8 + 12-bit block activations + dyadic weight scales", 10_000, {**W8, **DYADIC, "layers": B12}),
+    ("w8a8 + 12-bit block activations + dyadic weight scales + bias correction", 10_000,
+     {**W8, **DYADIC, "bias_correction": True, "layers": B12}),
+    ("w8a8 dyadic weight scales + every activation 16 bits (ceiling of activation widths)", 10_000,
+     {**W8, **DYADIC, "act_bits": 16, "act_percentile": 100.0, "groupnorm_p": 12}),
+    ("w8a8 previous-frame stats + published per-layer widths", 10_000, {**SHIPPED, "groupnorm_stats": "previous"}),
     ("w4a8", 10_000, W4),
-    ("w8a8 previous-frame stats", 10_000, {**W8, "groupnorm_stats": "previous"}),
-    ("w8a8 act_percentile 99", 10_000, {**W8, "act_percentile": 99.0}),
-    ("w4a8 act_percentile 99 + 8-bit temporal weights", 10_000,
-     {**W4, "act_percentile": 99.0, "layers": {"blocks.*.temporal": {"weight_bits": 8}}}),
-    ("w8a8", 5_000, W8),
-    ("w8a8", 20_000, W8),
+    ("w4a8 + published_w4a8 per-layer widths", 10_000, {"quant": "w4a8", "config": str(W4_CONFIG.relative_to(ROOT))}),
+    (PUBLISHED_LABEL, 5_000, SHIPPED),
+    (PUBLISHED_LABEL, 20_000, SHIPPED),
 ]
 
 
@@ -116,11 +122,13 @@ def _compare(ref: np.ndarray, q: np.ndarray, warmup: int) -> dict:
 
 
 def _resolved(spec: dict) -> dict:
-    """The quant config of a run: a dict, or {"config": FILE} = ``quantize --quant w8a8 --config FILE``."""
+    """The quant config of a run: a dict, or {"config": FILE, "quant": SPEC (default w8a8), other keys} =
+    ``quantize --quant SPEC --config FILE`` with the other keys replacing the config's."""
     from pleiades_fpga.quant.config import resolve_spec, with_layer_config
 
     if "config" in spec:
-        return with_layer_config(resolve_spec("w8a8"), ROOT / spec["config"])
+        cfg = with_layer_config(resolve_spec(spec.get("quant", "w8a8")), ROOT / spec["config"])
+        return resolve_spec({**cfg, **{k: v for k, v in spec.items() if k not in ("config", "quant")}})
     return resolve_spec(spec)
 
 
@@ -152,30 +160,82 @@ def _run(task: tuple[str, int, dict]) -> tuple[str, dict]:
     calib = calibration_frames(fm.config, "synthetic", N_CALIB, progress=False)
     ref = _logits(fm, frames)
     q, ptq_cpu = _quantized(fm, spec, calib)
-    entry = {"spec": spec if "config" not in spec else {**spec, "resolved": _resolved(spec)}, "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
+    entry = {"test_clips": N_TEST, "spec": spec if "config" not in spec else {**spec, "resolved": _resolved(spec)}, "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
              "ptq_cpu_s": round(ptq_cpu, 1), "vs_float": _compare(ref, _logits(q, frames), warm)}
     if spec.get("groupnorm_stats") == "previous":
         fprev = _logits(_previous_stats_float(fm), frames)
         entry["vs_float_previous_stats"] = _compare(fprev, _logits(q, frames), warm)
         entry["float_previous_stats_vs_float"] = _compare(ref, fprev, warm)
     entry["cpu_s"] = round(time.process_time() - t0, 1)
-    return f"{label} @ {bin_us / 1000:g} ms", entry
+    return _key(label, bin_us), entry
+
+
+def _key(label: str, bin_us: int) -> str:
+    """The result key of a run (also accepted on the command line, as is the bare label: every bin size)."""
+    return f"{label} @ {bin_us / 1000:g} ms"
 
 
 def _time_quantize_cli(ckpt: Path) -> dict:
-    """``pleiades-fpga quantize`` of the published model (w8a8, synthetic calibration): wall and child CPU time."""
+    """``pleiades-fpga quantize`` of the published model with the shipped config (synthetic calibration): wall and
+    child CPU time; then the exported QONNX run by qonnx against the golden model on 16 frames of a test clip."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from pleiades_fpga.data.datasets import load_clips
+    from pleiades_fpga.ir.golden import GoldenModel
+
     with tempfile.TemporaryDirectory() as tmp:
+        onnx = Path(tmp) / "dvs128_w8a8.onnx"
         load_before = os.getloadavg()
         c0, t0 = os.times(), time.time()
         subprocess.run([sys.executable, "-m", "pleiades_fpga.cli", "quantize", str(ckpt), "--quant", "w8a8",
-                        "--calib", "synthetic", "--calib-clips", str(N_CALIB_CLI), "--out",
-                        str(Path(tmp) / "dvs128_w8a8.onnx"), "--no-progress",
-                        "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                        "--config", str(PUBLISHED_CONFIG), "--calib", "synthetic", "--calib-clips", str(N_CALIB_CLI),
+                        "--out", str(onnx), "--no-progress", "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         wall, c1 = time.time() - t0, os.times()
+        load_after = os.getloadavg()
+        clip = load_clips("synthetic", "test", 128, 1, 1, progress=False).frames(10_000)[:, :, 40:56].float().numpy()
+        golden = GoldenModel.from_qonnx(onnx).forward(clip)
+        w = ModelWrapper(str(onnx))
+        ref = execute_onnx(w, {w.graph.input[0].name: clip})[w.graph.output[0].name]
+        mismatches = int((golden != ref).sum())
     cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "calib_clips": N_CALIB_CLI, "cores": os.cpu_count(),
-            "loadavg_1min_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
-            "source": "measured (subprocess; CPU = user + system of the child)"}
+    return {"command": f"quantize CKPT --quant w8a8 --config {PUBLISHED_CONFIG.relative_to(ROOT)} --calib synthetic",
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "calib_clips": N_CALIB_CLI, "cores": os.cpu_count(),
+            "loadavg_1min_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
+            "source": "measured (subprocess; CPU = user + system of the child)",
+            "qonnx_vs_golden": {"frames": 16, "values": int(golden.size), "mismatches": mismatches,
+                                "source": "measured: the exported QONNX run by qonnx vs the golden model"}}
+
+
+def _previous_saving(ckpt: Path) -> dict:
+    """Memory and latency of the published network (shipped config) built by the RTL backend with exact GroupNorm
+    statistics and with the previous frame's (``quantize`` on one calibration clip: the structure does not depend
+    on the scales), from the two build manifests."""
+    import json
+
+    out: dict = {"source": "build manifests (analytic cycles, memory bits as generated), `build --backend rtl`"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for stats in ("frame", "previous"):
+            cfg = Path(tmp) / f"{stats}.json"
+            cfg.write_text(json.dumps({**json.loads(PUBLISHED_CONFIG.read_text()), "groupnorm_stats": stats}))
+            onnx, build = Path(tmp) / f"{stats}.onnx", Path(tmp) / f"build_{stats}"
+            cli = [sys.executable, "-m", "pleiades_fpga.cli"]
+            subprocess.run([*cli, "quantize", str(ckpt), "--quant", "w8a8", "--config", str(cfg), "--calib",
+                            "synthetic", "--calib-clips", "1", "--frames", "4", "--out", str(onnx), "--no-progress",
+                            "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            subprocess.run([*cli, "build", str(onnx), "--backend", "rtl", "--out", str(build)], check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
+            m = json.loads((build / "manifest.json").read_text())
+            bits: dict[str, int] = {}
+            for layer in m["layers"]:
+                for mem in layer.get("memories", []):
+                    bits[mem["kind"]] = bits.get(mem["kind"], 0) + int(mem["bits"])
+            out[stats] = {"memory_bits_by_kind": bits, "memory_bits": sum(bits.values()),
+                          "latency_cycles": m["latency_cycles"], "cycles_per_frame": m["cycles_per_frame"]}
+    f, p = out["frame"], out["previous"]
+    out["saving"] = {"memory_bits": f["memory_bits"] - p["memory_bits"],
+                     "latency_cycles": f["latency_cycles"] - p["latency_cycles"]}
+    return out
 
 
 def main(only: list[str] | None = None) -> None:
@@ -189,9 +249,10 @@ def main(only: list[str] | None = None) -> None:
 
     if not FIXTURE.is_file():
         raise FileNotFoundError(f"published checkpoint {FIXTURE} not found (the ../shared fixtures of the workspace)")
-    runs = [r for r in RUNS if not only or r[0] in only]
-    if only and len(runs) != len(only):
-        raise SystemExit(f"unknown run label(s) {sorted(set(only) - {r[0] for r in RUNS})}; runs: {[r[0] for r in RUNS]}")
+    names = {r[0] for r in RUNS} | {_key(r[0], r[1]) for r in RUNS} | {"quantize", "previous_saving"}
+    runs = [r for r in RUNS if not only or r[0] in only or _key(r[0], r[1]) in only]
+    if only and set(only) - names:
+        raise SystemExit(f"unknown run(s) {sorted(set(only) - names)}; runs: {[_key(r[0], r[1]) for r in RUNS]}")
     start = time.time()
     result: dict = {"checkpoint": str(FIXTURE), "input": "128x128", "test_clips": N_TEST, "calib_clips": N_CALIB,
                     "test_data": "synthetic test split (seed 1), 1 s clips", "bar_argmax_agreement": BAR,
@@ -200,24 +261,32 @@ def main(only: list[str] | None = None) -> None:
     previous = ROOT / "bench" / "results" / "published_fidelity.json"
     if only and previous.is_file():
         old = json.loads(previous.read_text())
-        result["runs"], result["quantize_time"] = old.get("runs", {}), old.get("quantize_time")
+        # runs of an earlier protocol (another number of test clips) are dropped, not mixed in
+        result["runs"] = {k: v for k, v in old.get("runs", {}).items() if v.get("test_clips") == N_TEST}
+        result["quantize_time"] = old.get("quantize_time")
+        result["groupnorm_previous_saving"] = old.get("groupnorm_previous_saving")
         result["source"] = (f"measured: quantized torch model (== golden model == QONNX) vs float model; runs "
                             f"{list(only)} rerun on {time.strftime('%Y-%m-%d')}, the others from the previous run")
     result["bar_config"] = {"label": PUBLISHED_LABEL, "file": str(PUBLISHED_CONFIG.relative_to(ROOT)),
                             "layers": json.loads(PUBLISHED_CONFIG.read_text()),
                             "command": f"pleiades-fpga quantize CKPT --quant w8a8 --config "
                                        f"{PUBLISHED_CONFIG.relative_to(ROOT)} --calib synthetic --out OUT.onnx"}
-    with ProcessPoolExecutor(min(WORKERS, len(runs))) as pool:
+    with ProcessPoolExecutor(max(1, min(WORKERS, len(runs)))) as pool:
         for key, entry in pool.map(_run, runs):  # written after every run: an interrupted bench keeps its figures
             result["runs"][key] = entry
             print(f"{key}: {entry['vs_float']}", flush=True)
             result["wall_s"] = round(time.time() - start, 1)
             write_result("published_fidelity", result)
-    if not only:
+    if not only or "quantize" in only:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = save_checkpoint(import_published(FIXTURE), Path(tmp) / "dvs128.pt")
             result["quantize_time"] = _time_quantize_cli(ckpt)
         print(f"quantize: {result['quantize_time']}", flush=True)
+    if not only or "previous_saving" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = save_checkpoint(import_published(FIXTURE), Path(tmp) / "dvs128.pt")
+            result["groupnorm_previous_saving"] = _previous_saving(ckpt)
+        print(f"previous-frame statistics: {result['groupnorm_previous_saving']}", flush=True)
     result["wall_s"] = round(time.time() - start, 1)
     write_result("published_fidelity", result)
 
