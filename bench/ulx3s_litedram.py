@@ -47,10 +47,11 @@ def standin_design(out: Path, height: int, width: int) -> tuple[dict, list[Path]
     lay = standin_layout(height, width)
     body = [instance("temporal_history_axi", "u_hist", {"clk": "clk", "rst": "rst",
                      **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis"),
-                     **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, lay.params())]
+                     **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"},
+                     {**lay.params(), "BASE_ADDR": "EXT_BASE_ADDR"})]
     ports = layer_ports(16, 16 * lay.k) + axi_ports(lay) + [Port("axi_error", "output")]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "standin_net.v").write_text(module("standin_net", ports, body))
+    (out / "standin_net.v").write_text(module("standin_net", ports, body, parameters={"EXT_BASE_ADDR": "64'h0"}))
     ext = {"protocol": "AXI4", "port": "m_axi", "error_port": "axi_error", "base_addr_parameter": "EXT_BASE_ADDR",
            "data_bits": lay.data_w, "addr_bits": lay.addr_w, "id_bits": lay.id_w, "region_bytes": lay.region_bytes,
            "signals": [{"name": p.name, "direction": p.direction, "bits": p.width} for p in axi_ports(lay)]}

@@ -14,7 +14,7 @@ import pytest
 
 from bench.ulx3s_litedram import standin_design, standin_layout
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.lint import verilator_lint
+from pleiades_fpga.hw.rtl.lint import template_sources, verilator_lint
 from pleiades_fpga.hw.rtl.verilog import instance
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
 from pleiades_fpga.toolflow.boards.litedram_core import (core_config, generate_core, init_sequencer_params,
@@ -277,10 +277,10 @@ SIM_TB = r"""
 `timescale 1ns/1ps
 `default_nettype none
 module tb;
-    localparam integer K = @K@, PIXELS = @PIXELS@, FRAMES = @FRAMES@;
+    localparam integer K = @K@, PIXELS = @PIXELS@, FRAMES = @FRAMES@, M = @M@;
     reg clk = 1'b0;
     always #10 clk = ~clk;                                    // 50 MHz, the core's sys_clk_freq
-    wire ram_rst, ram_init_done, ram_init_error, seq_done, seq_error, net_axi_error;
+    wire ram_rst, ram_init_done, ram_init_error, seq_done, seq_error;
     wire [29:0] wb_adr; wire [31:0] wb_dat_w; wire [3:0] wb_sel; wire wb_cyc, wb_stb, wb_we, wb_ack, wb_err;
     wire [2:0] wb_cti; wire [1:0] wb_bte;
 @AXI_WIRES@
@@ -291,95 +291,136 @@ module tb;
 @CORE@
     wire ready = seq_done && !seq_error && ram_init_done && !ram_init_error && !ram_rst;
     reg rst = 1'b1;
-    reg [15:0] s_tdata = 16'd0; reg s_tvalid = 1'b0, s_tlast = 1'b0, m_tready = 1'b0;
-    wire s_tready, m_tvalid, m_tlast; wire [K*16-1:0] m_tdata;
-@NET@
-    function [15:0] pixel(input integer f, input integer p);      // {channel 1, channel 0}
-        pixel = {f[7:0] * 8'd5 + p[7:0] * 8'd3 + 8'd1, f[7:0] * 8'd11 + p[7:0] * 8'd7 + 8'd2};
-    endfunction
+    integer cycle = 0, init_cycles = 0;
     reg [31:0] lfsr = 32'h1badf00d;
-    integer cycle = 0, in_f = 0, in_p = 0, out_f = 0, out_p = 0, mismatches = 0, k, c, g, init_cycles = 0;
-    reg [15:0] tap; reg [7:0] want;
     always @(posedge clk) begin
         cycle <= cycle + 1;
         lfsr <= {lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]};
         if (rst && ready) begin rst <= 1'b0; init_cycles <= cycle; end
-        m_tready <= lfsr[3:0] > 4'd3;                          // output back-pressure 25 % of the cycles
-        if (!rst) begin
-            if (s_tvalid && s_tready) begin
-                if (in_p == PIXELS - 1) begin in_p = 0; in_f = in_f + 1; end else in_p = in_p + 1;
-            end
-            if ((!s_tvalid || s_tready) && in_f < FRAMES) begin
-                s_tvalid <= lfsr[7:5] != 3'd0;                 // input gaps 1/8 of the cycles
-                s_tdata <= pixel(in_f, in_p); s_tlast <= in_p == PIXELS - 1;
-            end else if (s_tready) s_tvalid <= 1'b0;
-            if (m_tvalid && m_tready) begin
-                for (k = 0; k < K; k = k + 1) begin            // lane c*K + k: channel c of tap k (0 = oldest)
-                    g = out_f - (K - 1 - k);
-                    tap = g >= 0 ? pixel(g, out_p) : 16'd0;
-                    for (c = 0; c < 2; c = c + 1) begin
-                        want = tap[c*8 +: 8];
-                        if (m_tdata[(c*K + k)*8 +: 8] !== want) mismatches = mismatches + 1;
-                    end
-                end
-                if (m_tlast !== (out_p == PIXELS - 1)) mismatches = mismatches + 1;
-                if (out_p == PIXELS - 1) begin out_p = 0; out_f = out_f + 1; end else out_p = out_p + 1;
-                if (out_f == FRAMES) begin
-                    $display("RESULT %0d %0d %0d %0d %0d", out_f, mismatches, init_cycles, cycle, net_axi_error);
-                    $finish;
-                end
-            end
+    end
+    function [15:0] pixel(input integer f, input integer p);      // {channel 1, channel 0}
+        pixel = {f[7:0] * 8'd5 + p[7:0] * 8'd3 + 8'd1, f[7:0] * 8'd11 + p[7:0] * 8'd7 + 8'd2};
+    endfunction
+    wire [M-1:0] done, axi_error;
+    wire [32*M-1:0] mismatches;
+@NETS@
+    integer i, total;
+    always @(posedge clk) begin
+        if (&done) begin
+            total = 0;
+            for (i = 0; i < M; i = i + 1) total = total + mismatches[32*i +: 32];
+            $display("RESULT %0d %0d %0d %0d %0d", FRAMES, total, init_cycles, cycle, |axi_error);
+            $finish;
         end
         if (cycle > @TIMEOUT@) begin
-            $display("TIMEOUT ready=%0d seq_done=%0d init_done=%0d out_f=%0d", ready, seq_done, ram_init_done, out_f);
+            $display("TIMEOUT ready=%0d seq_done=%0d init_done=%0d done=%b", ready, seq_done, ram_init_done, done);
             $finish;
         end
     end
 endmodule
 """
 
+# one network instance of SIM_TB: its input driver (gaps), output back-pressure and window checker; @I@ = index
+SIM_NET = r"""
+    reg [15:0] s_tdata@I@ = 16'd0; reg s_tvalid@I@ = 1'b0, s_tlast@I@ = 1'b0, m_tready@I@ = 1'b0;
+    wire s_tready@I@, m_tvalid@I@, m_tlast@I@; wire [K*16-1:0] m_tdata@I@;
+    integer in_f@I@ = 0, in_p@I@ = 0, out_f@I@ = 0, out_p@I@ = 0, bad@I@ = 0, k@I@, c@I@, g@I@;
+    reg [15:0] tap@I@;
+    assign done[@I@] = out_f@I@ == FRAMES;
+    assign mismatches[32*@I@ +: 32] = bad@I@;
+@NET@
+    always @(posedge clk) begin
+        m_tready@I@ <= lfsr[@I@ +: 4] > 4'd3;                  // output back-pressure 25 % of the cycles
+        if (!rst) begin
+            if (s_tvalid@I@ && s_tready@I@) begin
+                if (in_p@I@ == PIXELS - 1) begin in_p@I@ = 0; in_f@I@ = in_f@I@ + 1; end else in_p@I@ = in_p@I@ + 1;
+            end
+            if ((!s_tvalid@I@ || s_tready@I@) && in_f@I@ < FRAMES) begin
+                s_tvalid@I@ <= lfsr[@I@ + 5 +: 3] != 3'd0;      // input gaps 1/8 of the cycles
+                s_tdata@I@ <= pixel(in_f@I@ + 50 * @I@, in_p@I@); s_tlast@I@ <= in_p@I@ == PIXELS - 1;
+            end else if (s_tready@I@) s_tvalid@I@ <= 1'b0;
+            if (m_tvalid@I@ && m_tready@I@ && out_f@I@ < FRAMES) begin
+                for (k@I@ = 0; k@I@ < K; k@I@ = k@I@ + 1) begin  // lane c*K + k: channel c of tap k (0 = oldest)
+                    g@I@ = out_f@I@ - (K - 1 - k@I@);
+                    tap@I@ = g@I@ >= 0 ? pixel(g@I@ + 50 * @I@, out_p@I@) : 16'd0;
+                    for (c@I@ = 0; c@I@ < 2; c@I@ = c@I@ + 1)
+                        if (m_tdata@I@[(c@I@*K + k@I@)*8 +: 8] !== tap@I@[c@I@*8 +: 8]) bad@I@ = bad@I@ + 1;
+                end
+                if (m_tlast@I@ !== (out_p@I@ == PIXELS - 1)) bad@I@ = bad@I@ + 1;
+                if (out_p@I@ == PIXELS - 1) begin out_p@I@ = 0; out_f@I@ = out_f@I@ + 1; end
+                else out_p@I@ = out_p@I@ + 1;
+            end
+        end
+    end
+"""
+
 
 @pytest.fixture(scope="module")
 def litedram_sim_core(tmp_path_factory):
-    """LiteDRAM's core with its SDRAM model inside (``sim``), generated in the LiteX venv; skips without it."""
+    """LiteDRAM's core with its SDRAM model inside (``sim``) for an AXI ID width, generated in the LiteX venv (once
+    per width); skips without it."""
     from pleiades_fpga.errors import BackendNotInstalledError
     from pleiades_fpga.toolflow.boards.litedram_core import litex_python
     try:
         litex_python()
     except BackendNotInstalledError as exc:
         pytest.skip(f"no LiteX environment: {exc}")
-    return generate_core(tmp_path_factory.mktemp("litedram_sim"), {**core_config(16, 1, 50.0), "sim": True})
+    cores: dict[int, dict] = {}
+
+    def core(id_w: int) -> dict:
+        if id_w not in cores:
+            cores[id_w] = generate_core(tmp_path_factory.mktemp(f"litedram_sim_id{id_w}"),
+                                        {**core_config(16, id_w, 50.0), "sim": True})
+        return cores[id_w]
+    return core
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
-def test_litedram_sim_initializes_and_serves_the_history_bit_exact(sim, litedram_sim_core, tmp_path):
-    """Sequencer + LiteDRAM (its own SDRAM model) + temporal_history_axi through the board top's AXI wiring:
-    LiteDRAM reaches init_done from the CPU-less initialization, then every window of 12 frames is bit-exact
-    under input gaps and output back-pressure."""
+@pytest.mark.parametrize("masters", [1, 2])
+def test_litedram_sim_initializes_and_serves_the_history_bit_exact(sim, masters, litedram_sim_core, tmp_path):
+    """Sequencer + LiteDRAM (its own SDRAM model) + ``masters`` temporal_history_axi networks (2: joined by
+    axi_arbiter, IDs widened, regions apart) through the board top's AXI wiring: LiteDRAM reaches init_done from the
+    CPU-less initialization, then every window of 12 frames is bit-exact under input gaps and output back-pressure."""
     from pleiades_fpga.toolflow.boards.ulx3s_litedram import axi_wiring
-    init = litedram_sim_core
     manifest, net = _standin(tmp_path)
-    axi = AxiMaster.from_manifest(manifest)
-    wires, net_axi, core_axi = axi_wiring(axi)
+    one = AxiMaster.from_manifest(manifest)
+    id_w = one.id_w + (masters - 1).bit_length()
+    init = litedram_sim_core(id_w)
+    sig_bits = {n: (id_w if n.endswith("id") else b) for n, _, b in one.signals}
+    axi = AxiMaster(one.port, one.error_port, one.data_w, id_w, one.region_bytes * masters,
+                    tuple((n, d, sig_bits[n]) for n, d, _ in one.signals))
+    wires, _, core_axi = axi_wiring(axi)
     params = init_sequencer_params(init_writes(init))
     wb = {f"wb_ctrl_{s}": f"wb_{s}" for s in ("adr", "sel", "cyc", "stb", "we", "cti", "bte", "ack", "err")}
     core = instance("litedram_core", "u_litedram", {"clk": "clk", "sim_trace": "1'b0", "init_done": "ram_init_done",
                                                     "init_error": "ram_init_error", "user_clk": "",
                                                     "user_rst": "ram_rst", **wb, "wb_ctrl_dat_w": "wb_dat_w",
                                                     "wb_ctrl_dat_r": "", **core_axi})
-    net_inst = instance("standin_net", "u_net", {"clk": "clk", "rst": "rst", "s_axis_tdata": "s_tdata",
-                                                 "s_axis_tvalid": "s_tvalid", "s_axis_tready": "s_tready",
-                                                 "s_axis_tlast": "s_tlast", "m_axis_tdata": "m_tdata",
-                                                 "m_axis_tvalid": "m_tvalid", "m_axis_tready": "m_tready",
-                                                 "m_axis_tlast": "m_tlast", **net_axi})
+    region = -(-one.region_bytes // 4096) * 4096
+    nets, srcs = [], [BOARDS_DIR / "litedram_init.v", Path(init["verilog"]), *net]
+    if masters > 1:     # the flattened slave side of axi_arbiter: master i at [i*W +: W]
+        wires += [f"    wire [{masters * b - 1}:0] s_{n[len('m_axi_'):]};" for n, _, b in one.signals]
+        arb = {f"s_axi_{n[len('m_axi_'):]}": f"s_{n[len('m_axi_'):]}" for n, _, _ in one.signals}
+        nets.append(instance("axi_arbiter", "u_arbiter", {"clk": "clk", "rst": "rst", **arb,
+                                                          **{n: f"axi_{n[len('m_axi_'):]}" for n, _, _ in axi.signals}},
+                             {"M_COUNT": masters, "ADDR_W": 32, "DATA_W": one.data_w, "S_ID_W": one.id_w}))
+        srcs += [s for s in template_sources("axi_arbiter") if s not in srcs]
+    for i in range(masters):
+        conns = {n: (f"s_{n[len('m_axi_'):]}[{(i + 1) * b - 1}:{i * b}]" if masters > 1 else f"axi_{n[len('m_axi_'):]}")
+                 for n, _, b in one.signals}
+        inst = instance("standin_net", f"u_net{i}", {
+            "clk": "clk", "rst": "rst", **{f"s_axis_{x}": f"s_{x}{i}" for x in ("tdata", "tvalid", "tready", "tlast")},
+            **{f"m_axis_{x}": f"m_{x}{i}" for x in ("tdata", "tvalid", "tready", "tlast")}, **conns,
+            "axi_error": f"axi_error[{i}]"}, {"EXT_BASE_ADDR": f"64'h{i * region:x}"})
+        nets.append(SIM_NET.replace("@NET@", inst).replace("@I@", str(i)))
     frames = 12
     tb = tmp_path / "tb.v"
     tb.write_text(SIM_TB.replace("@K@", str(LAYOUT.k)).replace("@PIXELS@", str(LAYOUT.pixels))
-                  .replace("@FRAMES@", str(frames)).replace("@N@", str(params["N_WRITES"]))
+                  .replace("@FRAMES@", str(frames)).replace("@M@", str(masters)).replace("@N@", str(params["N_WRITES"]))
                   .replace("@WRITES@", str(params["WRITES"])).replace("@AXI_WIRES@", "\n".join(wires))
-                  .replace("@CORE@", core).replace("@NET@", net_inst).replace("@TIMEOUT@", "200000"))
-    cmd = _compile(sim, tmp_path, [tb, BOARDS_DIR / "litedram_init.v", Path(init["verilog"]), *net])
+                  .replace("@CORE@", core).replace("@NETS@", "\n".join(nets)).replace("@TIMEOUT@", "200000"))
+    cmd = _compile(sim, tmp_path, [tb, *srcs])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout.splitlines()
     result = [line.split()[1:] for line in out if line.startswith("RESULT")]
     assert result, "\n".join(out[-10:])
