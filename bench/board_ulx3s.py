@@ -7,7 +7,13 @@ Runs ``pleiades-fpga build build/demo/model.onnx --backend rtl --out build/ulx3s
 (the demo's folding: 128 multipliers) and ``pleiades-fpga synth build/ulx3s --target ulx3s-85f --clock-mhz
 CLOCK_MHZ`` (board wrapper with the PLL -> Yosys synth_ecp5 -> nextpnr-ecp5 -> ecppack) unless build/ulx3s
 already holds a report of that design at that clock (then its numbers are collected). Needs build/demo
-(``make demo``). Writes bench/results/board_ulx3s.json. About 30-60 min on 2 busy cores.
+(``make demo``). Writes bench/results/board_ulx3s.json. About 30-60 min on 2 free cores (hours when they are shared).
+
+``--layers`` (diagnosis, minutes per layer): every layer wrapper of the demo (``L<i>_<name>``, with its ROMs) placed
+and routed alone on LFE5U-85F at LAYER_MHZ in a board-like wrapper with registered I/O (stream data shifted in from
+one pin, the output beat registered and reduced to one pin, a registered reset): its nextpnr fmax and critical
+path, under ``layers`` in the result (the whole-design figures are kept). What a layer reaches alone bounds what
+it reaches in the whole design, where placement spreads it further.
 """
 from __future__ import annotations
 
@@ -73,7 +79,82 @@ def critical_path(log: Path) -> dict | None:
             "routing_ns": float(split.group(2)) if split else None}
 
 
+LAYER_MHZ = 100.0             # clock constraint of the per-layer runs (--layers)
+_PORT = re.compile(r"(input|output)\s+wire\s+\[(\d+):0\]\s+(s|m)_axis_tdata\b")
+
+
+def layer_top(module: str, in_w: int, out_w: int) -> str:
+    """Board-like wrapper of one layer wrapper: its pins are the ULX3S LPF's (clock, button, UART, LEDs), every
+    layer port comes from or goes to a register."""
+    return f"""`default_nettype none
+module layer_top (input wire clk_25mhz, input wire btn_fire1, input wire ftdi_txd, output reg ftdi_rxd,
+                  output reg [7:0] led);
+    reg [2:0] rst_sync = 3'b111;
+    reg [{in_w + 2}:0] sh;                      // stream data, tvalid, tlast, m_axis_tready shifted in from one pin
+    reg [{out_w - 1}:0] od_reg;
+    always @(posedge clk_25mhz) begin
+        rst_sync <= {{rst_sync[1:0], btn_fire1}};
+        sh <= {{sh[{in_w + 1}:0], ftdi_txd}};
+    end
+    wire [{out_w - 1}:0] od;
+    wire ov, ol, itr;
+    {module} u_layer (.clk(clk_25mhz), .rst(rst_sync[2]), .s_axis_tdata(sh[{in_w - 1}:0]), .s_axis_tvalid(sh[{in_w}]),
+        .s_axis_tready(itr), .s_axis_tlast(sh[{in_w + 1}]), .m_axis_tdata(od), .m_axis_tvalid(ov),
+        .m_axis_tready(sh[{in_w + 2}]), .m_axis_tlast(ol));
+    always @(posedge clk_25mhz) begin
+        od_reg <= od;
+        ftdi_rxd <= ^od_reg;
+        led <= {{5'd0, itr, ol, ov}};
+    end
+endmodule
+`default_nettype wire
+"""
+
+
+def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2) -> list[dict]:
+    """Place and route every single-stream layer wrapper of ``build`` alone (see the module docstring), ``jobs`` at
+    a time; the rows (layer module, fmax, critical path) in manifest order. Layers with two input streams (add) are
+    skipped, named with the reason."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    from pleiades_fpga.report.report import load_manifest
+    from pleiades_fpga.toolflow.boards import BOARDS_DIR
+    from pleiades_fpga.toolflow.parts import get_part
+    from pleiades_fpga.toolflow.pnr import run_nextpnr
+    from pleiades_fpga.toolflow.synth import run_synth
+
+    part = get_part("LFE5U-85F")
+    manifest = load_manifest(build)
+    sources = [build / f for f in manifest["rtl_files"] if Path(f).name != f"{manifest['top']}.v"]
+    lpf = (BOARDS_DIR / "ulx3s_85f.lpf").read_text().replace('FREQUENCY PORT "clk_25mhz" 25 MHZ',
+                                                              f'FREQUENCY PORT "clk_25mhz" {mhz:g} MHZ')
+
+    def one(layer: dict) -> dict:
+        module = layer["instance"].removeprefix("u_")         # the generated layer wrapper L<i>_<name>
+        widths = {io: int(msb) + 1 for _, msb, io in _PORT.findall((build / "rtl" / f"{module}.v").read_text())}
+        if set(widths) != {"s", "m"}:
+            return {"layer": layer["name"], "module": module, "skipped": "not one input and one output stream"}
+        work = out / module
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "layer_top.v").write_text(layer_top(module, widths["s"], widths["m"]))
+        (work / "layer.lpf").write_text(lpf)
+        syn = run_synth([*sources, work / "layer_top.v"], "layer_top", part, work / "synth", progress=False)
+        pnr = run_nextpnr(syn.netlist, work / "layer.lpf", part, work / "pnr", freq_mhz=mhz, progress=False)
+        return {"layer": layer["name"], "module": module, "template": layer.get("module"), "kind": layer.get("kind"),
+                "multipliers": layer.get("multipliers"), "fmax_mhz": pnr.fmax_mhz,
+                "fmax_source": "place-and-route (nextpnr, layer alone)", "constraint_mhz": mhz,
+                "resources_placed": pnr.resources, "critical_path": critical_path(Path(pnr.log))}
+
+    layers = [e for e in manifest["layers"] if str(e.get("instance", "")).startswith("u_L")]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(tqdm(pool.map(one, layers), total=len(layers), desc="layers", unit="layer"))
+
+
 def main() -> dict:
+    if "--layers" in sys.argv[1:]:
+        return main_layers()
     if not MODEL.is_file():
         raise SystemExit(f"{MODEL} is missing: run `make demo` first")
     rep = _current_report()
@@ -119,6 +200,30 @@ def main() -> dict:
         "speedup_frames_per_second": fps / BEFORE["frames_per_second_at_board_clock"] if fps else None,
         "pnr": pnr, "bitstream": pnr.get("bitstream"), "bar": bars,
     }
+    previous = ROOT / "bench" / "results" / "board_ulx3s.json"
+    if previous.is_file() and "layers" in (kept := json.loads(previous.read_text())):
+        result["layers"] = kept["layers"]          # from --layers (its own commit and date)
+    write_result("board_ulx3s", result)
+    return result
+
+
+def main_layers() -> dict:
+    """``--layers``: build the demo with the current templates into build/ulx3s_layers, place and route its layers
+    one by one, and add them to bench/results/board_ulx3s.json (its other fields unchanged)."""
+    from bench.fmax_model import git_commit
+    from pleiades_fpga.hw.build import build_rtl
+
+    commit = git_commit()          # the templates the layers are built from
+    build = ROOT / "build" / "ulx3s_layers"
+    build_rtl(MODEL, build, folding=DEMO / "folding.json")
+    path = ROOT / "bench" / "results" / "board_ulx3s.json"
+    result = json.loads(path.read_text()) if path.is_file() else {}
+    result.pop("benchmark", None), result.pop("machine", None)
+    if "date" in result:           # the whole-design run keeps its own date
+        result.setdefault("whole_design_date", result.pop("date"))
+    rows = layer_fmax(build, build / "layers")
+    result["layers"] = {"constraint_mhz": LAYER_MHZ, "commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "rows": rows}
     write_result("board_ulx3s", result)
     return result
 
