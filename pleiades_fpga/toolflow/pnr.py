@@ -64,11 +64,11 @@ def ecp5_resources(util: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path | str,
                 freq_mhz: float = 25.0, seed: int = 1, progress: bool = True,
-                timeout: float | None = None, router: str = "router2") -> PnrResult:
+                timeout: float | None = None, router: str = "router1") -> PnrResult:
     """Place and route ``netlist`` on ``part`` with constraints ``lpf``; timing failures are reported, not fatal.
 
-    ``router``: nextpnr's router2 (default; the demo's router1 run had routed 3 % of its arcs after 6 min) or
-    router1."""
+    ``router``: nextpnr's router1 (default: the timing the calibration and the benches were measured with) or
+    router2 (faster on large designs; one demo layer routed to 86 MHz with it, 108 MHz with router1)."""
     if router not in ("router1", "router2"):
         raise PleiadesError(f"unknown nextpnr router {router!r}; use router1 or router2")
     if part.family != "ecp5":
