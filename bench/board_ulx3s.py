@@ -111,11 +111,12 @@ endmodule
 """
 
 
-def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2) -> list[dict]:
+def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2, done=None) -> list[dict]:
     """Place and route every single-stream layer wrapper of ``build`` alone (see the module docstring), ``jobs`` at
-    a time; the rows (layer module, fmax, critical path) in manifest order. Layers with two input streams (add) are
+    a time, the layers with the most multipliers first; the rows (layer module, fmax, critical path) in manifest
+    order. ``done(rows)`` is called after each layer (partial results). Layers with two input streams (add) are
     skipped, named with the reason."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from tqdm import tqdm
 
@@ -148,8 +149,15 @@ def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2) ->
                 "resources_placed": pnr.resources, "critical_path": critical_path(Path(pnr.log))}
 
     layers = [e for e in manifest["layers"] if str(e.get("instance", "")).startswith("u_L")]
+    order = {e["name"]: i for i, e in enumerate(layers)}
+    rows: list[dict] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(tqdm(pool.map(one, layers), total=len(layers), desc="layers", unit="layer"))
+        futures = [pool.submit(one, e) for e in sorted(layers, key=lambda e: -int(e.get("multipliers") or 0))]
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="layers", unit="layer"):
+            rows = sorted([*rows, fut.result()], key=lambda r: order[r["layer"]])
+            if done is not None:
+                done(rows)
+    return rows
 
 
 def main() -> dict:
@@ -212,6 +220,7 @@ def main_layers() -> dict:
     one by one, and add them to bench/results/board_ulx3s.json (its other fields unchanged)."""
     from bench.fmax_model import git_commit
     from pleiades_fpga.hw.build import build_rtl
+    from pleiades_fpga.report.report import load_manifest
 
     commit = git_commit()          # the templates the layers are built from
     build = ROOT / "build" / "ulx3s_layers"
@@ -221,10 +230,15 @@ def main_layers() -> dict:
     result.pop("benchmark", None), result.pop("machine", None)
     if "date" in result:           # the whole-design run keeps its own date
         result.setdefault("whole_design_date", result.pop("date"))
-    rows = layer_fmax(build, build / "layers")
-    result["layers"] = {"constraint_mhz": LAYER_MHZ, "commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "rows": rows}
-    write_result("board_ulx3s", result)
+    n_layers = sum(1 for e in load_manifest(build)["layers"] if str(e.get("instance", "")).startswith("u_L"))
+
+    def save(rows: list[dict]) -> None:          # after every layer: an interrupted run keeps what it measured
+        result["layers"] = {"constraint_mhz": LAYER_MHZ, "commit": commit,
+                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "complete": len(rows) == n_layers, "rows": rows}
+        write_result("board_ulx3s", result)
+
+    layer_fmax(build, build / "layers", done=save)
     return result
 
 
