@@ -25,7 +25,8 @@ marked ``"reused": true`` with the times recorded when they were made. ``PLEIADE
 verification (one that is not current is then recorded as not verified). ``PLEIADES_BENCH_VERIFIED=DIR``: the work
 directory of an earlier run (e.g. at an earlier quantization config) whose ``published128`` build is verified; its
 build, verification and reports are added as ``published_verified`` and its verification, when this run's
-published build has none, goes to bench/results/published_model_verify.json.
+published build has none, goes to bench/results/published_model_verify.json. ``PLEIADES_BENCH_BINS=20`` (comma list,
+default 5,20; empty: none) chooses the re-sampled bin sizes.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_CKPT", ROOT.parent / "shared
 PARTS = ("xc7z020", "LFE5U-85F", "xczu7ev")
 FRAMES = 50
 PAUSE = 0.2
-BINS_MS = (5, 20)
+BINS_MS = tuple(int(b) for b in os.environ.get("PLEIADES_BENCH_BINS", "5,20").split(",") if b.strip())
 CONFIG = ROOT / "pleiades_fpga" / "quant" / "configs" / "published_w8a8.json"   # the shipped per-layer widths
 
 
