@@ -139,7 +139,12 @@ module temporal_conv_buffer #(
     wire last_if = (if_c == NI_LAST);
     wire last_k = (k_c == K_LAST);
     wire last_of = (of_c == NO_LAST);
-    wire last_step = last_if && last_k && last_of;
+    // last_if && last_k && last_of as a register: step_c is the step's linear index, so the next step is the last
+    // one when step_c + 1 == STEPS - 1 (the input handshake and the history write hang on this flag)
+    localparam [31:0] STEPS_LAST2_32 = (STEPS > 1) ? STEPS - 2 : 0;
+    localparam [WROM_AW-1:0] STEPS_LAST2 = STEPS_LAST2_32[WROM_AW-1:0];
+    reg  last_step_reg;
+    wire last_step = last_step_reg;
     wire issue = en && busy;
     wire frame_end = issue && last_step && x_last;
 
@@ -164,6 +169,7 @@ module temporal_conv_buffer #(
             k_c <= {K_W{1'b0}};
             if_c <= {NI_W{1'b0}};
             step_c <= {WROM_AW{1'b0}};
+            last_step_reg <= (STEPS == 1);
             pix <= {PIX_W{1'b0}};
         end else begin
             if (accept) begin
@@ -175,6 +181,7 @@ module temporal_conv_buffer #(
             end
             if (issue) begin
                 step_c <= last_step ? {WROM_AW{1'b0}} : step_c + STEP_ONE;
+                last_step_reg <= last_step ? (STEPS == 1) : (step_c == STEPS_LAST2);
                 if (last_if) begin
                     if_c <= {NI_W{1'b0}};
                     if (last_k) begin
