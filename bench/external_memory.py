@@ -1,17 +1,20 @@
-"""External temporal buffers (issue #15): memory plan, traffic and bandwidth, and simulated cycles per frame and
-bit-exactness of the external engine (temporal_history_axi + pointwise_mvu) per temporal layer.
+"""External temporal buffers (issue #15): memory plan, traffic and bandwidth, and whole networks built with external
+buffers by the generator, verified in simulation.
 
-1. Plan (hw.rtl.memory_plan, estimated): the published 128x128 network's temporal layers (preset dvs128 shapes:
-   C_in, H x W per block, K = 10, 8-bit) on LFE5U-85F (ULX3S SDRAM) and xc7z020 (PYNQ-Z2 DDR3): per layer
-   on-chip / external, block RAM, external bytes per frame and MB/s at 100 frames/s (10 ms bins) against the
-   board memory's usable bandwidth. The demo net (build/demo/manifest.json) with every temporal layer forced
-   external, at its required (1e6 / bin_us) and achieved (100 MHz / cycles per frame) rates.
-2. Simulation (measured, Verilator, HDL AXI memory model sim/hdl/axi_ram_model.v): each demo temporal layer's shape
-   and folding (PE, SIMD from the manifest), random weights; cycles per frame at a nominal latency of 64 cycles
-   without stalls vs the on-chip engine's cycle model; then FRAMES frames under random latency 5..120 cycles,
-   memory back-pressure 0.3 and AXI-Stream back-pressure 0.3, compared with a reference (causal temporal conv with
-   ir.integers.requantize); mismatching integers counted. One clip per layer also on cocotbext-axi's AxiRam with
-   random pauses on all channels.
+1. Plan (hw.rtl.memory_plan, estimated): the dvs128 preset's temporal layer shapes (128x128, K = 10, 8-bit) on
+   LFE5U-85F (ULX3S SDRAM) and xc7z020 (PYNQ-Z2 DDR3).
+2. The published 128x128 network (QONNX PUBLISHED) built by `build` for LFE5U-85F and xc7z020 (--target: the
+   buffers that do not fit go external): plan, report.json fit, external traffic and bandwidth verdict (estimated).
+3. The 32x32 demo net (build/demo/model.onnx) with EVERY temporal layer forced external (folding JSON "memory"),
+   through `verify` on the HDL AXI memory model (sim/hdl/axi_ram_model.v): DEMO_FRAMES frames, random latency
+   16..128 cycles and back-pressure 0.3 on every memory channel plus stream pauses 0.3; the timing run at the
+   nominal latency (64) without stalls gives the steady-state cycles per frame, compared with the on-chip build's
+   measured figure (build/demo/verification.json); the outputs on the clips both verified are compared directly
+   (same seed, same clips). An existing current verification of the same design is reused (design hash).
+4. The same demo design on cocotbext-axi's AxiRam (random pauses on all five channels, stream pauses 0.3) through
+   the whole network top (sim/tb/tb_external_memory.py): two clips separated by a reset with the memory kept,
+   compared with the golden model.
+(`simulate_layer`: the earlier per-layer engine runs; their last results are carried over with their date.)
 Run: python -m bench.run_all external_memory (writes bench/results/external_memory.json).
 """
 from __future__ import annotations
@@ -27,7 +30,12 @@ from bench.common import write_result
 
 FRAMES = 60                 # frames per layer under random latency and back-pressure
 NOMINAL_LATENCY = 64        # cycles (the planner's default prefetch target)
-DEMO = Path(__file__).resolve().parents[1] / "build" / "demo" / "manifest.json"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "build" / "demo" / "manifest.json"
+OUT = ROOT / "build" / "bench_external_memory"
+DEMO_FRAMES = 1000          # frames of the forced-external demo net on the HDL memory model
+AXIRAM_FRAMES = (12, 4)     # the two AxiRam clips (a reset between them, memory kept)
+PUBLISHED = Path("/work/scratch/h2/dvs128_w8a8_cfg.onnx")   # the published network's export (H1/H2), if present
 
 
 def net128_layers() -> list[dict]:
@@ -161,23 +169,176 @@ def simulate_layer(layer: dict, tmp: Path, seed: int) -> dict:
             "sim_seconds": sim_s, "source": "measured (Verilator simulation)"}
 
 
-def main() -> dict:
-    from tqdm import tqdm
+def demo_all_external(axi_data_bits: int | None = None, name: str = "demo_all") -> Path:
+    """Build the demo net with every temporal layer forced external."""
+    from pleiades_fpga.hw.build import build_rtl
 
-    result: dict = {"plans": plans(), "simulation": []}
-    if DEMO.exists():
-        man = json.loads(DEMO.read_text())
-        temporal = [l for l in man["layers"] if l["kind"] == "temporal_conv"]
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, layer in enumerate(tqdm(temporal, desc="external layers")):
-                result["simulation"].append(simulate_layer(layer, Path(tmp), 100 + i))
+    man = json.loads(DEMO.read_text())
+    fold = json.loads((DEMO.parent / "folding.json").read_text())
+    for layer in man["layers"]:
+        if layer["kind"] == "temporal_conv":
+            fold["layers"][layer["name"]]["memory"] = "external"
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "folding_all_external.json"
+    path.write_text(json.dumps(fold, indent=1))
+    build_dir = OUT / name
+    build_rtl(DEMO.parent / "model.onnx", build_dir, folding=path, axi_data_bits=axi_data_bits)
+    return build_dir
+
+
+def timing_wide_port(build_dir: Path, frames: int = 100) -> dict:
+    """Steady-state cycles per frame of a forced-external build (one clip, nominal latency, no stalls) vs the
+    on-chip build's measured figure and the manifest's (port-bound) analytic one."""
+    from pleiades_fpga.sim.verify import verify_build
+
+    man = json.loads((build_dir / "manifest.json").read_text())
+    path = build_dir / "verification.json"
+    s = json.loads(path.read_text()) if path.exists() else None
+    if not (s and s.get("frames", 0) >= frames):
+        s = verify_build(build_dir, frames=frames, clip_frames=frames, pause=0.0, seed=0, progress=True)
+    onchip = json.loads((DEMO.parent / "verification.json").read_text())["cycles_per_frame_measured"]
+    return {"build": str(build_dir.relative_to(ROOT)), "axi_data_bits": man["external_memory"]["data_bits"],
+            "read_beats_per_frame": man["external_memory"].get("read_beats_per_frame"),
+            "frames": s["frames"], "bit_exact": s["bit_exact"], "mismatches": s["mismatches"],
+            "cycles_per_frame_external": s["cycles_per_frame_measured"], "cycles_per_frame_onchip": onchip,
+            "external_over_onchip": s["cycles_per_frame_measured"] / onchip,
+            "cycles_per_frame_analytic": s["cycles_per_frame_analytic"],
+            "source": "measured (Verilator, HDL memory model at the nominal latency, no stalls)"}
+
+
+def verify_demo(build_dir: Path) -> dict:
+    """`verify` of the forced-external demo (reused when a current verification of DEMO_FRAMES frames exists), and
+    the comparison with the on-chip build on their common clips."""
+    from pleiades_fpga.artifacts import design_hash
+    from pleiades_fpga.sim.verify import verify_build
+
+    path = build_dir / "verification.json"
+    old = json.loads(path.read_text()) if path.exists() else None
+    if old and old.get("design_hash") == design_hash(build_dir) and old.get("frames", 0) >= DEMO_FRAMES \
+            and old.get("seed") == 0:
+        summary, reused = old, True
     else:
-        result["simulation_skipped"] = f"{DEMO} absent: run `make demo` first"
-    sims = result["simulation"]
+        summary, reused = verify_build(build_dir, frames=DEMO_FRAMES, clip_frames=100, pause=0.3, seed=0, jobs=2,
+                                       progress=True), False
+    onchip = json.loads((DEMO.parent / "verification.json").read_text())
+    ext_npz, on_npz = np.load(build_dir / "verification.npz"), np.load(DEMO.parent / "verification.npz")
+    n = min(len(on_npz["input_counts"]), len(ext_npz["input_counts"]))
+    same_inputs = bool(onchip.get("seed") == 0 and onchip.get("frames_per_clip") == summary["frames_per_clip"]
+                       and np.array_equal(ext_npz["input_counts"][:n], on_npz["input_counts"][:n]))
+    keys = ("frames", "clips", "values_compared", "mismatches", "missing_values", "bit_exact", "passed",
+            "stream_checks", "external_memory", "cycles_per_frame_measured", "cycles_per_frame_analytic",
+            "latency_cycles", "sim_cycles_per_second", "wall_seconds", "simulator", "pause", "seed", "design_hash")
+    ext_cpf, on_cpf = summary["cycles_per_frame_measured"], onchip["cycles_per_frame_measured"]
+    return {"build": str(build_dir.relative_to(ROOT)), "reused_verification": reused,
+            "verification": {k: summary.get(k) for k in keys if k != "stream_checks"},
+            "stream_violations": summary["stream_checks"]["violations"],
+            "onchip_verification": {k: onchip.get(k) for k in ("frames", "seed", "bit_exact",
+                                                                "cycles_per_frame_measured", "design_hash")},
+            "same_clips_as_onchip": n if same_inputs else 0,
+            "outputs_equal_onchip": bool(same_inputs and np.array_equal(ext_npz["rtl_outputs_backpressure"][:n],
+                                                                       on_npz["rtl_outputs_backpressure"][:n])),
+            "cycles_per_frame_external": ext_cpf, "cycles_per_frame_onchip": on_cpf,
+            "external_over_onchip": ext_cpf / on_cpf if ext_cpf and on_cpf else None,
+            "nominal_latency_cycles": summary["external_memory"]["timing_run_latency_cycles"],
+            "source": "measured (Verilator simulation, HDL AXI memory model)"}
+
+
+def axiram_network(build_dir: Path, seed: int = 7) -> dict:
+    """The whole forced-external demo top on cocotbext-axi's AxiRam with random pauses, vs the golden model."""
+    from pleiades_fpga.hw.rtl.generate import rtl_sources
+    from pleiades_fpga.ir.golden import GoldenModel
+    from pleiades_fpga.sim.axis import pack_frames, unpack_pixel
+    from pleiades_fpga.sim.runner import run_testbench
+    from pleiades_fpga.sim.verify import event_clip
+
+    man = json.loads((build_dir / "manifest.json").read_text())
+    inp, out = man["input"], man["output"]
+    golden = GoldenModel.from_qonnx(build_dir / "model.onnx")
+    clips = [event_clip(100 + i, inp["height"], inp["width"], inp["bin_us"], t, seed) for i, t in
+             enumerate(AXIRAM_FRAMES)]
+    beats = inp["height"] * inp["width"]
+    scen = []
+    for i, clip in enumerate(clips):
+        words = pack_frames(golden.quantize_input(clip[None])[0], inp["bits"], inp["signed"])
+        scen.append({"frames": [words[f * beats:(f + 1) * beats] for f in range(clip.shape[1])],
+                     "in_pause": 0.3, "out_pause": 0.3, "seed": seed + i, "timeout_cycles": 20_000_000})
+    t0 = time.monotonic()
+    run = run_testbench(man["top"], rtl_sources(build_dir), "pleiades_fpga.sim.tb.tb_external_memory",
+                        sim="verilator", vectors={"scenarios": scen, "axi_pause": 0.3, "axi_seed": seed,
+                                                  "mem_bytes": man["external_memory"]["region_bytes"]})
+    mismatches, frames, errors = 0, 0, []
+    for res, clip in zip(run.results["runs"], clips):
+        exp = golden.run(clip[None])[0]
+        for t, words in enumerate(res["out"]):
+            got = np.asarray(unpack_pixel(int(words[0]), out["channels"], out["bits"], out["signed"]))
+            mismatches += int((got != exp[:, t]).sum())
+            frames += 1
+        errors.append(res["axi_error"])
+    return {"frames_verified": frames, "frames_expected": sum(AXIRAM_FRAMES), "mismatches": mismatches,
+            "values_compared": frames * out["channels"], "axi_error": errors, "axi_pause": 0.3, "stream_pause": 0.3,
+            "memory": "cocotbext-axi AxiRam (garbage-filled, kept across the reset)", "sim_seconds":
+            time.monotonic() - t0, "source": "measured (Verilator + cocotb)"}
+
+
+def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
+    """The published 128x128 network built for each part (buffers that do not fit go external) and reported."""
+    from pleiades_fpga.hw.build import build_rtl
+    from pleiades_fpga.report.report import build_report
+    from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
+
+    if not PUBLISHED.exists():
+        return {"skipped": f"{PUBLISHED} absent (export the published network with `pleiades-fpga quantize`)"}
+    out = {"onnx": str(PUBLISHED)}
+    for name in parts:
+        part = get_part(name)
+        t0 = time.monotonic()
+        build_dir = OUT / f"published_{name}"
+        done = build_dir / "manifest.json"
+        if done.exists() and (build_dir / "model.onnx").read_bytes() == PUBLISHED.read_bytes() \
+                and json.loads(done.read_text()).get("memory_plan", {}).get("part") == part.name:
+            man = json.loads(done.read_text())       # the same model built for the same part: reuse (a slow build)
+        else:
+            man = build_rtl(PUBLISHED, build_dir, part=name, max_multipliers=multiplier_budget(part))
+        rep = build_report(man, part)
+        plan = man["memory_plan"]
+        out[name] = {"build_seconds": time.monotonic() - t0, "fits": rep["fits"],
+                     "resources": rep["resources"], "available": rep["available"],
+                     "resources_source": rep["resources_source"], "verdict": rep["verdict"],
+                     "realtime": rep["realtime"], "cycles_per_frame": man["cycles_per_frame"],
+                     "plan": {k: v for k, v in plan.items() if k != "buffers"},
+                     "buffers": [{k: b[k] for k in ("layer", "kind", "memory", "reason", "onchip_bits",
+                                                    "external_onchip_bits", "region_bytes", "base_addr")}
+                                 for b in plan["buffers"]],
+                     "external_memory": rep["external_memory"]}
+    return out
+
+
+def main() -> dict:
+    result: dict = {"plans": plans()}
+    if DEMO.exists():
+        build_dir = demo_all_external()
+        result["demo_all_external"] = verify_demo(build_dir)
+        result["demo_all_external_axiram"] = axiram_network(build_dir)
+        result["demo_all_external_128bit_port"] = timing_wide_port(demo_all_external(128, "demo_all_128"))
+    else:
+        result["demo_skipped"] = f"{DEMO} absent: run `make demo` first"
+    result["published_128"] = published()
+    prev = json.loads((ROOT / "bench/results/external_memory.json").read_text()) \
+        if (ROOT / "bench/results/external_memory.json").exists() else {}
+    if prev.get("simulation"):   # the per-layer engine runs (simulate_layer) of an earlier run, with their date
+        result["layer_simulation"] = {"date": prev.get("date"), "runs": prev["simulation"]}
+    d = result.get("demo_all_external", {})
     result["summary"] = {
-        "frames_verified": sum(s["frames_verified_hdl_model"] + s["frames_verified_axiram"] for s in sims),
-        "mismatches": sum(s["mismatches_hdl_model"] + s["mismatches_axiram"] for s in sims),
-        "worst_external_over_onchip": max((s["external_over_onchip"] for s in sims), default=None),
+        "demo_frames_bit_exact_hdl_model": d.get("verification", {}).get("frames") if d.get("verification", {})
+        .get("bit_exact") else 0,
+        "demo_mismatches_hdl_model": d.get("verification", {}).get("mismatches"),
+        "demo_axiram_frames": result.get("demo_all_external_axiram", {}).get("frames_verified"),
+        "demo_axiram_mismatches": result.get("demo_all_external_axiram", {}).get("mismatches"),
+        "demo_external_over_onchip_cycles": d.get("external_over_onchip"),
+        "demo_128bit_port_external_over_onchip_cycles":
+            result.get("demo_all_external_128bit_port", {}).get("external_over_onchip"),
+        "demo_outputs_equal_onchip_clips": d.get("same_clips_as_onchip") if d.get("outputs_equal_onchip") else 0,
+        "published_fits": {p: r.get("fits") for p, r in result["published_128"].items() if isinstance(r, dict)},
     }
     write_result("external_memory", result)
     return result
