@@ -89,6 +89,9 @@ def test_forced_external_layer_in_manifest_and_top(nets):
     assert ext["region_bytes"] == -(-master["region_bytes"] // 4096) * 4096     # regions end on 4 KB boundaries
     assert master["read_bytes_per_frame"] == (CFG.kernel_size - 1) * h * w * pix_bytes
     assert master["write_bytes_per_frame"] == h * w * pix_bytes
+    # the shared port moves one beat per cycle: 9 history frames of 1-beat pixels read per frame bound the rate
+    assert ext["read_beats_per_frame"] == (CFG.kernel_size - 1) * h * w and ext["write_beats_per_frame"] == h * w
+    assert m["cycles_per_frame"] >= ext["read_beats_per_frame"]
 
     # the top's ports are the manifest's signal list, widths included
     top = (nets["tmp"] / "ext" / "rtl" / "pleiades_top.v").read_text()

@@ -355,6 +355,8 @@ def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
                         for sig, key, out in AXI_SIGNALS],
             "region_bytes": int(plan["external_bytes"]), "latency_cycles": int(plan["latency_cycles"]),
             "bytes_per_frame": sum(x["read_bytes_per_frame"] + x["write_bytes_per_frame"] for x in masters),
+            "read_beats_per_frame": sum(x["read_bytes_per_frame"] for x in masters) * 8 // lay.data_w,
+            "write_beats_per_frame": sum(x["write_bytes_per_frame"] for x in masters) * 8 // lay.data_w,
             "masters": masters}
 
 
@@ -386,7 +388,11 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
         fold_json["layers"][name]["memory"] = choice
     manifest = _manifest(graph, out_dir, top, in_tensor, files, st.forks + entries, fold_json, clock_mhz_target)
     manifest["memory_plan"] = plan
-    manifest["external_memory"] = _external_memory(plan, by_module, entries)
+    ext = manifest["external_memory"] = _external_memory(plan, by_module, entries)
+    if ext is not None:   # the shared port moves one beat per cycle per channel: a bound on the frame rate
+        port = max(ext["read_beats_per_frame"], ext["write_beats_per_frame"])
+        ext["port_bound"] = port > manifest["cycles_per_frame"]
+        manifest["cycles_per_frame"] = max(manifest["cycles_per_frame"], port)
     write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
