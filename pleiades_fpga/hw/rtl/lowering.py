@@ -191,5 +191,7 @@ def mac_folds(layer: Layer, inputs_per_output: int) -> list[Fold]:
     default MAC mode (:func:`default_mac`)."""
     pes = useful_lanes(layer.out_channels)
     if is_depthwise(layer):
-        return [Fold(pe, 1, default_mac(layer, 1)) for pe in pes]
-    return [Fold(pe, simd, default_mac(layer, simd)) for pe in pes for simd in useful_lanes(inputs_per_output)]
+        mac = default_mac(layer, 1)
+        return [Fold(pe, 1, mac) for pe in pes]
+    macs = {1: default_mac(layer, 1), 2: default_mac(layer, 2)}     # the mode depends only on SIMD >= 2
+    return [Fold(pe, simd, macs[min(simd, 2)]) for pe in pes for simd in useful_lanes(inputs_per_output)]
