@@ -15,6 +15,7 @@ from pleiades_fpga.hw.build import build_rtl
 from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json
 from pleiades_fpga.hw.rtl.generate import rtl_sources
 from pleiades_fpga.hw.rtl.lint import verilator_lint
+from pleiades_fpga.hw.rtl.lowering import MAC_MODES
 from pleiades_fpga.ir.reader import read_qonnx
 from pleiades_fpga.sim.verify import verify_build
 from pleiades_fpga.toolflow.locate import have_simulator
@@ -67,6 +68,9 @@ def test_forced_external_layer_in_manifest_and_top(nets):
     entry = next(l for l in m["layers"] if l["name"] == name)
     assert entry["kind"] == "temporal_conv_external"
     assert entry["module"] == "temporal_history_axi+pointwise_mvu"
+    # its lanes multiply in the fold's MAC mode (w4a4, 8-bit input counts: LUT multipliers), not silently in DSPs
+    assert entry["mac"] == m["folding"]["layers"][name]["mac"] == "lut"
+    assert entry["params"]["MAC_MODE"] == MAC_MODES.index("lut") and entry["multipliers"] == 0
     others = [l for l in m["layers"] if l["name"] in nets["temporal"][1:]]
     assert others and all(l["kind"] == "temporal_conv" for l in others)
     rows = {b["layer"]: b for b in m["memory_plan"]["buffers"]}

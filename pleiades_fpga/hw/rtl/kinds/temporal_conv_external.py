@@ -13,7 +13,8 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import cycles
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, Fold, HwKind, Lowered, register
-from pleiades_fpga.hw.rtl.lowering import is_depthwise, lower_mac, mac_folds, pow2_at_least, requant_fields
+from pleiades_fpga.hw.rtl.lowering import (is_depthwise, lower_mac, mac_folds, mac_multipliers, pow2_at_least,
+                                          requant_fields)
 from pleiades_fpga.hw.rtl.rom import mac_layer_files
 from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections, wire
 from pleiades_fpga.ir.graph import IRGraph, Layer
@@ -161,11 +162,12 @@ def mvu_weights(weights: np.ndarray, depthwise: bool) -> np.ndarray:
 
 
 def mvu_params(lay: HistoryLayout, c_out: int, mac: dict[str, int], depthwise: bool) -> dict[str, int]:
-    """pointwise_mvu parameters behind the window provider (``mac``: PE, SIMD and the widths)."""
+    """pointwise_mvu parameters behind the window provider (``mac``: PE, SIMD, the widths and optionally MAC_MODE,
+    default 0: one product per multiplier)."""
     return {"C_IN": lay.c_in * lay.k, "C_OUT": c_out, "PE": mac["PE"], "SIMD": mac["SIMD"],
             "GROUP_IN": lay.k if depthwise else 0,
             **{key: mac[key] for key in ("IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W", "OUT_W",
-                                         "OUT_SIGNED")}}
+                                         "OUT_SIGNED")}, "MAC_MODE": mac.get("MAC_MODE", 0)}
 
 
 def external_layer_files(name: str, lay: HistoryLayout, mac: dict[str, int], c_out: int, weights: np.ndarray,
@@ -205,7 +207,7 @@ def lower_from_onchip(name: str, params: dict[str, int], weights: np.ndarray, bi
     dw = bool(params.get("DEPTHWISE", 0))
     mac = {key: int(params[key]) for key in ("PE", "IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W",
                                              "OUT_W", "OUT_SIGNED")}
-    mac["SIMD"] = int(params["SIMD"])
+    mac["SIMD"], mac["MAC_MODE"] = int(params["SIMD"]), int(params.get("MAC_MODE", 0))
     files = external_layer_files(name, lay, mac, int(params["C_OUT"]), weights, bias, mult, shift, depthwise=dw)
     mp = mvu_params(lay, int(params["C_OUT"]), mac, dw)
     no, g = -(-mp["C_OUT"] // mp["PE"]), (mp["GROUP_IN"] or mp["C_IN"])
@@ -267,7 +269,7 @@ class TemporalConvExternal(HwKind):
         mac = cycles.mvu_cycles_per_frame(g, layer.out_channels, pixels, fold.pe, fold.simd)
         lay = default_layout(graph, layer, fold)
         return {"cycles_per_frame": max(mac, pixels * (k - 1) * lay.bpp),   # the read channel: 1 beat per cycle
-                "multipliers": fold.pe * fold.simd,
+                "multipliers": mac_multipliers(fold),
                 "macs_per_frame": y.height * y.width * layer.out_channels * (1 if dw else layer.in_channels) * k}
 
     def lower(self, graph: IRGraph, layer: Layer, name: str, fold: Fold) -> Lowered:
@@ -280,7 +282,7 @@ class TemporalConvExternal(HwKind):
         k = w.shape[2]
         onchip = lower_mac(graph, layer, f"{name}_onchip", "temporal_conv_buffer", w, k,
                            {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                           {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))})
+                           {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold.mac)
         m, s, _, _ = requant_fields(layer)
         files, entry = lower_from_onchip(name, onchip.params, w, np.asarray(layer.params.bias, dtype=np.int64), m, s,
                                          lay)
