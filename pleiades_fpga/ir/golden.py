@@ -151,7 +151,8 @@ class GoldenModel:
                                (self.ir.tensors[self.ir.output].channels,))
 
     def dequantize(self, y: np.ndarray) -> np.ndarray:
-        """Float logits from integer outputs (B, classes, T...) (exact: scales are powers of two)."""
+        """Float logits from integer outputs (B, classes, T...), in float64 (a float32 executor such as qonnx rounds
+        the same products differently when the scales are not powers of two: compare integers, not floats)."""
         s = self.output_scale.reshape(-1, *([1] * (y.ndim - 2)))
         return y.astype(np.float64) * s
 
