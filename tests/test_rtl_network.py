@@ -106,7 +106,9 @@ def test_folding_meets_multiplier_budget_and_target(design):
     build_dir, manifest = design
     graph = read_qonnx(build_dir / "model.onnx")
     fast = default_folding(graph)
-    budget = total_multipliers(graph, fast) // 2
+    floor = total_multipliers(graph, default_folding(graph, target_fps=1e-3))   # every layer at its slowest fold
+    assert floor < total_multipliers(graph, fast)
+    budget = (floor + total_multipliers(graph, fast)) // 2
     slow = default_folding(graph, max_multipliers=budget)
     assert total_multipliers(graph, slow) <= budget
     cyc = lambda f: max(layer_cost(graph, graph.layer(n), x)["cycles_per_frame"] for n, x in f.items())

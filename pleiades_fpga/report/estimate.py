@@ -13,7 +13,7 @@ is looked up by the manifest ``kind``: ``pleiades_fpga.hw.rtl.kinds``; its modul
 - adder tree, accumulators, input-lane selection (``groups`` == channels marks depthwise layers), control;
 - the engines' registers: registered products, the parameter word travelling with them, accumulators,
   and for temporal_conv_buffer / pointwise_mvu the partial output vector + 2-beat output queue
-  (3 x the output beat) with its per-bit select logic (``queue``);
+  (3 x the output beat) with its per-bit select logic (``queue``) and the 2-beat input queue (``in_queue``);
 - memories: block RAM when Yosys would use it (RAMs: :func:`parts.uses_bram`; constant ROMs: when the
   blocks cost Yosys less than logic, :func:`parts.rom_uses_bram`), split by depth like Yosys
   (:func:`parts.bram_blocks`), UltraRAM on parts that have it when cheaper (:func:`parts.memory_class`), else
@@ -44,14 +44,16 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 #   absorbs both into the DSP48E1 and the RAMB18);
 # - ``lut_mul``: LUTs per activation x weight bit pair of a LUT-mode (shift-add) product: ECP5 from synth_ecp5 of
 #   mac_lane (MS 4, 4 x 4 bits: 229 vs 104 LUTs in mode "dsp", LUT4 + 2 CCU2C; tests/test_rtl_mac_modes.py);
-#   7-series: the LUT-multiplier constant ``mul_lut`` (not measured for this mode).
+#   7-series: the LUT-multiplier constant ``mul_lut`` (not measured for this mode);
+# - ``in_queue``: LUTs per input-beat bit of the engines' 2-beat input queue (one 2:1 select per bit; Yosys on
+#   head_64to10, 512-bit beats: 1.0 on xc7z020 and 0.97 on LFE5U-85F per bit).
 _K = {
     "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
              "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
-             "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55},
+             "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55, "in_queue": 1.0},
     "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
             "acc": 3.41, "mux": 1.0, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40,
-            "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5, "lut_mul": 0.6},
+            "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5, "lut_mul": 0.6, "in_queue": 1.0},
 }
 
 
@@ -180,6 +182,10 @@ def estimate_layer(layer: dict, part: Part) -> dict:
         # multiplexer (finished group or partial vector) and the queue head's input select per bit
         ff += 2 * est.out_width
         lut += k["queue"] * est.out_width
+        # the 2-beat input queue of temporal_conv_buffer / pointwise_mvu (axis_out_queue: 2 x the input beat in
+        # flip-flops, one 2:1 select per bit)
+        ff += 2 * est.in_width
+        lut += k["in_queue"] * est.in_width
     lut += k["ctrl_lut"] * hk.control_share if hk.control_share is not None else 20
     # memories
     lut += sum(m["lutram_luts"] + m["glue_luts"] for m in memories)
