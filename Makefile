@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 EXTRAS  ?= test,synth,hls4ml
 
-.PHONY: venv finn-env demo test bench clean
+.PHONY: venv finn-env litex-env demo test bench clean
 
 venv: $(STAMP)
 
@@ -28,11 +28,20 @@ finn-env: $(FINN_STAMP)
 $(FINN_STAMP): $(STAMP) pleiades_fpga/hw/finn_backend/env.py
 	$(BIN)/python -m pleiades_fpga.hw.finn_backend.env -q
 
+# LiteX + LiteDRAM in their own venv (.venv-litex, PyPI; the ULX3S SDRAM flow, docs/EXTERNAL_MEMORY.md).
+# `make test` builds it too; if that fails (no PyPI), the LiteDRAM tests are skipped with the reason.
+LITEX_STAMP := .venv-litex/.pleiades-litex-env
+litex-env: $(LITEX_STAMP)
+
+$(LITEX_STAMP): $(STAMP) pleiades_fpga/toolflow/boards/litedram_core.py
+	$(BIN)/python -m pleiades_fpga.toolflow.boards.litedram_core -q
+
 demo: $(STAMP)
 	$(BIN)/pleiades-fpga demo --out build/demo
 
 test: $(STAMP)
 	-$(MAKE) finn-env
+	-$(MAKE) litex-env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
