@@ -193,8 +193,10 @@ def build_report(manifest: dict, part: Part, synth: SynthResult | None = None, p
         if _count(current.get("latency_cycles")):
             latency = int(round(current["latency_cycles"]))
             latency_source = f"{measured}; {latency_source} {analytic['latency_cycles']:,})"
+    extrapolated = fmax_kind == "estimate" and bool(fmax_estimate and fmax_estimate.get("extrapolated"))
     rt = realtime_check(manifest["layers"], cycles, fmax, bin_us,
-                        memory_overflow=resources["bram_bits"] > part.bram_bits, clock_label=fmax_kind)
+                        memory_overflow=resources["bram_bits"] > part.bram_bits,
+                        clock_label="estimate, extrapolated: outside the calibrated nets" if extrapolated else fmax_kind)
     rt["advice"] = rt["advice"] + clock_advice
     ext = external_memory_check(manifest, part.name, rt["required_fps"], rt["frames_per_second"])
     if ext is not None:
