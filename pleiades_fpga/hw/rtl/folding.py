@@ -79,8 +79,9 @@ def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: 
         slowest = max(layer_cost(graph, l, Fold())["cycles_per_frame"] for l in hw_layers)
         floor = _fold_for(graph, hw_layers, slowest)
         if total_multipliers(graph, floor) > max_multipliers:
-            raise PleiadesError(f"the design needs at least {total_multipliers(graph, floor)} multipliers (one per "
-                                f"MAC layer); --max-multipliers {max_multipliers} is too small")
+            raise PleiadesError(f"the design needs at least {total_multipliers(graph, floor)} multipliers (every "
+                                f"layer at its slowest fold; LUT-mode lanes need none); --max-multipliers "
+                                f"{max_multipliers} is too small")
         lo, hi = target, slowest
         while lo < hi:
             mid = (lo + hi) // 2
