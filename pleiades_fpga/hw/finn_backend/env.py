@@ -22,6 +22,7 @@ import sysconfig
 from pathlib import Path
 
 from pleiades_fpga.errors import BackendNotInstalledError
+from pleiades_fpga.toolflow import side_env
 
 FINN_PACKAGE = "finn-plus==1.6.1"
 FINN_DEPENDENCIES = (
@@ -30,7 +31,6 @@ FINN_DEPENDENCIES = (
     "mashumaro[yaml]>=3.15,<4", "pydantic>2", "onnxscript>=0.7", "onnx-ir>=0.1.15", "termcolor>=2.5,<3",
     "click>=8.1.8,<9", "jinja2>=3",
 )
-REPO_ROOT = Path(__file__).resolve().parents[3]
 STAMP = ".pleiades-finn-env"
 CHECK = ("from finn.util.settings import initialize_dummy_settings; initialize_dummy_settings(); "
          "import finn.custom_op.fpgadataflow, finn.transformation.qonnx.convert_qonnx_to_finn")
@@ -38,19 +38,16 @@ CHECK = ("from finn.util.settings import initialize_dummy_settings; initialize_d
 
 def default_env_dir() -> Path:
     """``$PLEIADES_FINN_ENV`` or ``<repository>/.venv-finn``."""
-    return Path(os.environ.get("PLEIADES_FINN_ENV") or REPO_ROOT / ".venv-finn")
+    return side_env.env_dir("PLEIADES_FINN_ENV", ".venv-finn")
 
 
 def finn_python() -> Path:
     """The FINN environment's Python, or BackendNotInstalledError saying how to create it."""
-    explicit = os.environ.get("PLEIADES_FINN_PYTHON")
-    exe = Path(explicit) if explicit else default_env_dir() / "bin" / "python"
-    if not exe.is_file():
-        raise BackendNotInstalledError(
-            f"FINN is not installed: no FINN environment at {exe}. Create it with `make finn-env` "
-            f"(or `{Path(sys.executable).name} -m pleiades_fpga.hw.finn_backend.env`; about a minute, needs PyPI), "
-            "or point PLEIADES_FINN_ENV / PLEIADES_FINN_PYTHON at an existing FINN+ installation. See docs/FINN.md.")
-    return exe
+    return side_env.env_python(
+        "PLEIADES_FINN_ENV", "PLEIADES_FINN_PYTHON", ".venv-finn",
+        f"FINN is not installed: no FINN environment at {{exe}}. Create it with `make finn-env` "
+        f"(or `{Path(sys.executable).name} -m pleiades_fpga.hw.finn_backend.env`; about a minute, needs PyPI), "
+        "or point PLEIADES_FINN_ENV / PLEIADES_FINN_PYTHON at an existing FINN+ installation. See docs/FINN.md.")
 
 
 def check_env(exe: Path | None = None, timeout: float = 300.0) -> Path:
@@ -69,30 +66,21 @@ def create_env(env_dir: Path | None = None, python: str = sys.executable, quiet:
     """Create (or complete) the FINN venv at ``env_dir``; return its Python. Idempotent (stamp file)."""
     env_dir = Path(env_dir or default_env_dir())
     exe = env_dir / "bin" / "python"
-    stamp = env_dir / STAMP
     wanted = "\n".join((FINN_PACKAGE, *FINN_DEPENDENCIES, sysconfig.get_paths()["purelib"]))
-    if stamp.is_file() and stamp.read_text() == wanted and exe.is_file():
+    if side_env.is_current(env_dir, STAMP, wanted):
         return exe
     q = ["-q"] if quiet else []
-
-    def run(cmd: list[str]) -> None:
-        print("+", " ".join(cmd), flush=True)
-        res = subprocess.run(cmd)
-        if res.returncode != 0:
-            raise BackendNotInstalledError(f"creating the FINN environment failed at `{' '.join(cmd)}` "
-                                           f"(exit {res.returncode}); see the pip output above")
-
     if not exe.is_file():
-        run([python, "-m", "venv", str(env_dir)])
-    run([str(exe), "-m", "pip", "install", *q, "--upgrade", "pip>=24"])
-    run([str(exe), "-m", "pip", "install", *q, "--no-deps", FINN_PACKAGE])
-    run([str(exe), "-m", "pip", "install", *q, *FINN_DEPENDENCIES])
+        side_env.run_step([python, "-m", "venv", str(env_dir)], "FINN")
+    side_env.run_step([str(exe), "-m", "pip", "install", *q, "--upgrade", "pip>=24"], "FINN")
+    side_env.run_step([str(exe), "-m", "pip", "install", *q, "--no-deps", FINN_PACKAGE], "FINN")
+    side_env.run_step([str(exe), "-m", "pip", "install", *q, *FINN_DEPENDENCIES], "FINN")
     site = subprocess.run([str(exe), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     # torch (and nothing FINN pins) from the main environment, searched after the FINN venv's own packages
     (Path(site) / "zz_pleiades_main_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     check_env(exe)
-    stamp.write_text(wanted)
+    (env_dir / STAMP).write_text(wanted)
     return exe
 
 

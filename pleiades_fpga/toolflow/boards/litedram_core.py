@@ -13,19 +13,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pleiades_fpga.errors import BackendNotInstalledError, PleiadesError
 from pleiades_fpga.toolflow.boards import BOARDS_DIR
+from pleiades_fpga.toolflow import side_env
 
 #: what the LiteX venv holds (the versions this flow was built and placed with; liteeth and litescope only because
 #: LiteX's simulation support, used for LiteDRAM's SDRAM model, imports them)
 LITEX_PACKAGES = ("litex==2024.12", "litedram==2024.12", "migen==0.10.0", "pyyaml>=6", "liteeth==2024.12",
                   "litescope==2024.12")
-REPO_ROOT = Path(__file__).resolve().parents[3]
 STAMP = ".pleiades-litex-env"
 #: the ULX3S SDRAM: one MT48LC16M16A2-compatible chip (16M x 16 bit = 32 MB); ``sdram_module_nb`` counts the bytes
 #: of its 16-bit data bus (2), as in litex-boards' radiona_ulx3s platform
@@ -46,36 +45,28 @@ DELAY_W = 16
 
 def default_env_dir() -> Path:
     """``$PLEIADES_LITEX_ENV`` or ``<repository>/.venv-litex``."""
-    return Path(os.environ.get("PLEIADES_LITEX_ENV") or REPO_ROOT / ".venv-litex")
+    return side_env.env_dir("PLEIADES_LITEX_ENV", ".venv-litex")
 
 
 def litex_python() -> Path:
     """The LiteX environment's Python (``$PLEIADES_LITEX_PYTHON`` wins), or an error saying how to create it."""
-    explicit = os.environ.get("PLEIADES_LITEX_PYTHON")
-    exe = Path(explicit) if explicit else default_env_dir() / "bin" / "python"
-    if not exe.is_file():
-        raise BackendNotInstalledError(
-            f"LiteDRAM is not installed: no LiteX environment at {exe}. Create it with `{Path(sys.executable).name} "
-            "-m pleiades_fpga.toolflow.boards.litedram_core` (a venv with litex, litedram and migen from PyPI, about a "
-            "minute) or point PLEIADES_LITEX_ENV / PLEIADES_LITEX_PYTHON at one. docs/EXTERNAL_MEMORY.md")
-    return exe
+    return side_env.env_python(
+        "PLEIADES_LITEX_ENV", "PLEIADES_LITEX_PYTHON", ".venv-litex",
+        f"LiteDRAM is not installed: no LiteX environment at {{exe}}. Create it with `{Path(sys.executable).name} "
+        "-m pleiades_fpga.toolflow.boards.litedram_core` (a venv with litex, litedram and migen from PyPI, about a "
+        "minute) or point PLEIADES_LITEX_ENV / PLEIADES_LITEX_PYTHON at one. docs/EXTERNAL_MEMORY.md")
 
 
 def create_env(env_dir: Path | None = None, python: str = sys.executable, quiet: bool = False) -> Path:
     """Create (or complete) the LiteX venv; return its Python. Idempotent (a stamp lists the packages)."""
     env_dir = Path(env_dir or default_env_dir())
-    exe, stamp = env_dir / "bin" / "python", env_dir / STAMP
-    wanted = "\n".join(LITEX_PACKAGES)
-    if stamp.is_file() and stamp.read_text() == wanted and exe.is_file():
+    exe, wanted = env_dir / "bin" / "python", "\n".join(LITEX_PACKAGES)
+    if side_env.is_current(env_dir, STAMP, wanted):
         return exe
-    cmds = ([] if exe.is_file() else [[python, "-m", "venv", str(env_dir)]]) + [
-        [str(exe), "-m", "pip", "install", *(["-q"] if quiet else []), *LITEX_PACKAGES]]
-    for cmd in cmds:
-        print("+", " ".join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
-            raise BackendNotInstalledError(f"creating the LiteX environment failed at `{' '.join(cmd)}`; "
-                                           "see the pip output above (PyPI needed)")
-    stamp.write_text(wanted)
+    if not exe.is_file():
+        side_env.run_step([python, "-m", "venv", str(env_dir)], "LiteX")
+    side_env.run_step([str(exe), "-m", "pip", "install", *(["-q"] if quiet else []), *LITEX_PACKAGES], "LiteX")
+    (env_dir / STAMP).write_text(wanted)
     return exe
 
 
