@@ -3,19 +3,16 @@ inputs is that of its float weights again, the quantized network moves closer to
 QONNX still equals the golden model bit for bit."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from brevitas.nn import QuantConv3d
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.ir.golden import GoldenModel
 from pleiades_fpga.model import build_model, get_preset
-from pleiades_fpga.quant import export_model, fold_batchnorm, resolve_spec
-from pleiades_fpga.quant.network import value
+from pleiades_fpga.quant import fold_batchnorm, resolve_spec
 from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq
-from small_qonnx import qonnx_outputs
+from ptq_checks import assert_golden_equals_qonnx, conv_inputs
 
 CFG = get_preset("tiny", input_size=(8, 8)).replace(temporal_norm="group", norm_groups=2)
 SPEC = {"weight_bits": 4, "act_bits": 8, "scaling": "dyadic", "mantissa_bits": 4}
@@ -41,25 +38,12 @@ def setup():
     return model, frames, fold_batchnorm(plain), corrected
 
 
-def _conv_inputs(model, frames) -> dict[str, torch.Tensor]:
-    inputs: dict[str, list[torch.Tensor]] = {}
-    convs = {n: m for n, m in model.named_modules() if isinstance(m, QuantConv3d)}
-    hooks = [m.register_forward_pre_hook(lambda _m, a, n=n: inputs.setdefault(n, []).append(value(a[0]).detach()))
-             for n, m in convs.items()]
-    with torch.no_grad():
-        for i in range(len(frames)):
-            model(frames[i:i + 1], pad="causal")
-    for h in hooks:
-        h.remove()
-    return {n: torch.cat(v) for n, v in inputs.items()}
-
-
 def test_pointwise_output_means_match_the_float_weights(setup):
     """For 1x1x1 convs (no padding) the corrected conv's mean output over its calibration inputs (those of the
     uncorrected network: the correction is measured in one pass) equals that of the float weights with the
     uncorrected bias (to the bias's accumulator-scale rounding); uncorrected it does not."""
     _, frames, plain, corrected = setup
-    xs = _conv_inputs(plain, frames)
+    xs = conv_inputs(plain, frames)
     checked = 0
     for name, conv in corrected.named_modules():
         if not isinstance(conv, QuantConv3d) or conv.kernel_size != (1, 1, 1):
@@ -90,12 +74,7 @@ def test_corrected_network_is_closer_to_float(setup):
 
 def test_corrected_export_golden_equals_qonnx(setup, tmp_path):
     *_, corrected = setup
-    path = export_model(corrected, tmp_path / "bc.onnx", frames=12)
-    golden = GoldenModel.from_qonnx(path)
-    clips = torch.poisson(torch.full((2, 2, 12, 8, 8), 0.4), generator=torch.Generator().manual_seed(9)).numpy()
-    logits = golden.forward(clips)
-    assert int((logits != qonnx_outputs(path, clips)).sum()) == 0
-    assert len(np.unique(logits)) > 10
+    assert_golden_equals_qonnx(corrected, tmp_path / "bc.onnx")
 
 
 def test_bias_correction_is_a_boolean():

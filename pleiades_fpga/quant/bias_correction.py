@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 from brevitas.nn import QuantConv3d
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.quant.network import QuantPleiadesNet, value
+from pleiades_fpga.quant.network import QuantPleiadesNet, run_with_conv_hooks, value
 
 
 def input_means(model: QuantPleiadesNet, frames: Tensor, progress: bool = False) -> dict[str, Tensor]:
@@ -25,7 +24,7 @@ def input_means(model: QuantPleiadesNet, frames: Tensor, progress: bool = False)
     counts: dict[str, int] = {}
 
     def hook(name: str):
-        def record(_module: nn.Module, args: tuple) -> None:
+        def record(_module: nn.Module, args: tuple, _kwargs: dict) -> None:
             x = value(args[0]).detach().double()
             dims = [d for d in range(x.dim()) if d != 1]
             sums[name] = sums.get(name, 0) + x.sum(dim=dims)
@@ -33,15 +32,7 @@ def input_means(model: QuantPleiadesNet, frames: Tensor, progress: bool = False)
         return record
 
     convs = {n: m for n, m in model.named_modules() if isinstance(m, QuantConv3d)}
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in convs.items()]
-    try:
-        with torch.no_grad():
-            for i in tqdm(range(len(frames)), desc="bias correction", unit="clip", disable=not progress,
-                          leave=False):
-                model(frames[i:i + 1].float(), pad="causal")
-    finally:
-        for h in handles:
-            h.remove()
+    run_with_conv_hooks(model, convs, hook, frames, "bias correction", progress)
     return {n: sums[n] / counts[n] for n in sums}
 
 

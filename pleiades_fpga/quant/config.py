@@ -9,6 +9,7 @@ A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkp
     groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
     act_percentile = 99.9    # calibration: the percentile of activations an activation scale covers (90..100)
     bias_correction = false  # post-training quantization: conv biases corrected for the weight rounding's mean shift
+    weight_rounding = "nearest"  # post-training quantization: "nearest" or "gptq" (error-feedback rounding)
     [layers."blocks.0.*"]    # glob over module names; later entries win
     weight_bits = 8
     act_bits = 12            # e.g. wider GroupNorm inputs (up to 16 bits)
@@ -35,8 +36,9 @@ MIN_BITS, MAX_BITS = 2, 8
 MAX_ACT_BITS = 16  # activation widths (default and per layer) may go up to 16 bits: the IR, golden model and RTL
 # templates take any width; weights (and the CLI shortcut) stay within MAX_BITS
 KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
-        "groupnorm_stats", "groupnorm_p", "act_percentile", "bias_correction")
+        "groupnorm_stats", "groupnorm_p", "act_percentile", "bias_correction", "weight_rounding")
 SCALINGS = ("pot", "dyadic")
+WEIGHT_ROUNDINGS = ("nearest", "gptq")
 LAYER_KEYS = ("weight_bits", "act_bits", "act_percentile")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
 SPEC_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
@@ -106,6 +108,11 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(spec["bias_correction"], bool):
             raise PleiadesError(f"quant config bias_correction must be true or false, got {spec['bias_correction']!r}")
         out["bias_correction"] = spec["bias_correction"]
+    if "weight_rounding" in spec:  # PTQ: rounding of the weights (pleiades_fpga.quant.gptq)
+        if spec["weight_rounding"] not in WEIGHT_ROUNDINGS:
+            raise PleiadesError(f"quant config weight_rounding must be one of {WEIGHT_ROUNDINGS} ('gptq': rounding "
+                                f"with error feedback on the calibration clips), got {spec['weight_rounding']!r}")
+        out["weight_rounding"] = spec["weight_rounding"]
     layers = spec.get("layers") or {}
     if not isinstance(layers, dict):
         raise PleiadesError("quant config 'layers' must map module-name globs to {weight_bits, act_bits}")

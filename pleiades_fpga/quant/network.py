@@ -280,6 +280,23 @@ def clone(model: QuantPleiadesNet) -> QuantPleiadesNet:
     return copy.deepcopy(model)
 
 
+def run_with_conv_hooks(model: nn.Module, convs: dict[str, nn.Module], hook, frames: Tensor, desc: str,
+                        progress: bool = False) -> None:
+    """Run ``model`` on ``frames`` (N, C, T, H, W), one clip per pass, causal, no gradients, with
+    ``hook(name)`` (a forward pre-hook taking (module, args, kwargs)) on every module of ``convs`` (name -> module);
+    ``desc``: the tqdm bar's label."""
+    from tqdm import tqdm
+
+    handles = [m.register_forward_pre_hook(hook(n), with_kwargs=True) for n, m in convs.items()]
+    try:
+        with torch.no_grad():
+            for i in tqdm(range(len(frames)), desc=desc, unit="clip", disable=not progress, leave=False):
+                model(frames[i:i + 1].float(), pad="causal")
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @torch.no_grad()
 def calibrate(model: QuantPleiadesNet, clips: Tensor, batch_size: int = 8, passes: int | None = None,
               pad: str = "causal", freeze_norms: bool = False, progress: bool = False) -> QuantPleiadesNet:

@@ -6,8 +6,9 @@ Calibration data (``calibration_frames``): synthetic gestures at the model's res
 (``pleiades_fpga.data.synthetic``) or a local DVS128 Gesture copy (``pleiades_fpga.data.dvs128``), binned at the
 model's bin size, ``receptive_field + 12`` frames per clip (every temporal buffer filled). Each calibration pass
 is one clip; the activation quantizers average their statistics over the clips, then their scales are fixed.
-With ``bias_correction`` in the quant config the network is then BatchNorm-folded and its conv biases corrected for
-the mean shift of weight rounding on the same clips (``pleiades_fpga.quant.bias_correction``).
+With ``weight_rounding = "gptq"`` the network is then BatchNorm-folded and its stored-tap convs' weights rounded with
+error feedback on the same clips (``pleiades_fpga.quant.gptq``); with ``bias_correction`` (after GPTQ when both are on)
+its conv biases are corrected for the mean shift of weight rounding (``pleiades_fpga.quant.bias_correction``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.quant.bias_correction import correct_biases
 from pleiades_fpga.quant.config import overrides_must_match
 from pleiades_fpga.quant.fold import check_exportable, fold_batchnorm
+from pleiades_fpga.quant.gptq import gptq_model
 from pleiades_fpga.quant.groupnorm import QuantGroupNorm
 from pleiades_fpga.quant.network import QuantPleiadesNet, build_quant_model, calibrate
 EXTRA_FRAMES = 12  # calibration frames past the receptive field
@@ -55,7 +57,8 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen, causal GroupNorms on their exact
     per-frame statistics whatever their ``stats`` (the previous frame's blow up after the near-constant first frames
     of a clip, in float, and would set the scales); then the scales are fixed. With
-    ``bias_correction`` the BatchNorm-folded network with corrected biases is returned (what export writes)."""
+    ``weight_rounding = "gptq"`` and/or ``bias_correction`` the BatchNorm-folded network with GPTQ-rounded weights
+    and/or corrected biases is returned (what export writes)."""
     from brevitas.graph.calibrate import finalize_collect_stats
 
     n = len(frames)
@@ -80,6 +83,8 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
         for m, s in zip(norms, stats):
             m.stats = s
     qmodel.apply(finalize_collect_stats)
+    if qmodel.quant_config.get("weight_rounding", "nearest") == "gptq":
+        qmodel = gptq_model(fold_batchnorm(qmodel), frames, progress=progress)
     if qmodel.quant_config.get("bias_correction"):
         return correct_biases(fold_batchnorm(qmodel), frames, progress=progress)
     return qmodel.eval()
