@@ -108,6 +108,26 @@ def prefetch_depth(k: int, bpp: int, burst_pix: int, latency: int, cycles_per_pi
     return pow2_at_least(max(2 * burst_pix, burst_pix + -(-lead // pace)))
 
 
+def beats_per_word(word_bits: int, data_w: int) -> int:
+    """AXI beats per stream word (pixel): a power of two with beats * ``data_w`` >= ``word_bits``."""
+    return pow2_at_least(-(-word_bits // data_w))
+
+
+def burst_words(words_per_frame: int, bpp: int, data_w: int, burst: int | None, name: str) -> int:
+    """Words (pixels) per AXI burst, checked: ``burst``, or by default the largest power of two of at most 256 beats
+    and BURST_TARGET_BYTES that leaves at least 4 bursts per frame (short frames need several bursts)."""
+    word_bytes = bpp * data_w // 8
+    if burst is None:
+        burst = 1
+        while (burst * 2 * bpp <= 256 and burst * 2 * word_bytes <= BURST_TARGET_BYTES
+               and -(-words_per_frame // (burst * 2)) >= 4):
+            burst *= 2
+    if burst < 1 or burst & (burst - 1) or burst * bpp > 256 or burst * word_bytes > 4096:
+        raise PleiadesError(f"{name}: burst of {burst} words x {bpp} beats of {data_w} bits: a burst must be a "
+                            "power of two words of at most 256 beats and 4096 bytes; choose a smaller burst")
+    return burst
+
+
 def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, burst_pix: int | None = None,
                    fifo_depth: int | None = None, base_addr: int = 0, addr_w: int = 32, latency: int = 64,
                    cycles_per_pixel: int = 1, name: str = "layer") -> HistoryLayout:
@@ -118,16 +138,8 @@ def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, bu
         raise PleiadesError(f"{name}: an external history needs K >= 2 temporal taps, got K = {k}")
     if data_w < 8 or data_w > 1024 or data_w & (data_w - 1):
         raise PleiadesError(f"{name}: the AXI data width must be a power of two from 8 to 1024 bits, got {data_w}")
-    bpp = pow2_at_least(-(-(c_in * in_w) // data_w))
-    pix_bytes = bpp * data_w // 8
-    if burst_pix is None:
-        burst_pix = 1
-        while (burst_pix * 2 * bpp <= 256 and burst_pix * 2 * pix_bytes <= BURST_TARGET_BYTES
-               and -(-pixels // (burst_pix * 2)) >= 4):
-            burst_pix *= 2
-    if burst_pix < 1 or burst_pix & (burst_pix - 1) or burst_pix * bpp > 256 or burst_pix * pix_bytes > 4096:
-        raise PleiadesError(f"{name}: burst of {burst_pix} pixels x {bpp} beats of {data_w} bits: a burst must be a "
-                            "power of two pixels of at most 256 beats and 4096 bytes; choose a smaller burst")
+    bpp = beats_per_word(c_in * in_w, data_w)
+    burst_pix = burst_words(pixels, bpp, data_w, burst_pix, name)
     if fifo_depth is None:
         fifo_depth = prefetch_depth(k, bpp, burst_pix, latency, cycles_per_pixel)
     if fifo_depth < 2 * burst_pix or fifo_depth & (fifo_depth - 1):
@@ -312,5 +324,6 @@ def default_layout(graph: IRGraph, layer: Layer, fold: Fold, *, port_bits: int =
                           cycles_per_pixel=external_cycles_per_pixel(layer, fold), name=layer.name)
 
 
-__all__ = ["AXI_SIGNALS", "HistoryLayout", "axi_data_width", "axi_ports", "external_layer_files", "history_layout",
-           "TemporalConvExternal", "default_layout", "external_cycles_per_pixel", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
+__all__ = ["AXI_SIGNALS", "HistoryLayout", "TemporalConvExternal", "axi_connections", "axi_data_width", "axi_ports",
+           "beats_per_word", "burst_words", "default_layout", "external_cycles_per_pixel", "external_layer_files",
+           "history_layout", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]

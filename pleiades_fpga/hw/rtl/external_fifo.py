@@ -1,0 +1,121 @@
+"""External stream FIFOs: ``templates/axi_stream_fifo.v`` (a delay line whose body is a ring of bursts in
+external memory behind an AXI4 master) for the buffers that hold whole frames: a GroupNorm frame buffer and a
+fork's skip FIFO (docs/EXTERNAL_MEMORY.md). :class:`FifoLayout` is its parameters and address map (the same AXI
+width interface as ``HistoryLayout``), :func:`fifo_layout` the checked choice, :func:`fifo_module` a wrapper
+module with the layer ports (``s_axis``/``m_axis``), ``m_axi_*`` and ``axi_error``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (axi_connections, axi_ports, beats_per_word,
+                                                               burst_words, prefetch_depth)
+from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
+
+TEMPLATE = "axi_stream_fifo"
+
+
+@dataclass(frozen=True)
+class FifoLayout:
+    """One axi_stream_fifo instance: its parameters and the address map of its ring in external memory."""
+
+    word_w: int          # stream word (pixel) width (bits)
+    frame_pix: int       # words per frame
+    data_w: int          # AXI data width (bits)
+    bpp: int             # AXI beats per word
+    burst_pix: int       # words per burst
+    fifo_depth: int      # write and prefetch FIFO depth (words)
+    ring_bursts: int     # burst slots of the ring
+    base_addr: int = 0
+    addr_w: int = 32
+    id_w: int = 1
+
+    @property
+    def pix_bytes(self) -> int:
+        return self.bpp * self.data_w // 8
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.burst_pix * self.pix_bytes
+
+    @property
+    def n_bursts(self) -> int:
+        """Bursts per frame (the last one possibly partial)."""
+        return -(-self.frame_pix // self.burst_pix)
+
+    @property
+    def region_bytes(self) -> int:
+        return self.ring_bursts * self.burst_bytes
+
+    @property
+    def region_end(self) -> int:
+        return self.base_addr + self.region_bytes
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes on the bus per frame and direction (words padded to whole beats)."""
+        return self.frame_pix * self.pix_bytes
+
+    @property
+    def capacity_words(self) -> int:
+        """Words the FIFO holds at least: the ring's whole frames (a frame's last burst may be partial) + the two
+        on-chip FIFOs."""
+        return self.ring_bursts // self.n_bursts * self.frame_pix + 2 * self.fifo_depth
+
+    def width(self, key: str | int) -> int:
+        """Width of an AXI signal by its key in ``AXI_SIGNALS``."""
+        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
+
+    def params(self) -> dict[str, object]:
+        """Verilog parameters of axi_stream_fifo."""
+        return {"PIX_W": self.word_w, "FRAME_PIX": self.frame_pix, "DATA_W": self.data_w, "BPP": self.bpp,
+                "BURST_PIX": self.burst_pix, "FIFO_DEPTH": self.fifo_depth, "RING_BURSTS": self.ring_bursts,
+                "ADDR_W": self.addr_w, "ID_W": self.id_w, "BASE_ADDR": f"64'h{self.base_addr:x}"}
+
+
+def fifo_layout(*, word_w: int, frame_pix: int, capacity: int, data_w: int, burst_pix: int | None = None,
+                fifo_depth: int | None = None, ring_bursts: int | None = None, base_addr: int = 0, addr_w: int = 32,
+                latency: int = 64, cycles_per_word: int = 1, name: str = "fifo") -> FifoLayout:
+    """The checked layout of an external FIFO that must hold ``capacity`` words without stalling its producer.
+    ``ring_bursts`` defaults to the bursts of ceil(capacity / frame_pix) + 1 whole frames (each frame starts a
+    new burst slot); ``fifo_depth`` to the prefetch depth hiding ``latency`` cycles when a word is consumed every
+    ``cycles_per_word`` cycles (``prefetch_depth`` with one stream); ``burst_pix`` as for the histories."""
+    if word_w < 1 or frame_pix < 1 or capacity < 1:
+        raise PleiadesError(f"{name}: an external FIFO needs a word width, frame length and capacity >= 1, got "
+                            f"{word_w} bits, {frame_pix} words per frame, capacity {capacity}")
+    if data_w < 8 or data_w > 1024 or data_w & (data_w - 1):
+        raise PleiadesError(f"{name}: the AXI data width must be a power of two from 8 to 1024 bits, got {data_w}")
+    bpp = beats_per_word(word_w, data_w)
+    burst_pix = burst_words(frame_pix, bpp, data_w, burst_pix, name)
+    if fifo_depth is None:
+        fifo_depth = prefetch_depth(2, bpp, burst_pix, latency, cycles_per_word)
+    if fifo_depth < 2 * burst_pix or fifo_depth & (fifo_depth - 1):
+        raise PleiadesError(f"{name}: the FIFO depth must be a power of two of at least two bursts "
+                            f"({2 * burst_pix} words), got {fifo_depth}")
+    nb = -(-frame_pix // burst_pix)
+    if ring_bursts is None:
+        ring_bursts = (-(-capacity // frame_pix) + 1) * nb
+    if ring_bursts < 1:
+        raise PleiadesError(f"{name}: the ring needs at least one burst slot, got {ring_bursts}")
+    lay = FifoLayout(word_w, frame_pix, data_w, bpp, burst_pix, fifo_depth, ring_bursts, base_addr, addr_w)
+    if base_addr % lay.burst_bytes:
+        raise PleiadesError(f"{name}: base address 0x{base_addr:x} is not a multiple of the burst size "
+                            f"({lay.burst_bytes} bytes); align it")
+    if lay.region_end > 1 << addr_w:
+        raise PleiadesError(f"{name}: the FIFO ring 0x{base_addr:x} + {lay.region_bytes} bytes does not fit a "
+                            f"{addr_w}-bit address space")
+    return lay
+
+
+def fifo_module(name: str, lay: FifoLayout) -> str:
+    """Verilog of module ``name``: axi_stream_fifo on ``lay`` with the layer ports, ``m_axi_*`` and ``axi_error``."""
+    ports = layer_ports(lay.word_w, lay.word_w) + axi_ports(lay) + [Port("axi_error", "output")]
+    conns = {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"),
+             **stream_connections("m_axis", "m_axis"), **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}
+    body = [instance(TEMPLATE, "u_fifo", conns, lay.params())]
+    return module(name, ports, body, comment=(f"{name}: a stream FIFO of {lay.word_w}-bit words in external memory "
+                                              f"(axi_stream_fifo, ring of {lay.region_bytes} bytes; generated)."))
+
+
+__all__ = ["FifoLayout", "TEMPLATE", "fifo_layout", "fifo_module"]
