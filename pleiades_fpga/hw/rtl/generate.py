@@ -33,7 +33,8 @@ from pleiades_fpga.hw.rtl.kinds.registry import HwKind
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (AXI_SIGNALS, HistoryLayout, axi_connections,
                                                                external_cycles_per_pixel)
 from pleiades_fpga.hw.rtl.lint import TEMPLATES_DIR, template_sources
-from pleiades_fpga.hw.rtl.memory_plan import plan_layouts, plan_memory
+from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
+from pleiades_fpga.hw.rtl.memory_plan import BUFFER_KINDS, Layout, plan_layouts, plan_memory
 from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.toolflow.parts import DEFAULT_PART, BoardMemory, Part, get_part
 
@@ -80,10 +81,12 @@ class _Streams:
     forks: list[dict[str, Any]] = field(default_factory=list)   # manifest entries of the forks
 
 
-def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _Streams:
+def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str,
+                  external: dict[str, Layout] | None = None) -> _Streams:
     """Producer of every tensor; a tensor with two readers goes through a fork (hardware kind ``fork``), its short
     branch (the joining layer itself, e.g. the add, or the layer whose output it reads: the skip) through the
-    fork's FIFO."""
+    fork's FIFO (in external memory when ``external`` has a layout for the fork's name ``fork_<tensor>``)."""
+    external = external or {}
     st = _Streams(producers={in_tensor: "s_in"})
     readers: dict[str, list[Layer]] = {}
     for l in hw_layers:
@@ -103,12 +106,17 @@ def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str) -> _St
             raise UnsupportedModelError(f"tensor {tname} has {len(cons)} readers; the RTL backend forks into 2 at most")
         near = [i for i, c in enumerate(cons) if c in joins or any(c.output in j.inputs for j in joins)]
         short = near[0] if len(near) == 1 else 1
-        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname),
-                                           _frames_held(cons[1 - short], readers, joins))
+        ext = external.get(f"fork_{_ident(tname)}")
+        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname),  # type: ignore[attr-defined]
+                                           _frames_held(cons[1 - short], readers, joins),
+                                           ext if isinstance(ext, FifoLayout) else None, EXT_BASE_PARAM)
         st.decls += fork.decls
         st.insts += fork.insts
         st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fork.direct
         st.port_of[(tname, cons[short].name, cons[short].inputs.index(tname))] = fork.queued
+        join = cons[short] if cons[short] in joins else next((j for j in joins if cons[short].output in j.inputs), None)
+        if join is not None:   # the folding JSON's "memory" of the joining layer places the skip FIFO
+            fork.entry["memory_layer"] = join.name
         st.forks.append(fork.entry)
     return st
 
@@ -125,7 +133,7 @@ def _frames_held(first: Layer, readers: dict[str, list[Layer]], joins: list[Laye
     return held
 
 
-def _layer_instance(layer: Layer, name: str, st: _Streams, ext: HistoryLayout | None = None) -> str:
+def _layer_instance(layer: Layer, name: str, st: _Streams, ext: Layout | None = None) -> str:
     """Instance ``u_<name>`` of a layer wrapper in the top, wired to its input stream(s) and ``<ident>_out``; an
     external layer also to its AXI wires ``<name>_axi_*``, ``<name>_axi_error`` and its region's base address."""
     conns = {"clk": "clk", "rst": "rst"}
@@ -159,7 +167,7 @@ def _layer_entry(graph: IRGraph, layer: Layer, name: str, fold: Fold, low: Lower
     return entry
 
 
-def _axi_top(masters: list[str], lay: HistoryLayout) -> tuple[list[v.Port], list[str]]:
+def _axi_top(masters: list[str], lay: Layout) -> tuple[list[v.Port], list[str]]:
     """The top's one AXI4 master port (``m_axi_*``, ``axi_error``) and the wiring from the external layers'
     masters ``<name>_axi_*``: directly for one layer, else through ``axi_arbiter`` (master i in bits [i*W +: W],
     responses routed back by the upper ID bits)."""
@@ -182,7 +190,7 @@ def _axi_top(masters: list[str], lay: HistoryLayout) -> tuple[list[v.Port], list
 
 
 def _top_verilog(graph: IRGraph, top: str, in_tensor: str, st: _Streams, insts: list[str],
-                 layouts: dict[str, HistoryLayout]) -> str:
+                 layouts: dict[str, Layout]) -> str:
     """The network top: the host's input stream -> layer wrappers (forks, FIFOs) -> one logit beat per frame;
     with external layers (``layouts`` by wrapper module name), one AXI4 master port and ``EXT_BASE_ADDR``."""
     tin, tout = graph.tensors[in_tensor], graph.tensors[graph.output]
@@ -283,19 +291,19 @@ def _check_graph(graph: IRGraph) -> tuple[list[Layer], str]:
 
 
 def _lower_layers(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold], st: _Streams,
-                  external: dict[str, HistoryLayout]) -> tuple[list[tuple[str, str]], list[str], list[dict[str, Any]],
-                                                               set[str], dict[str, HistoryLayout]]:
-    """Lower each layer with its hardware kind (a layer in ``external``, by IR name, with ``temporal_conv_external``
-    on its planned layout): generated modules, top instances, manifest entries, templates and the external layers'
-    layouts by wrapper module name."""
+                  external: dict[str, Layout]) -> tuple[list[tuple[str, str]], list[str], list[dict[str, Any]],
+                                                         set[str], dict[str, Layout]]:
+    """Lower each layer with its hardware kind (a layer in ``external``, by IR name: a temporal conv with
+    ``temporal_conv_external`` on its history layout, a GroupNorm with its frame buffer on its FIFO layout):
+    generated modules, top instances, manifest entries, templates and the external layers' layouts by wrapper
+    module name."""
     modules, insts, entries, templates, by_module = [], [], [], set(), {}
-    ext_kind = HW_KINDS["temporal_conv_external"]
     for idx, l in enumerate(hw_layers):
         name = f"L{idx}_{_ident(l.name)}"
         lay = external.get(l.name)
-        kind = hw_kind_of(l) if lay is None else ext_kind
+        kind = HW_KINDS["temporal_conv_external"] if isinstance(lay, HistoryLayout) else hw_kind_of(l)
         low = kind.lower(graph, l, name, folding[l.name]) if lay is None else \
-            ext_kind.lower_with(graph, l, name, folding[l.name], lay)  # type: ignore[attr-defined]
+            kind.lower_with(graph, l, name, folding[l.name], lay)  # type: ignore[attr-defined]
         templates |= set(low.module.split("+"))
         modules += low.files
         insts.append(_layer_instance(l, name, st, lay))
@@ -321,17 +329,17 @@ class MemoryOptions:
 
 def _memory_plan(graph: IRGraph, hw_layers: list[Layer], folding: dict[str, Fold], entries: list[dict[str, Any]],
                  opts: MemoryOptions) -> dict[str, Any]:
-    """The memory plan (``hw.rtl.memory_plan``) of the on-chip lowering's manifest entries; only circular buffers
-    can go external (the external temporal engine)."""
+    """The memory plan (``hw.rtl.memory_plan``) of the on-chip lowering's manifest entries (circular buffers,
+    GroupNorm frame buffers and skip FIFOs can go external)."""
     cpp = {l.name: external_cycles_per_pixel(l, folding[l.name]) for l in hw_layers
            if hw_kind_of(l).name == "temporal_conv"}
     extra = {} if opts.latency is None else {"latency": opts.latency}
     return plan_memory(entries, opts.part or get_part(DEFAULT_PART), memory=opts.memory, overrides=opts.overrides,
-                       auto=opts.part is not None, external_kinds=("circular_buffer",), data_w=opts.data_bits,
+                       auto=opts.part is not None, external_kinds=BUFFER_KINDS, data_w=opts.data_bits,
                        cycles_per_pixel=cpp, **extra)
 
 
-def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
+def _external_memory(plan: dict[str, Any], by_module: dict[str, Layout],
                      entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The manifest's ``external_memory`` (schema: docs/EXTERNAL_MEMORY.md), None without external layers."""
     if not by_module:
@@ -343,7 +351,7 @@ def _external_memory(plan: dict[str, Any], by_module: dict[str, HistoryLayout],
     rows = {b["layer"]: b for b in plan["buffers"] if b["memory"] == "external"}
     masters = []
     for i, (module_name, l) in enumerate(by_module.items()):
-        b = rows[name_of[module_name]]
+        b = rows[name_of.get(module_name, module_name)]   # a fork's master is named like its entry
         masters.append({"index": i, "layer": b["layer"], "module": module_name, "offset": l.base_addr,
                         "region_bytes": l.region_bytes, "read_bytes_per_frame": b["read_bytes_per_frame"],
                         "write_bytes_per_frame": b["write_bytes_per_frame"]})
@@ -373,9 +381,11 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
     modules, insts, entries, templates, _ = _lower_layers(graph, hw_layers, folding, st, {})
     plan = _memory_plan(graph, hw_layers, folding, st.forks + entries, opts)
     external = plan_layouts(plan)
-    by_module: dict[str, HistoryLayout] = {}
+    by_module: dict[str, Layout] = {}
     if external:
+        st = _plan_streams(graph, hw_layers, in_tensor, external)
         modules, insts, entries, templates, by_module = _lower_layers(graph, hw_layers, folding, st, external)
+        by_module.update({f["name"]: external[f["name"]] for f in st.forks if f["name"] in external})
         if len(by_module) > 1:
             templates.add(ARBITER)
     templates |= {"requant"} | {module for fork in st.forks for module in fork["module"].split("+")}

@@ -1,14 +1,16 @@
 """Memory planner: where each temporal buffer lives (on chip or in the board's external memory), and the
 external traffic it causes against the board memory's usable bandwidth (docs/EXTERNAL_MEMORY.md).
 
-Buffers: a temporal layer's circular buffer (manifest memory kind ``circular_buffer``: K-1 frames) and a
-GroupNorm frame buffer (kind ``frame_buffer``: one frame). The planner starts from every buffer on chip, applies
-the per-layer overrides (folding JSON ``"memory": "onchip" | "external"``), then moves the largest remaining
-buffers external until the design's block RAM (+ UltraRAM) fits the part with ``headroom`` left free. An external
-buffer keeps on chip its prefetch FIFOs (K-1 history FIFOs + 1 write FIFO of ``fifo_depth`` pixels).
+Buffers: a temporal layer's circular buffer (manifest memory kind ``circular_buffer``: K-1 frames), a
+GroupNorm frame buffer (kind ``frame_buffer``: one frame) and a fork's skip FIFO (kind ``skip_fifo``: the frames
+its long branch holds, plus one). The planner starts from every buffer on chip, applies the per-layer overrides
+(folding JSON ``"memory": "onchip" | "external"``; a fork by its manifest name ``fork_<tensor>``), then moves the
+largest remaining buffers external until the design's block RAM (+ UltraRAM) fits the part with ``headroom`` left
+free. An external buffer keeps on chip its FIFOs: a history's K-1 prefetch FIFOs + 1 write FIFO, an external
+FIFO's (``external_fifo``, frame buffers and skip FIFOs) write and prefetch FIFOs.
 
 Traffic per frame of an external buffer (steady state, bytes on the AXI bus, pixels padded to whole beats):
-circular buffer: K-1 frames read + 1 written; frame buffer: 1 read + 1 written. MB/s = bytes per frame x frames/s
+circular buffer: K-1 frames read + 1 written; frame buffer and skip FIFO: 1 read + 1 written. MB/s = bytes per frame x frames/s
 at the required rate (1e6 / bin_us) and at the achieved rate (clock / cycles per frame); the verdict compares the
 total with the board memory's usable bandwidth (``toolflow.parts.BOARD_MEMORIES``, figures with their source).
 """
@@ -18,12 +20,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.external_fifo import FifoLayout, fifo_layout
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import HistoryLayout, axi_data_width, history_layout
 from pleiades_fpga.toolflow.parts import (URAM_BLOCK_BITS, BoardMemory, Part, bram_blocks, memory_class,
                                         rom_uses_bram, uram_blocks)
 
 MEMORY_CHOICES = ("onchip", "external")
-BUFFER_KINDS = ("circular_buffer", "frame_buffer")
+BUFFER_KINDS = ("circular_buffer", "frame_buffer", "skip_fifo")
+Layout = HistoryLayout | FifoLayout
 DEFAULT_HEADROOM = 0.10        # fraction of the part's block RAM left free
 DEFAULT_LATENCY = 64           # nominal memory latency (cycles, address to first data) the prefetch hides
 
@@ -54,7 +58,7 @@ class BufferPlan:
     base_addr: int             # byte address of its region (external only)
     read_bytes_per_frame: int  # external traffic (0 when on chip)
     write_bytes_per_frame: int
-    layout: HistoryLayout | None = None
+    layout: Layout | None = None
 
 
 def _entry_cycles_per_pixel(layer: dict[str, Any]) -> int:
@@ -63,16 +67,31 @@ def _entry_cycles_per_pixel(layer: dict[str, Any]) -> int:
     return max(1, int(layer.get("cycles_per_frame", h * w)) // (h * w))
 
 
-def _layout(layer: dict[str, Any], frames: int, port_w: int, latency: int, cpp: int) -> HistoryLayout:
-    """A buffer's layout on a port of ``port_w`` bits (the layer's own AXI width: its pixel rounded up)."""
+def _word_bits(layer: dict[str, Any], mem: dict[str, Any]) -> int:
+    """Bits of one word (pixel) of a buffer: a skip FIFO's word less its tlast bit, else the layer's input pixel."""
+    if mem["kind"] == "skip_fifo":
+        return int(mem["width"]) - 1
+    return int(layer["in_shape"][0]) * int(layer["in_bits"])
+
+
+def _layout(layer: dict[str, Any], mem: dict[str, Any], frames: int, data_w: int, latency: int, cpp: int,
+            base_addr: int = 0) -> Layout:
+    """A buffer's layout with ``data_w``-bit AXI beats: a history (circular buffer) or an external FIFO."""
     c, h, w = (int(v) for v in layer["in_shape"])
-    return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=h * w,
-                          data_w=axi_data_width(c * int(layer["in_bits"]), port_w),
-                          latency=latency, cycles_per_pixel=cpp, name=str(layer["name"]))
+    name = str(layer["name"])
+    if mem["kind"] == "circular_buffer":
+        return history_layout(c_in=c, in_w=int(layer["in_bits"]), k=frames + 1, pixels=h * w, data_w=data_w,
+                              base_addr=base_addr, latency=latency, cycles_per_pixel=cpp, name=name)
+    capacity = int(mem["depth"]) if mem["kind"] == "skip_fifo" else h * w
+    return fifo_layout(word_w=_word_bits(layer, mem), frame_pix=h * w, capacity=capacity, data_w=data_w,
+                       base_addr=base_addr, latency=latency, cycles_per_word=cpp, name=name)
 
 
-def _fifo_bits(lay: HistoryLayout, part: Part) -> int:
-    """Block RAM bits of the K-1 prefetch FIFOs and the write FIFO (each FIFO_DEPTH x pixel bits)."""
+def _fifo_bits(lay: Layout, part: Part) -> int:
+    """Block RAM bits of the on-chip FIFOs of an external buffer: a history's K-1 prefetch FIFOs and its write
+    FIFO, an external FIFO's write and prefetch FIFOs (each FIFO_DEPTH x word bits)."""
+    if isinstance(lay, FifoLayout):
+        return 2 * memory_bits({"depth": lay.fifo_depth, "width": lay.word_w, "kind": "fifo"}, part)
     one = memory_bits({"depth": lay.fifo_depth, "width": lay.c_in * lay.in_w, "kind": "fifo"}, part)
     return lay.k * one
 
@@ -87,14 +106,16 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
     ``memory``: the board memory (its port width caps the AXI data width, 64 bits if None). All external buffers
     share one AXI data width (one port behind an arbiter): ``data_w``, by default the widest external pixel rounded
     up to a power of two (>= 8 bits), at most the port's width. ``overrides``: layer name -> "onchip" |
-    "external". ``auto`` False: no buffer is moved external unless an override says so. ``external_kinds``: the
+    "external" (a layer entry with ``"memory_layer": J``, a fork, takes the override given to layer J, the layer
+    joining its skip FIFO). ``auto`` False: no buffer is moved external unless an override says so. ``external_kinds``: the
     buffer kinds that may go external (an override on another kind is refused). ``cycles_per_pixel``: the MAC
     cycles per pixel of a layer's external engine (sets its prefetch depth; default from its entry's cycles).
     External regions are placed one after the other from ``base_addr``, each aligned to 4 KB. Returns {"part",
     "headroom", "budget_bits", "onchip_bits", "fits", "buffers": [...]} (JSON-ready)."""
     if not 0 <= headroom < 1:
         raise PleiadesError(f"block RAM headroom must be a fraction in [0, 1), got {headroom}")
-    overrides = dict(overrides or {})
+    alias = {str(l["memory_layer"]): str(l["name"]) for l in layers if "memory_layer" in l}
+    overrides = {alias.get(k, k): v for k, v in (overrides or {}).items()}   # a join's "memory": its skip FIFO
     cpp_of = dict(cycles_per_pixel or {})
     names = {str(l.get("name")) for l in layers}
     for name, choice in overrides.items():
@@ -106,13 +127,14 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
     fixed = 0                                    # on-chip bits of everything but the movable buffers
     buffers: list[BufferPlan] = []
     cpp_used: dict[str, int] = {}
+    layer_of: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for layer in layers:
         mems = layer.get("memories", [])
         bufs = [m for m in mems if m.get("kind") in BUFFER_KINDS]
         fixed += sum(memory_bits(m, part) for m in mems if m.get("kind") not in BUFFER_KINDS)
         if overrides.get(str(layer["name"])) == "external" and not bufs:
             raise PleiadesError(f"layer {layer['name']}: memory 'external' needs a temporal buffer; the layer has "
-                                "none (only temporal layers and GroupNorm frame buffers can be external)")
+                                "none (only temporal layers, GroupNorm frame buffers and skip FIFOs can be external)")
         if overrides.get(str(layer["name"])) == "external" and any(m["kind"] not in external_kinds for m in bufs):
             raise PleiadesError(f"layer {layer['name']}: its {bufs[0]['kind']} cannot be external in this design "
                                 f"(external buffers: {', '.join(external_kinds)}); set its memory to 'onchip'")
@@ -120,7 +142,8 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
             frames = int(layer.get("kernel", 2)) - 1 if mem["kind"] == "circular_buffer" else 1
             cpp = cpp_of.get(str(layer["name"])) or _entry_cycles_per_pixel(layer)
             cpp_used[str(layer["name"])] = cpp
-            lay = _layout(layer, frames, port_w, latency, cpp)
+            lay = _layout(layer, mem, frames, axi_data_width(_word_bits(layer, mem), port_w), latency, cpp)
+            layer_of[str(layer["name"])] = (layer, mem)
             buffers.append(BufferPlan(str(layer["name"]), mem["kind"], "onchip", "fits on chip", frames,
                                       memory_bits(mem, part), _fifo_bits(lay, part), 0, 0, 0, 0, lay))
     budget = int((part.bram_bits + part.uram_bits) * (1.0 - headroom))
@@ -142,14 +165,13 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
         data_w = max((b.layout.data_w for b in ext if b.layout is not None), default=port_w)
     addr = base_addr
     for b in ext:
-        assert b.layout is not None
-        lay = history_layout(c_in=b.layout.c_in, in_w=b.layout.in_w, k=b.layout.k, pixels=b.layout.pixels,
-                             data_w=data_w, base_addr=addr, latency=latency,
-                             cycles_per_pixel=cpp_used[b.layer], name=b.layer)
+        layer, mem = layer_of[b.layer]
+        lay = _layout(layer, mem, b.frames, data_w, latency, cpp_used[b.layer], addr)
         b.layout, b.base_addr, b.region_bytes = lay, addr, lay.region_bytes
         b.external_onchip_bits = _fifo_bits(lay, part)
-        b.read_bytes_per_frame = b.frames * lay.pixels * lay.pix_bytes
-        b.write_bytes_per_frame = lay.pixels * lay.pix_bytes
+        frame_bytes = int(layer["in_shape"][1]) * int(layer["in_shape"][2]) * lay.pix_bytes
+        b.read_bytes_per_frame = b.frames * frame_bytes
+        b.write_bytes_per_frame = frame_bytes
         addr = -(-(addr + lay.region_bytes) // 4096) * 4096
     if memory is not None and addr - base_addr > memory.size_bytes:
         raise PleiadesError(f"the external buffers need {addr - base_addr:,} bytes, more than the "
@@ -167,16 +189,24 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
             "source": "estimated (block RAM of each memory by the part's mapping rules, toolflow.parts)"}
 
 
-def plan_layouts(plan: dict[str, Any]) -> dict[str, HistoryLayout]:
-    """The history layout of every external circular buffer of a plan, by layer (checked again)."""
-    out = {}
+def plan_layouts(plan: dict[str, Any]) -> dict[str, Layout]:
+    """The layout of every external buffer of a plan, by layer (checked again): a ``HistoryLayout`` for a
+    circular buffer, a ``FifoLayout`` for a frame buffer or skip FIFO."""
+    out: dict[str, Layout] = {}
     for b in plan["buffers"]:
-        if b["memory"] == "external" and b["kind"] == "circular_buffer":
-            p = b["params"]
+        if b["memory"] != "external":
+            continue
+        p = b["params"]
+        if b["kind"] == "circular_buffer":
             out[b["layer"]] = history_layout(c_in=p["C_IN"], in_w=p["IN_W"], k=p["K"], pixels=p["PIXELS"],
                                              data_w=p["DATA_W"], burst_pix=p["BURST_PIX"],
                                              fifo_depth=p["FIFO_DEPTH"], base_addr=b["base_addr"],
                                              addr_w=p["ADDR_W"], name=b["layer"])
+        else:
+            out[b["layer"]] = fifo_layout(word_w=p["PIX_W"], frame_pix=p["FRAME_PIX"], capacity=1,
+                                          data_w=p["DATA_W"], burst_pix=p["BURST_PIX"], fifo_depth=p["FIFO_DEPTH"],
+                                          ring_bursts=p["RING_BURSTS"], base_addr=b["base_addr"],
+                                          addr_w=p["ADDR_W"], name=b["layer"])
     return out
 
 
@@ -213,5 +243,5 @@ def bandwidth(plan: dict[str, Any], *, fps_required: float, fps_achieved: float,
             "source": "estimated (traffic model: bytes on the AXI bus per frame; board figures: see memory.source)"}
 
 
-__all__ = ["BUFFER_KINDS", "BufferPlan", "DEFAULT_HEADROOM", "MEMORY_CHOICES", "bandwidth", "memory_bits",
+__all__ = ["BUFFER_KINDS", "BufferPlan", "Layout", "DEFAULT_HEADROOM", "MEMORY_CHOICES", "bandwidth", "memory_bits",
            "plan_layouts", "plan_memory"]

@@ -16,6 +16,7 @@ layer wrappers (template + ROMs) that the generator ships and the template tests
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -202,16 +203,30 @@ def channel_param_words(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, p
 
 
 
+@dataclass(frozen=True)
+class WrapperExtra:
+    """What a layer wrapper adds to :func:`layer_with_roms`: ports, body lines, template connections."""
+
+    ports: tuple[Port, ...] = ()
+    body: tuple[str, ...] = ()
+    connections: tuple[tuple[str, str], ...] | dict[str, str] = ()
+    parameters: tuple[tuple[str, str], ...] = ()     # of the wrapper module (name, default)
+    comment: str = ""                                # appended to the wrapper's comment
+
+
 def layer_with_roms(name: str, template: str, params: dict[str, object], din: int, dout: int,
-                    roms: list[tuple[str, list[int], int, bool]]) -> list[tuple[str, str]]:
+                    roms: list[tuple[str, list[int], int, bool]], *, extra: WrapperExtra | None = None
+                    ) -> list[tuple[str, str]]:
     """Generated files (module name, text) of a layer wrapper ``name``: ``template`` with ``params`` and its
     constant ROMs (port prefix, words, width, whether the template drives a read enable ``<prefix>_en``).
 
     The wrapper has the ports of every layer module (:func:`verilog.layer_ports`); the template's ROM read
     ports ``<prefix>_addr``/``<prefix>_data`` (and ``<prefix>_en``) are wired to ROM ``<name>_<prefix>``.
+    ``extra``: more wrapper ports, body lines (before the template) and template connections.
     """
-    body: list[str] = []
+    body: list[str] = list(extra.body) if extra else []
     conns = {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis")}
+    conns.update(dict(extra.connections) if extra else {})
     files = []
     for prefix, words, width, has_en in roms:
         body += [wire(f"{prefix}_addr", addr_width(len(words))), wire(f"{prefix}_data", width)]
@@ -225,7 +240,9 @@ def layer_with_roms(name: str, template: str, params: dict[str, object], din: in
                                                                  "addr": f"{prefix}_addr", "data": f"{prefix}_data"}))
     body.append(instance(template, "u_layer", conns, {k: int(v) if isinstance(v, (int, np.integer)) else v
                                                       for k, v in params.items()}))
-    text = module(name, layer_ports(din, dout), body, comment=f"{name}: {template} with its constant ROMs (generated).")
+    ports = layer_ports(din, dout) + (list(extra.ports) if extra else [])
+    comment = f"{name}: {template} with its constant ROMs (generated)." + (f"\n{extra.comment}" if extra and extra.comment else "")
+    text = module(name, ports, body, comment=comment, parameters=dict(extra.parameters) if extra else None)
     return files + [(name, text)]
 
 
@@ -273,7 +290,7 @@ def avgpool_layer_files(name: str, params: dict[str, int], mult: Sequence[int],
 
 
 def groupnorm_layer_files(name: str, params: dict[str, int], mult: Sequence[int], shift: Sequence[int],
-                          bias: Sequence[int]) -> list[tuple[str, str]]:
+                          bias: Sequence[int], extra: WrapperExtra | None = None) -> list[tuple[str, str]]:
     """Layer wrapper ``name``: groupnorm_stream with its parameter ROM (as :func:`mac_layer_files`): word f, lane j
     (channel f*PE + j) = {S, M, B} with M signed (its two's complement bits in the m field of
     :func:`channel_param_words`)."""
@@ -285,7 +302,7 @@ def groupnorm_layer_files(name: str, params: dict[str, int], mult: Sequence[int]
     words = channel_param_words(bias, [int(m) & ((1 << m_w) - 1) for m in mult], shift, pe, b_w, m_w, s_w)
     c = int(params["C"])
     return layer_with_roms(name, "groupnorm_stream", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
-                           [("prom", words, pe * (b_w + m_w + s_w), True)])
+                           [("prom", words, pe * (b_w + m_w + s_w), True)], extra=extra)
 
 
 def files_text(files: list[tuple[str, str]]) -> str:
@@ -295,6 +312,6 @@ def files_text(files: list[tuple[str, str]]) -> str:
 
 __all__ = [
     "addr_width", "avgpool_layer_files", "avgpool_param_words", "bits_needed", "channel_param_words", "files_text",
-    "groupnorm_layer_files",
+    "groupnorm_layer_files", "WrapperExtra",
     "int_range", "layer_with_roms", "mac_layer_files", "mac_weight_words", "pack_lanes", "rom_verilog", "unpack_lanes",
 ]

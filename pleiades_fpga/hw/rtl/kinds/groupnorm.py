@@ -22,7 +22,11 @@ import numpy as np
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
 from pleiades_fpga.hw.rtl.lowering import Fold, Lowered
-from pleiades_fpga.hw.rtl.rom import groupnorm_layer_files
+from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as FIFO_TEMPLATE
+from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections, axi_ports
+from pleiades_fpga.hw.rtl.rom import WrapperExtra, groupnorm_layer_files
+from pleiades_fpga.hw.rtl.verilog import Port, instance, stream_connections, stream_wires, wire
 from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, signed_bits_for
 
@@ -183,10 +187,52 @@ def estimate_terms(params: dict[str, Any], part: Any) -> dict[str, int]:
     return {"lut": int(round(lut)), "ff": int(fixed_ff + pe * lane_ff), "dsp": int(dsp)}
 
 
+FB_SIGNALS = ("tdata", "tvalid", "tready", "tlast")
+
+
+def _frame_buffer_wiring(params: dict[str, Any], fb: FifoLayout | None) -> WrapperExtra:
+    """The wrapper's side of the template's fb_* streams: tied off (on-chip buffer, or no buffer), or an
+    axi_stream_fifo (``fb``: the buffer in external memory; the wrapper gains ``m_axi_*``, ``axi_error`` and a
+    BASE_ADDR parameter)."""
+    word = int(params["C"]) * int(params["IN_W"])
+    if fb is None:
+        body = (wire("unused_fb_tdata", word), wire("unused_fb_tvalid"), wire("unused_fb_tlast"),
+                wire("unused_fb_tready"))
+        conns = {"fb_m_axis_tdata": "unused_fb_tdata", "fb_m_axis_tvalid": "unused_fb_tvalid",
+                 "fb_m_axis_tready": "1'b0", "fb_m_axis_tlast": "unused_fb_tlast",
+                 "fb_s_axis_tdata": f"{{{word}{{1'b0}}}}", "fb_s_axis_tvalid": "1'b0",
+                 "fb_s_axis_tready": "unused_fb_tready", "fb_s_axis_tlast": "1'b0"}
+        return WrapperExtra(body=body, connections=conns)
+    if fb.word_w != word or fb.frame_pix != int(params["H"]) * int(params["W"]):
+        raise PleiadesError(f"external frame buffer of {fb.frame_pix} words x {fb.word_w} bits does not match the "
+                            f"layer's {int(params['H']) * int(params['W'])} pixels x {word} bits")
+    fifo = instance(FIFO_TEMPLATE, "u_frame_fifo", {
+        "clk": "clk", "rst": "rst", **stream_connections("s_axis", "fb_out"), **stream_connections("m_axis", "fb_in"),
+        **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, {**fb.params(), "BASE_ADDR": "BASE_ADDR"})
+    return WrapperExtra(
+        ports=(*axi_ports(fb), Port("axi_error", "output")),
+        body=(*stream_wires("fb_out", word), *stream_wires("fb_in", word), fifo),
+        connections={**stream_connections("fb_m_axis", "fb_out"), **stream_connections("fb_s_axis", "fb_in")},
+        parameters=(("BASE_ADDR", f"64'h{fb.base_addr:x}"),),
+        comment=f"Frame buffer in external memory (axi_stream_fifo, {fb.region_bytes} bytes from BASE_ADDR).")
+
+
 def layer_files(name: str, params: dict[str, Any], M: Sequence[int], S: Sequence[int],
-                B: Sequence[int]) -> list[tuple[str, str]]:
-    """Generated files (module name, text) of the layer wrapper ``name`` (template + parameter ROM)."""
-    return groupnorm_layer_files(name, params, M, S, B)
+                B: Sequence[int], fb: FifoLayout | None = None) -> list[tuple[str, str]]:
+    """Generated files (module name, text) of the layer wrapper ``name`` (template + parameter ROM; with ``fb``, the
+    frame buffer in external memory: params must have EXT_FRAME = 1)."""
+    if (fb is not None) != bool(int(params.get("EXT_FRAME", 0))):
+        raise PleiadesError(f"{name}: EXT_FRAME={params.get('EXT_FRAME', 0)} needs an external frame buffer layout "
+                            "exactly when it is 1")
+    return groupnorm_layer_files(name, params, M, S, B, _frame_buffer_wiring(params, fb))
+
+
+def external_memories(name: str, params: dict[str, Any], fb: FifoLayout) -> list[dict[str, Any]]:
+    """Manifest memories of the layer with its frame buffer external: the write and prefetch FIFOs of
+    axi_stream_fifo instead of the frame buffer, and the ROM."""
+    fifos = [{"name": f"{name}_frame_{side}_fifo", "kind": "fifo", "depth": fb.fifo_depth, "width": fb.word_w}
+             for side in ("write", "prefetch")]
+    return fifos + [m for m in memories(name, params) if m["kind"] != "frame_buffer"]
 
 
 def layer_params(graph: IRGraph, layer: Layer, pe: int) -> dict[str, Any]:
@@ -218,6 +264,19 @@ class GroupNormHw(HwKind):
         return Lowered(layer_files(name, params, p.M, p.S, p.B), TEMPLATE, params, memories(name, params),
                        {"groups": p.groups, "stats": p.stats, "frames_held": self.frames_held(layer)})
 
+    def lower_with(self, graph: IRGraph, layer: Layer, name: str, fold: Fold, fb: FifoLayout) -> Lowered:
+        """The lowering with the frame buffer in external memory on the planned layout ``fb``."""
+        if layer.params.stats != "frame":
+            raise PleiadesError(f"{layer.name}: only a GroupNorm with stats 'frame' has a frame buffer to move "
+                                f"external (stats is {layer.params.stats!r}); set its memory to 'onchip'")
+        params = {**layer_params(graph, layer, fold.pe), "EXT_FRAME": 1}
+        p = layer.params
+        return Lowered(layer_files(name, params, p.M, p.S, p.B, fb), f"{TEMPLATE}+{FIFO_TEMPLATE}", params,
+                       external_memories(name, params, fb),
+                       {"groups": p.groups, "stats": p.stats, "frames_held": self.frames_held(layer),
+                        "external": {"base_addr": fb.base_addr, "region_bytes": fb.region_bytes,
+                                     "params": fb.params(), "axi_port": "m_axi"}})
+
     def frames_held(self, layer: Layer) -> int:
         return 1 if layer.params.stats == "frame" else 0
 
@@ -238,6 +297,6 @@ class GroupNormHw(HwKind):
         return t["lut"] - LUT_CONTROL, t["ff"], t["dsp"]  # the estimator adds the control LUTs itself
 
 
-__all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
+__all__ = ["external_memories", "MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
            "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "lane_products",
            "latency_cycles", "layer_files", "layer_params", "memories", "multiplier_blocks", "stream_params"]

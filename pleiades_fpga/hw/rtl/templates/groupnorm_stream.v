@@ -51,6 +51,7 @@ module groupnorm_stream #(
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output, 1: signed
     parameter integer RELU = 0,                 // 1: lo = 0 (ReLU fused)
+    parameter integer EXT_FRAME = 0,            // 1 (STATS = 0 only): the frame buffer is outside, on the fb_* streams
     // derived (do not override)
     parameter integer PIXELS = H * W,           // pixels per frame
     parameter integer CF = C / PE,              // slices (cycles) per pixel
@@ -69,7 +70,18 @@ module groupnorm_stream #(
     output wire                 m_axis_tlast,
     output wire                 prom_en,
     output wire [PROM_AW-1:0]   prom_addr,
-    input  wire [PE*FW-1:0]     prom_data
+    input  wire [PE*FW-1:0]     prom_data,
+    // EXT_FRAME = 1: the frame buffer is an external FIFO (e.g. axi_stream_fifo of PIXELS-word frames): every
+    // accepted pixel leaves on fb_m_axis (tlast on a frame's last pixel) and the replay reads it back, in order,
+    // from fb_s_axis. EXT_FRAME = 0: unused (tie fb_s_axis_tvalid and fb_m_axis_tready low).
+    output wire [C*IN_W-1:0]    fb_m_axis_tdata,
+    output wire                 fb_m_axis_tvalid,
+    input  wire                 fb_m_axis_tready,
+    output wire                 fb_m_axis_tlast,
+    input  wire [C*IN_W-1:0]    fb_s_axis_tdata,
+    input  wire                 fb_s_axis_tvalid,
+    output wire                 fb_s_axis_tready,
+    input  wire                 fb_s_axis_tlast
 );
     // ---------------------------------------------------------------- derived sizes
     localparam integer CG = (G > 0) ? C / G : 1;            // channels per group
@@ -115,6 +127,9 @@ module groupnorm_stream #(
         if (STATS != 0 && STATS != 1) begin : g_check_stats
             PARAMETER_ERROR_groupnorm_stream_STATS_must_be_0_or_1 u_error ();
         end
+        if ((EXT_FRAME != 0 && EXT_FRAME != 1) || (EXT_FRAME == 1 && STATS != 0)) begin : g_check_ext
+            PARAMETER_ERROR_groupnorm_stream_EXT_FRAME_must_be_0_or_1_and_1_only_with_STATS_0 u_error ();
+        end
         if ((IN_SIGNED != 0 && IN_SIGNED != 1) || (OUT_SIGNED != 0 && OUT_SIGNED != 1) || (RELU != 0 && RELU != 1))
         begin : g_check_flags
             PARAMETER_ERROR_groupnorm_stream_IN_SIGNED_OUT_SIGNED_RELU_must_be_0_or_1 u_error ();
@@ -158,8 +173,10 @@ module groupnorm_stream #(
     wire in_gl = (in_sg_reg == SG_LAST);
     wire in_issue = in_go && in_busy_reg;
     wire in_pix_last = (in_pix_reg == PIX_LAST);
-    assign s_axis_tready = !rst && (!in_busy_reg || (in_issue && in_f_last)) && accept_ok &&
-                           (!in_pix_last || !hold_full_reg);
+    wire                 fb_ok;                 // EXT_FRAME: the external frame buffer takes the pixel
+    wire in_ready = !rst && (!in_busy_reg || (in_issue && in_f_last)) && accept_ok &&
+                    (!in_pix_last || !hold_full_reg);  // s_axis_tready but for the external buffer
+    assign s_axis_tready = in_ready && fb_ok;
     wire accept = s_axis_tvalid && s_axis_tready;
     wire unused_tlast = &{1'b0, s_axis_tlast};
 
@@ -537,15 +554,38 @@ module groupnorm_stream #(
             wire r_issue = en && rv_reg;
             wire rf_last = (rf_reg == CF_LAST);
             wire rp_last = (rp_reg == PIX_LAST);
-            wire rd = en && rep_reg && (!rv_reg || rf_last);
+            wire rd_want = en && rep_reg && (!rv_reg || rf_last);
+            wire rd;                            // a pixel word is read (rdata holds it from the next cycle)
             wire rep_start = next_full_reg && !rep_reg && !rv_reg;
             wire [C*IN_W-1:0] rdata;
-            wire unused_clearing;
-            ram_sdp #(.DATA_W(C*IN_W), .DEPTH(PIXELS), .CLEAR(0)) u_frame (
-                .clk(clk), .rst(rst), .clearing(unused_clearing),
-                .we(accept), .waddr(in_pix_reg), .wdata(s_axis_tdata),
-                .re(rd), .raddr(rp_reg), .rdata(rdata)
-            );
+            if (EXT_FRAME == 0) begin : g_onchip
+                wire unused_clearing;
+                ram_sdp #(.DATA_W(C*IN_W), .DEPTH(PIXELS), .CLEAR(0)) u_frame (
+                    .clk(clk), .rst(rst), .clearing(unused_clearing),
+                    .we(accept), .waddr(in_pix_reg), .wdata(s_axis_tdata),
+                    .re(rd), .raddr(rp_reg), .rdata(rdata)
+                );
+                assign rd = rd_want;
+                assign fb_ok = 1'b1;
+                assign fb_m_axis_tdata = {(C*IN_W){1'b0}};
+                assign fb_m_axis_tvalid = 1'b0;
+                assign fb_m_axis_tlast = 1'b0;
+                assign fb_s_axis_tready = 1'b0;
+                wire unused_fb = &{1'b0, fb_m_axis_tready, fb_s_axis_tdata, fb_s_axis_tvalid, fb_s_axis_tlast};
+            end else begin : g_external
+                reg [C*IN_W-1:0] rdata_reg;     // the replayed word (as the RAM's read register)
+                always @(posedge clk) begin
+                    if (rd) rdata_reg <= fb_s_axis_tdata;
+                end
+                assign rdata = rdata_reg;
+                assign rd = rd_want && fb_s_axis_tvalid;
+                assign fb_s_axis_tready = rd_want;
+                assign fb_ok = fb_m_axis_tready;
+                assign fb_m_axis_tdata = s_axis_tdata;
+                assign fb_m_axis_tvalid = s_axis_tvalid && in_ready;
+                assign fb_m_axis_tlast = in_pix_last;
+                wire unused_fb = &{1'b0, fb_s_axis_tlast, rp_reg};
+            end
             always @(posedge clk) begin
                 if (rst) begin
                     rv_reg <= 1'b0;
@@ -604,6 +644,12 @@ module groupnorm_stream #(
             end
             assign in_go = en;
             assign accept_ok = en && (cur_ok_reg || (in_pix_reg != {PIX_W{1'b0}}));
+            assign fb_ok = 1'b1;
+            assign fb_m_axis_tdata = {(C*IN_W){1'b0}};
+            assign fb_m_axis_tvalid = 1'b0;
+            assign fb_m_axis_tlast = 1'b0;
+            assign fb_s_axis_tready = 1'b0;
+            wire unused_fb = &{1'b0, fb_m_axis_tready, fb_s_axis_tdata, fb_s_axis_tvalid, fb_s_axis_tlast};
             assign cur_load = next_full_reg && !cur_ok_reg && !in_busy_reg;
             assign nm_issue = in_issue;
             assign nm_gl = in_gl;
