@@ -248,9 +248,9 @@ def _external_memory_html(ext: dict | None) -> str:
     """The external memory section: per-layer and total traffic against the board memory (estimated bandwidth)."""
     if not ext:
         return ""
-    rows = [[l["layer"], l["read_bytes_per_frame"], l["write_bytes_per_frame"], l["bytes_per_frame"],
-             f"{l['mb_s_required']:,.2f}", f"{l['mb_s_achieved']:,.2f}"] for l in ext["layers"]]
-    rows.append(["total", sum(l["read_bytes_per_frame"] for l in ext["layers"]),
+    rows = [[l["layer"], l.get("kind", "circular_buffer"), l["read_bytes_per_frame"], l["write_bytes_per_frame"],
+             l["bytes_per_frame"], f"{l['mb_s_required']:,.2f}", f"{l['mb_s_achieved']:,.2f}"] for l in ext["layers"]]
+    rows.append(["total", "", sum(l["read_bytes_per_frame"] for l in ext["layers"]),
                  sum(l["write_bytes_per_frame"] for l in ext["layers"]), ext["bytes_per_frame"],
                  f"{ext['mb_s_required']:,.2f}", f"{ext['mb_s_achieved']:,.2f}"])
     mem = ext.get("memory")
@@ -258,11 +258,12 @@ def _external_memory_html(ext: dict | None) -> str:
              f"({html.escape(mem['source'])})" if mem else "no board memory known for this part")
     fps_mem = f"; the memory sustains {ext['fps_memory']:,.1f} frames/s" if ext.get("fps_memory") else ""
     return (f"<h2>External memory (estimated bandwidth)</h2>"
-            + _table(rows, ["layer", "read bytes/frame", "written bytes/frame", "bytes/frame",
+            + _table(rows, ["layer", "buffer", "read bytes/frame", "written bytes/frame", "bytes/frame",
                             f"MB/s at {ext['fps_required']:,.1f} frames/s (required)",
                             f"MB/s at {ext['fps_achieved']:,.1f} frames/s (achieved)"])
             + f"<p>Verdict: <b>{html.escape(ext['verdict'])}</b>{fps_mem}. Board memory: {board}. Traffic: bytes on "
-              f"the AXI bus per frame (K-1 history frames read, 1 written; pixels padded to whole beats), estimated "
+              f"the AXI bus per frame (circular buffer: K-1 history frames read, 1 written; GroupNorm frame buffer and "
+              f"skip FIFO: 1 frame each way; pixels padded to whole beats), estimated "
               f"bandwidth.</p>")
 
 

@@ -6,15 +6,16 @@ pixel per cycle; not a stage of the analytic latency."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl import verilog as v
-from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as FIFO_TEMPLATE
-from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
 from pleiades_fpga.hw.rtl.lowering import pow2_at_least
+
+if TYPE_CHECKING:   # external_fifo imports this package (kinds.temporal_conv_external): no cycle at run time
+    from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
 
 SKIP_FIFO_DEPTH = 16
 
@@ -66,7 +67,7 @@ class Fork(HwKind):
             if ext.word_w != width or ext.frame_pix != shape[1] * shape[2]:
                 raise PleiadesError(f"fork_{ident}: external skip FIFO of {ext.frame_pix} words x {ext.word_w} bits "
                                     f"does not match the {shape[1] * shape[2]} pixels x {width} bits it queues")
-            fifo = FIFO_TEMPLATE
+            from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as fifo   # imports kinds: not at module level
             fs.insts.append(v.instance(fifo, f"u_fifo_{ident}", {
                 "clk": "clk", "rst": "rst", **v.stream_connections("s_axis", fb), **v.stream_connections("m_axis", fq),
                 **axi_connections("m_axi", f"fork_{ident}_axi"), "axi_error": f"fork_{ident}_axi_error"},

@@ -15,20 +15,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
 from pleiades_fpga.hw.rtl.lowering import Fold, Lowered
-from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as FIFO_TEMPLATE
-from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections, axi_ports
 from pleiades_fpga.hw.rtl.rom import WrapperExtra, groupnorm_layer_files
 from pleiades_fpga.hw.rtl.verilog import Port, instance, stream_connections, stream_wires, wire
 from pleiades_fpga.ir.graph import IRGraph, Layer
 from pleiades_fpga.ir.integers import GN_STATS, groupnorm_acc_bits, int_range, signed_bits_for
+
+if TYPE_CHECKING:   # external_fifo imports this package (kinds.temporal_conv_external): no cycle at run time
+    from pleiades_fpga.hw.rtl.external_fifo import FifoLayout
 
 TEMPLATE = "groupnorm_stream"
 STATS_CODE = {"frame": 0, "previous": 1}
@@ -206,6 +207,8 @@ def _frame_buffer_wiring(params: dict[str, Any], fb: FifoLayout | None) -> Wrapp
     if fb.word_w != word or fb.frame_pix != int(params["H"]) * int(params["W"]):
         raise PleiadesError(f"external frame buffer of {fb.frame_pix} words x {fb.word_w} bits does not match the "
                             f"layer's {int(params['H']) * int(params['W'])} pixels x {word} bits")
+    from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as FIFO_TEMPLATE  # imports kinds: not at module level
+
     fifo = instance(FIFO_TEMPLATE, "u_frame_fifo", {
         "clk": "clk", "rst": "rst", **stream_connections("s_axis", "fb_out"), **stream_connections("m_axis", "fb_in"),
         **axi_connections("m_axi", "m_axi"), "axi_error": "axi_error"}, {**fb.params(), "BASE_ADDR": "BASE_ADDR"})
@@ -271,6 +274,8 @@ class GroupNormHw(HwKind):
                                 f"external (stats is {layer.params.stats!r}); set its memory to 'onchip'")
         params = {**layer_params(graph, layer, fold.pe), "EXT_FRAME": 1}
         p = layer.params
+        from pleiades_fpga.hw.rtl.external_fifo import TEMPLATE as FIFO_TEMPLATE  # imports kinds: not at module level
+
         return Lowered(layer_files(name, params, p.M, p.S, p.B, fb), f"{TEMPLATE}+{FIFO_TEMPLATE}", params,
                        external_memories(name, params, fb),
                        {"groups": p.groups, "stats": p.stats, "frames_held": self.frames_held(layer),
