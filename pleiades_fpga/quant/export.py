@@ -7,7 +7,8 @@ Metadata keys (all JSON strings):
 - ``pleiades.temporal_layers``: one entry per temporal layer (block order) with ``name``, ``kind``
   ("pleiades"/"free"), ``kernel_size``, ``bin_us`` (step size), ``alpha``, ``beta``, ``degree``,
   ``domain``, ``scale_kernel_size``, ``groups``, ``coefficients`` (BN-folded coeffs, nested lists
-  (out, in/groups, degree+1)) and ``bias`` (folded float bias);
+  (out, in/groups, degree+1)), ``tap_offset`` when GPTQ rounding moved taps (out, in/groups, K; added to the
+  kernel of the coefficients; a re-sampled kernel does without it) and ``bias`` (folded float bias);
   Recurrent temporal layers (issue #6) have ``implementation`` "recurrent", the real ``A``/``B``, the
   integer format and the float ``readout`` instead (see ``pleiades_fpga.quant.recurrent.recurrent_metadata``);
 - ``pleiades.conv_names``: Conv node name -> PyTorch module name (``blocks.1.skip``, ``head.fc2`` ...).
@@ -78,6 +79,8 @@ def temporal_metadata(model: QuantPleiadesNet) -> list[dict]:
         if isinstance(layer, QuantPleiadesConv):
             entry.update({k: layer.meta[k] for k in ("degree", "alpha", "beta", "domain", "scale_kernel_size")})
             entry["coefficients"] = layer.coeffs.detach().double().tolist()
+            if bool(layer.tap_offset.any()):
+                entry["tap_offset"] = layer.tap_offset.detach().double().tolist()
         else:
             entry["taps"] = layer.kernel().detach().double().tolist()
         out.append(entry)

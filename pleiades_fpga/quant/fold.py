@@ -79,6 +79,7 @@ def fold_batchnorm(model: QuantPleiadesNet) -> QuantPleiadesNet:
                     conv_src, conv_dst = conv_src.readout, conv_dst.readout
                 if isinstance(conv_src, QuantPleiadesConv):
                     conv_dst.coeffs.copy_(conv_src.coeffs * f[:, None, None])
+                    conv_dst.tap_offset.copy_(conv_src.tap_offset * f[:, None, None])
                 else:
                     conv_dst.weight.copy_(conv_src.weight * f.view(-1, *([1] * (conv_src.weight.dim() - 1))))
                 conv_dst.bias.copy_((conv_src.bias - bn.running_mean) * f + bn.bias)

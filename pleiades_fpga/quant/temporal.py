@@ -5,7 +5,9 @@
 and the fixed ``basis`` (N+1, K) buffer (same names and values as the float
 ``pleiades_fpga.model.PleiadesTemporalConv``). The weight quantizer (per-output-channel power-of-two
 scale) sees the generated kernel, so QAT trains the coefficients through the quantized taps, and the
-QONNX export contains an ordinary Conv whose constant weight is the quantized kernel.
+QONNX export contains an ordinary Conv whose constant weight is the quantized kernel. ``tap_offset`` (same shape
+as the kernel, zero unless GPTQ rounding (``pleiades_fpga.quant.gptq``) moved taps to other grid points after
+training) is added to the generated kernel.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class QuantPleiadesConv(QuantConv3d):
         del self.weight
         self.coeffs = nn.Parameter(torch.randn(out_channels, in_channels // groups, basis.shape[0]) * 0.5)
         self.register_buffer("basis", basis.detach().clone().to(torch.float32))
+        self.register_buffer("tap_offset", torch.zeros(out_channels, in_channels // groups, kernel_size))
         with torch.no_grad():
             self.bias.zero_()
         self.kernel_size_t = kernel_size
@@ -52,8 +55,18 @@ class QuantPleiadesConv(QuantConv3d):
         return self.kernel()[..., None, None]
 
     def kernel(self) -> Tensor:
-        """Float kernel (out, in/g, K) = coeffs @ basis."""
-        return self.coeffs @ self.basis
+        """Float kernel (out, in/g, K) = coeffs @ basis + tap_offset."""
+        return self.coeffs @ self.basis + self.tap_offset
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        """A state without ``tap_offset`` (saved before GPTQ rounding existed) loads with a zero offset."""
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if prefix + "tap_offset" in missing_keys:
+            missing_keys.remove(prefix + "tap_offset")
+            with torch.no_grad():
+                self.tap_offset.zero_()
 
     def quant_weight(self, quant_input=None, subtensor_slice_list=None):
         return self.weight_quant(self.weight)
