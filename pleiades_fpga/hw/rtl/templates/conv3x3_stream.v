@@ -384,9 +384,8 @@ module conv3x3_stream #(
 
     // ---------------------------------------------------------------- stage O: registered operands
     // Line-buffer (block RAM) and ROM outputs and their selection end in registers: the multipliers of
-    // mac_lane start from registers only. Then mac_lane's stages P, T1, T2 and the accumulator; the
+    // mac_lane start from registers only (the activations per PE lane: xl_reg in g_pe). Then mac_lane's stages P, T1, T2 and the accumulator; the
     // parameter ROM is read at stage P (address = its output group) and registered at T2 (bias, m, s).
-    reg [XB*IN_W-1:0]     xo;
     reg [WLANES*W_W-1:0]  wo;
     reg [3:0]             fv;                     // valid: stages O, P, T1, T2
     reg [4*KGB-1:0]       fkg;                    // output group: stages O, P, T1, T2
@@ -407,7 +406,6 @@ module conv3x3_stream #(
         end else begin
             fv <= {fv[2:0], s2_v};
         end
-        xo <= x_sel;
         wo <= wrom_data;
         fkg <= {fkg[0 +: 3*KGB], s2_kg};
         ffirst <= {ffirst[2:0], s2_first};
@@ -449,12 +447,15 @@ module conv3x3_stream #(
     genvar pe;
     generate
         for (pe = 0; pe < PE; pe = pe + 1) begin : g_pe
-            wire [NX*IN_W-1:0] xl;                                  // input lanes of this PE lane
+            wire [NX*IN_W-1:0] xl_d;                                // input lanes of this PE lane (stage 2)
             if (DEPTHWISE != 0) begin : g_xdw
-                assign xl = xo[pe*IN_W +: IN_W];
+                assign xl_d = x_sel[pe*IN_W +: IN_W];
             end else begin : g_xfull
-                assign xl = xo[0 +: NX*IN_W];
+                assign xl_d = x_sel[0 +: NX*IN_W];
             end
+            // stage O operands of this lane; keep: Yosys must not merge the lanes' equal copies (g_xfull)
+            reg [NX*IN_W-1:0] xl_reg;
+            (* keep *) always @(posedge clk) xl_reg <= xl_d;
             wire signed [BIAS_W-1:0] bias;
             wire [M_W-1:0] m4;
             wire [S_W-1:0] sh4;
@@ -466,7 +467,7 @@ module conv3x3_stream #(
             mac_lane #(
                 .MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
             ) u_mac (
-                .clk(clk), .en(1'b1), .x(xl), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(t2_v), .first(t2_first),
+                .clk(clk), .en(1'b1), .x(xl_reg), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(t2_v), .first(t2_first),
                 .bias(bias), .acc(acc)
             );
             requant_pipe #(

@@ -10,7 +10,9 @@
 // round_half_even(p / 2**s) for s >= 1 (p[s] is the lowest bit kept: ties go up only when it is odd).
 // PIPELINED = 1: three register stages, each advancing while `en` is high:
 //   product (acc * m) -> rounding sum -> shifted value; the clamp after the last register is combinational,
-// so y belongs to the acc/m/s sampled three enabled edges earlier (callers register y).
+// so y belongs to the acc/m/s sampled three enabled edges earlier (callers register y). The masks of s
+// (2**s and 2**(s-1) - 1) are decoded before stage 1 and registered with the product, so the stage 1 -> 2
+// path is only the kept-bit test, a multiplexer and the adder.
 module requant_pipe #(
     parameter integer ACC_W = 16,               // accumulator width (bits, signed)
     parameter integer M_W = 8,                  // multiplier width (bits, unsigned)
@@ -60,7 +62,9 @@ module requant_pipe #(
 
     // ---------------------------------------------------------------- stage registers (or wires)
     wire signed [PW-1:0] p_q;                   // product, stage 1
-    wire        [S_W-1:0] s_q1, s_q2;           // shift at stages 1 and 2
+    wire        [S_W-1:0] s_q2;                 // shift at stage 2
+    wire        [TW-1:0] bit_d, bit_q;          // 2**s (the lowest bit kept), decoded from s; stage 1
+    wire        [TW-1:0] hm1_d, hm1_q;          // 2**(s-1) - 1 (0 when s == 0); stage 1
     wire signed [TW-1:0] t_d, t_q;              // rounding sum, stage 2
     wire signed [TW-1:0] r_d, r_q;              // shifted value, stage 3
     generate
@@ -68,23 +72,28 @@ module requant_pipe #(
             reg signed [PW-1:0] p_reg;
             reg signed [TW-1:0] t_reg, r_reg;
             reg        [S_W-1:0] s1_reg, s2_reg;
+            reg        [TW-1:0] bit_reg, hm1_reg;
             always @(posedge clk) begin
                 if (en) begin
                     p_reg <= prod;
                     s1_reg <= s;
+                    bit_reg <= bit_d;
+                    hm1_reg <= hm1_d;
                     t_reg <= t_d;
                     s2_reg <= s1_reg;
                     r_reg <= r_d;
                 end
             end
             assign p_q = p_reg;
-            assign s_q1 = s1_reg;
+            assign bit_q = bit_reg;
+            assign hm1_q = hm1_reg;
             assign t_q = t_reg;
             assign s_q2 = s2_reg;
             assign r_q = r_reg;
         end else begin : g_comb
             assign p_q = prod;
-            assign s_q1 = s;
+            assign bit_q = bit_d;
+            assign hm1_q = hm1_d;
             assign t_q = t_d;
             assign s_q2 = s;
             assign r_q = r_d;
@@ -93,11 +102,13 @@ module requant_pipe #(
     endgenerate
 
     // ---------------------------------------------------------------- rounding sum, shift, clamp
+    assign bit_d = ONE << s;                                        // 2**s
+    wire        [TW-1:0] half_d = bit_d >> 1;                       // 2**(s-1), 0 when s == 0
+    assign hm1_d = (s == {S_W{1'b0}}) ? {TW{1'b0}} : half_d - ONE;
     wire signed [TW-1:0] p_x = {p_q[PW-1], p_q};
-    wire        [TW-1:0] bit_s = ONE << s_q1;                       // 2**s
-    wire        [TW-1:0] half = bit_s >> 1;                         // 2**(s-1), 0 when s == 0
-    wire                 p_s = |(p_x & bit_s);                      // lowest bit kept by the shift
-    wire        [TW-1:0] rnd = (s_q1 == {S_W{1'b0}}) ? {TW{1'b0}} : (p_s ? half : half - ONE);
+    wire                 p_s = |(p_x & bit_q);                      // lowest bit kept by the shift
+    wire        [TW-1:0] half_q = bit_q >> 1;                       // 2**(s-1) (0 when s == 0: hm1 is 0 too)
+    wire        [TW-1:0] rnd = p_s ? half_q : hm1_q;
     assign t_d = p_x + $signed(rnd);
     assign r_d = t_q >>> s_q2;                                      // floor: round half to even
     wire signed [TW-1:0] c = (r_q > HI) ? HI : ((r_q < LO) ? LO : r_q);

@@ -351,10 +351,10 @@ module temporal_conv_buffer #(
 
     // ---------------------------------------------------------------- stage O: registered operands
     // The memory outputs (and the multiplexers of block-RAM segments and of the tap/slice select) end in
-    // registers here, so the multipliers of stage P start from registers only.
+    // registers here, so the multipliers of stage P start from registers only. The activations are registered
+    // per PE lane (xl_reg in g_pe): a lane's own copy drives only its own multipliers.
     reg                  vo, firsto, lasto, eofo;
     reg         [NO_W-1:0] ofo;
-    reg         [XO_W-1:0] xo;
     reg         [WLANES*W_W-1:0] wo;
     always @(posedge clk) begin
         if (rst) begin
@@ -365,7 +365,6 @@ module temporal_conv_buffer #(
             lasto <= lasth;
             eofo <= eofh;
             ofo <= ofh;
-            xo <= xop1;
             wo <= wrom_data;
         end
     end
@@ -418,13 +417,18 @@ module temporal_conv_buffer #(
     genvar j;
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_pe
-            wire [MS*IN_W-1:0] xl;                                  // input lanes of this PE lane
+            wire [MS*IN_W-1:0] xl_d;                                // input lanes of this PE lane (stage H)
             if (GROUP_IN > 0) begin : g_xg
-                assign xl = xo[j*SIMD*IN_W +: MS*IN_W];
+                assign xl_d = xop1[j*SIMD*IN_W +: MS*IN_W];
             end else if (DEPTHWISE != 0) begin : g_xdw
-                assign xl = xo[j*IN_W +: IN_W];
+                assign xl_d = xop1[j*IN_W +: IN_W];
             end else begin : g_xfull
-                assign xl = xo[0 +: MS*IN_W];
+                assign xl_d = xop1[0 +: MS*IN_W];
+            end
+            // stage O operands of this lane; keep: Yosys must not merge the lanes' equal copies (g_xfull)
+            reg [MS*IN_W-1:0] xl_reg;
+            (* keep *) always @(posedge clk) begin
+                if (!rst && en) xl_reg <= xl_d;
             end
             wire signed [BIAS_W-1:0] bias;
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
@@ -435,7 +439,7 @@ module temporal_conv_buffer #(
             mac_lane #(
                 .MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
             ) u_mac (
-                .clk(clk), .en(en), .x(xl), .w(wl), .acc_load(vt2), .first(firstt2), .bias(bias), .acc(acc[j])
+                .clk(clk), .en(en), .x(xl_reg), .w(wl), .acc_load(vt2), .first(firstt2), .bias(bias), .acc(acc[j])
             );
         end
     endgenerate
