@@ -8,6 +8,9 @@ slowest layer's best achievable rate (the temporal layers need at least K cycles
 rate a ``target_fps`` at ``clock_mhz`` asks for, whichever is larger. The MAC engines' folds carry their MAC
 mode (``lowering.default_mac``: two products per multiplier where the widths allow, LUT multipliers for the
 one-product lanes of <= 4-bit depthwise engines), so a multiplier budget buys about twice the MACs at <= 5 bits.
+A multiplier budget counts multiplier blocks of the default part (18x18, the narrowest known): the MAC lanes' and
+the requantizers' (one acc x M product per PE lane when M needs more than 1 bit: dyadic scales), as the estimator
+counts DSP blocks.
 """
 from __future__ import annotations
 
@@ -19,15 +22,42 @@ from typing import Any
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.hw.rtl.kinds import Fold, hardware_layers, hw_kind_of
 from pleiades_fpga.hw.rtl.kinds.mac import MacEngine
-from pleiades_fpga.hw.rtl.lowering import MAC_MODES, mac_mode_problem, weight_width
+from pleiades_fpga.hw.rtl.lowering import MAC_MODES, mac_mode_problem, ms_widths, requant_fields, weight_width
 from pleiades_fpga.hw.rtl.memory_plan import MEMORY_CHOICES
 from pleiades_fpga.ir.graph import IRGraph, Layer
+from pleiades_fpga.toolflow.parts import DEFAULT_PART, dsp_blocks, get_part
 
 
 def layer_cost(graph: IRGraph, layer: Layer, fold: Fold) -> dict[str, Any]:
     """Cycles per frame, multipliers and MACs per frame of ``layer`` at ``fold`` (its hardware kind's cost model)."""
     cost = hw_kind_of(layer).cost(graph, layer, fold)
     return {key: int(cost[key]) for key in ("cycles_per_frame", "multipliers", "macs_per_frame")}
+
+
+_REQUANT_BLOCKS: dict[int, tuple[Layer, int]] = {}   # id(layer) -> (layer, blocks of one requant lane); the layer
+# is kept so that its id is not reused
+
+
+def requant_multipliers(layer: Layer, fold: Fold) -> int:
+    """Multiplier blocks of a layer's requantizers at ``fold``: one lane per PE (requant.v) multiplying the
+    accumulator by M, a product only when M needs more than 1 bit (``report.estimate``'s rule), split into blocks
+    of the default part (``parts.dsp_blocks``); 0 for kinds without requant lanes."""
+    if not hw_kind_of(layer).requant_lanes or not layer.requant:
+        return 0
+    cached = _REQUANT_BLOCKS.get(id(layer))
+    if cached is not None and cached[0] is layer:
+        per_lane = cached[1]
+    else:
+        m, s, _, _ = requant_fields(layer)
+        m_w, _ = ms_widths(m, s)
+        per_lane = dsp_blocks(layer.acc_bits + 1, m_w + 1, get_part(DEFAULT_PART)) if m_w > 1 else 0
+        _REQUANT_BLOCKS[id(layer)] = (layer, per_lane)
+    return fold.pe * per_lane
+
+
+def fold_multipliers(graph: IRGraph, layer: Layer, fold: Fold) -> int:
+    """Multiplier blocks of ``layer`` at ``fold``: its engine's (cost model) and its requantizers'."""
+    return layer_cost(graph, layer, fold)["multipliers"] + requant_multipliers(layer, fold)
 
 
 def candidate_folds(layer: Layer) -> list[Fold]:
@@ -41,7 +71,8 @@ def _cheapest(graph: IRGraph, layer: Layer, target: int) -> Fold:
         c = layer_cost(graph, layer, f)
         meets = c["cycles_per_frame"] <= target
         lut_products = f.pe * f.simd if f.mac == "lut" else 0      # LUT multipliers: cheapest that meets too
-        key = (not meets, c["multipliers"] if meets else 0, lut_products if meets else 0, c["cycles_per_frame"],
+        mults = c["multipliers"] + requant_multipliers(layer, f) if meets else 0
+        key = (not meets, mults, lut_products if meets else 0, c["cycles_per_frame"],
                f.pe)
         if best is None or key < best[0]:
             best = (key, f)
@@ -58,7 +89,8 @@ def _fold_for(graph: IRGraph, layers: list[Layer], target: int) -> dict[str, Fol
 
 
 def total_multipliers(graph: IRGraph, folding: dict[str, Fold]) -> int:
-    return sum(layer_cost(graph, graph.layer(n), f)["multipliers"] for n, f in folding.items())
+    """Multiplier blocks of the design (:func:`fold_multipliers` of every layer)."""
+    return sum(fold_multipliers(graph, graph.layer(n), f) for n, f in folding.items())
 
 
 def default_folding(graph: IRGraph, target_fps: float | None = None, clock_mhz: float = 100.0,
