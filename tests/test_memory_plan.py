@@ -181,3 +181,53 @@ def test_folding_json_memory_key(small_graph, tmp_path):
     path.write_text(json.dumps(cfg))
     with pytest.raises(PleiadesError, match=f"layer {temporal[0]}: memory = 'dram' must be one of 'onchip', 'external'"):
         load_folding(path, small_graph)
+
+
+def groupnorm(name: str, c: int, h: int, w: int, bits: int = 8) -> dict:
+    """A manifest entry of a frame-statistics GroupNorm with its frame buffer (H*W words of C*bits)."""
+    return {"name": name, "kind": "groupnorm", "in_shape": [c, h, w], "in_bits": bits, "cycles_per_frame": h * w,
+            "memories": [{"name": f"{name}_frame", "kind": "frame_buffer", "depth": h * w, "width": c * bits}]}
+
+
+def fork(name: str, c: int, h: int, w: int, depth: int, bits: int = 8, join: str | None = None) -> dict:
+    """A manifest entry of a fork with its skip FIFO (``depth`` words of C*bits + tlast)."""
+    entry = {"name": name, "kind": "fork", "in_shape": [c, h, w], "cycles_per_frame": h * w,
+             "memories": [{"name": f"{name}_fifo", "kind": "skip_fifo", "depth": depth, "width": c * bits + 1}]}
+    return entry | ({"memory_layer": join} if join else {})
+
+
+def test_frame_buffers_and_skip_fifos_move_external():
+    """Block 1 of the published network at 128x128 with its GroupNorm (16 ch x 64x64 x 8 bits) and a 48-channel
+    skip FIFO of 4 frames of 32x32 (4,096 x 385 bits): largest first, the skip FIFO (1.59 Mbit of block RAM) goes
+    external before the frame buffer (0.55 Mbit), which then fits; overrides move any kind; each external FIFO
+    costs 1 read + 1 write of a frame."""
+    layers = [*NET128, groupnorm("blocks.1.temporal_norm", 16, 64, 64), fork("fork_b2", 48, 32, 32, 4096,
+                                                                              join="blocks.2.add")]
+    plan = plan_memory(layers, get_part("LFE5U-85F"), memory=board_memory("ulx3s"))
+    assert plan["fits"], plan
+    rows = {b["layer"]: b for b in plan["buffers"]}
+    gn, skip = rows["blocks.1.temporal_norm"], rows["fork_b2"]
+    assert (gn["kind"], skip["kind"]) == ("frame_buffer", "skip_fifo")
+    assert (skip["memory"], skip["reason"]) == ("external", "moved external to fit the block RAM")
+    assert gn["memory"] == "onchip"
+    forced = plan_memory(layers, get_part("LFE5U-85F"), memory=board_memory("ulx3s"),
+                         overrides={"blocks.2.add": "external", "blocks.1.temporal_norm": "external"})
+    rows = {b["layer"]: b for b in forced["buffers"]}
+    gn = rows["blocks.1.temporal_norm"]
+    assert gn["memory"] == "external" and gn["reason"] == "override"
+    # 16 x 8 = 128-bit pixels on the 16-bit port: 8 beats = 16 bytes per pixel; 4,096 pixels per frame
+    assert gn["read_bytes_per_frame"] == gn["write_bytes_per_frame"] == 4096 * 16
+    # ring: (ceil(4,096 / 4,096) + 1) frames of 16-pixel (256-byte) bursts = 2 x 4,096 x 16 bytes
+    assert gn["region_bytes"] == 2 * 4096 * 16 and gn["params"]["RING_BURSTS"] == 2 * 256
+    # the skip FIFO: 384-bit words -> 24 beats -> padded to 32 beats = 64 bytes; 1,024 words per frame
+    forced = plan_memory(layers, get_part("LFE5U-85F"), memory=board_memory("ulx3s"),
+                         overrides={"blocks.2.add": "external", "blocks.1.temporal_norm": "external"})
+    rows = {b["layer"]: b for b in forced["buffers"]}
+    assert rows["fork_b2"]["memory"] == rows["blocks.1.temporal_norm"]["memory"] == "external"
+    assert rows["fork_b2"]["reason"] == "override"
+    assert rows["fork_b2"]["read_bytes_per_frame"] == rows["fork_b2"]["write_bytes_per_frame"] == 1024 * 64
+    # 4,096 words = 4 frames: a ring of 5 frames of 4-word (256-byte) bursts
+    assert rows["fork_b2"]["params"]["RING_BURSTS"] == 5 * 256 and rows["fork_b2"]["region_bytes"] == 5 * 1024 * 64
+    bw = bandwidth(forced, fps_required=100.0, fps_achieved=100.0, memory=board_memory("ulx3s"))
+    kinds = {r["layer"]: r["kind"] for r in bw["layers"]}
+    assert kinds["fork_b2"] == "skip_fifo" and kinds["blocks.1.temporal_norm"] == "frame_buffer"
