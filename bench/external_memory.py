@@ -3,8 +3,10 @@ buffers by the generator, verified in simulation.
 
 1. Plan (hw.rtl.memory_plan, estimated): the dvs128 preset's temporal layer shapes (128x128, K = 10, 8-bit) on
    LFE5U-85F (ULX3S SDRAM) and xc7z020 (PYNQ-Z2 DDR3).
-2. The published 128x128 network (QONNX PUBLISHED) built by `build` for LFE5U-85F and xc7z020 (--target: the
-   buffers that do not fit go external): plan, report.json fit, external traffic and bandwidth verdict (estimated).
+2. The published 128x128 network (QONNX PUBLISHED: the checkpoint quantized with quant/configs/published_w8a8.json
+   by bench/published_model.py; $PLEIADES_PUBLISHED_ONNX overrides) built by `build` for LFE5U-85F and xc7z020
+   (--target: the buffers that do not fit go external: circular buffers, GroupNorm frame buffers, skip FIFOs):
+   plan, report.json fit (block RAM, DSP, logic), external traffic and bandwidth verdict (estimated).
 3. The 32x32 demo net (build/demo/model.onnx) with EVERY temporal layer forced external (folding JSON "memory"),
    through `verify` on the HDL AXI memory model (sim/hdl/axi_ram_model.v): DEMO_FRAMES frames, random latency
    16..128 cycles and back-pressure 0.3 on every memory channel plus stream pauses 0.3; the timing run at the
@@ -15,11 +17,14 @@ buffers by the generator, verified in simulation.
    the whole network top (sim/tb/tb_external_memory.py): two clips separated by a reset with the memory kept,
    compared with the golden model.
 (`simulate_layer`: the earlier per-layer engine runs; their last results are carried over with their date.)
-Run: python -m bench.run_all external_memory (writes bench/results/external_memory.json).
+Run: python -m bench.run_all external_memory (writes bench/results/external_memory.json);
+PLEIADES_BENCH_EXTERNAL=published runs part 2 only and keeps the other parts of the previous result (with their
+date, ``date_of_other_parts``).
 """
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +40,8 @@ DEMO = ROOT / "build" / "demo" / "manifest.json"
 OUT = ROOT / "build" / "bench_external_memory"
 DEMO_FRAMES = 1000          # frames of the forced-external demo net on the HDL memory model
 AXIRAM_FRAMES = (12, 4)     # the two AxiRam clips (a reset between them, memory kept)
-PUBLISHED = Path("/work/scratch/h2/dvs128_w8a8_cfg.onnx")   # the published network's export (H1/H2), if present
+PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_ONNX",   # the published network's export (bench/published_model)
+                               "/work/scratch/h2/bench_final/dvs128_w8a8.onnx"))
 
 
 def net128_layers() -> list[dict]:
@@ -293,15 +299,19 @@ def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
         part = get_part(name)
         t0 = time.monotonic()
         build_dir = OUT / f"published_{name}"
-        done = build_dir / "manifest.json"
-        if done.exists() and (build_dir / "model.onnx").read_bytes() == PUBLISHED.read_bytes() \
-                and json.loads(done.read_text()).get("memory_plan", {}).get("part") == part.name:
-            man = json.loads(done.read_text())       # the same model built for the same part: reuse (a slow build)
-        else:
-            man = build_rtl(PUBLISHED, build_dir, part=name, max_multipliers=multiplier_budget(part))
+        man = build_rtl(PUBLISHED, build_dir, part=name, max_multipliers=multiplier_budget(part))
         rep = build_report(man, part)
         plan = man["memory_plan"]
+        res, avail = rep["resources"], rep["available"]
+        ext_rows = [b for b in plan["buffers"] if b["memory"] == "external"]
         out[name] = {"build_seconds": time.monotonic() - t0, "fits": rep["fits"],
+                     "fits_by_resource": {k: res[k] <= avail[k] for k in ("lut", "ff", "dsp", "bram_bits")},
+                     "block_ram_fits": res["bram_bits"] + res.get("uram_bits", 0)
+                     <= avail["bram_bits"] + avail.get("uram_bits", 0),
+                     "plan_fits_with_headroom": plan["fits"],
+                     "external_buffers": {k: sum(b["kind"] == k for b in ext_rows)
+                                          for k in ("circular_buffer", "frame_buffer", "skip_fifo")},
+                     "onchip_buffers": [b["layer"] for b in plan["buffers"] if b["memory"] == "onchip"],
                      "resources": rep["resources"], "available": rep["available"],
                      "resources_source": rep["resources_source"], "verdict": rep["verdict"],
                      "realtime": rep["realtime"], "cycles_per_frame": man["cycles_per_frame"],
@@ -314,6 +324,18 @@ def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
 
 
 def main() -> dict:
+    if os.environ.get("PLEIADES_BENCH_EXTERNAL") == "published":
+        prev = json.loads((ROOT / "bench/results/external_memory.json").read_text())
+        keep = {k: v for k, v in prev.items() if k not in ("benchmark", "date", "machine", "published_128")}
+        keep.setdefault("date_of_other_parts", prev.get("date"))
+        keep["published_128"] = published()
+        keep["plans"] = plans()
+        keep["summary"]["published_fits"] = {p: r.get("fits") for p, r in keep["published_128"].items()
+                                             if isinstance(r, dict)}
+        keep["summary"]["published_block_ram_fits"] = {p: r.get("block_ram_fits")
+                                                       for p, r in keep["published_128"].items() if isinstance(r, dict)}
+        write_result("external_memory", keep)
+        return keep
     result: dict = {"plans": plans()}
     if DEMO.exists():
         build_dir = demo_all_external()
@@ -339,6 +361,8 @@ def main() -> dict:
             result.get("demo_all_external_128bit_port", {}).get("external_over_onchip"),
         "demo_outputs_equal_onchip_clips": d.get("same_clips_as_onchip") if d.get("outputs_equal_onchip") else 0,
         "published_fits": {p: r.get("fits") for p, r in result["published_128"].items() if isinstance(r, dict)},
+        "published_block_ram_fits": {p: r.get("block_ram_fits") for p, r in result["published_128"].items()
+                                     if isinstance(r, dict)},
     }
     write_result("external_memory", result)
     return result

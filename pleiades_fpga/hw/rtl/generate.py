@@ -352,7 +352,7 @@ def _external_memory(plan: dict[str, Any], by_module: dict[str, Layout],
     masters = []
     for i, (module_name, l) in enumerate(by_module.items()):
         b = rows[name_of.get(module_name, module_name)]   # a fork's master is named like its entry
-        masters.append({"index": i, "layer": b["layer"], "module": module_name, "offset": l.base_addr,
+        masters.append({"index": i, "layer": b["layer"], "kind": b["kind"], "module": module_name, "offset": l.base_addr,
                         "region_bytes": l.region_bytes, "read_bytes_per_frame": b["read_bytes_per_frame"],
                         "write_bytes_per_frame": b["write_bytes_per_frame"]})
     return {"port": EXT_PORT, "error_port": EXT_ERROR, "base_addr_parameter": EXT_BASE_PARAM,
