@@ -190,8 +190,12 @@ def main() -> dict:
         **{f"{key}_within_{round(bar * 100)}pct": ratio.get(key) is not None and abs(ratio[key] - 1) <= bar
            for key, bar in BARS.items()},
     }
+    from bench.fmax_model import git_commit, templates_differing
+
+    differing = templates_differing(OUT)
     result = {
         "model": str(MODEL), "build": str(OUT), "reused_existing_build": reused, "build_seconds": seconds,
+        "commit": git_commit(), "templates_as_checkout": not differing, "templates_differing": differing or None,
         "target": rep.get("target"),
         "fmax_mhz": fmax, "fmax_source": rep.get("fmax_source"), "fmax_by_clock": pnr.get("fmax_by_clock"),
         "board_clock_mhz": clock, "board_clock_source": "EHXPLLL from the 25 MHz oscillator (ecppll dividers)"

@@ -122,6 +122,16 @@ def measure(net: Net) -> dict:
     return entry
 
 
+def templates_differing(build: Path) -> list[str]:
+    """The RTL files of ``build`` whose template in the current checkout differs (empty: built from these
+    templates)."""
+    from pleiades_fpga.report.report import load_manifest
+
+    templates = ROOT / "pleiades_fpga" / "hw" / "rtl" / "templates"
+    return [f for f in load_manifest(build)["rtl_files"] if (templates / Path(f).name).is_file()
+            and (templates / Path(f).name).read_bytes() != (build / f).read_bytes()]
+
+
 def measured_elsewhere(net: Net, build: Path) -> dict:
     """The calibration entry of ``net`` from place-and-route results in another build directory of it (e.g. the
     board bench's build of the demo net): refused unless they are stamped with that build's design and every
@@ -137,9 +147,7 @@ def measured_elsewhere(net: Net, build: Path) -> dict:
     synth_dir = build / "synth" / part.name.lower()
     if not (synth_dir / "nextpnr_report.json").is_file() or not dir_is_current(synth_dir, build):
         raise SystemExit(f"{build}: no place-and-route results of its current design in {synth_dir}")
-    templates = ROOT / "pleiades_fpga" / "hw" / "rtl" / "templates"
-    other = [f for f in manifest["rtl_files"] if (templates / Path(f).name).is_file()
-             and (templates / Path(f).name).read_bytes() != (build / f).read_bytes()]
+    other = templates_differing(build)
     if other:
         raise SystemExit(f"{build} was built from other templates ({', '.join(other[:3])} differ): rebuild it")
     pnr = load_pnr(synth_dir, part).to_dict()
