@@ -298,8 +298,11 @@ class GroupNormHw(HwKind):
         return 0.0  # the beats and the queue are counted by estimate_terms
 
     def estimate_terms(self, est: EstimateInput) -> tuple[float, float, float]:
+        from pleiades_fpga.hw.rtl.external_fifo import FIFO_FF, FIFO_LUT  # imports kinds: not at module level
+
         t = estimate_terms(est.params, est.part)
-        return t["lut"] - LUT_CONTROL, t["ff"], t["dsp"]  # the estimator adds the control LUTs itself
+        ext = int(est.params.get("EXT_FRAME", 0))   # the frame buffer's axi_stream_fifo engine
+        return t["lut"] - LUT_CONTROL + ext * FIFO_LUT, t["ff"] + ext * FIFO_FF, t["dsp"]  # control LUTs: estimator
 
 
 __all__ = ["external_memories", "MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
