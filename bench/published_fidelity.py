@@ -1,27 +1,32 @@
 """Bench published_fidelity: the published DVS128 PLEIADES network (../shared/fixtures/dvs128_ckpt.pt through
 ``import-checkpoint``) quantized after training (``pleiades-fpga quantize``'s route, ``pleiades_fpga.quant.ptq``:
-4 synthetic calibration clips) against its float model at 128x128 on 6 synthetic test gestures (1 s each).
+4 synthetic calibration clips) against its float model at 128x128 on 6 synthetic test gestures (1 s each), and
+the main runs also on 16 (the same 6 and 10 more: every class at least once).
 
 Figures (all measured): per-step argmax agreement with the float model (total and per clip), the float top-2 margin
 where they differ, and logit error, counted after the warm-up (the receptive field: 46 frames at 10 ms), for
 - the bar: w8a8 with the shipped config ``pleiades_fpga/quant/configs/published_w8a8.json`` (``quantize --quant
   w8a8 --config`` it): 8-bit weights with dyadic per-output-channel scales (8-bit mantissa, folded into the
-  per-channel requantization multiplier); every activation inside the blocks (GroupNorm inputs and outputs,
-  skip-add inputs and output, spatial activations) 12 bits calibrated on the maximum; the head's 8 bits;
+  per-channel requantization multiplier), GPTQ-rounded on the calibration clips (``quant.gptq``); every activation
+  inside the blocks (GroupNorm inputs and outputs, skip-add inputs and output, spatial activations) 12 bits
+  calibrated on the maximum; the head's 8 bits;
 - the ablation, one step at a time from plain w8a8: 12-bit block activations, dyadic weight scales, bias correction
-  (``quant.bias_correction``), and every activation 16 bits (the ceiling of activation widths at 8-bit weights);
+  (``quant.bias_correction``) or GPTQ rounding (= the shipped config); GPTQ with 8-bit activations everywhere; and
+  every activation 16 bits, rounded to nearest and GPTQ (the ceiling of activation widths at 8-bit weights);
 - w8a8 with the previous frame's statistics (``groupnorm_stats = "previous"``, no frame buffer) and the shipped
   widths, against the float model with previous-frame statistics too and against the exact float model; plus the
   float model's own error from previous-frame statistics; and (``groupnorm_previous_saving``) the memory and
   latency both variants are built with (RTL backend manifests);
-- w4a8, plain and with ``published_w4a8.json`` (8-bit temporal, first-block and head weights, bias correction);
+- w4a8, plain and with ``published_w4a8.json`` (8-bit temporal, first-block and head weights, GPTQ rounding, bias
+  correction);
 - the shipped config at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no
   retraining), against the float model re-sampled to the same bin;
 - the wall and CPU time of ``pleiades-fpga quantize`` on the published model (shipped config), with the machine's
   load, and its QONNX file run by qonnx against the golden model (mismatching integers).
 
 ``python -m bench.published_fidelity LABEL ...`` reruns only the named runs (a label: every bin size of it; or a result
-key "LABEL @ 10 ms"; "quantize": the timed command) and merges them into the results file.
+key "LABEL @ 10 ms" or "LABEL @ 10 ms on 16 clips"; "quantize": the timed command; "previous_saving") and merges them
+into the results file. ``PLEIADES_BENCH_WORKERS`` (default 1): runs in parallel processes.
 The quantized model is run as the torch model in eval mode after BatchNorm folding, which equals the exported QONNX
 and the golden model bit for bit (tests/test_groupnorm_export.py). The float model uses the kernel-first contraction
 (same function, faster at 128x128). Writes bench/results/published_fidelity.json.
@@ -46,7 +51,8 @@ N_TEST = 6
 N_CALIB = 4  # calibration clips of the fidelity runs (`quantize` defaults to 8; its timed run below uses 8)
 N_CALIB_CLI = 8
 BAR = 0.99
-WORKERS = 3  # fidelity runs in parallel processes (one per run; the machine is shared)
+WORKERS = int(os.environ.get("PLEIADES_BENCH_WORKERS", "1"))  # fidelity runs in parallel processes (shared machine)
+N_TEST_MORE = 16  # test clips of the bar's second figure (the runs with a 4th element)
 W8, W4 = {"weight_bits": 8, "act_bits": 8}, {"weight_bits": 4, "act_bits": 8}
 CONFIGS = ROOT / "pleiades_fpga" / "quant" / "configs"
 PUBLISHED_CONFIG = CONFIGS / "published_w8a8.json"  # the shipped per-layer widths
@@ -55,16 +61,25 @@ PUBLISHED_LABEL = "w8a8 + published per-layer widths"
 B12 = {"blocks.*": {"act_bits": 12, "act_percentile": 100.0}}  # every activation inside the blocks 12 bits, max
 DYADIC = {"scaling": "dyadic", "mantissa_bits": 8}
 SHIPPED = {"config": str(PUBLISHED_CONFIG.relative_to(ROOT))}
-RUNS = [  # (label, bin_us, quant config); the first is the bar (its config: `quantize --quant w8a8 --config FILE`)
+GPTQ = {"weight_rounding": "gptq"}
+A16 = {"act_bits": 16, "act_percentile": 100.0, "groupnorm_p": 12}
+RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`quantize --quant w8a8 --config FILE`)
     (PUBLISHED_LABEL, 10_000, SHIPPED),
+    (PUBLISHED_LABEL, 10_000, SHIPPED, N_TEST_MORE),
     # ablation, one step at a time (8-bit weights throughout)
     ("w8a8", 10_000, W8),
     ("w8a8 + 12-bit block activations", 10_000, {**W8, "layers": B12}),
     ("w8a8 + 12-bit block activations + dyadic weight scales", 10_000, {**W8, **DYADIC, "layers": B12}),
+    ("w8a8 + 12-bit block activations + dyadic weight scales", 10_000, {**W8, **DYADIC, "layers": B12}, N_TEST_MORE),
     ("w8a8 + 12-bit block activations + dyadic weight scales + bias correction", 10_000,
      {**W8, **DYADIC, "bias_correction": True, "layers": B12}),
+    # + GPTQ rounding = the shipped config (the bar's runs above)
+    ("w8a8 dyadic weight scales + GPTQ rounding (8-bit activations everywhere)", 10_000, {**W8, **DYADIC, **GPTQ}),
     ("w8a8 dyadic weight scales + every activation 16 bits (ceiling of activation widths)", 10_000,
-     {**W8, **DYADIC, "act_bits": 16, "act_percentile": 100.0, "groupnorm_p": 12}),
+     {**W8, **DYADIC, **A16}),
+    ("w8a8 dyadic weight scales + every activation 16 bits + GPTQ rounding", 10_000, {**W8, **DYADIC, **A16, **GPTQ}),
+    ("w8a8 dyadic weight scales + every activation 16 bits + GPTQ rounding", 10_000, {**W8, **DYADIC, **A16, **GPTQ},
+     N_TEST_MORE),
     ("w8a8 previous-frame stats + published per-layer widths", 10_000, {**SHIPPED, "groupnorm_stats": "previous"}),
     ("w4a8", 10_000, W4),
     ("w4a8 + published_w4a8 per-layer widths", 10_000, {"quant": "w4a8", "config": str(W4_CONFIG.relative_to(ROOT))}),
@@ -141,8 +156,9 @@ def _quantized(model, spec: dict, calib) -> tuple[object, float]:
     return fold_batchnorm(q), time.process_time() - t0
 
 
-def _run(task: tuple[str, int, dict]) -> tuple[str, dict]:
-    """One fidelity run (a worker process): float reference and quantized model at the bin size of the task."""
+def _run(task: tuple) -> tuple[str, dict]:
+    """One fidelity run (a worker process): float reference and quantized model at the bin size of the task, on its
+    number of test clips (the first N_TEST, or N_TEST_MORE: the same 6 and 10 more)."""
     import torch
 
     from pleiades_fpga.data.datasets import load_clips
@@ -150,29 +166,32 @@ def _run(task: tuple[str, int, dict]) -> tuple[str, dict]:
     from pleiades_fpga.quant.ptq import calibration_frames
     from pleiades_fpga.train.loop import resample_for_bin
 
-    label, bin_us, spec = task
+    label, bin_us, spec = task[:3]
+    n_test = task[3] if len(task) > 3 else N_TEST
     torch.set_num_threads(1)
     t0 = time.process_time()
     fm = resample_for_bin(import_published(FIXTURE).eval(), bin_us)
     fm.set_contraction("kernel")
     warm = fm.config.receptive_field
-    frames = load_clips("synthetic", "test", 128, N_TEST, 1, progress=False).frames(bin_us)
+    frames = load_clips("synthetic", "test", 128, n_test, 1, progress=False).frames(bin_us)
     calib = calibration_frames(fm.config, "synthetic", N_CALIB, progress=False)
     ref = _logits(fm, frames)
     q, ptq_cpu = _quantized(fm, spec, calib)
-    entry = {"test_clips": N_TEST, "spec": spec if "config" not in spec else {**spec, "resolved": _resolved(spec)}, "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
+    entry = {"test_clips": n_test, "spec": spec if "config" not in spec else {**spec, "resolved": _resolved(spec)},
+             "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
              "ptq_cpu_s": round(ptq_cpu, 1), "vs_float": _compare(ref, _logits(q, frames), warm)}
     if spec.get("groupnorm_stats") == "previous":
         fprev = _logits(_previous_stats_float(fm), frames)
         entry["vs_float_previous_stats"] = _compare(fprev, _logits(q, frames), warm)
         entry["float_previous_stats_vs_float"] = _compare(ref, fprev, warm)
     entry["cpu_s"] = round(time.process_time() - t0, 1)
-    return _key(label, bin_us), entry
+    return _key(label, bin_us, n_test), entry
 
 
-def _key(label: str, bin_us: int) -> str:
-    """The result key of a run (also accepted on the command line, as is the bare label: every bin size)."""
-    return f"{label} @ {bin_us / 1000:g} ms"
+def _key(label: str, bin_us: int, n_test: int = N_TEST) -> str:
+    """The result key of a run (also accepted on the command line, as is the bare label: every bin size and number
+    of clips)."""
+    return f"{label} @ {bin_us / 1000:g} ms" + (f" on {n_test} clips" if n_test != N_TEST else "")
 
 
 def _time_quantize_cli(ckpt: Path) -> dict:
@@ -256,10 +275,10 @@ def main(only: list[str] | None = None) -> None:
 
     if not FIXTURE.is_file():
         raise FileNotFoundError(f"published checkpoint {FIXTURE} not found (the ../shared fixtures of the workspace)")
-    names = {r[0] for r in RUNS} | {_key(r[0], r[1]) for r in RUNS} | {"quantize", "previous_saving"}
-    runs = [r for r in RUNS if not only or r[0] in only or _key(r[0], r[1]) in only]
+    names = {r[0] for r in RUNS} | {_key(*r[:2], *r[3:]) for r in RUNS} | {"quantize", "previous_saving"}
+    runs = [r for r in RUNS if not only or r[0] in only or _key(*r[:2], *r[3:]) in only]
     if only and set(only) - names:
-        raise SystemExit(f"unknown run(s) {sorted(set(only) - names)}; runs: {[_key(r[0], r[1]) for r in RUNS]}")
+        raise SystemExit(f"unknown run(s) {sorted(set(only) - names)}; runs: {[_key(*r[:2], *r[3:]) for r in RUNS]}")
     start = time.time()
     result: dict = {"checkpoint": str(FIXTURE), "input": "128x128", "test_clips": N_TEST, "calib_clips": N_CALIB,
                     "test_data": "synthetic test split (seed 1), 1 s clips", "bar_argmax_agreement": BAR,
@@ -269,7 +288,8 @@ def main(only: list[str] | None = None) -> None:
     if only and previous.is_file():
         old = json.loads(previous.read_text())
         # runs of an earlier protocol (another number of test clips) are dropped, not mixed in
-        result["runs"] = {k: v for k, v in old.get("runs", {}).items() if v.get("test_clips") == N_TEST}
+        result["runs"] = {k: v for k, v in old.get("runs", {}).items()
+                          if v.get("test_clips") in (N_TEST, N_TEST_MORE)}
         result["quantize_time"] = old.get("quantize_time")
         result["groupnorm_previous_saving"] = old.get("groupnorm_previous_saving")
         result["source"] = (f"measured: quantized torch model (== golden model == QONNX) vs float model; runs "
