@@ -79,6 +79,7 @@ ILLEGAL = [
     ("axis_fifo", {"DEPTH": 6}, "DEPTH_must_be_a_power_of_two_at_least_2"),
     ("temporal_history_axi", {"BPP": 3}, "BPP_must_be_a_power_of_two"),
     ("axi_stream_fifo", {"FIFO_DEPTH": 12}, "FIFO_DEPTH_must_be_a_power_of_two_at_least_2_BURST_PIX"),
+    ("beats_to_word", {"BPP": 0}, "DATA_W_and_BPP_must_be_at_least_1"),
     ("axis_fifo_bram", {"DEPTH": 6}, "DEPTH_must_be_a_power_of_two_at_least_2"),
     ("axi_arbiter", {"W_PENDING": 3}, "W_PENDING_must_be_a_power_of_two_at_least_2"),
     ("axis_fork", {"DATA_W": 0}, "DATA_W_must_be_at_least_1"),

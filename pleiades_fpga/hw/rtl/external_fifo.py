@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (axi_connections, axi_ports, beats_per_word,
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (AxiBurstLayout, axi_connections, axi_ports, beats_per_word,
                                                                burst_words, prefetch_depth)
 from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
 
@@ -20,7 +20,7 @@ FIFO_LUT, FIFO_FF = 233 + 2 * 89, 326
 
 
 @dataclass(frozen=True)
-class FifoLayout:
+class FifoLayout(AxiBurstLayout):
     """One axi_stream_fifo instance: its parameters and the address map of its ring in external memory."""
 
     word_w: int          # stream word (pixel) width (bits)
@@ -33,14 +33,6 @@ class FifoLayout:
     base_addr: int = 0
     addr_w: int = 32
     id_w: int = 1
-
-    @property
-    def pix_bytes(self) -> int:
-        return self.bpp * self.data_w // 8
-
-    @property
-    def burst_bytes(self) -> int:
-        return self.burst_pix * self.pix_bytes
 
     @property
     def n_bursts(self) -> int:
@@ -65,10 +57,6 @@ class FifoLayout:
         """Words the FIFO holds at least: the ring's whole frames (a frame's last burst may be partial) + the two
         on-chip FIFOs."""
         return self.ring_bursts // self.n_bursts * self.frame_pix + 2 * self.fifo_depth
-
-    def width(self, key: str | int) -> int:
-        """Width of an AXI signal by its key in ``AXI_SIGNALS``."""
-        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
 
     def params(self) -> dict[str, object]:
         """Verilog parameters of axi_stream_fifo."""

@@ -39,8 +39,31 @@ PREFETCH_SLACK_CYCLES = 8
 BURST_TARGET_BYTES = 256
 
 
+class AxiBurstLayout:
+    """What every external-memory layout shares (fields ``data_w``, ``bpp``, ``burst_pix``, ``addr_w``, ``id_w`` of
+    the dataclass that uses it): word and burst sizes, AXI signal widths."""
+
+    data_w: int
+    bpp: int
+    burst_pix: int
+    addr_w: int
+    id_w: int
+
+    @property
+    def pix_bytes(self) -> int:
+        return self.bpp * self.data_w // 8
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.burst_pix * self.pix_bytes
+
+    def width(self, key: str | int) -> int:
+        """Width of an AXI signal by its key in :data:`AXI_SIGNALS`."""
+        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
+
+
 @dataclass(frozen=True)
-class HistoryLayout:
+class HistoryLayout(AxiBurstLayout):
     """One temporal_history_axi instance: its parameters and the address map of its region in external memory."""
 
     c_in: int
@@ -54,14 +77,6 @@ class HistoryLayout:
     base_addr: int = 0
     addr_w: int = 32
     id_w: int = 1
-
-    @property
-    def pix_bytes(self) -> int:
-        return self.bpp * self.data_w // 8
-
-    @property
-    def burst_bytes(self) -> int:
-        return self.burst_pix * self.pix_bytes
 
     @property
     def n_bursts(self) -> int:
@@ -80,10 +95,6 @@ class HistoryLayout:
     def region_end(self) -> int:
         """First byte past the region."""
         return self.base_addr + self.region_bytes
-
-    def width(self, key: str | int) -> int:
-        """Width of an AXI signal by its key in :data:`AXI_SIGNALS`."""
-        return {"id": self.id_w, "addr": self.addr_w, "data": self.data_w, "strb": self.data_w // 8}.get(key, key)  # type: ignore[arg-type,return-value]
 
     def params(self) -> dict[str, object]:
         """Verilog parameters of temporal_history_axi."""
@@ -324,6 +335,6 @@ def default_layout(graph: IRGraph, layer: Layer, fold: Fold, *, port_bits: int =
                           cycles_per_pixel=external_cycles_per_pixel(layer, fold), name=layer.name)
 
 
-__all__ = ["AXI_SIGNALS", "HistoryLayout", "TemporalConvExternal", "axi_connections", "axi_data_width", "axi_ports",
+__all__ = ["AXI_SIGNALS", "AxiBurstLayout", "HistoryLayout", "TemporalConvExternal", "axi_connections", "axi_data_width", "axi_ports",
            "beats_per_word", "burst_words", "default_layout", "external_cycles_per_pixel", "external_layer_files",
            "history_layout", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]

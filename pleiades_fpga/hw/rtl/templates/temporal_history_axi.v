@@ -270,33 +270,9 @@ module temporal_history_axi #(
     // rready is always high: every outstanding beat has a reserved FIFO place (credits).
     wire [BPP*DATA_W-1:0] r_word;               // the pixel's beats, beat 0 in the low bits
     wire                  r_push;               // the last beat of a pixel arrives
-    generate
-        if (BPP > 1) begin : g_rbeats
-            reg [BT_W-1:0]            r_beat_reg;
-            reg [(BPP-1)*DATA_W-1:0]  r_sh_reg;   // beats 0..BPP-2 of the pixel, beat 0 lowest
-            always @(posedge clk) begin
-                if (rst) begin
-                    r_beat_reg <= {BT_W{1'b0}};
-                end else if (m_axi_rvalid) begin
-                    r_beat_reg <= (r_beat_reg == BT_LAST) ? {BT_W{1'b0}} : r_beat_reg + 1'b1;
-                end
-            end
-            if (BPP > 2) begin : g_sh
-                always @(posedge clk) begin
-                    if (m_axi_rvalid) r_sh_reg <= {m_axi_rdata, r_sh_reg[(BPP-1)*DATA_W-1:DATA_W]};
-                end
-            end else begin : g_sh1
-                always @(posedge clk) begin
-                    if (m_axi_rvalid) r_sh_reg <= m_axi_rdata;
-                end
-            end
-            assign r_word = {m_axi_rdata, r_sh_reg};
-            assign r_push = m_axi_rvalid && (r_beat_reg == BT_LAST);
-        end else begin : g_rbeat1
-            assign r_word = m_axi_rdata;
-            assign r_push = m_axi_rvalid;
-        end
-    endgenerate
+    beats_to_word #(.DATA_W(DATA_W), .BPP(BPP)) u_rword (
+        .clk(clk), .rst(rst), .valid(m_axi_rvalid), .data(m_axi_rdata), .word(r_word), .push(r_push)
+    );
     assign m_axi_rready = 1'b1;
     wire unused_r_word = &{1'b0, r_word};       // bits past PIX_W are padding
 
