@@ -91,3 +91,6 @@ def test_external_fifos_bit_exact_on_memory_model_same_as_onchip(nets, sim):
     np.testing.assert_array_equal(ext_npz["rtl_outputs_backpressure"], on_npz["rtl_outputs_backpressure"])
     np.testing.assert_array_equal(ext_npz["rtl_outputs"], on_npz["rtl_outputs"])
     assert len(np.unique(ext_npz["rtl_outputs_backpressure"])) > 10
+    # the timing run (nominal latency, no back-pressure): cycles per frame within 5 % of the on-chip build
+    assert s_ext["cycles_per_frame_measured"] <= 1.05 * s_on["cycles_per_frame_measured"], \
+        (s_ext["cycles_per_frame_measured"], s_on["cycles_per_frame_measured"])
