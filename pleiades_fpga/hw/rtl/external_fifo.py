@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pleiades_fpga.errors import PleiadesError
-from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (AxiBurstLayout, axi_connections, axi_ports, beats_per_word,
-                                                               burst_words, prefetch_depth)
+from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import (AxiBurstLayout, axi_connections, axi_ports,
+                                                               beats_per_word, burst_words, prefetch_depth)
 from pleiades_fpga.hw.rtl.verilog import Port, instance, layer_ports, module, stream_connections
 
 TEMPLATE = "axi_stream_fifo"

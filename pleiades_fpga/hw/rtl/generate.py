@@ -107,9 +107,9 @@ def _plan_streams(graph: IRGraph, hw_layers: list[Layer], in_tensor: str,
         near = [i for i, c in enumerate(cons) if c in joins or any(c.output in j.inputs for j in joins)]
         short = near[0] if len(near) == 1 else 1
         ext = external.get(f"fork_{_ident(tname)}")
-        fork = HW_KINDS["fork"].lower_fork(_ident(tname), src, _width(graph, tname), _shape(graph, tname),  # type: ignore[attr-defined]
-                                           _frames_held(cons[1 - short], readers, joins),
-                                           ext if isinstance(ext, FifoLayout) else None, EXT_BASE_PARAM)
+        fork = HW_KINDS["fork"].lower_fork(  # type: ignore[attr-defined]
+            _ident(tname), src, _width(graph, tname), _shape(graph, tname), _frames_held(cons[1 - short], readers, joins),
+            ext if isinstance(ext, FifoLayout) else None, EXT_BASE_PARAM)
         st.decls += fork.decls
         st.insts += fork.insts
         st.port_of[(tname, cons[1 - short].name, cons[1 - short].inputs.index(tname))] = fork.direct

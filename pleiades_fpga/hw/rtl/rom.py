@@ -241,7 +241,8 @@ def layer_with_roms(name: str, template: str, params: dict[str, object], din: in
     body.append(instance(template, "u_layer", conns, {k: int(v) if isinstance(v, (int, np.integer)) else v
                                                       for k, v in params.items()}))
     ports = layer_ports(din, dout) + (list(extra.ports) if extra else [])
-    comment = f"{name}: {template} with its constant ROMs (generated)." + (f"\n{extra.comment}" if extra and extra.comment else "")
+    comment = f"{name}: {template} with its constant ROMs (generated)."
+    comment += f"\n{extra.comment}" if extra and extra.comment else ""
     text = module(name, ports, body, comment=comment, parameters=dict(extra.parameters) if extra else None)
     return files + [(name, text)]
 

@@ -101,4 +101,5 @@ class Fork(HwKind):
         """The skip FIFO's axi_stream_fifo engine when it is external (its FIFOs are manifest memories)."""
         from pleiades_fpga.hw.rtl.external_fifo import FIFO_FF, FIFO_LUT, TEMPLATE  # imports kinds: not at top
 
-        return (float(FIFO_LUT), float(FIFO_FF), 0.0) if TEMPLATE in str(est.entry.get("module", "")) else (0.0, 0.0, 0.0)
+        external = TEMPLATE in str(est.entry.get("module", ""))
+        return (float(FIFO_LUT), float(FIFO_FF), 0.0) if external else (0.0, 0.0, 0.0)

@@ -305,6 +305,6 @@ class GroupNormHw(HwKind):
         return t["lut"] - LUT_CONTROL + ext * FIFO_LUT, t["ff"] + ext * FIFO_FF, t["dsp"]  # control LUTs: estimator
 
 
-__all__ = ["external_memories", "MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
-           "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "lane_products",
+__all__ = ["MULTIPLIERS_PER_LANE", "NORM_STAGES", "STATS_CODE", "TEMPLATE", "constants_cycles", "cost",
+           "external_memories", "GroupNormHw", "derived_widths", "estimate_terms", "fold_candidates", "frame_cycles", "lane_products",
            "latency_cycles", "layer_files", "layer_params", "memories", "multiplier_blocks", "stream_params"]

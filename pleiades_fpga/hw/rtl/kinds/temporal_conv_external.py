@@ -335,6 +335,6 @@ def default_layout(graph: IRGraph, layer: Layer, fold: Fold, *, port_bits: int =
                           cycles_per_pixel=external_cycles_per_pixel(layer, fold), name=layer.name)
 
 
-__all__ = ["AXI_SIGNALS", "AxiBurstLayout", "HistoryLayout", "TemporalConvExternal", "axi_connections", "axi_data_width", "axi_ports",
-           "beats_per_word", "burst_words", "default_layout", "external_cycles_per_pixel", "external_layer_files",
+__all__ = ["AXI_SIGNALS", "AxiBurstLayout", "HistoryLayout", "TemporalConvExternal", "axi_connections",
+           "axi_data_width", "axi_ports", "beats_per_word", "burst_words", "default_layout", "external_cycles_per_pixel", "external_layer_files",
            "history_layout", "lower_from_onchip", "memory_model_top", "mvu_params", "mvu_weights", "prefetch_depth"]
