@@ -101,6 +101,30 @@ def test_gptq_export_golden_equals_qonnx(setup, tmp_path):
     assert_golden_equals_qonnx(gptq, tmp_path / "gptq.onnx")
 
 
+@pytest.mark.parametrize("temporal", ["buffer", "recurrent"])
+def test_gptq_with_power_of_two_scales(temporal):
+    """Power-of-two weight scales leave the largest |w| of a channel up to 2x under the top code (or, rounded, one
+    past it: clamped to the narrow range); GPTQ keeps every code within it, also on recurrent temporal layers'
+    readouts, and the network is closer to float than rounded to nearest."""
+    cfg = get_preset("tiny").replace(kernel_size=10, input_size=[8, 8], temporal=temporal)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    frames = torch.poisson(torch.full((2, 2, cfg.receptive_field + 4, 8, 8), 0.4),
+                           generator=torch.Generator().manual_seed(1))
+    spec = {"weight_bits": 4, "act_bits": 8}
+    nearest = fold_batchnorm(calibrate_ptq(prepare_ptq(model, resolve_spec(spec)), frames, progress=False))
+    gptq = calibrate_ptq(prepare_ptq(model, resolve_spec({**spec, "weight_rounding": "gptq"})), frames,
+                         progress=False)
+    for m in gptq.modules():
+        if isinstance(m, QuantConv3d):
+            qw = m.quant_weight()
+            assert float((qw.value / qw.scale).abs().max()) <= 7
+    with torch.no_grad():
+        ref = model(frames, pad="causal")
+        errs = [float((q(frames, pad="causal") - ref).norm() / ref.norm()) for q in (nearest, gptq)]
+    assert errs[1] < errs[0], errs
+
+
 def test_weight_rounding_is_checked():
     with pytest.raises(PleiadesError, match="weight_rounding must be one of"):
         resolve_spec({**SPEC, "weight_rounding": "adaround"})

@@ -106,23 +106,27 @@ def gptq_conv(conv: QuantConv3d, h: Tensor, damp: float = DAMP) -> None:
         flat = w.reshape(out, -1)
         g = conv.groups
         wmax = flat.abs().max(1, keepdim=True)
-        top = torch.round(wmax.values / scale)  # each row's largest code, as rounding to nearest gives it
+        narrow_max = 2.0 ** (float(qw.bit_width) - 1) - 1  # narrow-range weights: codes within +-narrow_max
+        top = torch.round(wmax.values / scale).clamp(max=narrow_max)  # each row's largest code, rounded to nearest
         fixed = torch.full_like(flat, float("nan"))
         fixed.scatter_(1, wmax.indices, torch.sign(flat.gather(1, wmax.indices)) * top)
         shape = (g, out // g, -1)
         codes = gptq_round(flat.reshape(shape), scale.reshape(shape[:2] + (1,)), top.reshape(shape[:2] + (1,)), h,
                            fixed.reshape(shape), damp).reshape(out, -1)
-        # below the row's max (a margin far above float32 rounding), the max itself at its float value: same scale
-        new = torch.sign(codes) * torch.minimum(codes.abs() * scale, wmax.values * (1 - 2.0 ** -20))
+        # never past the row's max (a code at the top: the max's own value), the max itself kept: same scale
+        new = torch.sign(codes) * torch.minimum(codes.abs() * scale, wmax.values)
         new.scatter_(1, wmax.indices, flat.gather(1, wmax.indices))
         if isinstance(conv, QuantPleiadesConv):  # generated taps: the difference goes to the offset (0 at the max)
             conv.tap_offset.add_((new - flat).reshape(conv.tap_offset.shape).to(conv.tap_offset.dtype))
         else:
             conv.weight.copy_(new.reshape(w.shape).to(conv.weight.dtype))
         after = conv.quant_weight()
-        if not torch.equal(after.scale, qw.scale) or not torch.equal(
-                torch.round(after.value.double().reshape(out, -1) / scale), codes):
-            raise PleiadesError("GPTQ rounding changed a weight scale or code it meant to keep (internal error)")
+        got = torch.round(after.value.double().reshape(out, -1) / scale)
+        if not torch.equal(after.scale, qw.scale) or not torch.equal(got, codes):
+            bad = (got != codes).nonzero()[:3].tolist()
+            raise PleiadesError(f"GPTQ rounding changed a weight scale or code it meant to keep (internal error): "
+                                f"scale kept {torch.equal(after.scale, qw.scale)}, codes differ at {bad}: "
+                                f"{[(codes[r, c].item(), got[r, c].item(), flat[r, c].item() / scale[r, 0].item()) for r, c in bad]}")
 
 
 def gptq_model(model: QuantPleiadesNet, frames: Tensor, progress: bool = False) -> QuantPleiadesNet:
