@@ -21,6 +21,8 @@ where they differ, and logit error, counted after the warm-up (the receptive fie
   correction);
 - the shipped config at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no
   retraining), against the float model re-sampled to the same bin;
+- why 8-bit activations fail (``groupnorm_input_resolution``): each GroupNorm input's range over its frames' standard
+  deviations and the per-frame quantization SNR at 8/12/16 bits;
 - the wall and CPU time of ``pleiades-fpga quantize`` on the published model (shipped config), with the machine's
   load, and its QONNX file run by qonnx against the golden model (mismatching integers).
 
@@ -233,6 +235,46 @@ def _time_quantize_cli(ckpt: Path) -> dict:
                                           "LSBs, rounded) vs the golden model's integer logits"}}
 
 
+def _groupnorm_input_resolution() -> dict:
+    """Why 8-bit activations fail: per causal GroupNorm of the float published model, on the calibration clips, the
+    ratio of the input's max (what a per-tensor scale must cover) to a frame's standard deviation per group (what
+    the norm divides by), and the per-frame signal-to-quantization-noise ratio at 8, 12 and 16 bits (power-of-two
+    scale from the max, uniform noise step / sqrt(12); frames with any signal)."""
+    import torch
+
+    from pleiades_fpga.model.published import import_published
+    from pleiades_fpga.quant.ptq import calibration_frames
+
+    fm = import_published(FIXTURE).eval()
+    calib = calibration_frames(fm.config, "synthetic", N_CALIB, progress=False)
+    inputs: dict[str, list] = {}
+    norms = {f"blocks.{i}.{n}": getattr(b, n) for i, b in enumerate(fm.blocks)
+             for n in ("temporal_norm", "pointwise_norm") if isinstance(getattr(b, n, None), torch.nn.GroupNorm)}
+    handles = [m.register_forward_pre_hook(lambda _m, a, n=n: inputs.setdefault(n, []).append(a[0].double()))
+               for n, m in norms.items()]
+    with torch.no_grad():
+        for i in range(len(calib)):
+            fm(calib[i:i + 1].float(), pad="causal")
+    for h in handles:
+        h.remove()
+    out: dict = {"source": f"measured: float model, {N_CALIB} synthetic calibration clips, GroupNorm inputs (frames "
+                           "x channels, time folded into the batch)"}
+    for name, xs in inputs.items():
+        x = torch.cat(xs)  # (frames, C, H, W)
+        amax = float(x.abs().max())
+        std = x.reshape(x.shape[0], norms[name].num_groups, -1).std(dim=2).numpy()
+        std = std[std > 1e-6]
+        row = {"max_over_median_frame_std": round(amax / float(np.median(std)), 1)}
+        for b in (8, 12, 16):
+            step = 2.0 ** np.ceil(np.log2(amax / 2 ** (b - 1)))
+            snr = 20 * np.log10(std / (step / np.sqrt(12)))
+            row[f"{b}_bits"] = {"frame_snr_db_median": round(float(np.median(snr)), 1),
+                                "frame_snr_db_p5": round(float(np.percentile(snr, 5)), 1),
+                                "frames_under_20_db": round(float(np.mean(snr < 20)), 3)}
+        out[name] = row
+    return out
+
+
 def _previous_saving(ckpt: Path) -> dict:
     """Memory and latency of the published network (shipped config) built by the RTL backend with exact GroupNorm
     statistics and with the previous frame's (``quantize`` on one calibration clip: the structure does not depend
@@ -275,7 +317,8 @@ def main(only: list[str] | None = None) -> None:
 
     if not FIXTURE.is_file():
         raise FileNotFoundError(f"published checkpoint {FIXTURE} not found (the ../shared fixtures of the workspace)")
-    names = {r[0] for r in RUNS} | {_key(*r[:2], *r[3:]) for r in RUNS} | {"quantize", "previous_saving"}
+    names = {r[0] for r in RUNS} | {_key(*r[:2], *r[3:]) for r in RUNS} | {"quantize", "previous_saving",
+                                                                          "groupnorm_input_resolution"}
     runs = [r for r in RUNS if not only or r[0] in only or _key(*r[:2], *r[3:]) in only]
     if only and set(only) - names:
         raise SystemExit(f"unknown run(s) {sorted(set(only) - names)}; runs: {[_key(*r[:2], *r[3:]) for r in RUNS]}")
@@ -292,6 +335,7 @@ def main(only: list[str] | None = None) -> None:
                           if v.get("test_clips") in (N_TEST, N_TEST_MORE)}
         result["quantize_time"] = old.get("quantize_time")
         result["groupnorm_previous_saving"] = old.get("groupnorm_previous_saving")
+        result["groupnorm_input_resolution"] = old.get("groupnorm_input_resolution")
         result["source"] = (f"measured: quantized torch model (== golden model == QONNX) vs float model; runs "
                             f"{list(only)} rerun on {time.strftime('%Y-%m-%d')}, the others from the previous run")
     result["bar_config"] = {"label": PUBLISHED_LABEL, "file": str(PUBLISHED_CONFIG.relative_to(ROOT)),
@@ -314,6 +358,9 @@ def main(only: list[str] | None = None) -> None:
             ckpt = save_checkpoint(import_published(FIXTURE), Path(tmp) / "dvs128.pt")
             result["groupnorm_previous_saving"] = _previous_saving(ckpt)
         print(f"previous-frame statistics: {result['groupnorm_previous_saving']}", flush=True)
+    if not only or "groupnorm_input_resolution" in only:
+        result["groupnorm_input_resolution"] = _groupnorm_input_resolution()
+        print(f"GroupNorm input resolution: {result['groupnorm_input_resolution']}", flush=True)
     result["wall_s"] = round(time.time() - start, 1)
     write_result("published_fidelity", result)
 

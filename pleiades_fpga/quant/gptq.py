@@ -123,10 +123,9 @@ def gptq_conv(conv: QuantConv3d, h: Tensor, damp: float = DAMP) -> None:
         after = conv.quant_weight()
         got = torch.round(after.value.double().reshape(out, -1) / scale)
         if not torch.equal(after.scale, qw.scale) or not torch.equal(got, codes):
-            bad = (got != codes).nonzero()[:3].tolist()
+            bad = [(r, c, codes[r, c].item(), got[r, c].item()) for r, c in (got != codes).nonzero()[:3].tolist()]
             raise PleiadesError(f"GPTQ rounding changed a weight scale or code it meant to keep (internal error): "
-                                f"scale kept {torch.equal(after.scale, qw.scale)}, codes differ at {bad}: "
-                                f"{[(codes[r, c].item(), got[r, c].item(), flat[r, c].item() / scale[r, 0].item()) for r, c in bad]}")
+                                f"scale kept {torch.equal(after.scale, qw.scale)}; (row, column, code, got): {bad}")
 
 
 def gptq_model(model: QuantPleiadesNet, frames: Tensor, progress: bool = False) -> QuantPleiadesNet:
