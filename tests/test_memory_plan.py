@@ -231,3 +231,12 @@ def test_frame_buffers_and_skip_fifos_move_external():
     bw = bandwidth(forced, fps_required=100.0, fps_achieved=100.0, memory=board_memory("ulx3s"))
     kinds = {r["layer"]: r["kind"] for r in bw["layers"]}
     assert kinds["fork_b2"] == "skip_fifo" and kinds["blocks.1.temporal_norm"] == "frame_buffer"
+
+
+def test_override_on_a_join_without_a_skip_fifo_is_refused():
+    """A streaming skip (16-beat FIFO, kind "fifo") has nothing to move: the override names the joining layer."""
+    short = {"name": "fork_x", "kind": "fork", "in_shape": [8, 4, 4], "cycles_per_frame": 16, "memory_layer": "add_x",
+             "memories": [{"name": "fifo_x", "kind": "fifo", "depth": 16, "width": 65}]}
+    add = {"name": "add_x", "kind": "add", "in_shape": [8, 4, 4], "cycles_per_frame": 16, "memories": []}
+    with pytest.raises(PleiadesError, match="layer add_x: memory 'external' moves the skip FIFO it joins, but fork_x"):
+        plan_memory([short, add], get_part("LFE5U-85F"), overrides={"add_x": "external"})

@@ -133,6 +133,10 @@ def plan_memory(layers: list[dict[str, Any]], part: Part, *, memory: BoardMemory
         bufs = [m for m in mems if m.get("kind") in BUFFER_KINDS]
         fixed += sum(memory_bits(m, part) for m in mems if m.get("kind") not in BUFFER_KINDS)
         if overrides.get(str(layer["name"])) == "external" and not bufs:
+            if "memory_layer" in layer:
+                raise PleiadesError(f"layer {layer['memory_layer']}: memory 'external' moves the skip FIFO it joins, "
+                                    f"but {layer['name']}'s FIFO is a short streaming one (nothing to move); set "
+                                    "its memory to 'onchip'")
             raise PleiadesError(f"layer {layer['name']}: memory 'external' needs a temporal buffer; the layer has "
                                 "none (only temporal layers, GroupNorm frame buffers and skip FIFOs can be external)")
         if overrides.get(str(layer["name"])) == "external" and any(m["kind"] not in external_kinds for m in bufs):
