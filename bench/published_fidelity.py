@@ -75,7 +75,14 @@ RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`
     ("w8a8 + 12-bit block activations + dyadic weight scales", 10_000, {**W8, **DYADIC, "layers": B12}, N_TEST_MORE),
     ("w8a8 + 12-bit block activations + dyadic weight scales + bias correction", 10_000,
      {**W8, **DYADIC, "bias_correction": True, "layers": B12}),
-    # + GPTQ rounding = the shipped config (the bar's runs above)
+    ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 10_000,
+     {**W8, **DYADIC, **GPTQ, "layers": B12}),
+    ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 10_000,
+     {**W8, **DYADIC, **GPTQ, "layers": B12}, N_TEST_MORE),
+    ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 5_000,
+     {**W8, **DYADIC, **GPTQ, "layers": B12}),
+    ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 20_000,
+     {**W8, **DYADIC, **GPTQ, "layers": B12}),
     ("w8a8 dyadic weight scales + GPTQ rounding (8-bit activations everywhere)", 10_000, {**W8, **DYADIC, **GPTQ}),
     ("w8a8 dyadic weight scales + every activation 16 bits (ceiling of activation widths)", 10_000,
      {**W8, **DYADIC, **A16}),
@@ -83,10 +90,12 @@ RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`
     ("w8a8 dyadic weight scales + every activation 16 bits + GPTQ rounding", 10_000, {**W8, **DYADIC, **A16, **GPTQ},
      N_TEST_MORE),
     ("w8a8 previous-frame stats + published per-layer widths", 10_000, {**SHIPPED, "groupnorm_stats": "previous"}),
+    ("w8a8 previous-frame stats + published per-layer widths + GPTQ rounding", 10_000,
+     {**SHIPPED, "groupnorm_stats": "previous", **GPTQ}),
     ("w4a8", 10_000, W4),
     ("w4a8 + published_w4a8 per-layer widths", 10_000, {"quant": "w4a8", "config": str(W4_CONFIG.relative_to(ROOT))}),
-    (PUBLISHED_LABEL, 5_000, SHIPPED),
-    (PUBLISHED_LABEL, 20_000, SHIPPED),
+    ("w4a8 + published_w4a8 per-layer widths + GPTQ rounding", 10_000,
+     {"quant": "w4a8", "config": str(W4_CONFIG.relative_to(ROOT)), **GPTQ}),
 ]
 
 
@@ -296,8 +305,8 @@ def _previous_saving(ckpt: Path) -> dict:
             m = json.loads((build / "manifest.json").read_text())
             bits: dict[str, int] = {}
             for layer in m["layers"]:
-                for mem in layer.get("memories", []):
-                    bits[mem["kind"]] = bits.get(mem["kind"], 0) + int(mem["bits"])
+                for mem in layer.get("memories", []):  # sized on-chip memories (an external one has no "bits")
+                    bits[mem["kind"]] = bits.get(mem["kind"], 0) + int(mem.get("bits", 0))
             out[stats] = {"memory_bits_by_kind": bits, "memory_bits": sum(bits.values()),
                           "latency_cycles": m["latency_cycles"], "cycles_per_frame": m["cycles_per_frame"]}
     f, p = out["frame"], out["previous"]
