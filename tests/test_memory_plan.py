@@ -114,6 +114,8 @@ def test_layout_rejects_bad_input():
         history_layout(c_in=4, in_w=8, k=1, pixels=16, data_w=32)
     with pytest.raises(PleiadesError, match="not a multiple of the burst size"):
         history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=32, burst_pix=16, base_addr=100)
+    with pytest.raises(PleiadesError, match="the history region 0x1000 .* does not fit a 12-bit address space"):
+        history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=32, burst_pix=16, base_addr=4096, addr_w=12)
     with pytest.raises(PleiadesError, match="power of two from 8 to 1024"):
         history_layout(c_in=4, in_w=8, k=3, pixels=64, data_w=24)
     with pytest.raises(PleiadesError, match="at most 256 beats"):

@@ -148,5 +148,7 @@ def test_layout_checks():
     assert lay.ring_bursts == 4 * 7 and lay.capacity_words >= 250
     with pytest.raises(PleiadesError, match="multiple of the burst size"):
         fifo_layout(word_w=8, frame_pix=64, capacity=64, data_w=8, base_addr=3, name="x")
+    with pytest.raises(PleiadesError, match="the FIFO ring 0x1000 .* does not fit a 12-bit address space"):
+        fifo_layout(word_w=8, frame_pix=64, capacity=64, data_w=8, base_addr=4096, addr_w=12, name="x")
     with pytest.raises(PleiadesError, match="power of two of at least two bursts"):
         fifo_layout(word_w=8, frame_pix=64, capacity=64, data_w=8, burst_pix=8, fifo_depth=8, name="x")

@@ -44,10 +44,6 @@ class FifoLayout(AxiBurstLayout):
         return self.ring_bursts * self.burst_bytes
 
     @property
-    def region_end(self) -> int:
-        return self.base_addr + self.region_bytes
-
-    @property
     def frame_bytes(self) -> int:
         """Bytes on the bus per frame and direction (words padded to whole beats)."""
         return self.frame_pix * self.pix_bytes
@@ -90,12 +86,7 @@ def fifo_layout(*, word_w: int, frame_pix: int, capacity: int, data_w: int, burs
     if ring_bursts < 1:
         raise PleiadesError(f"{name}: the ring needs at least one burst slot, got {ring_bursts}")
     lay = FifoLayout(word_w, frame_pix, data_w, bpp, burst_pix, fifo_depth, ring_bursts, base_addr, addr_w)
-    if base_addr % lay.burst_bytes:
-        raise PleiadesError(f"{name}: base address 0x{base_addr:x} is not a multiple of the burst size "
-                            f"({lay.burst_bytes} bytes); align it")
-    if lay.region_end > 1 << addr_w:
-        raise PleiadesError(f"{name}: the FIFO ring 0x{base_addr:x} + {lay.region_bytes} bytes does not fit a "
-                            f"{addr_w}-bit address space")
+    lay.check_region(name, "the FIFO ring")
     return lay
 
 

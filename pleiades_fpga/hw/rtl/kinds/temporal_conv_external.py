@@ -40,14 +40,16 @@ BURST_TARGET_BYTES = 256
 
 
 class AxiBurstLayout:
-    """What every external-memory layout shares (fields ``data_w``, ``bpp``, ``burst_pix``, ``addr_w``, ``id_w`` of
-    the dataclass that uses it): word and burst sizes, AXI signal widths."""
+    """What every external-memory layout shares (fields ``data_w``, ``bpp``, ``burst_pix``, ``addr_w``, ``id_w``,
+    ``base_addr`` and the property ``region_bytes`` of the dataclass that uses it): word and burst sizes, the
+    region's end and its checks, AXI signal widths."""
 
     data_w: int
     bpp: int
     burst_pix: int
     addr_w: int
     id_w: int
+    base_addr: int
 
     @property
     def pix_bytes(self) -> int:
@@ -56,6 +58,21 @@ class AxiBurstLayout:
     @property
     def burst_bytes(self) -> int:
         return self.burst_pix * self.pix_bytes
+
+    @property
+    def region_end(self) -> int:
+        """First byte past the region."""
+        return self.base_addr + self.region_bytes
+
+    def check_region(self, name: str, what: str) -> None:
+        """PleiadesError unless the region (``what``, e.g. "the history region") starts on a burst boundary and
+        ends within the ``addr_w``-bit address space."""
+        if self.base_addr % self.burst_bytes:
+            raise PleiadesError(f"{name}: base address 0x{self.base_addr:x} is not a multiple of the burst size "
+                                f"({self.burst_bytes} bytes); align it")
+        if self.region_end > 1 << self.addr_w:
+            raise PleiadesError(f"{name}: {what} 0x{self.base_addr:x} + {self.region_bytes} bytes does not fit "
+                                f"a {self.addr_w}-bit address space")
 
     def width(self, key: str | int) -> int:
         """Width of an AXI signal by its key in :data:`AXI_SIGNALS`."""
@@ -90,11 +107,6 @@ class HistoryLayout(AxiBurstLayout):
     def region_bytes(self) -> int:
         """Bytes of the K-1 frame slots."""
         return (self.k - 1) * self.slot_bytes
-
-    @property
-    def region_end(self) -> int:
-        """First byte past the region."""
-        return self.base_addr + self.region_bytes
 
     def params(self) -> dict[str, object]:
         """Verilog parameters of temporal_history_axi."""
@@ -157,12 +169,7 @@ def history_layout(*, c_in: int, in_w: int, k: int, pixels: int, data_w: int, bu
         raise PleiadesError(f"{name}: the prefetch depth must be a power of two of at least two bursts "
                             f"({2 * burst_pix} pixels), got {fifo_depth}")
     lay = HistoryLayout(c_in, in_w, k, pixels, data_w, bpp, burst_pix, fifo_depth, base_addr, addr_w)
-    if base_addr % lay.burst_bytes:
-        raise PleiadesError(f"{name}: base address 0x{base_addr:x} is not a multiple of the burst size "
-                            f"({lay.burst_bytes} bytes); align it")
-    if lay.region_end > 1 << addr_w:
-        raise PleiadesError(f"{name}: the history region 0x{base_addr:x} + {lay.region_bytes} bytes does not fit "
-                            f"a {addr_w}-bit address space")
+    lay.check_region(name, "the history region")
     return lay
 
 
