@@ -12,10 +12,10 @@
 // ceil(FRAME_PIX/BURST_PIX) bursts, the last one possibly partial (LAST_PIX words, flushed as soon as the
 // frame's last word is in: a consumer that waits for a whole frame cannot deadlock); each burst takes one slot.
 //
-// Write side: words enter an on-chip write FIFO (FIFO_DEPTH words); a write burst starts when its words are all
-// there and a ring slot is free. Read side: a slot is read back (one INCR burst) only after its write response
-// came back, and only when the on-chip prefetch FIFO (FIFO_DEPTH words) has room for the whole burst (credits),
-// so rready stays high; the slot is free again after the burst's last read beat. Capacity: 2*FIFO_DEPTH +
+// Write side (axi_burst_writer): words enter an on-chip write FIFO (FIFO_DEPTH words); a write burst starts when
+// its words are all there and a ring slot is free. Read side: a slot is read back (one INCR burst) only after its
+// write response came back, and only when the on-chip prefetch FIFO (FIFO_DEPTH words) has room for the whole
+// burst (credits), so rready stays high; the slot is free again after the burst's last read beat. Capacity: 2*FIFO_DEPTH +
 // RING_BURSTS*BURST_PIX words at least. Reset = empty (the memory is not cleared). One AXI4 master, IDs 0,
 // in-order responses; a SLVERR/DECERR response sets axi_error (sticky until reset).
 module axi_stream_fifo #(
@@ -111,7 +111,6 @@ module axi_stream_fifo #(
     localparam integer RC_W = $clog2(RING_BURSTS + 1);                       // slots counted 0..RING_BURSTS
     localparam integer PX_W = (FRAME_PIX > 1) ? $clog2(FRAME_PIX) : 1;
     localparam integer BP_W = $clog2(BURST_PIX) + 1;                         // 1..BURST_PIX
-    localparam integer BT_W = (BPP > 1) ? $clog2(BPP) : 1;
     localparam integer CR_W = $clog2(FIFO_DEPTH) + 1;                        // 0..FIFO_DEPTH credits
     localparam integer FC_W = ((FIFO_DEPTH > 2) ? $clog2(FIFO_DEPTH) : 1) + 2;  // axis_fifo_bram count
     localparam [31:0] NB_LAST32 = NB - 1;
@@ -121,7 +120,6 @@ module axi_stream_fifo #(
     localparam [31:0] BP_FULL32 = BURST_PIX;
     localparam [31:0] LAST_PIX32 = FRAME_PIX - (NB - 1) * BURST_PIX;        // words in the last burst of a frame
     localparam [31:0] AXSIZE32 = $clog2(DATA_W / 8);
-    localparam [31:0] BT_LAST32 = BPP - 1;
     localparam [31:0] BPP32 = BPP;
     localparam [31:0] CREDIT32 = FIFO_DEPTH;
     localparam [NB_W-1:0] NB_LAST = NB_LAST32[NB_W-1:0];
@@ -130,7 +128,6 @@ module axi_stream_fifo #(
     localparam [PX_W-1:0] PX_LAST = PX_LAST32[PX_W-1:0];
     localparam [BP_W-1:0] BP_FULL = BP_FULL32[BP_W-1:0];
     localparam [BP_W-1:0] BP_LAST = LAST_PIX32[BP_W-1:0];
-    localparam [BT_W-1:0] BT_LAST = BT_LAST32[BT_W-1:0];
     localparam [CR_W-1:0] CREDIT0 = CREDIT32[CR_W-1:0];
     localparam [2:0] AXSIZE = AXSIZE32[2:0];
     localparam [15:0] BPP16 = BPP32[15:0];
@@ -143,7 +140,7 @@ module axi_stream_fifo #(
     wire w_start;                               // a write burst takes a slot
     wire ar_start;                              // a read burst of a written slot is issued
     wire r_done = m_axi_rvalid && m_axi_rlast;  // a slot's read burst completed: the slot is free
-    wire b_ack = m_axi_bvalid;                  // bready is always high: a slot's data is in memory
+    wire b_ack;                                 // a write response: a slot's data is in memory
     reg  [RC_W-1:0] used_reg;                   // slots written or being written and not yet read back
     reg  [RC_W-1:0] ready_reg;                  // slots acknowledged and not yet requested for reading
     always @(posedge clk) begin
@@ -157,85 +154,33 @@ module axi_stream_fifo #(
     end
 
     // ---------------------------------------------------------------- write side: FIFO -> AW, W bursts
-    wire [PIX_W-1:0] wf_data;
-    wire             wf_valid;
-    wire             wf_pop;
-    wire [FC_W-1:0]  wf_count;
-    axis_fifo_bram #(.DATA_W(PIX_W), .DEPTH(FIFO_DEPTH)) u_wfifo (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-        .m_axis_tdata(wf_data), .m_axis_tvalid(wf_valid), .m_axis_tready(wf_pop), .count(wf_count)
-    );
-    wire unused_tlast = &{1'b0, s_axis_tlast};
-
-    reg               w_busy_reg;               // the W beats of a burst are being sent
-    reg  [NB_W-1:0]   w_b_reg;                  // burst index of the next write burst in its frame
+    // a write burst starts when its words are all in the write FIFO and a ring slot is free
     reg  [RS_W-1:0]   w_slot_reg;               // slot of the next write burst
     reg  [ADDR_W-1:0] w_addr_reg;               // its address
-    reg               awvalid_reg;
-    reg  [ADDR_W-1:0] awaddr_reg;
-    reg  [7:0]        awlen_reg;
-    reg  [BT_W-1:0]   w_beat_reg;               // beat of the word
-    reg  [BP_W-1:0]   w_px_reg;                 // word of the burst
-    reg  [BP_W-1:0]   w_last_px_reg;            // last word of the burst
-
-    wire [BP_W-1:0] w_npix = (w_b_reg == NB_LAST) ? BP_LAST : BP_FULL;
-    wire [15:0] w_len16 = {{(16-BP_W){1'b0}}, w_npix} * BPP16 - 16'd1;   // beats - 1 (<= 255)
-    assign w_start = !w_busy_reg && !awvalid_reg && (used_reg != RING) &&
-                     (wf_count >= {{(FC_W-BP_W){1'b0}}, w_npix});
-    wire w_fire = m_axi_wvalid && m_axi_wready;
-    wire w_word_end = (w_beat_reg == BT_LAST);
-    assign wf_pop = w_fire && w_word_end;
-    wire [BPP*DATA_W-1:0] wf_word;
-    zero_extend #(.IN_W(PIX_W), .OUT_W(BPP*DATA_W)) u_wpad (.x(wf_data), .y(wf_word));
+    wire [NB_W-1:0]   unused_w_burst;
+    wire unused_tlast = &{1'b0, s_axis_tlast, unused_w_burst};
+    axi_burst_writer #(.PIX_W(PIX_W), .FRAME_PIX(FRAME_PIX), .DATA_W(DATA_W), .BPP(BPP), .BURST_PIX(BURST_PIX),
+                       .FIFO_DEPTH(FIFO_DEPTH), .ADDR_W(ADDR_W), .ID_W(ID_W)) u_writer (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
+        .burst_addr(w_addr_reg), .start_ok(used_reg != RING), .start(w_start), .burst(unused_w_burst),
+        .b_done(b_ack),
+        .m_axi_awid(m_axi_awid), .m_axi_awaddr(m_axi_awaddr), .m_axi_awlen(m_axi_awlen), .m_axi_awsize(m_axi_awsize),
+        .m_axi_awburst(m_axi_awburst), .m_axi_awvalid(m_axi_awvalid), .m_axi_awready(m_axi_awready),
+        .m_axi_wdata(m_axi_wdata), .m_axi_wstrb(m_axi_wstrb), .m_axi_wlast(m_axi_wlast), .m_axi_wvalid(m_axi_wvalid),
+        .m_axi_wready(m_axi_wready), .m_axi_bid(m_axi_bid), .m_axi_bresp(m_axi_bresp), .m_axi_bvalid(m_axi_bvalid),
+        .m_axi_bready(m_axi_bready), .m_axi_rvalid(m_axi_rvalid), .m_axi_rresp(m_axi_rresp), .axi_error(axi_error)
+    );
 
     always @(posedge clk) begin
         if (rst) begin
-            w_busy_reg <= 1'b0;
-            w_b_reg <= {NB_W{1'b0}};
             w_slot_reg <= {RS_W{1'b0}};
             w_addr_reg <= BASE;
-            awvalid_reg <= 1'b0;
-            awaddr_reg <= BASE;
-            awlen_reg <= 8'd0;
-            w_beat_reg <= {BT_W{1'b0}};
-            w_px_reg <= {BP_W{1'b0}};
-            w_last_px_reg <= {BP_W{1'b0}};
-        end else begin
-            if (w_start) begin
-                w_busy_reg <= 1'b1;
-                awvalid_reg <= 1'b1;
-                awaddr_reg <= w_addr_reg;
-                awlen_reg <= w_len16[7:0];
-                w_px_reg <= {BP_W{1'b0}};
-                w_last_px_reg <= w_npix - 1'b1;
-                w_b_reg <= (w_b_reg == NB_LAST) ? {NB_W{1'b0}} : w_b_reg + 1'b1;
-                w_slot_reg <= (w_slot_reg == RS_LAST) ? {RS_W{1'b0}} : w_slot_reg + 1'b1;
-                w_addr_reg <= (w_slot_reg == RS_LAST) ? BASE : w_addr_reg + BURST_A;
-            end else if (m_axi_awready) begin
-                awvalid_reg <= 1'b0;
-            end
-            if (w_fire) begin
-                w_beat_reg <= w_word_end ? {BT_W{1'b0}} : w_beat_reg + 1'b1;
-                if (w_word_end) begin
-                    w_px_reg <= w_px_reg + 1'b1;
-                    if (w_px_reg == w_last_px_reg) w_busy_reg <= 1'b0;
-                end
-            end
+        end else if (w_start) begin
+            w_slot_reg <= (w_slot_reg == RS_LAST) ? {RS_W{1'b0}} : w_slot_reg + 1'b1;
+            w_addr_reg <= (w_slot_reg == RS_LAST) ? BASE : w_addr_reg + BURST_A;
         end
     end
-
-    assign m_axi_awid = {ID_W{1'b0}};
-    assign m_axi_awaddr = awaddr_reg;
-    assign m_axi_awlen = awlen_reg;
-    assign m_axi_awsize = AXSIZE;
-    assign m_axi_awburst = 2'b01;               // INCR
-    assign m_axi_awvalid = awvalid_reg;
-    assign m_axi_wdata = wf_word[w_beat_reg*DATA_W +: DATA_W];
-    assign m_axi_wstrb = {(DATA_W/8){1'b1}};
-    assign m_axi_wlast = w_word_end && (w_px_reg == w_last_px_reg);
-    assign m_axi_wvalid = w_busy_reg && wf_valid;
-    assign m_axi_bready = 1'b1;
 
     // ---------------------------------------------------------------- read side: AR bursts -> prefetch FIFO
     reg  [CR_W-1:0]   credit_reg;               // prefetch FIFO words neither held nor reserved
@@ -248,7 +193,7 @@ module axi_stream_fifo #(
     wire              o_fire = m_axis_tvalid && m_axis_tready;
     wire [BP_W-1:0]   r_npix = (r_b_reg == NB_LAST) ? BP_LAST : BP_FULL;
     wire [15:0]       r_len16 = {{(16-BP_W){1'b0}}, r_npix} * BPP16 - 16'd1;
-    wire unused_len = &{1'b0, r_len16[15:8], w_len16[15:8]};
+    wire unused_len = &{1'b0, r_len16[15:8]};
     assign ar_start = (ready_reg != {RC_W{1'b0}}) && (credit_reg >= {{(CR_W-BP_W){1'b0}}, r_npix}) &&
                       (!arvalid_reg || m_axi_arready);
 
@@ -310,13 +255,6 @@ module axi_stream_fifo #(
     end
     assign m_axis_tlast = (o_px_reg == PX_LAST);
 
-    // ---------------------------------------------------------------- response check
-    reg error_reg;
-    always @(posedge clk) begin
-        if (rst) error_reg <= 1'b0;
-        else if ((m_axi_bvalid && m_axi_bresp != 2'b00) || (m_axi_rvalid && m_axi_rresp != 2'b00)) error_reg <= 1'b1;
-    end
-    assign axi_error = error_reg;
-    wire unused_ids = &{1'b0, m_axi_bid, m_axi_rid};
+    wire unused_rid = &{1'b0, m_axi_rid};
 endmodule
 `default_nettype wire

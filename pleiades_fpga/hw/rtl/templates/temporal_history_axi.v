@@ -18,9 +18,9 @@
 // Reads: for each burst b of a frame, a group of up to K-1 INCR read bursts (age 1, 2, ...) fills one
 // prefetch FIFO per age (FIFO_DEPTH pixels, block RAM). A group is requested when FIFO_DEPTH credits allow it
 // (so rready stays high) and, for age 1, only after the write burst b of the previous frame was acknowledged
-// (read after write). Writes: each accepted pixel goes to a write FIFO; a write burst starts when its pixels
-// are all there. A pixel is accepted only when its history pixels have arrived, so pixel p of frame f is
-// written into the slot of frame f-K+1 after that pixel was read (write after read).
+// (read after write). Writes (axi_burst_writer): each accepted pixel goes to a write FIFO; a write burst starts
+// when its pixels are all there. A pixel is accepted only when its history pixels have arrived, so pixel p of
+// frame f is written into the slot of frame f-K+1 after that pixel was read (write after read).
 // Reset: a count of frames since reset (saturating at K-1) marks which ages exist; the others are neither
 // read nor written, their taps are zero (causal zero padding) without clearing the memory.
 // One AXI4 master per layer (IDs 0, in-order responses); a SLVERR/DECERR response sets axi_error (sticky).
@@ -124,7 +124,6 @@ module temporal_history_axi #(
     localparam integer AGE_W = (SLOTS > 1) ? $clog2(SLOTS) : 1;     // age - 1
     localparam integer PX_W = (PIXELS > 1) ? $clog2(PIXELS) : 1;
     localparam integer BP_W = $clog2(BURST_PIX) + 1;                // 1..BURST_PIX
-    localparam integer BT_W = (BPP > 1) ? $clog2(BPP) : 1;
     localparam integer BB_LOG = $clog2(BURST_BYTES);
     localparam integer CR_W = $clog2(FIFO_DEPTH + PIXELS + BURST_PIX) + 2;  // signed credit counter
     localparam integer RW_W = $clog2(NB + FIFO_DEPTH / BURST_PIX + 4) + 3;   // signed read-after-write counter
@@ -135,14 +134,12 @@ module temporal_history_axi #(
     localparam [31:0] BP_FULL32 = BURST_PIX;
     localparam [31:0] LAST_PIX32 = PIXELS - (NB - 1) * BURST_PIX;  // pixels in the last burst of a frame
     localparam [31:0] AXSIZE32 = $clog2(DATA_W / 8);
-    localparam [31:0] BT_LAST32 = BPP - 1;
     localparam [NB_W-1:0] NB_LAST = NB_LAST32[NB_W-1:0];
     localparam [SL_W-1:0] SL_LAST = SL_LAST32[SL_W-1:0];
     localparam [V_W-1:0] V_MAX = V_MAX32[V_W-1:0];
     localparam [PX_W-1:0] PX_LAST = PX_LAST32[PX_W-1:0];
     localparam [BP_W-1:0] BP_FULL = BP_FULL32[BP_W-1:0];
     localparam [BP_W-1:0] BP_LAST = LAST_PIX32[BP_W-1:0];
-    localparam [BT_W-1:0] BT_LAST = BT_LAST32[BT_W-1:0];
     localparam [ADDR_W-1:0] BASE = BASE_ADDR[ADDR_W-1:0];
     localparam [31:0] SLOT32 = SLOT_BYTES;
     localparam [31:0] LAST_OFF32 = (K - 2) * SLOT_BYTES;
@@ -164,7 +161,7 @@ module temporal_history_axi #(
     wire [BP_W-1:0]    ar_npix;                 // pixels in that group
     reg  [CR_W-1:0]    credit_reg;              // free prefetch FIFO pixels not reserved (signed)
     reg  [RW_W-1:0]    raw_reg;                 // groups started - write bursts acknowledged (signed)
-    wire               b_ack = m_axi_bvalid;    // bready is always high
+    wire               b_ack;                   // a write response (a write burst is in memory)
 
     always @(posedge clk) begin
         if (rst) begin
@@ -202,8 +199,7 @@ module temporal_history_axi #(
     wire ar_ws_first = (ar_ws_reg == {SL_W{1'b0}});
     wire [ADDR_W-1:0] ar_b_off = {{(ADDR_W-NB_W){1'b0}}, ar_b_reg} << BB_LOG;
     wire [15:0] ar_len16 = {{(16-BP_W){1'b0}}, ar_npix} * BPP16 - 16'd1;   // beats - 1 (<= 255)
-    wire [15:0] w_len16;
-    wire unused_len = &{1'b0, ar_len16[15:8], w_len16[15:8]};
+    wire unused_len = &{1'b0, ar_len16[15:8]};
 
     always @(posedge clk) begin
         if (rst) begin
@@ -344,96 +340,33 @@ module temporal_history_axi #(
     );
 
     // ---------------------------------------------------------------- write engine: AW, W, B channels
-    wire [PIX_W-1:0]              wf_data;
-    wire                          wf_valid;
-    wire                          wf_pop;
-    wire [$clog2(FIFO_DEPTH)+1:0] wf_count;
-    axis_fifo_bram #(.DATA_W(PIX_W), .DEPTH(FIFO_DEPTH)) u_wfifo (
+    // a write burst starts when its pixels are all in the write FIFO; burst b of a frame goes to its slot + b
+    reg  [SL_W-1:0]   w_s_reg;                  // slot of the frame being written
+    reg  [ADDR_W-1:0] w_s_base_reg;             // its base address
+    wire              w_start;                  // a write burst starts
+    wire [NB_W-1:0]   w_b;                      // burst index of the next write burst in its frame
+    wire [ADDR_W-1:0] w_b_off = {{(ADDR_W-NB_W){1'b0}}, w_b} << BB_LOG;
+    axi_burst_writer #(.PIX_W(PIX_W), .FRAME_PIX(PIXELS), .DATA_W(DATA_W), .BPP(BPP), .BURST_PIX(BURST_PIX),
+                       .FIFO_DEPTH(FIFO_DEPTH), .ADDR_W(ADDR_W), .ID_W(ID_W)) u_writer (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(fire), .s_axis_tready(wf_ready),
-        .m_axis_tdata(wf_data), .m_axis_tvalid(wf_valid), .m_axis_tready(wf_pop), .count(wf_count)
+        .burst_addr(w_s_base_reg + w_b_off), .start_ok(1'b1), .start(w_start), .burst(w_b), .b_done(b_ack),
+        .m_axi_awid(m_axi_awid), .m_axi_awaddr(m_axi_awaddr), .m_axi_awlen(m_axi_awlen), .m_axi_awsize(m_axi_awsize),
+        .m_axi_awburst(m_axi_awburst), .m_axi_awvalid(m_axi_awvalid), .m_axi_awready(m_axi_awready),
+        .m_axi_wdata(m_axi_wdata), .m_axi_wstrb(m_axi_wstrb), .m_axi_wlast(m_axi_wlast), .m_axi_wvalid(m_axi_wvalid),
+        .m_axi_wready(m_axi_wready), .m_axi_bid(m_axi_bid), .m_axi_bresp(m_axi_bresp), .m_axi_bvalid(m_axi_bvalid),
+        .m_axi_bready(m_axi_bready), .m_axi_rvalid(m_axi_rvalid), .m_axi_rresp(m_axi_rresp), .axi_error(axi_error)
     );
-
-    reg               w_busy_reg;               // the W beats of a burst are being sent
-    reg  [NB_W-1:0]   w_b_reg;                  // burst index of the next write burst in its frame
-    reg  [SL_W-1:0]   w_s_reg;                  // slot of the frame being written
-    reg  [ADDR_W-1:0] w_s_base_reg;
-    reg               awvalid_reg;
-    reg  [ADDR_W-1:0] awaddr_reg;
-    reg  [7:0]        awlen_reg;
-    reg  [BT_W-1:0]   w_beat_reg;               // beat of the pixel
-    reg  [BP_W-1:0]   w_px_reg;                 // pixel of the burst
-    reg  [BP_W-1:0]   w_last_px_reg;            // last pixel of the burst
-
-    wire [BP_W-1:0] w_npix = (w_b_reg == NB_LAST) ? BP_LAST : BP_FULL;
-    wire [ADDR_W-1:0] w_b_off = {{(ADDR_W-NB_W){1'b0}}, w_b_reg} << BB_LOG;
-    assign w_len16 = {{(16-BP_W){1'b0}}, w_npix} * BPP16 - 16'd1;
-    wire w_start = !w_busy_reg && !awvalid_reg && (wf_count >= {{($clog2(FIFO_DEPTH)+2-BP_W){1'b0}}, w_npix});
-    wire w_fire = m_axi_wvalid && m_axi_wready;
-    wire w_pix_end = (w_beat_reg == BT_LAST);
-    assign wf_pop = w_fire && w_pix_end;
-    wire [BPP*DATA_W-1:0] wf_word;
-    zero_extend #(.IN_W(PIX_W), .OUT_W(BPP*DATA_W)) u_wpad (.x(wf_data), .y(wf_word));
 
     always @(posedge clk) begin
         if (rst) begin
-            w_busy_reg <= 1'b0;
-            w_b_reg <= {NB_W{1'b0}};
             w_s_reg <= {SL_W{1'b0}};
             w_s_base_reg <= BASE;
-            awvalid_reg <= 1'b0;
-            awaddr_reg <= BASE;
-            awlen_reg <= 8'd0;
-            w_beat_reg <= {BT_W{1'b0}};
-            w_px_reg <= {BP_W{1'b0}};
-            w_last_px_reg <= {BP_W{1'b0}};
-        end else begin
-            if (w_start) begin
-                w_busy_reg <= 1'b1;
-                awvalid_reg <= 1'b1;
-                awaddr_reg <= w_s_base_reg + w_b_off;
-                awlen_reg <= w_len16[7:0];
-                w_px_reg <= {BP_W{1'b0}};
-                w_last_px_reg <= w_npix - 1'b1;
-                if (w_b_reg == NB_LAST) begin
-                    w_b_reg <= {NB_W{1'b0}};
-                    w_s_reg <= (w_s_reg == SL_LAST) ? {SL_W{1'b0}} : w_s_reg + 1'b1;
-                    w_s_base_reg <= (w_s_reg == SL_LAST) ? BASE : w_s_base_reg + SLOT_A;
-                end else begin
-                    w_b_reg <= w_b_reg + 1'b1;
-                end
-            end else if (m_axi_awready) begin
-                awvalid_reg <= 1'b0;
-            end
-            if (w_fire) begin
-                w_beat_reg <= w_pix_end ? {BT_W{1'b0}} : w_beat_reg + 1'b1;
-                if (w_pix_end) begin
-                    w_px_reg <= w_px_reg + 1'b1;
-                    if (w_px_reg == w_last_px_reg) w_busy_reg <= 1'b0;
-                end
-            end
+        end else if (w_start && w_b == NB_LAST) begin   // the frame's last burst: the next frame's slot
+            w_s_reg <= (w_s_reg == SL_LAST) ? {SL_W{1'b0}} : w_s_reg + 1'b1;
+            w_s_base_reg <= (w_s_reg == SL_LAST) ? BASE : w_s_base_reg + SLOT_A;
         end
     end
-
-    assign m_axi_awid = {ID_W{1'b0}};
-    assign m_axi_awaddr = awaddr_reg;
-    assign m_axi_awlen = awlen_reg;
-    assign m_axi_awsize = AXSIZE;
-    assign m_axi_awburst = 2'b01;               // INCR
-    assign m_axi_awvalid = awvalid_reg;
-    assign m_axi_wdata = wf_word[w_beat_reg*DATA_W +: DATA_W];
-    assign m_axi_wstrb = {(DATA_W/8){1'b1}};
-    assign m_axi_wlast = w_pix_end && (w_px_reg == w_last_px_reg);
-    assign m_axi_wvalid = w_busy_reg && wf_valid;
-    assign m_axi_bready = 1'b1;
-
-    // ---------------------------------------------------------------- response check
-    reg error_reg;
-    always @(posedge clk) begin
-        if (rst) error_reg <= 1'b0;
-        else if ((m_axi_bvalid && m_axi_bresp != 2'b00) || (m_axi_rvalid && m_axi_rresp != 2'b00)) error_reg <= 1'b1;
-    end
-    assign axi_error = error_reg;
-    wire unused_ids = &{1'b0, m_axi_bid, m_axi_rid, desc_valid};
+    wire unused_ids = &{1'b0, m_axi_rid, desc_valid};
 endmodule
 `default_nettype wire
