@@ -21,6 +21,8 @@ Run: python -m bench.run_all external_memory (writes bench/results/external_memo
 PLEIADES_BENCH_EXTERNAL=published runs part 2 only and keeps the other parts of the previous result (with their
 date, ``date_of_other_parts``); PLEIADES_BENCH_EXTERNAL=published_sim also verifies the xc7z020 build of part 2 over
 50 frames on Verilator with the HDL memory model (about 40 min; `published_128_simulation`).
+PLEIADES_BENCH_EXTERNAL=demo runs part 3 only (162 s on 2 idle cores), =demo_axiram part 4 only (99 s), each keeping
+the other parts of the previous result (``date_of_other_parts``), e.g. after a change of the external RTL.
 """
 from __future__ import annotations
 
@@ -196,12 +198,14 @@ def demo_all_external(axi_data_bits: int | None = None, name: str = "demo_all") 
 def timing_wide_port(build_dir: Path, frames: int = 100) -> dict:
     """Steady-state cycles per frame of a forced-external build (one clip, nominal latency, no stalls) vs the
     on-chip build's measured figure and the manifest's (port-bound) analytic one."""
+    from pleiades_fpga.artifacts import design_hash
     from pleiades_fpga.sim.verify import verify_build
 
     man = json.loads((build_dir / "manifest.json").read_text())
     path = build_dir / "verification.json"
     s = json.loads(path.read_text()) if path.exists() else None
-    if not (s and s.get("frames", 0) >= frames):
+    reused = bool(s and s.get("frames", 0) >= frames and s.get("design_hash") == design_hash(build_dir))
+    if not reused:
         s = verify_build(build_dir, frames=frames, clip_frames=frames, pause=0.0, seed=0, progress=True)
     onchip = json.loads((DEMO.parent / "verification.json").read_text())["cycles_per_frame_measured"]
     return {"build": str(build_dir.relative_to(ROOT)), "axi_data_bits": man["external_memory"]["data_bits"],
@@ -209,7 +213,8 @@ def timing_wide_port(build_dir: Path, frames: int = 100) -> dict:
             "frames": s["frames"], "bit_exact": s["bit_exact"], "mismatches": s["mismatches"],
             "cycles_per_frame_external": s["cycles_per_frame_measured"], "cycles_per_frame_onchip": onchip,
             "external_over_onchip": s["cycles_per_frame_measured"] / onchip,
-            "cycles_per_frame_analytic": s["cycles_per_frame_analytic"],
+            "cycles_per_frame_analytic": s["cycles_per_frame_analytic"], "reused_verification": reused,
+            "wall_seconds": s.get("wall_seconds"), "design_hash": s.get("design_hash"),
             "source": "measured (Verilator, HDL memory model at the nominal latency, no stalls)"}
 
 
@@ -252,6 +257,7 @@ def verify_demo(build_dir: Path) -> dict:
 
 def axiram_network(build_dir: Path, seed: int = 7) -> dict:
     """The whole forced-external demo top on cocotbext-axi's AxiRam with random pauses, vs the golden model."""
+    from pleiades_fpga.artifacts import design_hash
     from pleiades_fpga.hw.rtl.generate import rtl_sources
     from pleiades_fpga.ir.golden import GoldenModel
     from pleiades_fpga.sim.axis import pack_frames, unpack_pixel
@@ -281,7 +287,8 @@ def axiram_network(build_dir: Path, seed: int = 7) -> dict:
             mismatches += int((got != exp[:, t]).sum())
             frames += 1
         errors.append(res["axi_error"])
-    return {"frames_verified": frames, "frames_expected": sum(AXIRAM_FRAMES), "mismatches": mismatches,
+    return {"build": str(build_dir.relative_to(ROOT)), "design_hash": design_hash(build_dir),
+            "frames_verified": frames, "frames_expected": sum(AXIRAM_FRAMES), "mismatches": mismatches,
             "values_compared": frames * out["channels"], "axi_error": errors, "axi_pause": 0.3, "stream_pause": 0.3,
             "memory": "cocotbext-axi AxiRam (garbage-filled, kept across the reset)", "sim_seconds":
             time.monotonic() - t0, "source": "measured (Verilator + cocotb)"}
@@ -340,8 +347,42 @@ def published_simulation(part: str = "xc7z020", frames: int = 50) -> dict:
             **{k: v.get(k) for k in keys}}
 
 
+def demo_summary(result: dict) -> dict:
+    """The summary figures of parts 3 and 4."""
+    d = result.get("demo_all_external", {})
+    v = d.get("verification", {})
+    return {"demo_frames_bit_exact_hdl_model": v.get("frames") if v.get("bit_exact") else 0,
+            "demo_mismatches_hdl_model": v.get("mismatches"),
+            "demo_axiram_frames": result.get("demo_all_external_axiram", {}).get("frames_verified"),
+            "demo_axiram_mismatches": result.get("demo_all_external_axiram", {}).get("mismatches"),
+            "demo_external_over_onchip_cycles": d.get("external_over_onchip"),
+            "demo_128bit_port_external_over_onchip_cycles":
+                result.get("demo_all_external_128bit_port", {}).get("external_over_onchip"),
+            "demo_outputs_equal_onchip_clips": d.get("same_clips_as_onchip") if d.get("outputs_equal_onchip") else 0}
+
+
+def demo_only(mode: str) -> dict:
+    """Part 3 (``demo``) or part 4 (``demo_axiram``) on the current RTL; the other parts of the previous result kept."""
+    if not DEMO.exists():
+        raise SystemExit(f"{DEMO} absent: run `make demo` first")
+    prev = json.loads((ROOT / "bench/results/external_memory.json").read_text())
+    keep = {k: v for k, v in prev.items() if k not in ("benchmark", "date", "machine")}
+    keep.setdefault("date_of_other_parts", prev.get("date"))
+    build_dir = demo_all_external()
+    if mode == "demo":
+        keep["demo_all_external"] = verify_demo(build_dir)
+        keep["demo_all_external_128bit_port"] = timing_wide_port(demo_all_external(128, "demo_all_128"))
+    else:
+        keep["demo_all_external_axiram"] = axiram_network(build_dir)
+    keep["summary"] = {**keep.get("summary", {}), **demo_summary(keep)}
+    write_result("external_memory", keep)
+    return keep
+
+
 def main() -> dict:
     mode = os.environ.get("PLEIADES_BENCH_EXTERNAL")
+    if mode in ("demo", "demo_axiram"):
+        return demo_only(mode)
     if mode in ("published", "published_sim"):
         prev = json.loads((ROOT / "bench/results/external_memory.json").read_text())
         keep = {k: v for k, v in prev.items() if k not in ("benchmark", "date", "machine", "published_128")}
@@ -372,17 +413,8 @@ def main() -> dict:
         if (ROOT / "bench/results/external_memory.json").exists() else {}
     if prev.get("simulation"):   # the per-layer engine runs (simulate_layer) of an earlier run, with their date
         result["layer_simulation"] = {"date": prev.get("date"), "runs": prev["simulation"]}
-    d = result.get("demo_all_external", {})
     result["summary"] = {
-        "demo_frames_bit_exact_hdl_model": d.get("verification", {}).get("frames") if d.get("verification", {})
-        .get("bit_exact") else 0,
-        "demo_mismatches_hdl_model": d.get("verification", {}).get("mismatches"),
-        "demo_axiram_frames": result.get("demo_all_external_axiram", {}).get("frames_verified"),
-        "demo_axiram_mismatches": result.get("demo_all_external_axiram", {}).get("mismatches"),
-        "demo_external_over_onchip_cycles": d.get("external_over_onchip"),
-        "demo_128bit_port_external_over_onchip_cycles":
-            result.get("demo_all_external_128bit_port", {}).get("external_over_onchip"),
-        "demo_outputs_equal_onchip_clips": d.get("same_clips_as_onchip") if d.get("outputs_equal_onchip") else 0,
+        **demo_summary(result),
         "published_fits": {p: r.get("fits") for p, r in result["published_128"].items() if isinstance(r, dict)},
         "published_block_ram_fits": {p: r.get("block_ram_fits") for p, r in result["published_128"].items()
                                      if isinstance(r, dict)},
