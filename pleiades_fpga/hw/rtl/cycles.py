@@ -48,8 +48,9 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
 
 
 # temporal_conv_buffer / pointwise_mvu pipeline: input queue (1), then after the last step's issue: history read (2,
-# registered block-RAM output), operands, products, adder tree (2), accumulator, requant_pipe (3) -> output queue
-MAC_PIPELINE_CYCLES = 11
+# registered block-RAM output), operands, multiplier operands, products (2), adder tree (2), accumulator,
+# requant_pipe (3) -> output queue
+MAC_PIPELINE_CYCLES = 13
 
 
 def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:

@@ -9,8 +9,8 @@ from pleiades_fpga.errors import PleiadesError
 
 
 # conv3x3_stream pipeline after an output pixel's last fold: reads (2, registered block-RAM output), operands,
-# products, adder tree (2), accumulator, requant_pipe (3), collect, output queue
-CONV3X3_PIPELINE_CYCLES = 13
+# multiplier operands, products (2), adder tree (2), accumulator, requant_pipe (3), collect, output queue
+CONV3X3_PIPELINE_CYCLES = 15
 
 
 def _ceil_div(a: int, b: int) -> int:

@@ -19,8 +19,9 @@
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
 // Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
-// leaves KF*9*CF + 13 cycles later (issue -> reads (2) -> operands -> products -> adder tree (2) ->
-// accumulator -> requant_pipe (3) -> collect -> output queue). Up to 3 pixels are in flight.
+// leaves KF*9*CF + 15 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
+// products (2) -> adder tree (2) -> accumulator -> requant_pipe (3) -> collect -> output queue). Up to 3 pixels
+// are in flight.
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
 //     full: lane (pe, s) at [(pe*SIMD + s)*W_W +: W_W] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
@@ -384,34 +385,36 @@ module conv3x3_stream #(
 
     // ---------------------------------------------------------------- stage O: registered operands
     // Line-buffer (block RAM) and ROM outputs and their selection end in registers: the multipliers of
-    // mac_lane start from registers only (the activations per PE lane: xl_reg in g_pe). Then mac_lane's stages P, T1, T2 and the accumulator; the
-    // parameter ROM is read at stage P (address = its output group) and registered at T2 (bias, m, s).
+    // mac_lane start from registers only (the activations per PE lane: xl_reg in g_pe). Then mac_lane's stages M, P,
+    // Q, T1, T2 and the accumulator; the parameter ROM is read at stage Q (address = its output group) and registered
+    // at T2 (bias, m, s).
+    localparam integer FS = 6;                    // flag stages O, M, P, Q, T1, T2 (index 0 .. 5)
     reg [WLANES*W_W-1:0]  wo;
-    reg [3:0]             fv;                     // valid: stages O, P, T1, T2
-    reg [4*KGB-1:0]       fkg;                    // output group: stages O, P, T1, T2
-    reg [3:0]             ffirst, flastk, fpxlast, ffrlast;
+    reg [FS-1:0]          fv;                     // valid
+    reg [FS*KGB-1:0]      fkg;                    // output group
+    reg [FS-1:0]          ffirst, flastk, fpxlast, ffrlast;
     reg [PE*FW-1:0]       t2_prm;
-    wire [KGB-1:0]        p_kg = fkg[KGB +: KGB];
-    wire [KGB-1:0]        t2_kg = fkg[3*KGB +: KGB];
-    wire                  t2_v = fv[3];
-    wire                  t2_first = ffirst[3];
-    wire                  t2_lastk = flastk[3];
-    wire                  t2_pxlast = fpxlast[3];
-    wire                  t2_frlast = ffrlast[3];
-    wire unused_flags = &{1'b0, ffirst[2:0], flastk[2:0], fpxlast[2:0], ffrlast[2:0], fkg[2*KGB +: KGB], fkg[0 +: KGB]};
-    assign prom_addr = p_kg[PROM_AW-1:0];
+    wire [KGB-1:0]        q_kg = fkg[3*KGB +: KGB];
+    wire [KGB-1:0]        t2_kg = fkg[5*KGB +: KGB];
+    wire                  t2_v = fv[FS-1];
+    wire                  t2_lastk = flastk[FS-1];
+    wire                  t2_pxlast = fpxlast[FS-1];
+    wire                  t2_frlast = ffrlast[FS-1];
+    wire unused_flags = &{1'b0, ffirst, flastk[FS-3:0], fpxlast[FS-2:0], ffrlast[FS-2:0],
+                          fkg[4*KGB +: KGB], fkg[0 +: 3*KGB]};
+    assign prom_addr = q_kg[PROM_AW-1:0];
     always @(posedge clk) begin
         if (rst) begin
-            fv <= 4'd0;
+            fv <= {FS{1'b0}};
         end else begin
-            fv <= {fv[2:0], s2_v};
+            fv <= {fv[FS-2:0], s2_v};
         end
         wo <= wrom_data;
-        fkg <= {fkg[0 +: 3*KGB], s2_kg};
-        ffirst <= {ffirst[2:0], s2_first};
-        flastk <= {flastk[2:0], s2_lastk};
-        fpxlast <= {fpxlast[2:0], s2_pxlast};
-        ffrlast <= {ffrlast[2:0], s2_frlast};
+        fkg <= {fkg[0 +: (FS-1)*KGB], s2_kg};
+        ffirst <= {ffirst[FS-2:0], s2_first};
+        flastk <= {flastk[FS-2:0], s2_lastk};
+        fpxlast <= {fpxlast[FS-2:0], s2_pxlast};
+        ffrlast <= {ffrlast[FS-2:0], s2_frlast};
         t2_prm <= prom_data;
     end
 
@@ -456,18 +459,26 @@ module conv3x3_stream #(
             // stage O operands of this lane; keep: Yosys must not merge the lanes' equal copies (g_xfull)
             reg [NX*IN_W-1:0] xl_reg;
             (* keep *) always @(posedge clk) xl_reg <= xl_d;
+            // this lane's copies of the stage-T2 flags (one net per lane instead of one across all lanes)
+            reg v_reg, first_reg, lastk_reg;
+            (* keep *) always @(posedge clk) begin
+                if (rst) v_reg <= 1'b0;
+                else v_reg <= fv[FS-2];
+                first_reg <= ffirst[FS-2];
+                lastk_reg <= flastk[FS-2];
+            end
             wire signed [BIAS_W-1:0] bias;
             wire [M_W-1:0] m4;
             wire [S_W-1:0] sh4;
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
-                .clk(clk), .load(t2_v && t2_lastk), .word(t2_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
+                .clk(clk), .load(v_reg && lastk_reg), .word(t2_prm[pe*FW +: FW]), .bias(bias), .m(m4), .s(sh4)
             );
             // products, adder tree and accumulator (shared with temporal_conv_buffer)
             wire signed [AW-1:0] acc;
             mac_lane #(
                 .MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
             ) u_mac (
-                .clk(clk), .en(1'b1), .x(xl_reg), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(t2_v), .first(t2_first),
+                .clk(clk), .en(1'b1), .x(xl_reg), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(v_reg), .first(first_reg),
                 .bias(bias), .acc(acc)
             );
             requant_pipe #(

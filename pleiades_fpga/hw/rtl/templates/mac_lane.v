@@ -2,7 +2,10 @@
 `default_nettype none
 // mac_lane: one output lane of a MAC engine (block library; temporal_conv_buffer and conv3x3_stream):
 // MS products x[s] * w[s] per step, summed by a pipelined adder tree and accumulated from the bias.
+//   stage M : each multiplier's own operands, registered (a register drives one multiplier only, so the
+//             placer can put it next to its DSP block, which may sit far from the engine's logic)
 //   stage P : the NP multiplier outputs, registered (NP = MS, or ceil(MS/2) packed)
+//   stage Q : the stage-P products registered again (the route back from a far DSP block gets its own cycle)
 //   stage T1: groups of 4 multiplier outputs summed, registered
 //   stage T2: groups of 4 stage-T1 sums summed, registered
 //   acc     : acc <= (first ? bias : acc) + the ceil(NP/16) stage-T2 sums    (when acc_load)
@@ -16,8 +19,9 @@
 //               <= 5 bits). An odd MS leaves the last product on its own multiplier.
 //   2 "lut"   : p[s] = x[s] * w[s] as shift-add partial products of the weight bits (no DSP block; weights
 //               <= 4 bits: at most 4 partial products, activations <= 8 bits).
-// Every stage advances while `en` is high. The caller delays its step flags by the three stages P, T1, T2:
-// `first` and `acc_load` (with `en`) belong to the step whose sums are in T2, as does `bias`.
+// Every stage advances while `en` is high. The caller delays its step flags by the STAGES = 5 stages M, P, Q, T1,
+// T2: `first` and `acc_load` (with `en`) belong to the step whose sums are in T2, as does `bias`. Pure data
+// registers (every stage's) have no reset.
 // Arithmetic is modulo 2**ACC_W (exact whenever the true sum fits in ACC_W signed bits).
 module mac_lane #(
     parameter integer MS = 4,                   // products per step
@@ -65,8 +69,8 @@ module mac_lane #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stage P: products
-    // xe[s]: activation s as a signed IN_W+1-bit value; wv[s]: weight s (signed)
+    // ---------------------------------------------------------------- stages M, P, Q: operands, products
+    // xe[s]: activation s as a signed IN_W+1-bit value
     wire [MS*(IN_W+1)-1:0] xe;
     genvar s;
     generate
@@ -87,7 +91,15 @@ module mac_lane #(
                 wire signed [W_W-1:0] w1 = w[(2*q+1)*W_W +: W_W];
                 wire signed [PA_W-1:0] pa = {x1, {PW{1'b0}}} + {{(PA_W-IN_W-1){x0[IN_W]}}, x0};
                 wire signed [PB_W-1:0] pb = {w0[W_W-1], w0, {PW{1'b0}}} + {{(PB_W-W_W){w1[W_W-1]}}, w1};
-                wire signed [PA_W+PB_W-1:0] pp = pa * pb;
+                reg  signed [PA_W-1:0] pa_reg;  // stage M: packed operands
+                reg  signed [PB_W-1:0] pb_reg;
+                always @(posedge clk) begin
+                    if (en) begin
+                        pa_reg <= pa;
+                        pb_reg <= pb;
+                    end
+                end
+                wire signed [PA_W+PB_W-1:0] pp = pa_reg * pb_reg;
                 wire [PW-1:0] mid = pp[2*PW-1:PW] + {{(PW-1){1'b0}}, pp[PW-1]};
                 wire unused_pp = &{1'b0, pp[PA_W+PB_W-1:2*PW], pp[PW-2:0]};
                 always @(posedge clk) begin
@@ -95,8 +107,14 @@ module mac_lane #(
                 end
             end else begin : g_single
                 localparam integer S0 = (MAC_MODE == 1) ? 2*q : q;      // the product's index
-                wire signed [IN_W:0]  xs = xe[S0*(IN_W+1) +: IN_W+1];
-                wire signed [W_W-1:0] wv = w[S0*W_W +: W_W];
+                reg  signed [IN_W:0]  xs;       // stage M: this multiplier's operands
+                reg  signed [W_W-1:0] wv;
+                always @(posedge clk) begin
+                    if (en) begin
+                        xs <= xe[S0*(IN_W+1) +: IN_W+1];
+                        wv <= w[S0*W_W +: W_W];
+                    end
+                end
                 wire signed [PW-1:0] xe_x = {{(PW-IN_W-1){xs[IN_W]}}, xs};
                 if (MAC_MODE == 2) begin : g_lut
                     // shift-add: the weight's bits select shifted activations (the sign bit's is subtracted)
@@ -119,16 +137,20 @@ module mac_lane #(
                     end
                 end
             end
+            reg signed [PW-1:0] q_reg;           // stage Q: the product again
+            always @(posedge clk) begin
+                if (en) q_reg <= p_reg;
+            end
             if (ACC_W > PW) begin : g_ext
-                assign prods[q*ACC_W +: ACC_W] = {{(ACC_W-PW){p_reg[PW-1]}}, p_reg};
+                assign prods[q*ACC_W +: ACC_W] = {{(ACC_W-PW){q_reg[PW-1]}}, q_reg};
             end else begin : g_same
-                assign prods[q*ACC_W +: ACC_W] = p_reg;
+                assign prods[q*ACC_W +: ACC_W] = q_reg;
             end
         end
     endgenerate
 
     // ---------------------------------------------------------------- stages T1, T2: adder tree
-    // level l + 1 holds the registered sums of groups of 4 values of level l (level 0: the products);
+    // level l + 1 holds the registered sums of groups of 4 values of level l (level 0: the stage-Q products);
     // values past a level's count are zero
     wire [NP*ACC_W-1:0] lvl [0:2];
     assign lvl[0] = prods;

@@ -23,12 +23,14 @@
 // pixel; weight ROM as for a full layer of G inputs (word o*NI + i, lane j*SIMD + s = w[o*PE+j, i*SIMD+s],
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
 // Pipeline: 2-beat input queue -> step issue -> stage 1 (history read) -> stage H (history word registered out
-// of the block RAM, weight ROM word) -> stage O (operands selected and registered) -> stage P (products
-// registered) -> T1, T2 (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output queue; a pixel's beat is
-// valid K*NI*NO + 11 cycles after its input handshake (cycles.mac_latency).
+// of the block RAM, weight ROM word) -> stage O (operands selected and registered) -> mac_lane's stages M
+// (multiplier operands), P, Q (products), T1, T2 (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output
+// queue; a pixel's beat is valid K*NI*NO + 13 cycles after its input handshake (cycles.mac_latency).
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready (the input queue's
 // free entry) and the pipeline enable come from registers only (no combinational path from m_axis_tready
-// or from the step counters to the producer).
+// or from the step counters to the producer). The enable is the queue's `full` register for the control and
+// one register per PE lane for that lane's data path (each an exact copy: loaded with the queue's next `full`),
+// so no single net drives the clock enables of every lane.
 module temporal_conv_buffer #(
     parameter integer C_IN = 4,                 // input channels
     parameter integer C_OUT = 4,                // output channels
@@ -123,7 +125,7 @@ module temporal_conv_buffer #(
     // Output beats go through a 2-entry queue (axis_out_queue). The pipeline advances
     // while the skid is empty, so s_axis_tready does not depend combinationally on m_axis_tready.
     wire q_full;                                // skid entry of the output queue in use
-    wire en = !q_full;                          // pipeline advances
+    wire en = !q_full;                          // pipeline advances (control; the PE lanes have copies: en_lane)
 
     // ---------------------------------------------------------------- stage 0: input pixel, step counters
     reg                   busy;                 // x_reg holds a pixel being processed
@@ -174,7 +176,6 @@ module temporal_conv_buffer #(
         end else begin
             if (accept) begin
                 busy <= 1'b1;
-                x_reg <= in_data;
                 x_last <= in_last;
             end else if (issue && last_step) begin
                 busy <= 1'b0;
@@ -198,6 +199,7 @@ module temporal_conv_buffer #(
                 end
             end
         end
+        if (accept) x_reg <= in_data;           // data register: no reset (busy tells whether it holds a pixel)
     end
 
     // zero-padded input pixel, split in XN slices of XS lanes
@@ -288,6 +290,8 @@ module temporal_conv_buffer #(
             v1 <= 1'b0;
         end else if (en) begin
             v1 <= busy;
+        end
+        if (en) begin                           // data registers: no reset (their valid bit is v1)
             first1 <= (k_c == {K_W{1'b0}}) && (if_c == {NI_W{1'b0}});
             last1 <= last_if && last_k;
             cur1 <= last_k;
@@ -309,6 +313,8 @@ module temporal_conv_buffer #(
             vh <= 1'b0;
         end else if (en) begin
             vh <= v1;
+        end
+        if (en) begin
             firsth <= first1;
             lasth <= last1;
             curh <= cur1;
@@ -361,6 +367,8 @@ module temporal_conv_buffer #(
             vo <= 1'b0;
         end else if (en) begin
             vo <= vh;
+        end
+        if (en) begin
             firsto <= firsth;
             lasto <= lasth;
             eofo <= eofh;
@@ -369,50 +377,46 @@ module temporal_conv_buffer #(
         end
     end
 
-    // ---------------------------------------------------------------- stage P: registered products
-    // The parameter ROM is read one stage ahead of its use (address = output group of stage P).
-    reg                  vp, firstp, lastp, eofp;
-    reg         [NO_W-1:0] ofp;
-    assign prom_en = en;
-    assign prom_addr = ofp;
-    always @(posedge clk) begin
-        if (rst) begin
-            vp <= 1'b0;
-        end else if (en) begin
-            vp <= vo;
-            firstp <= firsto;
-            lastp <= lasto;
-            eofp <= eofo;
-            ofp <= ofo;
-        end
-    end
-
-    // ---------------------------------------------------------------- stages T1, T2 (mac_lane adder tree)
-    reg                  vt1, firstt1, lastt1, eoft1, vt2, firstt2, lastt2, eoft2;
-    reg         [NO_W-1:0] oft1, oft2;
+    // ---------------------------------------------------------------- stages M, P, Q, T1, T2 (mac_lane)
+    // Step flags delayed along mac_lane's stages (index 0 .. 4 = M, P, Q, T1, T2). The parameter ROM is read one
+    // stage ahead of T1 (address = output group of stage Q) and registered at T2.
+    localparam integer FS = 5;
+    reg         [FS-1:0] fv, ffirst, flast, feof;
+    reg         [FS*NO_W-1:0] fof;
     reg         [PE*FW-1:0] prt2;                               // parameter ROM word of the stage-T2 group
+    assign prom_en = en;
+    assign prom_addr = fof[2*NO_W +: NO_W];
     always @(posedge clk) begin
         if (rst) begin
-            vt1 <= 1'b0;
-            vt2 <= 1'b0;
+            fv <= {FS{1'b0}};
         end else if (en) begin
-            vt1 <= vp;
-            firstt1 <= firstp;
-            lastt1 <= lastp;
-            eoft1 <= eofp;
-            oft1 <= ofp;
-            vt2 <= vt1;
-            firstt2 <= firstt1;
-            lastt2 <= lastt1;
-            eoft2 <= eoft1;
-            oft2 <= oft1;
+            fv <= {fv[FS-2:0], vo};
+        end
+        if (en) begin
+            ffirst <= {ffirst[FS-2:0], firsto};
+            flast <= {flast[FS-2:0], lasto};
+            feof <= {feof[FS-2:0], eofo};
+            fof <= {fof[0 +: (FS-1)*NO_W], ofo};
             prt2 <= prom_data;
         end
     end
+    wire            vt2 = fv[FS-1];
+    wire            lastt2 = flast[FS-1];
+    wire            eoft2 = feof[FS-1];
+    wire [NO_W-1:0] oft2 = fof[(FS-1)*NO_W +: NO_W];
+    wire unused_flags = &{1'b0, ffirst, flast[FS-3:0], feof[FS-2:0], fof[0 +: 2*NO_W], fof[3*NO_W +: NO_W]};
+
+    // the queue's `full` one edge ahead (from its ports: a push fills the skid entry when the head stays, a pop
+    // with no push empties it), loaded into the lane copies of the enable
+    wire q_push;
+    wire q_full_next = q_push ? (q_full || (m_axis_tvalid && !m_axis_tready))
+                              : (q_full && !(m_axis_tvalid && m_axis_tready));
 
     wire signed [AW-1:0] acc [0:PE-1];
     wire        [M_W-1:0] m2 [0:PE-1];
     wire        [S_W-1:0] s2 [0:PE-1];
+
+    wire [PE-1:0] en_lane;                      // per-lane copies of en
 
     genvar j;
     generate
@@ -425,21 +429,39 @@ module temporal_conv_buffer #(
             end else begin : g_xfull
                 assign xl_d = xop1[0 +: MS*IN_W];
             end
-            // stage O operands of this lane; keep: Yosys must not merge the lanes' equal copies (g_xfull)
+            // this lane's enable (= en) and stage-T2 flags: keep: Yosys must not merge the lanes' equal copies
+            reg en_reg, v_reg, first_reg, last_reg;
+            (* keep *) always @(posedge clk) begin
+                if (rst) begin
+                    en_reg <= 1'b1;
+                    v_reg <= 1'b0;
+                end else begin
+                    en_reg <= !q_full_next;
+                    if (en_reg) v_reg <= fv[FS-2];
+                end
+                if (en_reg) begin
+                    first_reg <= ffirst[FS-2];
+                    last_reg <= flast[FS-2];
+                end
+            end
+            assign en_lane[j] = en_reg;
+            // stage O operands of this lane (keep, as above)
             reg [MS*IN_W-1:0] xl_reg;
             (* keep *) always @(posedge clk) begin
-                if (!rst && en) xl_reg <= xl_d;
+                if (en_reg) xl_reg <= xl_d;
             end
             wire signed [BIAS_W-1:0] bias;
             param_word #(.BIAS_W(BIAS_W), .M_W(M_W), .S_W(S_W)) u_prm (
-                .clk(clk), .load(en && vt2 && lastt2), .word(prt2[j*FW +: FW]), .bias(bias), .m(m2[j]), .s(s2[j])
+                .clk(clk), .load(en_reg && v_reg && last_reg), .word(prt2[j*FW +: FW]), .bias(bias), .m(m2[j]),
+                .s(s2[j])
             );
             // products, adder tree and accumulator (shared with conv3x3_stream)
             wire [MS*W_W-1:0] wl = wo[j*MS*W_W +: MS*W_W];
             mac_lane #(
                 .MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
             ) u_mac (
-                .clk(clk), .en(en), .x(xl_reg), .w(wl), .acc_load(vt2), .first(firstt2), .bias(bias), .acc(acc[j])
+                .clk(clk), .en(en_reg), .x(xl_reg), .w(wl), .acc_load(v_reg), .first(first_reg), .bias(bias),
+                .acc(acc[j])
             );
         end
     endgenerate
@@ -457,11 +479,13 @@ module temporal_conv_buffer #(
             vr <= 3'b000;
         end else if (en) begin
             v2 <= vt2 && lastt2;
+            vr <= {vr[1:0], v2};
+        end
+        if (en) begin
             if (vt2 && lastt2) begin
                 of2 <= oft2;
                 eof2 <= eoft2;
             end
-            vr <= {vr[1:0], v2};
             ofr <= {ofr[0 +: 2*NO_W], of2};
             eofr <= {eofr[1:0], eof2};
         end
@@ -474,7 +498,7 @@ module temporal_conv_buffer #(
     generate
         for (j = 0; j < PE; j = j + 1) begin : g_rq
             requant_pipe #(.ACC_W(AW), .M_W(M_W), .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)) u_rq (
-                .clk(clk), .en(en), .acc(acc[j]), .m(m2[j]), .s(s2[j]), .y(rq[j])
+                .clk(clk), .en(en_lane[j]), .acc(acc[j]), .m(m2[j]), .s(s2[j]), .y(rq[j])
             );
         end
     endgenerate
@@ -494,8 +518,9 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
+    assign q_push = en && v3 && (of3 == NO_LAST);
     axis_out_queue #(.DATA_W(C_OUT*OUT_W)) u_queue (
-        .clk(clk), .rst(rst), .push(en && v3 && (of3 == NO_LAST)), .push_data(beat), .push_last(eof3),
+        .clk(clk), .rst(rst), .push(q_push), .push_data(beat), .push_last(eof3),
         .full(q_full),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
         .m_axis_tlast(m_axis_tlast)
