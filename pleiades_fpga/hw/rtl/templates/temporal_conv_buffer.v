@@ -29,8 +29,8 @@
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready (the input queue's
 // free entry) and the pipeline enable come from registers only (no combinational path from m_axis_tready
 // or from the step counters to the producer). The enable is the queue's `full` register for the control and
-// one register per PE lane for that lane's data path (each an exact copy: loaded with the queue's next `full`),
-// so no single net drives the clock enables of every lane.
+// one register per PE lane for that lane's data path and one for the history's read port (each an exact copy:
+// loaded with the queue's next `full`), so no single net drives the clock enables of every lane.
 module temporal_conv_buffer #(
     parameter integer C_IN = 4,                 // input channels
     parameter integer C_OUT = 4,                // output channels
@@ -126,6 +126,11 @@ module temporal_conv_buffer #(
     // while the skid is empty, so s_axis_tready does not depend combinationally on m_axis_tready.
     wire q_full;                                // skid entry of the output queue in use
     wire en = !q_full;                          // pipeline advances (control; the PE lanes have copies: en_lane)
+    // the queue's `full` one edge ahead (from its ports: a push fills the skid entry when the head stays, a pop
+    // with no push empties it), loaded into the lane copies of the enable
+    wire q_push;                                // a beat enters the output queue
+    wire q_full_next = q_push ? (q_full || (m_axis_tvalid && !m_axis_tready))
+                              : (q_full && !(m_axis_tvalid && m_axis_tready));
 
     // ---------------------------------------------------------------- stage 0: input pixel, step counters
     reg                   busy;                 // x_reg holds a pixel being processed
@@ -260,13 +265,19 @@ module temporal_conv_buffer #(
                 end
             end
 
-            // one write port (the current pixel after its last step), one read port; reset clears it
+            // one write port (the current pixel after its last step), one read port; reset clears it. The read
+            // enable (every bank's output register) is a copy of en of its own (keep: not merged with en_lane)
+            reg en_hist_reg;
+            (* keep *) always @(posedge clk) begin
+                if (rst) en_hist_reg <= 1'b1;
+                else en_hist_reg <= !q_full_next;
+            end
             wire [C_IN*IN_W-1:0] hist_rdata;
             // registered block-RAM outputs: the word of a step's read arrives at stage H (two enabled edges)
             ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1)) u_hist (
                 .clk(clk), .rst(rst), .clearing(clearing),
                 .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
-                .re(en), .raddr(rd_base + pix_x), .rdata(hist_rdata)
+                .re(en_hist_reg), .raddr(rd_base + pix_x), .rdata(hist_rdata)
             );
             zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(XN*XS*IN_W)) u_hpad (.x(hist_rdata), .y(hist_pad));
         end else begin : g_nohist
@@ -405,12 +416,6 @@ module temporal_conv_buffer #(
     wire            eoft2 = feof[FS-1];
     wire [NO_W-1:0] oft2 = fof[(FS-1)*NO_W +: NO_W];
     wire unused_flags = &{1'b0, ffirst, flast[FS-3:0], feof[FS-2:0], fof[0 +: 2*NO_W], fof[3*NO_W +: NO_W]};
-
-    // the queue's `full` one edge ahead (from its ports: a push fills the skid entry when the head stays, a pop
-    // with no push empties it), loaded into the lane copies of the enable
-    wire q_push;
-    wire q_full_next = q_push ? (q_full || (m_axis_tvalid && !m_axis_tready))
-                              : (q_full && !(m_axis_tvalid && m_axis_tready));
 
     wire signed [AW-1:0] acc [0:PE-1];
     wire        [M_W-1:0] m2 [0:PE-1];
