@@ -13,7 +13,9 @@ already holds a report of that design at that clock (then its numbers are collec
 and routed alone on LFE5U-85F at LAYER_MHZ in a board-like wrapper with registered I/O (stream data shifted in from
 one pin, the output beat registered and reduced to one pin, a registered reset): its nextpnr fmax and critical
 path, under ``layers`` in the result (the whole-design figures are kept). What a layer reaches alone bounds what
-it reaches in the whole design, where placement spreads it further.
+it reaches in the whole design, where placement spreads it further. ``--layers --only NAME[,NAME...]`` places and
+routes only the named layers (e.g. ``blocks.1.temporal``): their rows are replaced, each row names the commit it was
+measured at, and a replaced row's fmax and commit move to its ``before``.
 """
 from __future__ import annotations
 
@@ -111,11 +113,12 @@ endmodule
 """
 
 
-def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2, done=None) -> list[dict]:
+def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2, done=None,
+               only: set[str] | None = None) -> list[dict]:
     """Place and route every single-stream layer wrapper of ``build`` alone (see the module docstring), ``jobs`` at
     a time, the layers with the most multipliers first; the rows (layer module, fmax, critical path) in manifest
     order. ``done(rows)`` is called after each layer (partial results). Layers with two input streams (add) are
-    skipped, named with the reason."""
+    skipped, named with the reason. ``only``: just these layer names (an unknown name is an error)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from tqdm import tqdm
@@ -149,6 +152,12 @@ def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2, do
                 "resources_placed": pnr.resources, "critical_path": critical_path(Path(pnr.log))}
 
     layers = [e for e in manifest["layers"] if str(e.get("instance", "")).startswith("u_L")]
+    if only is not None:
+        unknown = only - {e["name"] for e in layers}
+        if unknown:
+            raise SystemExit(f"--only: no layer named {', '.join(sorted(unknown))} in {build} "
+                             f"(layers: {', '.join(e['name'] for e in layers)})")
+        layers = [e for e in layers if e["name"] in only]
     order = {e["name"]: i for i, e in enumerate(layers)}
     rows: list[dict] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -224,12 +233,20 @@ def main() -> dict:
 
 
 def main_layers() -> dict:
-    """``--layers``: build the demo with the current templates into build/ulx3s_layers, place and route its layers
-    one by one, and add them to bench/results/board_ulx3s.json (its other fields unchanged)."""
+    """``--layers [--only NAME,...]``: build the demo with the current templates into build/ulx3s_layers, place and
+    route its layers (or the named ones) one by one, and add them to bench/results/board_ulx3s.json (its other
+    fields unchanged)."""
     from bench.fmax_model import git_commit
     from pleiades_fpga.hw.build import build_rtl
     from pleiades_fpga.report.report import load_manifest
 
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        at = args.index("--only") + 1
+        if at >= len(args):
+            raise SystemExit("--only needs layer names, e.g. --only blocks.1.temporal,blocks.3.spatial")
+        only = {n for n in args[at].split(",") if n}
     commit = git_commit()          # the templates the layers are built from
     build = ROOT / "build" / "ulx3s_layers"
     build_rtl(MODEL, build, folding=DEMO / "folding.json")
@@ -238,15 +255,25 @@ def main_layers() -> dict:
     result.pop("benchmark", None), result.pop("machine", None)
     if "date" in result:           # the whole-design run keeps its own date
         result.setdefault("whole_design_date", result.pop("date"))
-    n_layers = sum(1 for e in load_manifest(build)["layers"] if str(e.get("instance", "")).startswith("u_L"))
+    previous = result.get("layers", {})
+    old_rows = {r["layer"]: {"commit": previous.get("commit"), **r} for r in previous.get("rows", [])}
+    names = [e["name"] for e in load_manifest(build)["layers"] if str(e.get("instance", "")).startswith("u_L")]
 
     def save(rows: list[dict]) -> None:          # after every layer: an interrupted run keeps what it measured
-        result["layers"] = {"constraint_mhz": LAYER_MHZ, "commit": commit,
+        new = {r["layer"]: {"commit": commit, **r} for r in rows}
+        for name, row in new.items():
+            old = old_rows.get(name)
+            if only is not None and old is not None and "fmax_mhz" in old:
+                row["before"] = {"commit": old["commit"], "fmax_mhz": old["fmax_mhz"],
+                                 "critical_path": old.get("critical_path")}
+        merged = [new.get(n) or old_rows[n] for n in names if n in new or (only is not None and n in old_rows)]
+        result["layers"] = {"constraint_mhz": LAYER_MHZ,
+                            "commit": commit if only is None else "per row",
                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "complete": len(rows) == n_layers, "rows": rows}
+                            "complete": len(merged) == len(names), "rows": merged}
         write_result("board_ulx3s", result)
 
-    layer_fmax(build, build / "layers", done=save)
+    layer_fmax(build, build / "layers", jobs=1 if only is not None else 2, done=save, only=only)
     return result
 
 
