@@ -21,6 +21,11 @@ where they differ, and logit error, counted after the warm-up (the receptive fie
   correction);
 - the shipped config at 5 ms (K = 20) and 20 ms (K = 5) bins (``--bin-ms``: kernels re-discretized, no
   retraining), against the float model re-sampled to the same bin;
+- where 8-bit activations and 8-bit weights lose the agreement: the 12-bit-block config with one activation kind at
+  8 bits; 8-bit activations with only the GroupNorm inputs at 16 bits (nearest, GPTQ, and with per-channel range
+  equalization of the float model first, ``_equalized``, a bench-only transform); every activation 16 bits with
+  16-bit weights everywhere or in one group of layers (torch-only ablations: the hardware flow's weights stop at
+  8 bits);
 - why 8-bit activations fail (``groupnorm_input_resolution``): each GroupNorm input's range over its frames' standard
   deviations and the per-frame quantization SNR at 8/12/16 bits;
 - the wall and CPU time of ``pleiades-fpga quantize`` on the published model (shipped config), with the machine's
@@ -41,7 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -65,6 +72,10 @@ DYADIC = {"scaling": "dyadic", "mantissa_bits": 8}
 SHIPPED = {"config": str(PUBLISHED_CONFIG.relative_to(ROOT))}
 GPTQ = {"weight_rounding": "gptq"}
 A16 = {"act_bits": 16, "act_percentile": 100.0, "groupnorm_p": 12}
+GN16 = {"blocks.*_norm.in_quant": {"act_bits": 16, "act_percentile": 100.0}}  # GroupNorm inputs only
+A8_GN16 = {"weight_bits": 8, "act_bits": 8, **DYADIC, "groupnorm_p": 12, "layers": GN16}
+ACT_KINDS = ("temporal_act", "spatial_act", "add_quant", "add_act", "spatial_pointwise_act")
+WIDE_W = {"bench_wide_weights": True}  # torch-only ablation: weights up to 16 bits (not a hardware config)
 RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`quantize --quant w8a8 --config FILE`)
     (PUBLISHED_LABEL, 10_000, SHIPPED),
     (PUBLISHED_LABEL, 10_000, SHIPPED, N_TEST_MORE),
@@ -92,6 +103,23 @@ RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`
     ("w8a8 previous-frame stats + published per-layer widths", 10_000, {**SHIPPED, "groupnorm_stats": "previous"}),
     ("w8a8 previous-frame stats + published per-layer widths + GPTQ rounding", 10_000,
      {**SHIPPED, "groupnorm_stats": "previous", **GPTQ}),
+    # which 8-bit activations cost the agreement: the 12-bit-block config with one kind at 8 bits (max-calibrated)
+    *[(f"w8a8 + 12-bit block activations, {kind} 8 bits", 10_000,
+       {**W8, **DYADIC, "layers": {**B12, f"blocks.*.{kind}": {"act_bits": 8, "act_percentile": 100.0}}})
+      for kind in ACT_KINDS],
+    ("w8a8, GroupNorm inputs 16 bits", 10_000, A8_GN16),
+    ("w8a8, GroupNorm inputs 16 bits + GPTQ rounding", 10_000, {**A8_GN16, **GPTQ}),
+    # per-channel range equalization of the float model before PTQ (bench-only transform, _equalized)
+    ("w8a8, GroupNorm inputs 16 bits + range equalization 1.0", 10_000, {**A8_GN16, "bench_equalize": 1.0}),
+    ("w8a8, GroupNorm inputs 16 bits + range equalization 0.5", 10_000, {**A8_GN16, "bench_equalize": 0.5}),
+    # which 8-bit weights cost the agreement, every activation 16 bits (torch-only: 16-bit weights)
+    ("w16a16 (torch-only ceiling)", 10_000, {**W8, **DYADIC, **A16, **WIDE_W, "weight_bits": 16}),
+    ("w8a16, temporal weights 16 bits (torch-only)", 10_000,
+     {**W8, **DYADIC, **A16, **WIDE_W, "layers": {"blocks.*.temporal": {"weight_bits": 16}}}),
+    ("w8a16, head weights 16 bits (torch-only)", 10_000,
+     {**W8, **DYADIC, **A16, **WIDE_W, "layers": {"head.*": {"weight_bits": 16}}}),
+    ("w8a16, block 0 weights 16 bits (torch-only)", 10_000,
+     {**W8, **DYADIC, **A16, **WIDE_W, "layers": {"blocks.0.*": {"weight_bits": 16}}}),
     ("w4a8", 10_000, W4),
     ("w4a8 + published_w4a8 per-layer widths", 10_000, {"quant": "w4a8", "config": str(W4_CONFIG.relative_to(ROOT))}),
     ("w4a8 + published_w4a8 per-layer widths + GPTQ rounding", 10_000,
@@ -167,13 +195,118 @@ def _resolved(spec: dict) -> dict:
     return resolve_spec(spec)
 
 
+@contextmanager
+def _wide_weights(on: bool):
+    """Torch-only ablations: quant configs accept weights up to 16 bits (the hardware flow stops at 8)."""
+    import pleiades_fpga.quant.config as qc
+
+    if not on:
+        yield
+        return
+    original = qc.check_bits
+    with mock.patch.object(qc, "check_bits", lambda v, what, max_bits=qc.MAX_BITS: original(v, what, 16)):
+        yield
+
+
 def _quantized(model, spec: dict, calib) -> tuple[object, float]:
     from pleiades_fpga.quant import fold_batchnorm
     from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq
 
     t0 = time.process_time()
-    q = calibrate_ptq(prepare_ptq(model, _resolved(spec)), calib, progress=False)
+    bench_keys = {k: spec[k] for k in spec if k.startswith("bench_")}
+    spec = {k: v for k, v in spec.items() if k not in bench_keys}
+    if "bench_equalize" in bench_keys:
+        model = _equalized(copy.deepcopy(model), calib, bench_keys["bench_equalize"])
+    with _wide_weights(bench_keys.get("bench_wide_weights", False)):
+        q = calibrate_ptq(prepare_ptq(model, _resolved(spec)), calib, progress=False)
     return fold_batchnorm(q), time.process_time() - t0
+
+
+def _channel_ranges(model, calib) -> dict:
+    """Per-channel max of every tensor the network quantizes between layers (float model, calibration clips):
+    ``i.t`` GroupNorm + ReLU after block i's temporal layer, ``i.add`` |skip add|, ``i.s`` a DWS block's spatial
+    activation, ``i.out`` the block output."""
+    import torch
+
+    from pleiades_fpga.model.network import FullBlock
+
+    rec: dict = {}
+
+    def keep(name: str, r):
+        rec[name] = torch.maximum(rec[name], r) if name in rec else r
+
+    def relu_max(name: str):
+        return lambda _m, _a, out: keep(name, out.clamp_min(0).amax(dim=[0, 2, 3]))
+
+    hooks, main = [], {}
+    for i, b in enumerate(model.blocks):
+        hooks.append(b.temporal_norm.register_forward_hook(relu_max(f"{i}.t")))
+        if isinstance(b, FullBlock):
+            hooks.append(b.spatial_norm.register_forward_hook(relu_max(f"{i}.out")))
+            continue
+        hooks.append(b.spatial_norm.register_forward_hook(relu_max(f"{i}.s")))
+        hooks.append(b.spatial_pointwise_norm.register_forward_hook(relu_max(f"{i}.out")))
+        hooks.append(b.pointwise_norm.register_forward_hook(lambda _m, _a, out, i=i: main.__setitem__(i, out)))
+        hooks.append(b.skip.register_forward_hook(
+            lambda _m, _a, out, i=i: keep(f"{i}.add", (main.pop(i) + out).abs().amax(dim=[0, 2, 3]))))
+    with torch.no_grad():
+        for c in range(len(calib)):
+            model(calib[c:c + 1].float(), pad="causal")
+    for h in hooks:
+        h.remove()
+    return rec
+
+
+def _equalized(model, calib, alpha: float):
+    """Per-channel activation range equalization (after Nagel et al., "Data-free quantization", 2019, and
+    SmoothQuant's migration strength ``alpha``): each quantized tensor's channel c is scaled by
+    ``s_c = (max range / range_c) ** alpha`` at its producer (GroupNorm / BatchNorm affine, skip conv) and the
+    consumer's input-channel weights by 1 / s_c, so the float function is unchanged (ReLU is positively
+    homogeneous). A DWS block's depthwise temporal layer feeds a GroupNorm, which is invariant only to one factor
+    per group: there s is per group. The float model in, the equalized float model out."""
+    import torch
+
+    from pleiades_fpga.model.network import DWSBlock, FullBlock
+
+    rec = _channel_ranges(model, calib)
+    groups = model.config.norm_groups
+
+    def factor(r, per_group: bool = False):
+        r = r.double().clamp_min(float(r.max()) * 1e-3)
+        if per_group:
+            r = r.reshape(groups, -1).amax(1, keepdim=True).expand(groups, r.numel() // groups).reshape(-1)
+        return ((r.max() / r) ** alpha).float()
+
+    def scale_affine(norm, s):
+        norm.weight.mul_(s)
+        norm.bias.mul_(s)
+
+    blocks = list(model.blocks)
+    with torch.no_grad():
+        for i, b in enumerate(blocks):
+            s = factor(rec[f"{i}.t"])
+            scale_affine(b.temporal_norm, s)
+            (b.spatial if isinstance(b, FullBlock) else b.pointwise).weight.div_(s.view(1, -1, 1, 1))
+            if isinstance(b, DWSBlock):
+                s = factor(rec[f"{i}.add"])
+                scale_affine(b.pointwise_norm, s)
+                b.skip.weight.mul_(s.view(-1, 1, 1, 1))
+                b.skip.bias.mul_(s)
+                b.spatial.weight.div_(s.view(-1, 1, 1, 1))
+                s = factor(rec[f"{i}.s"])
+                scale_affine(b.spatial_norm, s)
+                b.spatial_pointwise.weight.div_(s.view(1, -1, 1, 1))
+            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+            s = factor(rec[f"{i}.out"], per_group=isinstance(nxt, DWSBlock))
+            scale_affine(b.spatial_norm if isinstance(b, FullBlock) else b.spatial_pointwise_norm, s)
+            if nxt is None:
+                model.head.fc1.weight.div_(s.view(1, -1))
+            elif isinstance(nxt, FullBlock):
+                nxt.temporal.coeffs.div_(s.view(1, -1, 1))
+            else:
+                nxt.temporal.coeffs.div_(s.view(-1, 1, 1))
+                nxt.skip.weight.div_(s.view(1, -1, 1, 1))
+    return model
 
 
 def _run(task: tuple) -> tuple[str, dict]:
