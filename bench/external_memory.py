@@ -4,7 +4,7 @@ buffers by the generator, verified in simulation.
 1. Plan (hw.rtl.memory_plan, estimated): the dvs128 preset's temporal layer shapes (128x128, K = 10, 8-bit) on
    LFE5U-85F (ULX3S SDRAM) and xc7z020 (PYNQ-Z2 DDR3).
 2. The published 128x128 network (QONNX PUBLISHED: the checkpoint quantized with quant/configs/published_w8a8.json
-   by bench/published_model.py; $PLEIADES_PUBLISHED_ONNX overrides) built by `build` for LFE5U-85F and xc7z020
+   by bench/published_model.py into its work directory; $PLEIADES_PUBLISHED_ONNX overrides) built by `build` for LFE5U-85F and xc7z020
    (--target: the buffers that do not fit go external: circular buffers, GroupNorm frame buffers, skip FIFOs):
    plan, report.json fit (block RAM, DSP, logic), external traffic and bandwidth verdict (estimated).
 3. The 32x32 demo net (build/demo/model.onnx) with EVERY temporal layer forced external (folding JSON "memory"),
@@ -43,8 +43,9 @@ DEMO = ROOT / "build" / "demo" / "manifest.json"
 OUT = ROOT / "build" / "bench_external_memory"
 DEMO_FRAMES = 1000          # frames of the forced-external demo net on the HDL memory model
 AXIRAM_FRAMES = (12, 4)     # the two AxiRam clips (a reset between them, memory kept)
-PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_ONNX",   # the published network's export (bench/published_model)
-                               "/work/scratch/h2/bench_final/dvs128_w8a8.onnx"))
+PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_ONNX",   # the published network's export by bench.published_model
+                               Path(os.environ.get("PLEIADES_BENCH_WORK", "/tmp/pleiades-bench/published_model"))
+                               / "dvs128_w8a8.onnx"))
 
 
 def net128_layers() -> list[dict]:
@@ -301,7 +302,9 @@ def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
     from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
 
     if not PUBLISHED.exists():
-        return {"skipped": f"{PUBLISHED} absent (export the published network with `pleiades-fpga quantize`)"}
+        return {"skipped": f"{PUBLISHED} absent: run `python -m bench.run_all published_model` first (it exports the "
+                           "published network there), or set PLEIADES_PUBLISHED_ONNX to a `pleiades-fpga quantize` "
+                           "export"}
     out = {"onnx": str(PUBLISHED)}
     for name in parts:
         part = get_part(name)
@@ -334,16 +337,23 @@ def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
 def published_simulation(part: str = "xc7z020", frames: int = 50) -> dict:
     """Verify the published network's ``part`` build of :func:`published` (external histories, frame buffers and
     skip FIFOs) over ``frames`` frames on Verilator with the HDL memory model (random latency, stall 0.2)."""
+    from pleiades_fpga.artifacts import design_hash
     from pleiades_fpga.sim.verify import verify_build
 
     build_dir = OUT / f"published_{part}"
-    v = verify_build(build_dir, frames=frames, clip_frames=frames, sim="verilator", pause=0.2, seed=0, progress=True)
+    path = build_dir / "verification.json"
+    old = json.loads(path.read_text()) if path.exists() else None
+    reused = bool(old and old.get("design_hash") == design_hash(build_dir) and old.get("frames", 0) >= frames
+                  and old.get("seed") == 0 and old.get("pause") == 0.2)
+    v = old if reused else verify_build(build_dir, frames=frames, clip_frames=frames, sim="verilator", pause=0.2,
+                                        seed=0, progress=True)
     keys = ("simulator", "frames", "values_compared", "mismatches", "missing_values", "bit_exact", "passed",
             "cycles_per_frame_measured", "cycles_per_frame_analytic", "latency_cycles", "sim_cycles", "sim_seconds",
             "wall_seconds", "sim_cycles_per_second", "external_memory", "design_hash")
     return {"what": f"the published 128x128 network built for {part} (--target), verified on the HDL AXI memory "
                     "model (timing run at the nominal latency; the other run with random latency and stall 0.2, "
                     "stream pauses 0.2)", "source": "measured (Verilator + HDL memory model)",
+            "reused_verification": reused,
             **{k: v.get(k) for k in keys}}
 
 
