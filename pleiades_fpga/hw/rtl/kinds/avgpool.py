@@ -13,6 +13,7 @@ class AvgPool(HwKind):
     name = "avgpool"
     ir_kind = "avgpool"
     requant_lanes, control_share = True, 0.35
+    pipeline_cycles = 1  # the input queue
 
     def candidate_folds(self, layer: Layer) -> list[Fold]:
         return [Fold(pe, 1) for pe in divisors(layer.in_channels)]  # PE divides the channels

@@ -6,7 +6,8 @@
 // Input: one beat = one pixel with all C channels (IN_W each, channel c at [c*IN_W +: IN_W],
 // signed if IN_SIGNED); a frame is H*W beats (an early s_axis_tlast also ends the frame).
 // Output: one beat per frame with all C channels (OUT_W each), tlast = 1.
-// The input accepts one beat per cycle; at a frame end the sums move to a hold bank, which PE
+// The input accepts one beat per cycle through a 2-beat queue (registered s_axis_tready, one cycle of latency:
+// kinds.avgpool pipeline_cycles); at a frame end the sums move to a hold bank, which PE
 // requant lanes (requant_pipe, 3 stages after the registered sums) turn into the output beat in C/PE + 7
 // cycles (cycles_spatial.avgpool_cycles) while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
@@ -66,16 +67,26 @@ module avgpool_stream #(
     reg  [CP*ACC_W-1:0] hold;
     wire [CP*ACC_W-1:0] hold_next;
     reg                   hold_full;
-    wire in_end = (pix == PIX_LAST) || s_axis_tlast;
-    assign s_axis_tready = !rst && !(in_end && hold_full);
-    wire in_fire = s_axis_tvalid && s_axis_tready;
+    // input skid queue: the sums' enable and adders start from its registers (not from the producer's valid and
+    // data across the chip); s_axis_tready is its registered free entry
+    wire [C*IN_W-1:0] in_data;
+    wire in_valid, in_last, inq_full;
+    wire in_end = (pix == PIX_LAST) || in_last;
+    wire in_take = !(in_end && hold_full);
+    assign s_axis_tready = !inq_full && !rst;
+    axis_out_queue #(.DATA_W(C*IN_W)) u_inq (
+        .clk(clk), .rst(rst), .push(s_axis_tvalid && s_axis_tready), .push_data(s_axis_tdata),
+        .push_last(s_axis_tlast), .full(inq_full),
+        .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(in_take), .m_axis_tlast(in_last)
+    );
+    wire in_fire = in_valid && in_take;
 
     // next sums: (first pixel ? 0 : sums) + x, per channel
     wire [C*ACC_W-1:0] sums_next;
     genvar c;
     generate
         for (c = 0; c < C; c = c + 1) begin : g_ch
-            wire [IN_W-1:0] xv = s_axis_tdata[c*IN_W +: IN_W];
+            wire [IN_W-1:0] xv = in_data[c*IN_W +: IN_W];
             wire xs = (IN_SIGNED != 0) ? xv[IN_W-1] : 1'b0;
             wire [ACC_W-1:0] xe = {{(ACC_W-IN_W){xs}}, xv};
             wire [ACC_W-1:0] base = (pix == {PB{1'b0}}) ? {ACC_W{1'b0}} : sums[c*ACC_W +: ACC_W];
