@@ -66,6 +66,8 @@ EXTRA_LINT = [
                           "OUT_W": 5, "OUT_SIGNED": 1, "RELU": 0}),
     ("sign_resize", {"IN_W": 8, "OUT_W": 3}),
     ("sign_resize", {"IN_W": 3, "OUT_W": 8}),
+    ("conv3x3_stream", {"LB_SLICED": 1, "DEPTHWISE": 1, "C_IN": 5, "C_OUT": 5, "PE": 2, "STRIDE": 2}),
+    ("conv3x3_stream", {"LB_SLICED": 1, "C_IN": 5, "C_OUT": 7, "PE": 3, "SIMD": 2}),
 ]
 
 

@@ -37,16 +37,25 @@ def conv3x3_cycles_per_pixel(c_in: int, c_out: int, pe: int, simd: int, depthwis
     return _ceil_div(c_out, pe) * 9 * _ceil_div(c_in, simd)
 
 
+def conv3x3_line_slices(c_in: int, c_out: int, pe: int, simd: int, depthwise: bool) -> int:
+    """Fold slices of a stored pixel (conv3x3_stream's XG): ceil(C_in/SIMD), or ceil(C/PE) when depthwise."""
+    return _ceil_div(c_out, pe) if depthwise else _ceil_div(c_in, simd)
+
+
 def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int = 1, pe: int = 1,
-                   simd: int = 1, depthwise: bool = False) -> int:
-    """Cycles per frame of conv3x3_stream: max(input beats H*W, HO*WO*cycles per output pixel + stalls).
+                   simd: int = 1, depthwise: bool = False, slices: int = 1) -> int:
+    """Cycles per frame of conv3x3_stream: max(input H*W*slices, HO*WO*cycles per output pixel + stalls).
 
     The engine issues one fold per cycle without bubbles between pixels, and the line buffer (NS = 3
     row slots for stride 1, 4 for stride 2) lets the input run ahead (also into the next frame). Only
     very narrow frames stall: when the first window of an output row needs a row that overwrites the
     slot of a row the previous output row still reads, the input may only have written its columns
-    0..cx_last-2 (cx_last = (WO-1)*stride), and each missing one of columns 0..1 costs a cycle.
+    0..cx_last-2 (cx_last = (WO-1)*stride), and each missing one of columns 0..1 costs the cycles the input
+    takes per pixel. ``slices``: line-buffer words per input pixel (1, or :func:`conv3x3_line_slices` with
+    LB_SLICED = 1), the input's cycles per pixel.
     """
+    if slices < 1:
+        raise PleiadesError(f"line-buffer slices per pixel must be >= 1, got {slices}")
     ho, wo = conv3x3_out_shape(height, width, stride)
     ns = 3 if stride == 1 else 4
     cx_last = (wo - 1) * stride
@@ -59,7 +68,7 @@ def conv3x3_cycles(height: int, width: int, c_in: int, c_out: int, stride: int =
     if height + 1 == (ho - 1) * stride + ns - 1:  # next frame's row 1 overwrites a row of the last windows
         stalls += missing
     compute = ho * wo * conv3x3_cycles_per_pixel(c_in, c_out, pe, simd, depthwise)
-    return max(height * width, compute + stalls)
+    return max(height * width * slices, compute + stalls * slices)
 
 
 def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1, depthwise: bool = False) -> int:
@@ -82,6 +91,6 @@ def stream_cycles(height: int, width: int) -> int:
 
 
 __all__ = [
-    "avgpool_cycles", "conv3x3_cycles", "conv3x3_cycles_per_pixel", "conv3x3_macs", "conv3x3_multipliers",
+    "avgpool_cycles", "conv3x3_cycles", "conv3x3_cycles_per_pixel", "conv3x3_line_slices", "conv3x3_macs",
     "conv3x3_out_shape", "stream_cycles",
 ]

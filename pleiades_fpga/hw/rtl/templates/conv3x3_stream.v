@@ -10,7 +10,11 @@
 //   y[oy][ox][k] = requant_k(bias[k] + sum_{ky,kx,c} w[k][c][ky][kx] * x[oy*S+ky-1][ox*S+kx-1][c])
 //   (x outside the frame = 0; depthwise: only c = k).
 // Line buffer: NS = 3 (stride 1) or 4 (stride 2) rows of W pixels x C_IN channels, row slots used
-// circularly across frames. The input overwrites a row only once the engine no longer needs it
+// circularly across frames. LB_SLICED = 0: one word of CP channels per pixel (address slot*W + column), the
+// engine selects the XB channels of its fold slice from the word it reads. LB_SLICED = 1: XG words of XB
+// channels per pixel (one per fold slice, address (slot*W + column)*XG + slice: a narrower, deeper RAM that
+// maps to fewer block RAMs when the pixel is wide and the frame narrow); the input writes one slice per
+// cycle (XG cycles per pixel, the input queue pops at the last slice) and the engine reads its slice's word. The input overwrites a row only once the engine no longer needs it
 // (column-exact), so the input runs ahead of the window (also into the next frame) and the engine
 // does not wait for input in steady state (one row more than the 3x3 window for stride 2, where the
 // next output row needs two new input rows), except for a cycle or two at some row starts of frames
@@ -55,6 +59,7 @@ module conv3x3_stream #(
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
+    parameter integer LB_SLICED = 0,            // line buffer: 0 one word per pixel, 1 one word per fold slice (XG per pixel)
     // derived: do not override
     parameter integer KF = (C_OUT + PE - 1) / PE,
     parameter integer CF = (DEPTHWISE != 0) ? 1 : (C_IN + SIMD - 1) / SIMD,
@@ -92,19 +97,26 @@ module conv3x3_stream #(
         if (IN_W < 1 || W_W < 1 || OUT_W < 1 || ACC_W < 1) begin : g_check_widths
             PARAMETER_ERROR_conv3x3_stream_IN_W_W_W_OUT_W_ACC_W_must_be_at_least_1 u_error ();
         end
+        if (LB_SLICED != 0 && LB_SLICED != 1) begin : g_check_lb_sliced
+            PARAMETER_ERROR_conv3x3_stream_LB_SLICED_must_be_0_or_1 u_error ();
+        end
     endgenerate
 
     localparam integer HO = (H - 1) / STRIDE + 1;
     localparam integer WO = (W - 1) / STRIDE + 1;
     localparam integer NEXT_OFF = H - (HO - 1) * STRIDE;   // row H-1 = top row of last window + NEXT_OFF
     localparam integer CB = $clog2(2 * H + 2 * W + 8);     // width of all position counters
-    localparam integer NS = (STRIDE > 1) ? 4 : 3;          // line-buffer row slots
-    localparam integer LB_DEPTH = NS * W;
-    localparam integer LB_AW = $clog2(LB_DEPTH);
     localparam integer KGB = (KF > 1) ? $clog2(KF) : 1;
     localparam integer CGB = (CF > 1) ? $clog2(CF) : 1;
     localparam integer XB = (DEPTHWISE != 0) ? PE : SIMD;  // input lanes per cycle
     localparam integer CP = (DEPTHWISE != 0) ? KF * PE : CF * SIMD;   // channels stored per pixel (>= C_IN)
+    localparam integer XG = (DEPTHWISE != 0) ? KF : CF;     // fold slices of XB channels per stored pixel
+    localparam integer XGB = (DEPTHWISE != 0) ? KGB : CGB;
+    localparam integer NS = (STRIDE > 1) ? 4 : 3;          // line-buffer row slots
+    localparam integer SL = (LB_SLICED != 0) ? XG : 1;     // line-buffer words per pixel
+    localparam integer LB_WW = (SL > 1) ? XB * IN_W : CP * IN_W;   // line-buffer word width
+    localparam integer LB_DEPTH = NS * W * SL;
+    localparam integer LB_AW = $clog2(LB_DEPTH);
     localparam integer KP = KF * PE;                        // output lanes computed per pixel (>= C_OUT)
     localparam integer PW = IN_W + 1 + W_W;          // exact product width
     // internal accumulator width: never narrower than a product or the bias (only sign extension)
@@ -121,7 +133,7 @@ module conv3x3_stream #(
     localparam integer I_KGL = KF - 1;
     localparam integer I_CGL = CF - 1;
     localparam integer I_WAL = WROM_DEPTH - 1;
-    localparam integer I_W2 = 2 * W;
+    localparam integer I_ROW = W * SL;                    // words of a row slot
     localparam [CB-1:0] C_H1 = I_H1[CB-1:0];
     localparam [CB-1:0] C_W1 = I_W1[CB-1:0];
     localparam [CB-1:0] C_HH = H[CB-1:0];
@@ -131,7 +143,6 @@ module conv3x3_stream #(
     localparam [CB-1:0] C_1 = 1;
     localparam [CB-1:0] C_NS = NS[CB-1:0];
     localparam [CB-1:0] C_NS1 = C_NS - C_1;
-    localparam integer I_W3 = 3 * W;
     localparam [1:0] SLOT_S = I_SS[1:0];
     localparam [1:0] SLOT_N = I_SN[1:0];
     localparam [2:0] NS3 = NS[2:0];
@@ -139,9 +150,17 @@ module conv3x3_stream #(
     localparam [KGB-1:0] KG_LAST = I_KGL[KGB-1:0];
     localparam [CGB-1:0] CG_LAST = I_CGL[CGB-1:0];
     localparam [WROM_AW-1:0] WA_LAST = I_WAL[WROM_AW-1:0];
-    localparam [LB_AW-1:0] LB_W = W[LB_AW-1:0];
-    localparam [LB_AW-1:0] LB_2W = I_W2[LB_AW-1:0];
-    localparam [LB_AW-1:0] LB_3W = I_W3[LB_AW-1:0];
+    localparam integer I_SL = SL;
+    localparam integer I_SSL = STRIDE * SL;
+    localparam integer I_SLL = SL - 1;
+    localparam integer I_ROW2 = 2 * I_ROW;
+    localparam integer I_ROW3 = 3 * I_ROW;
+    localparam [LB_AW-1:0] LB_W = I_ROW[LB_AW-1:0];         // slot bases
+    localparam [LB_AW-1:0] LB_2W = I_ROW2[LB_AW-1:0];
+    localparam [LB_AW-1:0] LB_3W = I_ROW3[LB_AW-1:0];
+    localparam [LB_AW-1:0] LB_SL = I_SL[LB_AW-1:0];          // words of a pixel
+    localparam [LB_AW-1:0] LB_SSL = I_SSL[LB_AW-1:0];        // words of STRIDE pixels
+    localparam [XGB-1:0] SL_LAST = I_SLL[XGB-1:0];
 
     function [1:0] slot_add;   // (a + b) mod NS for a, b in 0..NS-1
         input [1:0] a;
@@ -153,7 +172,7 @@ module conv3x3_stream #(
         end
     endfunction
 
-    function [LB_AW-1:0] slot_base;  // slot * W
+    function [LB_AW-1:0] slot_base;  // slot * W * SL (first word of a row slot)
         input [1:0] s;
         begin
             case (s)
@@ -165,11 +184,39 @@ module conv3x3_stream #(
         end
     endfunction
 
+    function [LB_AW-1:0] col_off;    // (kx - 1) * SL: word offset of the window column kx from its centre
+        input [1:0] kx_i;
+        begin
+            case (kx_i)
+                2'd0: col_off = {LB_AW{1'b0}} - LB_SL;
+                2'd1: col_off = {LB_AW{1'b0}};
+                default: col_off = LB_SL;
+            endcase
+        end
+    endfunction
+
+    // slice i (XB channels) of a stored pixel of CP channels: an AND-OR of comparisons (an index multiplied by a
+    // slice width that is not a power of two would become a multiplier in front of a shifter)
+    function [XB*IN_W-1:0] pick_slice;
+        input [CP*IN_W-1:0] word;
+        input [XGB-1:0] i;
+        integer g;
+        begin
+            pick_slice = {XB*IN_W{1'b0}};
+            for (g = 0; g < XG; g = g + 1) begin
+                if (i == g[XGB-1:0]) pick_slice = pick_slice | word[g*XB*IN_W +: XB*IN_W];
+            end
+        end
+    endfunction
+
     // ---------------------------------------------------------------- input side
     reg  [CB-1:0] iy, ix;
     reg  [1:0]    in_slot;
+    reg  [XGB-1:0] in_sl;         // slice of the input pixel written next (0 when SL = 1)
+    reg  [LB_AW-1:0] in_word_reg; // ix * SL + in_sl: word of the current row slot written next
     reg           in_ahead;       // input has finished the frame the engine is working on
     reg  [CB-1:0] cy, cx;         // engine: centre of the current window (oy*S, ox*S)
+    reg  [LB_AW-1:0] cx_word_reg; // engine: cx * SL (first word of column cx in a row slot)
     reg  [1:0]    top_slot;       // engine: slot of row cy-1
     // registered sums kept with the counters they follow (the comparisons below start from registers)
     reg  [CB-1:0] iy_h_reg;       // iy + H
@@ -192,26 +239,37 @@ module conv3x3_stream #(
                      ((rel_row == cy_ns1_reg) && (ix1_reg < cx)));
     // input skid queue: s_axis_tready is a register (no path from the window logic to the producer)
     wire [C_IN*IN_W-1:0] in_data;
-    wire in_valid, in_last, inq_full;
+    wire in_valid, in_last, inq_full, in_pop_ok;
     assign s_axis_tready = !inq_full && !rst;
     axis_out_queue #(.DATA_W(C_IN*IN_W)) u_inq (
         .clk(clk), .rst(rst), .push(s_axis_tvalid && s_axis_tready), .push_data(s_axis_tdata),
         .push_last(s_axis_tlast), .full(inq_full),
-        .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(in_allow), .m_axis_tlast(in_last)
+        .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(in_pop_ok), .m_axis_tlast(in_last)
     );
-    wire in_fire = in_valid && in_allow;
-    wire in_frame_end = in_fire && (in_last_px || in_last);
-    wire in_row_end = in_fire && (ix == C_W1);
+    wire in_sl_last = (in_sl == SL_LAST);
+    assign in_pop_ok = in_allow && in_sl_last;   // the queue pops with the pixel's last slice
+    wire in_fire = in_valid && in_allow;         // one line-buffer word written
+    wire in_pop = in_fire && in_sl_last;         // ... and it was the pixel's last
+    wire in_frame_end = in_pop && (in_last_px || in_last);
+    wire in_row_end = in_pop && (ix == C_W1);
 
-    wire [CP*IN_W-1:0] lb_rd;
-    wire [CP*IN_W-1:0] lb_wdata;
-    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_wpad (.x(in_data), .y(lb_wdata));
-    wire [LB_AW-1:0] lb_waddr = slot_base(in_slot) + ix[LB_AW-1:0];
+    wire [LB_WW-1:0] lb_rd;
+    wire [LB_WW-1:0] lb_wdata;
+    wire [CP*IN_W-1:0] in_pixel;
+    zero_extend #(.IN_W(C_IN*IN_W), .OUT_W(CP*IN_W)) u_wpad (.x(in_data), .y(in_pixel));
+    generate
+        if (SL > 1) begin : g_wslice
+            assign lb_wdata = pick_slice(in_pixel, in_sl);
+        end else begin : g_wpixel
+            assign lb_wdata = in_pixel;
+        end
+    endgenerate
+    wire [LB_AW-1:0] lb_waddr = slot_base(in_slot) + in_word_reg;
     wire [LB_AW-1:0] lb_raddr;
 
     wire lines_clearing;                        // always 0 (no clear: every row is written before it is read)
     wire unused_lines = &{1'b0, lines_clearing};
-    ram_sdp #(.DATA_W(CP*IN_W), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1)) u_lines (   // word at stage 2
+    ram_sdp #(.DATA_W(LB_WW), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1)) u_lines (   // word at stage 2
         .clk(clk), .rst(rst), .clearing(lines_clearing),
         .we(in_fire), .waddr(lb_waddr), .wdata(lb_wdata), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
     );
@@ -238,8 +296,19 @@ module conv3x3_stream #(
     wire [CB-1:0] row_p1 = cy + {{(CB-2){1'b0}}, ky};
     wire [CB-1:0] col_p1 = cx + {{(CB-2){1'b0}}, kx};
     wire pad = (row_p1 == {CB{1'b0}}) || (row_p1 > C_HH) || (col_p1 == {CB{1'b0}}) || (col_p1 > C_W1 + C_1);
-    wire [LB_AW-1:0] col = cx[LB_AW-1:0] + {{(LB_AW-2){1'b0}}, kx} - {{(LB_AW-1){1'b0}}, 1'b1};
-    assign lb_raddr = slot_base(slot_add(top_slot, ky)) + col;
+    // word of this fold: row slot base + column (cx + kx - 1) * SL + slice (cg, or kg when depthwise; SL > 1)
+    wire [XGB-1:0] slice;
+    wire [31:0] slice32 = {{(32-XGB){1'b0}}, slice};
+    wire [LB_AW-1:0] slice_word = (SL > 1) ? slice32[LB_AW-1:0] : {LB_AW{1'b0}};
+    wire unused_slice = &{1'b0, slice32};
+    generate
+        if (DEPTHWISE != 0) begin : g_sdw
+            assign slice = kg;
+        end else begin : g_sfull
+            assign slice = cg;
+        end
+    endgenerate
+    assign lb_raddr = slot_base(slot_add(top_slot, ky)) + cx_word_reg + col_off(kx) + slice_word;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -249,7 +318,12 @@ module conv3x3_stream #(
             ix1_reg <= C_1;
             in_slot <= 2'd0;
             in_ahead <= 1'b0;
+            in_sl <= {XGB{1'b0}};
+            in_word_reg <= {LB_AW{1'b0}};
         end else begin
+            if (in_fire) in_sl <= in_sl_last ? {XGB{1'b0}} : in_sl + 1'b1;
+            if (in_frame_end || in_row_end) in_word_reg <= {LB_AW{1'b0}};
+            else if (in_fire) in_word_reg <= in_word_reg + 1'b1;
             if (in_frame_end) begin
                 iy <= {CB{1'b0}};
                 ix <= {CB{1'b0}};
@@ -260,7 +334,7 @@ module conv3x3_stream #(
                 ix <= {CB{1'b0}};
                 iy_h_reg <= iy_h_reg + C_1;
                 ix1_reg <= C_1;
-            end else if (in_fire) begin
+            end else if (in_pop) begin
                 ix <= ix + C_1;
                 ix1_reg <= ix1_reg + C_1;
             end
@@ -274,6 +348,7 @@ module conv3x3_stream #(
         if (rst) begin
             cy <= {CB{1'b0}};
             cx <= {CB{1'b0}};
+            cx_word_reg <= {LB_AW{1'b0}};
             cy_ns1_reg <= C_NS1;
             ty_reg <= next_in({CB{1'b0}}, C_H1);
             tx_reg <= next_in({CB{1'b0}}, C_W1);
@@ -304,9 +379,11 @@ module conv3x3_stream #(
             if (px_last) begin
                 if (!row_lastpx) begin
                     cx <= cx + C_S;
+                    cx_word_reg <= cx_word_reg + LB_SSL;
                     tx_reg <= next_in(cx + C_S, C_W1);
                 end else begin
                     cx <= {CB{1'b0}};
+                    cx_word_reg <= {LB_AW{1'b0}};
                     tx_reg <= next_in({CB{1'b0}}, C_W1);
                     if (!frame_lastpx) begin
                         cy <= cy + C_S;
@@ -360,11 +437,8 @@ module conv3x3_stream #(
         s2_cg <= s1_cg;
     end
 
-    // operand slice of this fold: output group kg (depthwise) or input group cg, selected by comparisons
-    // (an AND-OR over the slices; an index multiplied by a slice width that is not a power of two would
-    // become a multiplier in front of a shifter)
-    localparam integer XG = (DEPTHWISE != 0) ? KF : CF;     // slices per stored pixel
-    localparam integer XGB = (DEPTHWISE != 0) ? KGB : CGB;
+    // operand slice of this fold (zero on padding): output group kg (depthwise) or input group cg, picked from
+    // the pixel's word (SL = 1) or the slice's own word (SL > 1)
     wire [XGB-1:0] s2_slice;
     generate
         if (DEPTHWISE != 0) begin : g_xdw
@@ -374,14 +448,16 @@ module conv3x3_stream #(
             assign s2_slice = s2_cg;
         end
     endgenerate
-    reg [XB*IN_W-1:0] x_sel;
-    integer xg;
-    always @(*) begin
-        x_sel = {XB*IN_W{1'b0}};
-        for (xg = 0; xg < XG; xg = xg + 1) begin
-            if (!s2_pad && s2_slice == xg[XGB-1:0]) x_sel = x_sel | lb_rd[xg*XB*IN_W +: XB*IN_W];
+    wire [XB*IN_W-1:0] x_word;
+    generate
+        if (SL > 1) begin : g_xslice
+            assign x_word = lb_rd;
+            wire unused_s2_slice = &{1'b0, s2_slice};
+        end else begin : g_xpixel
+            assign x_word = pick_slice(lb_rd, s2_slice);
         end
-    end
+    endgenerate
+    wire [XB*IN_W-1:0] x_sel = s2_pad ? {XB*IN_W{1'b0}} : x_word;
 
     // ---------------------------------------------------------------- stage O: registered operands
     // Line-buffer (block RAM) and ROM outputs and their selection end in registers: the multipliers of
