@@ -38,7 +38,6 @@ module axis_out_queue #(
                 q0_last_reg <= push_last;
             end else begin
                 q1_valid_reg <= 1'b1;
-                q1_data_reg <= push_data;
                 q1_last_reg <= push_last;
             end
         end else if (pop) begin
@@ -47,6 +46,9 @@ module axis_out_queue #(
             q0_last_reg <= q1_last_reg;
             q1_valid_reg <= 1'b0;
         end
+        // the skid data takes every pushed beat (it is empty then; read only while q1_valid_reg): its enable does
+        // not depend on m_axis_tready, so the consumer's ready drives the clock enables of one data register only
+        if (push) q1_data_reg <= push_data;
     end
 
     assign full = q1_valid_reg;
