@@ -40,6 +40,9 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 #   depthwise layers; control: ctrl_lut;
 # - ``tree`` (with the registered products) and ``queue`` (LUTs per output-beat bit) were refitted on the
 #   default net (32x32, 21 layers; folding of the ULX3S build) after the multiplier pipeline stage;
+# - xc7 ``tree`` 1.0: since mac_lane's stage Q (b152572) re-registers each product, Yosys no longer packs the
+#   first adder into the DSP48E1, so the adder tree is fabric again (tests/test_estimate_vs_yosys.py: the
+#   three template cases on xc7z020 within 25 %; bench estimate_vs_synth not re-run);
 # - ``dsp_ff`` / ``mem_ff``: product / block-RAM read registers that stay in fabric flip-flops (7-series
 #   absorbs both into the DSP48E1 and the RAMB18);
 # - ``lut_mul``: LUTs per activation x weight bit pair of a LUT-mode (shift-add) product: ECP5 from synth_ecp5 of
@@ -51,7 +54,7 @@ _K = {
     "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
              "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
              "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55, "in_queue": 1.0},
-    "xc7": {"tree": 0.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
+    "xc7": {"tree": 1.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
             "acc": 3.41, "mux": 1.0, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40,
             "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5, "lut_mul": 0.6, "in_queue": 1.0},
 }
