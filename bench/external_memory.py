@@ -199,13 +199,11 @@ def demo_all_external(axi_data_bits: int | None = None, name: str = "demo_all") 
 def timing_wide_port(build_dir: Path, frames: int = 100) -> dict:
     """Steady-state cycles per frame of a forced-external build (one clip, nominal latency, no stalls) vs the
     on-chip build's measured figure and the manifest's (port-bound) analytic one."""
-    from pleiades_fpga.artifacts import design_hash
     from pleiades_fpga.sim.verify import verify_build
 
     man = json.loads((build_dir / "manifest.json").read_text())
-    path = build_dir / "verification.json"
-    s = json.loads(path.read_text()) if path.exists() else None
-    reused = bool(s and s.get("frames", 0) >= frames and s.get("design_hash") == design_hash(build_dir))
+    s = current_verification(build_dir, frames)
+    reused = s is not None
     if not reused:
         s = verify_build(build_dir, frames=frames, clip_frames=frames, pause=0.0, seed=0, progress=True)
     onchip = json.loads((DEMO.parent / "verification.json").read_text())["cycles_per_frame_measured"]
@@ -219,16 +217,26 @@ def timing_wide_port(build_dir: Path, frames: int = 100) -> dict:
             "source": "measured (Verilator, HDL memory model at the nominal latency, no stalls)"}
 
 
-def verify_demo(build_dir: Path) -> dict:
-    """`verify` of the forced-external demo (reused when a current verification of DEMO_FRAMES frames exists), and
-    the comparison with the on-chip build on their common clips."""
+def current_verification(build_dir: Path, frames: int, pause: float | None = None) -> dict | None:
+    """The build's verification.json when it is current (same design hash) and covers ``frames`` frames at seed 0
+    (and ``pause`` when given), else None."""
     from pleiades_fpga.artifacts import design_hash
-    from pleiades_fpga.sim.verify import verify_build
 
     path = build_dir / "verification.json"
     old = json.loads(path.read_text()) if path.exists() else None
-    if old and old.get("design_hash") == design_hash(build_dir) and old.get("frames", 0) >= DEMO_FRAMES \
-            and old.get("seed") == 0:
+    if old and old.get("design_hash") == design_hash(build_dir) and old.get("frames", 0) >= frames \
+            and old.get("seed") == 0 and (pause is None or old.get("pause") == pause):
+        return old
+    return None
+
+
+def verify_demo(build_dir: Path) -> dict:
+    """`verify` of the forced-external demo (reused when a current verification of DEMO_FRAMES frames exists), and
+    the comparison with the on-chip build on their common clips."""
+    from pleiades_fpga.sim.verify import verify_build
+
+    old = current_verification(build_dir, DEMO_FRAMES)
+    if old:
         summary, reused = old, True
     else:
         summary, reused = verify_build(build_dir, frames=DEMO_FRAMES, clip_frames=100, pause=0.3, seed=0, jobs=2,
@@ -337,14 +345,11 @@ def published(parts: tuple[str, ...] = ("LFE5U-85F", "xc7z020")) -> dict:
 def published_simulation(part: str = "xc7z020", frames: int = 50) -> dict:
     """Verify the published network's ``part`` build of :func:`published` (external histories, frame buffers and
     skip FIFOs) over ``frames`` frames on Verilator with the HDL memory model (random latency, stall 0.2)."""
-    from pleiades_fpga.artifacts import design_hash
     from pleiades_fpga.sim.verify import verify_build
 
     build_dir = OUT / f"published_{part}"
-    path = build_dir / "verification.json"
-    old = json.loads(path.read_text()) if path.exists() else None
-    reused = bool(old and old.get("design_hash") == design_hash(build_dir) and old.get("frames", 0) >= frames
-                  and old.get("seed") == 0 and old.get("pause") == 0.2)
+    old = current_verification(build_dir, frames, pause=0.2)
+    reused = old is not None
     v = old if reused else verify_build(build_dir, frames=frames, clip_frames=frames, sim="verilator", pause=0.2,
                                         seed=0, progress=True)
     keys = ("simulator", "frames", "values_compared", "mismatches", "missing_values", "bit_exact", "passed",
