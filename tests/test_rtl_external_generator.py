@@ -183,3 +183,24 @@ def test_verdict_when_the_memory_is_too_slow():
     assert not ok and verdict.startswith("NOT REAL-TIME: the external memory is too slow") and "70.0 frames/s" in verdict
     ok, verdict = _with_memory(rt, {**ext, "mb_s_required": 10.0, "verdict": "memory-bound", "fps_memory": 140.0})
     assert ok and "memory-bound: 140.0 frames/s" in verdict
+
+
+def test_build_warns_when_the_shared_port_sets_the_frame_rate(nets, tmp_path, capsys):
+    """A port narrower than the external layer's pixel doubles its beats; `build` says the port, not a layer, sets
+    cycles/frame and names the width that removes the bound (worked out here from the shapes)."""
+    from pleiades_fpga.cli import main
+
+    name = nets["temporal"][0]
+    c, h, w = next(l for l in nets["ext"]["layers"] if l["name"] == name)["in_shape"]
+    pixel_bits = max(8, _pow2(c * 8))
+    fold = nets["tmp"] / "folding.json"
+    native_reads = (CFG.kernel_size - 1) * h * w                  # one beat per pixel at the pixel's width
+    assert main(["build", str(nets["onnx"]), "--out", str(tmp_path / "narrow"), "--folding", str(fold),
+                 "--axi-data-bits", str(pixel_bits // 2)]) == 0
+    err = capsys.readouterr().err
+    m = json.loads((tmp_path / "narrow" / "manifest.json").read_text())
+    assert m["external_memory"]["port_bound"] and m["cycles_per_frame"] == 2 * native_reads
+    assert f"{2 * native_reads:,} beats/frame" in err
+    assert f"--axi-data-bits {pixel_bits} (if the board's port takes it) brings the reads to {native_reads:,}" in err
+    assert main(["build", str(nets["onnx"]), "--out", str(tmp_path / "native"), "--folding", str(fold)]) == 0
+    assert "shared AXI port sets" not in capsys.readouterr().err

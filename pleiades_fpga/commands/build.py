@@ -134,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"external memory: {len(ext['masters'])} temporal layer(s) ({', '.join(x['layer'] for x in ext['masters'])})"
               f" on one AXI4 port {ext['port']}_* ({ext['data_bits']} bits), {ext['region_bytes']:,} bytes from "
               f"parameter {ext['base_addr_parameter']}, {ext['bytes_per_frame']:,} bytes/frame")
+        if ext.get("port_bound"):
+            print(f"warning: {_port_bound_hint(m)}", file=sys.stderr)
     print(f"wrote {args.out}/rtl ({len(m['rtl_files'])} files), {args.out}/manifest.json")
     if args.target:
         from pleiades_fpga.report.flow import run_report
@@ -143,6 +145,25 @@ def run(args: argparse.Namespace) -> int:
         report = run_report(args.out, args.target, synth=True, bitstream=board_flow)
         print(f"report: {args.out}/report.json, {args.out}/report.html; real-time: {report.get('realtime')}")
     return 0
+
+
+def _port_bound_hint(m: dict) -> str:
+    """Why the shared AXI port, not a layer, sets cycles/frame, and what removes that bound."""
+    ext = m["external_memory"]
+    beats = max(ext["read_beats_per_frame"], ext["write_beats_per_frame"])
+    compute = max(l["cycles_per_frame"] for l in m["layers"])
+    reads = [(b["params"]["DATA_W"] * b["params"].get("BPP", 1), b["read_bytes_per_frame"])
+             for b in m["memory_plan"]["buffers"] if b["memory"] == "external"]   # (pixel bits, bytes read)
+
+    def read_beats(width: int) -> int:      # a pixel of p bits takes p / width beats, at least one
+        return sum(n * 8 // p * max(1, p // width) for p, n in reads)
+
+    widths = [w for w in (2 ** i for i in range(4, 11)) if w > ext["data_bits"] and read_beats(w) <= compute]
+    fix = (f"--axi-data-bits {widths[0]} (if the board's port takes it) brings the reads to {read_beats(widths[0]):,}"
+           if widths else "a wider port does not help (a pixel is one beat): keep some of these buffers on chip "
+           "(\"memory\": \"onchip\" in the folding JSON)")
+    return (f"the shared AXI port sets cycles/frame: {beats:,} beats/frame on one channel > {compute:,} compute "
+            f"cycles of the slowest layer ({beats / compute:.3f}x); {fix}")
 
 
 def _run_finn(args: argparse.Namespace) -> int:
