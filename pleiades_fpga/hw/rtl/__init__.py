@@ -1,8 +1,11 @@
-"""Streaming RTL backend: Verilog templates and block library (``templates/*.v``), the Verilog emitter
+"""Streaming RTL backend: Verilog templates and block library (``templates/*.v``), simulation models of the vendor
+cells they instantiate (``sim_models/*.v``), the Verilog emitter
 (``verilog``), ROMs and layer wrappers (``rom``), cycle models, lint helpers."""
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# simulation models of vendor cells the templates instantiate (absent under SYNTHESIS: synthesis maps the real cell)
+SIM_MODELS_DIR = Path(__file__).resolve().parent / "sim_models"
 
 
 def template_path(module: str) -> Path:
@@ -16,4 +19,4 @@ def template_path(module: str) -> Path:
     return path
 
 
-__all__ = ["TEMPLATES_DIR", "template_path"]
+__all__ = ["SIM_MODELS_DIR", "TEMPLATES_DIR", "template_path"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError, UnsupportedModelError
+from pleiades_fpga.hw.rtl import SIM_MODELS_DIR
 from pleiades_fpga.hw.rtl import verilog as v
 from pleiades_fpga.hw.rtl.axi_arbiter import arbiter_instance, axi_width, master_id_width
 from pleiades_fpga.hw.rtl.folding import default_folding, folding_to_json
@@ -256,12 +257,27 @@ def _latency_cycles(layers_json: list[dict]) -> int:
                + sum(stages[i]["frames_held"] * s for i, s in zip(held, spread)))
 
 
+# the simulation model of each family's multiplier cell (mac_lane MUL_CELL), shipped with the design's RTL
+CELL_MODELS = {"ecp5": SIM_MODELS_DIR / "MULT18X18D.v"}
+
+
+def mul_cell_for(part: Part | None) -> str:
+    """The multiplier cell of MAC lanes on ``part`` (``lowering.MUL_CELLS``): ECP5 parts get MULT18X18D cells with
+    their input and output registers (mac_lane MUL_CELL 1: Yosys would leave an inferred multiplier's registers in
+    the fabric); other parts (and none) infer them."""
+    return "ecp5" if part is not None and part.family == "ecp5" else "inferred"
+
+
 def _write_rtl(rtl_dir: Path, modules: list[tuple[str, str]], top: str, top_text: str,
-               templates_used: set[str]) -> list[str]:
-    """Write the generated modules, the top and the templates (with their blocks); return the file names in order."""
+               templates_used: set[str], models: list[Path]) -> list[str]:
+    """Write the simulation ``models``, the templates (with their blocks), the generated modules and the top; return
+    the file names in order."""
     for old in rtl_dir.glob("*.v"):
         old.unlink()
     files: list[str] = []
+    for src in models:
+        shutil.copyfile(src, rtl_dir / src.name)
+        files.append(src.name)
     for t in sorted(templates_used):
         for src in template_sources(t):
             if src.name not in files:
@@ -377,6 +393,8 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
     hw_layers, in_tensor = _check_graph(graph)
     folding = {l.name: Fold() for l in hw_layers} | dict(folding or default_folding(graph))
     opts = memory or MemoryOptions()
+    cell = mul_cell_for(opts.part)
+    folding = {name: replace(fold, mul_cell=cell) for name, fold in folding.items()}
     st = _plan_streams(graph, hw_layers, in_tensor)
     modules, insts, entries, templates, _ = _lower_layers(graph, hw_layers, folding, st, {})
     plan = _memory_plan(graph, hw_layers, folding, st.forks + entries, opts)
@@ -392,12 +410,15 @@ def generate(graph: IRGraph, out_dir: str | Path, folding: dict[str, Fold] | Non
     rtl_dir = out_dir / "rtl"
     rtl_dir.mkdir(parents=True, exist_ok=True)
     top_text = _top_verilog(graph, top, in_tensor, st, insts, by_module)
-    files = _write_rtl(rtl_dir, modules, top, top_text, templates)
+    uses_mac = any(src.stem == "mac_lane" for t in templates for src in template_sources(t))
+    files = _write_rtl(rtl_dir, modules, top, top_text, templates,
+                       [CELL_MODELS[cell]] if uses_mac and cell in CELL_MODELS else [])
     fold_json = folding_to_json({l.name: folding[l.name] for l in hw_layers})
     for name, choice in opts.overrides.items():
         fold_json["layers"][name]["memory"] = choice
     manifest = _manifest(graph, out_dir, top, in_tensor, files, st.forks + entries, fold_json, clock_mhz_target)
     manifest["memory_plan"] = plan
+    manifest["multiplier_cell"] = cell
     ext = manifest["external_memory"] = _external_memory(plan, by_module, entries)
     if ext is not None:   # the shared port moves one beat per cycle per channel: a bound on the frame rate
         port = max(ext["read_beats_per_frame"], ext["write_beats_per_frame"])

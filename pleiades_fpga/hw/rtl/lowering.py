@@ -14,6 +14,7 @@ from pleiades_fpga.ir.graph import IRGraph, Layer
 
 
 MAC_MODES = ("dsp", "packed", "lut")   # mac_lane MAC_MODE 0, 1, 2 (templates/mac_lane.v)
+MUL_CELLS = ("inferred", "ecp5")       # mac_lane MUL_CELL 0, 1: inferred multipliers, ECP5 MULT18X18D cells
 MUL_OPERAND_BITS = 18                  # signed operand width of an ECP5 / 7-series multiplier (packed operands)
 LUT_MAC_MAX_W_BITS = 4                 # widest weight of a LUT (shift-add) multiplier: its partial products
 LUT_MAC_MAX_IN_BITS = 8                # widest activation of a LUT multiplier
@@ -22,11 +23,14 @@ LUT_MAC_MAX_IN_BITS = 8                # widest activation of a LUT multiplier
 @dataclass(frozen=True)
 class Fold:
     """Parallelism of one layer: PE output channels x SIMD input channels per cycle; ``mac``: how a MAC engine's
-    lanes multiply (one of ``MAC_MODES``: one product per multiplier, two packed per multiplier, LUT shift-add)."""
+    lanes multiply (one of ``MAC_MODES``: one product per multiplier, two packed per multiplier, LUT shift-add);
+    ``mul_cell``: what the multipliers are (one of ``MUL_CELLS``), set by the generator from the target part's
+    family, not part of the folding config."""
 
     pe: int = 1
     simd: int = 1
     mac: str = "dsp"
+    mul_cell: str = "inferred"
 
 
 def mac_multipliers(fold: Fold) -> int:
@@ -128,10 +132,12 @@ def rom_memories(name: str, params: dict[str, int], weights: np.ndarray) -> list
 
 
 def lower_mac(graph: IRGraph, layer: Layer, name: str, template: str, w: np.ndarray, kernel: int,
-              shape_params: dict[str, int], tail_params: dict[str, int], mac: str = "dsp") -> Lowered:
+              shape_params: dict[str, int], tail_params: dict[str, int], fold: Fold) -> Lowered:
     """A MAC engine wrapper (temporal_conv_buffer, pointwise_mvu, conv3x3_stream) with its weight and parameter
     ROMs; ``w`` (out, in/g, taps), template parameters ``shape_params`` + the common ones + ``tail_params``; its
-    lanes multiply in MAC mode ``mac`` (refused naming the layer when the widths do not allow it)."""
+    lanes multiply in the fold's MAC mode (refused naming the layer when the widths do not allow it) on the fold's
+    multiplier cells."""
+    mac = fold.mac
     x = graph.tensors[layer.inputs[0]]
     p = layer.params
     bias = np.asarray(p.bias, dtype=np.int64)
@@ -144,7 +150,8 @@ def lower_mac(graph: IRGraph, layer: Layer, name: str, template: str, w: np.ndar
                             "folding config")
     params = {**shape_params, "IN_W": x.bits, "IN_SIGNED": int(x.signed), "W_W": w_w, "ACC_W": layer.acc_bits,
               "BIAS_W": max(2, rom.bits_needed(bias, signed=True)), "M_W": mw, "S_W": sw, "OUT_W": out_bits,
-              "OUT_SIGNED": int(out_signed), **tail_params, "MAC_MODE": MAC_MODES.index(mac)}
+              "OUT_SIGNED": int(out_signed), **tail_params, "MAC_MODE": MAC_MODES.index(mac),
+              "MUL_CELL": MUL_CELLS.index(fold.mul_cell)}
     files = rom.mac_layer_files(name, template, params, w, bias, m, s)
     return Lowered(files, template, params, rom_memories(name, params, w),
                    {"weight_bits": w_w, "kernel": kernel, "stride": int(p.stride[0]), "groups": p.groups,

@@ -87,7 +87,7 @@ class Conv3x3(MacEngine):
         low = lower_mac(graph, layer, name, "conv3x3_stream", w, 3,
                         {"H": x.height, "W": x.width, "C_IN": layer.in_channels, "C_OUT": layer.out_channels,
                          "STRIDE": stride, "DEPTHWISE": int(dw), "PE": fold.pe, "SIMD": simd},
-                        {"LB_SLICED": int(words > 1)}, fold.mac)
+                        {"LB_SLICED": int(words > 1)}, fold)
         xg = cycles_spatial.conv3x3_line_slices(layer.in_channels, layer.out_channels, fold.pe, simd, dw)
         depth, width = line_buffer_shape(x.height, x.width, x.bits, stride, fold.pe if dw else simd, xg, words)
         low.memories.insert(0, {"name": f"{name}_lines", "kind": "line_buffer", "depth": depth, "width": width})

@@ -68,4 +68,4 @@ class Pointwise(MacEngine):
         w = (np.asarray(layer.params.weight, dtype=np.int64) if raw else dense_pointwise_weight(layer))[:, :, :, 0, 0]
         return lower_mac(graph, layer, name, "pointwise_mvu", w, w.shape[2],
                          {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                         {"GROUP_IN": g_in} if g_in else {}, fold.mac)
+                         {"GROUP_IN": g_in} if g_in else {}, fold)

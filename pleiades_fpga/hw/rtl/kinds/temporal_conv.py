@@ -34,7 +34,7 @@ class TemporalConv(MacEngine):
         k = w.shape[2]
         low = lower_mac(graph, layer, name, "temporal_conv_buffer", w, k,
                         {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                        {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold.mac)
+                        {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold)
         low.memories.insert(0, {"name": f"{name}_history", "kind": "circular_buffer",
                                 "depth": (k - 1) * x.height * x.width, "width": layer.in_channels * x.bits})
         low.fields["in_signed"] = bool(x.signed)

@@ -193,11 +193,12 @@ def mvu_weights(weights: np.ndarray, depthwise: bool) -> np.ndarray:
 
 def mvu_params(lay: HistoryLayout, c_out: int, mac: dict[str, int], depthwise: bool) -> dict[str, int]:
     """pointwise_mvu parameters behind the window provider (``mac``: PE, SIMD, the widths and optionally MAC_MODE,
-    default 0: one product per multiplier)."""
+    default 0: one product per multiplier, and MUL_CELL, default 0: inferred multipliers)."""
     return {"C_IN": lay.c_in * lay.k, "C_OUT": c_out, "PE": mac["PE"], "SIMD": mac["SIMD"],
             "GROUP_IN": lay.k if depthwise else 0,
             **{key: mac[key] for key in ("IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W", "OUT_W",
-                                         "OUT_SIGNED")}, "MAC_MODE": mac.get("MAC_MODE", 0)}
+                                         "OUT_SIGNED")}, "MAC_MODE": mac.get("MAC_MODE", 0),
+            "MUL_CELL": mac.get("MUL_CELL", 0)}
 
 
 def external_layer_files(name: str, lay: HistoryLayout, mac: dict[str, int], c_out: int, weights: np.ndarray,
@@ -238,6 +239,7 @@ def lower_from_onchip(name: str, params: dict[str, int], weights: np.ndarray, bi
     mac = {key: int(params[key]) for key in ("PE", "IN_W", "IN_SIGNED", "W_W", "ACC_W", "BIAS_W", "M_W", "S_W",
                                              "OUT_W", "OUT_SIGNED")}
     mac["SIMD"], mac["MAC_MODE"] = int(params["SIMD"]), int(params.get("MAC_MODE", 0))
+    mac["MUL_CELL"] = int(params.get("MUL_CELL", 0))
     files = external_layer_files(name, lay, mac, int(params["C_OUT"]), weights, bias, mult, shift, depthwise=dw)
     mp = mvu_params(lay, int(params["C_OUT"]), mac, dw)
     no, g = -(-mp["C_OUT"] // mp["PE"]), (mp["GROUP_IN"] or mp["C_IN"])
@@ -312,7 +314,7 @@ class TemporalConvExternal(HwKind):
         k = w.shape[2]
         onchip = lower_mac(graph, layer, f"{name}_onchip", "temporal_conv_buffer", w, k,
                            {"C_IN": layer.in_channels, "C_OUT": layer.out_channels, "PE": fold.pe, "SIMD": fold.simd},
-                           {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold.mac)
+                           {"K": k, "PIXELS": x.height * x.width, "DEPTHWISE": int(is_depthwise(layer))}, fold)
         m, s, _, _ = requant_fields(layer)
         files, entry = lower_from_onchip(name, onchip.params, w, np.asarray(layer.params.bias, dtype=np.int64), m, s,
                                          lay)

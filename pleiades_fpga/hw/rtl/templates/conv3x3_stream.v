@@ -59,6 +59,7 @@ module conv3x3_stream #(
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
+    parameter integer MUL_CELL = 0,             // mac_lane multipliers: 0 inferred, 1 ECP5 MULT18X18D cells with their registers
     parameter integer LB_SLICED = 0,            // line buffer: 0 one word per pixel, 1 one word per fold slice (XG per pixel)
     // derived: do not override
     parameter integer KF = (C_OUT + PE - 1) / PE,
@@ -552,7 +553,8 @@ module conv3x3_stream #(
             // products, adder tree and accumulator (shared with temporal_conv_buffer)
             wire signed [AW-1:0] acc;
             mac_lane #(
-                .MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
+                .MS(NX), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE),
+                .MUL_CELL(MUL_CELL)
             ) u_mac (
                 .clk(clk), .en(1'b1), .x(xl_reg), .w(wo[pe*NX*W_W +: NX*W_W]), .acc_load(v_reg), .first(first_reg),
                 .bias(bias), .acc(acc)

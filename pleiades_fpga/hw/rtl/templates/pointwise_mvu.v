@@ -23,6 +23,7 @@ module pointwise_mvu #(
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
+    parameter integer MUL_CELL = 0,             // mac_lane multipliers: 0 inferred, 1 ECP5 MULT18X18D cells with their registers
     // (parameter checks: temporal_conv_buffer)
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
@@ -52,7 +53,8 @@ module pointwise_mvu #(
     temporal_conv_buffer #(
         .C_IN(C_IN), .C_OUT(C_OUT), .K(1), .PIXELS(1), .DEPTHWISE(0), .GROUP_IN(GROUP_IN), .PE(PE), .SIMD(SIMD),
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .ACC_W(ACC_W), .BIAS_W(BIAS_W), .M_W(M_W),
-        .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .MAC_MODE(MAC_MODE)
+        .S_W(S_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .MAC_MODE(MAC_MODE),
+        .MUL_CELL(MUL_CELL)
     ) u_mac (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),

@@ -50,6 +50,7 @@ module temporal_conv_buffer #(
     parameter integer OUT_W = 4,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
     parameter integer MAC_MODE = 0,             // mac_lane multipliers: 0 one product each (DSP), 1 two packed products each, 2 LUT shift-add
+    parameter integer MUL_CELL = 0,             // mac_lane multipliers: 0 inferred, 1 ECP5 MULT18X18D cells with their registers
     // derived (do not override)
     parameter integer NO = (C_OUT + PE - 1) / PE,
     parameter integer NI = (DEPTHWISE != 0) ? 1 : (GROUP_IN > 0) ? (GROUP_IN + SIMD - 1) / SIMD : (C_IN + SIMD - 1) / SIMD,
@@ -463,7 +464,8 @@ module temporal_conv_buffer #(
             // products, adder tree and accumulator (shared with conv3x3_stream)
             wire [MS*W_W-1:0] wl = wo[j*MS*W_W +: MS*W_W];
             mac_lane #(
-                .MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE)
+                .MS(MS), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .BIAS_W(BIAS_W), .ACC_W(AW), .MAC_MODE(MAC_MODE),
+                .MUL_CELL(MUL_CELL)
             ) u_mac (
                 .clk(clk), .en(en_reg), .x(xl_reg), .w(wl), .acc_load(v_reg), .first(first_reg), .bias(bias),
                 .acc(acc[j])
