@@ -34,7 +34,9 @@ def extreme_operands(rng: np.random.Generator, shape: tuple[int, ...], bits: int
 
 
 def run_mode(sim: str, tmp_path: Path, mode: str, in_w: int, w_w: int, in_signed: bool, seed: int,
-             c_in: int = 7, c_out: int = 4, pe: int = 2, simd: int = 7, h: int = 2, w: int = 3) -> None:
+             c_in: int = 7, c_out: int = 4, pe: int = 2, simd: int = 7, h: int = 2, w: int = 3,
+             models: tuple[Path, ...] = (), mul_cell: int = 0) -> None:
+    """One mode in a pointwise_mvu wrapper vs ref_mvu; ``mul_cell`` (mac_lane MUL_CELL) with the cell ``models``."""
     rng = np.random.default_rng(seed)
     wt = extreme_operands(rng, (c_out, c_in), w_w, True)
     wt[0, :] = -(2 ** (w_w - 1))                     # one output of only the most negative weight
@@ -42,9 +44,9 @@ def run_mode(sim: str, tmp_path: Path, mode: str, in_w: int, w_w: int, in_signed
     bound = int(np.abs(wt).sum(axis=1).max()) * 2 ** in_w + 21
     acc_w = int(bound).bit_length() + 1
     p = dict(C_IN=c_in, C_OUT=c_out, PE=pe, SIMD=simd, IN_W=in_w, IN_SIGNED=int(in_signed), W_W=w_w, ACC_W=acc_w,
-             BIAS_W=7, M_W=1, S_W=1, OUT_W=acc_w, OUT_SIGNED=1, MAC_MODE=MODES[mode])
+             BIAS_W=7, M_W=1, S_W=1, OUT_W=acc_w, OUT_SIGNED=1, MAC_MODE=MODES[mode], MUL_CELL=mul_cell)
     m, s = np.ones(c_out, dtype=np.int64), np.zeros(c_out, dtype=np.int64)
-    name = f"mac_{mode}_{seed}"
+    name = f"mac_{mode}_{seed}_c{mul_cell}"
     top = tmp_path / f"{name}.v"
     top.write_text(files_text(mac_layer_files(name, "pointwise_mvu", p, wt[:, :, None], bias, m, s)))
     clips = [extreme_operands(rng, (3, c_in, h, w), in_w, in_signed) for _ in range(2)]
@@ -53,8 +55,8 @@ def run_mode(sim: str, tmp_path: Path, mode: str, in_w: int, w_w: int, in_signed
     scenarios = [{"frames": [pack_frame(f, in_w, in_signed) for f in clip], "seed": seed + i,
                   "in_pause": 0.3 if i == 0 else 0.0, "out_pause": 0.4 if i == 0 else 0.0}
                  for i, clip in enumerate(clips)]
-    run = run_testbench(name, [*template_sources("pointwise_mvu"), top], "pleiades_fpga.sim.tb.tb_pointwise", sim=sim,
-                        vectors={"scenarios": scenarios})
+    run = run_testbench(name, [*models, *template_sources("pointwise_mvu"), top], "pleiades_fpga.sim.tb.tb_pointwise",
+                        sim=sim, vectors={"scenarios": scenarios})
     check_frames(run.results["runs"], [ref_mvu(c, wt, bias, m, s, acc_w, True) for c in clips], acc_w, True, p)
 
 
