@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "build" / "demo"
 MODEL = DEMO / "model.onnx"
 OUT = ROOT / "build" / "ulx3s"
+PART = "LFE5U-85F"          # the build's target: its MAC lanes get MULT18X18D cells with their registers (mac_lane)
 CLOCK_MHZ = 100.0           # board clock asked of the PLL (the bar: fmax >= 100 MHz, timing met there)
 FMAX_BAR_MHZ = 100.0
 BEFORE = {"commit": "e5591d1", "fmax_mhz": 37.98, "board_clock_mhz": 25.0, "frames_per_second_at_board_clock": 1627.6,
@@ -47,7 +48,11 @@ def _cli(*args: str) -> None:
 
 
 def _same_model() -> bool:
-    return (OUT / "model.onnx").is_file() and filecmp.cmp(MODEL, OUT / "model.onnx", shallow=False)
+    """build/ulx3s is of this model, generated for the ECP5 part (manifest multiplier_cell)."""
+    if not ((OUT / "model.onnx").is_file() and filecmp.cmp(MODEL, OUT / "model.onnx", shallow=False)):
+        return False
+    manifest = OUT / "manifest.json"
+    return manifest.is_file() and json.loads(manifest.read_text()).get("multiplier_cell") == "ecp5"
 
 
 def _current_report() -> dict | None:
@@ -129,7 +134,7 @@ def layer_fmax(build: Path, out: Path, mhz: float = LAYER_MHZ, jobs: int = 2, do
     from pleiades_fpga.toolflow.pnr import run_nextpnr
     from pleiades_fpga.toolflow.synth import run_synth
 
-    part = get_part("LFE5U-85F")
+    part = get_part(PART)
     manifest = load_manifest(build)
     sources = [build / f for f in manifest["rtl_files"] if Path(f).name != f"{manifest['top']}.v"]
     lpf = (BOARDS_DIR / "ulx3s_85f.lpf").read_text().replace('FREQUENCY PORT "clk_25mhz" 25 MHZ',
@@ -179,7 +184,9 @@ def main() -> dict:
     if rep is None:
         start = time.time()
         if not ((OUT / "manifest.json").is_file() and _same_model()):
-            _cli("build", str(MODEL), "--backend", "rtl", "--out", str(OUT), "--folding", str(DEMO / "folding.json"))
+            from pleiades_fpga.hw.build import build_rtl
+
+            build_rtl(MODEL, OUT, folding=DEMO / "folding.json", part=PART)   # no --target: synth runs below
         _cli("synth", str(OUT), "--target", "ulx3s-85f", "--clock-mhz", f"{CLOCK_MHZ:g}")
         seconds = time.time() - start
         rep = json.loads((OUT / "report.json").read_text())
@@ -249,7 +256,7 @@ def main_layers() -> dict:
         only = {n for n in args[at].split(",") if n}
     commit = git_commit()          # the templates the layers are built from
     build = ROOT / "build" / "ulx3s_layers"
-    build_rtl(MODEL, build, folding=DEMO / "folding.json")
+    build_rtl(MODEL, build, folding=DEMO / "folding.json", part=PART)
     path = ROOT / "bench" / "results" / "board_ulx3s.json"
     result = json.loads(path.read_text()) if path.is_file() else {}
     result.pop("benchmark", None), result.pop("machine", None)

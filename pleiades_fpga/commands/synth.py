@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pleiades_fpga.argtypes import int_range
 from pleiades_fpga.commands.build import clock_mhz_arg
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the board flow; exit code 0 when a bitstream (ECP5) or a Vivado script (Xilinx) was written."""
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.report.flow import BOARDS, board_for, run_report
+    from pleiades_fpga.report.report import load_manifest
     from pleiades_fpga.toolflow.boards.host import check_baud
     from pleiades_fpga.toolflow.boards.program import program_board, program_command
     from pleiades_fpga.toolflow.parts import get_part
@@ -48,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
                             f"{', '.join(BOARDS)}); use `pleiades-fpga report {args.build_dir} --target {args.target} "
                             "--synth` for a synthesis of the part")
     check_baud(args.baud, args.clock_mhz or (board.osc_mhz if board is not None and ecp5 else None))
+    cell = load_manifest(args.build_dir).get("multiplier_cell", "inferred")
+    if ecp5 and cell != "ecp5":   # the RTL is fixed at build time (simulated as synthesized)
+        print(f"note: {args.build_dir} was built without an ECP5 part (multiplier_cell {cell!r}): its multipliers' "
+              f"registers stay in the fabric (lower fmax); `pleiades-fpga build ... --target {args.target}` gives "
+              "MULT18X18D cells with their registers", file=sys.stderr)
     if args.program:   # tool and board support checked before minutes of synthesis
         program_command("top.bit", board.name if board is not None else args.target, flash=args.program == "flash")
     report = run_report(args.build_dir, args.target, synth=True, pnr=ecp5, bitstream=ecp5,
