@@ -352,13 +352,18 @@ def published_simulation(part: str = "xc7z020", frames: int = 50) -> dict:
     reused = old is not None
     v = old if reused else verify_build(build_dir, frames=frames, clip_frames=frames, sim="verilator", pause=0.2,
                                         seed=0, progress=True)
-    keys = ("simulator", "frames", "values_compared", "mismatches", "missing_values", "bit_exact", "passed",
-            "cycles_per_frame_measured", "cycles_per_frame_analytic", "latency_cycles", "sim_cycles", "sim_seconds",
-            "wall_seconds", "sim_cycles_per_second", "external_memory", "design_hash")
+    keys = ("simulator", "frames", "clips", "frames_per_clip", "jobs", "pause", "seed", "runs", "values_compared",
+            "mismatches", "mismatches_no_backpressure", "mismatches_backpressure", "missing_values",
+            "timed_out_clips", "nonzero_outputs", "bit_exact", "temporal_wraps", "passed",
+            "cycles_per_frame_measured", "cycles_per_frame_analytic", "cycles_per_frame_ratio", "latency_cycles",
+            "sim_cycles", "sim_seconds", "wall_seconds", "sim_cycles_per_second", "external_memory", "design_hash")
+    streams = v.get("stream_checks") or {}
     return {"what": f"the published 128x128 network built for {part} (--target), verified on the HDL AXI memory "
                     "model (timing run at the nominal latency; the other run with random latency and stall 0.2, "
                     "stream pauses 0.2)", "source": "measured (Verilator + HDL memory model)",
-            "reused_verification": reused,
+            "command": f"pleiades-fpga verify {build_dir.relative_to(ROOT)} --frames {frames} --clip-frames {frames} "
+                       "--sim verilator --pause 0.2 --seed 0 (build: published() above)",
+            "reused_verification": reused, "stream_violations": streams.get("violations"),
             **{k: v.get(k) for k in keys}}
 
 

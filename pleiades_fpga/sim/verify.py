@@ -241,12 +241,17 @@ def _estimate(frames: int, extra_frames: int, per_frame: int, sim: str, jobs: in
     """One line: simulated cycles, time and memory a request implies (time from the last run when known)."""
     cycles = (frames + extra_frames) * per_frame
     rate, source = NOMINAL_CYCLES_PER_S[sim], "typical"
-    try:
-        last = json.loads((build_dir / "verification.json").read_text())
+    # this design's last run, else the newest run of an earlier design in this build directory (moved to stale/)
+    earlier = sorted((build_dir / "stale").glob("*/verification.json"), reverse=True)
+    for path, what in [(build_dir / "verification.json", "this design's last run"),
+                       *((p, "the last run of an earlier design in this build") for p in earlier)]:
+        try:
+            last = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
         if last.get("simulator") == sim and last.get("sim_cycles_per_second_in_simulator"):
-            rate, source = float(last["sim_cycles_per_second_in_simulator"]), "this design's last run"
-    except (OSError, ValueError):
-        pass
+            rate, source = float(last["sim_cycles_per_second_in_simulator"]), what
+            break
     seconds = cycles / (rate * min(jobs, os.cpu_count() or 1))
     mem_mb = _memory_mb(frames, beats, channels, jobs)
     when = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
