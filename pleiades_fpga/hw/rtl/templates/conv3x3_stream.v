@@ -35,7 +35,8 @@
 // Accumulation is exact: internal width max(ACC_W, IN_W+1+W_W, BIAS_W), modulo arithmetic,
 // so the result is exact whenever the true sum fits in ACC_W signed bits.
 // The frame end on the input side is the pixel count H*W or an early s_axis_tlast (resync). The input
-// enters through a 2-beat queue (axis_out_queue) whose registered `full` is s_axis_tready.
+// enters through a 2-beat pointer queue (axis_fifo, DEPTH 2): s_axis_tready starts from its pointers, and a pop
+// moves the read pointer only (the data registers are enabled by the push alone).
 // KF = ceil(C_OUT/PE), CF = ceil(C_IN/SIMD): lanes past the last channel compute zeros and are dropped.
 // DEPTHWISE requires C_OUT == C_IN and SIMD == 1. The ROM layouts equal rom.mac_weight_words(w.reshape(C_OUT, C_IN, 9)
 // or (C_IN, 9), PE, SIMD) and rom.channel_param_words (tap = ky*3 + kx).
@@ -238,13 +239,14 @@ module conv3x3_stream #(
     wire in_allow = !(in_ahead && in_last_px) &&
                     ((!in_ahead && iy < C_NS) || (rel_row < cy_ns1_reg) ||
                      ((rel_row == cy_ns1_reg) && (ix1_reg < cx)));
-    // input skid queue: s_axis_tready is a register (no path from the window logic to the producer)
+    // 2-beat input queue with read/write pointers: a beat's data is written once (at its push) and read at the read
+    // pointer, so the pop (from the window logic) enables the pointer only, not the data registers; s_axis_tready
+    // starts from the pointers (no path from the window logic to the producer)
     wire [C_IN*IN_W-1:0] in_data;
-    wire in_valid, in_last, inq_full, in_pop_ok;
-    assign s_axis_tready = !inq_full && !rst;
-    axis_out_queue #(.DATA_W(C_IN*IN_W)) u_inq (
-        .clk(clk), .rst(rst), .push(s_axis_tvalid && s_axis_tready), .push_data(s_axis_tdata),
-        .push_last(s_axis_tlast), .full(inq_full),
+    wire in_valid, in_last, in_pop_ok;
+    axis_fifo #(.DATA_W(C_IN*IN_W), .DEPTH(2)) u_inq (
+        .clk(clk), .rst(rst), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
+        .s_axis_tready(s_axis_tready), .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(in_data), .m_axis_tvalid(in_valid), .m_axis_tready(in_pop_ok), .m_axis_tlast(in_last)
     );
     wire in_sl_last = (in_sl == SL_LAST);
