@@ -5,8 +5,9 @@ domain).
 - ``standin``: a network of one external temporal history (temporal_history_axi, K = 3, 2 x 8-bit channels, 32x32,
   16-bit AXI: a real AXI4 master) on the LiteDRAM board top (``standin_design``; also the tests' design).
 - ``demo`` (when build/demo exists and ``demo`` is not False): the demo net with every temporal layer's history in
-  the SDRAM. Runs ``pleiades-fpga build build/demo/model.onnx --out build/ulx3s_litedram --folding F
-  --axi-data-bits 16`` (F = the demo's folding with ``"memory": "external"`` on every temporal layer), then
+  the SDRAM. Builds like ``pleiades-fpga build build/demo/model.onnx --out build/ulx3s_litedram --folding F
+  --axi-data-bits 16 --target LFE5U-85F`` without that command's synthesis (F = the demo's folding with
+  ``"memory": "external"`` on every temporal layer; the part gives the MULT18X18D cells), then
   ``pleiades-fpga synth build/ulx3s_litedram --target ulx3s-85f --clock-mhz 50`` (the board flow picks the
   LiteDRAM top for a design with external memory; the core is generated in the LiteX venv, ``python -m
   pleiades_fpga.toolflow.boards.litedram_core``), unless build/ulx3s_litedram already holds a current report of
@@ -155,8 +156,9 @@ def run_demo() -> dict:
     reused = rep is not None
     if rep is None:
         start = time.time()
-        _cli("build", str(DEMO / "model.onnx"), "--out", str(OUT), "--folding", str(_folding()),
-             "--axi-data-bits", "16")
+        from pleiades_fpga.hw.build import build_rtl
+
+        build_rtl(DEMO / "model.onnx", OUT, folding=_folding(), axi_data_bits=16, part="LFE5U-85F")
         _cli("synth", str(OUT), "--target", "ulx3s-85f", "--clock-mhz", f"{CLOCK_MHZ:g}")
         seconds = time.time() - start
         rep = json.loads((OUT / "report.json").read_text())
