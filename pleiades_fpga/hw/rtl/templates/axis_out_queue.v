@@ -32,22 +32,28 @@ module axis_out_queue #(
             q0_valid_reg <= 1'b0;
             q1_valid_reg <= 1'b0;
         end else if (push) begin               // the skid entry is empty here
+            if (!q0_valid_reg || pop) q0_valid_reg <= 1'b1;
+            else q1_valid_reg <= 1'b1;
+        end else if (pop) begin
+            q0_valid_reg <= q1_valid_reg;
+            q1_valid_reg <= 1'b0;
+        end
+    end
+    // data and last carry no reset (read only while their valid flag is set), so rst is not in their clock enables:
+    // the reset net then reaches the flags' resets only. The skid data takes every pushed beat (it is empty then);
+    // its enable does not depend on m_axis_tready, so the consumer's ready drives one data register's enables only.
+    always @(posedge clk) begin
+        if (push) begin
             if (!q0_valid_reg || pop) begin
-                q0_valid_reg <= 1'b1;
                 q0_data_reg <= push_data;
                 q0_last_reg <= push_last;
             end else begin
-                q1_valid_reg <= 1'b1;
                 q1_last_reg <= push_last;
             end
         end else if (pop) begin
-            q0_valid_reg <= q1_valid_reg;
             q0_data_reg <= q1_data_reg;
             q0_last_reg <= q1_last_reg;
-            q1_valid_reg <= 1'b0;
         end
-        // the skid data takes every pushed beat (it is empty then; read only while q1_valid_reg): its enable does
-        // not depend on m_axis_tready, so the consumer's ready drives the clock enables of one data register only
         if (push) q1_data_reg <= push_data;
     end
 
