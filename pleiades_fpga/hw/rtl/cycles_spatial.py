@@ -9,8 +9,9 @@ from pleiades_fpga.errors import PleiadesError
 
 
 # conv3x3_stream pipeline after an output pixel's last fold: reads (2, registered block-RAM output), operands,
-# multiplier operands, products (2), adder tree (2), accumulator, requant_pipe (3), collect, output queue
-CONV3X3_PIPELINE_CYCLES = 15
+# multiplier operands, products (2), adder tree (2), accumulator, requant_pipe (3), collect, output queue; + 1: the
+# line-buffer write is registered, so a window waiting for its last input pixel issues one cycle later
+CONV3X3_PIPELINE_CYCLES = 16
 
 
 def _ceil_div(a: int, b: int) -> int:

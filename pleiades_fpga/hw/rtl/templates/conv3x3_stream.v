@@ -268,13 +268,27 @@ module conv3x3_stream #(
         end
     endgenerate
     wire [LB_AW-1:0] lb_waddr = slot_base(in_slot) + in_word_reg;
+    // the line-buffer write is registered (it lands one edge after the input's handshake): the line buffer's write
+    // enable (LUT RAM spread over many slices) comes from a register, not from the window logic. The engine sees a
+    // pixel one cycle later accordingly: `received` compares the input position of the previous cycle (iy_d_reg,
+    // ix_d_reg, in_ahead_d_reg), and in the cycle after the input's frame end (in_wrap_reg, when those positions
+    // still belong to the finished frame) it trusts them only for an engine still on that frame (in_ahead)
+    reg              lb_we_reg;
+    reg [LB_AW-1:0]  lb_waddr_reg;
+    reg [LB_WW-1:0]  lb_wdata_reg;
+    reg [CB-1:0]     iy_d_reg, ix_d_reg;
+    reg              in_ahead_d_reg, in_wrap_reg;
+    always @(posedge clk) begin        // address and data: no reset, no enable (written only with lb_we_reg)
+        lb_waddr_reg <= lb_waddr;
+        lb_wdata_reg <= lb_wdata;
+    end
     wire [LB_AW-1:0] lb_raddr;
 
     wire lines_clearing;                        // always 0 (no clear: every row is written before it is read)
     wire unused_lines = &{1'b0, lines_clearing};
     ram_sdp #(.DATA_W(LB_WW), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1)) u_lines (   // word at stage 2
         .clk(clk), .rst(rst), .clearing(lines_clearing),
-        .we(in_fire), .waddr(lb_waddr), .wdata(lb_wdata), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
+        .we(lb_we_reg), .waddr(lb_waddr_reg), .wdata(lb_wdata_reg), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
     );
 
     // ---------------------------------------------------------------- engine (issue stage)
@@ -291,7 +305,8 @@ module conv3x3_stream #(
     wire row_lastpx = (cx == C_CXL);
     wire frame_lastpx = row_lastpx && (cy == C_CYL);
 
-    wire received = in_ahead || (iy > ty_reg) || ((iy == ty_reg) && (ix > tx_reg));
+    wire in_cmp_d = (iy_d_reg > ty_reg) || ((iy_d_reg == ty_reg) && (ix_d_reg > tx_reg));
+    wire received = (in_ahead && in_ahead_d_reg) || ((in_ahead || !in_wrap_reg) && in_cmp_d);
     wire issue = !rst && (!px_first || (received && inflight != 2'd3));
     wire eng_frame_end = issue && px_last && frame_lastpx;
 
@@ -323,7 +338,17 @@ module conv3x3_stream #(
             in_ahead <= 1'b0;
             in_sl <= {XGB{1'b0}};
             in_word_reg <= {LB_AW{1'b0}};
+            lb_we_reg <= 1'b0;
+            iy_d_reg <= {CB{1'b0}};
+            ix_d_reg <= {CB{1'b0}};
+            in_ahead_d_reg <= 1'b0;
+            in_wrap_reg <= 1'b0;
         end else begin
+            lb_we_reg <= in_fire;
+            iy_d_reg <= iy;
+            ix_d_reg <= ix;
+            in_ahead_d_reg <= in_ahead;
+            in_wrap_reg <= in_frame_end;
             if (in_fire) in_sl <= in_sl_last ? {XGB{1'b0}} : in_sl + 1'b1;
             if (in_frame_end || in_row_end) in_word_reg <= {LB_AW{1'b0}};
             else if (in_fire) in_word_reg <= in_word_reg + 1'b1;
