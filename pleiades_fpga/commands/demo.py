@@ -144,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     shutil.copyfile(out / "quant" / "metrics.json", out / "metrics.json")  # accuracy-vs-latency for the report
     report = run_report(out, args.target, synth=args.synth, bitstream=args.bitstream, strict_fit=False)
     report_files = [str(out / "report.json"), str(out / "report.html")]
+    print(f"{'FITS' if report.get('fits') else 'DOES NOT FIT'} {args.target}: {report.get('verdict', 'no verdict')}; "
+          f"fmax {report.get('fmax_source', 'unknown source')}")
     times["report_s"] = time.time() - t
 
     summary = {
