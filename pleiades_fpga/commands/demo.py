@@ -139,13 +139,13 @@ def run(args: argparse.Namespace) -> int:
           f"{'n/a' if cpf is None else format(cpf, ',.0f')} cycles/frame measured")
 
     t = _stage(6, total, f"report for {args.target}")
+    from pleiades_fpga.commands.report import summary_lines
     from pleiades_fpga.report.flow import run_report
 
     shutil.copyfile(out / "quant" / "metrics.json", out / "metrics.json")  # accuracy-vs-latency for the report
     report = run_report(out, args.target, synth=args.synth, bitstream=args.bitstream, strict_fit=False)
     report_files = [str(out / "report.json"), str(out / "report.html")]
-    print(f"{'FITS' if report.get('fits') else 'DOES NOT FIT'} {args.target}: {report.get('verdict', 'no verdict')}; "
-          f"fmax {report.get('fmax_source', 'unknown source')}")
+    print("\n".join(summary_lines(report)))
     times["report_s"] = time.time() - t
 
     summary = {

@@ -41,22 +41,28 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_report(args.build_dir, args.target, synth=args.synth, pnr=args.pnr, bitstream=args.bitstream,
                         clock_mhz=args.clock_mhz, html=not args.no_html, reuse=args.reuse)
-    r = report["resources"]
-    print(f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
-          f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits"
-          + (f"  URAM {r['uram_bits']:,} bits" if r.get("uram_bits") else ""))
-    print(f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame "
-          f"({report['cycles_source']}), latency {report['latency_cycles']:,} cycles = {report['latency_us']:,.1f} us "
-          f"({report['latency_source']})")
-    est = report.get("fmax_estimate")
-    if est is not None and report.get("fmax_kind") != "estimate":
-        print(f"fmax model estimate {est['fmax_mhz']:.2f} MHz ({est['source']})")
-    print(verification_line(report.get("verification")))
-    print(report["verdict"])
-    for line in report["advice"]:
-        print(f"  - {line}")
+    for line in summary_lines(report):
+        print(line)
     print(f"wrote {args.build_dir}/report.json" + ("" if args.no_html else " and report.html"))
     return 0 if report["realtime"] else 1
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The report's summary on the terminal: resources, fmax and cycles with their sources, verification, verdict,
+    advice."""
+    r = report["resources"]
+    lines = [f"{report['name']} on {report['target']} ({report['resources_source']}): LUT {r['lut']:,}  FF {r['ff']:,}  "
+             f"DSP {r['dsp']:,}  BRAM {r['bram_bits']:,} bits"
+             + (f"  URAM {r['uram_bits']:,} bits" if r.get("uram_bits") else ""),
+             f"fmax {report['fmax_mhz']:.2f} MHz ({report['fmax_source']}), {report['cycles_per_frame']:,} cycles/frame "
+             f"({report['cycles_source']}), latency {report['latency_cycles']:,} cycles = {report['latency_us']:,.1f} us "
+             f"({report['latency_source']})"]
+    est = report.get("fmax_estimate")
+    if est is not None and report.get("fmax_kind") != "estimate":
+        lines.append(f"fmax model estimate {est['fmax_mhz']:.2f} MHz ({est['source']})")
+    lines += [verification_line(report.get("verification")), report["verdict"]]
+    lines += [f"  - {line}" for line in report["advice"]]
+    return lines
 
 
 def verification_line(ver: dict | None) -> str:
