@@ -1,4 +1,5 @@
-"""templates/requant.v against an independent numpy/Python reference, on Icarus and Verilator."""
+"""templates/requant.v (combinational) and requant_pipe.v (pipelined) against an independent numpy/Python reference,
+on Icarus and Verilator."""
 from __future__ import annotations
 
 import shutil
@@ -7,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from pleiades_fpga.hw.rtl.cycles import REQUANT_STAGES
 from pleiades_fpga.hw.rtl.lint import template_sources
 from pleiades_fpga.sim.runner import run_testbench
 
@@ -79,3 +81,44 @@ def test_reference_hand_cases():
     assert ref_requant(-7, 3, 2, 8, False) == 0   # -5.25 clamps at 0 (ReLU)
     assert ref_requant(1000, 1, 0, 8, False) == 255
     assert ref_requant(-1000, 1, 0, 4, True) == -8
+
+
+def check_pipelined(sim: str, acc_w: int, m_w: int, s_w: int, out_w: int, signed: bool, seed: int,
+                    n: int = 400) -> None:
+    """requant_pipe (PIPELINED = 1) with a random enable: y after an edge is the requantization of the inputs
+    sampled REQUANT_STAGES enabled edges earlier (a shift register of the inputs models the timing; the values
+    come from ref_requant)."""
+    rng = np.random.default_rng(seed)
+    vec = make_vectors(rng, acc_w, m_w, s_w, n)
+    vec["en"] = [int(e) for e in rng.random(len(vec["acc"])) < 0.7]
+    params = {"ACC_W": acc_w, "M_W": m_w, "S_W": s_w, "OUT_W": out_w, "OUT_SIGNED": int(signed), "PIPELINED": 1}
+    run = run_testbench("requant_pipe", template_sources("requant_pipe"), "pleiades_fpga.sim.tb.tb_requant_pipe",
+                        sim=sim, parameters=params, vectors=vec)
+    got = run.results["y"]
+    assert len(got) == len(vec["acc"])
+    stages: list[tuple[int, int, int] | None] = [None] * REQUANT_STAGES
+    compared, mism = 0, []
+    for a, m, s, en, y in zip(vec["acc"], vec["m"], vec["s"], vec["en"], got):
+        if en:
+            stages = [(a, m, s)] + stages[:-1]
+        if stages[-1] is None:
+            continue
+        if signed and y >= 2 ** (out_w - 1):
+            y -= 2**out_w
+        exp = ref_requant(*stages[-1], out_w, signed)
+        compared += 1
+        if y != exp:
+            mism.append((stages[-1], y, exp))
+    assert compared > n // 2
+    assert not mism, f"{len(mism)} of {compared} mismatch, first: ((acc, m, s), rtl, ref) = {mism[:5]}"
+
+
+def test_requant_pipe_verilator():
+    check_pipelined("verilator", 18, 8, 5, 7, True, 21)
+    check_pipelined("verilator", 14, 1, 4, 6, False, 22)   # M_W = 1 (groupnorm's use: no multiplier)
+
+
+def test_requant_pipe_icarus():
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog (iverilog) is not on PATH; install it (apt-get install iverilog) to run this test")
+    check_pipelined("icarus", 20, 10, 5, 6, False, 23)

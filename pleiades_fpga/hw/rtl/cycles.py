@@ -47,10 +47,14 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
     return (k - 1) * pixels
 
 
+# requant_pipe.v's register stages (PIPELINED = 1): product, rounding constant, rounding sum, shift, clamp; the
+# templates that instantiate it delay their flags by the same count (their RQ_STAGES localparam)
+REQUANT_STAGES = 5
+
 # temporal_conv_buffer / pointwise_mvu pipeline: input queue (1), then after the last step's issue: history read (2,
 # registered block-RAM output), operands, multiplier operands, products (2), adder tree (2), accumulator,
-# requant_pipe (3) -> output queue
-MAC_PIPELINE_CYCLES = 13
+# requant_pipe (REQUANT_STAGES) -> output queue
+MAC_PIPELINE_CYCLES = 10 + REQUANT_STAGES
 
 
 def mac_latency(c_in: int, c_out: int, k: int, pe: int, simd: int, depthwise: bool = False) -> int:
@@ -85,7 +89,7 @@ def requant_cycles() -> int:
 
 
 __all__ = [
-    "MAC_PIPELINE_CYCLES", "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "projection_cycles_per_frame",
+    "MAC_PIPELINE_CYCLES", "REQUANT_STAGES", "mac_cycles_per_pixel", "mac_latency", "mvu_cycles_per_frame", "projection_cycles_per_frame",
     "projection_cycles_per_pixel", "projection_reset_cycles", "requant_cycles", "temporal_conv_cycles_per_frame",
     "temporal_conv_reset_cycles",
 ]

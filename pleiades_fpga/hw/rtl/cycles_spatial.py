@@ -6,12 +6,13 @@ offers a beat every cycle and an output that is always ready (no back-pressure).
 from __future__ import annotations
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.cycles import REQUANT_STAGES
 
 
 # conv3x3_stream pipeline after an output pixel's last fold: reads (2, registered block-RAM output), operands,
-# multiplier operands, products (2), adder tree (2), accumulator, requant_pipe (3), collect, output queue; + 1: the
-# line-buffer write is registered, so a window waiting for its last input pixel issues one cycle later
-CONV3X3_PIPELINE_CYCLES = 16
+# multiplier operands, products (2), adder tree (2), accumulator, requant_pipe (REQUANT_STAGES), collect, output
+# queue; + 1: the line-buffer write is registered, so a window waiting for its last input pixel issues one cycle later
+CONV3X3_PIPELINE_CYCLES = 13 + REQUANT_STAGES
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -79,11 +80,11 @@ def conv3x3_macs(height: int, width: int, c_in: int, c_out: int, stride: int = 1
 
 
 def avgpool_cycles(height: int, width: int, channels: int, pe: int = 1) -> int:
-    """Cycles per frame of avgpool_stream: max(H*W input beats, ceil(C/PE) + 7 for the requant pass: ROM read,
-    registered sums, requant_pipe (3), output beat)."""
+    """Cycles per frame of avgpool_stream: max(H*W input beats, ceil(C/PE) + 4 + REQUANT_STAGES for the requant
+    pass: ROM read, registered sums, requant_pipe, output beat)."""
     if pe < 1:
         raise PleiadesError(f"PE must be >= 1, got {pe}")
-    return max(height * width, _ceil_div(channels, pe) + 7)
+    return max(height * width, _ceil_div(channels, pe) + 4 + REQUANT_STAGES)
 
 
 def stream_cycles(height: int, width: int) -> int:

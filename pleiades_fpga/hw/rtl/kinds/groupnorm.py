@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.hw.rtl.cycles import REQUANT_STAGES
 from pleiades_fpga.hw.rtl.kinds.registry import EstimateInput, HwKind, register
 from pleiades_fpga.hw.rtl.lowering import Fold, Lowered
 from pleiades_fpga.hw.rtl.kinds.temporal_conv_external import axi_connections, axi_ports
@@ -36,7 +37,7 @@ STATS_CODE = {"frame": 0, "previous": 1}
 # per-lane multipliers of the template: x*x (statistics), d*M and (d*M)*R' (normalization); wide ones split into
 # several multiplier blocks (lane_products, multiplier_blocks)
 MULTIPLIERS_PER_LANE = 3
-NORM_STAGES = 10  # normalization pipeline stages of groupnorm_stream.v (NL)
+NORM_STAGES = 7 + REQUANT_STAGES  # normalization pipeline stages of groupnorm_stream.v (NL)
 
 
 def fold_candidates(channels: int, groups: int) -> list[int]:

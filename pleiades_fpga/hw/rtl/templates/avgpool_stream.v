@@ -8,7 +8,7 @@
 // Output: one beat per frame with all C channels (OUT_W each), tlast = 1.
 // The input accepts one beat per cycle through a 2-beat queue (registered s_axis_tready, one cycle of latency:
 // kinds.avgpool pipeline_cycles); at a frame end the sums move to a hold bank, which PE
-// requant lanes (requant_pipe, 3 stages after the registered sums) turn into the output beat in C/PE + 7
+// requant lanes (requant_pipe, 5 stages after the registered sums) turn into the output beat in C/PE + 9
 // cycles (cycles_spatial.avgpool_cycles) while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
 // [pe*FW +: FW], FW = M_W + S_W, holding {S (unsigned), M (unsigned)} MSB to LSB,
@@ -105,11 +105,12 @@ module avgpool_stream #(
     wire out_fire = out_valid && m_axis_tready;
     reg           s3_v, s3_last;                // stage 3: selected sums and parameters registered
     reg  [GB-1:0] s3_g;
-    reg  [2:0]    rv, rlast;                    // requant_pipe stages
-    reg  [3*GB-1:0] rg;
-    wire          r_v = rv[2];
-    wire          r_last = rlast[2];
-    wire [GB-1:0] r_g = rg[2*GB +: GB];
+    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
+    reg  [RQ_STAGES-1:0] rv, rlast;             // requant_pipe stages
+    reg  [RQ_STAGES*GB-1:0] rg;
+    wire          r_v = rv[RQ_STAGES-1];
+    wire          r_last = rlast[RQ_STAGES-1];
+    wire [GB-1:0] r_g = rg[(RQ_STAGES-1)*GB +: GB];
     wire rq_start = hold_full && !rq_busy && !s2_v && !s3_v && !(|rv) && !out_valid;
     assign prom_addr = g[PROM_AW-1:0];
 
@@ -120,8 +121,8 @@ module avgpool_stream #(
         s2_last <= (g == G_LAST);
         s3_g <= s2_g;
         s3_last <= s2_last;
-        rg <= {rg[0 +: 2*GB], s3_g};
-        rlast <= {rlast[1:0], s3_last};
+        rg <= {rg[0 +: (RQ_STAGES-1)*GB], s3_g};
+        rlast <= {rlast[RQ_STAGES-2:0], s3_last};
         if (rst) begin
             pix <= {PB{1'b0}};
             hold_full <= 1'b0;
@@ -129,13 +130,13 @@ module avgpool_stream #(
             g <= {GB{1'b0}};
             s2_v <= 1'b0;
             s3_v <= 1'b0;
-            rv <= 3'd0;
+            rv <= {RQ_STAGES{1'b0}};
             out_valid <= 1'b0;
         end else begin
             if (in_fire) pix <= in_end ? {PB{1'b0}} : pix + 1'b1;
             s2_v <= rq_busy;
             s3_v <= s2_v;
-            rv <= {rv[1:0], s3_v};
+            rv <= {rv[RQ_STAGES-2:0], s3_v};
             if (rq_start) begin
                 rq_busy <= 1'b1;
                 g <= {GB{1'b0}};

@@ -23,8 +23,8 @@
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
 // Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
-// leaves KF*9*CF + 15 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
-// products (2) -> adder tree (2) -> accumulator -> requant_pipe (3) -> collect -> output queue). Up to 3 pixels
+// leaves KF*9*CF + 17 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
+// products (2) -> adder tree (2) -> accumulator -> requant_pipe (5) -> collect -> output queue). Up to 3 pixels
 // are in flight.
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
@@ -522,32 +522,33 @@ module conv3x3_stream #(
         t2_prm <= prom_data;
     end
 
-    // accumulator final (sa_*), then requant_pipe's three stages (r*_ shift registers)
+    // accumulator final (sa_*), then requant_pipe's RQ_STAGES stages (r*_ shift registers)
+    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
     reg           sa_v, sa_pxlast, sa_frlast;
     reg [KGB-1:0] sa_kg;
-    reg [2:0]     rv, rpxlast, rfrlast;
-    reg [3*KGB-1:0] rkg;
+    reg [RQ_STAGES-1:0] rv, rpxlast, rfrlast;
+    reg [RQ_STAGES*KGB-1:0] rkg;
     always @(posedge clk) begin
         if (rst) begin
             sa_v <= 1'b0;
-            rv <= 3'd0;
+            rv <= {RQ_STAGES{1'b0}};
         end else begin
             sa_v <= t2_v && t2_lastk;
-            rv <= {rv[1:0], sa_v};
+            rv <= {rv[RQ_STAGES-2:0], sa_v};
         end
         if (t2_v && t2_lastk) begin
             sa_pxlast <= t2_pxlast;
             sa_frlast <= t2_frlast;
             sa_kg <= t2_kg;
         end
-        rpxlast <= {rpxlast[1:0], sa_pxlast};
-        rfrlast <= {rfrlast[1:0], sa_frlast};
-        rkg <= {rkg[0 +: 2*KGB], sa_kg};
+        rpxlast <= {rpxlast[RQ_STAGES-2:0], sa_pxlast};
+        rfrlast <= {rfrlast[RQ_STAGES-2:0], sa_frlast};
+        rkg <= {rkg[0 +: (RQ_STAGES-1)*KGB], sa_kg};
     end
-    wire           r_v = rv[2];
-    wire           r_pxlast = rpxlast[2];
-    wire           r_frlast = rfrlast[2];
-    wire [KGB-1:0] r_kg = rkg[2*KGB +: KGB];
+    wire           r_v = rv[RQ_STAGES-1];
+    wire           r_pxlast = rpxlast[RQ_STAGES-1];
+    wire           r_frlast = rfrlast[RQ_STAGES-1];
+    wire [KGB-1:0] r_kg = rkg[(RQ_STAGES-1)*KGB +: KGB];
 
     wire [PE*OUT_W-1:0] yq;
 

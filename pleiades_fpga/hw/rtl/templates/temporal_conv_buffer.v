@@ -24,8 +24,8 @@
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
 // Pipeline: 2-beat input queue -> step issue -> stage 1 (history read) -> stage H (history word registered out
 // of the block RAM, weight ROM word) -> stage O (operands selected and registered) -> mac_lane's stages M
-// (multiplier operands), P, Q (products), T1, T2 (adder tree) -> accumulate -> R1..R3 (requant_pipe) -> output
-// queue; a pixel's beat is valid K*NI*NO + 13 cycles after its input handshake (cycles.mac_latency).
+// (multiplier operands), P, Q (products), T1, T2 (adder tree) -> accumulate -> R1..R5 (requant_pipe) -> output
+// queue; a pixel's beat is valid K*NI*NO + 15 cycles after its input handshake (cycles.mac_latency).
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready (the input queue's
 // free entry) and the pipeline enable come from registers only (no combinational path from m_axis_tready
 // or from the step counters to the producer). The enable is the queue's `full` register for the control and
@@ -473,33 +473,34 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stages R1..R3: requantize
-    // v2: the accumulator of an output group is final; requant_pipe takes three enabled edges.
+    // ---------------------------------------------------------------- stages R1..R5: requantize
+    // v2: the accumulator of an output group is final; requant_pipe takes RQ_STAGES enabled edges.
+    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
     reg                   v2, eof2;
     reg         [NO_W-1:0] of2;
-    reg         [2:0]     vr;
-    reg         [3*NO_W-1:0] ofr;
-    reg         [2:0]     eofr;
+    reg         [RQ_STAGES-1:0] vr;
+    reg         [RQ_STAGES*NO_W-1:0] ofr;
+    reg         [RQ_STAGES-1:0] eofr;
     always @(posedge clk) begin
         if (rst) begin
             v2 <= 1'b0;
-            vr <= 3'b000;
+            vr <= {RQ_STAGES{1'b0}};
         end else if (en) begin
             v2 <= vt2 && lastt2;
-            vr <= {vr[1:0], v2};
+            vr <= {vr[RQ_STAGES-2:0], v2};
         end
         if (en) begin
             if (vt2 && lastt2) begin
                 of2 <= oft2;
                 eof2 <= eoft2;
             end
-            ofr <= {ofr[0 +: 2*NO_W], of2};
-            eofr <= {eofr[1:0], eof2};
+            ofr <= {ofr[0 +: (RQ_STAGES-1)*NO_W], of2};
+            eofr <= {eofr[RQ_STAGES-2:0], eof2};
         end
     end
-    wire            v3 = vr[2];
-    wire [NO_W-1:0] of3 = ofr[2*NO_W +: NO_W];
-    wire            eof3 = eofr[2];
+    wire            v3 = vr[RQ_STAGES-1];
+    wire [NO_W-1:0] of3 = ofr[(RQ_STAGES-1)*NO_W +: NO_W];
+    wire            eof3 = eofr[RQ_STAGES-1];
 
     wire [OUT_W-1:0] rq [0:PE-1];
     generate
