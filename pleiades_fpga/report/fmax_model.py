@@ -44,11 +44,11 @@ CELLS = {
 # the register-to-register stages of each engine's template (docs/ARCHITECTURE.md "RTL engine pipelines"):
 # "read" = block-RAM output into its fabric register (ram_sdp OUT_REG), "banks" = multiplexer across the RAM's
 # banks, "select" = operand multiplexer across input groups, "mult" = product, "tree" = half the adder tree over
-# the products of an output (two stages), "acc" = accumulator add, "rq_mult"/"rq_rnd"/"rq_round"/"rq_shift"/
-# "rq_clamp" = the five requant_pipe stages, "control" = the step/hold logic every stage register waits on (conv3x3: "window" = the
+# the products of an output (two stages), "acc" = accumulator add, "rq_mult"/"rq_round"/"rq_shift"/"rq_clamp" =
+# the four requant_pipe stages, "control" = the step/hold logic every stage register waits on (conv3x3: "window" = the
 # window position arithmetic, three compare/subtract chains over the row/column counters, into the counters'
 # enables: the critical path of the small nets at 61ac9ec). Update with the templates.
-_REQUANT = (("rq_mult",), ("rq_rnd",), ("rq_round",), ("rq_shift",), ("rq_clamp",))
+_REQUANT = (("rq_mult",), ("rq_round",), ("rq_shift",), ("rq_clamp",))
 _MAC = (("read",), ("banks", "select"), ("mult",), ("tree",), ("tree",), ("acc",), *_REQUANT, ("control",))
 STAGES = {
     "temporal_conv": _MAC,
@@ -168,15 +168,12 @@ def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
         return c["lut"] + c["carry"] * f["acc_bits"], 1
     if name == "rq_mult":
         return _mult(f["acc_bits"] + 1, f["m_bits"] + 1, c) if f["m_bits"] > 1 else (0.0, 0)
-    if name == "rq_rnd":         # the kept bit p[s] (a 4:1 level per two bits of the product's width), its select
-        levels = math.ceil(math.log2(f["acc_bits"] + f["m_bits"] + 2) / 2) + 1
-        return c["lut"] * levels, levels
     if name == "rq_round":
         return c["lut"] + c["carry"] * (f["acc_bits"] + f["m_bits"]), 1
     if name == "rq_shift":       # rounding shift (4:1 per level over the shift bits)
         levels = (math.ceil(math.log2(max(2, f["s_bits"])) / 2) if f["s_bits"] > 1 else 0) + 1
         return c["lut"] * levels, levels
-    if name == "rq_clamp":       # compare against the output range (carry chain), select
+    if name == "rq_clamp":       # compare against the output range (carry chain), select (a tie clears bit 0)
         return c["lut"] + c["carry"] * (f["acc_bits"] + f["m_bits"]), 2
     if name == "control":        # step counter compare and the hold of every stage on back-pressure
         return c["chain"] + c["chain_bit"] * f["step_bits"] + 3 * c["lut"], 4

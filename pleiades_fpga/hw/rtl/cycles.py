@@ -47,9 +47,9 @@ def temporal_conv_reset_cycles(k: int, pixels: int) -> int:
     return (k - 1) * pixels
 
 
-# requant_pipe.v's register stages (PIPELINED = 1): product, rounding constant, rounding sum, shift, clamp; the
+# requant_pipe.v's register stages (PIPELINED = 1): product, rounding sum, shift (with the tie flag), clamp; the
 # templates that instantiate it delay their flags by the same count (their RQ_STAGES localparam)
-REQUANT_STAGES = 5
+REQUANT_STAGES = 4
 
 # temporal_conv_buffer / pointwise_mvu pipeline: input queue (1), then after the last step's issue: history read (2,
 # registered block-RAM output), operands, multiplier operands, products (2), adder tree (2), accumulator,

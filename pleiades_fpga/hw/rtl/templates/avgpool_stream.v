@@ -8,7 +8,7 @@
 // Output: one beat per frame with all C channels (OUT_W each), tlast = 1.
 // The input accepts one beat per cycle through a 2-beat queue (registered s_axis_tready, one cycle of latency:
 // kinds.avgpool pipeline_cycles); at a frame end the sums move to a hold bank, which PE
-// requant lanes (requant_pipe, 5 stages after the registered sums) turn into the output beat in C/PE + 9
+// requant lanes (requant_pipe, 4 stages after the registered sums) turn into the output beat in C/PE + 8
 // cycles (cycles_spatial.avgpool_cycles) while the next frame accumulates.
 // Param ROM read port (1-cycle synchronous read): address = channel group g (C/PE words); lane pe at
 // [pe*FW +: FW], FW = M_W + S_W, holding {S (unsigned), M (unsigned)} MSB to LSB,
@@ -105,7 +105,7 @@ module avgpool_stream #(
     wire out_fire = out_valid && m_axis_tready;
     reg           s3_v, s3_last;                // stage 3: selected sums and parameters registered
     reg  [GB-1:0] s3_g;
-    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
+    localparam integer RQ_STAGES = 4;           // requant_pipe's register stages (PIPELINED = 1)
     reg  [RQ_STAGES-1:0] rv, rlast;             // requant_pipe stages
     reg  [RQ_STAGES*GB-1:0] rg;
     wire          r_v = rv[RQ_STAGES-1];

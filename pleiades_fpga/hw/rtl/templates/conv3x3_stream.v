@@ -23,8 +23,8 @@
 // (tap = ky*3+kx), for cg in 0..CF-1 (SIMD input channels each; CF = 1 when depthwise):
 // one cycle. Cycles per output pixel = KF*9*CF; no bubbles between pixels or frames.
 // Latency: the first output pixel of a frame starts once input pixel (1, 1) has arrived; its result
-// leaves KF*9*CF + 17 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
-// products (2) -> adder tree (2) -> accumulator -> requant_pipe (5) -> collect -> output queue). Up to 3 pixels
+// leaves KF*9*CF + 16 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
+// products (2) -> adder tree (2) -> accumulator -> requant_pipe (4) -> collect -> output queue). Up to 3 pixels
 // are in flight.
 // ROM read ports (1-cycle synchronous read, address driven combinationally):
 //   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
@@ -523,7 +523,7 @@ module conv3x3_stream #(
     end
 
     // accumulator final (sa_*), then requant_pipe's RQ_STAGES stages (r*_ shift registers)
-    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
+    localparam integer RQ_STAGES = 4;           // requant_pipe's register stages (PIPELINED = 1)
     reg           sa_v, sa_pxlast, sa_frlast;
     reg [KGB-1:0] sa_kg;
     reg [RQ_STAGES-1:0] rv, rpxlast, rfrlast;

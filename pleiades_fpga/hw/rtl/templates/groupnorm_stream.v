@@ -25,7 +25,7 @@
 //   (buffer word, group constants, parameter ROM word) -> d = N*x - S1 -> d*M -> (d*M)*R' (R' = R - 2**P, P+1
 //   bits) -> d*M*R = (d*M)*R' + (d*M << P) -> z = 2*floor(acc/2**P) + sticky (acc's bits below P), with the bias
 //   entering as B << k -> requant (z / 2**(S+k+1), round half even, clamp; equal to the rounding of
-//   acc / 2**(P+k+S); requant_pipe, 5 stages) -> ReLU -> output vector -> queue.
+//   acc / 2**(P+k+S); requant_pipe, 4 stages) -> ReLU -> output vector -> queue.
 // Param ROM read port (1-cycle synchronous read with enable): address = slice f (CF words), lane j at
 //   [j*FW +: FW], FW = B_W + M_W + S_W, holding {S (unsigned), M (signed), B (signed)} from MSB to LSB of channel
 //   f*PE + j (rom.groupnorm_layer_files builds it).
@@ -663,7 +663,7 @@ module groupnorm_stream #(
     // ---------------------------------------------------------------- normalization pipeline
     assign prom_en = en;
     assign prom_addr = nm_f[PROM_AW-1:0];
-    localparam integer NL = 12;                 // stages 1..12
+    localparam integer NL = 11;                 // stages 1..11
 
     // stage 1: slice lanes, group constants of the slice, ROM word arrives
     reg                 n1_v_reg, n1_eof_reg, n1_zero_reg;
@@ -758,7 +758,7 @@ module groupnorm_stream #(
             wire [SR_W-1:0] s_cl = (s_raw > ST_MAX) ? ST_MAX : s_raw;
             wire [ST_W-1:0] s_fit;              // s_cl < 2**(SR_W-1): resizing keeps its value
             sign_resize #(.IN_W(SR_W), .OUT_W(ST_W)) u_sfit (.x(s_cl), .y(s_fit));
-            // stages 7..11: round, clamp (requant_pipe, M = 1, five stages); stage 12: ReLU
+            // stages 7..10: round, clamp (requant_pipe, M = 1, four stages); stage 11: ReLU
             wire [OUT_W-1:0] yq;
             requant_pipe #(.ACC_W(ZW), .M_W(1), .S_W(ST_W), .OUT_W(OUT_W), .OUT_SIGNED(OUT_SIGNED), .PIPELINED(1)) u_rq (
                 .clk(clk), .en(en), .acc(z6_reg), .m(1'b1), .s(st6_reg), .y(yq)

@@ -6,15 +6,19 @@
 //   LO, HI = 0, 2**OUT_W - 1            (OUT_SIGNED = 0: unsigned output, ReLU fused)
 //          = -2**(OUT_W-1), 2**(OUT_W-1) - 1   (OUT_SIGNED = 1)
 // m is an unsigned multiplier (>= 1), s an unsigned right shift; s must be < ACC_W + M_W + 1.
-// Rounding is one addition before the shift: floor((p + 2**(s-1) - 1 + p[s]) / 2**s) equals
-// round_half_even(p / 2**s) for s >= 1 (p[s] is the lowest bit kept: ties go up only when it is odd).
-// PIPELINED = 1: five register stages (STAGES = 5), each advancing while `en` is high, each one carry chain or a
+// Rounding: t = p + 2**(s-1) (p = acc * m), r = floor(t / 2**s) rounds half up; an exact tie (s >= 1 and the s low
+// bits of t all zero) that rounded up to an odd r goes back to the even r - 1, which is r with bit 0 cleared
+// (r is odd, so r - 1 differs from r in bit 0 only). Clearing bit 0 never changes the clamp's decision: the
+// output's bounds LO and HI + 1 are even (OUT_SIGNED = 1 needs OUT_W >= 2), so r and r - 1 fall on the same side
+// of both.
+// PIPELINED = 1: four register stages (STAGES = 4), each advancing while `en` is high, each one carry chain or a
 // few LUT levels deep (a layer's requant lanes sit next to its output queue in a large design, so no stage may need
 // a long route and much logic both):
-//   1 product (acc * m; the masks 2**s and 2**(s-1) - 1 of s decoded beside it)
-//   2 rounding constant (the kept bit p[s] selects 2**(s-1) or 2**(s-1) - 1; the product registered again)
-//   3 rounding sum (one adder)   4 shifted value (the barrel shifter)   5 clamped output y (registered here)
-// so y belongs to the acc/m/s sampled five enabled edges earlier. Callers delay their flags by the same five
+//   1 product p = acc * m, beside it 2**(s-1) and the mask 2**s - 1 decoded from s
+//   2 t = p + 2**(s-1) (one adder, straight from registers)
+//   3 r = t >>> s (the barrel shifter), beside it the tie flag (the masked low bits of t all zero, s >= 1)
+//   4 y = clamp(r with bit 0 cleared on a tie), registered here
+// so y belongs to the acc/m/s sampled four enabled edges earlier. Callers delay their flags by the same four
 // stages (the RQ_STAGES localparam of each template; pleiades_fpga.hw.rtl.cycles.REQUANT_STAGES).
 module requant_pipe #(
     parameter integer ACC_W = 16,               // accumulator width (bits, signed)
@@ -22,7 +26,7 @@ module requant_pipe #(
     parameter integer S_W = 5,                  // shift width (bits, unsigned)
     parameter integer OUT_W = 8,                // output width (bits)
     parameter integer OUT_SIGNED = 0,           // 0: unsigned output (ReLU fused), 1: signed
-    parameter integer PIPELINED = 1             // 1: five register stages (see above), 0: combinational
+    parameter integer PIPELINED = 1             // 1: four register stages (see above), 0: combinational
 ) (
     input  wire                    clk,
     input  wire                    en,          // the pipeline registers advance (PIPELINED = 1)
@@ -34,6 +38,9 @@ module requant_pipe #(
     generate
         if (ACC_W < 1 || M_W < 1 || S_W < 1 || OUT_W < 1 || OUT_W > ACC_W + M_W) begin : g_check
             PARAMETER_ERROR_requant_pipe_widths_must_be_at_least_1_and_OUT_W_at_most_ACC_W_plus_M_W u_error ();
+        end
+        if (OUT_SIGNED != 0 && OUT_W < 2) begin : g_check_signed
+            PARAMETER_ERROR_requant_pipe_a_signed_output_needs_OUT_W_at_least_2 u_error ();
         end
         if (PIPELINED != 0 && PIPELINED != 1) begin : g_check_pipelined
             PARAMETER_ERROR_requant_pipe_PIPELINED_must_be_0_or_1 u_error ();
@@ -64,72 +71,70 @@ module requant_pipe #(
     endgenerate
 
     // ---------------------------------------------------------------- stage registers (or wires)
-    wire signed [PW-1:0] p_q, p2_q;             // product, stages 1 and 2
-    wire        [S_W-1:0] s_q2, s_q3;            // shift at stages 2, 3
-    wire        [TW-1:0] bit_d, bit_q;          // 2**s (the lowest bit kept), decoded from s; stage 1
-    wire        [TW-1:0] hm1_d, hm1_q;          // 2**(s-1) - 1 (0 when s == 0); stage 1
-    wire        [TW-1:0] rnd_d, rnd_q;          // rounding constant, stage 2
-    wire signed [TW-1:0] t_d, t_q;              // rounding sum, stage 3
-    wire signed [TW-1:0] r_d, r_q;              // shifted value, stage 4
-    wire        [OUT_W-1:0] y_d;                // clamped value (stage 5: y)
+    wire signed [PW-1:0] p_q;                   // product, stage 1
+    wire        [TW-1:0] half_d, half_q;        // 2**(s-1) (0 when s == 0), stage 1
+    wire        [TW-1:0] low_d, low_q, low2_q;  // 2**s - 1: the bits below the lowest kept bit; stages 1, 2
+    wire        [S_W-1:0] s_q1, s_q2;           // shift at stages 1, 2
+    wire signed [TW-1:0] t_d, t_q;              // rounded-up sum, stage 2
+    wire signed [TW-1:0] r_d, r_q;              // shifted value, stage 3
+    wire                 tie_d, tie_q;          // exact tie (round half to even), stage 3
+    wire        [OUT_W-1:0] y_d;                // clamped value (stage 4: y)
     generate
         if (PIPELINED != 0) begin : g_pipe
-            reg signed [PW-1:0] p_reg, p2_reg;
+            reg signed [PW-1:0] p_reg;
             reg signed [TW-1:0] t_reg, r_reg;
-            reg        [S_W-1:0] s1_reg, s2_reg, s3_reg;
-            reg        [TW-1:0] bit_reg, hm1_reg, rnd_reg;
+            reg        [TW-1:0] half_reg, low_reg, low2_reg;
+            reg        [S_W-1:0] s1_reg, s2_reg;
+            reg                  tie_reg;
             reg        [OUT_W-1:0] y_reg;
             always @(posedge clk) begin
                 if (en) begin
                     p_reg <= prod;
+                    half_reg <= half_d;
+                    low_reg <= low_d;
                     s1_reg <= s;
-                    bit_reg <= bit_d;
-                    hm1_reg <= hm1_d;
-                    p2_reg <= p_reg;
-                    rnd_reg <= rnd_d;
-                    s2_reg <= s1_reg;
                     t_reg <= t_d;
-                    s3_reg <= s_q2;
+                    low2_reg <= low_q;
+                    s2_reg <= s_q1;
                     r_reg <= r_d;
+                    tie_reg <= tie_d;
                     y_reg <= y_d;
                 end
             end
             assign p_q = p_reg;
-            assign bit_q = bit_reg;
-            assign hm1_q = hm1_reg;
-            assign p2_q = p2_reg;
-            assign rnd_q = rnd_reg;
-            assign s_q2 = s2_reg;
+            assign half_q = half_reg;
+            assign low_q = low_reg;
+            assign s_q1 = s1_reg;
             assign t_q = t_reg;
-            assign s_q3 = s3_reg;
+            assign low2_q = low2_reg;
+            assign s_q2 = s2_reg;
             assign r_q = r_reg;
+            assign tie_q = tie_reg;
             assign y = y_reg;
         end else begin : g_comb
             assign p_q = prod;
-            assign bit_q = bit_d;
-            assign hm1_q = hm1_d;
-            assign p2_q = p_q;
-            assign rnd_q = rnd_d;
-            assign s_q2 = s;
+            assign half_q = half_d;
+            assign low_q = low_d;
+            assign s_q1 = s;
             assign t_q = t_d;
-            assign s_q3 = s_q2;
+            assign low2_q = low_q;
+            assign s_q2 = s_q1;
             assign r_q = r_d;
+            assign tie_q = tie_d;
             assign y = y_d;
             wire unused_clk = &{1'b0, clk, en};
         end
     endgenerate
 
-    // ---------------------------------------------------------------- rounding constant, sum, shift, clamp
-    assign bit_d = ONE << s;                                        // 2**s
-    wire        [TW-1:0] half_d = bit_d >> 1;                       // 2**(s-1), 0 when s == 0
-    assign hm1_d = (s == {S_W{1'b0}}) ? {TW{1'b0}} : half_d - ONE;
-    wire signed [TW-1:0] p_x = {p_q[PW-1], p_q};
-    wire                 p_s = |(p_x & bit_q);                      // lowest bit kept by the shift
-    wire        [TW-1:0] half_q = bit_q >> 1;                       // 2**(s-1) (0 when s == 0: hm1 is 0 too)
-    assign rnd_d = p_s ? half_q : hm1_q;
-    assign t_d = {p2_q[PW-1], p2_q} + $signed(rnd_q);
-    assign r_d = t_q >>> s_q3;                                      // floor: round half to even
-    wire signed [TW-1:0] c = (r_q > HI) ? HI : ((r_q < LO) ? LO : r_q);
+    // ---------------------------------------------------------------- rounding, shift, tie, clamp
+    wire        [TW-1:0] bit_d = ONE << s;                          // 2**s
+    assign half_d = bit_d >> 1;                                     // 2**(s-1), 0 when s == 0
+    assign low_d = bit_d - ONE;                                     // 2**s - 1
+    assign t_d = {p_q[PW-1], p_q} + $signed(half_q);
+    assign r_d = t_q >>> s_q2;                                      // floor: rounds half up
+    assign tie_d = (s_q2 != {S_W{1'b0}}) && ((t_q & low2_q) == {TW{1'b0}});
+    wire signed [TW-1:0] r_e = {r_q[TW-1:1], r_q[0] & !tie_q};     // half to even: a tie's odd r -> r - 1
+    wire signed [TW-1:0] c = (r_q > HI) ? HI : ((r_q < LO) ? LO : r_e);
     assign y_d = c[OUT_W-1:0];
 
     // Only the low OUT_W bits of the clamped value are used.

@@ -24,8 +24,8 @@
 // zero past G), lane j of step (o, i) multiplies input (o*PE + j)*G + i*SIMD + s.
 // Pipeline: 2-beat input queue -> step issue -> stage 1 (history read) -> stage H (history word registered out
 // of the block RAM, weight ROM word) -> stage O (operands selected and registered) -> mac_lane's stages M
-// (multiplier operands), P, Q (products), T1, T2 (adder tree) -> accumulate -> R1..R5 (requant_pipe) -> output
-// queue; a pixel's beat is valid K*NI*NO + 15 cycles after its input handshake (cycles.mac_latency).
+// (multiplier operands), P, Q (products), T1, T2 (adder tree) -> accumulate -> R1..R4 (requant_pipe) -> output
+// queue; a pixel's beat is valid K*NI*NO + 14 cycles after its input handshake (cycles.mac_latency).
 // Stalls: the whole pipeline holds while its 2-beat output queue is full; s_axis_tready (the input queue's
 // free entry) and the pipeline enable come from registers only (no combinational path from m_axis_tready
 // or from the step counters to the producer). The enable is the queue's `full` register for the control and
@@ -473,9 +473,9 @@ module temporal_conv_buffer #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- stages R1..R5: requantize
+    // ---------------------------------------------------------------- stages R1..R4: requantize
     // v2: the accumulator of an output group is final; requant_pipe takes RQ_STAGES enabled edges.
-    localparam integer RQ_STAGES = 5;           // requant_pipe's register stages (PIPELINED = 1)
+    localparam integer RQ_STAGES = 4;           // requant_pipe's register stages (PIPELINED = 1)
     reg                   v2, eof2;
     reg         [NO_W-1:0] of2;
     reg         [RQ_STAGES-1:0] vr;
