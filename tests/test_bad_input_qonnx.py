@@ -43,6 +43,12 @@ def _set_bits(model, node_name, bits):
             init.CopyFrom(numpy_helper.from_array(np.array(bits, dtype=np.float32), init.name))
 
 
+def _signed_quant(model):
+    """The name of the first Quant node with signed = 1 (the weights' quantizers are signed)."""
+    return next(n.name for n in model.graph.node if n.op_type == "Quant"
+                and any(a.name == "signed" and a.i == 1 for a in n.attribute))
+
+
 def _cfg(key, value):
     def edit(cfg):
         cfg[key] = value
@@ -95,6 +101,7 @@ CASES = {
     "bits fraction": (lambda m: _set_bits(m, "Quant_1", 4.5), "Quant_1.*bit width: must be an integer 1..32"),
     "bits zero": (lambda m: _set_bits(m, "Quant_19", 0), "Quant_19.*bit width: must be an integer 1..32, got 0"),
     "bits 40": (lambda m: _set_bits(m, "Quant_2", 40), "Quant_2.*bit width: must be an integer 1..32, got 40"),
+    "signed 1 bit": (lambda m: _set_bits(m, _signed_quant(m), 1), "signed quantizer needs a bit width of at least 2"),
 }
 
 
