@@ -116,7 +116,10 @@ module avgpool_stream #(
 
     always @(posedge clk) begin
         if (in_fire) sums <= sums_next;
+        // the pass reads group g at the bottom of the hold bank, which shifts down one group per read (no multiplexer
+        // across the groups); a frame end loads it only after the pass (in_take waits while hold_full)
         if (in_fire && in_end) hold <= hold_next;
+        else if (s2_v) hold <= hold >> (PE * ACC_W);
         s2_g <= g;
         s2_last <= (g == G_LAST);
         s3_g <= s2_g;
@@ -155,7 +158,7 @@ module avgpool_stream #(
     reg  [PE*ACC_W-1:0] h3;                     // the group's sums (from the hold bank), registered
     reg  [PE*FW-1:0]    prm3;                   // its parameter ROM word, registered
     always @(posedge clk) begin
-        h3 <= hold[s2_g * (PE * ACC_W) +: PE * ACC_W];
+        h3 <= hold[0 +: PE * ACC_W];
         prm3 <= prom_data;
     end
     genvar pe;

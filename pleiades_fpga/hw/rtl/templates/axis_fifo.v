@@ -30,12 +30,14 @@ module axis_fifo #(
     reg [DATA_W:0] mem [0:DEPTH-1];
     reg [AW:0] wr_ptr;
     reg [AW:0] rd_ptr;
-    wire [AW:0] count = wr_ptr - rd_ptr;
     localparam [AW:0] FULL = DEPTH[AW:0];
-    wire empty = (count == {(AW+1){1'b0}});
-    wire full = (count == FULL);
+    // full and empty are registers (computed from the pointers' next values), so s_axis_tready and m_axis_tvalid
+    // start from flip-flops: a fork or producer across the chip sees no pointer arithmetic in its handshake path
+    reg full, empty;
     wire push = s_axis_tvalid && !full && !rst;
     wire pop = m_axis_tready && !empty && !rst;
+    wire [AW:0] wr_next = wr_ptr + {{AW{1'b0}}, push};
+    wire [AW:0] rd_next = rd_ptr + {{AW{1'b0}}, pop};
     assign s_axis_tready = !full && !rst;
     assign m_axis_tvalid = !empty;
     wire [DATA_W:0] head = mem[rd_ptr[AW-1:0]];
@@ -50,9 +52,13 @@ module axis_fifo #(
         if (rst) begin
             wr_ptr <= {(AW+1){1'b0}};
             rd_ptr <= {(AW+1){1'b0}};
+            full <= 1'b0;
+            empty <= 1'b1;
         end else begin
-            if (push) wr_ptr <= wr_ptr + 1'b1;
-            if (pop) rd_ptr <= rd_ptr + 1'b1;
+            wr_ptr <= wr_next;
+            rd_ptr <= rd_next;
+            full <= (wr_next - rd_next) == FULL;
+            empty <= wr_next == rd_next;
         end
     end
 endmodule

@@ -1,8 +1,8 @@
 `timescale 1ns/1ps
 `default_nettype none
 // axis_fork: broadcast one AXI-Stream to two outputs (a and b), each with its own ready.
-// Each output has its own register; an input beat is accepted when both registers are empty or
-// being emptied in this cycle, so every beat reaches both outputs exactly once, in order.
+// Each output has its own 2-entry queue; an input beat is accepted when neither queue is full (registered flags),
+// so every beat reaches both outputs exactly once, in order, one cycle after it is accepted.
 // A branch that stalls stalls the other one too: give the faster (skip) branch a FIFO deep
 // enough for the latency difference of the two branches before they join again.
 module axis_fork #(
@@ -29,36 +29,20 @@ module axis_fork #(
         end
     endgenerate
 
-    reg [DATA_W-1:0] a_data, b_data;
-    reg a_valid, b_valid, a_last, b_last;
-    wire a_free = !a_valid || m_a_axis_tready;
-    wire b_free = !b_valid || m_b_axis_tready;
-    assign s_axis_tready = !rst && a_free && b_free;
+    // one 2-entry queue per output (axis_out_queue): s_axis_tready starts from the queues' registered `full` flags,
+    // so the producer's handshake has no combinational path from the consumers' readies (which may be across the chip)
+    wire a_full, b_full;
+    assign s_axis_tready = !rst && !a_full && !b_full;
     wire in_fire = s_axis_tvalid && s_axis_tready;
-
-    always @(posedge clk) begin
-        if (in_fire) begin
-            a_data <= s_axis_tdata;
-            b_data <= s_axis_tdata;
-            a_last <= s_axis_tlast;
-            b_last <= s_axis_tlast;
-        end
-        if (rst) begin
-            a_valid <= 1'b0;
-            b_valid <= 1'b0;
-        end else begin
-            if (in_fire) a_valid <= 1'b1;
-            else if (m_a_axis_tready) a_valid <= 1'b0;
-            if (in_fire) b_valid <= 1'b1;
-            else if (m_b_axis_tready) b_valid <= 1'b0;
-        end
-    end
-
-    assign m_a_axis_tdata = a_data;
-    assign m_a_axis_tvalid = a_valid;
-    assign m_a_axis_tlast = a_last;
-    assign m_b_axis_tdata = b_data;
-    assign m_b_axis_tvalid = b_valid;
-    assign m_b_axis_tlast = b_last;
+    axis_out_queue #(.DATA_W(DATA_W)) u_a (
+        .clk(clk), .rst(rst), .push(in_fire), .push_data(s_axis_tdata), .push_last(s_axis_tlast), .full(a_full),
+        .m_axis_tdata(m_a_axis_tdata), .m_axis_tvalid(m_a_axis_tvalid), .m_axis_tready(m_a_axis_tready),
+        .m_axis_tlast(m_a_axis_tlast)
+    );
+    axis_out_queue #(.DATA_W(DATA_W)) u_b (
+        .clk(clk), .rst(rst), .push(in_fire), .push_data(s_axis_tdata), .push_last(s_axis_tlast), .full(b_full),
+        .m_axis_tdata(m_b_axis_tdata), .m_axis_tvalid(m_b_axis_tvalid), .m_axis_tready(m_b_axis_tready),
+        .m_axis_tlast(m_b_axis_tlast)
+    );
 endmodule
 `default_nettype wire
