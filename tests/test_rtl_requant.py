@@ -22,6 +22,11 @@ def ref_requant(acc: int, m: int, s: int, out_w: int, signed: bool) -> int:
     return min(max(v, lo), hi)
 
 
+def as_signed(y: int, out_w: int, signed: bool) -> int:
+    """The value of a raw OUT_W-bit output pattern."""
+    return y - 2**out_w if signed and y >= 2 ** (out_w - 1) else y
+
+
 def make_vectors(rng: np.random.Generator, acc_w: int, m_w: int, s_w: int, n: int) -> dict:
     s_max = min(2**s_w - 1, acc_w + m_w)
     acc = rng.integers(-(2 ** (acc_w - 1)), 2 ** (acc_w - 1), size=n)
@@ -51,8 +56,7 @@ def check(sim: str, acc_w: int, m_w: int, s_w: int, out_w: int, signed: bool, se
     assert len(got) == len(vec["acc"])
     mism = []
     for a, m, s, y in zip(vec["acc"], vec["m"], vec["s"], got):
-        if signed and y >= 2 ** (out_w - 1):
-            y -= 2**out_w
+        y = as_signed(y, out_w, signed)
         exp = ref_requant(a, m, s, out_w, signed)
         if y != exp:
             mism.append((a, m, s, y, exp))
@@ -103,9 +107,8 @@ def check_pipelined(sim: str, acc_w: int, m_w: int, s_w: int, out_w: int, signed
             stages = [(a, m, s)] + stages[:-1]
         if stages[-1] is None:
             continue
-        if signed and y >= 2 ** (out_w - 1):
-            y -= 2**out_w
         exp = ref_requant(*stages[-1], out_w, signed)
+        y = None if y is None else as_signed(y, out_w, signed)   # None: y was X or Z (a mismatch)
         compared += 1
         if y != exp:
             mism.append((stages[-1], y, exp))

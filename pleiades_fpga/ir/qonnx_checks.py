@@ -128,9 +128,9 @@ class _Checker:
             b = np.ravel(bits)
             if b.size != 1:
                 raise self.fail(f"node {node.name!r} (Quant)", f"bit width must be one number, got shape {bits.shape}")
-            self.integer(b[0].item(), f"node {node.name!r} (Quant) bit width", MIN_QUANT_BITS, MAX_QUANT_BITS)
+            width = self.integer(b[0].item(), f"node {node.name!r} (Quant) bit width", MIN_QUANT_BITS, MAX_QUANT_BITS)
             signed = next((a.i for a in node.attribute if a.name == "signed"), 1)
-            if signed and int(b[0].item()) < 2:
+            if signed and width < 2:
                 raise self.fail(f"node {node.name!r} (Quant)", "a signed quantizer needs a bit width of at least 2 "
                                 "(signed 1-bit values {-1, 0} have no hardware form: the requantizer's signed "
                                 "range starts at 2 bits); quantize to 2 bits or unsigned")

@@ -1,5 +1,5 @@
 """cocotb testbench for templates/requant_pipe.v (PIPELINED = 1): one (acc, m, s, en) vector per clock cycle;
-returns y sampled after every rising edge (raw OUT_W-bit patterns; -1 while y holds X/Z)."""
+returns y sampled after every rising edge (raw OUT_W-bit patterns; None while y holds X/Z)."""
 from __future__ import annotations
 
 import cocotb
@@ -25,6 +25,6 @@ async def requant_pipe_cycles(dut) -> None:
         await RisingEdge(dut.clk)
         await ReadOnly()
         y = dut.y.value
-        ys.append(int(y) if y.is_resolvable else -1)
+        ys.append(int(y) if y.is_resolvable else None)
         await Timer(1, "ns")
     write_result({"y": ys})

@@ -95,7 +95,7 @@ class Fork(HwKind):
         return fs
 
     def stream_ff(self, est: EstimateInput) -> float:
-        return 4 * est.in_width + 6  # two 2-entry queues (axis_out_queue): data, last and valid per entry
+        return 4 * est.in_width + 8  # two 2-entry queues (axis_out_queue): data, last and valid per entry
 
     def estimate_terms(self, est: EstimateInput) -> tuple[float, float, float]:
         """The skip FIFO's axi_stream_fifo engine when it is external (its FIFOs are manifest memories)."""
