@@ -181,15 +181,32 @@ def test_temporal_buffer_infers_ecp5_block_ram():
     assert rep.cells.get("TRELLIS_FF", 0) < 2000, rep.cells
 
 
+def test_ram_sdp_rw_check_0_drops_the_collision_emulation():
+    # RW_CHECK = 1: Yosys delays the write and compares addresses to give the old word on a read-during-write (a
+    # register per data bit and a multiplexer after the block RAM); RW_CHECK = 0 (no_rw_check) leaves neither
+    params = dict(DATA_W=72, DEPTH=1024, CLEAR=0, OUT_REG=1)
+    kept = yosys_synth("ram_sdp", template_sources("ram_sdp"), {**params, "RW_CHECK": 1}, target="ecp5")
+    dropped = yosys_synth("ram_sdp", template_sources("ram_sdp"), {**params, "RW_CHECK": 0}, target="ecp5")
+    assert kept.cells.get("DP16KD", 0) == dropped.cells.get("DP16KD", 0) >= 4, (kept.cells, dropped.cells)
+    assert dropped.cells.get("TRELLIS_FF", 0) + 72 <= kept.cells.get("TRELLIS_FF", 0), (kept.cells, dropped.cells)
+    assert dropped.cells.get("LUT4", 0) < kept.cells.get("LUT4", 0), (kept.cells, dropped.cells)
+
+
+@pytest.mark.parametrize("stages", [1, 2])
 @pytest.mark.parametrize("style", ["case", "array"])
-def test_rom_modules_lint_clean(tmp_path, style):
+def test_rom_modules_lint_clean(tmp_path, style, stages):
     rng = np.random.default_rng(0)
     for depth, width in [(1, 3), (5, 7), (8, 12), (37, 1)]:
         words = rng.integers(0, 2**width, size=depth)
         path = tmp_path / f"rom_{style}_{depth}_{width}.v"
-        path.write_text(rom_verilog(f"rom_{style}_{depth}_{width}", words, width, style=style))
+        path.write_text(rom_verilog(f"rom_{style}_{depth}_{width}", words, width, style=style, read_stages=stages))
         rep = verilator_lint(path.stem, [path])
         assert rep.ok, f"{path.name}:\n" + "\n".join(rep.messages)
+
+
+def test_rom_read_stages_checked():
+    with pytest.raises(PleiadesError, match="read_stages must be 1 or 2"):
+        rom_verilog("r", [1, 2], 2, read_stages=3)
 
 
 def test_checks_can_fail(tmp_path):

@@ -48,16 +48,26 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 # - ``lut_mul``: LUTs per activation x weight bit pair of a LUT-mode (shift-add) product: ECP5 from synth_ecp5 of
 #   mac_lane (MS 4, 4 x 4 bits: 229 vs 104 LUTs in mode "dsp", LUT4 + 2 CCU2C; tests/test_rtl_mac_modes.py);
 #   7-series: the LUT-multiplier constant ``mul_lut`` (not measured for this mode);
+# - ``bram_seg_free``: ``bram_seg`` for the RAMs without Yosys's read-during-write emulation (NO_RW_CHECK_KINDS):
+#   synth_ecp5 of ram_sdp 36,864 x 16 bits (36 segments) gives 628 LUT4 with RW_CHECK = 0 against 1,236 with 1, so
+#   half of ``bram_seg``; synth_xilinx gives the same cells either way (RAMB18E1 keeps the old word itself);
 # - ``in_queue``: LUTs per input-beat bit of the engines' 2-beat input queue (one 2:1 select per bit; Yosys on
 #   head_64to10, 512-bit beats: 1.0 on xc7z020 and 0.97 on LFE5U-85F per bit).
 _K = {
     "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
+             "bram_seg_free": 2.2,
              "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
              "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55, "in_queue": 1.0},
     "xc7": {"tree": 1.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
+            "bram_seg_free": 2.0,
             "acc": 3.41, "mux": 1.0, "shift": 1.8, "round": -2.6, "floor": 1.0, "ctrl_lut": 60, "ctrl_ff": 40,
             "mul_lut": 0.6, "sum": 0.57, "add2": 0.85, "add_rq": 9.0, "dw_in": 0.5, "lut_mul": 0.6, "in_queue": 1.0},
 }
+
+
+# memories without Yosys's read-during-write emulation: constant ROMs, and the RAMs whose template instantiates
+# ram_sdp with RW_CHECK = 0 (temporal_conv_buffer's history, conv3x3_stream's line buffer)
+NO_RW_CHECK_KINDS = ("weights", "circular_buffer", "line_buffer")
 
 
 def _prod(shape) -> int:
@@ -78,9 +88,12 @@ def map_memory(mem: dict, part: Part) -> dict:
     blocks, segments = bram_split(depth, width, part) if bram else (0, 0)
     urams = uram_blocks(depth, width) if resource == "uram" else 0
     k = _K[part.fabric]
-    # block RAM glue (measured on Yosys's mapping of one-write one-read memories): read-enable hold per bit,
+    # block RAM glue (measured on Yosys's mapping of one-write one-read memories): the read-during-write
+    # multiplexer per bit (none for ROMs, none for the RAMs the templates declare free of it: ram_sdp RW_CHECK = 0),
     # and an output multiplexer per bit for every depth segment beyond the first
-    glue = width * (k["bram_rd"] + k["bram_seg"] * (segments - 1)) if bram else 0.0
+    free = mem.get("kind") in NO_RW_CHECK_KINDS
+    rd, seg = (0.0, k["bram_seg_free"]) if free else (k["bram_rd"], k["bram_seg"])
+    glue = width * (rd + seg * (segments - 1)) if bram else 0.0
     if urams:   # the same output multiplexer per bit across the rows of URAM288 blocks
         glue = width * (k["bram_rd"] + k["bram_seg"] * (urams // math.ceil(width / 72) - 1)) if width > 72 \
             else width * (k["bram_rd"] + k["bram_seg"] * (urams - 1))

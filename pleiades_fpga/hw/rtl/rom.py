@@ -1,8 +1,10 @@
 """Emit constant ROM modules (weights, biases, requant parameters) as Verilog.
 
 A ROM module has the port list ``(clk, en, addr, data)``: a 1-cycle synchronous read,
-``data <= rom[addr]`` on a rising edge with ``en`` high (hold otherwise). Tie ``en`` to 1 if the
-user never stalls. Two styles, both read by Verilator, Icarus and Yosys (no file paths involved):
+``data <= rom[addr]`` on a rising edge with ``en`` high (hold otherwise), or with ``read_stages=2`` a 2-cycle
+read (the ROM's register, then an output register, both advancing with ``en``: ``data`` = the word addressed two
+enabled edges earlier; a block RAM's slow output then ends in a register that the placer can keep beside it). Tie
+``en`` to 1 if the user never stalls. Two styles, both read by Verilator, Icarus and Yosys (no file paths involved):
 
 - ``"case"``: a case statement (Yosys turns it into a ROM; good for LUT ROMs);
 - ``"array"``: a memory array filled by an ``initial`` block (Yosys infers block RAM init).
@@ -87,16 +89,18 @@ def unpack_lanes(word: int, n_lanes: int, lane_width: int, signed: bool = True) 
 
 
 def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, style: str = "case",
-                signed: bool = False) -> str:
+                signed: bool = False, read_stages: int = 1) -> str:
     """Verilog text of a ROM module ``name`` holding ``words`` (``width`` bits each).
 
     Values may be negative only with ``signed=True`` (stored as two's complement). Ports:
     ``clk``, ``en``, ``addr[AW-1:0]`` with ``AW = addr_width(len(words))``, ``data[width-1:0]``.
-    Addresses past the end read as 0.
+    Addresses past the end read as 0. ``read_stages``: 1 or 2 registers from ``addr`` to ``data``.
     """
     check_ident(name, "ROM module name")
     if width < 1:
         raise PleiadesError(f"ROM width must be >= 1, got {width}")
+    if read_stages not in (1, 2):
+        raise PleiadesError(f"ROM {name}: read_stages must be 1 or 2, got {read_stages}")
     values = [int(v) for v in np.asarray(words, dtype=object).ravel()]
     depth = len(values)
     aw = addr_width(depth)
@@ -108,31 +112,35 @@ def rom_verilog(name: str, words: Sequence[int] | np.ndarray, width: int, *, sty
                                 f"({'signed' if signed else 'unsigned'} range {lo}..{hi}); widen the ROM")
     hexd = max(1, (width + 3) // 4)
     lit = [f"{width}'h{v & mask:0{hexd}x}" for v in values]
-    body: list[str]
+    word = "data" if read_stages == 1 else "word_reg"     # the register the ROM read lands in
+    body: list[str] = [] if read_stages == 1 else [f"    reg [{width - 1}:0] {word};   // the ROM's own register (stage 1)"]
     if style == "case":
-        body = ["    always @(posedge clk) begin", "        if (en) begin", "            case (addr)"]
-        body += [f"                {aw}'d{i}: data <= {w};" for i, w in enumerate(lit)]
+        body += ["    always @(posedge clk) begin", "        if (en) begin", "            case (addr)"]
+        body += [f"                {aw}'d{i}: {word} <= {w};" for i, w in enumerate(lit)]
         if depth < (1 << aw):
-            body.append(f"                default: data <= {width}'d0;")
+            body.append(f"                default: {word} <= {width}'d0;")
         body += ["            endcase", "        end", "    end"]
     elif style == "array":
-        body = [f"    reg [{width - 1}:0] mem [0:{depth - 1}];", "    initial begin"]
+        body += [f"    reg [{width - 1}:0] mem [0:{depth - 1}];", "    initial begin"]
         body += [f"        mem[{i}] = {w};" for i, w in enumerate(lit)]
         body += ["    end"]
         if depth < (1 << aw):
             body += [
                 "    always @(posedge clk) begin",
-                f"        if (en) data <= (addr < {aw}'d{depth}) ? mem[addr] : {width}'d0;",
+                f"        if (en) {word} <= (addr < {aw}'d{depth}) ? mem[addr] : {width}'d0;",
                 "    end",
             ]
         else:
-            body += ["    always @(posedge clk) begin", "        if (en) data <= mem[addr];", "    end"]
+            body += ["    always @(posedge clk) begin", f"        if (en) {word} <= mem[addr];", "    end"]
     else:
         raise PleiadesError(f"unknown ROM style {style!r}; use 'case' or 'array'")
+    if read_stages == 2:
+        body += ["    always @(posedge clk) begin   // output register (stage 2)", f"        if (en) data <= {word};",
+                 "    end", f"    initial {word} = {{{width}{{1'b0}}}};"]
     body.append("    initial data = {" + f"{width}" + "{1'b0}};")
     ports = [Port("clk", "input"), Port("en", "input"), Port("addr", "input", aw), Port("data", "output", width, reg=True)]
-    return module(name, ports, body, comment=f"{name}: constant ROM, {depth} x {width} bits, 1-cycle synchronous read "
-                                              "(generated).")
+    return module(name, ports, body, comment=f"{name}: constant ROM, {depth} x {width} bits, {read_stages}-cycle "
+                                              "synchronous read (generated).")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,10 +223,11 @@ class WrapperExtra:
 
 
 def layer_with_roms(name: str, template: str, params: dict[str, object], din: int, dout: int,
-                    roms: list[tuple[str, list[int], int, bool]], *, extra: WrapperExtra | None = None
+                    roms: list[tuple[str, list[int], int, bool, int]], *, extra: WrapperExtra | None = None
                     ) -> list[tuple[str, str]]:
     """Generated files (module name, text) of a layer wrapper ``name``: ``template`` with ``params`` and its
-    constant ROMs (port prefix, words, width, whether the template drives a read enable ``<prefix>_en``).
+    constant ROMs (port prefix, words, width, whether the template drives a read enable ``<prefix>_en``, read
+    stages as the template expects them: :func:`rom_verilog`).
 
     The wrapper has the ports of every layer module (:func:`verilog.layer_ports`); the template's ROM read
     ports ``<prefix>_addr``/``<prefix>_data`` (and ``<prefix>_en``) are wired to ROM ``<name>_<prefix>``.
@@ -228,14 +237,14 @@ def layer_with_roms(name: str, template: str, params: dict[str, object], din: in
     conns = {"clk": "clk", "rst": "rst", **stream_connections("s_axis", "s_axis"), **stream_connections("m_axis", "m_axis")}
     conns.update(dict(extra.connections) if extra else {})
     files = []
-    for prefix, words, width, has_en in roms:
+    for prefix, words, width, has_en, stages in roms:
         body += [wire(f"{prefix}_addr", addr_width(len(words))), wire(f"{prefix}_data", width)]
         if has_en:
             body.append(wire(f"{prefix}_en"))
             conns[f"{prefix}_en"] = f"{prefix}_en"
         conns.update({f"{prefix}_addr": f"{prefix}_addr", f"{prefix}_data": f"{prefix}_data"})
-        files.append((f"{name}_{prefix}", rom_verilog(f"{name}_{prefix}", words, width)))
-    for prefix, _, _, has_en in roms:
+        files.append((f"{name}_{prefix}", rom_verilog(f"{name}_{prefix}", words, width, read_stages=stages)))
+    for prefix, _, _, has_en, _ in roms:
         body.append(instance(f"{name}_{prefix}", f"u_{prefix}", {"clk": "clk", "en": f"{prefix}_en" if has_en else "1'b1",
                                                                  "addr": f"{prefix}_addr", "data": f"{prefix}_data"}))
     body.append(instance(template, "u_layer", conns, {k: int(v) if isinstance(v, (int, np.integer)) else v
@@ -264,10 +273,12 @@ def mac_layer_files(name: str, template: str, params: dict[str, int], weights: n
     lanes = mac_weight_words(w[:, 0, :] if dw else w, pe, 1 if dw else int(params["SIMD"]), depthwise=dw)
     pwords = channel_param_words(bias, mult, shift, pe, int(params["BIAS_W"]), int(params["M_W"]), int(params["S_W"]))
     enable = template != "conv3x3_stream"   # conv3x3_stream reads its ROMs every cycle
+    # the weight ROM is wide (every multiplier's weight) and often a row of block RAMs: a 2-cycle read (the templates
+    # give its address a stage early), so its output ends in a register before it crosses to the lanes
     return layer_with_roms(name, template, params, int(params["C_IN"]) * int(params["IN_W"]),
                            int(params["C_OUT"]) * int(params["OUT_W"]),
-                           [("wrom", pack_lanes(lanes, w_w, signed=True), lanes.shape[1] * w_w, enable),
-                            ("prom", pwords, pe * fw, enable)])
+                           [("wrom", pack_lanes(lanes, w_w, signed=True), lanes.shape[1] * w_w, enable, 2),
+                            ("prom", pwords, pe * fw, enable, 1)])
 
 
 def avgpool_param_words(mult: Sequence[int], shift: Sequence[int], pe: int, m_w: int, s_w: int) -> list[int]:
@@ -287,7 +298,7 @@ def avgpool_layer_files(name: str, params: dict[str, int], mult: Sequence[int],
     words = avgpool_param_words(mult, shift, pe, m_w, s_w)
     c = int(params["C"])
     return layer_with_roms(name, "avgpool_stream", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
-                           [("prom", words, pe * (m_w + s_w), False)])
+                           [("prom", words, pe * (m_w + s_w), False, 1)])
 
 
 def groupnorm_layer_files(name: str, params: dict[str, int], mult: Sequence[int], shift: Sequence[int],
@@ -303,7 +314,7 @@ def groupnorm_layer_files(name: str, params: dict[str, int], mult: Sequence[int]
     words = channel_param_words(bias, [int(m) & ((1 << m_w) - 1) for m in mult], shift, pe, b_w, m_w, s_w)
     c = int(params["C"])
     return layer_with_roms(name, "groupnorm_stream", params, c * int(params["IN_W"]), c * int(params["OUT_W"]),
-                           [("prom", words, pe * (b_w + m_w + s_w), True)], extra=extra)
+                           [("prom", words, pe * (b_w + m_w + s_w), True, 1)], extra=extra)
 
 
 def files_text(files: list[tuple[str, str]]) -> str:

@@ -31,7 +31,7 @@ module axis_fifo #(
     reg [AW:0] wr_ptr;
     reg [AW:0] rd_ptr;
     localparam [AW:0] FULL = DEPTH[AW:0];
-    // full and empty are registers (computed from the pointers' next values), so s_axis_tready and m_axis_tvalid
+    // full and empty are registers (their next values below), so s_axis_tready and m_axis_tvalid
     // start from flip-flops: a fork or producer across the chip sees no pointer arithmetic in its handshake path
     reg full, empty;
     wire push = s_axis_tvalid && !full && !rst;
@@ -48,6 +48,20 @@ module axis_fifo #(
         if (push) mem[wr_ptr[AW-1:0]] <= {s_axis_tlast, s_axis_tdata};
     end
 
+    // next flags. DEPTH = 2 (the engines' input queues, whose pop comes from deep window logic): from the flags
+    // alone, one LUT after push and pop (one beat held = neither empty nor full); deeper: from the pointers
+    wire full_next, empty_next;
+    generate
+        if (DEPTH == 2) begin : g_flags2
+            wire one = !empty && !full;
+            assign empty_next = !push && (pop ? one : empty);
+            assign full_next = !pop && (push ? one : full);
+        end else begin : g_flags
+            assign empty_next = wr_next == rd_next;
+            assign full_next = (wr_next - rd_next) == FULL;
+        end
+    endgenerate
+
     always @(posedge clk) begin
         if (rst) begin
             wr_ptr <= {(AW+1){1'b0}};
@@ -57,8 +71,8 @@ module axis_fifo #(
         end else begin
             wr_ptr <= wr_next;
             rd_ptr <= rd_next;
-            full <= (wr_next - rd_next) == FULL;
-            empty <= wr_next == rd_next;
+            full <= full_next;
+            empty <= empty_next;
         end
     end
 endmodule

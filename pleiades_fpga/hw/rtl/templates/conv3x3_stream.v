@@ -26,11 +26,12 @@
 // leaves KF*9*CF + 16 cycles later (issue -> reads (2) -> operands -> mac_lane's multiplier operands ->
 // products (2) -> adder tree (2) -> accumulator -> requant_pipe (4) -> collect -> output queue). Up to 3 pixels
 // are in flight.
-// ROM read ports (1-cycle synchronous read, address driven combinationally):
-//   weight ROM: address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
+// ROM read ports (synchronous reads, address driven combinationally; see pleiades_fpga/hw/rtl/rom.py):
+//   weight ROM (2-cycle read, rom_verilog read_stages = 2: address at issue, word at stage 2):
+//   address = (kg*9 + tap)*CF + cg (WROM_DEPTH = KF*9*CF words);
 //     full: lane (pe, s) at [(pe*SIMD + s)*W_W +: W_W] = w[kg*PE+pe][cg*SIMD+s][ky][kx]
 //     depthwise: lane pe at [pe*W_W +: W_W] = w[kg*PE+pe][ky][kx]; weights signed.
-//   param ROM: address = kg (KF words); lane pe at [pe*FW +: FW], FW =
+//   param ROM (1-cycle read): address = kg (KF words); lane pe at [pe*FW +: FW], FW =
 //     BIAS_W + M_W + S_W, holding {S (unsigned), M (unsigned), bias (signed)} from MSB to LSB.
 // Accumulation is exact: internal width max(ACC_W, IN_W+1+W_W, BIAS_W), modulo arithmetic,
 // so the result is exact whenever the true sum fits in ACC_W signed bits.
@@ -197,6 +198,17 @@ module conv3x3_stream #(
         end
     endfunction
 
+    function [LB_AW-1:0] rd_word;    // line-buffer word of a fold: row slot base + (cx + kx - 1) * SL + slice
+        input [1:0] top_i;             // slot of row cy - 1
+        input [1:0] ky_i;
+        input [1:0] kx_i;
+        input [LB_AW-1:0] cxw_i;       // cx * SL
+        input [LB_AW-1:0] slice_i;     // fold slice (0 when SL = 1)
+        begin
+            rd_word = slot_base(slot_add(top_i, ky_i)) + cxw_i + col_off(kx_i) + slice_i;
+        end
+    endfunction
+
     // slice i (XB channels) of a stored pixel of CP channels: an AND-OR of comparisons (an index multiplied by a
     // slice width that is not a power of two would become a multiplier in front of a shifter)
     function [XB*IN_W-1:0] pick_slice;
@@ -234,11 +246,13 @@ module conv3x3_stream #(
         end
     endfunction
 
-    wire [CB-1:0] rel_row = in_ahead ? iy_h_reg : iy;
+    // the input row relative to the engine's frame (iy + H once the input is ahead) against cy + NS - 1: both
+    // candidates compared straight from the registers, then selected (no multiplexer in front of a carry chain)
+    wire row_lt = in_ahead ? (iy_h_reg < cy_ns1_reg) : (iy < cy_ns1_reg);
+    wire row_eq = in_ahead ? (iy_h_reg == cy_ns1_reg) : (iy == cy_ns1_reg);
     wire in_last_px = (iy == C_H1) && (ix == C_W1);
     wire in_allow = !(in_ahead && in_last_px) &&
-                    ((!in_ahead && iy < C_NS) || (rel_row < cy_ns1_reg) ||
-                     ((rel_row == cy_ns1_reg) && (ix1_reg < cx)));
+                    ((!in_ahead && iy < C_NS) || row_lt || (row_eq && (ix1_reg < cx)));
     // 2-beat input queue with read/write pointers: a beat's data is written once (at its push) and read at the read
     // pointer, so the pop (from the window logic) enables the pointer only, not the data registers; s_axis_tready
     // starts from the pointers (no path from the window logic to the producer)
@@ -282,13 +296,15 @@ module conv3x3_stream #(
         lb_waddr_reg <= lb_waddr;
         lb_wdata_reg <= lb_wdata;
     end
-    wire [LB_AW-1:0] lb_raddr;
+    reg  [LB_AW-1:0] lb_raddr_reg;   // engine: line-buffer word of the fold issued next (a register: see rd_word)
 
     wire lines_clearing;                        // always 0 (no clear: every row is written before it is read)
     wire unused_lines = &{1'b0, lines_clearing};
-    ram_sdp #(.DATA_W(LB_WW), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1)) u_lines (   // word at stage 2
+    // RW_CHECK = 0: the engine reads a word only after its write has landed (`received` lags the write by a cycle) and
+    // the input overwrites a word only once the engine has read it for the last time, so no read meets a write
+    ram_sdp #(.DATA_W(LB_WW), .DEPTH(LB_DEPTH), .CLEAR(0), .OUT_REG(1), .RW_CHECK(0)) u_lines (   // word at stage 2
         .clk(clk), .rst(rst), .clearing(lines_clearing),
-        .we(lb_we_reg), .waddr(lb_waddr_reg), .wdata(lb_wdata_reg), .re(1'b1), .raddr(lb_raddr), .rdata(lb_rd)
+        .we(lb_we_reg), .waddr(lb_waddr_reg), .wdata(lb_wdata_reg), .re(1'b1), .raddr(lb_raddr_reg), .rdata(lb_rd)
     );
 
     // ---------------------------------------------------------------- engine (issue stage)
@@ -314,19 +330,34 @@ module conv3x3_stream #(
     wire [CB-1:0] row_p1 = cy + {{(CB-2){1'b0}}, ky};
     wire [CB-1:0] col_p1 = cx + {{(CB-2){1'b0}}, kx};
     wire pad = (row_p1 == {CB{1'b0}}) || (row_p1 > C_HH) || (col_p1 == {CB{1'b0}}) || (col_p1 > C_W1 + C_1);
-    // word of this fold: row slot base + column (cx + kx - 1) * SL + slice (cg, or kg when depthwise; SL > 1)
-    wire [XGB-1:0] slice;
-    wire [31:0] slice32 = {{(32-XGB){1'b0}}, slice};
-    wire [LB_AW-1:0] slice_word = (SL > 1) ? slice32[LB_AW-1:0] : {LB_AW{1'b0}};
-    wire unused_slice = &{1'b0, slice32};
+    // next engine position (taken on issue): slice cg, then tap kx, ky, then output group kg; then the window
+    wire kx_wrap = (kx == 2'd2);
+    wire ky_wrap = (ky == 2'd2);
+    wire [CGB-1:0] cg_n = cg_last ? {CGB{1'b0}} : cg + 1'b1;
+    wire [1:0] kx_n = !cg_last ? kx : (kx_wrap ? 2'd0 : kx + 2'd1);
+    wire [1:0] ky_n = (!cg_last || !kx_wrap) ? ky : (ky_wrap ? 2'd0 : ky + 2'd1);
+    wire [KGB-1:0] kg_n = !(cg_last && tap_last) ? kg : ((kg == KG_LAST) ? {KGB{1'b0}} : kg + 1'b1);
+    wire [LB_AW-1:0] cx_word_n = !px_last ? cx_word_reg : (row_lastpx ? {LB_AW{1'b0}} : cx_word_reg + LB_SSL);
+    wire [1:0] top_slot_n = !(px_last && row_lastpx) ? top_slot
+                          : slot_add(top_slot, frame_lastpx ? SLOT_N : SLOT_S);
+    // the fold's slice (cg, or kg when depthwise; word offset 0 when SL = 1). The line-buffer read address is a register
+    // kept equal to rd_word(current position) by loading rd_word(next position) on issue: no logic between the
+    // engine's counters and the line buffer's (LUT RAM) read port, which may spread across the chip
+    wire [XGB-1:0] slice_n;
     generate
         if (DEPTHWISE != 0) begin : g_sdw
-            assign slice = kg;
+            assign slice_n = kg_n;
         end else begin : g_sfull
-            assign slice = cg;
+            assign slice_n = cg_n;
         end
     endgenerate
-    assign lb_raddr = slot_base(slot_add(top_slot, ky)) + cx_word_reg + col_off(kx) + slice_word;
+    wire [31:0] slice32_n = {{(32-XGB){1'b0}}, slice_n};
+    wire [LB_AW-1:0] slice_word_n = (SL > 1) ? slice32_n[LB_AW-1:0] : {LB_AW{1'b0}};
+    wire unused_slice = &{1'b0, slice32_n};
+    always @(posedge clk) begin
+        if (rst) lb_raddr_reg <= rd_word(SLOT_TOP0, 2'd0, 2'd0, {LB_AW{1'b0}}, {LB_AW{1'b0}});
+        else if (issue) lb_raddr_reg <= rd_word(top_slot_n, ky_n, kx_n, cx_word_n, slice_word_n);
+    end
 
     always @(posedge clk) begin
         if (rst) begin
@@ -388,41 +419,27 @@ module conv3x3_stream #(
             waddr <= {WROM_AW{1'b0}};
         end else if (issue) begin
             waddr <= px_last ? {WROM_AW{1'b0}} : waddr + 1'b1;
-            if (!cg_last) begin
-                cg <= cg + 1'b1;
-            end else begin
-                cg <= {CGB{1'b0}};
-                if (kx != 2'd2) begin
-                    kx <= kx + 2'd1;
-                end else begin
-                    kx <= 2'd0;
-                    if (ky != 2'd2) begin
-                        ky <= ky + 2'd1;
-                    end else begin
-                        ky <= 2'd0;
-                        kg <= (kg == KG_LAST) ? {KGB{1'b0}} : kg + 1'b1;
-                    end
-                end
-            end
+            cg <= cg_n;
+            kx <= kx_n;
+            ky <= ky_n;
+            kg <= kg_n;
+            cx_word_reg <= cx_word_n;
+            top_slot <= top_slot_n;
             if (px_last) begin
                 if (!row_lastpx) begin
                     cx <= cx + C_S;
-                    cx_word_reg <= cx_word_reg + LB_SSL;
                     tx_reg <= next_in(cx + C_S, C_W1);
                 end else begin
                     cx <= {CB{1'b0}};
-                    cx_word_reg <= {LB_AW{1'b0}};
                     tx_reg <= next_in({CB{1'b0}}, C_W1);
                     if (!frame_lastpx) begin
                         cy <= cy + C_S;
                         cy_ns1_reg <= cy_ns1_reg + C_S;
                         ty_reg <= next_in(cy + C_S, C_H1);
-                        top_slot <= slot_add(top_slot, SLOT_S);
                     end else begin
                         cy <= {CB{1'b0}};
                         cy_ns1_reg <= C_NS1;
                         ty_reg <= next_in({CB{1'b0}}, C_H1);
-                        top_slot <= slot_add(top_slot, SLOT_N);
                     end
                 end
             end
@@ -434,11 +451,10 @@ module conv3x3_stream #(
     reg           s1_v, s1_pad, s1_first, s1_lastk, s1_pxlast, s1_frlast;
     reg [KGB-1:0] s1_kg;
     reg [CGB-1:0] s1_cg;
-    reg [WROM_AW-1:0] s1_waddr;
     reg           s2_v, s2_pad, s2_first, s2_lastk, s2_pxlast, s2_frlast;
     reg [KGB-1:0] s2_kg;
     reg [CGB-1:0] s2_cg;
-    assign wrom_addr = s1_waddr;
+    assign wrom_addr = waddr;       // 2-cycle weight ROM: the word of the issued fold arrives at stage 2
 
     always @(posedge clk) begin
         if (rst) begin
@@ -455,7 +471,6 @@ module conv3x3_stream #(
         s1_frlast <= frame_lastpx;
         s1_kg <= kg;
         s1_cg <= cg;
-        s1_waddr <= waddr;
         s2_pad <= s1_pad;
         s2_first <= s1_first;
         s2_lastk <= s1_lastk;

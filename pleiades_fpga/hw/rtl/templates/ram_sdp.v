@@ -9,11 +9,18 @@
 // moves the previous read into a fabric register, and rdata selects the bank from those registers: rdata =
 // the word addressed two re edges earlier (a 2-stage read pipeline advancing with re), and no multiplexer of
 // block-RAM outputs sits in front of a register.
+// Read during write (the read address equal to the word written on the same edge): rdata is the old word
+// (RW_CHECK = 1; Yosys emulates it on ECP5 block RAM: the write is delayed one edge and a comparator and a
+// multiplexer after the block RAM's output select the delayed write data). RW_CHECK = 0 drops that emulation
+// (Yosys's no_rw_check) for users that never use the word of such a read: the block RAM's output then goes
+// straight into its register, and the word read on a collision is undefined on hardware (simulation gives the
+// old word).
 module ram_sdp #(
     parameter integer DATA_W = 8,               // word width (bits)
     parameter integer DEPTH = 16,               // words
     parameter integer CLEAR = 0,                // 1: zero every word after reset
     parameter integer OUT_REG = 0,              // 1: banked, read data registered again (2-edge read)
+    parameter integer RW_CHECK = 1,             // 0: the user never uses a read of the word written on that edge
     // derived (do not override)
     parameter integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1,
     parameter integer BANK_DEPTH = (DATA_W <= 1) ? 16384 : (DATA_W <= 2) ? 8192 : (DATA_W <= 4) ? 4096 :
@@ -41,6 +48,9 @@ module ram_sdp #(
         end
         if (OUT_REG != 0 && OUT_REG != 1) begin : g_check_out_reg
             PARAMETER_ERROR_ram_sdp_OUT_REG_must_be_0_or_1 u_error ();
+        end
+        if (RW_CHECK != 0 && RW_CHECK != 1) begin : g_check_rw_check
+            PARAMETER_ERROR_ram_sdp_RW_CHECK_must_be_0_or_1 u_error ();
         end
     endgenerate
 
@@ -78,7 +88,7 @@ module ram_sdp #(
 
     generate
         if (OUT_REG == 0 || DEPTH <= BANK_DEPTH) begin : g_one
-            reg [DATA_W-1:0] mem [0:DEPTH-1];
+            (* no_rw_check = 1 - RW_CHECK *) reg [DATA_W-1:0] mem [0:DEPTH-1];
             reg [DATA_W-1:0] rdata_reg;
             always @(posedge clk) begin
                 if (mem_we) mem[mem_wa] <= mem_wd;
@@ -110,7 +120,7 @@ module ram_sdp #(
                 localparam integer BD = (b == NB - 1) ? DEPTH - (NB - 1) * BANK_DEPTH : BANK_DEPTH;
                 localparam integer BD_W = (BD > 1) ? $clog2(BD) : 1;     // address bits of this bank
                 localparam [NB_W-1:0] B_ID = b;
-                reg [DATA_W-1:0] mem [0:BD-1];
+                (* no_rw_check = 1 - RW_CHECK *) reg [DATA_W-1:0] mem [0:BD-1];
                 reg [DATA_W-1:0] rdata_reg, rdata_q_reg;
                 always @(posedge clk) begin
                     if (mem_we && mem_wa[ADDR_W-1:BA_W] == B_ID) mem[mem_wa[BD_W-1:0]] <= mem_wd;

@@ -13,7 +13,8 @@
 // so a pixel takes ceil(C_OUT/PE) * K * ceil(C_IN/SIMD) cycles (depthwise ceil(C/PE) * K);
 // loop order: output group (outer), tap, input group (inner). Input pixels are accepted back to back.
 //
-// ROM ports (1-cycle synchronous read with enable; see pleiades_fpga/hw/rtl/rom.py):
+// ROM ports (synchronous reads with enable; see pleiades_fpga/hw/rtl/rom.py): the weight ROM reads in 2 cycles
+// (rom_verilog read_stages = 2; address = the step's index at issue, word at stage H), the parameter ROM in 1:
 //   weight ROM word (o*K + k)*NI + i, lane j*SIMD + s = w[o*PE + j, i*SIMD + s, k]   (depthwise:
 //   word o*K + k, lane j = w[o*PE + j, k]), W_W-bit signed lanes;
 //   parameter ROM word o, lane j = {s (S_W), m (M_W), bias (BIAS_W, signed)} of channel o*PE + j.
@@ -274,8 +275,10 @@ module temporal_conv_buffer #(
                 else en_hist_reg <= !q_full_next;
             end
             wire [C_IN*IN_W-1:0] hist_rdata;
-            // registered block-RAM outputs: the word of a step's read arrives at stage H (two enabled edges)
-            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1)) u_hist (
+            // registered block-RAM outputs: the word of a step's read arrives at stage H (two enabled edges).
+            // RW_CHECK = 0: the only read of the word written on the same edge is the pixel's last step, whose tap
+            // (K-1) is the current pixel (xcurh), not the history word, so no read-during-write emulation is needed
+            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1), .RW_CHECK(0)) u_hist (
                 .clk(clk), .rst(rst), .clearing(clearing),
                 .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
                 .re(en_hist_reg), .raddr(rd_base + pix_x), .rdata(hist_rdata)
@@ -293,9 +296,8 @@ module temporal_conv_buffer #(
     reg  [NO_W-1:0]     of1;
     reg  [XN_W-1:0]     sel1;
     reg  [XS*IN_W-1:0]  xcur1;                  // slice of the current pixel (tap K-1)
-    reg  [WROM_AW-1:0]  step1;                  // weight ROM address, read at stage 1 -> word at stage H
     assign wrom_en = en;
-    assign wrom_addr = step1;
+    assign wrom_addr = step_c;                  // 2-cycle weight ROM: read at stage 1, output register at stage H
 
     always @(posedge clk) begin
         if (rst) begin
@@ -311,7 +313,6 @@ module temporal_conv_buffer #(
             of1 <= of_c;
             sel1 <= sel0;
             xcur1 <= x_pad[sel0*XS*IN_W +: XS*IN_W];
-            step1 <= step_c;
         end
     end
 
