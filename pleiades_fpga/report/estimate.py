@@ -34,7 +34,9 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 # Calibration constants per family, fitted to Yosys 0.70 on the layer templates (temporal_conv_buffer,
 # conv3x3_stream, pointwise_mvu, avgpool_stream, axis_add; bench/estimate_vs_synth.py):
 # - a requant lane costs pw * max(floor, shift * s_bits + round) LUTs (pw = acc + m + 1 bits:
-#   multiplier tail, rounding shifter, compare, clamp);
+#   multiplier tail, rounding shifter, compare, clamp); ECP5 ``shift``/``round`` refitted (least squares) on
+#   synth_ecp5 of the four-stage requant_pipe at ten (ACC_W, M_W, S_W) from (16, 8, 4) to (30, 16, 5): within
+#   -13 .. +15 % per lane (the three-stage fit gave +5 .. +38 % on them);
 # - adder tree: tree * multipliers * (product bits + log2 SIMD); accumulators: acc * PE * acc_bits;
 # - input lane selection: mux * (lane bits) * log2(input groups), + dw_in * (input beat bits) for
 #   depthwise layers; control: ctrl_lut;
@@ -56,7 +58,7 @@ from pleiades_fpga.toolflow.parts import (RESOURCES, URAM_BLOCK_BITS, Part, bram
 _K = {
     "ecp5": {"tree": 2.20, "queue": 1.94, "dsp_ff": 1.0, "mem_ff": 1.0, "bram_rd": 1.0, "bram_seg": 4.3,
              "bram_seg_free": 2.2,
-             "acc": 3.73, "mux": 4.14, "shift": 4.23, "round": -6.4, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
+             "acc": 3.73, "mux": 4.14, "shift": 3.64, "round": -5.98, "floor": 2.0, "ctrl_lut": 100, "ctrl_ff": 40,
              "mul_lut": 1.1, "sum": 1.0, "add2": 1.0, "add_rq": 19.0, "dw_in": 2.5, "lut_mul": 1.55, "in_queue": 1.0},
     "xc7": {"tree": 1.0, "queue": 2.1, "dsp_ff": 0.0, "mem_ff": 0.0, "bram_rd": 0.0, "bram_seg": 2.0,
             "bram_seg_free": 2.0,
