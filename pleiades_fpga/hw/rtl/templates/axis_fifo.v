@@ -48,18 +48,14 @@ module axis_fifo #(
         if (push) mem[wr_ptr[AW-1:0]] <= {s_axis_tlast, s_axis_tdata};
     end
 
-    // next flags, each selected by push and pop from registers and compares of the beat count register (no push or
-    // pop into an adder or a compare: a producer's tvalid or a consumer's tready from across the chip meets one LUT)
-    reg [AW:0] count;                    // beats held
-    reg one, almost;                     // count == 1, count == DEPTH - 1
-    localparam [AW:0] C_TWO = 2;
-    localparam [AW:0] C_D2 = FULL - C_TWO;
-    wire two = (count == C_TWO);         // count == 2 (= full when DEPTH is 2)
-    wire almost2 = (count == C_D2);      // count == DEPTH - 2 (= empty when DEPTH is 2)
+    // next flags: push and pop select among registers and compares of the beat count (the pointers' difference,
+    // from registers only), so a producer's tvalid or a consumer's tready from across the chip meets one LUT
+    wire [AW:0] count = wr_ptr - rd_ptr;           // beats held
+    localparam [AW:0] C_ONE = 1;
+    wire one = (count == C_ONE);
+    wire almost = (count == FULL - C_ONE);         // count == DEPTH - 1
     wire empty_next = !push && (pop ? one : empty);
     wire full_next = !pop && (push ? almost : full);
-    wire one_next = (push == pop) ? one : (push ? empty : two);
-    wire almost_next = (push == pop) ? almost : (push ? almost2 : full);
 
     always @(posedge clk) begin
         if (rst) begin
@@ -67,17 +63,11 @@ module axis_fifo #(
             rd_ptr <= {(AW+1){1'b0}};
             full <= 1'b0;
             empty <= 1'b1;
-            count <= {(AW+1){1'b0}};
-            one <= 1'b0;
-            almost <= 1'b0;
         end else begin
             wr_ptr <= wr_next;
             rd_ptr <= rd_next;
-            count <= count + {{AW{1'b0}}, push} - {{AW{1'b0}}, pop};
             full <= full_next;
             empty <= empty_next;
-            one <= one_next;
-            almost <= almost_next;
         end
     end
 endmodule
