@@ -13,6 +13,7 @@ from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
 from pleiades_fpga.toolflow.boards.wrapper import StreamPorts, pynq_z2_top_verilog, ulx3s_top_verilog, write_board
 from pleiades_fpga.report.flow import run_report
+from pleiades_fpga.toolflow.pnr import slow_endpoints
 
 DATA = Path(__file__).parent / "data" / "mac_stream"
 
@@ -28,12 +29,21 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     assert rep["fmax_source"] == "place-and-route" and rep["fmax_mhz"] > 25.0
     assert rep["frames_per_second"] == pytest.approx(rep["fmax_mhz"] * 1e6 / 256)
     assert rep["realtime"] is True
+    timing = rep["pnr"]["timing"]          # met at 25 MHz: the endpoints within 5 % of the achieved period
+    assert timing["endpoints_total"] > 100 and timing["groups"]
+    assert timing["worst_ns"] == pytest.approx(1000 / rep["fmax_mhz"], rel=0.02)
+    assert timing["threshold_ns"] == pytest.approx(0.95 * 1000 / rep["fmax_mhz"], rel=1e-3)
+    assert all(g["worst_ns"] > timing["threshold_ns"] for g in timing["groups"])
+    assert "detailed_net_timings" not in json.loads(Path(rep["pnr"]["report_json"]).read_text())
     placed = rep["pnr"]["utilization"]
     assert placed["MULT18X18D"]["used"] == 16 and placed["MULT18X18D"]["available"] == 156
     assert placed["TRELLIS_COMB"]["available"] == 83640 and placed["DP16KD"]["available"] == 208
     assert rep["synth"]["utilization"]["dsp"] == 16                 # the network's own module
     # --reuse reads the same results back without running the tools
-    again = run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
+    again = run_report(build, "ulx3s-85f", reuse=True, progress=False)
+    page = (build / "report.html").read_text()
+    assert "<h2>Timing (placed and routed: nextpnr)</h2>" in page
+    assert f"{timing['endpoints_over']:,} of {timing['endpoints_total']:,} clocked endpoints" in page
     for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate", "board_clock_mhz"):
         assert again[key] == rep[key], key
     assert again["pnr"]["bitstream"] == rep["pnr"]["bitstream"]
@@ -45,6 +55,28 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     os.utime(rtl, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(PleiadesError, match="belong to another design.*--synth or --pnr again"):
         run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
+
+
+def test_slow_endpoints_group_every_failing_path():
+    def net(driver, *eps):
+        return {"driver": driver, "endpoints": [{"cell": c, "port": "DI", "delay": [d - 1, d],
+                                                 "event": "posedge $glbnet$clk"} for c, d in eps]}
+    report = {"detailed_net_timings": [
+        net("u_net.u_L2_blocks_1_temporal.u_wrom.data_DP16KD", ("u_net.u_L2_blocks_1_temporal.u_layer.wl_TRELLIS_FF_Q", 10.8),
+            ("u_net.u_L2_blocks_1_temporal.u_layer.wl_TRELLIS_FF_Q_1", 10.2)),
+        net("u_net.u_L3_blocks_1_spatial.u_layer.u_inq.x_LUT4_Z", ("u_net.u_L3_blocks_1_spatial.u_layer.u_inq.empty_TRELLIS_FF_Q", 10.5),
+            ("u_net.u_L3_blocks_1_spatial.u_layer.u_inq.full_TRELLIS_FF_Q", 9.9)),
+        {"driver": "btn$tr_io", "endpoints": [{"cell": "btn_sync", "port": "M", "delay": [20, 20], "event": "<async>"}]},
+        net("uart_tx_LUT4_Z", ("u_bridge.tx_TRELLIS_FF_Q", 10.1)),
+    ]}
+    t = slow_endpoints(report, 10.0, depth=3)
+    assert (t["endpoints_total"], t["endpoints_over"], t["worst_ns"]) == (5, 4, 10.8)   # the async input is not clocked
+    assert [(g["where"], g["layer"], g["endpoints"], g["worst_ns"]) for g in t["groups"]] == [
+        ("u_net.u_L2_blocks_1_temporal.u_layer", "blocks_1_temporal", 2, 10.8),
+        ("u_net.u_L3_blocks_1_spatial.u_layer", "blocks_1_spatial", 1, 10.5),
+        ("u_bridge.tx", None, 1, 10.1)]
+    with pytest.raises(PleiadesError, match="detailed_net_timings.*--detailed-timing-report"):
+        slow_endpoints({"fmax": {}}, 10.0)
 
 
 def test_wrapper_ports_follow_manifest():

@@ -267,6 +267,23 @@ def _external_memory_html(ext: dict | None) -> str:
               f"bandwidth.</p>")
 
 
+def _timing_html(pnr: dict | None) -> str:
+    """The slow endpoints of place and route (nextpnr_timing.json), grouped by hierarchy: every class of path that
+    limits fmax, not only the worst one the log names."""
+    t = (pnr or {}).get("timing")
+    if not t:
+        return ""
+    rows = [[g["layer"] or "(board wrapper / glue)", g["where"], g["endpoints"], g["worst_ns"], g["driver"]]
+            for g in t["groups"][:40]]
+    met = t["fmax_mhz"] is not None and t["fmax_mhz"] >= t["target_mhz"]
+    what = (f"within 5 % of the achieved period (arrival over {t['threshold_ns']:.3f} ns)" if met
+            else f"failing the {t['target_mhz']:g} MHz constraint (arrival over {t['threshold_ns']:.3f} ns)")
+    more = f"; the {len(t['groups']) - 40} further groups are in nextpnr_timing.json" if len(t["groups"]) > 40 else ""
+    return (f"<h2>Timing (placed and routed: nextpnr)</h2><p>{t['endpoints_over']:,} of {t['endpoints_total']:,} "
+            f"clocked endpoints {html.escape(what)}; worst arrival {t['worst_ns']:.3f} ns{html.escape(more)}.</p>"
+            + _table(rows, ["layer", "endpoint hierarchy", "endpoints", "worst arrival (ns)", "example driver"]))
+
+
 def render_html(report: dict) -> str:
     """The whole report page (no external files)."""
     r = report
@@ -315,6 +332,7 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape
 {_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame (analytic)', 'memory bits',
                      'LUT estimate', 'DSP estimate', 'BRAM bits estimate',
                      'LUT (Yosys)'])}
+{_timing_html(r.get("pnr"))}
 {_temporal_memory_html(r.get("temporal_memory") or [])}
 {_external_memory_html(r.get("external_memory"))}
 <h2>Verification (measured in simulation)</h2>{ver_html}
