@@ -17,7 +17,7 @@ from pleiades_fpga.artifacts import design_hash
 from pleiades_fpga.cli import main
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.report.flow import run_report
-from pleiades_fpga.toolflow.toolrun import ToolError
+from pleiades_fpga.toolflow.toolrun import ToolError, run_tool
 from small_qonnx import small_qonnx
 
 
@@ -383,3 +383,32 @@ def test_sigterm_during_verify_takes_the_interrupt_path(model, tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt, match="terminated by signal"):
         sv.verify_build(tmp_path / "b", frames=2)
     assert signal.getsignal(signal.SIGTERM) is before   # the handler is restored afterwards
+
+
+def test_cancel_stops_a_tool_run_in_a_thread(tmp_path):
+    """A tool run in a worker thread (nextpnr seeds run in parallel) is killed once its cancel event is set: Ctrl-C
+    reaches only the main thread."""
+    import sys
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid_file = tmp_path / "child.pid"
+    child = [sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+             "time.sleep(300)", str(pid_file)]
+    cancel = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(run_tool, child, tmp_path / "tool.log", "dummy tool", progress=False, cancel=cancel)
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _alive(int(pid_file.read_text()))
+        start = time.monotonic()
+        cancel.set()
+        with pytest.raises(ToolError, match="dummy tool: cancelled"):
+            future.result(timeout=30)
+        assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 10
+    while _alive(int(pid_file.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(int(pid_file.read_text()))

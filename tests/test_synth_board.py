@@ -57,6 +57,23 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
         run_report(build, "ulx3s-85f", reuse=True, progress=False, html=False)
 
 
+def test_ulx3s_pnr_seeds_keep_the_best(tmp_path):
+    """--pnr-seeds 2: both seeds placed and routed, the highest fmax kept (its files in synth/<part>), both reported."""
+    build = tmp_path / "mac_stream"
+    shutil.copytree(DATA, build)
+    rep = run_report(build, "ulx3s-85f", pnr=True, pnr_seeds=2, progress=False)
+    seeds = rep["pnr"]["seeds"]
+    by_seed = seeds["fmax_by_seed"]
+    assert set(by_seed) == {"1", "2"} and all(f > 25.0 for f in by_seed.values())
+    assert by_seed[str(seeds["chosen"])] == max(by_seed.values()) == rep["fmax_mhz"]
+    synth = build / "synth" / "lfe5u-85f"
+    assert not list(synth.glob("seed_*"))
+    kept = json.loads((synth / "nextpnr_report.json").read_text())
+    assert min(float(v["achieved"]) for v in kept["fmax"].values()) == rep["fmax_mhz"]   # the chosen run's files
+    page = (build / "report.html").read_text()
+    assert "the best of 2 nextpnr seeds" in page
+
+
 def test_slow_endpoints_group_every_failing_path():
     def net(driver, *eps):
         return {"driver": driver, "endpoints": [{"cell": c, "port": "DI", "delay": [d - 1, d],

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--program", nargs="?", const="sram", choices=("sram", "flash"), default=None,
                    help="then load the bitstream into the ULX3S on USB with openFPGALoader: sram (default, until "
                         "power-off) or flash (SPI flash, loads at power-up)")
+    p.add_argument("--pnr-seeds", type=int_range(1, 64), default=1, metavar="N",
+                   help="place and route with nextpnr seeds 1..N, one per core at a time, and keep the highest fmax "
+                        "(fmax varies a few %% with the placement seed; every seed's fmax is reported; default 1)")
     p.set_defaults(func=run)
 
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.program:   # tool and board support checked before minutes of synthesis
         program_command("top.bit", board.name if board is not None else args.target, flash=args.program == "flash")
     report = run_report(args.build_dir, args.target, synth=True, pnr=ecp5, bitstream=ecp5,
-                        clock_mhz=args.clock_mhz, baud=args.baud)
+                        clock_mhz=args.clock_mhz, baud=args.baud, pnr_seeds=args.pnr_seeds)
     print(f"{report['verdict']}  [at {report['fmax_mhz']:.2f} MHz: {report['fmax_source']}]")
     if ecp5:
         print(f"bitstream: {report['pnr']['bitstream']}  (fmax {report['fmax_mhz']:.2f} MHz, UART {args.baud} baud)")

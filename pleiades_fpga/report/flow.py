@@ -16,7 +16,7 @@ from pleiades_fpga.toolflow.boards.ulx3s_litedram import write_ulx3s_litedram
 from pleiades_fpga.toolflow.boards.vivado import write_vivado_project
 from pleiades_fpga.toolflow.boards.wrapper import BOARDS, get_board, mmcm_divider, write_board
 from pleiades_fpga.toolflow.parts import PARTS, check_fit, get_part
-from pleiades_fpga.toolflow.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr
+from pleiades_fpga.toolflow.pnr import PnrResult, load_pnr, run_ecppack, run_nextpnr_seeds
 from pleiades_fpga.report.report import (accuracy_vs_latency, build_report, load_manifest,
                                          read_verification, write_report)
 from pleiades_fpga.toolflow.synth import SynthResult, load_synth, run_synth
@@ -82,7 +82,8 @@ def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock
 
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
                bitstream: bool = False, clock_mhz: float | None = None, html: bool = True,
-               progress: bool = True, strict_fit: bool = True, reuse: bool = False, baud: int = 115200) -> dict:
+               progress: bool = True, strict_fit: bool = True, reuse: bool = False, baud: int = 115200,
+               pnr_seeds: int = 1) -> dict:
     """Estimate (always), synthesize (``synth``), place and route (``pnr``, ECP5) and pack a bitstream
     (``bitstream``), then write report.json/report.html; return the report dictionary.
 
@@ -92,7 +93,8 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     report) when the design does not fit and ``strict_fit``. ``reuse``: read the synthesis / place-and-route
     results already in build/NAME/synth/<part> (stamped with the current design hash) instead of running the
     tools. Without place and route, ``clock_mhz`` is the clock of the frame-rate figures. ``baud``: the board
-    wrapper's UART bridge.
+    wrapper's UART bridge. ``pnr_seeds``: place and route with seeds 1..N (in parallel, one per core) and keep the
+    highest fmax (every seed's fmax is in the report).
     """
     build_dir = Path(build_dir)
     manifest = load_manifest(build_dir)
@@ -102,6 +104,9 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     board = board_for(part.name, target)
     pnr = pnr or bitstream
     check_report_request(part, board, pnr, synth, reuse, clock_mhz)
+    if pnr_seeds < 1 or (pnr_seeds > 1 and not pnr):
+        raise PleiadesError(f"--pnr-seeds {pnr_seeds}: give a count >= 1, and only with place and route (--pnr, "
+                            "--bitstream or synth)")
     vivado = part.family == "xc7" and board is not None and synth
     if vivado:   # a clock outside the MMCM's range: say so before minutes of synthesis
         mmcm_divider(clock_mhz or float(manifest.get("clock_mhz_target") or 100.0))
@@ -136,8 +141,8 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
             write_report(build_dir, report_with(_core(load_synth(synth_final, board.top, part), top), None),
                          html=html)
             raise
-        pnr_result = run_nextpnr(full.netlist, info["constraints"], part, synth_dir, freq_mhz=info["clock_mhz"],
-                                 progress=progress)
+        pnr_result = run_nextpnr_seeds(full.netlist, info["constraints"], part, synth_dir,
+                                       freq_mhz=info["clock_mhz"], seeds=range(1, pnr_seeds + 1), progress=progress)
         bit_name = f"{board.top}.bit"
         if bitstream:
             run_ecppack(pnr_result.config, board_dir / bit_name, progress=progress)

@@ -161,6 +161,16 @@ def _fmax_label(source: str) -> str:
     return "placed and routed: nextpnr" if source == "place-and-route" else source
 
 
+def _seeds(pnr: dict | None) -> str:
+    """Which of several place-and-route seeds the figures come from (every seed's fmax)."""
+    seeds = (pnr or {}).get("seeds") or {}
+    by_seed = seeds.get("fmax_by_seed") or {}
+    if len(by_seed) < 2:
+        return ""
+    every = ", ".join(f"{s}: {f:.2f}" if f is not None else f"{s}: none" for s, f in by_seed.items())
+    return html.escape(f" [the best of {len(by_seed)} nextpnr seeds: seed {seeds['chosen']}; fmax by seed {every} MHz]")
+
+
 def _other_estimate(r: dict) -> str:
     """The fmax model's estimate next to a placed-and-routed or requested clock (it is the headline otherwise)."""
     est = r.get("fmax_estimate")
@@ -316,7 +326,7 @@ img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(str(r['name']))} on {html.escape(r['target'])}</h1>
 <h2 class="{'ok' if ok else 'bad'}">{html.escape(r['verdict'])}</h2>
 <ul>{advice}</ul>
-<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(_fmax_label(r['fmax_source']))}){_other_estimate(r)};
+<p>fmax {r['fmax_mhz']:.2f} MHz ({html.escape(_fmax_label(r['fmax_source']))}){_seeds(r.get('pnr'))}{_other_estimate(r)};
 {r['cycles_per_frame']:,} cycles/frame ({html.escape(r.get('cycles_source', 'analytic (manifest)'))});
 latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape(r['latency_source'])});
 {r['frames_per_second']:,.1f} frames/s at that clock

@@ -9,7 +9,13 @@ groups the slow ones by hierarchy (every class of failing path, where the log na
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +43,7 @@ class PnrResult:
     bitstream: str | None = None
     resources: dict[str, int] = field(default_factory=dict)
     timing: dict | None = None        # nextpnr_timing.json: slow endpoints grouped by hierarchy
+    seeds: dict | None = None         # nextpnr_seeds.json: {"fmax_by_seed": {seed: MHz}, "chosen": seed}
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
@@ -124,7 +131,8 @@ def ecp5_resources(util: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path | str,
                 freq_mhz: float = 25.0, seed: int = 1, progress: bool = True,
-                timeout: float | None = None, router: str = "router1") -> PnrResult:
+                timeout: float | None = None, router: str = "router1",
+                cancel: threading.Event | None = None) -> PnrResult:
     """Place and route ``netlist`` on ``part`` with constraints ``lpf``; timing failures are reported, not fatal.
 
     ``router``: nextpnr's router1 (default: the timing the calibration and the benches were measured with) or
@@ -148,8 +156,11 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
            "--log", str(log)]
     seconds = run_tool(cmd, out_dir / "nextpnr.stdout", f"nextpnr-ecp5 {part.name}", progress=progress,
                        timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent],
-                       watch=log)
+                       watch=log, cancel=cancel)
     summarize_timing(out_dir, freq_mhz)
+    fmax = parse_report(json.loads(report.read_text()))[1]
+    (out_dir / "nextpnr_seeds.json").write_text(json.dumps(
+        {"fmax_by_seed": {str(seed): min(fmax.values()) if fmax else None}, "chosen": seed}))
     return load_pnr(out_dir, part, freq_mhz, seconds)
 
 
@@ -172,14 +183,55 @@ def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float | None = None, sec
         for clock, mhz in parse_fmax_log(log.read_text(errors="replace")).items():
             fmax.setdefault(clock, mhz)
     bit = out_dir / "top.bit"
-    timing_path = out_dir / "nextpnr_timing.json"
+    timing_path, seeds_path = out_dir / "nextpnr_timing.json", out_dir / "nextpnr_seeds.json"
     return PnrResult(
         part=part.name, fmax_mhz=min(fmax.values()) if fmax else None, fmax_by_clock=fmax,
         target_mhz=freq_mhz, utilization=util, config=str(out_dir / "top.config"),
         report_json=str(report), log=str(log), seconds=round(seconds, 2),
         bitstream=str(bit) if bit.exists() else None, resources=ecp5_resources(util),
         timing=json.loads(timing_path.read_text()) if timing_path.exists() else None,
+        seeds=json.loads(seeds_path.read_text()) if seeds_path.exists() else None,
     )
+
+
+PNR_FILES = ("top.config", "nextpnr_report.json", "nextpnr_timing.json", "nextpnr.log", "nextpnr.stdout")
+
+
+def run_nextpnr_seeds(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path | str,
+                      freq_mhz: float = 25.0, seeds: Sequence[int] = (1,), jobs: int | None = None,
+                      progress: bool = True, timeout: float | None = None, router: str = "router1") -> PnrResult:
+    """Place and route once per seed (placement is seed-dependent: fmax varies by a few %), ``jobs`` runs at a time
+    (default: the CPU count), and keep the run with the highest fmax in ``out_dir``; ``nextpnr_seeds.json`` records
+    every seed's fmax and the chosen one. One seed: :func:`run_nextpnr`."""
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise PleiadesError("no nextpnr seed given; pass at least one (e.g. --pnr-seeds 1)")
+    if len(seeds) == 1:
+        return run_nextpnr(netlist, lpf, part, out_dir, freq_mhz, seeds[0], progress, timeout, router)
+    out_dir = Path(out_dir).resolve()
+    cancel = threading.Event()
+    results: dict[int, PnrResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(run_nextpnr, netlist, lpf, part, out_dir / f"seed_{s}", freq_mhz, s,
+                               progress and i == 0, timeout, router, cancel): s for i, s in enumerate(seeds)}
+        try:
+            for done in as_completed(futures):
+                results[futures[done]] = r = done.result()
+                if progress:
+                    print(f"nextpnr seed {futures[done]}: fmax {r.fmax_mhz or 0:.2f} MHz", file=sys.stderr)
+        except BaseException:
+            cancel.set()           # Ctrl-C or a failed run: stop the other runs too
+            raise
+    best = max(seeds, key=lambda s: results[s].fmax_mhz or 0.0)     # first seed on ties
+    for name in PNR_FILES:
+        src = out_dir / f"seed_{best}" / name
+        if src.exists():
+            shutil.copy2(src, out_dir / name)
+    for s in seeds:
+        shutil.rmtree(out_dir / f"seed_{s}")
+    (out_dir / "nextpnr_seeds.json").write_text(json.dumps(
+        {"fmax_by_seed": {str(s): results[s].fmax_mhz for s in seeds}, "chosen": best}))
+    return load_pnr(out_dir, part, freq_mhz, max(r.seconds for r in results.values()))
 
 
 def run_ecppack(config: Path | str, bitstream: Path | str, progress: bool = True,

@@ -93,13 +93,15 @@ def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL, wait: float = 
 @sigterm_interrupts()
 def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
              progress: bool = True, timeout: float | None = None,
-             mounts: list[Path | str] | None = None, watch: Path | None = None) -> float:
+             mounts: list[Path | str] | None = None, watch: Path | None = None,
+             cancel: threading.Event | None = None) -> float:
     """Run ``cmd`` with stdout+stderr to ``log``; return the wall time in seconds.
 
     ``mounts``: directories a YoWASP tool must read or write (see :func:`yowasp_mounts`); ``watch``: the
     file whose last line the spinner shows (default ``log``; e.g. the tool's own log file).
     Shows a tqdm spinner with the last log line when ``progress``; raises :class:`ToolError` on a
-    non-zero exit (with the log's last lines) and kills the child on Ctrl-C or after ``timeout`` s.
+    non-zero exit (with the log's last lines) and kills the child on Ctrl-C, after ``timeout`` s or once ``cancel``
+    is set (a caller running tools in threads: Ctrl-C reaches only its main thread).
     """
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +123,9 @@ def run_tool(cmd: list[str], log: Path, desc: str, cwd: Path | None = None,
                     break
                 except subprocess.TimeoutExpired:
                     now = time.time()
+                    if cancel is not None and cancel.is_set():
+                        kill_group(proc)
+                        raise ToolError(f"{desc}: cancelled; log in {log}")
                     if timeout is not None and now - start > timeout:
                         kill_group(proc)
                         raise ToolError(f"{desc}: {cmd[0]} exceeded {timeout:.0f} s; log in {log}")
