@@ -152,6 +152,7 @@ ICARUS_CONFIGS = [
     (4, 10, True, 4, 4, 4, 1, 5, 3),
     (5, 2, False, 3, 2, 2, 3, 3, 2),
     (6, 4, False, 3, 3, 1, 3, 1, 1),    # 1x1 frames: one pixel per frame, every beat carries tlast
+    (8, 2, False, 2, 1, 1, 2, 1, 1),    # 1x1, K = 2, 2 steps a pixel: the next pixel reads the word just written
 ]
 
 

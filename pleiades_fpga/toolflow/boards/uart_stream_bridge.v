@@ -97,13 +97,22 @@ module pleiades_uart_bridge #(
             assign full_word = {rx_shift, in_word[8*IN_BYTES-1:8]};
         end
     endgenerate
+    // data registers: no reset (m_axis_tvalid qualifies them), so the reset net is not in their clock enables
+    always @(posedge clk) begin
+        if (rx_done) begin
+            in_word <= full_word;
+            if (in_byte == IN_BYTES - 1) begin
+                m_axis_tdata <= full_word[IN_W-1:0];   // first byte = least significant
+                m_axis_tlast <= (in_pixel == FRAME_PIXELS - 1);
+            end
+        end
+    end
     always @(posedge clk) begin
         if (rst) begin
             in_byte <= 0;
             in_pixel <= 0;
             idle <= 0;
             m_axis_tvalid <= 1'b0;
-            m_axis_tlast <= 1'b0;
             frame_in_toggle <= 1'b0;
         end else begin
             if (m_axis_tvalid && m_axis_tready) m_axis_tvalid <= 1'b0;
@@ -114,12 +123,9 @@ module pleiades_uart_bridge #(
             end
             if (rx_done) begin
                 idle <= 0;
-                in_word <= full_word;
                 if (in_byte == IN_BYTES - 1) begin
                     in_byte <= 0;
-                    m_axis_tdata <= full_word[IN_W-1:0];   // first byte = least significant
                     m_axis_tvalid <= 1'b1;              // a beat lost here means the host sent too fast
-                    m_axis_tlast <= (in_pixel == FRAME_PIXELS - 1);
                     if (in_pixel == FRAME_PIXELS - 1) begin
                         in_pixel <= 0;
                         frame_in_toggle <= ~frame_in_toggle;

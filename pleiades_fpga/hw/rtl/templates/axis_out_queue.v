@@ -2,8 +2,9 @@
 `default_nettype none
 // axis_out_queue: 2-entry output queue of an engine (block library).
 // The engine pushes one beat (push, push_data, push_last) only while `full` is low; the head entry drives
-// m_axis, the second entry (skid) fills when the head is held by back-pressure. `full` (skid in use) is a
-// register, so an engine that advances on !full has no combinational path from m_axis_tready.
+// m_axis, the second entry fills when the head is held by back-pressure. `full` (both entries used) is a
+// register, so an engine that advances on !full has no combinational path from m_axis_tready; m_axis_tdata is
+// the entry at the read pointer (a 2:1 selection from registers).
 module axis_out_queue #(
     parameter integer DATA_W = 8                // beat width (bits)
 ) (
@@ -24,42 +25,43 @@ module axis_out_queue #(
         end
     endgenerate
 
-    reg  [DATA_W-1:0] q0_data_reg, q1_data_reg;
-    reg               q0_valid_reg, q0_last_reg, q1_valid_reg, q1_last_reg;
-    wire pop = q0_valid_reg && m_axis_tready;
+    // two entries written at the write pointer and read at the read pointer: a beat's data is written once (at its
+    // push) and never moved, so m_axis_tready enables the read pointer and the flags only, not the data registers
+    // (no path from the consumer's ready to the clock enables of a wide word)
+    reg  [DATA_W-1:0] d0_reg, d1_reg;
+    reg               l0_reg, l1_reg;
+    reg               wr_ptr_reg, rd_ptr_reg;
+    reg               valid_reg, full_reg;     // >= 1 beat held (the head is valid); 2 beats held
+    wire pop = valid_reg && m_axis_tready;
     always @(posedge clk) begin
         if (rst) begin
-            q0_valid_reg <= 1'b0;
-            q1_valid_reg <= 1'b0;
-        end else if (push) begin               // the skid entry is empty here
-            if (!q0_valid_reg || pop) q0_valid_reg <= 1'b1;
-            else q1_valid_reg <= 1'b1;
-        end else if (pop) begin
-            q0_valid_reg <= q1_valid_reg;
-            q1_valid_reg <= 1'b0;
+            wr_ptr_reg <= 1'b0;
+            rd_ptr_reg <= 1'b0;
+            valid_reg <= 1'b0;
+            full_reg <= 1'b0;
+        end else begin
+            if (push) wr_ptr_reg <= !wr_ptr_reg;
+            if (pop) rd_ptr_reg <= !rd_ptr_reg;
+            // one beat held = valid and not full; push happens only while not full
+            valid_reg <= push || (pop ? full_reg : valid_reg);
+            full_reg <= !pop && (push ? valid_reg : full_reg);
         end
     end
-    // data and last carry no reset (read only while their valid flag is set), so rst is not in their clock enables:
-    // the reset net then reaches the flags' resets only. The skid data takes every pushed beat (it is empty then);
-    // its enable does not depend on m_axis_tready, so the consumer's ready drives one data register's enables only.
+    // data and last carry no reset (read only while valid), so rst is not in their clock enables
     always @(posedge clk) begin
-        if (push) begin
-            if (!q0_valid_reg || pop) begin
-                q0_data_reg <= push_data;
-                q0_last_reg <= push_last;
-            end else begin
-                q1_last_reg <= push_last;
-            end
-        end else if (pop) begin
-            q0_data_reg <= q1_data_reg;
-            q0_last_reg <= q1_last_reg;
+        if (push && !wr_ptr_reg) begin
+            d0_reg <= push_data;
+            l0_reg <= push_last;
         end
-        if (push) q1_data_reg <= push_data;
+        if (push && wr_ptr_reg) begin
+            d1_reg <= push_data;
+            l1_reg <= push_last;
+        end
     end
 
-    assign full = q1_valid_reg;
-    assign m_axis_tdata = q0_data_reg;
-    assign m_axis_tvalid = q0_valid_reg;
-    assign m_axis_tlast = q0_last_reg;
+    assign full = full_reg;
+    assign m_axis_tdata = rd_ptr_reg ? d1_reg : d0_reg;
+    assign m_axis_tvalid = valid_reg;
+    assign m_axis_tlast = rd_ptr_reg ? l1_reg : l0_reg;
 endmodule
 `default_nettype wire

@@ -15,12 +15,17 @@
 // (Yosys's no_rw_check) for users that never use the word of such a read: the block RAM's output then goes
 // straight into its register, and the word read on a collision is undefined on hardware (simulation gives the
 // old word).
+// WR_REG = 1: the write port (we, waddr, wdata) is registered, so a write lands one edge after it is presented and
+// the block RAMs' write enables (and bank selects) are decoded from registers instead of the user's logic. For
+// users whose words are read again only later (a read of a word on the edge its write lands is a read during
+// write).
 module ram_sdp #(
     parameter integer DATA_W = 8,               // word width (bits)
     parameter integer DEPTH = 16,               // words
     parameter integer CLEAR = 0,                // 1: zero every word after reset
     parameter integer OUT_REG = 0,              // 1: banked, read data registered again (2-edge read)
     parameter integer RW_CHECK = 1,             // 0: the user never uses a read of the word written on that edge
+    parameter integer WR_REG = 0,               // 1: the write port is registered (a write lands one edge later)
     // derived (do not override)
     parameter integer ADDR_W = (DEPTH > 1) ? $clog2(DEPTH) : 1,
     parameter integer BANK_DEPTH = (DATA_W <= 1) ? 16384 : (DATA_W <= 2) ? 8192 : (DATA_W <= 4) ? 4096 :
@@ -52,6 +57,34 @@ module ram_sdp #(
         if (RW_CHECK != 0 && RW_CHECK != 1) begin : g_check_rw_check
             PARAMETER_ERROR_ram_sdp_RW_CHECK_must_be_0_or_1 u_error ();
         end
+        if (WR_REG != 0 && WR_REG != 1) begin : g_check_wr_reg
+            PARAMETER_ERROR_ram_sdp_WR_REG_must_be_0_or_1 u_error ();
+        end
+    endgenerate
+
+    // the user's write port, registered when WR_REG = 1 (the enable has a reset: no write lands after one)
+    wire              u_we;
+    wire [ADDR_W-1:0] u_waddr;
+    wire [DATA_W-1:0] u_wdata;
+    generate
+        if (WR_REG != 0) begin : g_wr_reg
+            reg              we_reg;
+            reg [ADDR_W-1:0] waddr_reg;
+            reg [DATA_W-1:0] wdata_reg;
+            always @(posedge clk) begin
+                if (rst) we_reg <= 1'b0;
+                else we_reg <= we;
+                waddr_reg <= waddr;
+                wdata_reg <= wdata;
+            end
+            assign u_we = we_reg;
+            assign u_waddr = waddr_reg;
+            assign u_wdata = wdata_reg;
+        end else begin : g_wr
+            assign u_we = we;
+            assign u_waddr = waddr;
+            assign u_wdata = wdata;
+        end
     endgenerate
 
     wire             mem_we;
@@ -74,14 +107,14 @@ module ram_sdp #(
                 end
             end
             assign clearing = clr_reg;
-            assign mem_we = clr_reg || we;
-            assign mem_wa = clr_reg ? clr_addr_reg : waddr;
-            assign mem_wd = clr_reg ? {DATA_W{1'b0}} : wdata;
+            assign mem_we = clr_reg || u_we;
+            assign mem_wa = clr_reg ? clr_addr_reg : u_waddr;
+            assign mem_wd = clr_reg ? {DATA_W{1'b0}} : u_wdata;
         end else begin : g_noclear
             assign clearing = 1'b0;
-            assign mem_we = we;
-            assign mem_wa = waddr;
-            assign mem_wd = wdata;
+            assign mem_we = u_we;
+            assign mem_wa = u_waddr;
+            assign mem_wd = u_wdata;
             wire unused_rst = &{1'b0, rst};
         end
     endgenerate

@@ -277,8 +277,13 @@ module temporal_conv_buffer #(
             wire [C_IN*IN_W-1:0] hist_rdata;
             // registered block-RAM outputs: the word of a step's read arrives at stage H (two enabled edges).
             // RW_CHECK = 0: the only read of the word written on the same edge is the pixel's last step, whose tap
-            // (K-1) is the current pixel (xcurh), not the history word, so no read-during-write emulation is needed
-            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1), .RW_CHECK(0)) u_hist (
+            // (K-1) is the current pixel (xcurh), not the history word, so no read-during-write emulation is needed.
+            // WR_REG = 1 (the write lands one edge later: the block RAMs' write enables start from registers, not from
+            // the step logic) when a frame has >= 2 pixels: the word (slot, pixel) is read again only for the same pixel
+            // of a later frame, >= PIXELS * K cycles on, and the next pixel's reads (pixel + 1, any slot) are other
+            // addresses; with one pixel per frame the next pixel reads that word at once, so the write stays direct
+            ram_sdp #(.DATA_W(C_IN*IN_W), .DEPTH(DEPTH), .CLEAR(1), .OUT_REG(1), .RW_CHECK(0),
+                      .WR_REG((PIXELS > 1) ? 1 : 0)) u_hist (
                 .clk(clk), .rst(rst), .clearing(clearing),
                 .we(issue && last_step), .waddr(wp_base + pix_x), .wdata(x_reg),
                 .re(en_hist_reg), .raddr(rd_base + pix_x), .rdata(hist_rdata)
