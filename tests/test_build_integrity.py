@@ -412,3 +412,53 @@ def test_cancel_stops_a_tool_run_in_a_thread(tmp_path):
     while _alive(int(pid_file.read_text())) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(int(pid_file.read_text()))
+
+
+_SEEDS_SCRIPT = """
+import sys, threading
+from pathlib import Path
+import pleiades_fpga.toolflow.pnr as pnr
+from pleiades_fpga.toolflow.toolrun import run_tool
+
+def fake_nextpnr(netlist, lpf, part, out_dir, freq_mhz, seed, progress, timeout, router, cancel=None):
+    child = [sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+             "time.sleep(300)", str(Path(sys.argv[1]) / f"seed{seed}.pid")]
+    run_tool(child, Path(sys.argv[1]) / f"seed{seed}.log", f"seed {seed}", progress=False, cancel=cancel)
+
+pnr.run_nextpnr = fake_nextpnr
+try:
+    pnr.run_nextpnr_seeds("n.json", "c.lpf", None, sys.argv[1], seeds=[1, 2], jobs=2, progress=False)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_sigterm_stops_every_seed_of_a_sweep(tmp_path):
+    """`kill` on a command placing and routing several seeds in threads leaves no nextpnr running: SIGTERM becomes
+    KeyboardInterrupt in the main thread, which cancels every seed's tool."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runner = subprocess.Popen([sys.executable, "-c", _SEEDS_SCRIPT, str(tmp_path)])
+    pids = [tmp_path / f"seed{s}.pid" for s in (1, 2)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(p.is_file() and p.read_text() for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        children = [int(p.read_text()) for p in pids]
+        assert all(_alive(c) for c in children)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 130
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(c) for c in children), "a seed's tool outlived the SIGTERM'd sweep"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        for p in pids:
+            if p.is_file() and p.read_text() and _alive(int(p.read_text())):
+                os.kill(int(p.read_text()), signal.SIGKILL)

@@ -22,7 +22,7 @@ from pathlib import Path
 from pleiades_fpga.errors import PleiadesError
 from pleiades_fpga.toolflow.locate import find_tool
 from pleiades_fpga.toolflow.parts import Part
-from pleiades_fpga.toolflow.toolrun import run_tool
+from pleiades_fpga.toolflow.toolrun import run_tool, sigterm_interrupts
 
 _FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+)\s*MHz")
 
@@ -197,6 +197,7 @@ def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float | None = None, sec
 PNR_FILES = ("top.config", "nextpnr_report.json", "nextpnr_timing.json", "nextpnr.log", "nextpnr.stdout")
 
 
+@sigterm_interrupts()   # `kill` on the command: KeyboardInterrupt here, which cancels every seed's run
 def run_nextpnr_seeds(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path | str,
                       freq_mhz: float = 25.0, seeds: Sequence[int] = (1,), jobs: int | None = None,
                       progress: bool = True, timeout: float | None = None, router: str = "router1") -> PnrResult:
