@@ -33,10 +33,15 @@ def register(subparsers) -> None:
                         "the current design's hash are used; the board clock is the one place and route ran at. "
                         "Not with --synth, --pnr, --bitstream or --clock-mhz")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
+    add_pnr_seeds_argument(p)
+    p.set_defaults(func=run)
+
+
+def add_pnr_seeds_argument(p: argparse.ArgumentParser) -> None:
+    """``--pnr-seeds N`` (report and synth)."""
     p.add_argument("--pnr-seeds", type=int_range(1, 64), default=1, metavar="N",
                    help="place and route with nextpnr seeds 1..N, one per core at a time, and keep the highest fmax "
                         "(fmax varies a few %% with the placement seed; every seed's fmax is reported; default 1)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import sys
 
 from pleiades_fpga.argtypes import int_range
 from pleiades_fpga.commands.build import clock_mhz_arg
+from pleiades_fpga.commands.report import add_pnr_seeds_argument
 from pleiades_fpga.toolflow.parts import part_arg
 
 
@@ -30,9 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--program", nargs="?", const="sram", choices=("sram", "flash"), default=None,
                    help="then load the bitstream into the ULX3S on USB with openFPGALoader: sram (default, until "
                         "power-off) or flash (SPI flash, loads at power-up)")
-    p.add_argument("--pnr-seeds", type=int_range(1, 64), default=1, metavar="N",
-                   help="place and route with nextpnr seeds 1..N, one per core at a time, and keep the highest fmax "
-                        "(fmax varies a few %% with the placement seed; every seed's fmax is reported; default 1)")
+    add_pnr_seeds_argument(p)
     p.set_defaults(func=run)
 
 

@@ -66,7 +66,8 @@ def _load_existing(build_dir: Path, manifest: dict, part, board):
     return synth_result, pnr_result
 
 
-def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock_mhz: float | None) -> None:
+def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock_mhz: float | None,
+                         pnr_seeds: int = 1) -> None:
     """Refuse option combinations that cannot work or would be ignored, before any tool runs."""
     if reuse and (synth or pnr or clock_mhz is not None):
         raise PleiadesError("--reuse reads earlier results; it cannot be combined with --synth, --pnr, --bitstream "
@@ -78,6 +79,9 @@ def check_report_request(part, board, pnr: bool, synth: bool, reuse: bool, clock
         raise PleiadesError(f"no board wrapper for {part.name}; place and route needs one of: {', '.join(BOARDS)}")
     if clock_mhz is not None and not clock_mhz > 0:
         raise PleiadesError(f"--clock-mhz must be a positive number of MHz, got {clock_mhz}")
+    if pnr_seeds < 1 or (pnr_seeds > 1 and not pnr):
+        raise PleiadesError(f"--pnr-seeds {pnr_seeds}: give a count >= 1, and only with place and route (--pnr, "
+                            "--bitstream or synth)")
 
 
 def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: bool = False,
@@ -103,10 +107,7 @@ def run_report(build_dir: Path | str, target: str, synth: bool = False, pnr: boo
     top = manifest["top"]
     board = board_for(part.name, target)
     pnr = pnr or bitstream
-    check_report_request(part, board, pnr, synth, reuse, clock_mhz)
-    if pnr_seeds < 1 or (pnr_seeds > 1 and not pnr):
-        raise PleiadesError(f"--pnr-seeds {pnr_seeds}: give a count >= 1, and only with place and route (--pnr, "
-                            "--bitstream or synth)")
+    check_report_request(part, board, pnr, synth, reuse, clock_mhz, pnr_seeds)
     vivado = part.family == "xc7" and board is not None and synth
     if vivado:   # a clock outside the MMCM's range: say so before minutes of synthesis
         mmcm_divider(clock_mhz or float(manifest.get("clock_mhz_target") or 100.0))

@@ -70,22 +70,18 @@ _CELL_SUFFIX_RE = re.compile(r"(_TRELLIS_|_LUT4|_CCU2C|_PFUMX|_L6MUX|_DPRAM|_MUL
 _LAYER_RE = re.compile(r"u_L\d+_([A-Za-z0-9_]+)$")
 
 
-def slow_endpoints(report: dict, threshold_ns: float, depth: int = 4, examples: int = 1) -> dict:
+def slow_endpoints(report: dict, threshold_ns: float, depth: int = 4) -> dict:
     """Clocked endpoints of a ``--detailed-timing-report`` JSON whose arrival exceeds ``threshold_ns``, grouped by
     the first ``depth`` levels of the endpoint cell's hierarchy, slowest group first.
 
     Each group: ``where`` (hierarchy), ``layer`` (the network layer instance ``u_L<i>_<name>`` on the path, or None),
     ``endpoints``, ``worst_ns`` and an example ``endpoint`` / ``driver``."""
-    arrivals = []
-    for net in report.get("detailed_net_timings", []):
-        for ep in net.get("endpoints", []):
-            if not str(ep.get("event", "")).startswith("posedge") and not str(ep.get("event", "")).startswith("negedge"):
-                continue
-            arrivals.append((float(ep["delay"][-1]), ep["cell"], ep["port"], net.get("driver", "")))
-    if not arrivals and "detailed_net_timings" not in report:
+    if "detailed_net_timings" not in report:
         raise PleiadesError("the nextpnr report has no detailed_net_timings; place and route again "
                             "(run_nextpnr passes --detailed-timing-report)")
-    arrivals.sort(reverse=True)
+    arrivals = sorted(((float(ep["delay"][-1]), ep["cell"], ep["port"], net.get("driver", ""))
+                       for net in report["detailed_net_timings"] for ep in net.get("endpoints", [])
+                       if str(ep.get("event", "")).startswith(("posedge", "negedge"))), reverse=True)
     groups: dict[str, dict] = {}
     for arrival, cell, port, driver in arrivals:
         if arrival <= threshold_ns:
@@ -158,10 +154,10 @@ def run_nextpnr(netlist: Path | str, lpf: Path | str, part: Part, out_dir: Path 
                        timeout=timeout, mounts=[out_dir, Path(netlist).resolve().parent, Path(lpf).resolve().parent],
                        watch=log, cancel=cancel)
     summarize_timing(out_dir, freq_mhz)
-    fmax = parse_report(json.loads(report.read_text()))[1]
-    (out_dir / "nextpnr_seeds.json").write_text(json.dumps(
-        {"fmax_by_seed": {str(seed): min(fmax.values()) if fmax else None}, "chosen": seed}))
-    return load_pnr(out_dir, part, freq_mhz, seconds)
+    result = load_pnr(out_dir, part, freq_mhz, seconds)
+    result.seeds = {"fmax_by_seed": {str(seed): result.fmax_mhz}, "chosen": seed}
+    (out_dir / "nextpnr_seeds.json").write_text(json.dumps(result.seeds))
+    return result
 
 
 def load_pnr(out_dir: Path | str, part: Part, freq_mhz: float | None = None, seconds: float = 0.0) -> PnrResult:
