@@ -2,7 +2,9 @@
 with UltraRAM inference: ``-family xcup -uram``), utilization parsing.
 
 Synthesis keeps the module hierarchy (so every layer module gets its own numbers), writes
-``stat.json`` (``stat -json``), then flattens and writes ``netlist.json`` for nextpnr.
+``stat.json`` (``stat -json``), then flattens and writes ``netlist.json`` for nextpnr. On ECP5 the block RAMs'
+output registers then take the fabric registers behind them (:mod:`pleiades_fpga.toolflow.bram_outreg`); the
+cell counts are Yosys's, before that move.
 Cell counts map to resources as follows (``lut`` counts what the placer calls LUTs):
 
 - ECP5: lut = LUT4 + 2 CCU2C (carry cell = 2 LUT4) + 2 TRELLIS_DPR16X4 (LUT RAM), ff = TRELLIS_FF,
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pleiades_fpga.errors import PleiadesError
+from pleiades_fpga.toolflow.bram_outreg import absorb_in_file, load_summary
 from pleiades_fpga.toolflow.locate import yosys_cmd
 from pleiades_fpga.toolflow.parts import URAM_BLOCK_BITS, Part
 from pleiades_fpga.toolflow.toolrun import run_tool
@@ -55,6 +58,7 @@ class SynthResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     instances: dict[str, str] = field(default_factory=dict)   # instance -> module, in the network top
+    bram_outreg: dict | None = None    # ECP5: block-RAM output registers taken into the block RAMs (bram_outreg)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
@@ -181,6 +185,8 @@ def run_synth(rtl_files: list[Path | str], top: str, part: Part, out_dir: Path |
                        out_dir / "yosys.stdout", f"yosys synth_{part.family} {top}",
                        progress=progress, timeout=timeout, mounts=[out_dir] + [f.parent for f in files],
                        watch=log)
+    if part.family == "ecp5":
+        absorb_in_file(out_dir / "netlist.json")
     return load_synth(out_dir, top, part, seconds)
 
 
@@ -203,8 +209,10 @@ def load_synth(out_dir: Path | str, top: str, part: Part, seconds: float = 0.0) 
         for mod in json.loads(inst_path.read_text()).get("modules", {}).values():
             instances.update({_clean(n): _clean(c["type"]) for n, c in mod.get("cells", {}).items()
                               if _clean(c["type"]) in per_module})
+    outreg = load_summary(out_dir)
     return SynthResult(
         part=part.name, top=top, instances=instances,
+        bram_outreg=outreg.to_dict() if outreg else None,
         utilization=cells_to_utilization(design, part.family),
         modules={m: cells_to_utilization(c, part.family) for m, c in per_module.items()},
         cells=dict(sorted(design.items())),
