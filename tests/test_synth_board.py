@@ -39,11 +39,17 @@ def test_ulx3s_bitstream_from_build_dir(tmp_path):
     assert placed["MULT18X18D"]["used"] == 16 and placed["MULT18X18D"]["available"] == 156
     assert placed["TRELLIS_COMB"]["available"] == 83640 and placed["DP16KD"]["available"] == 208
     assert rep["synth"]["utilization"]["dsp"] == 16                 # the network's own module
+    # the circular buffer's read data go to the multipliers, not into one register each: no output register
+    outreg = rep["synth"]["bram_outreg"]
+    assert outreg == {"ports": 0, "flip_flops": 0, "left": {"data used by logic other than one flip-flop": 1}}
+    assert outreg == json.loads((build / "synth" / "lfe5u-85f" / "bram_outreg.json").read_text())
     # --reuse reads the same results back without running the tools
     again = run_report(build, "ulx3s-85f", reuse=True, progress=False)
     page = (build / "report.html").read_text()
     assert "<h2>Timing (placed and routed: nextpnr)</h2>" in page
     assert f"{timing['endpoints_over']:,} of {timing['endpoints_total']:,} clocked endpoints" in page
+    assert ("0 read ports use their output register, taking 0 fabric flip-flops into the block RAMs" in page
+            and "1 left with the latch: data used by logic other than one flip-flop" in page)
     for key in ("resources", "fmax_mhz", "frames_per_second", "realtime", "estimate", "board_clock_mhz"):
         assert again[key] == rep[key], key
     assert again["pnr"]["bitstream"] == rep["pnr"]["bitstream"]

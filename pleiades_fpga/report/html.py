@@ -161,6 +161,17 @@ def _fmax_label(source: str) -> str:
     return "placed and routed: nextpnr" if source == "place-and-route" else source
 
 
+def _outreg_html(synth: dict | None) -> str:
+    """ECP5: how many block-RAM read ports took their output register (toolflow.bram_outreg)."""
+    outreg = (synth or {}).get("bram_outreg")
+    if not outreg:
+        return ""
+    left = "; ".join(f"{n} left with the latch: {why}" for why, n in outreg["left"].items())
+    return (f"<p>Block-RAM output registers (between Yosys and nextpnr): {outreg['ports']:,} read ports use their "
+            f"output register, taking {outreg['flip_flops']:,} fabric flip-flops into the block RAMs (the flip-flop "
+            f"count above is Yosys's, before that move){html.escape('; ' + left) if left else ''}.</p>")
+
+
 def _seeds(pnr: dict | None) -> str:
     """Which of several place-and-route seeds the figures come from (every seed's fmax)."""
     seeds = (pnr or {}).get("seeds") or {}
@@ -338,6 +349,7 @@ latency {r['latency_cycles']:,} cycles = {r['latency_us']:,.1f} us ({html.escape
 <h2>Resources ({html.escape(res_source)})</h2>
 {_table(res_rows, ['resource', f'used ({res_source})', 'available', '%', 'analytic estimate',
                    'estimate / Yosys synthesis'])}
+{_outreg_html(r.get("synth"))}
 <h2>Layers</h2>
 {_table(layer_rows, ['layer', 'kind', 'PE', 'SIMD', 'MACs/frame', 'mults', 'cycles/frame (analytic)', 'memory bits',
                      'LUT estimate', 'DSP estimate', 'BRAM bits estimate',
