@@ -43,9 +43,10 @@ def test_layer_features_hand_computed():
 def test_stage_delays_hand_computed():
     f = fm.layer_features(_layer(), ECP5)
     assert fm.stage(("read",), f, "ecp5") == (pytest.approx(5.61), 1)    # block RAM into its fabric register
-    logic, hops = fm.stage(("banks", "select"), f, "ecp5")
-    # from the bank registers: 5 banks = 2 levels of 4:1, then the tap/current select (1 level)
-    assert logic == pytest.approx(0.52 + 3 * 0.24) and hops == 2 + 1 + 1
+    logic, hops = fm.stage(("read_q", "banks", "select"), f, "ecp5")
+    # from the block RAMs' output registers: 5 banks = 2 levels of 4:1, then the tap/current select (1 level)
+    assert logic == pytest.approx(0.97 + 3 * 0.24) and hops == 2 + 1 + 1
+    assert ("read_q", "banks", "select") in fm.STAGES["temporal_conv"] and ("read",) in fm.STAGES["groupnorm"]
     logic, hops = fm.stage(("tree",), f, "ecp5")
     assert logic == pytest.approx(0.52 + 2 * (0.24 + 0.06 * 22)) and hops == 2 + 1     # 4 levels in two stages
     assert fm.stage(("mult",), f, "ecp5") == (pytest.approx(0.52 + 3.93), 2)
@@ -99,7 +100,7 @@ def test_estimate_from_a_calibration_file(tmp_path):
     assert est["calibration"]["commits"] == ["abc1234"]
     # more banks in front of the operand register: a longer path, a lower estimate
     deeper = fm.estimate_fmax(_manifest([_layer(segments_mem=(2304 * 64, 128))]), ECP5, path)
-    assert deeper["critical_path"]["stage"] == "banks+select"
+    assert deeper["critical_path"]["stage"] == "read_q+banks+select"
     assert deeper["fmax_mhz"] < est["fmax_mhz"]
     assert fm.estimate_fmax(m, get_part("xc7z020"), path) is None           # no xc7 calibration
 

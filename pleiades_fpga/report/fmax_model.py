@@ -37,19 +37,21 @@ CALIBRATION_PART = {"ecp5": "LFE5U-85F"}
 
 # cell delays in ns (nextpnr-ecp5's timing model, as its critical-path reports list them); xc7 when calibrated
 CELLS = {
-    "ecp5": {"bram": 5.61, "ff": 0.52, "lut": 0.24, "carry": 0.06, "chain": 0.85, "chain_bit": 0.035,
+    "ecp5": {"bram": 5.61, "bram_q": 0.97, "ff": 0.52, "lut": 0.24, "carry": 0.06, "chain": 0.85, "chain_bit": 0.035,
              "mult18": 3.93, "dsp_bits": 18},
 }
 
 # the register-to-register stages of each engine's template (docs/ARCHITECTURE.md "RTL engine pipelines"):
-# "read" = block-RAM output into its fabric register (ram_sdp OUT_REG), "banks" = multiplexer across the RAM's
+# "read" = block-RAM output latch into a fabric register, "read_q" = the block RAM's own output register as the
+# stage's source (ram_sdp OUT_REG and 2-stage ROM reads, whose fabric register toolflow.bram_outreg moves into the
+# block RAM on ECP5; a template stage is then read_q -> banks -> select), "banks" = multiplexer across the RAM's
 # banks, "select" = operand multiplexer across input groups, "mult" = product, "tree" = half the adder tree over
 # the products of an output (two stages), "acc" = accumulator add, "rq_mult"/"rq_round"/"rq_shift"/"rq_clamp" =
 # the four requant_pipe stages, "control" = the step/hold logic every stage register waits on (conv3x3: "window" = the
 # window position arithmetic, three compare/subtract chains over the row/column counters, into the counters'
 # enables: the critical path of the small nets at 61ac9ec). Update with the templates.
 _REQUANT = (("rq_mult",), ("rq_round",), ("rq_shift",), ("rq_clamp",))
-_MAC = (("read",), ("banks", "select"), ("mult",), ("tree",), ("tree",), ("acc",), *_REQUANT, ("control",))
+_MAC = (("read_q", "banks", "select"), ("mult",), ("tree",), ("tree",), ("acc",), *_REQUANT, ("control",))
 STAGES = {
     "temporal_conv": _MAC,
     "pointwise": _MAC,
@@ -151,8 +153,10 @@ _GN_ADDS = {"gn_s2": ("s2_bits", 1), "gn_dn": ("d_bits", 2), "gn_rsqrt": ("qw_bi
 def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
     """(logic ns, routed hops into it) of one stage element of a layer with features ``f``."""
     c = CELLS[family]
-    if name == "read":           # the RAM is the stage's source, its fabric register the destination
+    if name == "read":           # the RAM's output latch is the stage's source, a fabric register the destination
         return c["bram"], 0
+    if name == "read_q":         # the RAM's output register is the stage's source
+        return c["bram_q"], 0
     if name == "banks":          # 4:1 per LUT level (PFU mux) across the banks
         levels = math.ceil(math.log2(f["ram_banks"]) / 2)
         return c["lut"] * levels, levels
@@ -196,7 +200,7 @@ def element(name: str, f: dict[str, int], family: str) -> tuple[float, int]:
 def stage(names: tuple[str, ...], f: dict[str, int], family: str) -> tuple[float, int]:
     """(logic ns, hops) of one register-to-register stage: its source (RAM or flip-flop), elements, the net into
     the destination register."""
-    logic, hops = (0.0, 0) if names[0] == "read" else (CELLS[family]["ff"], 0)
+    logic, hops = (0.0, 0) if names[0] in ("read", "read_q") else (CELLS[family]["ff"], 0)
     for name in names:
         l, h = element(name, f, family)
         logic, hops = logic + l, hops + h
