@@ -83,6 +83,12 @@ def test_pseudo_dual_port_36_bit_read_moves_both_halves():
     assert ram["parameters"]["REGMODE_A"] == ram["parameters"]["REGMODE_B"] == "OUTREG"
     assert ram["connections"]["OCEA"] == ram["connections"]["OCEB"] == [CE]
     assert ram["connections"]["DOA5"] == [405] and ram["connections"]["DOB17"] == [317]
+    # in this mode a reset on either port resets the read: left alone
+    cells["ram"] = _ram(width_a=36)
+    cells["ram"]["connections"]["RSTA"] = [RST]
+    cells.update({f"fb{i}": _ff(100 + i, 300 + i) for i in range(18)})
+    cells.update({f"fa{i}": _ff(200 + i, 400 + i) for i in range(18)})
+    assert absorb_output_registers(net).left == {"port with a reset": 1}
 
 
 @pytest.mark.parametrize("change, reason", [

@@ -149,10 +149,10 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
 def _port_reason(cell: dict, side: str, pdp: bool) -> str:
     """Why this read port cannot take its output register, or '' when it can."""
     params, conn = cell["parameters"], cell["connections"]
-    for o in ("A", "B") if pdp else (side,):
-        if str(params.get(f"REGMODE_{o}", "NOREG")).strip() != "NOREG":
-            return "output register already used"
-    if conn.get(f"RST{side}", ["0"]) != ["0"]:
+    outs = ("A", "B") if pdp else (side,)
+    if any(str(params.get(f"REGMODE_{o}", "NOREG")).strip() != "NOREG" for o in outs):
+        return "output register already used"
+    if any(conn.get(f"RST{o}", ["0"]) != ["0"] for o in outs):
         return "port with a reset"
     if str(params.get(f"CLK{side}MUX", f"CLK{side}")).strip() != f"CLK{side}":
         return "inverted port clock"
