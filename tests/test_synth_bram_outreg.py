@@ -66,10 +66,22 @@ def test_a_registered_read_takes_the_output_register():
 
 def test_always_enabled_flip_flops_give_an_always_enabled_output_register():
     net = _registered_read(4)
+    cells = net["modules"]["top"]["cells"]
+    cells["ram"]["connections"]["CEB"] = ["1"]
     for i in range(4):
-        net["modules"]["top"]["cells"][f"ff{i}"]["parameters"]["CEMUX"] = "1"
+        cells[f"ff{i}"]["parameters"]["CEMUX"] = "1"
     assert absorb_output_registers(net).ports == 1
-    assert net["modules"]["top"]["cells"]["ram"]["connections"]["OCEB"] == ["1"]
+    assert cells["ram"]["connections"]["OCEB"] == ["1"]
+
+
+def test_an_always_enabled_read_takes_flip_flops_with_an_enable():
+    net = _registered_read(4)
+    cells = net["modules"]["top"]["cells"]
+    cells["ram"]["connections"]["CEB"] = ["1"]
+    for i in range(4):
+        cells[f"ff{i}"]["connections"]["CE"] = [OTHER_CLK]
+    assert absorb_output_registers(net).ports == 1
+    assert cells["ram"]["connections"]["OCEB"] == [OTHER_CLK]
 
 
 def test_pseudo_dual_port_36_bit_read_moves_both_halves():
@@ -98,6 +110,8 @@ def test_pseudo_dual_port_36_bit_read_moves_both_halves():
     (lambda c: c["ff3"]["parameters"].update(GSR="ENABLED", REGSET="SET"), "flip-flop powering up to 1"),
     (lambda c: c["ff3"]["parameters"].update(CEMUX="INV"), "flip-flop with an inverted clock enable"),
     (lambda c: c["ff3"]["connections"].update(CE=[OTHER_CLK]), "flip-flops with different clock enables"),
+    (lambda c: [c[f"ff{i}"]["connections"].update(CE=[OTHER_CLK]) for i in range(8)],
+     "flip-flops enabled apart from the read"),
     (lambda c: c.update(lut=_ff(103, 500)), "data used by logic other than one flip-flop"),
     (lambda c: c["ff3"]["connections"].update(DI=[900]) or c["ram"]["connections"].update(DOB3=[900]),
      "data used by logic other than one flip-flop"),                   # also a top-level output

@@ -12,7 +12,9 @@ nextpnr: a read port whose every used data output drives exactly one flip-flop (
 behaviour when the flip-flops
 
 - are clocked by the port's clock (same net, neither inverted),
-- share one clock enable (``CE`` net, or always enabled), which becomes the port's ``OCE``,
+- share one clock enable (``CE`` net, or always enabled), which becomes the port's ``OCE``, and it is the port's
+  own clock enable (or the port is always enabled), so the result does not depend on whether the block RAM's
+  output register also waits for ``CE``,
 - have no reset (``LSR`` tied to 0) and do not power up to 1 (the block RAM's register powers up to 0),
 
 and the port has no reset (``RST`` tied to 0). Any other port is left as it is, with the reason counted.
@@ -128,6 +130,9 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
                 ffs.append((o, i, users[0][0]))
             if not reason and len(enables) != 1:
                 reason = "flip-flops with different clock enables"
+            port_ce = conn.get(f"CE{side}", ["1"])
+            if not reason and port_ce != ["1"] and list(next(iter(enables))) != port_ce:
+                reason = "flip-flops enabled apart from the read"
             if reason:
                 left[reason] += 1
                 continue
