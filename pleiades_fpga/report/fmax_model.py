@@ -257,7 +257,9 @@ def _period(stages: list[dict], a: float, b: float) -> float:
 
 def fit_routing(nets: list[dict]) -> tuple[float, float]:
     """(a, b) in ns per hop: least squares of measured period against the slowest stage of each net, iterated
-    because the slowest stage depends on (a, b); b = 0 when the nets do not vary in spread."""
+    because the slowest stage depends on (a, b); b = 0 when the nets do not vary in spread, or when the fit would
+    make b negative (routing per hop does not get shorter as a design fills the part: a smaller net that happens to
+    place slower than a larger one must not make the estimate of still larger designs optimistic)."""
     if not nets:
         raise PleiadesError("no calibration nets to fit the fmax model on")
     a, b = 1.0, 0.0
@@ -267,12 +269,13 @@ def fit_routing(nets: list[dict]) -> tuple[float, float]:
             st = max(n["stages"], key=lambda x: x["logic_ns"] + x["hops"] * (a + b * x["spread"]))
             rows.append((st["hops"], st["hops"] * st["spread"], 1000.0 / n["fmax_mhz"] - st["logic_ns"]))
         spreads = [r[1] / r[0] for r in rows]
+        new = None
         if len(rows) >= 2 and max(spreads) - min(spreads) > 0.05:
             sxx = sum(r[0] * r[0] for r in rows), sum(r[0] * r[1] for r in rows), sum(r[1] * r[1] for r in rows)
             sy = sum(r[0] * r[2] for r in rows), sum(r[1] * r[2] for r in rows)
             det = sxx[0] * sxx[2] - sxx[1] ** 2
             new = ((sy[0] * sxx[2] - sy[1] * sxx[1]) / det, (sxx[0] * sy[1] - sxx[1] * sy[0]) / det)
-        else:
+        if new is None or new[1] < 0:    # no spread term, or one that would make routing faster as a design spreads
             new = (sum(r[0] * r[2] for r in rows) / sum(r[0] ** 2 for r in rows), 0.0)
         if abs(new[0] - a) < 1e-6 and abs(new[1] - b) < 1e-6:
             break
