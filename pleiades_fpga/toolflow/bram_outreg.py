@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pleiades_fpga.artifacts import write_json_atomic, write_text_atomic
 from pleiades_fpga.errors import PleiadesError
 
 SUMMARY_FILE = "bram_outreg.json"
@@ -101,7 +102,7 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
     summary = OutregSummary()
     left: Counter[str] = Counter()
     removed: list[str] = []
-    for name, cell in cells.items():
+    for cell in cells.values():
         if cell["type"] != "DP16KD":
             continue
         params, conn = cell["parameters"], cell["connections"]
@@ -112,31 +113,11 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
                     if isinstance(conn.get(f"DO{o}{i}", ["x"])[0], int) and sinks.get(conn[f"DO{o}{i}"][0])]
             if not used:
                 continue
-            reason = _port_reason(cell, side, pdp)
-            enables: set[tuple] = set()
-            ffs = []
-            for o, i, bit in used:
-                if reason:
-                    break
-                users = sinks[bit]
-                if len(users) != 1 or users[0][1] != "DI" or cells.get(users[0][0], {}).get("type") != "TRELLIS_FF":
-                    reason = "data used by logic other than one flip-flop"
-                    break
-                enable = _ff_enable(cells[users[0][0]], conn.get(f"CLK{side}"))
-                if isinstance(enable, str):
-                    reason = enable
-                    break
-                enables.add(enable)
-                ffs.append((o, i, users[0][0]))
-            if not reason and len(enables) != 1:
-                reason = "flip-flops with different clock enables"
-            port_ce = conn.get(f"CE{side}", ["1"])
-            if not reason and port_ce != ["1"] and list(next(iter(enables))) != port_ce:
-                reason = "flip-flops enabled apart from the read"
-            if reason:
-                left[reason] += 1
+            found = _port_reason(cell, side, pdp) or _port_flip_flops(cells, sinks, cell, side, used)
+            if isinstance(found, str):
+                left[found] += 1
                 continue
-            (enable,) = enables
+            ffs, enable = found
             for o in outs:
                 params[f"REGMODE_{o}"] = "OUTREG"
                 conn[f"OCE{o}"] = list(enable)
@@ -149,6 +130,31 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
     summary.flip_flops = len(removed)
     summary.left = dict(sorted(left.items()))
     return summary
+
+
+def _port_flip_flops(cells: dict, sinks: dict, cell: dict, side: str,
+                     used: list[tuple[str, int, int]]) -> tuple[list[tuple[str, int, str]], tuple] | str:
+    """The flip-flop behind each used data output ``(port letter, bit, flip-flop)`` and their one clock enable, or
+    why the port cannot take them."""
+    conn = cell["connections"]
+    enables: set[tuple] = set()
+    ffs = []
+    for o, i, bit in used:
+        users = sinks[bit]
+        if len(users) != 1 or users[0][1] != "DI" or cells.get(users[0][0], {}).get("type") != "TRELLIS_FF":
+            return "data used by logic other than one flip-flop"
+        enable = _ff_enable(cells[users[0][0]], conn.get(f"CLK{side}"))
+        if isinstance(enable, str):
+            return enable
+        enables.add(enable)
+        ffs.append((o, i, users[0][0]))
+    if len(enables) != 1:
+        return "flip-flops with different clock enables"
+    (enable,) = enables
+    port_ce = conn.get(f"CE{side}", ["1"])
+    if port_ce != ["1"] and list(enable) != port_ce:
+        return "flip-flops enabled apart from the read"
+    return ffs, enable
 
 
 def _port_reason(cell: dict, side: str, pdp: bool) -> str:
@@ -175,10 +181,8 @@ def absorb_in_file(netlist_path: Path | str) -> OutregSummary:
     netlist = json.loads(path.read_text())
     summary = absorb_output_registers(netlist)
     if summary.ports:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(netlist))
-        tmp.replace(path)
-    (path.parent / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(netlist))
+    write_json_atomic(path.parent / SUMMARY_FILE, summary.to_dict())
     return summary
 
 
