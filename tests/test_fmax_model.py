@@ -46,7 +46,8 @@ def test_stage_delays_hand_computed():
     logic, hops = fm.stage(("read_q", "banks", "select"), f, "ecp5")
     # from the block RAMs' output registers: 5 banks = 2 levels of 4:1, then the tap/current select (1 level)
     assert logic == pytest.approx(0.97 + 3 * 0.24) and hops == 2 + 1 + 1
-    assert ("read_q", "banks", "select") in fm.STAGES["temporal_conv"] and ("read",) in fm.STAGES["groupnorm"]
+    assert ("read_q", "banks", "select") in fm.STAGES["temporal_conv"]
+    assert ("read",) in fm.STAGES["groupnorm"] and ("read",) in fm.STAGES["projection"]
     logic, hops = fm.stage(("tree",), f, "ecp5")
     assert logic == pytest.approx(0.52 + 2 * (0.24 + 0.06 * 22)) and hops == 2 + 1     # 4 levels in two stages
     assert fm.stage(("mult",), f, "ecp5") == (pytest.approx(0.52 + 3.93), 2)

@@ -56,7 +56,8 @@ STAGES = {
     "temporal_conv": _MAC,
     "pointwise": _MAC,
     "conv3x3": (*_MAC[:-1], ("window",)),
-    "projection": _MAC,
+    # the state RAM's read (ram_sdp OUT_REG = 0) goes straight into the multipliers: a latch read bram_outreg leaves
+    "projection": (("read",), ("banks", "select"), *_MAC[1:]),
     "add": (("acc", "rq_mult", "rq_round", "rq_shift"), ("control",)),
     "avgpool": (("read",), ("acc",), *_REQUANT, ("control",)),
     # groupnorm_stream: statistics (x*x, S2 accumulation), the constants engine (D by shift-add, one rsqrt step),
