@@ -14,6 +14,7 @@ import torch
 from pleiades_fpga.cli import main
 from pleiades_fpga.data.datasets import load_clips
 from pleiades_fpga.ir.golden import GoldenModel
+from pleiades_fpga.ir.qonnx_float64 import execute_float64
 from pleiades_fpga.model import build_model, get_preset, save_checkpoint
 from pleiades_fpga.quant import build_quant_model
 from small_qonnx import qonnx_outputs
@@ -52,7 +53,7 @@ def test_quantize_groupnorm_model_golden_equals_qonnx(float_ckpt, tmp_path, caps
         "blocks.0.temporal_norm", "blocks.1.temporal_norm", "blocks.1.pointwise_norm"]
     clips = load_clips("synthetic", "test", 32, 2, 1, progress=False).frames(CFG.bin_us)[:, :, :16].float().numpy()
     logits = golden.forward(clips)
-    assert int((logits != qonnx_outputs(out, clips)).sum()) == 0
+    assert int((logits != execute_float64(out, clips)).sum()) == 0
     assert len(np.unique(logits)) > 10
 
 
@@ -88,8 +89,9 @@ def test_quantize_per_layer_widths_from_config(float_ckpt, tmp_path, capsys):
 
 
 def test_quantize_shipped_published_config_12_bit_groupnorm_golden_equals_qonnx(float_ckpt, tmp_path, capsys):
-    """The shipped per-layer widths of the published network (12-bit GroupNorm inputs and outputs, calibrated on
-    the maximum): the IR carries them and the golden model equals qonnx with activations wider than 8 bits."""
+    """The shipped config of the published network (12-bit GroupNorm inputs and outputs, calibrated on the maximum;
+    dyadic weight scales, GPTQ rounding): the IR carries the widths and the golden model equals qonnx's exact
+    (float64) execution."""
     import pleiades_fpga.quant
 
     cfg = Path(pleiades_fpga.quant.__file__).parent / "configs" / "published_w8a8.json"
@@ -102,7 +104,7 @@ def test_quantize_shipped_published_config_12_bit_groupnorm_golden_equals_qonnx(
         assert (golden.ir.layer(name).in_bits, golden.ir.layer(name).out_bits) == (12, 12), name
     clips = load_clips("synthetic", "test", 32, 2, 1, progress=False).frames(CFG.bin_us)[:, :, :16].float().numpy()
     logits = golden.forward(clips)
-    assert int((logits != qonnx_outputs(out, clips)).sum()) == 0
+    assert int((logits != execute_float64(out, clips)).sum()) == 0
     assert len(np.unique(logits)) > 10
 
 
@@ -161,7 +163,7 @@ def test_quantize_published_checkpoint(tmp_path, capsys):
     golden = GoldenModel.from_qonnx(out)
     assert sum(layer.kind == "groupnorm" for layer in golden.ir.layers) == 8
     clip = load_clips("synthetic", "test", 128, 1, 3, progress=False).frames(10_000)[:, :, 40:48].float().numpy()
-    assert int((golden.forward(clip) != qonnx_outputs(out, clip)).sum()) == 0
+    assert int((golden.forward(clip) != execute_float64(out, clip)).sum()) == 0
 
 
 def test_act_percentile_sets_the_calibrated_scales():
