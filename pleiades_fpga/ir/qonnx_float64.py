@@ -37,7 +37,7 @@ class LowerConvToEinsum(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         graph = model.graph
         changed = False
-        for index, node in enumerate(list(graph.node)):
+        for node in list(graph.node):
             if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
                 continue
             nodes = self._lower(model, node)
