@@ -68,7 +68,7 @@ class LowerConvToEinsum(Transformation):
         strides = list(_attr(node, "strides", [1] * rank))
         dilations = list(_attr(node, "dilations", [1] * rank))
         groups = int(_attr(node, "group", 1))
-        n, c = x_shape[:2]
+        c = x_shape[1]
         o = w_shape[0]
         out = list(y_shape[2:])
         name = node.name or y
@@ -136,11 +136,11 @@ class ConvertToFloat64(Transformation):
             if not is_custom_op(node.domain, node.op_type):
                 continue
             for out in node.output:
+                cast = f"{out}_f64"
                 readers = [r for r in model.find_consumers(out) or []
-                           if not is_custom_op(r.domain, r.op_type) and r.name != f"{node.name}_f64"]
+                           if not is_custom_op(r.domain, r.op_type) and cast not in r.output]
                 if out in graph_outputs or not readers:
                     continue
-                cast = f"{out}_f64"
                 graph.node.insert(list(graph.node).index(node) + 1,
                                   helper.make_node("Cast", [out], [cast], name=f"{node.name}_f64", to=TensorProto.DOUBLE))
                 graph.value_info.append(helper.make_tensor_value_info(cast, TensorProto.DOUBLE,
