@@ -8,6 +8,8 @@ A config (``QuantSpec``) is a plain dict once normalised (stored in quant checkp
     groupnorm_stats = "frame"  # causal GroupNorm: "frame" (exact) or "previous" (previous frame's statistics)
     groupnorm_p = 16         # fraction bits of the GroupNorm reciprocal square root (4..24)
     act_percentile = 99.9    # calibration: the percentile of activations an activation scale covers (90..100)
+    act_calibration = "mean" # post-training quantization: an activation scale from the mean of the clips' statistics
+                             # or from the largest ("max": with act_percentile 100, no calibration value clipped)
     bias_correction = false  # post-training quantization: conv biases corrected for the weight rounding's mean shift
     weight_rounding = "nearest"  # post-training quantization: "nearest" or "gptq" (error-feedback rounding)
     [layers."blocks.0.*"]    # glob over module names; later entries win
@@ -36,9 +38,10 @@ MIN_BITS, MAX_BITS = 2, 8
 MAX_ACT_BITS = 16  # activation widths (default and per layer) may go up to 16 bits: the IR, golden model and RTL
 # templates take any width; weights (and the CLI shortcut) stay within MAX_BITS
 KEYS = ("weight_bits", "act_bits", "input_bits", "layers", "scaling", "mantissa_bits", "state_bits",
-        "groupnorm_stats", "groupnorm_p", "act_percentile", "bias_correction", "weight_rounding")
+        "groupnorm_stats", "groupnorm_p", "act_percentile", "act_calibration", "bias_correction", "weight_rounding")
 SCALINGS = ("pot", "dyadic")
 WEIGHT_ROUNDINGS = ("nearest", "gptq")
+ACT_CALIBRATIONS = ("mean", "max")
 LAYER_KEYS = ("weight_bits", "act_bits", "act_percentile")
 SHORTCUT = re.compile(r"^w(\d+)a(\d+)$")
 SPEC_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
@@ -104,6 +107,12 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         out["groupnorm_p"] = gp
     if "act_percentile" in spec:  # percentile of |activations| that sets an activation scale in calibration
         out["act_percentile"] = check_percentile(spec["act_percentile"], "act_percentile")
+    if "act_calibration" in spec:  # PTQ: how the calibration clips' activation statistics combine (quant.ptq)
+        if spec["act_calibration"] not in ACT_CALIBRATIONS:
+            raise PleiadesError(f"quant config act_calibration must be one of {ACT_CALIBRATIONS} ('mean': the mean of "
+                                "the clips' statistics, 'max': the largest), got "
+                                f"{spec['act_calibration']!r}")
+        out["act_calibration"] = spec["act_calibration"]
     if "bias_correction" in spec:  # PTQ: biases corrected for weight rounding (pleiades_fpga.quant.bias_correction)
         if not isinstance(spec["bias_correction"], bool):
             raise PleiadesError(f"quant config bias_correction must be true or false, got {spec['bias_correction']!r}")

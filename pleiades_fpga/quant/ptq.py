@@ -5,15 +5,21 @@ the float weights, then activation scales calibrated on event clips with the tra
 Calibration data (``calibration_frames``): synthetic gestures at the model's resolution
 (``pleiades_fpga.data.synthetic``) or a local DVS128 Gesture copy (``pleiades_fpga.data.dvs128``), binned at the
 model's bin size, ``receptive_field + 12`` frames per clip (every temporal buffer filled). Each calibration pass
-is one clip; the activation quantizers average their statistics over the clips, then their scales are fixed.
+is one clip; the activation quantizers average their statistics over the clips (quant config ``act_calibration =
+"mean"``, the default) or keep the largest of every call on every clip (``"max"``: with ``act_percentile = 100`` the
+range of every calibration value, also for a quantizer shared by two tensors, the DWS add's), then their scales are
+fixed.
 With ``weight_rounding = "gptq"`` the network is then BatchNorm-folded and its stored-tap convs' weights rounded with
 error feedback on the same clips (``pleiades_fpga.quant.gptq``); with ``bias_correction`` (after GPTQ when both are on)
 its conv biases are corrected for the mean shift of weight rounding (``pleiades_fpga.quant.bias_correction``).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from pleiades_fpga.errors import PleiadesError
@@ -52,9 +58,40 @@ def prepare_ptq(model: nn.Module, spec: dict[str, Any]) -> QuantPleiadesNet:
         return build_quant_model(model.config, spec, init_from=model)
 
 
+BIG_STEPS = 2**30  # statistics steps of act_calibration = "max": the scales are set by finalize_collect_stats only
+
+
+@contextmanager
+def largest_statistics(scalers: list[nn.Module]) -> Iterator[None]:
+    """While calibrating, each Brevitas statistics scale module of ``scalers`` keeps the largest statistic of any
+    of its calls (each call's replaces its running buffer, momentum 1; the largest so far is kept aside); on exit
+    the largest is written back as the statistic its scale is initialized from."""
+    largest: dict[nn.Module, Tensor] = {}
+
+    def record(module: nn.Module, _args: tuple, _out: Any) -> None:
+        if module.training:
+            stat = module.buffer.detach()
+            largest[module] = torch.maximum(largest[module], stat) if module in largest else stat.clone()
+
+    handles = []
+    for m in scalers:
+        m.collect_stats_steps, m.momentum = BIG_STEPS, 1.0
+        handles.append(m.register_forward_hook(record))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.no_grad():
+        for m, stat in largest.items():
+            m.buffer.copy_(stat)
+
+
 def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = True) -> QuantPleiadesNet:
     """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of the N passes averaged
-    (as Brevitas' own PTQ calibration does), trained BatchNorm statistics frozen, causal GroupNorms on their exact
+    (as Brevitas' own PTQ calibration does; a quantizer called twice per pass, the DWS add's, then averages both
+    inputs' statistics over the first N/2 clips) or, with ``act_calibration = "max"``, the largest of every call
+    (``largest_statistics``), trained BatchNorm statistics frozen, causal GroupNorms on their exact
     per-frame statistics whatever their ``stats`` (the previous frame's blow up after the near-constant first frames
     of a clip, in float, and would set the scales); then the scales are fixed. With
     ``weight_rounding = "gptq"`` and/or ``bias_correction`` the BatchNorm-folded network with GPTQ-rounded weights
@@ -65,12 +102,10 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     if n < 1:
         raise PleiadesError("post-training calibration needs at least one clip")
 
-    def collect_for_n_passes(module: nn.Module) -> None:
-        if hasattr(module, "collect_stats_steps") and hasattr(module, "counter"):
-            module.collect_stats_steps = n
-            module.momentum = None  # a true average over the passes
-
-    qmodel.apply(collect_for_n_passes)
+    scalers = [m for m in qmodel.modules() if hasattr(m, "collect_stats_steps") and hasattr(m, "counter")]
+    for m in scalers:
+        m.collect_stats_steps, m.momentum = n, None  # a true average over the passes
+    largest = qmodel.quant_config.get("act_calibration", "mean") == "max"
     # activation scales from exact GroupNorm statistics: previous-frame statistics after a near-constant frame (the
     # start of a clip) divide by ~sqrt(eps) in float, and those transients would set every scale after them
     norms = [m for m in qmodel.modules() if isinstance(m, QuantGroupNorm)]
@@ -78,7 +113,8 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     for m in norms:
         m.stats = "frame"
     try:
-        calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
+        with largest_statistics(scalers if largest else []):
+            calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
     finally:
         for m, s in zip(norms, stats):
             m.stats = s
