@@ -5,14 +5,17 @@ Every step runs the command line as a user would (``python -m pleiades_fpga.cli 
    (``import-checkpoint``, ``quantize --config quant/configs/published_w8a8.json``; GroupNorm), and a BatchNorm network of the published shape (channels, kernel 10, 128x128; untrained,
    ``export --quant w8a8``: the build and verification mechanics do not depend on training); a step that cannot
    run (e.g. no RTL for a layer kind yet, or no ../shared) is recorded as ``not_done`` with its reason;
-2. ``build --backend rtl`` (folded within LFE5U-85F's multipliers, the default);
+2. ``build --backend rtl`` (folded within LFE5U-85F's multipliers, the default), and the same network folded within
+   xc7z020's and xczu7ev's own multipliers (``build --max-multipliers``);
 3. ``verify --frames 50 --clip-frames 50 --pause 0.2`` (past the 46-frame receptive field; random idle gaps and
-   back-pressure, p = 0.2, plus the clip once without pauses for the cycles per frame and the latency); the
+   back-pressure, p = 0.2, plus the clip once without pauses for the cycles per frame and the latency) of the build
+   folded for ``$PLEIADES_BENCH_VERIFY_PART`` (default xczu7ev, the part the network fits: 163,840 cycles per frame
+   to simulate; LFE5U-85F: the default build, 1.77 M cycles per frame, about 10x the simulation time); the
    published network's verification also goes to bench/results/published_model_verify.json;
 4. ``report --target`` xc7z020, LFE5U-85F, xczu7ev: fit verdict, memory per layer (and where it maps), what does
    not fit on chip, frames/s, latency, the recurrent-mode alternative's memory (analytic estimates; the
-   cycles/latency measured in simulation when the verification is current); and, for xc7z020 and xczu7ev,
-   the same network folded within that part's own multipliers (``build --max-multipliers``, not simulated);
+   cycles/latency measured in simulation when the build's verification is current); and, for xc7z020 and
+   xczu7ev, the report of the build folded within that part's own multipliers;
 5. at ``--bin-ms`` 5 and 20 (re-discretized kernels, K = 20 and 5): build and the reports' real-time verdicts at
    200 and 50 frames/s, also folded within xczu7ev's multipliers;
 6. fidelity figures read from bench/results/published_fidelity.json when present (not recomputed here).
@@ -48,6 +51,11 @@ FRAMES = 50
 PAUSE = 0.2
 BINS_MS = tuple(int(b) for b in os.environ.get("PLEIADES_BENCH_BINS", "5,20").split(",") if b.strip())
 CONFIG = ROOT / "pleiades_fpga" / "quant" / "configs" / "published_w8a8.json"   # the shipped per-layer widths
+FOLD_PARTS = ("xc7z020", "xczu7ev")  # parts with a build folded within their own multipliers
+VERIFY_PART = os.environ.get("PLEIADES_BENCH_VERIFY_PART", "xczu7ev")  # whose build is simulated
+if VERIFY_PART not in ("LFE5U-85F",) + FOLD_PARTS:
+    raise SystemExit(f"PLEIADES_BENCH_VERIFY_PART={VERIFY_PART!r}: one of LFE5U-85F (the default build), "
+                     f"{', '.join(FOLD_PARTS)}")
 
 
 def _work() -> Path:
@@ -146,15 +154,21 @@ def verify(work: Path, build_dir: Path) -> dict[str, Any]:
         info["verify"] = cli("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES),
                              "--pause", str(PAUSE), log=work / f"{build_dir.name}.verify.log", check=False)
         ver = read_verification(build_dir)
+    return {**info, **verification_summary(ver)}
+
+
+def verification_summary(ver: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures of a build's verification.json (None: not verified)."""
     keys = ("passed", "bit_exact", "frames", "clips", "pause", "runs", "values_compared", "mismatches",
             "mismatches_no_backpressure", "mismatches_backpressure", "missing_values", "nonzero_outputs",
             "cycles_per_frame_measured", "cycles_per_frame_analytic", "cycles_per_frame_ratio", "latency_cycles",
             "sim_cycles", "sim_seconds", "build_seconds", "sim_cycles_per_second", "sim_cycles_per_second_in_simulator",
             "sim_cycles_per_second_wall", "wall_seconds", "temporal_wraps", "jobs", "simulator_version",
             "latency_cycles_max", "design_hash")
-    info.update({k: (ver or {}).get(k) for k in keys})
+    info: dict[str, Any] = {k: (ver or {}).get(k) for k in keys}
     checks = (ver or {}).get("stream_checks") or {}
     info["stream_checks"] = {k: checks.get(k) for k in ("streams", "violations", "ok")}
+    info["status"] = (ver or {}).get("status")
     return info
 
 
@@ -201,17 +215,32 @@ _SHORT = ("fits", "realtime", "verdict", "frames_per_second", "required_fps", "f
           "cycles_per_frame", "latency_us", "resources", "does_not_fit")
 
 
+def verified_build(work: Path, tag: str) -> Path:
+    """The build of network ``tag`` that is simulated: the one folded for ``VERIFY_PART``."""
+    return work / (f"{tag}128" if VERIFY_PART == "LFE5U-85F" else f"{tag}128_{VERIFY_PART}")
+
+
 def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> dict[str, Any]:
-    """Build, verify and report one 128x128 network (and its builds folded for xc7z020 and xczu7ev)."""
+    """Build and report one 128x128 network and its builds folded for xc7z020 and xczu7ev; verify the one folded
+    for ``VERIFY_PART``."""
     from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
 
     build_dir, build_info = build(work, model, f"{tag}128")
-    out: dict[str, Any] = {"model": model_info, "build": build_info, "verification": verify(work, build_dir),
+    folded = {p: (multiplier_budget(get_part(p)),) + build(work, model, f"{tag}128_{p}", "--max-multipliers",
+                                                          str(multiplier_budget(get_part(p))))
+              for p in FOLD_PARTS}
+    verification = {"part": VERIFY_PART, "build": verified_build(work, tag).name,
+                    **verify(work, verified_build(work, tag))}
+    from pleiades_fpga.report.report import read_verification
+
+    dirs = {"LFE5U-85F": build_dir, **{p: d for p, (_, d, _) in folded.items()}}
+    others = {p: verification_summary(read_verification(d)) for p, d in dirs.items()
+              if p != VERIFY_PART and read_verification(d)}   # earlier verifications of the other builds, not re-run
+    out: dict[str, Any] = {"model": model_info, "build": build_info, "verification": verification,
+                           "other_verifications": others,
                            "reports": {p: report(work, build_dir, p) for p in PARTS}}
     own: dict[str, Any] = {}
-    for p in ("xc7z020", "xczu7ev"):
-        budget = multiplier_budget(get_part(p))
-        bdir, binfo = build(work, model, f"{tag}128_{p}", "--max-multipliers", str(budget))
+    for p, (budget, bdir, binfo) in folded.items():
         r = report(work, bdir, p)
         own[p] = {"max_multipliers": budget, "build": binfo, "report": {k: r[k] for k in _SHORT}}
     out["folded_for_part"] = own
@@ -221,7 +250,7 @@ def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> di
 def verified_section(earlier: Path) -> dict[str, Any]:
     """The verified published build of an earlier run (``PLEIADES_BENCH_VERIFIED``): its model, build,
     verification and reports (no step re-run: only what the directory holds)."""
-    build_dir = earlier / "published128"
+    build_dir = verified_build(earlier, "published")
     m = json.loads((build_dir / "manifest.json").read_text())
     log = earlier / "quantize.log"
     summary = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("quantized ")] \
@@ -249,7 +278,7 @@ def write_verify_result(build_dir: Path, published: dict[str, Any]) -> None:
     measured, analytic = ver.get("latency_cycles"), m.get("latency_cycles")
     write_result("published_model_verify", {
         "what": "the published DVS128 checkpoint (causal GroupNorm, 128x128) quantized w8a8 with the shipped "
-                "per-layer widths, built by the RTL backend (folded within LFE5U-85F's multiplier blocks) and "
+                f"per-layer widths, built by the RTL backend (folded within {VERIFY_PART}'s multiplier blocks) and "
                 f"verified on Verilator over one {FRAMES}-frame clip, once without pauses (cycles per frame, latency) "
                 f"and once with random input idles and output back-pressure (p = {PAUSE})",
         "commands": [c["command"] for c in (published.get("model", {}).get("quantize"),
@@ -292,7 +321,7 @@ def main() -> dict:
                                                                       ).get("passed"):
             verified = Path(earlier)
     _attempt("published verification",
-             lambda: write_verify_result(verified / "published128",
+             lambda: write_verify_result(verified_build(verified, "published"),
                                          result["published"] if verified == work else result["published_verified"]))
     bins: dict[str, Any] = {}
     for ms in BINS_MS:
