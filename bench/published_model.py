@@ -23,8 +23,8 @@ Every step runs the command line as a user would (``python -m pleiades_fpga.cli 
 The published checkpoint: ``$PLEIADES_PUBLISHED_CKPT`` (default ../shared/fixtures/dvs128_ckpt.pt).
 Work directory: ``$PLEIADES_BENCH_WORK`` (default /tmp/pleiades-bench/published_model). With
 ``PLEIADES_BENCH_REUSE=1`` a step whose outputs are already there for the current design is not re-run (a
-report: when its design hash and verification status are still those of the build); its figures are then
-marked ``"reused": true`` with the times recorded when they were made. ``PLEIADES_BENCH_VERIFY=0`` starts no
+report: when its design hash and verification status are still those of the build); the step is then recorded
+as its command with ``"reused": true`` (no time; a verification's own times stay in its verification.json). ``PLEIADES_BENCH_VERIFY=0`` starts no
 verification (one that is not current is then recorded as not verified). ``PLEIADES_BENCH_VERIFIED=DIR``: the work
 directory of an earlier run (e.g. at an earlier quantization config) whose ``published128`` build is verified; its
 build, verification and reports are added as ``published_verified`` and its verification, when this run's
@@ -64,6 +64,11 @@ def _work() -> Path:
 
 def _reuse() -> bool:
     return os.environ.get("PLEIADES_BENCH_REUSE", "") == "1"
+
+
+def reused(*args: str) -> dict[str, Any]:
+    """The record of a step not re-run (``PLEIADES_BENCH_REUSE``): the command that made its outputs."""
+    return {"command": "pleiades-fpga " + " ".join(args), "reused": True}
 
 
 def cli(*args: str, log: Path, check: bool = True) -> dict[str, Any]:
@@ -116,21 +121,19 @@ def published_model(work: Path, bin_ms: float | None = None) -> tuple[Path, dict
     if _reuse() and not out.is_file() and log.is_file() and "error" in log.read_text(errors="replace"):
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if "error" in ln.lower()]
         raise RuntimeError(f"quantize failed in an earlier run of this bench (reused log {log}): {lines[-1][:500]}")
-    if not (_reuse() and out.is_file()):
-        extra = ["--bin-ms", f"{bin_ms:g}"] if bin_ms is not None else []
-        info["quantize"] = cli("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", "--config",
-                               str(CONFIG), *extra, "--out", str(out), "--quiet", "--no-progress", log=log)
-    else:
-        info["reused"] = True
+    extra = ["--bin-ms", f"{bin_ms:g}"] if bin_ms is not None else []
+    args = ("quantize", str(ckpt), "--quant", "w8a8", "--calib", "synthetic", "--config", str(CONFIG), *extra,
+            "--out", str(out), "--quiet", "--no-progress")
+    info["quantize"] = reused(*args) if _reuse() and out.is_file() else cli(*args, log=log)
     return out, info
 
 
 def build(work: Path, model: Path, name: str, *options: str) -> tuple[Path, dict[str, Any]]:
     out = work / name
     info: dict[str, Any] = {}
-    if not (_reuse() and (out / "manifest.json").is_file()):
-        info["build"] = cli("build", str(model), "--backend", "rtl", "--out", str(out), *options,
-                            log=work / f"{name}.build.log")
+    args = ("build", str(model), "--backend", "rtl", "--out", str(out), *options)
+    info["build"] = reused(*args) if _reuse() and (out / "manifest.json").is_file() else \
+        cli(*args, log=work / f"{name}.build.log")
     m = json.loads((out / "manifest.json").read_text())
     built = time.gmtime((out / "manifest.json").stat().st_mtime)
     info.update({"built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", built), "cycles_per_frame_analytic": m["cycles_per_frame"], "latency_cycles_analytic": m.get("latency_cycles"),
@@ -146,13 +149,13 @@ def verify(work: Path, build_dir: Path) -> dict[str, Any]:
 
     ver = read_verification(build_dir)
     info: dict[str, Any] = {}
+    args = ("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES), "--pause", str(PAUSE))
     if _reuse() and ver and ver.get("status") == "current" and ver.get("frames", 0) >= FRAMES:
-        info["reused"] = True
+        info["verify"] = reused(*args)
     elif os.environ.get("PLEIADES_BENCH_VERIFY", "1") == "0":
         info["not_verified"] = "PLEIADES_BENCH_VERIFY=0: no verification started by this run"
     else:
-        info["verify"] = cli("verify", str(build_dir), "--frames", str(FRAMES), "--clip-frames", str(FRAMES),
-                             "--pause", str(PAUSE), log=work / f"{build_dir.name}.verify.log", check=False)
+        info["verify"] = cli(*args, log=work / f"{build_dir.name}.verify.log", check=False)
         ver = read_verification(build_dir)
     return {**info, **verification_summary(ver)}
 
@@ -179,12 +182,12 @@ def report(work: Path, build_dir: Path, part: str) -> dict[str, Any]:
     path = build_dir / f"report_{part}.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
     ver = read_verification(build_dir)
+    args = ("report", str(build_dir), "--target", part, "--no-html")
     if (_reuse() and old.get("design_hash") == design_hash(build_dir)
             and (old.get("verification") or {}).get("status") == (ver or {}).get("status")):
-        info: dict[str, Any] = {"reused": True}
+        info = reused(*args)
     else:
-        info = cli("report", str(build_dir), "--target", part, "--no-html", check=False,   # exit 1: not real time
-                   log=work / f"{build_dir.name}.{part}.log")
+        info = cli(*args, check=False, log=work / f"{build_dir.name}.{part}.log")   # exit 1: not real time
         shutil.copyfile(build_dir / "report.json", path)
     r = json.loads(path.read_text())
     per_layer = []
@@ -276,13 +279,14 @@ def write_verify_result(build_dir: Path, published: dict[str, Any]) -> None:
         raise RuntimeError(f"{build_dir} has no verification (run without PLEIADES_BENCH_VERIFY=0)")
     m = json.loads((build_dir / "manifest.json").read_text())
     measured, analytic = ver.get("latency_cycles"), m.get("latency_cycles")
+    folded = (published.get("folded_for_part") or {}).get(VERIFY_PART)   # the build verified (None: the default)
+    build_step = ((folded or published).get("build") or {}).get("build")
     write_result("published_model_verify", {
         "what": "the published DVS128 checkpoint (causal GroupNorm, 128x128) quantized w8a8 with the shipped "
                 f"per-layer widths, built by the RTL backend (folded within {VERIFY_PART}'s multiplier blocks) and "
                 f"verified on Verilator over one {FRAMES}-frame clip, once without pauses (cycles per frame, latency) "
                 f"and once with random input idles and output back-pressure (p = {PAUSE})",
-        "commands": [c["command"] for c in (published.get("model", {}).get("quantize"),
-                                            published.get("build", {}).get("build"),
+        "commands": [c["command"] for c in (published.get("model", {}).get("quantize"), build_step,
                                             published.get("verification", {}).get("verify")) if c],
         "model": published.get("model"),
         "manifest": {k: m.get(k) for k in ("cycles_per_frame", "latency_cycles", "multipliers", "macs_per_frame",
