@@ -6,7 +6,8 @@ FIFO not sized from the frames the main branch holds deadlocks. Checked: bit-exa
 back-pressure, and the analytic latency (``generate._latency_cycles``: each held frame streams on at its stretch's
 rate) against the one measured in simulation without pauses (first input beat of a frame to its logits) within
 LATENCY_BOUND: measured 6,445 cycles, analytic 6,157 (-4.4 %; before the held frames were counted 4,749, -26 %).
-The published network: 6,558,056 measured, 6,364,163 analytic (-3.0 %, bench/results/published_model_verify.json)."""
+The published network (bench/results/published_model*.json): folded for xczu7ev 1,534,363 measured, 1,504,223
+analytic (-2.0 %); its default LFE5U-85F build 12,438,981 measured, 11,703,241 analytic (-5.9 %)."""
 from __future__ import annotations
 
 import pytest
