@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS, write_result
+from pleiades_fpga.toolflow.parts import DEFAULT_PART
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = Path(os.environ.get("PLEIADES_PUBLISHED_CKPT", ROOT.parent / "shared" / "fixtures" / "dvs128_ckpt.pt"))
@@ -53,8 +54,8 @@ BINS_MS = tuple(int(b) for b in os.environ.get("PLEIADES_BENCH_BINS", "5,20").sp
 CONFIG = ROOT / "pleiades_fpga" / "quant" / "configs" / "published_w8a8.json"   # the shipped per-layer widths
 FOLD_PARTS = ("xc7z020", "xczu7ev")  # parts with a build folded within their own multipliers
 VERIFY_PART = os.environ.get("PLEIADES_BENCH_VERIFY_PART", "xczu7ev")  # whose build is simulated
-if VERIFY_PART not in ("LFE5U-85F",) + FOLD_PARTS:
-    raise SystemExit(f"PLEIADES_BENCH_VERIFY_PART={VERIFY_PART!r}: one of LFE5U-85F (the default build), "
+if VERIFY_PART not in (DEFAULT_PART,) + FOLD_PARTS:
+    raise SystemExit(f"PLEIADES_BENCH_VERIFY_PART={VERIFY_PART!r}: one of {DEFAULT_PART} (the default build), "
                      f"{', '.join(FOLD_PARTS)}")
 
 
@@ -218,34 +219,37 @@ _SHORT = ("fits", "realtime", "verdict", "frames_per_second", "required_fps", "f
           "cycles_per_frame", "latency_us", "resources", "does_not_fit")
 
 
+def build_name(tag: str, part: str) -> str:
+    """The build of network ``tag`` for ``part``: the default build (folded for LFE5U-85F) or the one folded within
+    ``part``'s own multipliers."""
+    return f"{tag}128" if part == DEFAULT_PART else f"{tag}128_{part}"
+
+
 def verified_build(work: Path, tag: str) -> Path:
     """The build of network ``tag`` that is simulated: the one folded for ``VERIFY_PART``."""
-    return work / (f"{tag}128" if VERIFY_PART == "LFE5U-85F" else f"{tag}128_{VERIFY_PART}")
+    return work / build_name(tag, VERIFY_PART)
 
 
 def network(work: Path, tag: str, model: Path, model_info: dict[str, Any]) -> dict[str, Any]:
     """Build and report one 128x128 network and its builds folded for xc7z020 and xczu7ev; verify the one folded
     for ``VERIFY_PART``."""
+    from pleiades_fpga.report.report import read_verification
     from pleiades_fpga.toolflow.parts import get_part, multiplier_budget
 
-    build_dir, build_info = build(work, model, f"{tag}128")
-    folded = {p: (multiplier_budget(get_part(p)),) + build(work, model, f"{tag}128_{p}", "--max-multipliers",
-                                                          str(multiplier_budget(get_part(p))))
-              for p in FOLD_PARTS}
-    verification = {"part": VERIFY_PART, "build": verified_build(work, tag).name,
-                    **verify(work, verified_build(work, tag))}
-    from pleiades_fpga.report.report import read_verification
-
-    dirs = {"LFE5U-85F": build_dir, **{p: d for p, (_, d, _) in folded.items()}}
-    others = {p: verification_summary(read_verification(d)) for p, d in dirs.items()
-              if p != VERIFY_PART and read_verification(d)}   # earlier verifications of the other builds, not re-run
+    budgets = {p: multiplier_budget(get_part(p)) for p in FOLD_PARTS}
+    build_dir, build_info = build(work, model, build_name(tag, DEFAULT_PART))
+    folded = {p: build(work, model, build_name(tag, p), "--max-multipliers", str(budgets[p])) for p in FOLD_PARTS}
+    dirs = {DEFAULT_PART: build_dir, **{p: d for p, (d, _) in folded.items()}}
+    verification = {"part": VERIFY_PART, "build": dirs[VERIFY_PART].name, **verify(work, dirs[VERIFY_PART])}
+    others = {p: verification_summary(ver) for p, d in dirs.items()   # earlier verifications of the other builds,
+              if p != VERIFY_PART and (ver := read_verification(d))}  # not re-run
     out: dict[str, Any] = {"model": model_info, "build": build_info, "verification": verification,
                            "other_verifications": others,
                            "reports": {p: report(work, build_dir, p) for p in PARTS}}
     own: dict[str, Any] = {}
-    for p, (budget, bdir, binfo) in folded.items():
+    for p, (bdir, binfo) in folded.items():
         r = report(work, bdir, p)
-        own[p] = {"max_multipliers": budget, "build": binfo, "report": {k: r[k] for k in _SHORT}}
+        own[p] = {"max_multipliers": budgets[p], "build": binfo, "report": {k: r[k] for k in _SHORT}}
     out["folded_for_part"] = own
     return out
 

@@ -198,7 +198,7 @@ def test_act_calibration_max_covers_every_calibration_value():
     clips of different event rates, stays below; an unknown value is refused naming the choices."""
     from pleiades_fpga.errors import PleiadesError
     from pleiades_fpga.quant.config import resolve_spec
-    from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq
+    from pleiades_fpga.quant.ptq import calibrate_ptq, prepare_ptq, statistics_scalers
 
     torch.manual_seed(0)
     model = build_model(CFG.replace(input_size=(8, 8)))
@@ -209,7 +209,7 @@ def test_act_calibration_max_covers_every_calibration_value():
         """{scale module: (calibrated range statistic, largest |input| seen while calibrating, calls)}"""
         q = prepare_ptq(model, resolve_spec({"weight_bits": 8, "act_bits": 8, "act_percentile": 100,
                                              "act_calibration": how}))
-        scalers = {n: m for n, m in q.named_modules() if hasattr(m, "collect_stats_steps") and hasattr(m, "counter")}
+        scalers = statistics_scalers(q)
         seen: dict[str, list[float]] = {}
         for name, m in scalers.items():
             m.register_forward_pre_hook(lambda m, args, name=name: seen.setdefault(name, []).append(

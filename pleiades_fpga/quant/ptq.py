@@ -58,6 +58,11 @@ def prepare_ptq(model: nn.Module, spec: dict[str, Any]) -> QuantPleiadesNet:
         return build_quant_model(model.config, spec, init_from=model)
 
 
+def statistics_scalers(model: nn.Module) -> dict[str, nn.Module]:
+    """{name: module} of ``model``'s Brevitas scale modules that set a scale from collected runtime statistics."""
+    return {n: m for n, m in model.named_modules() if hasattr(m, "collect_stats_steps") and hasattr(m, "counter")}
+
+
 BIG_STEPS = 2**30  # statistics steps of act_calibration = "max": the scales are set by finalize_collect_stats only
 
 
@@ -102,7 +107,7 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     if n < 1:
         raise PleiadesError("post-training calibration needs at least one clip")
 
-    scalers = [m for m in qmodel.modules() if hasattr(m, "collect_stats_steps") and hasattr(m, "counter")]
+    scalers = list(statistics_scalers(qmodel).values())
     for m in scalers:
         m.collect_stats_steps, m.momentum = n, None  # a true average over the passes
     largest = qmodel.quant_config.get("act_calibration", "mean") == "max"
