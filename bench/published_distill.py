@@ -31,7 +31,8 @@ import time
 import numpy as np
 
 from bench.common import write_result
-from bench.published_fidelity import FIXTURE, N_CALIB, N_TEST_32, SHIPPED, _compare, _logits, _quantized
+from bench.published_fidelity import (FIXTURE, N_CALIB, N_TEST_32, SHIPPED, _compare, _logits, _quantized,
+                                      _top2_margin)
 
 N_TRAIN = 96
 TRAIN_SEED = 7
@@ -105,8 +106,7 @@ def main() -> None:
     warm = fm.config.receptive_field
     test = load_clips("synthetic", "test", 128, N_TEST_32, 1, progress=False).frames(10_000)
     ref = _logits(fm, test)
-    top2 = np.sort(ref[:, :, warm:], axis=1)
-    margin = (top2[:, -1] - top2[:, -2]).ravel()
+    margin = _top2_margin(ref[:, :, warm:]).ravel()
     result: dict = {
         "checkpoint": str(FIXTURE), "input": "128x128", "quant_config": SHIPPED, "calib_clips": N_CALIB,
         "train_clips": f"{N_TRAIN} synthetic train-split clips (seed {TRAIN_SEED}), 1 s",

@@ -200,11 +200,16 @@ def _logits(model, frames, exact: bool = False) -> np.ndarray:
                                      pad="causal").double().numpy() for i in range(len(frames))])
 
 
+def _top2_margin(logits: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 logit of every step of (N, classes, T) logits: (N, T)."""
+    top2 = np.sort(logits, axis=1)
+    return top2[:, -1] - top2[:, -2]
+
+
 def _compare(ref: np.ndarray, q: np.ndarray, warmup: int) -> dict:
     r, y = ref[:, :, warmup:], q[:, :, warmup:]
     err = np.abs(y - r)
-    top2 = np.sort(r, axis=1)
-    margin = top2[:, -1] - top2[:, -2]  # the float model's top-1 minus top-2 logit per step
+    margin = _top2_margin(r)  # the float model's, per step
     differ = r.argmax(1) != y.argmax(1)
     return {"steps": int(r.shape[0] * r.shape[2]),
             "argmax_agreement": float(np.mean(~differ)),
