@@ -105,7 +105,7 @@ RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`
      {**W8, **DYADIC, **GPTQ, "layers": B12}),
     ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 10_000,
      {**W8, **DYADIC, **GPTQ, "layers": B12}, N_TEST_MORE),
-    # one bit more inside the blocks (14 bits needs groupnorm_p <= 15 at 128x128)
+    # one bit more inside the blocks
     ("w8a8 + 13-bit block activations + dyadic weight scales + GPTQ rounding", 10_000,
      {**W8, **DYADIC, **GPTQ, "layers": B13}, N_TEST_32),
     ("w8a8 + 12-bit block activations + dyadic weight scales + GPTQ rounding", 5_000,

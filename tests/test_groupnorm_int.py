@@ -103,6 +103,28 @@ def test_groupnorm_params_tiny_gamma_keeps_width() -> None:
     assert s[0] < 48 and abs(b[0] / 2.0 ** s[0] - 3.0 / 2.0**-4) < 1e-3
 
 
+def test_groupnorm_acc_bits_is_per_channel() -> None:
+    # the published network's first GroupNorm at 14-bit input (n = 2 channels x 128 x 128, P = 16): a channel with a
+    # large gamma gets a large M, one with gamma ~ 0 and a large beta a large B; groupnorm_params fits each channel
+    # in 62 bits, and the width is the largest channel's (max|M| and max|B| of two channels summed would need 63)
+    n, p = 2 * 128 * 128, 16
+    e, m, s, b = groupnorm_params([0.9, 1e-9], [0.0, 3.0], 1e-5, 2.0**-6, 2.0**-10, n, 14, True, P=p, name="gn")
+    d_max = n * (2**13 - 1 + 2**13)
+    k_max = ((n * n * 2**26 + e).bit_length() + 1) // 2
+    per_channel = [d_max * 2 ** (p + 1) * abs(int(mc)) + abs(int(bc)) * 2 ** (p + k_max) for mc, bc in zip(m, b)]
+    summed = d_max * 2 ** (p + 1) * int(np.abs(m).max()) + int(np.abs(b).max()) * 2 ** (p + k_max)
+    assert summed >= 2**61 > max(per_channel)  # the case this test is about: 63 bits summed, <= 62 per channel
+    assert groupnorm_acc_bits(n, 14, True, m, b, e, P=p, name="gn") == signed_bits(max(per_channel))
+    # the golden model with these constants on a full-swing frame: channel 0 is 0.9 * z, channel 1 is beta
+    checker = (np.arange(128)[:, None] + np.arange(128)[None, :]) % 2 == 1
+    x = np.repeat(np.where(checker, 2**13 - 1, -(2**13)).astype(np.int64)[None, None, :, :, None], 2, axis=4)
+    y, _ = groupnorm_int(x, 1, e, m, s, b, -(2**31), 2**31 - 1, P=p)
+    xf = x.astype(np.float64)
+    z = (xf - xf.mean()) / np.sqrt(xf.var() + 1e-5 / 2.0**-12)
+    assert np.abs(y[..., 0] - 0.9 * z[..., 0] / 2.0**-10).max() <= 1.0
+    assert np.all(y[..., 1] == 3 * 2**10)
+
+
 def test_groupnorm_acc_bits_refuses_wide_layers() -> None:
     assert groupnorm_acc_bits(4, 8, True, [1], [0], 0, P=2) == signed_bits(4 * 255 * 2**3, 4 * 4 * 2**14)
     with pytest.raises(UnsupportedModelError, match="layer big: accumulator needs .* lower P .*or the input width"):

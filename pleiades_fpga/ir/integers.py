@@ -182,13 +182,15 @@ def _gn_bounds(n: int, x_lo: int, x_hi: int, E: int, P: int) -> tuple[int, int, 
 
 def groupnorm_acc_bits(n: int, x_bits: int, x_signed: bool, M: np.ndarray, B: np.ndarray, E: int, P: int = GN_P,
                        name: str = "groupnorm") -> int:
-    """Signed width of the GroupNorm accumulator ``d*R*M + (B << (P+k))`` (and of D) for any input in range;
-    above ``GN_MAX_ACC_BITS`` the layer ``name`` is refused (lower P or the input width)."""
+    """Signed width of the GroupNorm accumulator ``d*R*M[c] + (B[c] << (P+k))`` (and of D) for any input in range,
+    the largest over the channels c (``M``, ``B``: per channel, or one value for all); above ``GN_MAX_ACC_BITS`` the
+    layer ``name`` is refused (lower P or the input width). Per channel, as ``groupnorm_params`` chooses each
+    channel's shift: max|M| and max|B| of two different channels never meet in one accumulator."""
     lo, hi = int_range(x_bits, x_signed)
     d_max, v_max, k_max = _gn_bounds(int(n), lo, hi, int(E), int(P))
-    m_max = int(np.abs(np.asarray(M, np.int64)).max(initial=0))
-    b_max = int(np.abs(np.asarray(B, np.int64)).max(initial=0))
-    bound = max(d_max * 2 ** (P + 1) * m_max + b_max * 2 ** (P + k_max), v_max)
+    m_abs, b_abs = np.broadcast_arrays(np.abs(np.asarray(M, np.int64)).reshape(-1),
+                                       np.abs(np.asarray(B, np.int64)).reshape(-1))
+    bound = max([d_max * 2 ** (P + 1) * int(m) + int(b) * 2 ** (P + k_max) for m, b in zip(m_abs, b_abs)] + [v_max])
     bits = signed_bits_for(-bound, bound)
     if bits > GN_MAX_ACC_BITS:
         raise UnsupportedModelError(
