@@ -444,7 +444,7 @@ def _run(task: tuple) -> tuple[str, dict]:
     n_calib = spec.get("bench_calib_clips", N_CALIB)
     calib = calibration_frames(fm.config, "synthetic", n_calib, progress=False)
     ref = _logits(fm, frames)
-    q, ptq_cpu = _quantized(fm, {k: v for k, v in spec.items() if k != "bench_calib_clips"}, calib)
+    q, ptq_cpu = _quantized(fm, spec, calib)
     entry = {"test_clips": n_test, "spec": spec if "config" not in spec else {**spec, "resolved": _resolved(spec)},
              "bin_ms": bin_us / 1000, "kernel_size": fm.config.kernel_size, "warmup_frames": warm,
              "ptq_cpu_s": round(ptq_cpu, 1), "calib_clips": n_calib, "quantized_model": EXACT}

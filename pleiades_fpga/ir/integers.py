@@ -180,6 +180,11 @@ def _gn_bounds(n: int, x_lo: int, x_hi: int, E: int, P: int) -> tuple[int, int, 
     return n * (x_hi - x_lo), v_max, (v_max.bit_length() + 1) // 2
 
 
+def _gn_channel_bound(d_max: int, k_max: int, P: int, m: int, b: int) -> int:
+    """Largest |d*R*M + (B << (P+k))| of one channel with multiplier ``m`` and bias ``b`` (``_gn_bounds``)."""
+    return d_max * 2 ** (P + 1) * abs(int(m)) + abs(int(b)) * 2 ** (P + k_max)
+
+
 def groupnorm_acc_bits(n: int, x_bits: int, x_signed: bool, M: np.ndarray, B: np.ndarray, E: int, P: int = GN_P,
                        name: str = "groupnorm") -> int:
     """Signed width of the GroupNorm accumulator ``d*R*M[c] + (B[c] << (P+k))`` (and of D) for any input in range,
@@ -188,9 +193,8 @@ def groupnorm_acc_bits(n: int, x_bits: int, x_signed: bool, M: np.ndarray, B: np
     channel's shift: max|M| and max|B| of two different channels never meet in one accumulator."""
     lo, hi = int_range(x_bits, x_signed)
     d_max, v_max, k_max = _gn_bounds(int(n), lo, hi, int(E), int(P))
-    m_abs, b_abs = np.broadcast_arrays(np.abs(np.asarray(M, np.int64)).reshape(-1),
-                                       np.abs(np.asarray(B, np.int64)).reshape(-1))
-    bound = max([d_max * 2 ** (P + 1) * int(m) + int(b) * 2 ** (P + k_max) for m, b in zip(m_abs, b_abs)] + [v_max])
+    m_c, b_c = np.broadcast_arrays(np.asarray(M, np.int64).reshape(-1), np.asarray(B, np.int64).reshape(-1))
+    bound = max([_gn_channel_bound(d_max, k_max, P, m, b) for m, b in zip(m_c, b_c)] + [v_max])
     bits = signed_bits_for(-bound, bound)
     if bits > GN_MAX_ACC_BITS:
         raise UnsupportedModelError(
@@ -229,7 +233,7 @@ def groupnorm_params(gamma: np.ndarray, beta: np.ndarray, eps: float, s_x: float
     for c, (g, bt) in enumerate(zip(gamma.tolist(), beta.tolist())):
         for s in range(GN_MAX_SHIFT, -1, -1):
             m, b_ = int(np.round(g / s_y * 2.0**s)), int(np.round(bt / s_y * 2.0**s))
-            if abs(m) < m_lim and d_max * 2 ** (P + 1) * abs(m) + abs(b_) * 2 ** (P + k_max) < acc_lim:
+            if abs(m) < m_lim and _gn_channel_bound(d_max, k_max, P, m, b_) < acc_lim:
                 M[c], S[c], B[c] = m, s, b_
                 break
         else:
