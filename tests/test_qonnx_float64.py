@@ -61,6 +61,27 @@ def test_lowered_conv_equals_torch_float64_conv_exactly(case):
     np.testing.assert_allclose(f32, ref, rtol=1e-5, atol=1e-2)
 
 
+def test_constant_quant_is_computed_in_float64():
+    """A bias quantized to a wide accumulator's scale (30-bit integers x an 8-bit dyadic mantissa: 38 significant
+    bits) is exact in float64; qonnx's own Quant returns float32 and rounds it."""
+    codes = np.array([2**29 - 3, -(2**29) + 7, 123_456_789], dtype=np.float64)
+    scale = 0.71875 * 2.0 ** -20  # mantissa 23 (5 bits) x a power of two
+    inits = [numpy_helper.from_array(codes * scale, "b"), numpy_helper.from_array(np.float32(scale), "s"),
+             numpy_helper.from_array(np.float32(0), "z"), numpy_helper.from_array(np.float32(32), "n")]
+    nodes = [helper.make_node("Quant", ["b", "s", "z", "n"], ["bq"], domain="qonnx.custom_op.general", signed=1,
+                              narrow=0, rounding_mode="ROUND"),
+             helper.make_node("Add", ["x", "bq"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])], inits,
+                              value_info=[helper.make_tensor_value_info("bq", TensorProto.FLOAT, [3])])
+    model = ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    assert int((execute_onnx(model, {"x": np.zeros(3, np.float32)})["y"] != codes * scale).sum()) > 0  # float32
+    folded = float64_model(model)
+    assert "Quant" not in [n.op_type for n in folded.graph.node]
+    got = execute_onnx(folded, {"x": np.zeros(3)})["y"]
+    assert got.dtype == np.float64 and int((got != codes * scale).sum()) == 0
+
+
 def test_lowering_refuses_unknown_shapes():
     model, _, _ = _conv_model((1, 3, 6, 5, 5), (4, 3, 3, 1, 1), {}, False, np.random.default_rng(0))
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "T"

@@ -7,10 +7,13 @@ LSB off the exact integers, and the difference grows downstream (measured on the
 exact (products < 2**53, sums too), so qonnx's float64 execution computes the golden model's integers.
 
 ONNX Runtime has no float64 ``Conv``, so ``LowerConvToEinsum`` first writes each Conv as standard ops that it runs in
-float64 (Pad, one Slice per kernel tap, Einsum over the group's input channels, Sum, bias Add); ``ConvertToFloat64``
-then makes every float tensor float64, with a Cast after each custom op (qonnx's Quant and the project's ops return
-float32: their outputs, integers times a dyadic scale, are exact in float32). Both are qonnx ``Transformation``s on
-a ``ModelWrapper``; ``execute_float64`` runs a file or model this way, one clip at a time.
+float64 (Pad, one Slice per kernel tap, Einsum over the group's input channels, Sum, bias Add); ``FoldConstantQuant``
+computes every Quant of a constant (weights, biases) in float64 once: qonnx's Quant returns float32, which cannot
+hold a bias quantized to a wide accumulator's scale (its integer times an 8-bit dyadic mantissa: with 16-bit
+activations, more than 24 significant bits); ``ConvertToFloat64`` then makes every float tensor float64, with a Cast
+after each remaining custom op (activation Quants and the project's ops: up to 16-bit integers times a power of two,
+exact in float32). All three are qonnx ``Transformation``s on a ``ModelWrapper``; ``execute_float64`` runs a file or
+model this way, one clip at a time.
 """
 from __future__ import annotations
 
@@ -112,6 +115,35 @@ class LowerConvToEinsum(Transformation):
         return made
 
 
+class FoldConstantQuant(Transformation):
+    """Each qonnx Quant whose inputs are all initializers becomes a float64 initializer: qonnx's ``int_quant`` on the
+    float64 values, without the float32 cast of its ``execute_node``."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.custom_op.general.quant import quant
+        from qonnx.custom_op.registry import is_custom_op
+
+        graph = model.graph
+        changed = False
+        for node in list(graph.node):
+            if node.op_type != "Quant" or not is_custom_op(node.domain, node.op_type):
+                continue
+            values = [model.get_initializer(i) for i in node.input]
+            if any(v is None for v in values):
+                continue
+            x, scale, zeropt, bits = (np.asarray(v, dtype=np.float64) for v in values)
+            rounding = _attr(node, "rounding_mode", b"ROUND")
+            y = np.asarray(quant(x, scale, zeropt, bits, _attr(node, "signed", 1), _attr(node, "narrow", 0),
+                                 rounding.decode() if isinstance(rounding, bytes) else rounding), dtype=np.float64)
+            graph.node.remove(node)
+            graph.initializer.append(numpy_helper.from_array(y, node.output[0]))
+            for info in list(graph.value_info):
+                if info.name == node.output[0]:
+                    graph.value_info.remove(info)
+            changed = True
+        return model, changed
+
+
 class ConvertToFloat64(Transformation):
     """Every float32 tensor of the graph (inputs, outputs, value infos, initializers) becomes float64; each custom
     op's float32 output read by a standard op goes through a Cast to float64 first."""
@@ -161,6 +193,7 @@ def float64_model(path_or_model: str | Path | ModelWrapper) -> ModelWrapper:
         ModelWrapper(path_or_model.model.SerializeToString())
     model = model.transform(InferShapes())
     model = model.transform(LowerConvToEinsum())
+    model = model.transform(FoldConstantQuant())
     model = model.transform(ConvertToFloat64())
     return model.transform(InferShapes())
 
