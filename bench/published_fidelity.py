@@ -136,6 +136,8 @@ RUNS = [  # (label, bin_us, quant config[, test clips]); the first is the bar (`
      {**W8, **DYADIC, **A16, **WIDE_W, "weight_bits": 16, **MAXCAL}),
     ("w8a8 dyadic weight scales + every activation 16 bits from the largest clip + GPTQ rounding", 10_000,
      {**W8, **DYADIC, **A16, **GPTQ, **MAXCAL}, N_TEST_32),
+    ("w8a8 dyadic weight scales + every activation 16 bits from the largest clip + GPTQ rounding", 10_000,
+     {**W8, **DYADIC, **A16, **GPTQ, **MAXCAL}, N_TEST_64),
     ("w8a8 + published per-layer widths, activation ranges from the largest clip", 10_000, {**SHIPPED, **MAXCAL},
      N_TEST_32),
     ("w8a8 + 13-bit block activations from the largest clip + dyadic weight scales + GPTQ rounding", 10_000,
