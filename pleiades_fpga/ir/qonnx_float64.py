@@ -121,7 +121,7 @@ class FoldConstantQuant(Transformation):
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         from qonnx.custom_op.general.quant import quant
-        from qonnx.custom_op.registry import is_custom_op
+        from qonnx.custom_op.registry import getCustomOp, is_custom_op
 
         graph = model.graph
         changed = False
@@ -132,9 +132,9 @@ class FoldConstantQuant(Transformation):
             if any(v is None for v in values):
                 continue
             x, scale, zeropt, bits = (np.asarray(v, dtype=np.float64) for v in values)
-            rounding = _attr(node, "rounding_mode", b"ROUND")
-            y = np.asarray(quant(x, scale, zeropt, bits, _attr(node, "signed", 1), _attr(node, "narrow", 0),
-                                 rounding.decode() if isinstance(rounding, bytes) else rounding), dtype=np.float64)
+            attr = getCustomOp(node).get_nodeattr  # the op's own attribute defaults and string decoding
+            y = np.asarray(quant(x, scale, zeropt, bits, attr("signed"), attr("narrow"), attr("rounding_mode")),
+                           dtype=np.float64)
             graph.node.remove(node)
             graph.initializer.append(numpy_helper.from_array(y, node.output[0]))
             for info in list(graph.value_info):
