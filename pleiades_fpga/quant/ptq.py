@@ -63,20 +63,31 @@ def statistics_scalers(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if hasattr(m, "collect_stats_steps") and hasattr(m, "counter")}
 
 
-BIG_STEPS = 2**30  # statistics steps of act_calibration = "max": the scales are set by finalize_collect_stats only
+BIG_STEPS = 2**30  # statistics steps while calibrating: the scales are set by finalize_collect_stats only
 
 
 @contextmanager
-def largest_statistics(scalers: list[nn.Module]) -> Iterator[None]:
-    """While calibrating, each Brevitas statistics scale module of ``scalers`` keeps the largest statistic of any
-    of its calls (each call's replaces its running buffer, momentum 1; the largest so far is kept aside); on exit
-    the largest is written back as the statistic its scale is initialized from."""
-    largest: dict[nn.Module, Tensor] = {}
+def pooled_statistics(scalers: list[nn.Module], how: str) -> Iterator[None]:
+    """While calibrating, every call of each Brevitas statistics scale module of ``scalers`` is pooled (each
+    call's statistic replaces its running buffer, momentum 1; the pool is kept aside): ``how = "mean"``, the running
+    mean of every call (Brevitas' own update, so a quantizer called once per clip gets its average exactly as
+    before), or ``"max"``, the largest; on exit the pooled statistic is written back as the one its scale is
+    initialized from. A quantizer called twice per clip (the DWS add's, shared by both add inputs) pools both calls
+    of every clip."""
+    pooled: dict[nn.Module, tuple[Tensor, int]] = {}
 
     def record(module: nn.Module, _args: tuple, _out: Any) -> None:
-        if module.training:
-            stat = module.buffer.detach()
-            largest[module] = torch.maximum(largest[module], stat) if module in largest else stat.clone()
+        if not module.training:
+            return
+        stat = module.buffer.detach()
+        if module not in pooled:
+            pooled[module] = (stat.clone(), 1)
+            return
+        acc, k = pooled[module]
+        if how == "max":
+            pooled[module] = (torch.maximum(acc, stat), k + 1)
+        else:  # brevitas.core.utils.inplace_momentum_update with momentum None
+            pooled[module] = (acc * (k / (k + 1)) + stat / (k + 1), k + 1)
 
     handles = []
     for m in scalers:
@@ -88,15 +99,15 @@ def largest_statistics(scalers: list[nn.Module]) -> Iterator[None]:
         for h in handles:
             h.remove()
     with torch.no_grad():
-        for m, stat in largest.items():
+        for m, (stat, _) in pooled.items():
             m.buffer.copy_(stat)
 
 
 def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = True) -> QuantPleiadesNet:
-    """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of the N passes averaged
-    (as Brevitas' own PTQ calibration does; a quantizer called twice per pass, the DWS add's, then averages both
-    inputs' statistics over the first N/2 clips) or, with ``act_calibration = "max"``, the largest of every call
-    (``largest_statistics``), trained BatchNorm statistics frozen, causal GroupNorms on their exact
+    """Activation scales from ``frames`` (N, 2, T, H, W): one clip per pass, the statistics of every call on the N
+    passes averaged (as Brevitas' own PTQ calibration does; a quantizer called twice per pass, the DWS add's,
+    averages both inputs' statistics over all N clips) or, with ``act_calibration = "max"``, the largest of every
+    call (``pooled_statistics``), trained BatchNorm statistics frozen, causal GroupNorms on their exact
     per-frame statistics whatever their ``stats`` (the previous frame's blow up after the near-constant first frames
     of a clip, in float, and would set the scales); then the scales are fixed. With
     ``weight_rounding = "gptq"`` and/or ``bias_correction`` the BatchNorm-folded network with GPTQ-rounded weights
@@ -108,9 +119,6 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
         raise PleiadesError("post-training calibration needs at least one clip")
 
     scalers = list(statistics_scalers(qmodel).values())
-    for m in scalers:
-        m.collect_stats_steps, m.momentum = n, None  # a true average over the passes
-    largest = qmodel.quant_config.get("act_calibration", "mean") == "max"
     # activation scales from exact GroupNorm statistics: previous-frame statistics after a near-constant frame (the
     # start of a clip) divide by ~sqrt(eps) in float, and those transients would set every scale after them
     norms = [m for m in qmodel.modules() if isinstance(m, QuantGroupNorm)]
@@ -118,7 +126,7 @@ def calibrate_ptq(qmodel: QuantPleiadesNet, frames: Tensor, progress: bool = Tru
     for m in norms:
         m.stats = "frame"
     try:
-        with largest_statistics(scalers if largest else []):
+        with pooled_statistics(scalers, qmodel.quant_config.get("act_calibration", "mean")):
             calibrate(qmodel, frames, batch_size=1, passes=n, freeze_norms=True, progress=progress)
     finally:
         for m, s in zip(norms, stats):
