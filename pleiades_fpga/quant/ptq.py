@@ -74,6 +74,8 @@ def pooled_statistics(scalers: list[nn.Module], how: str) -> Iterator[None]:
     before), or ``"max"``, the largest; on exit the pooled statistic is written back as the one its scale is
     initialized from. A quantizer called twice per clip (the DWS add's, shared by both add inputs) pools both calls
     of every clip."""
+    from brevitas.core.utils import inplace_momentum_update
+
     pooled: dict[nn.Module, tuple[Tensor, int]] = {}
 
     def record(module: nn.Module, _args: tuple, _out: Any) -> None:
@@ -83,11 +85,12 @@ def pooled_statistics(scalers: list[nn.Module], how: str) -> Iterator[None]:
         if module not in pooled:
             pooled[module] = (stat.clone(), 1)
             return
-        acc, k = pooled[module]
+        acc, k = pooled[module]  # acc: this function's own copy, updated in place
         if how == "max":
-            pooled[module] = (torch.maximum(acc, stat), k + 1)
-        else:  # brevitas.core.utils.inplace_momentum_update with momentum None
-            pooled[module] = (acc * (k / (k + 1)) + stat / (k + 1), k + 1)
+            torch.maximum(acc, stat, out=acc)
+        else:
+            inplace_momentum_update(acc, stat, None, k, k + 1)
+        pooled[module] = (acc, k + 1)
 
     handles = []
     for m in scalers:
